@@ -1,0 +1,41 @@
+"""Exception hierarchy for user errors.
+
+Every message says the value that was wrong, what was expected and how to fix it;
+the CLI prints ``str(error)`` as one line and exits non-zero.
+"""
+
+
+class StyleblendError(Exception):
+    """Base class of every error a user can cause."""
+
+
+class CheckpointError(StyleblendError):
+    """A checkpoint file is unreadable, corrupt, of an unknown format or unsupported."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint asks to run code or to use a global outside the allow-list."""
+
+
+class UnsupportedArchitectureError(CheckpointError):
+    """The file is readable but describes a network this version cannot build (e.g. StyleGAN3)."""
+
+
+class ArchitectureMismatchError(StyleblendError):
+    """Two networks that must share an architecture do not."""
+
+
+class InvalidArgumentError(StyleblendError, ValueError):
+    """A parameter value is out of range or malformed."""
+
+
+class ImageError(StyleblendError):
+    """An input image cannot be read or converted."""
+
+
+class MissingWeightsError(StyleblendError):
+    """Auxiliary weights (VGG-16, Inception, landmarks) are not available locally."""
+
+
+class MissingDependencyError(StyleblendError):
+    """An optional dependency is needed for this feature and is not installed."""

@@ -1,0 +1,133 @@
+"""The in-memory checkpoint every format reads into and writes from.
+
+A :class:`Checkpoint` is data only: architecture configs plus state dicts under canonical
+(NVIDIA module-tree) names. ``load_checkpoint`` detects the format of a file and dispatches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import DiscriminatorConfig, GeneratorConfig
+from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
+
+log = logging.getLogger(__name__)
+
+StateDict = dict[str, torch.Tensor]
+FORMATS = ("native", "nvidia-pkl", "nvidia-tf", "rosinality")
+
+
+@dataclass
+class Checkpoint:
+    """Generators (and discriminator) of one model as architecture + state dicts.
+
+    Attributes:
+        format: the format it was read from ('native', 'nvidia-pkl', 'nvidia-tf', 'rosinality') or
+            'memory' for one built in code.
+        g_config / d_config: architectures (d_config is None when there is no discriminator).
+        g_ema: the generator to render with (EMA weights); always present.
+        g / d: the training generator and the discriminator, when the file has them.
+        source: the file it was read from, if any (the NVIDIA writer re-uses it).
+        meta: free-form, JSON-able notes (e.g. what a conversion dropped, training kwargs).
+    """
+
+    g_config: GeneratorConfig
+    g_ema: StateDict
+    d_config: DiscriminatorConfig | None = None
+    g: StateDict | None = None
+    d: StateDict | None = None
+    format: str = "memory"
+    source: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def generator(self, device: str | torch.device = "cpu", which: str = "g_ema") -> torch.nn.Module:
+        """Build a :class:`~styleblend.nn.Generator` in eval mode with the chosen weights on ``device``."""
+        from ..nn import Generator
+
+        state = {"g_ema": self.g_ema, "g": self.g}.get(which)
+        if state is None:
+            raise InvalidArgumentError(f"generator {which!r} is not in this checkpoint; use 'g_ema'")
+        net = Generator(self.g_config)
+        load_state_dict_strict(net, state, what=f"{which} of {self.describe()}")
+        return net.eval().requires_grad_(False).to(device)
+
+    def discriminator(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        from ..nn import Discriminator
+
+        if self.d is None or self.d_config is None:
+            raise InvalidArgumentError(f"{self.describe()} has no discriminator")
+        net = Discriminator(self.d_config)
+        load_state_dict_strict(net, self.d, what=f"discriminator of {self.describe()}")
+        return net.to(device)
+
+    def describe(self) -> str:
+        name = self.source.name if self.source is not None else "<memory>"
+        return f"{name} ({self.format})"
+
+
+def load_state_dict_strict(module: torch.nn.Module, state: StateDict, what: str) -> None:
+    """Copy ``state`` into ``module``; every key must exist on both sides with the same shape."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ArchitectureMismatchError(
+            f"{what}: {len(missing)} missing and {len(unexpected)} unexpected tensors "
+            f"(first missing: {missing[:3]}, first unexpected: {unexpected[:3]}); "
+            "the architecture read from the file does not describe its weights")
+    for key, value in own.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise ArchitectureMismatchError(
+                f"{what}: '{key}' has shape {tuple(state[key].shape)} in the file but the architecture "
+                f"expects {tuple(value.shape)}")
+    with torch.no_grad():
+        for key, value in own.items():
+            value.copy_(state[key].to(value.dtype))
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint of any supported format (detected from its content, not its name).
+
+    Raises:
+        CheckpointError: missing, empty, corrupt, truncated or unknown file.
+        UnsafeCheckpointError: the file asks to run code or use a non-allow-listed global.
+        UnsupportedArchitectureError: e.g. a StyleGAN3 generator.
+    """
+    from .detect import detect_format
+    from .formats import native, nvidia_pkl, nvidia_tf, rosinality
+
+    path = Path(path)
+    fmt = detect_format(path)
+    reader = {"native": native.read, "nvidia-pkl": nvidia_pkl.read, "nvidia-tf": nvidia_tf.read,
+              "rosinality": rosinality.read}[fmt]
+    ckpt = reader(path)
+    log.info("loaded %s", ckpt.describe())
+    return ckpt
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path, fmt: str | None = None) -> Path:
+    """Write ``ckpt`` atomically in ``fmt`` (default: native; 'nvidia-pkl' needs ``ckpt.source``).
+
+    For 'nvidia-pkl' the writer copies the user's original pickle and replaces its tensors, so
+    NVIDIA's tools load the result; it never writes code of its own into a pickle.
+    """
+    from .formats import native, nvidia_pkl, rosinality
+
+    fmt = fmt or "native"
+    writers = {"native": native.write, "nvidia-pkl": nvidia_pkl.write, "rosinality": rosinality.write}
+    if fmt not in writers:
+        raise InvalidArgumentError(f"cannot write format {fmt!r}; choose one of {sorted(writers)}")
+    return writers[fmt](ckpt, Path(path))
+
+
+def require_source(ckpt: Checkpoint, fmt: str) -> Path:
+    if ckpt.source is None or ckpt.format != fmt:
+        raise CheckpointError(
+            f"writing {fmt} needs an original {fmt} file to put the tensors into, but this checkpoint "
+            f"comes from {ckpt.describe()}; write 'native' or 'rosinality' instead")
+    return ckpt.source

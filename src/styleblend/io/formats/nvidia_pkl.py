@@ -1,0 +1,237 @@
+"""NVIDIA StyleGAN2-ADA-PyTorch / StyleGAN3-repo network pickles (``network-snapshot-*.pkl``).
+
+Such a file is a pickled dict ``{G, D, G_ema, augment_pipe, training_set_kwargs}``. Each network is
+a "persistent" object: a meta dict with the module's source code and its ``__dict__`` (constructor
+kwargs, parameters, buffers, submodules). We read kwargs and tensors through inert stand-ins and
+never touch the source. Writing copies the user's original pickle and overwrites tensor bytes in
+place, so the structure NVIDIA's ``legacy.load_network_pkl`` expects is untouched.
+"""
+
+from __future__ import annotations
+
+import pickletools
+import struct
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
+from ...errors import ArchitectureMismatchError, CheckpointError, UnsupportedArchitectureError
+from ..atomic import write_bytes_atomic
+from ..checkpoint import Checkpoint, StateDict, require_source
+from ..safe_unpickle import EasyDictStandIn, PersistentObject, TensorOrigin, restricted_load
+
+NETWORK_KEYS = {"G_ema": "g_ema", "G": "g", "D": "d"}
+
+# Constructor kwargs that only change speed or memory layout, never the images.
+_IGNORED_KWARGS = {"fp16_channels_last", "fused_modconv_default", "freeze_layers", "class_name"}
+_MAPPING_FIELDS = {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta"}
+_SYNTHESIS_FIELDS = {"channel_base", "channel_max", "num_fp16_res", "architecture", "conv_clamp",
+                     "resample_filter", "use_noise", "activation", "kernel_size"}
+
+
+def _reconstruct(meta: dict) -> PersistentObject:
+    if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
+        raise CheckpointError("a persistent network object has no state dict")
+    return PersistentObject(class_name=str(meta.get("class_name")), version=int(meta.get("version", 0)),
+                            module_src=str(meta.get("module_src", "")), state=meta["state"])
+
+
+STAND_INS: dict[tuple[str, str], Any] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct,
+    ("dnnlib.util", "EasyDict"): EasyDictStandIn,
+    ("dnnlib", "EasyDict"): EasyDictStandIn,
+}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars / EasyDicts -> Python values, for configs."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def flatten_state(obj: PersistentObject, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
+    """Collect parameters and persistent buffers of a persistent module tree under dotted names."""
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    state = obj.state
+    skip = set(state.get("_non_persistent_buffers_set") or ())
+    for name, tensor in (state.get("_parameters") or {}).items():
+        if tensor is not None:
+            out[prefix + name] = tensor
+    for name, tensor in (state.get("_buffers") or {}).items():
+        if tensor is not None and name not in skip:
+            out[prefix + name] = tensor
+    for name, child in (state.get("_modules") or {}).items():
+        if isinstance(child, PersistentObject):
+            out.update(flatten_state(child, prefix + name + "."))
+        elif child is not None:
+            raise CheckpointError(f"submodule '{prefix + name}' is not a persistent network object")
+    return out
+
+
+def _is_stylegan3(obj: PersistentObject) -> bool:
+    synthesis = (obj.state.get("_modules") or {}).get("synthesis")
+    if isinstance(synthesis, PersistentObject):
+        names = list((synthesis.state.get("_modules") or {}).keys())
+        if "input" in names or any(n.startswith("L0_") for n in names):
+            return True
+    return "filtered_lrelu" in obj.module_src
+
+
+def _split_known(kwargs: dict, known: set[str], where: str) -> dict:
+    out = {}
+    for key, value in kwargs.items():
+        if key in known:
+            out[key] = value
+        elif key not in _IGNORED_KWARGS:
+            raise UnsupportedArchitectureError(
+                f"{where} kwarg '{key}={value!r}' changes the network in a way styleblend does not "
+                "implement; please report it with the model's origin")
+    return out
+
+
+def generator_config(obj: PersistentObject) -> GeneratorConfig:
+    """Architecture from a Generator's ``_init_kwargs`` (ADA: nested synthesis_kwargs; SG3 repo: flat)."""
+    if obj.class_name != "Generator":
+        raise UnsupportedArchitectureError(f"expected a Generator network, found class '{obj.class_name}'")
+    if _is_stylegan3(obj):
+        raise UnsupportedArchitectureError(
+            "this is a StyleGAN3 (alias-free) generator; StyleGAN3 is not supported yet - use a StyleGAN2 model")
+    kwargs = dict(_plain(obj.state.get("_init_kwargs") or {}))
+    args = list(_plain(obj.state.get("_init_args") or ()))
+    for name, value in zip(("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"), args):
+        kwargs[name] = value
+    top = {k: int(kwargs.pop(k)) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+           if k in kwargs}
+    mapping = _split_known(dict(kwargs.pop("mapping_kwargs", {}) or {}), _MAPPING_FIELDS, "mapping")
+    synthesis = dict(kwargs.pop("synthesis_kwargs", {}) or {})
+    synthesis.update(kwargs)  # StyleGAN3-repo StyleGAN2 passes synthesis kwargs flat
+    synthesis = _split_known(synthesis, _SYNTHESIS_FIELDS, "synthesis")
+    if "resample_filter" in synthesis:
+        synthesis["resample_filter"] = tuple(int(t) for t in synthesis["resample_filter"])
+    if synthesis.get("conv_clamp") is not None:
+        synthesis["conv_clamp"] = float(synthesis["conv_clamp"])
+    missing = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"} - set(top)
+    if missing:
+        raise CheckpointError(f"the Generator's constructor kwargs lack {sorted(missing)}")
+    return GeneratorConfig(mapping=MappingConfig(**mapping), synthesis=SynthesisConfig(**synthesis), **top)
+
+
+def discriminator_config(obj: PersistentObject) -> DiscriminatorConfig:
+    """Architecture from a Discriminator's ``_init_kwargs``."""
+    kwargs = dict(_plain(obj.state.get("_init_kwargs") or {}))
+    block = _split_known(dict(kwargs.pop("block_kwargs", {}) or {}), {"activation", "resample_filter"}, "D block")
+    epilogue = _split_known(dict(kwargs.pop("epilogue_kwargs", {}) or {}),
+                            {"mbstd_group_size", "mbstd_num_channels", "activation"}, "D epilogue")
+    mapping = _split_known(dict(kwargs.pop("mapping_kwargs", {}) or {}), {"num_layers"}, "D mapping")
+    top = _split_known(kwargs, {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base",
+                                "channel_max", "num_fp16_res", "conv_clamp", "cmap_dim"}, "discriminator")
+    if "resample_filter" in block:
+        block["resample_filter"] = tuple(int(t) for t in block["resample_filter"])
+    epilogue.pop("activation", None)
+    fields: dict[str, Any] = {**top, **block, **epilogue}
+    if "num_layers" in mapping:
+        fields["mapping_num_layers"] = mapping["num_layers"]
+    return DiscriminatorConfig(**fields)
+
+
+def _load(path: Path) -> tuple[dict[str, PersistentObject], Any, bytes]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
+    obj, unpickler = restricted_load(data, extra=STAND_INS)
+    if isinstance(obj, PersistentObject):
+        obj = {"G_ema": obj}
+    if not isinstance(obj, dict) or not any(isinstance(obj.get(k), PersistentObject) for k in ("G_ema", "G")):
+        raise CheckpointError(f"{path.name} is a pickle but not an NVIDIA network snapshot (no 'G_ema' or 'G' network)")
+    return obj, unpickler, data
+
+
+def read(path: Path) -> Checkpoint:
+    """Read an NVIDIA PyTorch network pickle without executing any of its code."""
+    nets, _, _ = _load(path)
+    main = nets.get("G_ema") if isinstance(nets.get("G_ema"), PersistentObject) else nets["G"]
+    g_config = generator_config(main)
+    states = {attr: flatten_state(nets[key]) for key, attr in NETWORK_KEYS.items()
+              if isinstance(nets.get(key), PersistentObject)}
+    meta: dict[str, Any] = {"dropped": []}
+    d_config = None
+    if "d" in states:
+        try:
+            d_config = discriminator_config(nets["D"])
+        except (UnsupportedArchitectureError, TypeError, ValueError) as exc:
+            meta["dropped"].append(f"discriminator ({exc})")
+            states.pop("d")
+    if "training_set_kwargs" in nets:
+        meta["training_set_kwargs"] = _plain(dict(nets["training_set_kwargs"] or {}))
+    if nets.get("augment_pipe") is not None:
+        meta["has_augment_pipe"] = True
+    g_ema = states.get("g_ema") or states["g"]
+    return Checkpoint(g_config=g_config, g_ema=dict(g_ema), d_config=d_config, g=_opt(states.get("g")),
+                      d=_opt(states.get("d")), format="nvidia-pkl", source=path, meta=meta)
+
+
+def _opt(state: OrderedDict | None) -> StateDict | None:
+    return dict(state) if state is not None else None
+
+
+def _blob_offsets(data: bytes) -> list[tuple[int, int]]:
+    """(start, length) of every bytes object in the pickle stream, in stream order."""
+    header = {"SHORT_BINBYTES": 1, "BINBYTES": 4, "BINBYTES8": 8}
+    out = []
+    for op, arg, pos in pickletools.genops(data):
+        if op.name in header:
+            out.append((pos + 1 + header[op.name], len(arg)))
+    return out
+
+
+def write(ckpt: Checkpoint, out: Path) -> Path:
+    """Write ``ckpt`` into a copy of its source pickle by replacing tensor bytes in place.
+
+    Networks the checkpoint lacks (e.g. ``g`` is None) keep their original tensors.
+    """
+    source = require_source(ckpt, "nvidia-pkl")
+    nets, unpickler, data = _load(source)
+    blobs = _blob_offsets(data)
+    if len(blobs) != unpickler.blob_count:
+        raise CheckpointError("internal: pickle bytes objects and their offsets disagree")
+    buffer = bytearray(data)
+    flats: dict[int, torch.Tensor] = {}
+    for key, attr in NETWORK_KEYS.items():
+        new_state = getattr(ckpt, attr)
+        if new_state is None or not isinstance(nets.get(key), PersistentObject):
+            continue
+        old_state = flatten_state(nets[key])
+        if set(old_state) != set(new_state):
+            diff = sorted(set(old_state) ^ set(new_state))
+            raise ArchitectureMismatchError(f"{key} of {source.name} and the network to write differ in tensor "
+                                            f"names, e.g. {diff[:3]}")
+        for name, old in old_state.items():
+            new = new_state[name]
+            if tuple(new.shape) != tuple(old.shape):
+                raise ArchitectureMismatchError(
+                    f"{key}.{name}: shape {tuple(new.shape)} does not fit {tuple(old.shape)} in {source.name}")
+            origin: TensorOrigin = unpickler.tensor_origins[id(old)]
+            ref = origin.storage
+            if ref.blob_index not in flats:
+                flats[ref.blob_index] = torch.empty(0, dtype=ref.dtype).set_(ref.storage).clone()
+            view = flats[ref.blob_index].as_strided(origin.size, origin.stride, origin.offset)
+            view.copy_(new.detach().to("cpu", ref.dtype))
+    for index, flat in flats.items():
+        start, length = blobs[index]
+        raw = flat.numpy().tobytes() if flat.dtype != torch.bfloat16 else flat.view(torch.int16).numpy().tobytes()
+        data_start = start + length - len(raw)
+        (numel,) = struct.unpack("<q", bytes(buffer[data_start - 8: data_start]))
+        if numel != flat.numel():
+            raise CheckpointError("internal: unexpected storage layout in the source pickle; not written")
+        buffer[data_start: data_start + len(raw)] = raw
+    return write_bytes_atomic(out, bytes(buffer))

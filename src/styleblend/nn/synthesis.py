@@ -1,0 +1,100 @@
+"""Synthesis network ws -> image: one block per resolution, 4x4 constant input to img_resolution."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..config import GeneratorConfig
+from ..ops.upfirdn2d import setup_filter, upsample2d
+from .layers import Conv2dLayer, SynthesisLayer, ToRGBLayer
+
+
+class SynthesisBlock(nn.Module):
+    """The block at one resolution: [const | conv0 (up x2)], conv1, [torgb], [skip for resnet]."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 is_last: bool, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        s = cfg.synthesis
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.is_last = is_last
+        self.architecture = s.architecture
+        self.register_buffer("resample_filter", setup_filter(s.resample_filter))
+        layer_args = dict(w_dim=w_dim, resolution=resolution, kernel_size=s.kernel_size, use_noise=s.use_noise,
+                          activation=s.activation, resample_filter=s.resample_filter, conv_clamp=s.conv_clamp)
+        self.num_conv = 0
+        self.num_torgb = 0
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, **layer_args)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **layer_args)
+        self.num_conv += 1
+        if is_last or s.architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=s.conv_clamp)
+            self.num_torgb += 1
+        if in_channels != 0 and s.architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=s.resample_filter)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str,
+                fused: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        w_iter = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+        elif self.architecture == "resnet":
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5))
+            x = y + x
+        else:
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.is_last or self.architecture == "skip":
+            y = self.torgb(x, next(w_iter), fused=fused).to(torch.float32)
+            img = img + y if img is not None else y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """Blocks ``b4 .. b{img_resolution}``; consumes ws [N, num_ws, w_dim]."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.w_dim = cfg.w_dim
+        self.img_resolution = cfg.img_resolution
+        self.img_channels = cfg.img_channels
+        self.block_resolutions = cfg.block_resolutions
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = cfg.channels(res // 2) if res > 4 else 0
+            block = SynthesisBlock(in_channels, cfg.channels(res), w_dim=cfg.w_dim, resolution=res,
+                                   img_channels=cfg.img_channels, is_last=(res == cfg.img_resolution), cfg=cfg)
+            self.num_ws += block.num_conv + (block.num_torgb if block.is_last else 0)
+            setattr(self, f"b{res}", block)
+        assert self.num_ws == cfg.num_ws
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None) -> torch.Tensor:
+        """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] in about [-1, 1].
+
+        noise_mode: 'const' (stored noise; what NVIDIA's generate.py uses), 'random' or 'none'.
+        fused_modconv: None picks the fused path at inference and the unfused one in training.
+        """
+        fused = (not self.training) if fused_modconv is None else fused_modconv
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused)
+        return img

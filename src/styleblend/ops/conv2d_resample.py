@@ -1,0 +1,85 @@
+"""2-D convolution combined with FIR up/down-sampling (reference path).
+
+The padding arithmetic reproduces NVIDIA's ``conv2d_resample`` so that weights trained there
+give the same images here: up-sampling is a strided transposed convolution followed by the FIR
+filter, down-sampling is the FIR filter followed by a strided convolution.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .upfirdn2d import filter_size, upfirdn2d
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | list[int] = 0, groups: int = 1,
+          transpose: bool = False, flip_weight: bool = True) -> torch.Tensor:
+    # conv2d computes a correlation; flip_weight=False turns it into a true convolution.
+    if not flip_weight:
+        w = w.flip([2, 3])
+    if transpose:
+        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1,
+                    down: int = 1, padding: int = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+    """Convolve ``x`` [N, C, H, W] with ``w`` [O, C/groups, kh, kw], optionally resampling by 2.
+
+    Args:
+        f: 2-D FIR filter for resampling (required when up or down > 1).
+        up, down: integer resampling factors (not both > 1 here).
+        padding: symmetric padding of the convolution at the output resolution.
+        flip_weight: False for a true convolution; NVIDIA uses ``up == 1``.
+    """
+    out_channels, in_per_group, kh, kw = w.shape
+    fw, fh = filter_size(f)
+    px0 = px1 = py0 = py1 = padding
+    if up > 1:
+        px0 += (fw + up - 1) // 2
+        px1 += (fw - up) // 2
+        py0 += (fh + up - 1) // 2
+        py1 += (fh - up) // 2
+    if down > 1:
+        px0 += (fw - down + 1) // 2
+        px1 += (fw - down) // 2
+        py0 += (fh - down + 1) // 2
+        py1 += (fh - down) // 2
+
+    if kw == 1 and kh == 1 and down > 1 and up == 1:
+        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1])
+        return _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if kw == 1 and kh == 1 and up > 1 and down == 1:
+        x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up)
+    if down > 1 and up == 1:
+        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+
+    if up > 1:
+        # Transposed convolution wants [in, out/groups, kh, kw] per group.
+        if groups == 1:
+            w = w.transpose(0, 1)
+        else:
+            w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
+            w = w.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        px0 -= kw - 1
+        px1 -= kw - up
+        py0 -= kh - 1
+        py1 -= kh - up
+        pxt = max(min(-px0, -px1), 0)
+        pyt = max(min(-py0, -py1), 0)
+        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
+        if down > 1:
+            x = upfirdn2d(x, f, down=down)
+        return x
+
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
+    x = upfirdn2d(x, None, padding=[px0, px1, py0, py1])
+    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if down > 1:
+        x = upfirdn2d(x, f, down=down)
+    return x

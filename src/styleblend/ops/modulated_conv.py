@@ -1,0 +1,51 @@
+"""Modulated (style-scaled) convolution with optional demodulation - StyleGAN2, Eq. 1-3.
+
+Two equivalent paths: ``fused=True`` folds the styles into per-sample weights and runs one grouped
+convolution; ``fused=False`` scales activations instead. NVIDIA uses the fused path at inference
+and the other while training; both are tested equal.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .conv2d_resample import conv2d_resample
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
+                     up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
+                     demodulate: bool = True, flip_weight: bool = True, fused: bool = True) -> torch.Tensor:
+    """Convolve ``x`` [N, I, H, W] with ``weight`` [O, I, k, k] modulated by ``styles`` [N, I].
+
+    ``noise`` (broadcastable to the output) is added after demodulation, before the bias.
+    """
+    n = x.shape[0]
+    out_channels, in_channels, kh, kw = weight.shape
+
+    w = None
+    dcoefs = None
+    if demodulate or fused:
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+    if demodulate and fused:
+        w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+
+    if not fused:
+        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
+                            flip_weight=flip_weight)
+        if demodulate:
+            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    x = x.reshape(1, -1, *x.shape[2:])
+    w = w.reshape(-1, in_channels, kh, kw)
+    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=n,
+                        flip_weight=flip_weight)
+    x = x.reshape(n, -1, *x.shape[2:])
+    if noise is not None:
+        x = x + noise
+    return x
