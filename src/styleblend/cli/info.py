@@ -1,0 +1,69 @@
+"""``styleblend info``: what a checkpoint holds - format, architecture, layers per resolution."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import OrderedDict
+
+from ..io import Checkpoint, load_checkpoint
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="show a checkpoint's format, architecture and layers",
+                       description="Print format, resolution, z/w dims, num_ws and parameters per resolution.")
+    p.add_argument("--network", required=True)
+    p.set_defaults(func=run)
+
+
+def layer_table(state: dict) -> "OrderedDict[str, tuple[int, int]]":
+    """Group generator tensors by block: {'mapping': (tensors, params), '4x4': ..., ...}."""
+    table: OrderedDict[str, list[int]] = OrderedDict()
+    for key, value in state.items():
+        m = re.match(r"synthesis\.b(\d+)\.", key)
+        group = f"{m.group(1)}x{m.group(1)}" if m else key.split(".")[0]
+        entry = table.setdefault(group, [0, 0])
+        entry[0] += 1
+        entry[1] += value.numel()
+    order = sorted(table, key=lambda g: (g != "mapping", int(g.split("x")[0]) if "x" in g else 0))
+    return OrderedDict((g, (table[g][0], table[g][1])) for g in order)
+
+
+def describe(ckpt: Checkpoint) -> str:
+    cfg = ckpt.g_config
+    s = cfg.synthesis
+    lines = [
+        f"file:        {ckpt.source}",
+        f"format:      {ckpt.format}",
+        f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}",
+        f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
+        f"z_dim={cfg.z_dim}  w_dim={cfg.w_dim}  c_dim={cfg.c_dim}  num_ws={cfg.num_ws}",
+        f"mapping:     {cfg.mapping.num_layers} layers, lr_multiplier={cfg.mapping.lr_multiplier}",
+        f"synthesis:   {s.architecture}, channel_base={s.channel_base}, channel_max={s.channel_max}, "
+        f"conv_clamp={s.conv_clamp}",
+        "",
+        f"{'layer':<10} {'channels':>8} {'W+ idx':>8} {'tensors':>8} {'params':>11}",
+    ]
+    total = 0
+    for group, (tensors, params) in layer_table(ckpt.g_ema).items():
+        if "x" in group:
+            res = int(group.split("x")[0])
+            idx = cfg.ws_indices(res)
+            chans, ws = str(cfg.channels(res)), f"{idx[0]}-{idx[-1]}"
+        else:
+            chans, ws = "", ""
+        lines.append(f"{group:<10} {chans:>8} {ws:>8} {tensors:>8} {params:>11,}")
+        total += params
+    lines.append(f"{'total':<10} {'':>8} {'':>8} {'':>8} {total:>11,}")
+    if ckpt.d is not None:
+        lines.append(f"discriminator: {sum(v.numel() for v in ckpt.d.values()):,} parameters "
+                     f"({ckpt.d_config.architecture})")
+    dropped = ckpt.meta.get("dropped") or []
+    if dropped:
+        lines.append("not read from this file: " + "; ".join(dropped))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(describe(load_checkpoint(args.network)))
+    return 0

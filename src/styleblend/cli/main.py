@@ -1,0 +1,60 @@
+"""Entry point of the ``styleblend`` command.
+
+Each command lives in its own module of this package exposing ``register(subparsers)``, which adds
+its parser and sets ``func`` to a ``run(args) -> int`` function. User errors (StyleblendError)
+become one line on stderr and exit code 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..errors import StyleblendError
+
+# Command modules, in the order `--help` lists them.
+COMMANDS = [
+    "generate",
+    "mix",
+    "info",
+    "convert",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="styleblend", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.{name.replace('-', '_')}").register(sub)
+    return parser
+
+
+class _ArgumentParserError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 success, 1 user error, 2 bad arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except StyleblendError as exc:
+        if args.debug:
+            raise
+        print(f"styleblend {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"styleblend {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Latent codes: seeds -> z, z -> ws, truncation and latent files."""

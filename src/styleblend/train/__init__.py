@@ -1,0 +1,1 @@
+"""Training: data sets, losses, augmentation, the training loop and fine-tuning."""

@@ -1,0 +1,131 @@
+"""Snapshots and the resumable training state of a run directory.
+
+A run directory holds:
+
+* ``network-snapshot-{kimg:06d}.safetensors`` - the networks in styleblend's native format
+  (G_ema, G, D and their architectures), loadable by every styleblend command;
+* ``training-state.pt`` - everything else needed to continue *exactly*: weights, optimiser states,
+  the loss' running path-length mean, ADA's p and sign accumulator, the image counter, the RNG
+  states of torch and numpy, and the options. Written atomically after each snapshot, so an
+  interrupted write leaves the previous state intact. It is read with ``weights_only=True``:
+  it holds tensors, numbers, strings, lists and dicts only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DiscriminatorConfig, GeneratorConfig
+from ..errors import CheckpointError
+from ..io.atomic import atomic_path
+from ..io.checkpoint import Checkpoint
+from ..io.formats import native
+
+log = logging.getLogger(__name__)
+
+STATE_NAME = "training-state.pt"
+SNAPSHOT_RE = re.compile(r"^network-snapshot-(\d{6,})\.safetensors$")
+STATE_VERSION = 1
+
+
+def snapshot_path(run_dir: Path, kimg: int) -> Path:
+    return run_dir / f"network-snapshot-{kimg:06d}.safetensors"
+
+
+def save_snapshot(path: Path, g_config: GeneratorConfig, d_config: DiscriminatorConfig,
+                  G: torch.nn.Module, G_ema: torch.nn.Module, D: torch.nn.Module, meta: dict[str, Any]) -> Path:
+    """Write G_ema, G and D (float32) with their architectures as one native safetensors file."""
+    ckpt = Checkpoint(g_config=g_config, g_ema=_cpu_state(G_ema), g=_cpu_state(G), d_config=d_config,
+                      d=_cpu_state(D), meta=meta)
+    return native.write(ckpt, path)
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states of torch (CPU and CUDA) and numpy as tensors and plain values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    npst = state["numpy"]
+    np.random.set_state((npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
+                         npst["cached_gaussian"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(run_dir: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (see module doc) atomically to ``run_dir/training-state.pt``."""
+    path = run_dir / STATE_NAME
+    with atomic_path(path) as tmp:
+        torch.save({"version": STATE_VERSION, **state}, tmp)
+    return path
+
+
+def load_training_state(run_dir: Path) -> dict[str, Any]:
+    """Read ``run_dir/training-state.pt``.
+
+    Raises:
+        CheckpointError: missing, unreadable or of another version.
+    """
+    path = Path(run_dir) / STATE_NAME
+    if not path.is_file():
+        raise CheckpointError(f"'{run_dir}' has no {STATE_NAME}; --resume-run needs a run directory written by "
+                              "'styleblend train' (for a network file use --resume instead)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for corrupt or truncated files
+        raise CheckpointError(f"{path}: unreadable training state ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise CheckpointError(f"{path}: training state of an unknown version; it was written by another styleblend")
+    return state
+
+
+def list_snapshots(run_dir: Path) -> list[tuple[int, Path]]:
+    """(kimg, path) of the run's snapshots, oldest first."""
+    found = []
+    for p in Path(run_dir).glob("network-snapshot-*.safetensors"):
+        m = SNAPSHOT_RE.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def prune_snapshots(run_dir: Path, keep_last: int, keep_every: int, snap_kimg: float) -> list[Path]:
+    """Delete old snapshots, keeping the last ``keep_last`` and every ``keep_every``-th one.
+
+    A snapshot at ``kimg`` is the ``round(kimg / snap_kimg)``-th; it is kept for good when that
+    ordinal is a multiple of ``keep_every`` (``keep_every`` 0 keeps everything). Returns what was
+    deleted.
+    """
+    if keep_every <= 0 or snap_kimg <= 0:
+        return []
+    snaps = list_snapshots(run_dir)
+    recent = {p for _, p in snaps[-keep_last:]} if keep_last > 0 else set()
+    removed = []
+    for kimg, p in snaps:
+        if p in recent or round(kimg / snap_kimg) % keep_every == 0:
+            continue
+        p.unlink(missing_ok=True)
+        removed.append(p)
+        log.info("removed old snapshot %s", p.name)
+    return removed

@@ -1,0 +1,366 @@
+"""Build a training data set: a zip of square RGB PNGs in NVIDIA's ``dataset_tool`` layout.
+
+The output zip holds ``00000/img00000000.png, 00000/img00000001.png, ...`` (the folder
+is the first five of the eight index digits, so 1000 images per folder) and a
+``dataset.json`` with ``{"labels": [[archive_name, label], ...]}`` or
+``{"labels": null}``, which is exactly what NVIDIA's StyleGAN2-ADA training code reads,
+so a data set made here trains there too, and :class:`styleblend.train.data.ImageZipDataset`
+reads both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import struct
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from styleblend.errors import ImageError, InvalidArgumentError
+
+logger = logging.getLogger(__name__)
+
+#: Largest image accepted, in pixels (a 8192 x 8192 photo). Anything bigger is treated
+#: as a possible decompression bomb and skipped.
+DEFAULT_MAX_PIXELS = 8192 * 8192
+
+#: Largest single file read from the source, in bytes; guards against zip bombs, whose
+#: members claim a small compressed size but inflate to gigabytes.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+#: Fixed timestamp for zip entries, so the same input gives a byte-identical zip.
+_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+# What Pillow and its codecs raise on a file that is not an image, is truncated or is
+# corrupt. Kept explicit (no bare `except`) so a bug in this module still surfaces.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes PIL.UnidentifiedImageError and "image file is truncated"
+    ValueError,
+    SyntaxError,  # some Pillow plugins raise it for malformed headers
+    EOFError,
+    IndexError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,  # turned into an error by max_image_pixels()
+)
+
+
+@dataclass
+class DatasetReport:
+    """What :func:`make_dataset` did.
+
+    Attributes:
+        written: number of images written to the zip.
+        skipped: source names (relative paths or zip member names) that could not be
+            read as images, in source order.
+        out: path of the zip that was written.
+        reasons: for each skipped name, why it was skipped (exception type and message).
+    """
+
+    written: int
+    skipped: list[str]
+    out: Path
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def max_image_pixels(limit: int) -> Iterator[None]:
+    """Temporarily cap the image size Pillow will open, restoring the old cap afterwards.
+
+    Pillow's cap is a module global (``Image.MAX_IMAGE_PIXELS``); setting it for good
+    would change other code's behaviour, hence this restoring context manager. Inside
+    it, images above ``limit`` pixels fail to open with ``DecompressionBombWarning``
+    raised as an error (Pillow would only warn up to twice the cap).
+
+    Args:
+        limit: largest accepted width * height, > 0.
+
+    Raises:
+        InvalidArgumentError: ``limit`` is not positive.
+    """
+    if limit <= 0:
+        raise InvalidArgumentError(f"max_pixels must be a positive pixel count, got {limit}")
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def archive_name(index: int) -> str:
+    """Return NVIDIA's archive name for image ``index``, e.g. ``00001/img00001234.png``."""
+    digits = f"{index:08d}"
+    return f"{digits[:5]}/img{digits}.png"
+
+
+def _high_depth_to_l(img: Image.Image) -> Image.Image:
+    """Map a 16-bit or float grayscale image to 8-bit ``L`` by scaling, not clipping.
+
+    Pillow's own ``convert`` clips 16-bit values at 255, which turns almost every
+    pixel of a 16-bit PNG white; scale the full range instead. ``I`` (32-bit integer)
+    is taken as 16-bit data, which is what PNG and most TIFF files hold.
+    """
+    arr = np.asarray(img).astype(np.float64)
+    if img.mode == "F":
+        # Float images are either [0, 1] or [0, 255]; pick by range.
+        scale = 255.0 if arr.size and float(np.nanmax(arr)) <= 1.0 else 1.0
+    else:
+        scale = 255.0 / 65535.0
+    arr = np.nan_to_num(arr * scale)
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+
+
+def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Convert an image of any Pillow mode to 8-bit RGB.
+
+    Alpha (from ``RGBA``, ``LA``, ``PA`` or a palette/tRNS transparency entry) is
+    composited on ``background`` (straight alpha: ``a * fg + (1 - a) * bg``). 16-bit and
+    float grayscale is scaled to 8 bits; CMYK and YCbCr use Pillow's conversion. ICC
+    profiles are not applied (pixel values are taken as sRGB).
+
+    Args:
+        img: a loaded Pillow image.
+        background: RGB colour, each 0..255, shown where the image is transparent.
+
+    Returns:
+        A new ``RGB`` image of the same size.
+
+    Raises:
+        ValueError: Pillow cannot convert the mode (e.g. ``LAB``).
+    """
+    if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        img = _high_depth_to_l(img)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        out = Image.new("RGB", rgba.size, background)
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    return img.convert("RGB")
+
+
+def prepare_image(img: Image.Image, resolution: int, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Turn an opened image into a square ``resolution`` x ``resolution`` RGB image.
+
+    Steps: apply the EXIF orientation, convert to RGB (alpha on ``background``),
+    crop the centre square (the longer side is cut equally on both ends) and resize
+    with Lanczos when the size differs.
+
+    Args:
+        img: an opened Pillow image (loaded here).
+        resolution: output side in pixels, > 0.
+        background: RGB colour behind transparent pixels.
+
+    Returns:
+        A new ``RGB`` image of size ``(resolution, resolution)``.
+
+    Raises:
+        OSError, ValueError, ...: the file is truncated or corrupt (see ``_DECODE_ERRORS``).
+    """
+    img.load()
+    img = ImageOps.exif_transpose(img)
+    img = to_rgb(img, background)
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if side != resolution:
+        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return img
+
+
+def _is_candidate(name: str) -> bool:
+    """Tell whether a source entry may be an image (skip hidden files and metadata)."""
+    parts = PurePosixPath(name).parts
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return False
+    return name != "dataset.json"  # an NVIDIA data set's own metadata, not an image
+
+
+@contextlib.contextmanager
+def _open_source(source: Path, exclude: Path) -> Iterator[tuple[list[str], Callable[[str], bytes]]]:
+    """Open a folder or zip source; yield its sorted entry names and a reader by name.
+
+    Raises:
+        ImageError: ``source`` is missing, is neither a folder nor a zip, or has no files.
+        OSError: (from the reader) an entry is larger than ``MAX_FILE_BYTES``.
+    """
+    if source.is_dir():
+        names = sorted(
+            p.relative_to(source).as_posix()
+            for p in source.rglob("*")
+            if p.is_file() and p.resolve() != exclude
+        )
+
+        def read(name: str) -> bytes:
+            path = source / name
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise OSError(f"file larger than {MAX_FILE_BYTES} bytes")
+            return path.read_bytes()
+
+        yield [n for n in names if _is_candidate(n)], read
+    elif source.is_file() and zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+
+            def read_member(name: str) -> bytes:
+                if infos[name].file_size > MAX_FILE_BYTES:
+                    raise OSError(f"zip member inflates to {infos[name].file_size} bytes (> {MAX_FILE_BYTES})")
+                return zf.read(infos[name])
+
+            yield sorted(n for n in infos if _is_candidate(n)), read_member
+    elif not source.exists():
+        raise ImageError(f"dataset source '{source}' does not exist; pass a folder of images or a .zip of images")
+    else:
+        raise ImageError(f"dataset source '{source}' is neither a folder nor a zip file; pass a folder of images or a .zip of images")
+
+
+def _check_arguments(resolution: int, background: tuple[int, int, int], out: Path) -> None:
+    """Raise :class:`InvalidArgumentError` for a bad resolution, background or output name."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+        raise InvalidArgumentError(
+            f"resolution must be a power of two >= 4 (StyleGAN trains on such sizes), got {resolution!r}; try 64, 128 or 256"
+        )
+    if len(background) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in background):
+        raise InvalidArgumentError(f"background must be an (R, G, B) tuple of ints in 0..255, got {background!r}")
+    if out.suffix.lower() != ".zip":
+        raise InvalidArgumentError(f"output '{out}' must end in .zip (NVIDIA's tools detect a zip data set by its suffix)")
+
+
+def _check_labels(labels: dict[str, int], names: list[str]) -> None:
+    """Raise :class:`InvalidArgumentError` unless every source name has an int label >= 0."""
+    missing = [n for n in names if n not in labels]
+    if missing:
+        raise InvalidArgumentError(
+            f"labels has no entry for {len(missing)} source file(s), e.g. {missing[:3]}; "
+            "give a label for every file, keyed by its path relative to the source (with '/')"
+        )
+    bad = {n: labels[n] for n in names if isinstance(labels[n], bool) or not isinstance(labels[n], int) or labels[n] < 0}
+    if bad:
+        raise InvalidArgumentError(f"labels must be ints >= 0 (class indices), got e.g. {dict(list(bad.items())[:3])}")
+
+
+def make_dataset(
+    source: str | Path,
+    out: str | Path,
+    resolution: int,
+    background: tuple[int, int, int] = (255, 255, 255),
+    labels: dict[str, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DatasetReport:
+    """Convert a folder or zip of images into a training zip in NVIDIA's layout.
+
+    Every file in ``source`` (recursively, sorted by path; hidden files skipped) is
+    opened with Pillow, turned upright by its EXIF orientation, converted to RGB with
+    alpha composited on ``background``, centre-cropped to a square and resized to
+    ``resolution`` with Lanczos. Files that are not images, are corrupt or truncated,
+    or exceed ``max_pixels`` are skipped and listed in the report, never fatal.
+
+    The zip is written to a temporary file beside ``out`` and moved into place only
+    when complete, so an error or an interrupt never leaves a partial ``out`` (and an
+    existing ``out`` stays untouched).
+
+    Args:
+        source: a folder of images or a ``.zip`` of images.
+        out: output path ending in ``.zip``; parent folders are created.
+        resolution: side of the square output images; a power of two >= 4.
+        background: (R, G, B), 0..255, shown where images are transparent.
+        labels: optional class index (int >= 0) per source file, keyed by its path
+            relative to ``source`` with ``/`` separators (or its zip member name);
+            ``None`` writes ``{"labels": null}``. Every file needs a label.
+        progress: called as ``progress(done, total)`` after each source file; an
+            exception raised by it aborts the run (nothing is written).
+        max_pixels: largest accepted image (width * height); bigger ones are skipped
+            as possible decompression bombs.
+
+    Returns:
+        A :class:`DatasetReport` with the number written and the names skipped.
+
+    Raises:
+        ImageError: ``source`` is missing, not a folder or zip, has no files, or has
+            no readable image.
+        InvalidArgumentError: bad ``resolution``, ``background``, ``labels`` or ``out``.
+        OSError: the output cannot be written.
+    """
+    source, out = Path(source), Path(out)
+    _check_arguments(resolution, background, out)
+    background = tuple(background)  # type: ignore[assignment]
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    with _open_source(source, exclude=out.resolve()) as (names, read):
+        if not names:
+            raise ImageError(f"dataset source '{source}' contains no files; put the training images in it")
+        if labels is not None:
+            _check_labels(labels, names)
+
+        # mkstemp in the destination folder: os.replace is atomic only within a file system.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+        tmp = Path(tmp_name)
+        written = 0
+        skipped: list[str] = []
+        reasons: dict[str, str] = {}
+        label_rows: list[list[str | int]] = []
+        try:
+            with os.fdopen(fd, "wb") as f:
+                # PNGs are already deflated; storing them keeps the zip fast to read.
+                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf, max_image_pixels(max_pixels):
+                    for done, name in enumerate(names, start=1):
+                        try:
+                            with Image.open(io.BytesIO(read(name))) as img:
+                                result = prepare_image(img, resolution, background)
+                        except _DECODE_ERRORS as exc:
+                            skipped.append(name)
+                            reasons[name] = f"{type(exc).__name__}: {exc}"
+                            logger.warning("skipping %s: %s", name, reasons[name])
+                        else:
+                            buf = io.BytesIO()
+                            result.save(buf, format="PNG")
+                            arcname = archive_name(written)
+                            zf.writestr(_zip_info(arcname), buf.getvalue())
+                            if labels is not None:
+                                label_rows.append([arcname, labels[name]])
+                            written += 1
+                        if progress is not None:
+                            progress(done, len(names))
+                    if written == 0:
+                        raise ImageError(
+                            f"none of the {len(names)} file(s) in '{source}' could be read as an image "
+                            f"(e.g. {skipped[0]}: {reasons[skipped[0]]}); check the source folder"
+                        )
+                    meta = {"labels": label_rows if labels is not None else None}
+                    zf.writestr(_zip_info("dataset.json"), json.dumps(meta))
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes the file private; a data set is meant to be shared
+            os.replace(tmp, out)
+        except BaseException:
+            # BaseException: also clean up on KeyboardInterrupt, then let it propagate.
+            tmp.unlink(missing_ok=True)
+            raise
+
+    logger.info("wrote %d images to %s (%d skipped)", written, out, len(skipped))
+    return DatasetReport(written=written, skipped=skipped, out=out, reasons=reasons)
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed timestamp and ordinary permissions (reproducible zips)."""
+    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE_TIME)
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info

@@ -1,0 +1,89 @@
+"""Progress reporting of a training run: a tqdm bar on stderr and a JSONL log.
+
+``log.jsonl`` gets one JSON object per tick: kimg, mean losses, R1 and path-length penalties,
+the augmentation probability, kimg/s and wall time. Lines are appended and flushed, so the file
+is readable while training runs and survives an interruption (a resumed run appends).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+
+class StatAverager:
+    """Running sums of named scalars between two ticks."""
+
+    def __init__(self) -> None:
+        self._sum: dict[str, float] = defaultdict(float)
+        self._count: dict[str, int] = defaultdict(int)
+
+    def add(self, stats: dict[str, float]) -> None:
+        for key, value in stats.items():
+            if math.isfinite(value):
+                self._sum[key] += value
+                self._count[key] += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: self._sum[k] / self._count[k] for k in sorted(self._sum) if self._count[k]}
+
+    def reset(self) -> None:
+        self._sum.clear()
+        self._count.clear()
+
+
+class ProgressReporter:
+    """A kimg progress bar and the JSONL log of one run (main process only).
+
+    Args:
+        log_path: JSONL file to append to (None: no log).
+        total_kimg: length of the run, for the bar and the ETA.
+        start_kimg: where this (possibly resumed) run starts.
+        show_bar: draw the tqdm bar on stderr.
+    """
+
+    def __init__(self, log_path: Path | None, total_kimg: float, start_kimg: float = 0.0,
+                 show_bar: bool = True) -> None:
+        self.log_path = log_path
+        self.start_time = time.time()
+        self.start_kimg = start_kimg
+        self._last_kimg = start_kimg
+        self.bar = None
+        if show_bar:
+            self.bar = tqdm(total=round(total_kimg, 3), initial=round(start_kimg, 3), unit="kimg", file=sys.stderr,
+                            dynamic_ncols=True, mininterval=2.0, smoothing=0.05,
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
+
+    def update(self, kimg: float, postfix: dict[str, Any] | None = None) -> None:
+        """Advance the bar to ``kimg`` (and show a few current numbers)."""
+        if self.bar is not None:
+            self.bar.update(round(kimg - self._last_kimg, 3))
+            if postfix:
+                self.bar.set_postfix(postfix, refresh=False)
+        self._last_kimg = kimg
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one JSON record (adds 'time' = seconds since this process started)."""
+        record = {**record, "time": round(time.time() - self.start_time, 2)}
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+
+    def write(self, message: str) -> None:
+        """Print a line without breaking the bar."""
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,63 @@
+"""Shared fixtures: the NVIDIA reference snapshot and tiny random models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from styleblend.config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
+from styleblend.io import Checkpoint
+from styleblend.nn import Discriminator, Generator
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NVIDIA_G64 = FIXTURES / "nvidia-g64"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("STYLEBLEND_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow test; set STYLEBLEND_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def nvidia_g64() -> Path:
+    """Directory of the real-structure NVIDIA snapshot and the images NVIDIA's generate.py made from it."""
+    if not (NVIDIA_G64 / "network-snapshot.pkl").exists():
+        pytest.skip("NVIDIA fixture missing")
+    return NVIDIA_G64
+
+
+def tiny_config(res: int = 32, architecture: str = "skip", c_dim: int = 0) -> GeneratorConfig:
+    return GeneratorConfig(z_dim=32, w_dim=32, c_dim=c_dim, img_resolution=res,
+                           mapping=MappingConfig(num_layers=2),
+                           synthesis=SynthesisConfig(channel_base=256, channel_max=32, architecture=architecture))
+
+
+def tiny_checkpoint(seed: int = 0, res: int = 32, with_d: bool = False, **kwargs) -> Checkpoint:
+    """A random tiny model with non-trivial noise strengths, biases and w_avg (so every parameter matters)."""
+    torch.manual_seed(seed)
+    cfg = tiny_config(res, **kwargs)
+    G = Generator(cfg)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith(("noise_strength", "bias")):
+                p.add_(torch.randn_like(p) * 0.1)
+        G.mapping.w_avg.copy_(torch.randn_like(G.mapping.w_avg) * 0.1)
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    d_cfg = d_state = None
+    if with_d:
+        d_cfg = DiscriminatorConfig(img_resolution=res, channel_base=256, channel_max=32, c_dim=cfg.c_dim)
+        d_state = Discriminator(d_cfg).state_dict()
+    return Checkpoint(g_config=cfg, g_ema=state, g={k: v.clone() for k, v in state.items()},
+                      d_config=d_cfg, d=d_state)
+
+
+@pytest.fixture
+def tiny_ckpt() -> Checkpoint:
+    return tiny_checkpoint()

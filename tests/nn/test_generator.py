@@ -1,0 +1,110 @@
+"""The generator against images NVIDIA's own generate.py made, and its internal consistency."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styleblend.config import DiscriminatorConfig
+from styleblend.io import load_checkpoint
+from styleblend.media.images import to_uint8
+from styleblend.nn import Discriminator, Generator
+from styleblend.render import seeds_to_ws
+
+from ..conftest import tiny_checkpoint, tiny_config
+
+
+@pytest.fixture(scope="module")
+def nvidia_G(nvidia_g64):
+    return load_checkpoint(nvidia_g64 / "network-snapshot.pkl").generator()
+
+
+def test_raw_output_matches_nvidia(nvidia_G, nvidia_g64):
+    z_all = np.load(nvidia_g64 / "z_seeds0-5.npy")
+    for seed in range(4):
+        ref = np.load(nvidia_g64 / "raw" / f"seed{seed:04d}_psi1.0.npy")
+        z = torch.from_numpy(z_all[seed: seed + 1])
+        out = nvidia_G(z, noise_mode="const").numpy()
+        assert np.abs(out - ref).max() < 1e-4
+
+
+def test_seed_convention_matches_fixture_z(nvidia_g64):
+    from styleblend.latents.seeds import z_from_seed
+
+    z_all = np.load(nvidia_g64 / "z_seeds0-5.npy")
+    for seed in range(6):
+        assert np.array_equal(z_from_seed(seed, 128)[0], z_all[seed])
+
+
+@pytest.mark.parametrize("psi", [1.0, 0.7])
+def test_pngs_match_nvidia(nvidia_G, nvidia_g64, psi):
+    ws = seeds_to_ws(nvidia_G, list(range(6)), truncation_psi=psi)
+    ours = to_uint8(nvidia_G.synthesis(ws, noise_mode="const")).astype(int)
+    for seed in range(6):
+        ref = np.asarray(Image.open(nvidia_g64 / "expected" / f"psi{psi}" / f"seed{seed:04d}.png")).astype(int)
+        diff = np.abs(ours[seed] - ref)
+        assert diff.max() <= 1
+        assert (diff > 0).mean() <= 0.01
+
+
+def test_w_avg_matches_fixture(nvidia_G, nvidia_g64):
+    assert np.array_equal(nvidia_G.mapping.w_avg.numpy(), np.load(nvidia_g64 / "w_avg.npy"))
+
+
+def test_truncation_cutoff_only_touches_first_ws():
+    G = tiny_checkpoint().generator()
+    z = torch.randn(2, G.z_dim)
+    full = G.mapping(z)
+    cut = G.mapping(z, truncation_psi=0.5, truncation_cutoff=3)
+    assert torch.equal(cut[:, 3:], full[:, 3:])
+    expected = G.mapping.w_avg + 0.5 * (full[:, :3] - G.mapping.w_avg)
+    assert torch.allclose(cut[:, :3], expected, atol=1e-6)
+    assert torch.allclose(G.mapping(z, truncation_psi=0.0), G.mapping.w_avg.expand_as(full))
+
+
+@pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
+def test_architectures_build_and_paths_agree(architecture):
+    G = Generator(tiny_config(architecture=architecture)).eval()
+    ws = G.mapping(torch.randn(2, G.z_dim))
+    assert ws.shape == (2, G.num_ws, G.w_dim) and G.num_ws == 8
+    fused = G.synthesis(ws, fused_modconv=True)
+    unfused = G.synthesis(ws, fused_modconv=False)
+    assert fused.shape == (2, 3, 32, 32)
+    assert torch.allclose(fused, unfused, atol=1e-4)
+
+
+def test_noise_modes():
+    G = tiny_checkpoint().generator()
+    ws = G.mapping(torch.randn(1, G.z_dim))
+    const_a, const_b = G.synthesis(ws, noise_mode="const"), G.synthesis(ws, noise_mode="const")
+    assert torch.equal(const_a, const_b)
+    torch.manual_seed(0)
+    rand_a = G.synthesis(ws, noise_mode="random")
+    torch.manual_seed(1)
+    rand_b = G.synthesis(ws, noise_mode="random")
+    assert not torch.equal(rand_a, rand_b)
+    assert not torch.equal(G.synthesis(ws, noise_mode="none"), const_a)
+
+
+def test_conditional_generator_uses_label():
+    G = tiny_checkpoint(c_dim=3).generator()
+    z = torch.randn(1, G.z_dim)
+    a = G.mapping(z, torch.tensor([[1.0, 0, 0]]))
+    b = G.mapping(z, torch.tensor([[0.0, 1, 0]]))
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
+def test_discriminator_shapes(architecture):
+    D = Discriminator(DiscriminatorConfig(img_resolution=32, channel_base=256, channel_max=32,
+                                          architecture=architecture))
+    assert D(torch.randn(4, 3, 32, 32)).shape == (4, 1)
+
+
+def test_discriminator_freeze_layers_makes_buffers():
+    cfg = DiscriminatorConfig(img_resolution=32, channel_base=256, channel_max=32)
+    D = Discriminator(cfg, freeze_layers=2)
+    trainable = dict(D.named_parameters())
+    assert "b32.fromrgb.weight" not in trainable and "b32.conv0.weight" not in trainable
+    assert "b32.conv1.weight" in trainable
+    assert set(D.state_dict()) == set(Discriminator(cfg).state_dict())
