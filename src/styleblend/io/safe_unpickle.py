@@ -50,8 +50,10 @@ class NamespaceStandIn:
     values: dict[str, Any] = field(default_factory=dict)
 
     def __setstate__(self, state: Any) -> None:
+        # Unpicklers create the instance with __new__ (no __init__), so 'values' may not exist yet.
+        values = self.__dict__.setdefault("values", {})
         if isinstance(state, dict):
-            self.values.update(state)
+            values.update(state)
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     def __init__(self, file: io.BufferedIOBase, extra: dict[tuple[str, str], Any] | None = None) -> None:
         super().__init__(file)
         self.blob_count = 0
-        self._blob_ids: dict[int, int] = {}
-        self._blobs: list[bytes] = []  # keep alive so ids stay unique
+        # Only the most recent bytes object is remembered: a storage blob is always consumed by the
+        # REDUCE right after it is pushed, so nothing needs to stay alive for the index to be right.
+        self._last_blob: bytes | None = None
         self.tensor_origins: dict[int, TensorOrigin] = {}
-        self._tensors: list[torch.Tensor] = []
-        self.persistent_ids: list[Any] = []
+        self._tensors: list[torch.Tensor] = []  # keep alive so the ids in tensor_origins stay unique
         self.allowed: dict[tuple[str, str], Any] = {
             ("collections", "OrderedDict"): collections.OrderedDict,
             ("builtins", "set"): set,
@@ -155,9 +157,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
 
     # --- bytes ops are wrapped to number every bytes object in stream order ---
     def _record_blob(self) -> None:
-        obj = self.stack[-1]
-        self._blob_ids[id(obj)] = self.blob_count
-        self._blobs.append(obj)
+        self._last_blob = self.stack[-1]
         self.blob_count += 1
 
     def _wrap(opcode: bytes) -> Callable[[Any], None]:  # type: ignore[misc]
@@ -184,11 +184,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
 
     # --- stand-ins ---
     def _load_from_bytes(self, blob: bytes) -> StorageRef:
-        index = self._blob_ids.get(id(blob))
-        if index is None:
-            raise CheckpointError("a tensor storage is not stored as a bytes blob")
+        if blob is not self._last_blob:
+            raise CheckpointError("a tensor storage is not stored as a bytes blob right before its use")
+        self._last_blob = None
         storage, dtype = _load_storage_blob(blob)
-        return StorageRef(index, storage, dtype)
+        return StorageRef(self.blob_count - 1, storage, dtype)
 
     def _rebuild_tensor(self, storage: StorageRef, offset: int, size: Any, stride: Any, *rest: Any) -> torch.Tensor:
         if not isinstance(storage, StorageRef):
@@ -207,9 +207,14 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         return data
 
 
-def restricted_load(data: bytes, extra: dict[tuple[str, str], Any] | None = None) -> tuple[Any, RestrictedUnpickler]:
-    """Unpickle ``data`` with the allow-list; returns the object and the unpickler (for tensor origins)."""
-    unpickler = RestrictedUnpickler(io.BytesIO(data), extra=extra)
+def restricted_load(data: bytes | io.BufferedIOBase, extra: dict[tuple[str, str], Any] | None = None,
+                    ) -> tuple[Any, RestrictedUnpickler]:
+    """Unpickle ``data`` (bytes or a binary file) with the allow-list.
+
+    Returns the object and the unpickler, whose ``tensor_origins`` say where each tensor's bytes are.
+    """
+    file = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    unpickler = RestrictedUnpickler(file, extra=extra)
     try:
         obj = unpickler.load()
     except (CheckpointError, MemoryError):

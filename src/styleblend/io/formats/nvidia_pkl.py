@@ -10,6 +10,7 @@ place, so the structure NVIDIA's ``legacy.load_network_pkl`` expects is untouche
 from __future__ import annotations
 
 import pickletools
+import shutil
 import struct
 from collections import OrderedDict
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 
 from ...config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
 from ...errors import ArchitectureMismatchError, CheckpointError, UnsupportedArchitectureError
-from ..atomic import write_bytes_atomic
+from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict, require_source
 from ..safe_unpickle import EasyDictStandIn, PersistentObject, TensorOrigin, restricted_load
 
@@ -143,22 +144,22 @@ def discriminator_config(obj: PersistentObject) -> DiscriminatorConfig:
     return DiscriminatorConfig(**fields)
 
 
-def _load(path: Path) -> tuple[dict[str, PersistentObject], Any, bytes]:
+def _load(path: Path) -> tuple[dict[str, PersistentObject], Any]:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            obj, unpickler = restricted_load(f, extra=STAND_INS)
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
-    obj, unpickler = restricted_load(data, extra=STAND_INS)
     if isinstance(obj, PersistentObject):
         obj = {"G_ema": obj}
     if not isinstance(obj, dict) or not any(isinstance(obj.get(k), PersistentObject) for k in ("G_ema", "G")):
         raise CheckpointError(f"{path.name} is a pickle but not an NVIDIA network snapshot (no 'G_ema' or 'G' network)")
-    return obj, unpickler, data
+    return obj, unpickler
 
 
 def read(path: Path) -> Checkpoint:
     """Read an NVIDIA PyTorch network pickle without executing any of its code."""
-    nets, _, _ = _load(path)
+    nets, _ = _load(path)
     main = nets.get("G_ema") if isinstance(nets.get("G_ema"), PersistentObject) else nets["G"]
     g_config = generator_config(main)
     states = {attr: flatten_state(nets[key]) for key, attr in NETWORK_KEYS.items()
@@ -184,28 +185,29 @@ def _opt(state: OrderedDict | None) -> StateDict | None:
     return dict(state) if state is not None else None
 
 
-def _blob_offsets(data: bytes) -> list[tuple[int, int]]:
-    """(start, length) of every bytes object in the pickle stream, in stream order."""
+def _blob_offsets(path: Path) -> list[tuple[int, int]]:
+    """(start, length) of every bytes object in the pickle stream, in stream order (streams the file)."""
     header = {"SHORT_BINBYTES": 1, "BINBYTES": 4, "BINBYTES8": 8}
     out = []
-    for op, arg, pos in pickletools.genops(data):
-        if op.name in header:
-            out.append((pos + 1 + header[op.name], len(arg)))
+    with path.open("rb") as f:
+        for op, arg, pos in pickletools.genops(f):
+            if op.name in header:
+                out.append((pos + 1 + header[op.name], len(arg)))
     return out
 
 
 def write(ckpt: Checkpoint, out: Path) -> Path:
     """Write ``ckpt`` into a copy of its source pickle by replacing tensor bytes in place.
 
-    Networks the checkpoint lacks (e.g. ``g`` is None) keep their original tensors.
+    Networks the checkpoint lacks (e.g. ``g`` is None) keep their original tensors. The copy is
+    patched storage by storage, so memory stays near one model's size.
     """
     source = require_source(ckpt, "nvidia-pkl")
-    nets, unpickler, data = _load(source)
-    blobs = _blob_offsets(data)
+    nets, unpickler = _load(source)
+    blobs = _blob_offsets(source)
     if len(blobs) != unpickler.blob_count:
         raise CheckpointError("internal: pickle bytes objects and their offsets disagree")
-    buffer = bytearray(data)
-    flats: dict[int, torch.Tensor] = {}
+    updates: dict[int, list[tuple[TensorOrigin, torch.Tensor]]] = {}
     for key, attr in NETWORK_KEYS.items():
         new_state = getattr(ckpt, attr)
         if new_state is None or not isinstance(nets.get(key), PersistentObject):
@@ -221,17 +223,21 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
                 raise ArchitectureMismatchError(
                     f"{key}.{name}: shape {tuple(new.shape)} does not fit {tuple(old.shape)} in {source.name}")
             origin: TensorOrigin = unpickler.tensor_origins[id(old)]
-            ref = origin.storage
-            if ref.blob_index not in flats:
-                flats[ref.blob_index] = torch.empty(0, dtype=ref.dtype).set_(ref.storage).clone()
-            view = flats[ref.blob_index].as_strided(origin.size, origin.stride, origin.offset)
-            view.copy_(new.detach().to("cpu", ref.dtype))
-    for index, flat in flats.items():
-        start, length = blobs[index]
-        raw = flat.numpy().tobytes() if flat.dtype != torch.bfloat16 else flat.view(torch.int16).numpy().tobytes()
-        data_start = start + length - len(raw)
-        (numel,) = struct.unpack("<q", bytes(buffer[data_start - 8: data_start]))
-        if numel != flat.numel():
-            raise CheckpointError("internal: unexpected storage layout in the source pickle; not written")
-        buffer[data_start: data_start + len(raw)] = raw
-    return write_bytes_atomic(out, bytes(buffer))
+            updates.setdefault(origin.storage.blob_index, []).append((origin, new))
+    with atomic_path(out) as tmp:
+        shutil.copyfile(source, tmp)
+        with tmp.open("r+b") as f:
+            for index, items in updates.items():
+                ref = items[0][0].storage
+                flat = torch.empty(0, dtype=ref.dtype).set_(ref.storage).clone()
+                for origin, new in items:
+                    flat.as_strided(origin.size, origin.stride, origin.offset).copy_(new.detach().to("cpu", ref.dtype))
+                raw = flat.view(torch.uint8).numpy()
+                start, length = blobs[index]
+                data_start = start + length - raw.nbytes
+                f.seek(data_start - 8)
+                (numel,) = struct.unpack("<q", f.read(8))
+                if numel != flat.numel():
+                    raise CheckpointError("internal: unexpected storage layout in the source pickle; not written")
+                f.write(memoryview(raw))
+    return out

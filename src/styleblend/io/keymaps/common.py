@@ -1,0 +1,113 @@
+"""Helpers shared by the foreign-format key maps: channel tables, FIR taps and strict shape checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ...errors import ArchitectureMismatchError, UnsupportedArchitectureError
+from ...ops.upfirdn2d import setup_filter
+
+
+def fit_channels(table: Mapping[int, int], what: str, prefer_base: int | None = None) -> tuple[int, int]:
+    """Find (channel_base, channel_max) with ``min(channel_base // res, channel_max) == table[res]`` for all res.
+
+    Foreign formats list channels per resolution (rosinality: a dict keyed by resolution; TensorFlow:
+    ``nf(stage)`` with fmap_base/fmap_decay/fmap_min/fmap_max); our configs use NVIDIA's two numbers.
+
+    Args:
+        table: channels per resolution {4: 512, 8: 512, ...} read from the tensors.
+        what: the file and network, for the error message.
+        prefer_base: a channel_base the file's own metadata suggests (e.g. 2 * fmap_base); used when
+            it fits, because several bases can describe the same table.
+
+    Returns:
+        (channel_base, channel_max).
+
+    Raises:
+        UnsupportedArchitectureError: the table is not of that form (e.g. rosinality's
+            channel_multiplier=4 gives 1024 channels at 64 px after 512 at 32 px).
+    """
+    resolutions = sorted(table)
+    channel_max = max(table.values())
+
+    def fits(base: int) -> bool:
+        return all(min(base // r, channel_max) == table[r] for r in resolutions)
+
+    if prefer_base is not None and prefer_base > 0 and fits(prefer_base):
+        return prefer_base, channel_max
+    below = [r for r in resolutions if table[r] < channel_max]
+    if not below:
+        return channel_max * resolutions[-1], channel_max
+    r0 = below[0]
+    for base in range(table[r0] * r0, (table[r0] + 1) * r0):
+        if fits(base):
+            return base, channel_max
+    listing = ", ".join(f"{r}px: {table[r]}" for r in resolutions)
+    raise UnsupportedArchitectureError(
+        f"{what}: the channels per resolution ({listing}) are not of the form "
+        "min(channel_base // resolution, channel_max) that styleblend's networks use; "
+        "this model cannot be converted exactly")
+
+
+def taps_from_kernel(kernel: torch.Tensor, gain: float, what: str) -> tuple[int, ...]:
+    """Recover integer 1-D FIR taps (e.g. (1, 3, 3, 1)) from a stored 2-D resampling kernel.
+
+    rosinality stores ``outer(k, k) / sum * gain`` as a buffer; our configs store the 1-D taps.
+    """
+    k2 = kernel.detach().to(torch.float64)
+    if k2.ndim != 2 or k2.shape[0] != k2.shape[1] or float(k2.sum()) == 0:
+        raise UnsupportedArchitectureError(f"{what}: resampling kernel of shape {tuple(k2.shape)} is not square")
+    k1 = k2.sum(dim=0)
+    k1 = k1 / k1.min() if float(k1.min()) > 0 else k1
+    taps = tuple(int(round(float(t))) for t in k1)
+    expected = setup_filter(taps).to(torch.float64) * gain
+    if min(taps) <= 0 or not torch.allclose(expected, k2, rtol=1e-5, atol=1e-7):
+        raise UnsupportedArchitectureError(
+            f"{what}: the resampling kernel {k2.tolist()} is not a separable filter with small integer taps; "
+            "it cannot be expressed as a styleblend resample_filter")
+    return taps
+
+
+def state_shapes(build: Callable[[], nn.Module]) -> dict[str, tuple[int, ...]]:
+    """Shapes of every tensor in the state dict of ``build()``.
+
+    The module is built on the CPU (0.3-1.5 s for a 1024-px config-f generator): building on the meta
+    device would be free per call but pulls in torch's decomposition machinery on first use, which
+    costs more. ``fork_rng`` keeps the random initialisation from advancing the caller's RNG.
+    """
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        module = build()
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def complete_and_check(state: dict[str, torch.Tensor], shapes: Mapping[str, tuple[int, ...]],
+                       resample_filter: Sequence[int], what: str) -> dict[str, torch.Tensor]:
+    """Add the ``*.resample_filter`` buffers our modules carry and check names and shapes strictly.
+
+    Foreign formats either do not store those buffers or store them in another layout; they are a
+    function of the config, so they are rebuilt here rather than converted.
+
+    Raises:
+        ArchitectureMismatchError: a tensor is missing, unexpected or has the wrong shape.
+    """
+    filt = setup_filter(resample_filter)
+    out = dict(state)
+    for key in shapes:
+        if key.endswith("resample_filter") and key not in out:
+            out[key] = filt.clone()
+    missing = [k for k in shapes if k not in out]
+    unexpected = [k for k in out if k not in shapes]
+    if missing or unexpected:
+        raise ArchitectureMismatchError(
+            f"{what}: {len(missing)} missing and {len(unexpected)} unexpected tensors after conversion "
+            f"(first missing: {missing[:3]}, first unexpected: {unexpected[:3]}); the file's layout is not "
+            "the one its architecture implies")
+    for key, shape in shapes.items():
+        if tuple(out[key].shape) != shape:
+            raise ArchitectureMismatchError(
+                f"{what}: '{key}' has shape {tuple(out[key].shape)} after conversion but the architecture "
+                f"expects {shape}")
+    return {k: out[k] for k in shapes}
