@@ -148,3 +148,48 @@ def test_stylegan3_is_refused_clearly(tmp_path):
     path.write_bytes(dumps({"G_ema": G}))
     with pytest.raises(UnsupportedArchitectureError, match="StyleGAN3"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_stream_positions_of_blobs_match_opcode_scan(tmp_path, protocol):
+    from styleblend.io.formats.nvidia_pkl import _blob_offsets
+
+    # Several storages of different sizes, some inside protocol-4 frames and some outside.
+    tensors = {f"t{i}": torch.randn(n) for i, n in enumerate([3, 70000, 5, 20000, 1])}
+    path = tmp_path / "t.pkl"
+    path.write_bytes(pickle.dumps(tensors, protocol=protocol))
+    with path.open("rb") as f:
+        obj, unpickler = restricted_load(f)
+    ends = [s + n for s, n in _blob_offsets(path)]
+    for name, t in obj.items():
+        origin = unpickler.tensor_origins[id(t)]
+        assert origin.storage.blob_end == ends[origin.storage.blob_index]
+        assert torch.equal(t, tensors[name])
+
+
+def test_write_after_source_changed_reparses(tmp_path, nvidia_g64):
+    src = tmp_path / "src.pkl"
+    shutil.copy(nvidia_g64 / "network-snapshot.pkl", src)
+    ckpt = load_checkpoint(src)
+    ckpt.g_ema = {k: v + 0.5 for k, v in ckpt.g_ema.items()}
+    import os
+
+    os.utime(src, ns=(0, 0))  # the cached layout no longer matches
+    back = load_checkpoint(save_checkpoint(ckpt, tmp_path / "out.pkl", "nvidia-pkl"))
+    assert all(torch.equal(back.g_ema[k], ckpt.g_ema[k]) for k in ckpt.g_ema)
+
+
+def test_storage_contents_for_shared_and_whole_storages():
+    from styleblend.io.formats.nvidia_pkl import _storage_contents
+    from styleblend.io.safe_unpickle import StorageRef, TensorOrigin
+
+    base = torch.arange(10, dtype=torch.float32)
+    ref = StorageRef(0, base.untyped_storage(), torch.float32)
+    # Two views sharing one storage: only their elements change.
+    first = TensorOrigin(ref, 0, (2, 2), (2, 1))
+    last = TensorOrigin(ref, 8, (2,), (1,))
+    out = _storage_contents(ref, [(first, torch.full((2, 2), -1.0)), (last, torch.tensor([7.0, 7.0]))])
+    assert out.tolist() == [-1, -1, -1, -1, 4, 5, 6, 7, 7, 7]
+    assert base.tolist() == list(range(10))  # the source storage is not modified
+    whole = TensorOrigin(ref, 0, (10,), (1,))
+    assert _storage_contents(ref, [(whole, torch.ones(10, dtype=torch.float64))]).tolist() == [1.0] * 10

@@ -44,6 +44,9 @@ class Checkpoint:
     format: str = "memory"
     source: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # Format-specific record of where the source file keeps each tensor (lets a writer patch a copy
+    # of the source without parsing it again); never serialised.
+    source_layout: Any = field(default=None, repr=False, compare=False)
 
     def generator(self, device: str | torch.device = "cpu", which: str = "g_ema") -> torch.nn.Module:
         """Build a :class:`~styleblend.nn.Generator` in eval mode with the chosen weights on ``device``."""

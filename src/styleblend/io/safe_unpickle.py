@@ -63,6 +63,7 @@ class StorageRef:
     blob_index: int
     storage: torch.UntypedStorage
     dtype: torch.dtype
+    blob_end: int | None = None  # file offset just past the blob (its raw data ends there)
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,12 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
 
     def __init__(self, file: io.BufferedIOBase, extra: dict[tuple[str, str], Any] | None = None) -> None:
         super().__init__(file)
+        self._stream = file
         self.blob_count = 0
         # Only the most recent bytes object is remembered: a storage blob is always consumed by the
         # REDUCE right after it is pushed, so nothing needs to stay alive for the index to be right.
         self._last_blob: bytes | None = None
+        self._last_blob_end: int | None = None
         self.tensor_origins: dict[int, TensorOrigin] = {}
         self._tensors: list[torch.Tensor] = []  # keep alive so the ids in tensor_origins stay unique
         self.allowed: dict[tuple[str, str], Any] = {
@@ -158,7 +161,22 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     # --- bytes ops are wrapped to number every bytes object in stream order ---
     def _record_blob(self) -> None:
         self._last_blob = self.stack[-1]
+        self._last_blob_end = self._stream_position()
         self.blob_count += 1
+
+    def _stream_position(self) -> int | None:
+        """Offset in the file of the next unread byte, accounting for protocol-4 frames."""
+        try:
+            pos = self._stream.tell()
+        except (AttributeError, OSError):
+            return None
+        frame = getattr(self._unframer, "current_frame", None)
+        if frame is not None:
+            here = frame.tell()
+            end = frame.seek(0, io.SEEK_END)
+            frame.seek(here)
+            pos -= end - here
+        return pos
 
     def _wrap(opcode: bytes) -> Callable[[Any], None]:  # type: ignore[misc]
         original = pickle._Unpickler.dispatch[opcode[0]]  # type: ignore[attr-defined]
@@ -187,8 +205,18 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         if blob is not self._last_blob:
             raise CheckpointError("a tensor storage is not stored as a bytes blob right before its use")
         self._last_blob = None
+        self._forget_memoized(blob)
         storage, dtype = _load_storage_blob(blob)
-        return StorageRef(self.blob_count - 1, storage, dtype)
+        return StorageRef(self.blob_count - 1, storage, dtype, self._last_blob_end)
+
+    def _forget_memoized(self, blob: bytes) -> None:
+        # The pickler memoizes every bytes object; dropping the blob once its storage is built keeps
+        # peak memory near one copy of the weights instead of two.
+        # The argument tuple ``(blob,)`` is memoized too.
+        for key in list(self.memo)[-4:]:
+            value = self.memo[key]
+            if value is blob or (isinstance(value, tuple) and len(value) == 1 and value[0] is blob):
+                self.memo[key] = None
 
     def _rebuild_tensor(self, storage: StorageRef, offset: int, size: Any, stride: Any, *rest: Any) -> torch.Tensor:
         if not isinstance(storage, StorageRef):

@@ -13,6 +13,7 @@ import pickletools
 import shutil
 import struct
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,9 +158,29 @@ def _load(path: Path) -> tuple[dict[str, PersistentObject], Any]:
     return obj, unpickler
 
 
+@dataclass(frozen=True)
+class SourceLayout:
+    """Where each tensor of each network lives in the source pickle, valid while the file is unchanged."""
+
+    size: int
+    mtime_ns: int
+    origins: dict[str, dict[str, TensorOrigin]]
+
+    def matches(self, path: Path) -> bool:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns)
+
+
+def _layout(path: Path, nets: dict[str, PersistentObject], unpickler: Any) -> SourceLayout:
+    st = path.stat()
+    origins = {key: {name: unpickler.tensor_origins[id(t)] for name, t in flatten_state(nets[key]).items()}
+               for key in NETWORK_KEYS if isinstance(nets.get(key), PersistentObject)}
+    return SourceLayout(st.st_size, st.st_mtime_ns, origins)
+
+
 def read(path: Path) -> Checkpoint:
     """Read an NVIDIA PyTorch network pickle without executing any of its code."""
-    nets, _ = _load(path)
+    nets, unpickler = _load(path)
     main = nets.get("G_ema") if isinstance(nets.get("G_ema"), PersistentObject) else nets["G"]
     g_config = generator_config(main)
     states = {attr: flatten_state(nets[key]) for key, attr in NETWORK_KEYS.items()
@@ -178,7 +199,8 @@ def read(path: Path) -> Checkpoint:
         meta["has_augment_pipe"] = True
     g_ema = states.get("g_ema") or states["g"]
     return Checkpoint(g_config=g_config, g_ema=dict(g_ema), d_config=d_config, g=_opt(states.get("g")),
-                      d=_opt(states.get("d")), format="nvidia-pkl", source=path, meta=meta)
+                      d=_opt(states.get("d")), format="nvidia-pkl", source=path, meta=meta,
+                      source_layout=_layout(path, nets, unpickler))
 
 
 def _opt(state: OrderedDict | None) -> StateDict | None:
@@ -196,6 +218,21 @@ def _blob_offsets(path: Path) -> list[tuple[int, int]]:
     return out
 
 
+def _storage_contents(ref: Any, items: list[tuple[TensorOrigin, torch.Tensor]]) -> torch.Tensor:
+    """New 1-D contents of one storage after writing ``items`` into it."""
+    numel = ref.storage.nbytes() // torch.empty(0, dtype=ref.dtype).element_size()
+    if len(items) == 1:
+        origin, new = items[0]
+        whole = origin.offset == 0 and int(np.prod(origin.size, dtype=np.int64)) == numel
+        if whole and new.is_contiguous() and torch.empty(origin.size).stride() == origin.stride:
+            # The tensor covers its storage exactly: its own bytes are the new storage (no copy).
+            return new.detach().to("cpu", ref.dtype).reshape(-1)
+    flat = torch.empty(0, dtype=ref.dtype).set_(ref.storage).clone()
+    for origin, new in items:
+        flat.as_strided(origin.size, origin.stride, origin.offset).copy_(new.detach().to("cpu", ref.dtype))
+    return flat
+
+
 def write(ckpt: Checkpoint, out: Path) -> Path:
     """Write ``ckpt`` into a copy of its source pickle by replacing tensor bytes in place.
 
@@ -203,38 +240,39 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
     patched storage by storage, so memory stays near one model's size.
     """
     source = require_source(ckpt, "nvidia-pkl")
-    nets, unpickler = _load(source)
-    blobs = _blob_offsets(source)
-    if len(blobs) != unpickler.blob_count:
-        raise CheckpointError("internal: pickle bytes objects and their offsets disagree")
+    layout = ckpt.source_layout
+    if not isinstance(layout, SourceLayout) or not layout.matches(source):
+        nets, unpickler = _load(source)
+        layout = _layout(source, nets, unpickler)
+    blob_ends: list[tuple[int, int]] | None = None
     updates: dict[int, list[tuple[TensorOrigin, torch.Tensor]]] = {}
     for key, attr in NETWORK_KEYS.items():
         new_state = getattr(ckpt, attr)
-        if new_state is None or not isinstance(nets.get(key), PersistentObject):
+        old_origins = layout.origins.get(key)
+        if new_state is None or old_origins is None:
             continue
-        old_state = flatten_state(nets[key])
-        if set(old_state) != set(new_state):
-            diff = sorted(set(old_state) ^ set(new_state))
+        if set(old_origins) != set(new_state):
+            diff = sorted(set(old_origins) ^ set(new_state))
             raise ArchitectureMismatchError(f"{key} of {source.name} and the network to write differ in tensor "
                                             f"names, e.g. {diff[:3]}")
-        for name, old in old_state.items():
+        for name, origin in old_origins.items():
             new = new_state[name]
-            if tuple(new.shape) != tuple(old.shape):
+            if tuple(new.shape) != origin.size:
                 raise ArchitectureMismatchError(
-                    f"{key}.{name}: shape {tuple(new.shape)} does not fit {tuple(old.shape)} in {source.name}")
-            origin: TensorOrigin = unpickler.tensor_origins[id(old)]
+                    f"{key}.{name}: shape {tuple(new.shape)} does not fit {origin.size} in {source.name}")
             updates.setdefault(origin.storage.blob_index, []).append((origin, new))
     with atomic_path(out) as tmp:
         shutil.copyfile(source, tmp)
         with tmp.open("r+b") as f:
             for index, items in updates.items():
                 ref = items[0][0].storage
-                flat = torch.empty(0, dtype=ref.dtype).set_(ref.storage).clone()
-                for origin, new in items:
-                    flat.as_strided(origin.size, origin.stride, origin.offset).copy_(new.detach().to("cpu", ref.dtype))
+                flat = _storage_contents(ref, items)
                 raw = flat.view(torch.uint8).numpy()
-                start, length = blobs[index]
-                data_start = start + length - raw.nbytes
+                end = ref.blob_end
+                if end is None:
+                    blob_ends = blob_ends or [(s + n, n) for s, n in _blob_offsets(source)]
+                    end = blob_ends[index][0]
+                data_start = end - raw.nbytes
                 f.seek(data_start - 8)
                 (numel,) = struct.unpack("<q", f.read(8))
                 if numel != flat.numel():
