@@ -1,0 +1,93 @@
+"""``styleblend crossover`` and ``styleblend style-fusion``: combine two latents by W+ layer ranges.
+
+crossover (Image2StyleGAN 4.2 style transfer): the result keeps A's layers in --layers and B's elsewhere.
+style-fusion: copy the style layers --layers of image 2 (--style) into image 1 (--content); with
+--sweep it renders one result per default range (0-6, 4-10, 8-14, 12-17 for 18 layers). The inputs
+are typically the latents of two projected photos (``styleblend project`` writes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..latents.crossover import crossover, format_layers, fusion_ranges, layer_resolution, parse_layers, style_fusion
+from ..latents.files import latent_source, save_latents
+from ..latents.paths import render_frames
+from ..media.images import make_grid, save_png
+from .generate import add_truncation
+from .morph import LATENT_HELP, add_generator_args, load_generator, progress
+
+
+def _add_layer_args(p: argparse.ArgumentParser, default_help: str) -> None:
+    p.add_argument("--layers", action="append", default=None, metavar="RANGE",
+                   help=f"W+ layers, e.g. 0-8 (repeatable: one result per range; default: {default_help})")
+    p.add_argument("--sweep", action="store_true", help="one result per default range (0-6, 4-10, 8-14, 12-17 "
+                                                        "for 18 layers; scaled to this network)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("crossover", help="keep latent A's layers in a range and B's elsewhere (style transfer)",
+                       description="Result = A's W+ rows in --layers, B's rows elsewhere (Image2StyleGAN 4.2). "
+                                   "Writes crossover.png (rows: A | B | one result per range) and crossover.npz.")
+    add_generator_args(p)
+    p.add_argument("--a", required=True, metavar="LATENT", help=f"latent(s) A: {LATENT_HELP}")
+    p.add_argument("--b", required=True, metavar="LATENT", help=f"latent(s) B (one, or as many as A): {LATENT_HELP}")
+    _add_layer_args(p, "the first half of the layers, e.g. 0-8 of 18 = 4x4 to 64x64")
+    add_truncation(p)
+    p.add_argument("--outdir", required=True, type=Path)
+    p.set_defaults(func=run_crossover, mode="crossover")
+
+    f = sub.add_parser("style-fusion", help="copy a style layer range from image 2 into image 1",
+                       description="Fuse two (projected) images: image 1's latent with the style layers --layers "
+                                   "taken from image 2. Writes fusion.png (content | style | results), one PNG per "
+                                   "range and fusion.npz.")
+    add_generator_args(f)
+    f.add_argument("--content", required=True, metavar="LATENT",
+                   help=f"image 1, e.g. its projection .npz: {LATENT_HELP}")
+    f.add_argument("--style", required=True, metavar="LATENT", help=f"image 2: {LATENT_HELP}")
+    _add_layer_args(f, "the sweep")
+    add_truncation(f)
+    f.add_argument("--outdir", required=True, type=Path)
+    f.set_defaults(func=run_crossover, mode="fusion")
+
+
+def run_crossover(args: argparse.Namespace) -> int:
+    G = load_generator(args)
+    num_ws = G.num_ws
+    first, second = (args.a, args.b) if args.mode == "crossover" else (args.content, args.style)
+    ws1 = latent_source(first, G, args.trunc, args.trunc_cutoff, args.class_idx)
+    ws2 = latent_source(second, G, args.trunc, args.trunc_cutoff, args.class_idx)
+    if args.sweep or (args.layers is None and args.mode == "fusion"):
+        ranges = fusion_ranges(num_ws)
+    elif args.layers is None:
+        ranges = [list(range(num_ws // 2))]
+    else:
+        ranges = [parse_layers(text, num_ws) for text in args.layers]
+    op = crossover if args.mode == "crossover" else style_fusion
+    results = torch.stack([op(ws1, ws2, layers) for layers in ranges], dim=1)  # [N, R, num_ws, w_dim]
+    n = results.shape[0]
+    ws_all = torch.cat([ws1.expand(n, -1, -1)[:, None], ws2.expand(n, -1, -1)[:, None], results], dim=1)
+    with progress(args, ws_all.shape[0] * ws_all.shape[1], args.mode) as cb:
+        frames = render_frames(G, ws_all.reshape(-1, num_ws, G.w_dim), batch_size=args.batch,
+                               noise_mode=args.noise_mode, callback=cb)
+    cols = ws_all.shape[1]
+    name = "crossover" if args.mode == "crossover" else "fusion"
+    written = [save_png(make_grid(frames, cols=cols), args.outdir / f"{name}.png")]
+    labels = [format_layers(layers) for layers in ranges]
+    if args.mode == "fusion":
+        for i in range(n):
+            for r, label in enumerate(labels):
+                suffix = f"_{i}" if n > 1 else ""
+                written.append(save_png(frames[i * cols + 2 + r], args.outdir / f"fused_{label}{suffix}.png"))
+    written.append(save_latents(args.outdir / f"{name}.npz", results.reshape(-1, num_ws, G.w_dim), "w",
+                                meta={"layers": np.asarray(labels), "inputs": np.asarray([first, second])}))
+    if not args.quiet:
+        res = [f"{l} ({layer_resolution(G.cfg, r[0])}-{layer_resolution(G.cfg, r[-1])} px)"
+               for l, r in zip(labels, ranges)]
+        print(f"{name}: {n} pair(s) x {len(ranges)} range(s) [{'; '.join(res)}] -> "
+              + ", ".join(str(p) for p in written[:3]) + (" ..." if len(written) > 3 else ""))
+    return 0

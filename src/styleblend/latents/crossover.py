@@ -1,0 +1,128 @@
+"""Crossover of W+ codes by layer: style transfer (Image2StyleGAN Sec. 4.2) and style-fusion.
+
+A W+ code has one w per synthesis input (``num_ws`` of them, coarse to fine). Taking some layers
+from one code and the rest from another mixes *what* each resolution draws: layers 0-8 of 18
+(4x4 to 64x64) carry pose, shape and identity, the finer ones colour and texture. Pure functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..config import GeneratorConfig
+from ..errors import InvalidArgumentError
+from .seeds import parse_int_list
+
+
+def parse_layers(text: str | Sequence[int], num_ws: int) -> list[int]:
+    """Parse a layer selection like '0-8' or '0,2,4-6' and check it against ``num_ws``.
+
+    Raises:
+        InvalidArgumentError: malformed text or an index outside [0, num_ws).
+    """
+    layers = parse_int_list(text, "layers") if isinstance(text, str) else [int(i) for i in text]
+    bad = [i for i in layers if not 0 <= i < num_ws]
+    if bad:
+        raise InvalidArgumentError(
+            f"layer(s) {bad} are outside this network's W+ range 0-{num_ws - 1} (num_ws={num_ws}); "
+            f"pick layers in 0-{num_ws - 1}")
+    return sorted(set(layers))
+
+
+def layer_mask(layers: Sequence[int], num_ws: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean mask [num_ws] that is True at ``layers``."""
+    mask = torch.zeros(num_ws, dtype=torch.bool, device=device)
+    mask[list(parse_layers(list(layers), num_ws))] = True
+    return mask
+
+
+def layer_resolution(cfg: GeneratorConfig, index: int) -> int:
+    """Resolution of the first convolution that reads W+ index ``index`` (0 -> 4, 1-2 -> 8, 3-4 -> 16...).
+
+    The last index is read only by the final toRGB and is reported as ``img_resolution``.
+    """
+    if not 0 <= index < cfg.num_ws:
+        raise InvalidArgumentError(f"layer {index} is outside 0-{cfg.num_ws - 1}")
+    return min(4 * 2 ** ((index + 1) // 2), cfg.img_resolution)
+
+
+def layers_for_resolutions(cfg: GeneratorConfig, min_res: int, max_res: int) -> list[int]:
+    """W+ indices whose first reader has a resolution in [min_res, max_res] (e.g. 4-64 -> 0-8 for 18 layers)."""
+    layers = [i for i in range(cfg.num_ws) if min_res <= layer_resolution(cfg, i) <= max_res]
+    if not layers:
+        raise InvalidArgumentError(
+            f"no W+ layer reads resolutions {min_res}-{max_res}; this network has {cfg.block_resolutions}")
+    return layers
+
+
+def _check_pair(ws_a: torch.Tensor, ws_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if ws_a.ndim not in (2, 3) or ws_b.ndim not in (2, 3):
+        raise InvalidArgumentError(
+            f"crossover needs W+ codes [num_ws, w_dim] or [N, num_ws, w_dim]; got {tuple(ws_a.shape)} "
+            f"and {tuple(ws_b.shape)}")
+    if ws_a.shape[-2:] != ws_b.shape[-2:]:
+        raise InvalidArgumentError(
+            f"crossover of W+ codes of different shapes {tuple(ws_a.shape[-2:])} and {tuple(ws_b.shape[-2:])}; "
+            "both latents must come from the same network")
+    try:
+        return torch.broadcast_tensors(ws_a, ws_b)
+    except RuntimeError:
+        raise InvalidArgumentError(
+            f"cannot pair {ws_a.shape[0]} latents with {ws_b.shape[0]}; give equal counts or one of either") from None
+
+
+def crossover(ws_a: torch.Tensor, ws_b: torch.Tensor, layers: Sequence[int]) -> torch.Tensor:
+    """Keep the rows of ``ws_a`` at ``layers`` and take every other row from ``ws_b``.
+
+    With layers 0-8 of 18 this is Image2StyleGAN's style transfer: the result has A's coarse
+    styles (structure) and B's fine styles (appearance).
+
+    Args:
+        ws_a, ws_b: W+ codes [num_ws, w_dim] or [N, num_ws, w_dim] (N broadcast if one side has 1).
+        layers: W+ indices kept from A.
+    Returns:
+        A new W+ tensor of the broadcast shape; rows at ``layers`` equal A's, all others B's, bit for bit.
+    """
+    ws_a, ws_b = _check_pair(ws_a, ws_b)
+    mask = layer_mask(layers, ws_a.shape[-2], device=ws_a.device).unsqueeze(-1)
+    return torch.where(mask, ws_a, ws_b)
+
+
+def style_fusion(ws_content: torch.Tensor, ws_style: torch.Tensor, layers: Sequence[int]) -> torch.Tensor:
+    """Copy the style layers ``layers`` of image 2 (``ws_style``) into image 1 (``ws_content``).
+
+    Equivalent to ``crossover(ws_style, ws_content, layers)``; the name follows the style-fusion use
+    where two projected photos are combined by a range of style layers.
+    """
+    return crossover(ws_style, ws_content, layers)
+
+
+def fusion_ranges(num_ws: int) -> list[list[int]]:
+    """Default sweep of style ranges: for 18 layers 0-6, 4-10, 8-14, 12-17; scaled for other num_ws.
+
+    Windows are ~7/18 of the layers wide and start every ~4/18, from coarse to fine, and the last
+    always ends at the finest layer.
+    """
+    if num_ws < 2:
+        return [list(range(num_ws))]
+    width = max(1, round(7 * num_ws / 18))
+    starts = sorted({min(round(k * 4 * num_ws / 18), num_ws - 1) for k in range(4)})
+    ranges = [list(range(s, min(s + width, num_ws))) for s in starts]
+    ranges[-1] = list(range(ranges[-1][0], num_ws))
+    return ranges
+
+
+def format_layers(layers: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5' (the inverse of :func:`parse_layers`)."""
+    layers = sorted(set(int(i) for i in layers))
+    parts: list[str] = []
+    i = 0
+    while i < len(layers):
+        j = i
+        while j + 1 < len(layers) and layers[j + 1] == layers[j] + 1:
+            j += 1
+        parts.append(str(layers[i]) if i == j else f"{layers[i]}-{layers[j]}")
+        i = j + 1
+    return ",".join(parts)

@@ -1,0 +1,1 @@
+"""Quality metrics: FID, KID, perceptual path length, PSNR/SSIM."""
