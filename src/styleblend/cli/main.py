@@ -17,15 +17,26 @@ from ..errors import StyleblendError
 
 # Command modules, in the order `--help` lists them.
 COMMANDS = [
+    "demo",
     "generate",
     "mix",
     "info",
     "convert",
+    "train",
+    "blend",
+    "diff",
+    "morph",
+    "video",
+    "crossover",
+    "expression",
+    "pca",
+    "ppl",
+    "project",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="styleblend", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="styleblend", description="Load, generate with, blend, embed into and edit StyleGAN2-family generators.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -33,10 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.{name.replace('-', '_')}").register(sub)
     return parser
-
-
-class _ArgumentParserError(Exception):
-    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

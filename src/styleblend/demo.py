@@ -1,0 +1,109 @@
+"""The demo: blends, style mixing, a morph and an embedding on the bundled emoji pair.
+
+A library function so that the CLI only prints; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .blend import Swap, blend_checkpoints, save_blend, swap_sweep
+from .blend.preview import preview_grid
+from .io import Checkpoint, load_checkpoint
+from .latents.interpolate import lerp
+from .media.images import make_grid, save_png, to_uint8
+from .models import bundled_checkpoint
+from .render import mix_styles, render_ws, seeds_to_ws
+
+log = logging.getLogger(__name__)
+
+DEMO_SEEDS = (1, 3, 5, 8, 13, 21)
+TRUNCATION_PSI = 0.7
+Written = list[tuple[Path, str]]
+
+
+def labelled(grid: np.ndarray, labels: Sequence[str], cell: int, height: int = 14) -> np.ndarray:
+    """Add a white strip with one centred label per column above a grid of ``cell``-wide columns."""
+    strip = Image.new("RGB", (grid.shape[1], height), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, text in enumerate(labels):
+        width = draw.textlength(text)
+        draw.text((i * cell + (cell - width) / 2, 1), text, fill="black")
+    return np.concatenate([np.asarray(strip), grid], axis=0)
+
+
+def _load(path: str | Path | None, name: str) -> Checkpoint:
+    return load_checkpoint(path) if path is not None else bundled_checkpoint(name)
+
+
+def blend_grids(base: Checkpoint, transfer: Checkpoint, outdir: Path, seeds: Sequence[int] = DEMO_SEEDS) -> Written:
+    """Rows = seeds; columns = base, a swap at every resolution below full, transfer (and the flipped version)."""
+    written: Written = []
+    res_list = [r for r in base.g_config.block_resolutions if r < base.g_config.img_resolution]
+    size = base.g_config.img_resolution
+    for flip, name, what in [(False, "blend-grid.png", "structure from the transfer up to r, rendering from the base"),
+                             (True, "blend-grid-flipped.png", "structure from the base up to r, rendering from the transfer")]:
+        models = [base, *(ckpt for _, ckpt, _ in swap_sweep(base, transfer, flip=flip, resolutions=res_list)), transfer]
+        grid = preview_grid(models, seeds, truncation_psi=TRUNCATION_PSI)
+        labels = ["base", *(f"swap {r}" for r in res_list), "transfer"]
+        written.append((save_png(labelled(grid, labels, size), outdir / name), what))
+    return written
+
+
+def style_mixing(ckpt: Checkpoint, outdir: Path, rows: Sequence[int] = (1, 3, 5), cols: Sequence[int] = (8, 13, 21),
+                 styles: Sequence[int] = (0, 1, 2, 3)) -> Written:
+    """NVIDIA-style mixing grid: row seeds with the coarse styles (pose, shape) of the column seeds."""
+    G = ckpt.generator()
+    row_ws = seeds_to_ws(G, rows, TRUNCATION_PSI)
+    col_ws = seeds_to_ws(G, cols, TRUNCATION_PSI)
+    mixed = mix_styles(row_ws, col_ws, styles)
+    cells = to_uint8(render_ws(G, mixed.reshape(-1, *mixed.shape[2:])))
+    row_imgs, col_imgs = to_uint8(render_ws(G, row_ws)), to_uint8(render_ws(G, col_ws))
+    tiles = [np.full_like(row_imgs[0], 255), *col_imgs]
+    for i in range(len(rows)):
+        tiles += [row_imgs[i], *cells[i * len(cols): (i + 1) * len(cols)]]
+    grid = make_grid(np.stack(tiles), cols=len(cols) + 1)
+    path = save_png(grid, outdir / "style-mixing.png")
+    return [(path, f"rows take W+ {styles[0]}-{styles[-1]} (coarse) from the column seeds")]
+
+
+def morph_strip(ckpts: Sequence[tuple[str, Checkpoint]], outdir: Path, seed_a: int = 3, seed_b: int = 21,
+                steps: int = 8) -> Written:
+    """Lerp in W between two seeds, one row per model, the same latents in every row."""
+    rows = []
+    for _, ckpt in ckpts:
+        G = ckpt.generator()
+        ws = seeds_to_ws(G, [seed_a, seed_b], TRUNCATION_PSI)
+        t = torch.linspace(0, 1, steps).reshape(-1, 1, 1)
+        rows.append(to_uint8(render_ws(G, lerp(ws[0:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t))))
+    grid = make_grid(np.concatenate(rows), cols=steps)
+    path = save_png(grid, outdir / "morph.png")
+    names = ", ".join(name for name, _ in ckpts)
+    return [(path, f"seed {seed_a} -> {seed_b} in W ({steps} steps); rows: {names}")]
+
+
+def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str | Path | None = None,
+             embed_steps: int = 300, report: Callable[[str], None] | None = None) -> Written:
+    """Write the demo files into ``outdir`` and return (path, description) pairs."""
+    say = report or (lambda _: None)
+    outdir = Path(outdir)
+    base_ckpt, transfer_ckpt = _load(base, "base"), _load(transfer, "transfer")
+    written: Written = []
+    say("blending by resolution ...")
+    written += blend_grids(base_ckpt, transfer_ckpt, outdir)
+    blend_res = base_ckpt.g_config.img_resolution // 4
+    blended, recipe = blend_checkpoints(base_ckpt, [transfer_ckpt], Swap(blend_res))
+    model_path, recipe_file = save_blend(blended, recipe, outdir / f"blend-swap{blend_res}.safetensors", "native")
+    written += [(model_path, f"a blended model (transfer's layers up to {blend_res} px)"),
+                (recipe_file, "its recipe: inputs, schedule and alpha per layer")]
+    say("style mixing ...")
+    written += style_mixing(base_ckpt, outdir)
+    say("morphing ...")
+    written += morph_strip([("base", base_ckpt), (f"swap {blend_res}", blended), ("transfer", transfer_ckpt)], outdir)
+    return written

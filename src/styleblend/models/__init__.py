@@ -1,0 +1,38 @@
+"""The bundled model pair: a 64 px emoji base (Noto style) and its transfer to Twemoji style.
+
+Both are EMA generators in styleblend's native format (float16 weights), trained on CPU with
+styleblend's own ``train`` command (see ``scripts/train_bundled.sh``). Image credits are in
+``ATTRIBUTION.md`` beside them.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..errors import MissingWeightsError
+from ..io.checkpoint import Checkpoint
+
+BUNDLED = {
+    "base": "emoji64-noto.safetensors",
+    "transfer": "emoji64-twemoji.safetensors",
+}
+
+
+def bundled_path(name: str) -> Path:
+    """Path of a bundled model file: ``name`` is 'base' or 'transfer'."""
+    if name not in BUNDLED:
+        raise MissingWeightsError(f"no bundled model named {name!r}; choose one of {sorted(BUNDLED)}")
+    path = Path(str(resources.files(__package__) / BUNDLED[name]))
+    if not path.exists():
+        raise MissingWeightsError(
+            f"the bundled model file {path.name} is missing from this installation; reinstall styleblend "
+            "or pass your own checkpoints")
+    return path
+
+
+def bundled_checkpoint(name: str) -> Checkpoint:
+    """Load a bundled model ('base' or 'transfer')."""
+    from ..io import load_checkpoint
+
+    return load_checkpoint(bundled_path(name))
