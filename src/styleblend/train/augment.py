@@ -116,6 +116,7 @@ def apply_color(img: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     """Apply affine colour matrices [N, 4, 4] to RGB images [N, 3, H, W]."""
     n, c, h, w = img.shape
     flat = img.reshape(n, c, h * w)
+    matrices = matrices.to(img.dtype)
     out = matrices[:, :3, :3] @ flat + matrices[:, :3, 3:]
     return out.reshape(n, c, h, w)
 

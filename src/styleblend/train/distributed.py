@@ -64,6 +64,10 @@ def init_from_env(device: torch.device) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
 def current() -> DistInfo:
     """The already-initialised process group (or a single process)."""
     if dist.is_available() and dist.is_initialized():
@@ -115,6 +119,35 @@ def broadcast_module(module: torch.nn.Module, info: DistInfo) -> None:
         return
     for t in list(module.parameters()) + list(module.buffers()):
         dist.broadcast(t.data, src=0)
+
+
+def check_consistency(module: torch.nn.Module, info: DistInfo, what: str, atol: float = 0.0) -> float:
+    """Largest difference between this process' parameters and rank 0's, over all processes.
+
+    The replicas must stay equal (same reduced gradients, same optimiser steps); a difference
+    means a bug, so this raises RuntimeError rather than training on silently.
+    """
+    if not info.enabled:
+        return 0.0
+    params = [p.detach().reshape(-1) for p in module.parameters()]
+    if not params:
+        return 0.0
+    flat = torch.cat(params)
+    ref = flat.clone()
+    dist.broadcast(ref, src=0)
+    diff = (ref - flat).abs().max().reshape(1)
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    value = float(diff)
+    if value > atol:
+        raise RuntimeError(f"{what} differs between processes by up to {value:g}; data-parallel replicas diverged")
+    return value
+
+
+def shutdown() -> None:
+    """Leave the process group (an undestroyed gloo group can abort the process at exit)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:

@@ -62,6 +62,9 @@ class StyleGAN2Loss:
             if cutoff < num_ws:
                 ws2 = G.mapping(torch.randn_like(z), c, update_w_avg=False)
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+        if torch.is_grad_enabled() and not ws.requires_grad:
+            # A frozen mapping gives constant ws; path-length needs d img / d ws all the same.
+            ws = ws.detach().requires_grad_(True)
         img = G.synthesis(ws, noise_mode="random")
         return img, ws
 
@@ -98,8 +101,8 @@ class StyleGAN2Loss:
             gen_logits = self.run_D(gen_img, gen_c)
             loss_G = F.softplus(-gen_logits)
             loss_G.mean().mul(gain).backward()
-            stats["loss_G"] = float(loss_G.mean())
-            stats["D_fake_G"] = float(gen_logits.mean())
+            stats["loss_G"] = float(loss_G.mean().detach())
+            stats["D_fake_G"] = float(gen_logits.mean().detach())
 
         if do_Gpl:
             n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
@@ -115,8 +118,8 @@ class StyleGAN2Loss:
             loss_pl = pl_penalty * self.pl_weight
             # The '* 0' term keeps every synthesis parameter in the graph.
             (gen_img[:, 0, 0, 0] * 0 + loss_pl).mean().mul(gain).backward()
-            stats["pl_length"] = float(pl_lengths.mean())
-            stats["pl_penalty"] = float(pl_penalty.mean())
+            stats["pl_length"] = float(pl_lengths.mean().detach())
+            stats["pl_penalty"] = float(pl_penalty.mean().detach())
 
         if do_Dmain:
             with torch.no_grad():
@@ -124,8 +127,8 @@ class StyleGAN2Loss:
             gen_logits = self.run_D(gen_img, gen_c)
             loss_D_fake = F.softplus(gen_logits)
             loss_D_fake.mean().mul(gain).backward()
-            stats["loss_D_fake"] = float(loss_D_fake.mean())
-            stats["D_fake"] = float(gen_logits.mean())
+            stats["loss_D_fake"] = float(loss_D_fake.mean().detach())
+            stats["D_fake"] = float(gen_logits.mean().detach())
 
         if do_Dmain or do_Dr1:
             real = real_img.detach().requires_grad_(do_Dr1)
@@ -134,15 +137,15 @@ class StyleGAN2Loss:
             if do_Dmain:
                 loss_D_real = F.softplus(-real_logits)
                 total = total + loss_D_real
-                stats["loss_D_real"] = float(loss_D_real.mean())
-                stats["D_real"] = float(real_logits.mean())
-                stats["D_real_sign"] = float(real_logits.sign().sum())
+                stats["loss_D_real"] = float(loss_D_real.mean().detach())
+                stats["D_real"] = float(real_logits.mean().detach())
+                stats["D_real_sign"] = float(real_logits.detach().sign().sum())
                 stats["D_real_count"] = float(real_logits.numel())
             if do_Dr1:
                 (r1_grads,) = torch.autograd.grad(outputs=[real_logits.sum()], inputs=[real], create_graph=True)
                 r1_penalty = r1_grads.square().sum(dim=[1, 2, 3])
                 total = total + r1_penalty.unsqueeze(1) * (self.r1_gamma / 2)
-                stats["r1"] = float(r1_penalty.mean())
+                stats["r1"] = float(r1_penalty.mean().detach())
             total.mean().mul(gain).backward()
         return stats
 

@@ -99,6 +99,7 @@ class TrainOptions:
         freeze_mapping: keep the mapping network fixed.
         device: torch device name.
         mbstd_group: minibatch-stddev group size of D (must divide batch_gpu).
+        grid: number of images in the reals / fakes grids (G_ema on seeds 0..grid-1).
     """
 
     data: str
@@ -137,6 +138,7 @@ class TrainOptions:
     freeze_mapping: bool = False
     device: str = "cpu"
     mbstd_group: int = 4
+    grid: int = 64
 
     def __post_init__(self) -> None:
         def check(cond: bool, msg: str) -> None:
@@ -155,6 +157,7 @@ class TrainOptions:
         check(self.freeze_d >= 0, f"--freeze-d {self.freeze_d} must be >= 0")
         check(self.pl_batch_shrink >= 1, f"pl_batch_shrink {self.pl_batch_shrink} must be >= 1")
         check(self.cfg in PRESETS, f"unknown --cfg {self.cfg!r}; choose one of {sorted(PRESETS)}")
+        check(self.grid >= 1, f"grid size {self.grid} must be >= 1")
         check(0 <= self.seed < 2**32, f"--seed {self.seed} must be in [0, 2**32)")
 
     def replace(self, **changes: Any) -> TrainOptions:

@@ -47,19 +47,20 @@ class ProgressReporter:
         total_kimg: length of the run, for the bar and the ETA.
         start_kimg: where this (possibly resumed) run starts.
         show_bar: draw the tqdm bar on stderr.
+        elapsed: seconds the run had already trained before (a resumed run keeps counting).
     """
 
     def __init__(self, log_path: Path | None, total_kimg: float, start_kimg: float = 0.0,
-                 show_bar: bool = True) -> None:
+                 show_bar: bool = True, elapsed: float = 0.0) -> None:
         self.log_path = log_path
-        self.start_time = time.time()
+        self.start_time = time.time() - elapsed
         self.start_kimg = start_kimg
         self._last_kimg = start_kimg
         self.bar = None
         if show_bar:
             self.bar = tqdm(total=round(total_kimg, 3), initial=round(start_kimg, 3), unit="kimg", file=sys.stderr,
                             dynamic_ncols=True, mininterval=2.0, smoothing=0.05,
-                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}, {rate_noinv_fmt}]{postfix}")
 
     def update(self, kimg: float, postfix: dict[str, Any] | None = None) -> None:
         """Advance the bar to ``kimg`` (and show a few current numbers)."""
@@ -70,13 +71,18 @@ class ProgressReporter:
         self._last_kimg = kimg
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one JSON record (adds 'time' = seconds since this process started)."""
+        """Append one JSON record (adds 'time' = training seconds so far, across resumes)."""
         record = {**record, "time": round(time.time() - self.start_time, 2)}
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
                 f.flush()
+
+    @property
+    def elapsed(self) -> float:
+        """Training seconds so far, including those before a resume."""
+        return time.time() - self.start_time
 
     def write(self, message: str) -> None:
         """Print a line without breaking the bar."""

@@ -1,0 +1,113 @@
+"""``styleblend train``: train a StyleGAN2 (ADA) from scratch, continue a run, or fine-tune a checkpoint.
+
+Multi-process: ``torchrun --nproc_per_node N -m styleblend.cli.main train ...`` (gloo on CPU,
+nccl on CUDA); --batch is the total over all processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from ..errors import InvalidArgumentError
+from ..train.options import AUGMENT_MODES, PRESETS, TrainOptions
+from .common import add_device, resolve_device
+
+log = logging.getLogger(__name__)
+
+TRANSFER_LR = 0.002  # StyleGAN2-ADA's transfer-learning runs use 0.002 (paper Sec. 4)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a StyleGAN2-ADA model or fine-tune one on new data",
+        description="Train G and D on a data set zip (styleblend.train.dataset_tool). Writes options.json, "
+                    "log.jsonl, reals.png, fakesKKKKKK.png grids, network-snapshot-KKKKKK.safetensors and "
+                    "training-state.pt into --outdir. --resume FILE fine-tunes a checkpoint of any "
+                    "supported format; --resume-run DIR continues an interrupted run exactly.")
+    p.add_argument("--data", help="training data set: zip or folder of square RGB PNGs")
+    p.add_argument("--outdir", help="run directory to create (required unless --resume-run)")
+    p.add_argument("--res", type=int, default=0, help="expected resolution; must equal the data's (default: the data's)")
+    p.add_argument("--cfg", default="emoji64", choices=sorted(PRESETS), help="architecture preset (default: emoji64; --resume brings its own)")
+    p.add_argument("--batch", type=int, default=32, help="total minibatch size (default: 32)")
+    p.add_argument("--batch-gpu", type=int, default=0, help="images per forward pass per process (default: all)")
+    p.add_argument("--kimg", type=float, default=None, help="train until this many thousand images (default: 1000)")
+    p.add_argument("--snap", type=float, default=4.0, help="snapshot and fakes grid every N kimg (default: 4)")
+    p.add_argument("--tick", type=float, default=1.0, help="log.jsonl line every N kimg (default: 1)")
+    p.add_argument("--keep-every", type=int, default=10,
+                   help="keep every N-th snapshot besides the last 2; 0 keeps all (default: 10)")
+    p.add_argument("--grid", type=int, default=64, help="images in the reals/fakes grids (default: 64)")
+    p.add_argument("--gamma", type=float, default=0.1, help="R1 weight (default: 0.1, right for 64 px)")
+    p.add_argument("--ema-kimg", type=float, default=10.0, help="G_ema half-life in kimg (default: 10)")
+    p.add_argument("--no-ema-rampup", action="store_true", help="do not limit the EMA half-life early in training")
+    p.add_argument("--aug", default="ada", choices=AUGMENT_MODES, help="augmentation: ada, noaug or fixed (default: ada)")
+    p.add_argument("--p", type=float, default=0.0, help="initial (ada) or constant (fixed) augmentation probability")
+    p.add_argument("--target", type=float, default=0.6, help="ADA target for E[sign(D(real))] (default: 0.6)")
+    p.add_argument("--mirror", action="store_true", help="add left-right mirrored copies of the data")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate of G and D (default: 0.0025, or {TRANSFER_LR} with --resume)")
+    p.add_argument("--style-mixing", type=float, default=0.9, help="style-mixing probability (default: 0.9)")
+    p.add_argument("--pl-weight", type=float, default=2.0, help="path-length regularisation weight (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--resume", help="fine-tune from this checkpoint (native, NVIDIA pickle, rosinality...)")
+    p.add_argument("--resume-run", help="continue the run in this directory exactly (other options come from it; "
+                                        "--kimg may extend it)")
+    p.add_argument("--freeze-d", type=int, default=0, help="freeze the first K discriminator layers (Freeze-D)")
+    p.add_argument("--freeze-mapping", action="store_true", help="keep the mapping network fixed")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (saving the state)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice; 1 is much faster on a busy machine)")
+    p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace) -> TrainOptions:
+    """Build :class:`TrainOptions` from parsed arguments (new runs and --resume)."""
+    if not args.data or not args.outdir:
+        raise InvalidArgumentError("--data and --outdir are required (or pass --resume-run DIR to continue a run)")
+    lr = args.lr if args.lr is not None else (TRANSFER_LR if args.resume else 0.0025)
+    return TrainOptions(
+        data=args.data, outdir=args.outdir, cfg=args.cfg, resolution=args.res, batch=args.batch,
+        batch_gpu=args.batch_gpu, kimg=args.kimg if args.kimg is not None else 1000.0, snap=args.snap,
+        tick=args.tick, keep_every=args.keep_every, lr_g=lr, lr_d=lr, r1_gamma=args.gamma, ema_kimg=args.ema_kimg,
+        ema_rampup=None if args.no_ema_rampup else 0.05, augment=args.aug, augment_p=args.p,
+        ada_target=args.target, mirror=args.mirror, style_mixing_prob=args.style_mixing, pl_weight=args.pl_weight,
+        seed=args.seed, grid=args.grid, resume=args.resume, freeze_d=args.freeze_d, freeze_mapping=args.freeze_mapping,
+        device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.checkpointing import load_training_state
+    from ..train.loop import train
+
+    device = resolve_device(args.device)
+    if args.threads < 0:
+        raise InvalidArgumentError(f"--threads {args.threads} must be >= 0 (0: torch's default)")
+    if args.threads:
+        # Process-wide, but this is the process' entry point: the run owns it.
+        torch.set_num_threads(args.threads)
+    state = None
+    if args.resume_run:
+        if args.resume:
+            raise InvalidArgumentError("--resume-run continues a run and --resume starts a new one; pass only one")
+        run_dir = Path(args.resume_run)
+        state = load_training_state(run_dir)
+        options = TrainOptions.from_dict(state["options"]).replace(outdir=str(run_dir), device=str(device))
+        if args.kimg is not None:
+            options = options.replace(kimg=args.kimg)
+    else:
+        options = options_from_args(args)
+        if Path(options.outdir).exists() and any(Path(options.outdir).glob("network-snapshot-*")):
+            raise InvalidArgumentError(f"--outdir {options.outdir} already holds a run; continue it with "
+                                       f"--resume-run {options.outdir} or choose a new directory")
+    result = train(options, resume_state=state, max_steps=args.max_steps, show_progress=not args.no_progress)
+    if not args.quiet and result.rank == 0:
+        for path in result.snapshots:
+            print(path)
+        print(f"{result.run_dir}: {result.cur_nimg / 1000:.1f} kimg after {result.step} steps"
+              + ("" if result.finished else f" (stopped; continue with --resume-run {result.run_dir})"))
+    return 0
