@@ -11,16 +11,6 @@ from styleblend.train.augment import (AugmentPipe, ada_adjust, apply_color, colo
                                       translate_integer)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from a second thread, and on a busy 2-core machine two OpenMP
-    threads per process made these tests ~20x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_p_zero_is_identity_object():
     img = torch.randn(4, 3, 8, 8)
     assert AugmentPipe(p=0.0)(img) is img

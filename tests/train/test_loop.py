@@ -23,16 +23,6 @@ RES = 16
 BATCH = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from a second thread, and on a busy 2-core machine two OpenMP
-    threads per process made these tests ~20x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_images(folder: Path, count: int = 12, res: int = RES, seed: int = 0) -> Path:
     """A folder of simple RGB PNGs: coloured discs on white, so D has something to learn."""
     rng = np.random.default_rng(seed)

@@ -13,16 +13,6 @@ from styleblend.train.loss import StyleGAN2Loss
 from styleblend.train.options import preset_configs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from a second thread, and on a busy 2-core machine two OpenMP
-    threads per process made these tests ~20x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_g(res: int = 16) -> Generator:
     torch.manual_seed(0)
     cfg = GeneratorConfig(z_dim=16, w_dim=16, img_resolution=res, mapping=MappingConfig(num_layers=2),

@@ -32,6 +32,7 @@ COMMANDS = [
     "pca",
     "ppl",
     "project",
+    "metrics",
 ]
 
 

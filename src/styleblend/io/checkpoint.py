@@ -73,21 +73,31 @@ class Checkpoint:
         return f"{name} ({self.format})"
 
 
-def load_state_dict_strict(module: torch.nn.Module, state: StateDict, what: str) -> None:
-    """Copy ``state`` into ``module``; every key must exist on both sides with the same shape."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
+def check_state_dict(state: StateDict, shapes: dict[str, tuple[int, ...]], what: str) -> None:
+    """Every key of ``shapes`` must be in ``state`` with that shape, and nothing else.
+
+    Raises:
+        ArchitectureMismatchError: naming the counts and first missing/unexpected keys, or the first
+            tensor whose shape differs.
+    """
+    missing = [k for k in shapes if k not in state]
+    unexpected = [k for k in state if k not in shapes]
     if missing or unexpected:
         raise ArchitectureMismatchError(
             f"{what}: {len(missing)} missing and {len(unexpected)} unexpected tensors "
             f"(first missing: {missing[:3]}, first unexpected: {unexpected[:3]}); "
             "the architecture read from the file does not describe its weights")
-    for key, value in own.items():
-        if tuple(state[key].shape) != tuple(value.shape):
+    for key, shape in shapes.items():
+        if tuple(state[key].shape) != tuple(shape):
             raise ArchitectureMismatchError(
                 f"{what}: '{key}' has shape {tuple(state[key].shape)} in the file but the architecture "
-                f"expects {tuple(value.shape)}")
+                f"expects {tuple(shape)}")
+
+
+def load_state_dict_strict(module: torch.nn.Module, state: StateDict, what: str) -> None:
+    """Copy ``state`` into ``module``; every key must exist on both sides with the same shape."""
+    own = module.state_dict()
+    check_state_dict(state, {k: tuple(v.shape) for k, v in own.items()}, what)
     with torch.no_grad():
         for key, value in own.items():
             value.copy_(state[key].to(value.dtype))

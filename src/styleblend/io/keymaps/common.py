@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ...errors import ArchitectureMismatchError, UnsupportedArchitectureError
+from ...errors import UnsupportedArchitectureError
 from ...ops.upfirdn2d import setup_filter
+from ..checkpoint import check_state_dict
 
 
 def fit_channels(table: Mapping[int, int], what: str, prefer_base: int | None = None) -> tuple[int, int]:
@@ -98,16 +99,5 @@ def complete_and_check(state: dict[str, torch.Tensor], shapes: Mapping[str, tupl
     for key in shapes:
         if key.endswith("resample_filter") and key not in out:
             out[key] = filt.clone()
-    missing = [k for k in shapes if k not in out]
-    unexpected = [k for k in out if k not in shapes]
-    if missing or unexpected:
-        raise ArchitectureMismatchError(
-            f"{what}: {len(missing)} missing and {len(unexpected)} unexpected tensors after conversion "
-            f"(first missing: {missing[:3]}, first unexpected: {unexpected[:3]}); the file's layout is not "
-            "the one its architecture implies")
-    for key, shape in shapes.items():
-        if tuple(out[key].shape) != shape:
-            raise ArchitectureMismatchError(
-                f"{what}: '{key}' has shape {tuple(out[key].shape)} after conversion but the architecture "
-                f"expects {shape}")
+    check_state_dict(out, dict(shapes), what)
     return {k: out[k] for k in shapes}
