@@ -32,7 +32,10 @@ COMMANDS = [
     "pca",
     "ppl",
     "project",
+    "align",
+    "toonify",
     "metrics",
+    "ui",
 ]
 
 

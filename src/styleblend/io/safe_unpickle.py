@@ -235,6 +235,17 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         return data
 
 
+def plain_data(value: Any) -> Any:
+    """Turn unpickled numpy scalars and dict stand-ins into plain Python values (recursively)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_data(v) for v in value)
+    return value
+
+
 def restricted_load(data: bytes | io.BufferedIOBase, extra: dict[tuple[str, str], Any] | None = None,
                     ) -> tuple[Any, RestrictedUnpickler]:
     """Unpickle ``data`` (bytes or a binary file) with the allow-list.

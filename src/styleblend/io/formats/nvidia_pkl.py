@@ -20,11 +20,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
-from ...errors import ArchitectureMismatchError, CheckpointError, UnsupportedArchitectureError
+from ...config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    MappingConfig,
+    SynthesisConfig,
+)
+from ...errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    UnsupportedArchitectureError,
+)
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict, require_source
-from ..safe_unpickle import EasyDictStandIn, PersistentObject, TensorOrigin, restricted_load
+from ..safe_unpickle import (
+    EasyDictStandIn,
+    PersistentObject,
+    TensorOrigin,
+    plain_data,
+    restricted_load,
+)
 
 NETWORK_KEYS = {"G_ema": "g_ema", "G": "g", "D": "d"}
 
@@ -47,17 +62,6 @@ STAND_INS: dict[tuple[str, str], Any] = {
     ("dnnlib.util", "EasyDict"): EasyDictStandIn,
     ("dnnlib", "EasyDict"): EasyDictStandIn,
 }
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars / EasyDicts -> Python values, for configs."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value
 
 
 def flatten_state(obj: PersistentObject, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
@@ -107,8 +111,8 @@ def generator_config(obj: PersistentObject) -> GeneratorConfig:
     if _is_stylegan3(obj):
         raise UnsupportedArchitectureError(
             "this is a StyleGAN3 (alias-free) generator; StyleGAN3 is not supported yet - use a StyleGAN2 model")
-    kwargs = dict(_plain(obj.state.get("_init_kwargs") or {}))
-    args = list(_plain(obj.state.get("_init_args") or ()))
+    kwargs = dict(plain_data(obj.state.get("_init_kwargs") or {}))
+    args = list(plain_data(obj.state.get("_init_args") or ()))
     for name, value in zip(("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"), args):
         kwargs[name] = value
     top = {k: int(kwargs.pop(k)) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
@@ -129,7 +133,7 @@ def generator_config(obj: PersistentObject) -> GeneratorConfig:
 
 def discriminator_config(obj: PersistentObject) -> DiscriminatorConfig:
     """Architecture from a Discriminator's ``_init_kwargs``."""
-    kwargs = dict(_plain(obj.state.get("_init_kwargs") or {}))
+    kwargs = dict(plain_data(obj.state.get("_init_kwargs") or {}))
     block = _split_known(dict(kwargs.pop("block_kwargs", {}) or {}), {"activation", "resample_filter"}, "D block")
     epilogue = _split_known(dict(kwargs.pop("epilogue_kwargs", {}) or {}),
                             {"mbstd_group_size", "mbstd_num_channels", "activation"}, "D epilogue")
@@ -194,7 +198,7 @@ def read(path: Path) -> Checkpoint:
             meta["dropped"].append(f"discriminator ({exc})")
             states.pop("d")
     if "training_set_kwargs" in nets:
-        meta["training_set_kwargs"] = _plain(dict(nets["training_set_kwargs"] or {}))
+        meta["training_set_kwargs"] = plain_data(dict(nets["training_set_kwargs"] or {}))
     if nets.get("augment_pipe") is not None:
         meta["has_augment_pipe"] = True
     g_ema = states.get("g_ema") or states["g"]

@@ -25,13 +25,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
-from ...errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError, UnsupportedArchitectureError
+from ...config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    MappingConfig,
+    SynthesisConfig,
+)
+from ...errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    InvalidArgumentError,
+    UnsupportedArchitectureError,
+)
 from ...ops.bias_act import ACTIVATIONS
 from ..checkpoint import Checkpoint, StateDict
 from ..keymaps import nvidia_tf as keymap
 from ..keymaps.common import complete_and_check, fit_channels, state_shapes
-from ..safe_unpickle import EasyDictStandIn, RestrictedUnpickler
+from ..safe_unpickle import EasyDictStandIn, RestrictedUnpickler, plain_data
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +64,7 @@ class TFNetworkStandIn:
 
     @property
     def static_kwargs(self) -> dict[str, Any]:
-        return {str(k): _plain(v) for k, v in dict(self.state.get("static_kwargs") or {}).items()}
+        return {str(k): plain_data(v) for k, v in dict(self.state.get("static_kwargs") or {}).items()}
 
     @property
     def components(self) -> dict[str, Any]:
@@ -94,16 +104,6 @@ _D_USED = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_decay"
            "architecture", "nonlinearity", "mbstd_group_size", "mbstd_num_features", "conv_clamp",
            "resample_kernel", "use_pagan", "use_spectral_norm", "adaptive_dropout", "score_max",
            "resolution_w", "resolution_h"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _load(path: Path) -> Any:

@@ -22,12 +22,27 @@ from typing import Any
 
 import torch
 
-from ...config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
-from ...errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError, UnsupportedArchitectureError
+from ...config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    MappingConfig,
+    SynthesisConfig,
+)
+from ...errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    InvalidArgumentError,
+    UnsupportedArchitectureError,
+)
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict
 from ..keymaps import rosinality as keymap
-from ..keymaps.common import complete_and_check, fit_channels, state_shapes, taps_from_kernel
+from ..keymaps.common import (
+    complete_and_check,
+    fit_channels,
+    state_shapes,
+    taps_from_kernel,
+)
 from ..safe_torch_load import safe_torch_load
 from ..safe_unpickle import NamespaceStandIn
 
