@@ -1,0 +1,137 @@
+"""Benchmark: how fast the web UI's service answers a slider move (issue 7: a preview well under 1 s).
+
+Models, first found: the bundled emoji pair; else ``--base/--transfer``; else the latest snapshot of
+``runs/base-emoji64`` with a perturbed copy as the transfer; else a random model of the bundled
+architecture (``emoji64`` preset: 64 px, z = w = 128, 2 mapping layers, ~0.43 M parameters) and a
+perturbed copy. Timing goes through :class:`styleblend.ui.service.BlendSession` (no HTTP), 3 seeds, so
+every preview is a 3 x 3 grid (base | transfer | blend):
+
+* cold: the first preview (renders the base and transfer columns too);
+* slider move: a new α vector (blend the state dicts, load them, render the blend column, encode PNG);
+* repeat: an α vector seen before (the PNG cache);
+* revisit: an α vector whose blend is cached but whose PNG was evicted;
+* mix / morph (8 frames) through the blend.
+
+Usage::
+
+    python benchmarks/bench_ui.py [--base A --transfer B] [--repeats 20] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+
+def _perturbed(ckpt, scale: float = 0.3):
+    import torch
+
+    from styleblend.io import Checkpoint
+
+    gen = torch.Generator().manual_seed(1)
+    state = {}
+    for key, value in ckpt.g_ema.items():
+        if key.endswith(("resample_filter", "noise_const")) or not value.is_floating_point():
+            state[key] = value.clone()
+        else:
+            v = value.float()
+            spread = v.std() if v.numel() > 1 else v.abs() + 0.1
+            state[key] = (v + scale * spread * torch.randn(v.shape, generator=gen)).to(value.dtype)
+    return Checkpoint(g_config=ckpt.g_config, g_ema=state)
+
+
+def load_models(base: str | None, transfer: str | None):
+    """(base, transfer, description) following the order in the module docstring."""
+    from styleblend.errors import MissingWeightsError
+    from styleblend.io import Checkpoint, load_checkpoint
+
+    if base and transfer:
+        return load_checkpoint(base), load_checkpoint(transfer), f"{base} + {transfer}"
+    try:
+        from styleblend.models import bundled_checkpoint
+
+        return bundled_checkpoint("base"), bundled_checkpoint("transfer"), "the bundled emoji pair"
+    except (MissingWeightsError, ImportError):
+        pass
+    snaps = sorted((HERE.parent / "runs" / "base-emoji64").glob("network-snapshot-*.safetensors"))
+    if snaps:
+        ckpt = load_checkpoint(snaps[-1])
+        return ckpt, _perturbed(ckpt), f"{snaps[-1].name} + a perturbed copy (bundled pair not installed)"
+    from styleblend.nn import Generator
+    from styleblend.train.options import preset_configs
+
+    cfg, _ = preset_configs("emoji64", 64)
+    ckpt = Checkpoint(g_config=cfg, g_ema=Generator(cfg).state_dict())
+    return ckpt, _perturbed(ckpt), "random emoji64-architecture model + a perturbed copy"
+
+
+def _time(fn, repeats: int) -> list[float]:
+    out = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base")
+    parser.add_argument("--transfer")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    args = parser.parse_args()
+
+    import torch
+
+    from styleblend.ui.service import BlendSession
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base, transfer, what = load_models(args.base, args.transfer)
+    params = sum(v.numel() for k, v in base.g_ema.items() if not k.endswith(("noise_const", "resample_filter")))
+    t0 = time.perf_counter()
+    session = BlendSession(base, transfer)
+    startup = time.perf_counter() - t0
+    n_res = len(session.resolutions)
+    seeds = "1,3,5"
+
+    def alphas(i: int) -> list[float]:
+        # A different vector each call, as a slider being dragged: one resolution moves.
+        a = [1.0 if j < n_res // 2 else 0.0 for j in range(n_res)]
+        a[i % n_res] = round(((i * 37) % 97) / 97, 4)
+        return a
+
+    cold = _time(lambda i: session.preview(alphas(10_000), seeds, 0.7), 1)[0]
+    move = _time(lambda i: session.preview(alphas(i), seeds, 0.7), args.repeats)
+    repeat = _time(lambda i: session.preview(alphas(i), seeds, 0.7), args.repeats)
+    session._pngs.clear()  # keep the blended state dicts, drop the PNGs: the 'revisit' case
+    revisit = _time(lambda i: session.preview(alphas(i), seeds, 0.7), args.repeats)
+    mix = _time(lambda i: session.mix(1, 5, "0-3"), 5)
+    morph = _time(lambda i: session.morph(1, 5, 8), 5)
+    session.close()
+
+    def row(name: str, values: list[float]) -> str:
+        med = statistics.median(values) * 1000
+        return f"| {name:<34} | {med:9.1f} | {max(values) * 1000:9.1f} | {len(values):3d} |"
+
+    print(f"models: {what}; {base.g_config.img_resolution} px, {params / 1e6:.2f} M G parameters, "
+          f"{n_res} resolutions; torch threads {torch.get_num_threads()}; session start {startup:.2f} s")
+    print("| case (3 seeds x base/transfer/blend) | median ms |    max ms |   n |")
+    print("|------------------------------------|-----------|-----------|-----|")
+    print(row("cold first preview", [cold]))
+    print(row("slider move (new alphas)", move))
+    print(row("repeat (PNG cache)", repeat))
+    print(row("revisit (blend cache)", revisit))
+    print(row("style mixing, through the blend", mix))
+    print(row("morph, 8 frames, through the blend", morph))
+
+
+if __name__ == "__main__":
+    main()

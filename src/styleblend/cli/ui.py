@@ -1,0 +1,65 @@
+"""``styleblend ui``: serve the local web app for interactive blending and editing."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InvalidArgumentError
+from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve
+from ..ui.service import open_session
+from .common import add_device, resolve_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ui", help="serve the web UI: blend by resolution with sliders, mix, morph, toonify a photo",
+        description="Serve a local web app (stdlib HTTP server, no extra dependencies, works offline) for "
+                    "tuning a resolution-dependent blend by eye: one alpha slider per resolution with a live "
+                    "base | transfer | blend preview, style mixing, morphing, photo embedding rendered through "
+                    "the blend, and download of the blended model. Uses the bundled model pair unless "
+                    "--base/--transfer are given; other checkpoints can also be uploaded in the page.")
+    p.add_argument("--base", default=None, help="base checkpoint (default: the bundled base)")
+    p.add_argument("--transfer", default=None, help="transfer checkpoint (default: the bundled transfer)")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to listen on (default {DEFAULT_HOST}, this machine only; the server has no "
+                        "authentication, so only widen it on a trusted network)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")
+    p.add_argument("--vgg", default=None, metavar="PATH",
+                   help="VGG-16 weights for the photo embedding loss (default: look in the torch hub cache, "
+                        "else use pixel MSE + MS-SSIM)")
+    p.add_argument("--embed-steps", type=int, default=200, help="default steps of a photo embedding (default 200)")
+    p.add_argument("--max-upload-mb", type=float, default=1024, help="largest checkpoint upload (default 1024)")
+    p.add_argument("--cache-mb", type=float, default=256,
+                   help="memory for cached blends, so revisited slider positions are instant (default 256)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads per torch operation (default 1: a preview then takes ~50 ms for the bundled "
+                        "models even on a busy machine, where 2 threads measured ~40x slower, and an embedding "
+                        "and previews each get a core; 0 = torch's default)")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    if args.threads < 0:
+        raise InvalidArgumentError(f"--threads {args.threads} must be >= 0 (0: torch's default)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # the process's setting, chosen by the user of this command
+    session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
+                           embed_steps=args.embed_steps, cache_mb=args.cache_mb)
+
+    def ready(server: UIServer) -> None:
+        if not args.quiet:
+            info = session.info()
+            print(f"base: {info['base']}; transfer: {info['transfer']}")
+            if not _is_loopback(args.host):
+                print(f"warning: listening on {args.host}: anyone who can reach this port can use the UI")
+            print(f"styleblend ui: open {server.url} (Ctrl-C to stop)", flush=True)
+
+    try:
+        serve(session, args.host, args.port, max_upload_mb=args.max_upload_mb, ready=ready)
+    finally:
+        session.close()
+    return 0

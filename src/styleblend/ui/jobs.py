@@ -1,0 +1,179 @@
+"""Long-running work (embedding a photo) in worker threads, with progress and cancellation.
+
+The runner is generic over a callable ``work(ctx) -> result``: the callable reports progress through
+``ctx.report(done, total, **info)`` and polls ``ctx.cancelled`` (or calls ``ctx.check()``, which raises
+:class:`JobCancelled`). The web page polls :meth:`JobRunner.status` and may call
+:meth:`JobRunner.cancel`; nothing here knows about HTTP or about models.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidArgumentError, StyleblendError
+
+log = logging.getLogger(__name__)
+
+STATES = ("running", "done", "cancelled", "failed")
+
+
+class JobCancelled(Exception):
+    """Raised by :meth:`JobContext.check` once the job was asked to stop."""
+
+
+@dataclass
+class JobContext:
+    """What a job's callable sees: progress reporting and the cancellation flag."""
+
+    _job: Job
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`JobRunner.cancel` was called for this job."""
+        return self._job.stop.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`JobCancelled` if the job was asked to stop."""
+        if self.cancelled:
+            raise JobCancelled()
+
+    def report(self, done: int, total: int | None = None, **info: Any) -> None:
+        """Record progress: ``done`` of ``total`` units (steps), plus JSON-able ``info`` (e.g. loss)."""
+        job = self._job
+        with job.lock:
+            job.done = int(done)
+            if total is not None:
+                job.total = int(total)
+            job.info.update(info)
+
+
+@dataclass
+class Job:
+    """One unit of background work and everything the page needs to show about it."""
+
+    id: str
+    kind: str
+    total: int
+    done: int = 0
+    state: str = "running"
+    error: str | None = None
+    result: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able status: id, kind, state, done/total, fraction, seconds, error and info."""
+        with self.lock:
+            end = self.finished if self.finished is not None else time.monotonic()
+            return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done,
+                    "total": self.total, "fraction": (self.done / self.total) if self.total else 0.0,
+                    "seconds": round(end - self.started, 3), "error": self.error, "info": dict(self.info),
+                    "has_result": self.result is not None}
+
+
+class JobRunner:
+    """Runs jobs in daemon threads; keeps the last ``keep`` finished jobs for status queries.
+
+    Args:
+        max_running: how many jobs may run at once (one embedding at a time keeps a 2-core CPU usable
+            for previews); starting more raises :class:`InvalidArgumentError`.
+        keep: finished jobs remembered (older ones are forgotten, with their results).
+    """
+
+    def __init__(self, max_running: int = 1, keep: int = 16) -> None:
+        self.max_running = max_running
+        self.keep = keep
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def start(self, kind: str, work: Callable[[JobContext], Any], total: int = 0) -> str:
+        """Start ``work(ctx)`` in a new thread and return the job id at once.
+
+        Raises:
+            InvalidArgumentError: ``max_running`` jobs are already running.
+        """
+        with self._lock:
+            running = [j for j in self._jobs.values() if j.state == "running"]
+            if len(running) >= self.max_running:
+                raise InvalidArgumentError(
+                    f"a {running[0].kind} job ({running[0].id}) is still running; wait for it or cancel it first")
+            job = Job(id=f"{kind}-{next(self._ids)}", kind=kind, total=total)
+            self._jobs[job.id] = job
+            self._forget_old()
+        job.thread = threading.Thread(target=self._run, args=(job, work), name=f"styleblend-{job.id}", daemon=True)
+        job.thread.start()
+        return job.id
+
+    def _forget_old(self) -> None:
+        finished = [k for k, j in self._jobs.items() if j.state != "running"]
+        for key in finished[:max(0, len(finished) - self.keep)]:
+            del self._jobs[key]
+
+    def _run(self, job: Job, work: Callable[[JobContext], Any]) -> None:
+        state, error, result = "done", None, None
+        try:
+            result = work(JobContext(job))
+        except JobCancelled:
+            state = "cancelled"
+        except StyleblendError as exc:
+            state, error = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in a job must not kill the server; it is logged
+            log.exception("job %s failed", job.id)
+            state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        if state == "done" and job.stop.is_set():
+            state = "cancelled"  # the work returned early (with a partial result) because it was asked to
+        with job.lock:
+            job.state, job.error, job.result, job.finished = state, error, result, time.monotonic()
+        log.info("job %s %s after %.1f s", job.id, state, job.finished - job.started)
+
+    def _get(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise InvalidArgumentError(f"there is no job {job_id!r} (finished jobs are kept only for a while); "
+                                       "start a new one")
+        return job
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """The job's :meth:`Job.snapshot`."""
+        return self._get(job_id).snapshot()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Ask a job to stop (it stops at its next progress check); returns its status."""
+        job = self._get(job_id)
+        job.stop.set()
+        return job.snapshot()
+
+    def result(self, job_id: str) -> Any:
+        """The value the job's callable returned (None while running or when it failed)."""
+        return self._get(job_id).result
+
+    def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the job finished (or ``timeout`` seconds passed); returns its status."""
+        job = self._get(job_id)
+        if job.thread is not None:
+            job.thread.join(timeout)
+        return job.snapshot()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel every running job and wait up to ``timeout`` seconds in total for them to stop."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop.set()
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))

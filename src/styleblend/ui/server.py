@@ -1,0 +1,383 @@
+"""The HTTP layer of the web UI: a stdlib ``ThreadingHTTPServer``, one static page and a small JSON API.
+
+Why not Gradio (the field's habit): it is a heavy dependency tree for one page, starts slowly, wants
+network access for some assets, and renders a DOM we do not control. The stdlib server starts at once,
+works offline, needs nothing beyond Python, and its page is ours to test in a real browser.
+
+This module only routes requests, parses JSON and query strings, enforces body-size limits and turns
+exceptions into JSON errors; all the work is in :class:`~styleblend.ui.service.BlendSession`. Every
+error becomes ``{"error": "<one line>"}`` - status 400 for user errors (the library's message), 500 for
+a bug - and the server keeps serving.
+
+API (POST bodies are JSON unless said otherwise; images come back as ``image/png``)::
+
+    GET  /                 the page            GET  /static/<file>    its script and style
+    GET  /api/info         models, resolutions, limits
+    POST /api/preset       {kind, res?, from_res?, to_res?, centre?, width?, flip?} -> {alphas, spec}
+    POST /api/preview      {alphas, seeds, psi, mapping}       -> PNG rows=seeds, cols base|transfer|blend
+    POST /api/mix          {seed_a, seed_b, layers, psi, model, alphas?, mapping?} -> PNG A | B | mixed
+    POST /api/morph        {seed_a, seed_b, steps, psi, model, alphas?, mapping?}  -> PNG strip
+    POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job}
+    GET  /api/job?id=      job status          POST /api/cancel {job} -> job status
+    POST /api/toonify      {job, alphas?, mapping?}            -> PNG photo | base | blend
+    POST /api/download     {alphas?, mapping?}                 -> the blended checkpoint (attachment)
+    POST /api/upload?kind=base|transfer&filename=   raw checkpoint bytes -> info (+ warning)
+
+Two guards for a server on localhost: when bound to a loopback address it only answers requests
+addressed to a loopback host name (so a web page cannot reach it through DNS rebinding), and POSTs
+must be ``application/json`` or ``application/octet-stream``, which a cross-origin page cannot send
+without a CORS preflight this server never grants.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from ..errors import InvalidArgumentError, StyleblendError
+from .service import BlendSession
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+MAX_JSON_BYTES = 1 << 20
+_DRAIN_BYTES = 64 << 20
+_STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+_CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'"
+_REQUIRED = object()
+
+
+class HTTPError(Exception):
+    """An error with its own status (404, 403, 405, 413) raised by the routing layer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UIServer(ThreadingHTTPServer):
+    """The web UI's server: serves one :class:`BlendSession` until :meth:`shutdown`.
+
+    Args:
+        session: the models and caches behind the API (the server does not close it).
+        host, port: where to listen; port 0 picks a free port (see :attr:`url`).
+        max_upload_mb: largest checkpoint upload accepted.
+        max_image_mb: largest photo upload accepted.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 max_upload_mb: float = 1024, max_image_mb: float = 32) -> None:
+        if not 0 <= int(port) <= 65535:
+            raise InvalidArgumentError(f"port {port} must be in [0, 65535] (0 picks a free port)")
+        self.session = session
+        self.max_upload_bytes = int(max_upload_mb * 2**20)
+        self.max_image_bytes = int(max_image_mb * 2**20)
+        try:
+            super().__init__((host, int(port)), _Handler)
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another "
+                                       "--port (or 0 for any free port)") from None
+        self.loopback = _is_loopback(host)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.server_address[0]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{self.port}/"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (closed tab, reload) is routine; anything else is logged with its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+            return
+        log.exception("error while serving %s", client_address)
+
+    def start_thread(self) -> threading.Thread:
+        """Serve in a daemon thread (tests, notebooks); stop with :meth:`shutdown` then :meth:`server_close`."""
+        thread = threading.Thread(target=self.serve_forever, name="styleblend-ui", daemon=True)
+        thread.start()
+        return thread
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _field(data: dict[str, Any], name: str, kind: Callable[[Any], Any], default: Any = _REQUIRED) -> Any:
+    """``data[name]`` converted by ``kind``; a clear InvalidArgumentError when missing or malformed."""
+    if name not in data or data[name] is None or data[name] == "":
+        if default is _REQUIRED:
+            raise InvalidArgumentError(f"the request lacks the field '{name}'")
+        return default
+    try:
+        return kind(data[name])
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"field '{name}' = {data[name]!r} is malformed (expected {kind.__name__})") \
+            from None
+
+
+def _alphas(value: Any) -> list[float]:
+    if not isinstance(value, list):
+        raise ValueError("not a list")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "on")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: UIServer
+    protocol_version = "HTTP/1.1"
+    server_version = "styleblend-ui"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        start = time.perf_counter()
+        try:
+            self._check_host()
+            route = _ROUTES.get((method, url.path))
+            if route is None:
+                if method == "GET" and (url.path == "/" or url.path.startswith("/static/")):
+                    self._static(url.path)
+                    return
+                known = sorted({p for m, p in _ROUTES if p == url.path})
+                raise HTTPError(405 if known else 404, f"{method} {url.path}: "
+                                + ("method not allowed" if known else "no such page or API route"))
+            if method == "POST":
+                self._check_content_type()
+            route(self)
+        except HTTPError as exc:
+            self._json({"error": str(exc)}, exc.status)
+        except StyleblendError as exc:
+            self._json({"error": str(exc)}, 400)
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the server; it is logged in full
+            log.exception("%s %s failed", method, url.path)
+            self._json({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+        finally:
+            log.debug("%s %s %.0f ms", method, url.path, 1000 * (time.perf_counter() - start))
+
+    def _check_host(self) -> None:
+        if not self.server.loopback:
+            return
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name not in ("127.0.0.1", "localhost", "[::1]"):
+            self.close_connection = True
+            raise HTTPError(403, f"this server only answers requests for localhost, not {host!r} (a guard against "
+                                 "DNS rebinding); open http://127.0.0.1:PORT/")
+
+    def _check_content_type(self) -> None:
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "application/octet-stream"):
+            self.close_connection = True
+            raise HTTPError(415, f"POST bodies must be application/json or application/octet-stream, not "
+                                 f"{ctype or 'missing'!r}")
+
+    # -- request bodies ------------------------------------------------------------------------
+
+    def _body(self, limit: int, what: str) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.strip().isdigit():
+            self.close_connection = True
+            raise InvalidArgumentError(f"the {what} request has no valid Content-Length header")
+        n = int(length)
+        if n > limit:
+            # Read and drop a moderately oversized body so that the client, still sending, gets our answer
+            # rather than a reset connection; a huge one is left unread. Either way the connection closes.
+            self.close_connection = True
+            if n <= limit + _DRAIN_BYTES:
+                while n > 0:
+                    chunk = self.rfile.read(min(n, 1 << 20))
+                    if not chunk:
+                        break
+                    n -= len(chunk)
+            hint = "; restart with a larger --max-upload-mb" if what == "checkpoint" else ""
+            raise HTTPError(413, f"the {what} is {int(length) / 2**20:.1f} MB, more than the limit of "
+                                 f"{limit / 2**20:.0f} MB{hint}")
+        return self.rfile.read(n) if n else b""
+
+    def _json_body(self) -> dict[str, Any]:
+        raw = self._body(MAX_JSON_BYTES, "JSON")
+        try:
+            data = json.loads(raw.decode("utf-8") or "{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError(f"the request body is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise InvalidArgumentError("the request body must be a JSON object like {\"seeds\": \"1,2\"}")
+        return data
+
+    # -- responses -----------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, data: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(data).encode("utf-8"), "application/json")
+
+    def _png(self, png: bytes, start: float, extra: dict[str, str] | None = None) -> None:
+        headers = {"X-Elapsed-Ms": f"{1000 * (time.perf_counter() - start):.1f}"}
+        headers.update(extra or {})
+        self._send(200, png, "image/png", headers)
+
+    def _static(self, path: str) -> None:
+        name = "index.html" if path == "/" else path[len("/static/"):]
+        folder = resources.files(__package__) / "static"
+        suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+        if not _STATIC_NAME.match(name) or suffix not in _STATIC_TYPES or not (folder / name).is_file():
+            raise HTTPError(404, f"no static file {name!r}")
+        headers = {"Content-Security-Policy": _CSP} if suffix == ".html" else None
+        self._send(200, (folder / name).read_bytes(), _STATIC_TYPES[suffix], headers)
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def info(self) -> None:
+        self._json(dict(self.server.session.info(), max_upload_mb=self.server.max_upload_bytes / 2**20,
+                        max_image_mb=self.server.max_image_bytes / 2**20))
+
+    def preset(self) -> None:
+        d = self._json_body()
+        alphas = self.server.session.preset(
+            _field(d, "kind", str), res=_field(d, "res", int, None), from_res=_field(d, "from_res", int, None),
+            to_res=_field(d, "to_res", int, None), centre=_field(d, "centre", float, None),
+            width=_field(d, "width", float, 1.0), flip=_flag(d.get("flip")))
+        self._json({"alphas": alphas, "spec": self.server.session.schedule(alphas).spec()})
+
+    def preview(self) -> None:
+        start = time.perf_counter()
+        d = self._json_body()
+        session = self.server.session
+        alphas = _field(d, "alphas", _alphas, None)
+        png = session.preview(alphas, _field(d, "seeds", str), _field(d, "psi", float, 0.7),
+                              _field(d, "mapping", str, None))
+        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec()})
+
+    def _edit_args(self, d: dict[str, Any]) -> dict[str, Any]:
+        return {"psi": _field(d, "psi", float, 0.7), "model": _field(d, "model", str, "blend"),
+                "alphas": _field(d, "alphas", _alphas, None), "mapping": _field(d, "mapping", str, None)}
+
+    def mix(self) -> None:
+        start = time.perf_counter()
+        d = self._json_body()
+        png = self.server.session.mix(_field(d, "seed_a", int), _field(d, "seed_b", int), _field(d, "layers", str),
+                                      **self._edit_args(d))
+        self._png(png, start)
+
+    def morph(self) -> None:
+        start = time.perf_counter()
+        d = self._json_body()
+        png = self.server.session.morph(_field(d, "seed_a", int), _field(d, "seed_b", int),
+                                        _field(d, "steps", int, 8), **self._edit_args(d))
+        self._png(png, start)
+
+    def embed(self) -> None:
+        q = self.query
+        data = self._body(self.server.max_image_bytes, "photo")
+        job = self.server.session.start_embedding(data, steps=_field(q, "steps", int, None),
+                                                  seed=_field(q, "seed", int, 0), filename=q.get("filename"),
+                                                  align=_flag(q.get("align")))
+        self._json({"job": job})
+
+    def job(self) -> None:
+        self._json(self.server.session.job_status(_field(self.query, "id", str)))
+
+    def cancel(self) -> None:
+        self._json(self.server.session.cancel(_field(self._json_body(), "job", str)))
+
+    def toonify(self) -> None:
+        start = time.perf_counter()
+        d = self._json_body()
+        png = self.server.session.toonify(_field(d, "job", str), alphas=_field(d, "alphas", _alphas, None),
+                                          mapping=_field(d, "mapping", str, None))
+        self._png(png, start)
+
+    def download(self) -> None:
+        d = self._json_body()
+        data, name = self.server.session.download_blend(_field(d, "alphas", _alphas, None),
+                                                        _field(d, "mapping", str, None))
+        self._send(200, data, "application/octet-stream",
+                   {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"})
+
+    def upload(self) -> None:
+        q = self.query
+        kind = _field(q, "kind", str)
+        data = self._body(self.server.max_upload_bytes, "checkpoint")
+        self._json(self.server.session.load_uploaded(kind, data, q.get("filename")))
+
+
+_ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
+    ("GET", "/api/info"): _Handler.info,
+    ("POST", "/api/preset"): _Handler.preset,
+    ("POST", "/api/preview"): _Handler.preview,
+    ("POST", "/api/mix"): _Handler.mix,
+    ("POST", "/api/morph"): _Handler.morph,
+    ("POST", "/api/embed"): _Handler.embed,
+    ("GET", "/api/job"): _Handler.job,
+    ("POST", "/api/cancel"): _Handler.cancel,
+    ("POST", "/api/toonify"): _Handler.toonify,
+    ("POST", "/api/download"): _Handler.download,
+    ("POST", "/api/upload"): _Handler.upload,
+}
+
+
+def serve(session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          max_upload_mb: float = 1024, max_image_mb: float = 32,
+          ready: Callable[[UIServer], None] | None = None) -> None:
+    """Serve until Ctrl-C (KeyboardInterrupt), then stop cleanly; ``ready(server)`` is called once listening."""
+    server = UIServer(session, host, port, max_upload_mb=max_upload_mb, max_image_mb=max_image_mb)
+    try:
+        if ready is not None:
+            ready(server)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        server.server_close()

@@ -1,0 +1,526 @@
+"""Everything the web UI does, with no web imports: a :class:`BlendSession` over a base/transfer pair.
+
+The session holds the loaded checkpoints and one generator per role, and caches what a person tuning
+sliders asks for again and again: blended state dicts keyed by the α vector (Pinkney & Adler 2020,
+resolution-dependent interpolation; see :mod:`styleblend.blend.schedules`), the base and transfer
+columns of a preview (they do not depend on α), and recent preview PNGs. Images are returned as PNG
+bytes. Long work (embedding a photo with :func:`styleblend.project.project`) runs in a worker thread
+with progress and cancellation (:mod:`.jobs`).
+
+Every method that touches the models takes one lock, so the threaded HTTP server may call it from any
+thread. User errors are :class:`~styleblend.errors.StyleblendError` subclasses with the library's
+messages; the server shows them in the page.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..blend.compat import check_configs, check_states
+from ..blend.core import blend_two
+from ..blend.model import blend_checkpoints, output_format
+from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
+from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError, MissingWeightsError
+from ..io import Checkpoint, load_checkpoint, save_checkpoint
+from ..io.atomic import write_bytes_atomic
+from ..io.checkpoint import load_state_dict_strict
+from ..latents.crossover import crossover, parse_layers
+from ..latents.interpolate import lerp
+from ..media.images import make_grid, to_uint8
+from ..nn import Generator
+from ..nn.naming import param_info
+from ..render import render_ws, seeds_to_ws
+from .embedding import MAX_STEPS, Embedding, embedding_work, photo_target
+from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
+from .jobs import JobRunner
+
+log = logging.getLogger(__name__)
+
+MAPPINGS = ("base", "transfer", "blend")
+MODELS = ("base", "transfer", "blend")
+PRESETS = ("swap", "linear", "sigmoid")
+ROLES = ("base", "transfer")
+MAX_MORPH_STEPS = 16
+PAD = 2  # white pixels between grid cells
+_SUFFIX = {"native": ".safetensors", "nvidia-pkl": ".pkl", "rosinality": ".pt"}
+
+AlphaKey = tuple[tuple[float, ...], str]
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode uint8 [H, W, C] (C = 1 or 3) as PNG; fast compression, since previews are redrawn often."""
+    buf = io.BytesIO()
+    mode = "L" if image.shape[2] == 1 else "RGB"
+    Image.fromarray(image[:, :, 0] if mode == "L" else image, mode).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _enlarge(images: np.ndarray, size: int) -> np.ndarray:
+    """Pixel-repeat uint8 [N, h, w, C] to [N, size, size, C] (a lower-resolution transfer in a grid)."""
+    factor = size // images.shape[1]
+    return images if factor == 1 else images.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def _state_nbytes(state: dict[str, torch.Tensor], shared: Sequence[dict[str, torch.Tensor]]) -> int:
+    """Bytes a blended state dict adds: tensors selected whole from an input are shared, not counted."""
+    known = {id(t) for s in shared for t in s.values()}
+    return sum(t.numel() * t.element_size() for t in state.values() if id(t) not in known)
+
+
+class BlendSession:
+    """A base/transfer pair and the cached state behind the web UI.
+
+    Args:
+        base, transfer: the two checkpoints (the transfer is usually fine-tuned from the base; it may
+            have a lower resolution). Class-conditional models are not supported.
+        device: where generators run.
+        vgg_path: VGG-16 weights for the embedding loss; None looks in the usual places and otherwise
+            falls back (visibly, in the job's info) to pixel MSE + MS-SSIM.
+        embed_steps: default optimisation steps of an embedding ('fast' method).
+        cache_mb: memory budget of the blended state dict cache (tensors shared with the inputs are free).
+        workdir: where uploads and downloads are staged; default a new temporary folder removed by :meth:`close`.
+        face_detector: landmark source for aligned embeddings (a
+            :class:`~styleblend.align.landmarks.LandmarkDetector`); None means dlib, loaded when first needed.
+
+    Raises:
+        ArchitectureMismatchError: the two models cannot be blended.
+        InvalidArgumentError: a class-conditional model.
+    """
+
+    def __init__(self, base: Checkpoint, transfer: Checkpoint, *, device: str | torch.device = "cpu",
+                 vgg_path: str | None = None, embed_steps: int = 200, cache_mb: float = 256,
+                 workdir: str | Path | None = None, face_detector: Any = None) -> None:
+        self.device = torch.device(device)
+        self.face_detector = face_detector
+        self.vgg_path = vgg_path
+        self.embed_steps = int(embed_steps)
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._own_workdir = workdir is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="styleblend-ui-")) if workdir is None else Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._loss_lock = threading.Lock()
+        self._loss: tuple[Any, str | None] | None = None
+        self._ids = itertools.count(1)
+        self._uploads: dict[str, Path] = {}
+        self.jobs = JobRunner(max_running=1)
+        self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0}
+        for ckpt in (base, transfer):
+            _check_unconditional(ckpt)
+        _check_pair(base, transfer)
+        self._base, self._transfer = base, transfer
+        self._pair_error: str | None = None
+        self._generation = 0
+        self._reset_models()
+
+    # ------------------------------------------------------------------------------------------
+    # Models
+
+    def _reset_models(self) -> None:
+        """(Re)build generators and drop every cache after the base or the transfer changed."""
+        self._generation += 1
+        self._G = {"base": self._base.generator(self.device), "transfer": self._transfer.generator(self.device)}
+        self._G_blend = Generator(self._base.g_config).eval().requires_grad_(False).to(self.device)
+        self._G_blend_key: AlphaKey | None = None
+        self._states: OrderedDict[AlphaKey, tuple[dict[str, torch.Tensor], int]] = OrderedDict()
+        self._columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
+        self._current: AlphaKey = (tuple(self.preset("swap")), "base")
+
+    @property
+    def resolutions(self) -> list[int]:
+        """The base's block resolutions, one α slider each (coarse to fine)."""
+        return self._base.g_config.block_resolutions
+
+    def info(self) -> dict[str, Any]:
+        """What the page needs to build its controls (JSON-able)."""
+        with self._lock:
+            cfg = self._base.g_config
+            return {"base": self._base.describe(), "transfer": self._transfer.describe(),
+                    "resolutions": self.resolutions, "img_resolution": cfg.img_resolution,
+                    "transfer_resolution": self._transfer.g_config.img_resolution, "num_ws": cfg.num_ws,
+                    "alphas": list(self._current[0]), "mapping": self._current[1], "mappings": list(MAPPINGS),
+                    "models": list(MODELS), "presets": list(PRESETS), "max_seeds": MAX_SEEDS,
+                    "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
+                    "pair_error": self._pair_error, "download_format": output_format(self._base)}
+
+    def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
+        """Replace the base or the transfer by an uploaded checkpoint file.
+
+        The bytes are written to the session's folder and read with :func:`styleblend.io.load_checkpoint`
+        (content-detected format; pickles through the restricted unpickler, so a hostile file is refused
+        without running anything). A transfer that does not fit the base is refused and the old one
+        kept. A new base that does not fit the current transfer is kept, but blending is blocked (with
+        that message) until a matching transfer is uploaded - so a whole new pair can be loaded one file
+        at a time.
+
+        Returns:
+            :meth:`info` plus 'warning' (the mismatch message for a base, else None).
+        Raises:
+            CheckpointError / UnsafeCheckpointError / UnsupportedArchitectureError: unreadable file.
+            ArchitectureMismatchError: a transfer that cannot be blended into the base.
+            InvalidArgumentError: unknown ``kind``, a class-conditional model.
+        """
+        choice(kind, ROLES, "upload kind")
+        if not data:
+            raise CheckpointError(f"the uploaded {kind} file is empty (0 bytes); choose a checkpoint file")
+        folder = self.workdir / f"upload-{next(self._ids)}"
+        path = write_bytes_atomic(folder / safe_name(filename, f"{kind}.bin"), data)
+        try:
+            ckpt = load_checkpoint(path)
+            _check_unconditional(ckpt)
+            warning = None
+            with self._lock:
+                if kind == "transfer":
+                    _check_pair(self._base, ckpt)
+                else:
+                    try:
+                        _check_pair(ckpt, self._transfer)
+                    except ArchitectureMismatchError as exc:
+                        warning = f"{exc}; now upload a transfer model that matches this base"
+                if kind == "transfer":
+                    self._transfer, self._pair_error = ckpt, None
+                else:
+                    self._base, self._pair_error = ckpt, warning
+                self._reset_models()
+                old, self._uploads[kind] = self._uploads.get(kind), folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        log.info("loaded uploaded %s %s", kind, ckpt.describe())
+        return dict(self.info(), warning=warning)
+
+    # ------------------------------------------------------------------------------------------
+    # Blending
+
+    def preset(self, kind: str, res: int | None = None, from_res: int | None = None, to_res: int | None = None,
+               centre: float | None = None, width: float = 1.0, flip: bool = False) -> list[float]:
+        """α per block resolution from a schedule preset (what the preset buttons put on the sliders).
+
+        kind: 'swap' (α = 1 up to ``res``; default the middle resolution), 'linear' (1 at ``from_res``,
+        0 at ``to_res``; default the second and second-to-last resolutions) or 'sigmoid' (α(centre) = 0.5,
+        ``width`` in octaves); ``flip`` reverses. See :mod:`styleblend.blend.schedules`.
+        """
+        res_list = self.resolutions
+        mid = res_list[len(res_list) // 2]
+        schedule: Schedule
+        if choice(kind, PRESETS, "preset") == "swap":
+            schedule = Swap(int(res if res is not None else mid), flip=bool(flip))
+        elif kind == "linear":
+            lo = res_list[1] if len(res_list) > 2 else res_list[0]
+            hi = res_list[-2] if len(res_list) > 2 else res_list[-1]
+            schedule = Linear(int(from_res or lo), int(to_res or hi), flip=bool(flip))
+        else:
+            schedule = Sigmoid(float(centre if centre is not None else mid), float(width), flip=bool(flip))
+        schedule.validate(self._base.g_config)
+        # The conv1 of each block stands for its resolution (every block has one, b4 included).
+        return [round(schedule.alpha(param_info(f"synthesis.b{r}.conv1.weight")), 4) for r in res_list]
+
+    def _alpha_key(self, alphas: Sequence[float] | None, mapping: str | None) -> AlphaKey:
+        if alphas is None and mapping is None:
+            return self._current
+        mapping = choice(mapping or self._current[1], MAPPINGS, "mapping")
+        if alphas is None:
+            return (self._current[0], mapping)
+        return (parse_alphas(alphas, self.resolutions), mapping)
+
+    def schedule(self, alphas: Sequence[float] | None = None) -> Table:
+        """The blend's schedule as a per-resolution :class:`Table` (its ``spec()`` is CLI syntax)."""
+        with self._lock:
+            key = self._alpha_key(alphas, None)
+            return Table(tuple(zip(self.resolutions, key[0])))
+
+    def _blend_state(self, key: AlphaKey) -> dict[str, torch.Tensor]:
+        if self._pair_error is not None:
+            raise ArchitectureMismatchError(self._pair_error)
+        hit = self._states.get(key)
+        if hit is not None:
+            self._states.move_to_end(key)
+            self.stats["blend_hits"] += 1
+            return hit[0]
+        self.stats["blend_misses"] += 1
+        alphas, mapping = key
+        state = blend_two(self._base.g_ema, self._transfer.g_ema, Table(tuple(zip(self.resolutions, alphas))),
+                          self._base.g_config, mapping=mapping)
+        self._states[key] = (state, _state_nbytes(state, [self._base.g_ema, self._transfer.g_ema]))
+        while len(self._states) > 1 and sum(n for _, n in self._states.values()) > self.cache_bytes:
+            self._states.popitem(last=False)
+        return state
+
+    def _generator(self, model: str, key: AlphaKey) -> torch.nn.Module:
+        if choice(model, MODELS, "model") != "blend":
+            return self._G[model]
+        if self._G_blend_key != key:
+            load_state_dict_strict(self._G_blend, self._blend_state(key), what="the blend")
+            self._G_blend_key = key
+        return self._G_blend
+
+    def _renderparse_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+        G = self._generator(model, key)
+        images = to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=MAX_SEEDS))
+        return _enlarge(images, self._base.g_config.img_resolution)
+
+    def _column(self, model: str, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+        """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
+        ck = (model, seeds, psi)
+        if ck not in self._columns:
+            self._columns[ck] = self._renderparse_seeds(model, self._current, seeds, psi)
+            while len(self._columns) > 32:
+                self._columns.popitem(last=False)
+        return self._columns[ck]
+
+    def preview_images(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
+                       mapping: str | None = None) -> np.ndarray:
+        """uint8 [len(seeds), 3, R, R, C]: base, transfer and blend for the same z of every seed.
+
+        Args:
+            alphas: one α in [0, 1] per block resolution (:attr:`resolutions`); None keeps the current ones.
+            seeds: '1,2,3' / '0-3' or a list (at most :data:`MAX_SEEDS`), NVIDIA's z convention.
+            psi: truncation ψ (every column truncates towards its own w_avg).
+            mapping: the blend's mapping network and w_avg: 'base' (default, as in the paper),
+                'transfer' or 'blend'; None keeps the current choice.
+        """
+        with self._lock:
+            key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
+            blend = self._renderparse_seeds("blend", key, seeds_t, psi)
+            self._current = key
+            return np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
+
+    def preview(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
+                mapping: str | None = None) -> bytes:
+        """PNG of :meth:`preview_images` as a grid: one row per seed, columns base | transfer | blend."""
+        with self._lock:
+            key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
+            pk = (key, seeds_t, psi)
+            if pk in self._pngs:
+                self.stats["png_hits"] += 1
+                self._pngs.move_to_end(pk)
+                self._current = key
+                return self._pngs[pk]
+            self.stats["png_misses"] += 1
+            cells = self.preview_images(key[0], seeds_t, psi, key[1])
+            png = png_bytes(make_grid(cells.reshape(-1, *cells.shape[2:]), cols=3, pad=PAD))
+            self._pngs[pk] = png
+            while len(self._pngs) > 64:
+                self._pngs.popitem(last=False)
+            return png
+
+    # ------------------------------------------------------------------------------------------
+    # Editing
+
+    def mix_images(self, seed_a: int, seed_b: int, layers: str | Sequence[int], psi: float = 0.7,
+                   model: str = "blend", alphas: Sequence[float] | None = None,
+                   mapping: str | None = None) -> np.ndarray:
+        """Style mixing: uint8 [3, R, R, C] = A, B, and A with the W+ ``layers`` taken from B.
+
+        Low indices (coarse, 4-8 px) carry pose and shape, high ones colour and texture (Karras et al.
+        2019, Sec. 3.1). ``model`` renders it: 'base', 'transfer' or 'blend' (the given or current α).
+        """
+        with self._lock:
+            key, psi = self._alpha_key(alphas, mapping), parse_psi(psi)
+            G = self._generator(model, key)
+            idx = parse_layers(layers, G.num_ws)
+            ws = seeds_to_ws(G, parse_seeds([seed_a, seed_b]), psi)
+            mixed = crossover(ws[1:2], ws[0:1], idx)  # B's rows at ``idx``, A's elsewhere
+            return _enlarge(to_uint8(render_ws(G, torch.cat([ws, mixed]))), self._base.g_config.img_resolution)
+
+    def mix(self, seed_a: int, seed_b: int, layers: str | Sequence[int], psi: float = 0.7, model: str = "blend",
+            alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
+        """PNG of :meth:`mix_images` as one row: A | B | mixed."""
+        return png_bytes(make_grid(self.mix_images(seed_a, seed_b, layers, psi, model, alphas, mapping), 3, PAD))
+
+    def morph_images(self, seed_a: int, seed_b: int, steps: int = 8, psi: float = 0.7, model: str = "blend",
+                     alphas: Sequence[float] | None = None, mapping: str | None = None) -> np.ndarray:
+        """Morph in W (lerp of the two seeds' ws, Image2StyleGAN Sec. 4.1): uint8 [steps, R, R, C]."""
+        steps = int(steps)
+        if not 2 <= steps <= MAX_MORPH_STEPS:
+            raise InvalidArgumentError(f"morph steps {steps} must be in [2, {MAX_MORPH_STEPS}]")
+        with self._lock:
+            key, psi = self._alpha_key(alphas, mapping), parse_psi(psi)
+            G = self._generator(model, key)
+            ws = seeds_to_ws(G, parse_seeds([seed_a, seed_b]), psi)
+            t = torch.linspace(0, 1, steps)
+            path = lerp(ws[0:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t)
+            return _enlarge(to_uint8(render_ws(G, path)), self._base.g_config.img_resolution)
+
+    def morph(self, seed_a: int, seed_b: int, steps: int = 8, psi: float = 0.7, model: str = "blend",
+              alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
+        """PNG of :meth:`morph_images` as one row."""
+        images = self.morph_images(seed_a, seed_b, steps, psi, model, alphas, mapping)
+        return png_bytes(make_grid(images, len(images), PAD))
+
+    # ------------------------------------------------------------------------------------------
+    # Embedding a photo and rendering it through the blend ("toonify")
+
+    def _embed_loss(self) -> tuple[Any, str | None]:
+        """The 'fast' method's loss, resolved once: VGG-16 when found, else the visible pixel fallback."""
+        from ..project.losses import resolve_loss
+
+        with self._loss_lock:
+            if self._loss is None:
+                loss, _, warning = resolve_loss("fast", self.vgg_path, download=False, device=self.device)
+                self._loss = (loss, warning)
+            return self._loss
+
+    def start_embedding(self, image_bytes: bytes, steps: int | None = None, seed: int = 0,
+                        filename: str | None = None, align: bool = False) -> str:
+        """Start projecting a photo into the base's W+ (the 'fast' method) in a worker thread.
+
+        The photo is decoded here, so a file that is not an image fails at once with an ImageError.
+        It is centre-cropped to a square and resized to the base's resolution, or with ``align`` the
+        left-most face is cropped the way FFHQ was made (:func:`styleblend.align.align_faces`, with the
+        session's ``face_detector``; dlib by default).
+
+        Returns:
+            the job id for :meth:`job_status`, :meth:`cancel` and :meth:`toonify`.
+        Raises:
+            ImageError: not an image (NoFaceError: ``align`` found no face); InvalidArgumentError: bad steps,
+            or an embedding already running; MissingDependencyError: ``align`` without dlib.
+        """
+        steps = self.embed_steps if steps is None else int(steps)
+        if not 1 <= steps <= MAX_STEPS:
+            raise InvalidArgumentError(f"embedding steps {steps} must be in [1, {MAX_STEPS}]")
+        if not image_bytes:
+            raise InvalidArgumentError("the uploaded photo is empty (0 bytes); choose an image file")
+        folder = self.workdir / f"photo-{next(self._ids)}"
+        path = write_bytes_atomic(folder / safe_name(filename, "photo"), image_bytes)
+        try:
+            with self._lock:
+                cfg = self._base.g_config
+                if align and self.face_detector is None:
+                    from ..align import default_detector
+
+                    self.face_detector = default_detector()  # dlib's predictor is loaded once per session
+                target = photo_target(path, cfg.img_resolution, cfg.img_channels, align, self.face_detector)
+                G = self._base.generator(self.device)  # the job's own copy: previews keep running meanwhile
+                generation = self._generation
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return self.jobs.start("embed", embedding_work(G, target, steps, seed, self._embed_loss, generation),
+                               total=steps)
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info."""
+        return self.jobs.status(job_id)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Ask a job to stop after its current step; its partial result stays usable."""
+        return self.jobs.cancel(job_id)
+
+    def toonify_images(self, job_id: str, alphas: Sequence[float] | None = None,
+                       mapping: str | None = None) -> np.ndarray:
+        """uint8 [3, R, R, C]: the photo, its reconstruction by the base, and the same ws through the blend.
+
+        Rendering a photo's base latent through a blend that takes the structure from the base and the
+        rendering from a fine-tuned model is the "toonify" use of Pinkney & Adler 2020 (Sec. 4).
+        """
+        status = self.jobs.status(job_id)
+        result = self.jobs.result(job_id)
+        if not isinstance(result, Embedding):
+            raise InvalidArgumentError(f"job {job_id} has no embedding yet (it is {status['state']}"
+                                       + (f": {status['error']}" if status["error"] else "") + ")")
+        with self._lock:
+            if result.generation != self._generation:
+                raise InvalidArgumentError("the models changed since this photo was embedded; embed it again")
+            key = self._alpha_key(alphas, mapping)
+            ws = result.ws.to(self.device)
+            recon = to_uint8(render_ws(self._G["base"], ws))
+            toon = to_uint8(render_ws(self._generator("blend", key), ws))
+            return np.concatenate([result.target[None], recon, toon])
+
+    def toonify(self, job_id: str, alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
+        """PNG of :meth:`toonify_images` as one row: photo | base | blend."""
+        return png_bytes(make_grid(self.toonify_images(job_id, alphas, mapping), 3, PAD))
+
+    # ------------------------------------------------------------------------------------------
+    # Download
+
+    def download_blend(self, alphas: Sequence[float] | None = None,
+                       mapping: str | None = None) -> tuple[bytes, str]:
+        """The blended checkpoint as file bytes in the base's format, and a file name for it.
+
+        G_ema (and G when both models have one) are blended with the per-resolution table; the format
+        is the base's when writable (an NVIDIA pickle is the base's own pickle with its tensors
+        replaced), else native safetensors. Written with :func:`styleblend.io.save_checkpoint`.
+        """
+        with self._lock:
+            key = self._alpha_key(alphas, mapping)
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            ckpt, _ = blend_checkpoints(self._base, [self._transfer], Table(tuple(zip(self.resolutions, key[0]))),
+                                        mapping=key[1], hash_inputs=False)
+            fmt = output_format(ckpt)
+            stem = Path(self._base.source).stem if self._base.source is not None else "styleblend"
+            name = f"{stem}-blend{_SUFFIX[fmt]}"
+            folder = self.workdir / f"download-{next(self._ids)}"
+            try:
+                path = save_checkpoint(ckpt, folder / name, fmt)
+                return path.read_bytes(), name
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Cancel running jobs and remove the session's temporary folder."""
+        self.jobs.shutdown()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> BlendSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_unconditional(ckpt: Checkpoint) -> None:
+    if ckpt.g_config.c_dim:
+        raise InvalidArgumentError(f"{ckpt.describe()} is class-conditional (c_dim={ckpt.g_config.c_dim}); the UI "
+                                   "renders unconditional models only - use the CLI with --class")
+
+
+def _check_pair(base: Checkpoint, transfer: Checkpoint) -> None:
+    """Raise ArchitectureMismatchError (the blending library's message) if they cannot be blended."""
+    check_configs(base.g_config, transfer.g_config, name=f"the transfer {transfer.describe()}")
+    check_states([base.g_ema, transfer.g_ema], base.g_config)
+
+
+def open_session(base: str | Path | None = None, transfer: str | Path | None = None, *,
+                 device: str | torch.device = "cpu", vgg_path: str | None = None, embed_steps: int = 200,
+                 cache_mb: float = 256) -> BlendSession:
+    """A session over checkpoint files, or the bundled emoji pair for a role given None (other args: BlendSession).
+
+    Raises:
+        MissingWeightsError: the bundled models are not installed and no path was given.
+        CheckpointError and friends: unreadable files; ArchitectureMismatchError: not a blendable pair.
+    """
+    from ..models import bundled_checkpoint
+
+    def load(path: str | Path | None, role: str) -> Checkpoint:
+        if path is not None:
+            return load_checkpoint(path)
+        try:
+            return bundled_checkpoint(role)
+        except MissingWeightsError as exc:
+            raise MissingWeightsError(f"{exc}; pass --base and --transfer to use your own checkpoints") from None
+
+    t0 = time.perf_counter()
+    session = BlendSession(load(base, "base"), load(transfer, "transfer"), device=device, vgg_path=vgg_path,
+                           embed_steps=embed_steps, cache_mb=cache_mb)
+    log.info("models ready in %.1f s", time.perf_counter() - t0)
+    return session

@@ -1,0 +1,95 @@
+"""Tiny random base/transfer pairs saved to disk, and sessions over them."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from styleblend.io import Checkpoint, save_checkpoint
+from styleblend.ui.service import BlendSession
+
+from ..conftest import tiny_checkpoint
+
+
+def perturbed(base: Checkpoint, scale: float = 0.5, seed: int = 1) -> Checkpoint:
+    """A 'fine-tuned' transfer: every trainable tensor of G_ema moved by ``scale`` of its spread."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in base.g_ema.items():
+        if key.endswith(("resample_filter", "noise_const")):
+            state[key] = value.clone()
+        else:
+            spread = value.std() if value.numel() > 1 else value.abs() + 0.1
+            state[key] = value + scale * spread * torch.randn(value.shape, generator=gen)
+    return Checkpoint(g_config=base.g_config, g_ema=state)
+
+
+def write_pair(folder: Path, res: int = 32) -> tuple[Path, Path]:
+    """Save a tiny base and its perturbed transfer as native checkpoints; returns their paths."""
+    base = tiny_checkpoint(seed=0, res=res)
+    base = Checkpoint(g_config=base.g_config, g_ema=base.g_ema)
+    paths = folder / "base.safetensors", folder / "transfer.safetensors"
+    save_checkpoint(base, paths[0])
+    save_checkpoint(perturbed(base), paths[1])
+    return paths
+
+
+def _system(*args):  # placeholder: its GLOBAL is rewritten to os.system before anything loads it
+    raise AssertionError("placeholder called")
+
+
+def _persistence(*args):  # placeholder, rewritten to torch_utils.persistence.x
+    raise AssertionError("placeholder called")
+
+
+class _Call:
+    def __init__(self, func, *args) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def hostile_pickles(marker: Path) -> dict[str, bytes]:
+    """Pickles that would run ``touch <marker>`` if executed: a bare one, and one posing as an NVIDIA snapshot.
+
+    The second names a ``torch_utils`` global too, so format detection takes it for an NVIDIA pickle and the
+    restricted unpickler itself has to refuse it.
+    """
+    def dumps(obj) -> bytes:
+        data = pickle.dumps(obj, protocol=2)  # protocol 2: GLOBAL opcodes are plain text we can rewrite
+        for func, target in ((_system, b"os\nsystem\n"), (_persistence, b"torch_utils.persistence\nx\n")):
+            data = data.replace(f"c{func.__module__}\n{func.__name__}\n".encode(), b"c" + target)
+        assert b"placeholder" not in data and b"_system" not in data
+        return data
+
+    command = f"touch {marker}"
+    return {"plain": dumps({"G_ema": _Call(_system, command)}),
+            "nvidia": dumps({"G_ema": _Call(_system, command), "training_set_kwargs": _Call(_persistence)})}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Run these tests with one intra-op thread (as `styleblend ui` does): on a busy 2-core machine two
+    threads made the tiny renders ~5x slower. The previous setting is restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def pair_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_pair(tmp_path_factory.mktemp("pair"))
+
+
+@pytest.fixture(scope="module")
+def session(pair_paths: tuple[Path, Path]):
+    from styleblend.io import load_checkpoint
+
+    s = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=5)
+    yield s
+    s.close()

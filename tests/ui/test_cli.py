@@ -1,0 +1,77 @@
+"""`styleblend ui`: argument errors in-process, and a real start/stop in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from styleblend.cli.main import main
+from styleblend.errors import MissingWeightsError
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_missing_bundled_models_say_what_to_pass(monkeypatch, capsys):
+    import styleblend.models
+
+    def missing(name):
+        raise MissingWeightsError(f"the bundled model file {name}.safetensors is missing")
+
+    monkeypatch.setattr(styleblend.models, "bundled_checkpoint", missing)
+    assert main(["ui", "--port", "0"]) == 1
+    assert "pass --base and --transfer" in capsys.readouterr().err
+
+
+def test_unreadable_checkpoint_is_one_line(tmp_path, capsys):
+    assert main(["ui", "--base", str(tmp_path / "nope.pkl"), "--transfer", str(tmp_path / "nope.pkl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("styleblend ui: error:") and "no such file" in err and err.count("\n") == 1
+
+
+def test_bad_threads(pair_paths, capsys):
+    assert main(["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--threads", "-1"]) == 1
+    assert "--threads" in capsys.readouterr().err
+
+
+def test_serves_until_interrupted(pair_paths):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "styleblend.cli.main", "ui", "--base", str(pair_paths[0]),
+                             "--transfer", str(pair_paths[1]), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        lines = []
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+            url = m.group(1) if m else None
+        assert url, "".join(lines)
+        with urllib.request.urlopen(url + "api/info", timeout=30) as res:
+            assert json.loads(res.read())["base"] == "base.safetensors (native)"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, exit code 0
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize("port", ["70000"])
+def test_bad_port(pair_paths, capsys, port):
+    assert main(["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--port", port]) == 1
+    assert "port 70000" in capsys.readouterr().err

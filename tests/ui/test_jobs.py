@@ -1,0 +1,91 @@
+"""JobRunner: progress, cancellation, failures and the one-at-a-time rule, with fake long jobs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from styleblend.errors import ImageError, InvalidArgumentError
+from styleblend.ui.jobs import JobContext, JobRunner
+
+
+def counting(steps: int, delay: float = 0.005):
+    def work(ctx: JobContext) -> int:
+        for i in range(steps):
+            ctx.check()
+            time.sleep(delay)
+            ctx.report(i + 1, steps, last=i)
+        return steps
+
+    return work
+
+
+def test_progress_and_result():
+    runner = JobRunner()
+    job = runner.start("count", counting(10), total=10)
+    status = runner.wait(job, timeout=10)
+    assert status["state"] == "done" and status["done"] == 10 and status["fraction"] == 1.0
+    assert status["info"] == {"last": 9} and status["has_result"]
+    assert runner.result(job) == 10
+
+
+def test_cancel_stops_a_long_job():
+    runner = JobRunner()
+    job = runner.start("count", counting(100_000), total=100_000)
+    while runner.status(job)["done"] < 3:
+        time.sleep(0.005)
+    runner.cancel(job)
+    status = runner.wait(job, timeout=10)
+    assert status["state"] == "cancelled" and 3 <= status["done"] < 100_000
+
+
+def test_work_that_returns_early_when_cancelled_is_cancelled_with_its_result():
+    def polite(ctx: JobContext) -> str:
+        while not ctx.cancelled:
+            time.sleep(0.005)
+        return "partial"
+
+    runner = JobRunner()
+    job = runner.start("polite", polite)
+    runner.cancel(job)
+    assert runner.wait(job, timeout=10)["state"] == "cancelled"
+    assert runner.result(job) == "partial"
+
+
+def test_failures_become_messages():
+    def user_error(ctx):
+        raise ImageError("photo.png is not an image")
+
+    def bug(ctx):
+        raise ZeroDivisionError("oops")
+
+    runner = JobRunner(max_running=2)
+    a, b = runner.start("a", user_error), runner.start("b", bug)
+    assert runner.wait(a, 10)["error"] == "photo.png is not an image"
+    status = runner.wait(b, 10)
+    assert status["state"] == "failed" and status["error"] == "internal error: ZeroDivisionError: oops"
+
+
+def test_one_job_at_a_time_and_unknown_ids():
+    runner = JobRunner(max_running=1)
+    job = runner.start("count", counting(100_000))
+    with pytest.raises(InvalidArgumentError, match="still running"):
+        runner.start("count", counting(1))
+    runner.shutdown(timeout=10)
+    assert runner.status(job)["state"] == "cancelled"
+    runner.wait(runner.start("count", counting(1)), 10)  # free again
+    with pytest.raises(InvalidArgumentError, match="no job"):
+        runner.status("nope")
+
+
+def test_old_finished_jobs_are_forgotten():
+    runner = JobRunner(keep=2)
+    ids = []
+    for _ in range(4):
+        ids.append(runner.start("count", counting(1)))
+        runner.wait(ids[-1], 10)
+    runner.start("count", counting(1))
+    with pytest.raises(InvalidArgumentError):
+        runner.status(ids[0])
+    assert runner.status(ids[-1])["state"] == "done"
