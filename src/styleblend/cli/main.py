@@ -22,6 +22,7 @@ COMMANDS = [
     "mix",
     "info",
     "convert",
+    "dataset",
     "train",
     "blend",
     "diff",
