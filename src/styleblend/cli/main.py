@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleblend", description="Load, generate with, blend, embed into and edit StyleGAN2-family generators.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show the library's progress log")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -55,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 success, 1 user error, 2 bad arguments)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s")
     try:
         return int(args.func(args) or 0)
     except StyleblendError as exc:

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Package two training snapshots as the bundled model pair and draw their sample grids for docs/.
+
+Usage:
+    python scripts/bundle_models.py --base runs/base-emoji64/network-snapshot-000060.safetensors \
+        --transfer runs/twemoji64/network-snapshot-000040.safetensors
+
+Writes src/styleblend/models/emoji64-{noto,twemoji}.safetensors (EMA generator only, float16) and
+docs/bundled-{base,transfer,blend-sweep}.png. The transfer must be fine-tuned from exactly this base
+snapshot (the recipe records both hashes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from styleblend.blend import swap_sweep  # noqa: E402
+from styleblend.blend.preview import preview_grid  # noqa: E402
+from styleblend.demo import labelled  # noqa: E402
+from styleblend.io import Checkpoint, load_checkpoint  # noqa: E402
+from styleblend.io.formats import native  # noqa: E402
+from styleblend.media.images import make_grid, save_png, to_uint8  # noqa: E402
+from styleblend.models import BUNDLED  # noqa: E402
+from styleblend.render import render_ws, seeds_to_ws  # noqa: E402
+
+CREDIT = {
+    "base": "trained by styleblend on Google Noto Emoji images (Apache-2.0) from emoji-datasource-google 16.0.0",
+    "transfer": "fine-tuned from the base on Twitter Twemoji images (CC-BY 4.0, (c) Twitter, Inc. and other "
+                "contributors) from emoji-datasource-twitter 16.0.0",
+}
+
+
+def g_ema_only(ckpt: Checkpoint, role: str, source: Path) -> Checkpoint:
+    meta = {"bundled": role, "credit": CREDIT[role], "trained_from": source.name,
+            "kimg": ckpt.meta.get("kimg"), "training_options": ckpt.meta.get("training_options")}
+    return Checkpoint(g_config=ckpt.g_config, g_ema=ckpt.g_ema, meta={k: v for k, v in meta.items() if v is not None})
+
+
+def sample_grid(ckpt: Checkpoint, seeds: range, psi: float) -> object:
+    G = ckpt.generator()
+    return make_grid(to_uint8(render_ws(G, seeds_to_ws(G, list(seeds), psi))), cols=8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, type=Path)
+    parser.add_argument("--transfer", required=True, type=Path)
+    parser.add_argument("--psi", type=float, default=0.7)
+    args = parser.parse_args()
+    models_dir = ROOT / "src" / "styleblend" / "models"
+    docs = ROOT / "docs"
+    pair = {"base": g_ema_only(load_checkpoint(args.base), "base", args.base),
+            "transfer": g_ema_only(load_checkpoint(args.transfer), "transfer", args.transfer)}
+    for role, ckpt in pair.items():
+        path = native.write(ckpt, models_dir / BUNDLED[role], dtype=torch.float16)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    # Grids from the float16 files as shipped.
+    shipped = {role: load_checkpoint(models_dir / BUNDLED[role]) for role in pair}
+    for role, ckpt in shipped.items():
+        save_png(sample_grid(ckpt, range(32), args.psi), docs / f"bundled-{role}.png")
+    base, transfer = shipped["base"], shipped["transfer"]
+    res_list = [r for r in base.g_config.block_resolutions if r < base.g_config.img_resolution]
+    for flip, name in [(False, "bundled-blend-sweep.png"), (True, "bundled-blend-sweep-flipped.png")]:
+        models = [base, *(c for _, c, _ in swap_sweep(base, transfer, flip=flip, resolutions=res_list)), transfer]
+        grid = preview_grid(models, [1, 3, 5, 8, 13, 21, 34, 55], truncation_psi=args.psi)
+        save_png(labelled(grid, ["base", *(f"swap {r}" for r in res_list), "transfer"], base.g_config.img_resolution),
+                 docs / name)
+    print("wrote docs/bundled-*.png")
+
+
+if __name__ == "__main__":
+    main()
