@@ -1,0 +1,115 @@
+"""``styleblend project``: embed an image (or a folder of images) into W / W+ of a network."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import InvalidArgumentError
+from ..media.load import list_images
+from ..project.batch import parse_shard, prepare_job, project_batch
+from ..project.projector import METHODS, SPACES
+from .common import add_device, resolve_device
+
+
+def add_projection_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `project` and `toonify`."""
+    p.add_argument("--method", choices=METHODS, default="image2stylegan",
+                   help="image2stylegan (Abdal et al. 2019, W+, 5000 steps), nvidia (Karras et al. 2020, W, "
+                        "1000 steps) or fast (coarse-to-fine W+, 500 steps) (default image2stylegan)")
+    p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")
+    p.add_argument("--init", default=None, metavar="mean|random|FILE",
+                   help="start at the mean w, uniform random U[-1,1], or a latent .npz (default: mean)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw; same seed, same result")
+    p.add_argument("--vgg", default=None, metavar="PATH",
+                   help="VGG-16 weights: torchvision vgg16 .pth or NVIDIA's vgg16.pt (default: torch hub cache)")
+    p.add_argument("--download", action="store_true",
+                   help="allow downloading torchvision's VGG-16 weights (528 MB) into the torch hub cache")
+    add_device(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("project", help="embed real images into the latent space (W / W+)",
+                       description="Find the latent whose image matches a target (Image2StyleGAN or NVIDIA's "
+                                   "projector). Writes projected_w.npz (usable with generate --w-file), "
+                                   "proj.png, target.png, compare.png, loss.png and metrics.json.")
+    p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
+    p.add_argument("--target", required=True, type=Path,
+                   help="an image, or a folder (batch mode: one sub-folder of outputs per image, resumable)")
+    p.add_argument("--outdir", required=True, type=Path)
+    add_projection_options(p)
+    p.add_argument("--video", action="store_true", help="also write proj.mp4 of the optimisation (target | current)")
+    p.add_argument("--shard", default=None, metavar="i/n",
+                   help="batch mode: process only shard i of n of the sorted files (default: RANK/WORLD_SIZE "
+                        "from torchrun, else all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    if args.steps is not None and args.steps < 1:
+        raise InvalidArgumentError(f"--steps {args.steps} must be >= 1")
+    batch = args.target.is_dir()
+    if batch:
+        files = list_images(args.target)
+        if not files:
+            raise InvalidArgumentError(f"folder '{args.target}' holds no images (.png, .jpg, .webp, ...)")
+        shard = parse_shard(args.shard)
+    else:
+        if args.shard is not None:
+            raise InvalidArgumentError("--shard only applies when --target is a folder")
+        files, shard = [args.target], (0, 1)
+    job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
+                      seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video)
+    if job.warning:
+        print(f"warning: {job.warning}")
+    quiet = args.quiet
+
+    def callback_for(path: Path):
+        bar = tqdm(total=job.settings.steps, desc=path.name[:30], unit="step", disable=quiet, leave=False)
+
+        def cb(step: int, parts: dict[str, float], ws) -> None:
+            bar.update(1)
+            if step % 10 == 0 or step == job.settings.steps:
+                bar.set_postfix(loss=f"{parts['loss']:.4g}")
+            if step == job.settings.steps:
+                bar.close()
+
+        return cb
+
+    def on_done(path: Path, folder: Path, metrics: dict | None) -> None:
+        if quiet:
+            return
+        if metrics is None:
+            print(f"{path.name}: already done in {folder}, skipped")
+            return
+        if "error" in metrics:
+            print(f"{path.name}: failed: {metrics['error']}")
+            return
+        extra = "".join(f", {k} {metrics[k]:.4f}" for k in ("lpips", "vgg_distance") if k in metrics)
+        print(f"{path.name}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}{extra} "
+              f"({metrics['steps']} steps, {metrics['steps_per_second']:.2f} steps/s) -> {folder}/")
+
+    outroot = args.outdir
+    if batch:
+        report = project_batch(job, files, outroot, shard, callback_for=callback_for, on_done=on_done)
+    else:
+        # One image: its outputs go straight into --outdir (re-running overwrites them).
+        from ..project.batch import project_file
+
+        metrics = project_file(job, files[0], outroot, callback_for(files[0]))
+        on_done(files[0], outroot, metrics)
+        report = [(files[0], outroot, "done")]
+    if not quiet and batch:
+        done = sum(1 for *_, s in report if s == "done")
+        skipped = sum(1 for *_, s in report if s == "skipped")
+        failed = sum(1 for *_, s in report if s == "failed")
+        print(f"shard {shard[0]}/{shard[1]}: {done} projected, {skipped} already done, {failed} failed, "
+              f"outputs in {outroot}")
+        if failed:
+            return 1
+    return 0

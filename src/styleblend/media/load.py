@@ -1,0 +1,232 @@
+"""Robust loading of user images (projection targets, photos to align).
+
+Whatever a user hands us - grayscale, RGBA, palette, CMYK, 16-bit, EXIF-rotated, non-square, tiny or
+huge - becomes a plain uint8 RGB (or L) array, or is refused with one :class:`ImageError` line that
+says what the file is and what to do. Nothing here changes PIL's global settings for longer than one
+call (the decompression-bomb limit is only widened inside a lock-protected, restoring block).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageError, InvalidArgumentError
+
+log = logging.getLogger(__name__)
+
+#: Default refusal threshold in pixels (width * height). PIL warns above 89.5 Mpx and refuses above
+#: twice that; 2**28 (about 16384 x 16384) is larger than any photo a camera makes, but a PNG that claims
+#: more is almost certainly a decompression bomb (a few kB that would decode to gigabytes).
+DEFAULT_MAX_PIXELS = 2**28
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm")
+
+FITS = ("crop", "pad", "stretch")
+
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pil_pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Let PIL open images up to ``max_pixels`` for the duration of the block, then restore its global.
+
+    PIL checks sizes against the module global ``Image.MAX_IMAGE_PIXELS`` when a file is opened (warning
+    above it, error above twice it). We do our own check with a clear message, so inside the block
+    PIL's limit is set to at least ours; the previous value is always put back.
+    """
+    with _PIL_LIMIT_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(int(max_pixels), previous or 0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """Integer/float modes with more than 8 bits -> 'L' by scaling (PIL's convert would clip instead)."""
+    a = np.asarray(im)
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = a.astype(np.float64)
+        top = 65535.0 if (im.mode.startswith("I;16") or a.max(initial=0) > 255) else 255.0
+    else:  # 'F': floats, usually in [0, 1]; otherwise assume 8- or 16-bit ranges
+        a = np.nan_to_num(a.astype(np.float64))
+        peak = a.max(initial=0)
+        top = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
+    scaled = np.clip(np.rint(a / top * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(scaled, "L")
+
+
+def _composite(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Images with alpha -> RGB over ``background`` (transparent pixels have no colour of their own)."""
+    rgba = im.convert("RGBA")
+    base = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+    return Image.alpha_composite(base, rgba).convert("RGB")
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    """CMYK -> sRGB through the embedded ICC profile when there is one, else PIL's plain formula."""
+    profile = im.info.get("icc_profile")
+    if profile:
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImportError, OSError, ValueError, ImageCms.PyCMSError) as exc:
+            log.warning("CMYK image: its ICC profile could not be applied (%s); using a plain CMYK->RGB "
+                        "conversion, colours may be off", exc)
+    return im.convert("RGB")
+
+
+def to_rgb(im: Image.Image, channels: int = 3, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Convert any PIL mode to 'RGB' (channels=3) or 'L' (channels=1).
+
+    Handles 1-bit, L, LA, P (with or without transparency), PA, RGBA, CMYK (ICC-aware), YCbCr, LAB, HSV,
+    16-bit integer (I;16*, I) and float (F) images. Alpha is composited over ``background``.
+    """
+    if channels not in (1, 3):
+        raise InvalidArgumentError(f"channels={channels} must be 1 (grayscale) or 3 (RGB)")
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        im = _to_8bit(im)
+    elif (mode == "P" and "transparency" in im.info) or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = _composite(im, background)
+    elif mode == "CMYK":
+        im = _cmyk_to_rgb(im)
+    target = "RGB" if channels == 3 else "L"
+    return im if im.mode == target else im.convert(target)
+
+
+def fit_square(im: Image.Image, fit: str = "crop", background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Make an image square: 'crop' (centre crop to the shorter side), 'pad' (centre on ``background``)
+    or 'stretch' (leave it; the resize will distort)."""
+    if fit not in FITS:
+        raise InvalidArgumentError(f"fit={fit!r} must be one of {FITS}")
+    w, h = im.size
+    if w == h or fit == "stretch":
+        return im
+    if fit == "crop":
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        return im.crop((left, top, left + side, top + side))
+    side = max(w, h)
+    fill = background if im.mode == "RGB" else round(sum(background) / 3)
+    out = Image.new(im.mode, (side, side), fill)
+    out.paste(im, ((side - w) // 2, (side - h) // 2))
+    return out
+
+
+def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               draft_size: int | None = None) -> Image.Image:
+    """Open and decode an image file with EXIF orientation applied; the first frame of animations.
+
+    Args:
+        path: an image file PIL can read.
+        max_pixels: refuse images with more pixels than this (decompression-bomb guard); None disables.
+        draft_size: if given, let JPEG decoders decode at a reduced scale that still has at least this
+            many pixels on the shorter side (much faster and smaller for huge photos).
+
+    Raises:
+        ImageError: missing file, a directory, not an image, truncated/corrupt data, too many pixels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"image '{path}' does not exist; check the path")
+    if path.is_dir():
+        raise ImageError(f"'{path}' is a folder, not an image file; pass an image (or use batch mode for folders)")
+    try:
+        with _pil_pixel_limit(max_pixels):
+            im = Image.open(path)
+            w, h = im.size
+            if w < 1 or h < 1:
+                raise ImageError(f"image '{path}' has size {w}x{h}; it must have at least one pixel")
+            if max_pixels is not None and w * h > max_pixels:
+                raise ImageError(
+                    f"image '{path}' is {w}x{h} = {w * h} pixels, more than the limit of {max_pixels} "
+                    "(a guard against decompression bombs); downscale it first or raise max_pixels")
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            if draft_size is not None and im.format == "JPEG":
+                im.draft("RGB", (draft_size, draft_size))
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"'{path}' is not an image PIL can read; give a PNG, JPEG, WebP, BMP, TIFF or GIF "
+                         "file") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image '{path}' was refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for truncated or corrupt data
+        raise ImageError(f"image '{path}' could not be decoded ({type(exc).__name__}: {exc}); the file is "
+                         "probably truncated or corrupt - re-export it") from None
+    return im
+
+
+def load_image(path: str | Path, resolution: int | None = None, channels: int = 3, fit: str = "crop",
+               background: tuple[int, int, int] = (255, 255, 255),
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load any image as uint8 [H, W, C] (C = ``channels``), optionally square and resized.
+
+    Args:
+        path: image file.
+        resolution: if given, the output is ``resolution`` x ``resolution``: made square by ``fit``
+            ('crop' = centre crop, 'pad', 'stretch') and resized with a Lanczos filter.
+        channels: 3 for RGB, 1 for grayscale.
+        background: colour transparent pixels (and 'pad' borders) are composited over.
+        max_pixels: decompression-bomb guard, see :func:`open_image`.
+
+    Returns:
+        uint8 array [H, W, channels].
+
+    Raises:
+        ImageError: the file cannot be read (see :func:`open_image`).
+        InvalidArgumentError: bad ``resolution``, ``channels`` or ``fit``.
+    """
+    if resolution is not None and resolution < 1:
+        raise InvalidArgumentError(f"resolution={resolution} must be a positive number of pixels")
+    im = open_image(path, max_pixels=max_pixels, draft_size=resolution)
+    im = to_rgb(im, channels, background)
+    if resolution is not None:
+        im = fit_square(im, fit, background)
+        if max(im.size) * 4 < resolution:
+            log.warning("image '%s' is only %dx%d; upscaling it to %d px will look blurry", path, im.size[0],
+                        im.size[1], resolution)
+        if im.size != (resolution, resolution):
+            # reducing_gap makes huge downscales fast (a box reduction first) at no visible cost.
+            im = im.resize((resolution, resolution), Image.LANCZOS, reducing_gap=3.0)
+    a = np.asarray(im, dtype=np.uint8)
+    return a[:, :, None] if a.ndim == 2 else a.copy()
+
+
+def load_target(path: str | Path, resolution: int, channels: int = 3, fit: str = "crop",
+                device: str | torch.device = "cpu") -> torch.Tensor:
+    """Load an image as a generator-range target: float32 [1, channels, resolution, resolution] in [-1, 1].
+
+    The mapping is ``x / 127.5 - 1``, the inverse of the projector output conversion up to rounding.
+    """
+    a = load_image(path, resolution=resolution, channels=channels, fit=fit)
+    t = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    return t.to(device)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (by suffix, case-insensitive) directly inside ``folder``, sorted by name; hidden files skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"'{folder}' is not a folder")
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)

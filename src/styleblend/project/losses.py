@@ -1,0 +1,236 @@
+"""Projection losses with one small signature, and their weighted sum.
+
+Every image loss is a callable ``loss(synth, target) -> scalar tensor`` taking two batches
+[N, C, H, W] in the generator's range [-1, 1]. :class:`WeightedLoss` adds named terms with weights and
+reports each term, so a method is just a list of ``LossTerm(name, weight, fn)``.
+
+Losses that compare features of the (fixed) target cache them by tensor identity, so repeated calls
+with the same target tensor cost one feature pass per step, not two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+from ..metrics.quality import ms_ssim
+from .vgg import LPIPS_LAYERS, VGG16Features, resize_for_vgg
+
+log = logging.getLogger(__name__)
+
+#: VGG-16 layers of Image2StyleGAN's perceptual loss (Abdal, Qin & Wonka 2019, Sec. 4 / Eq. 2).
+IMAGE2STYLEGAN_LAYERS = ("conv1_1", "conv1_2", "conv3_2", "conv4_2")
+
+
+class ImageLoss(Protocol):
+    """``loss(synth, target) -> scalar``; both [N, C, H, W] in [-1, 1]."""
+
+    def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One named, weighted term of a projection loss."""
+
+    name: str
+    weight: float
+    fn: ImageLoss
+
+
+class WeightedLoss:
+    """L = sum_k weight_k * term_k(synth, target); also reports every unweighted term as a float."""
+
+    def __init__(self, terms: Sequence[LossTerm]) -> None:
+        if not terms:
+            raise ValueError("a projection loss needs at least one term")
+        self.terms = list(terms)
+
+    def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        total = synth.new_zeros([])
+        parts: dict[str, float] = {}
+        for term in self.terms:
+            value = term.fn(synth, target)
+            parts[term.name] = float(value.detach())
+            total = total + term.weight * value
+        return total, parts
+
+    def describe(self) -> str:
+        return " + ".join(f"{t.weight:g}*{t.name}" for t in self.terms)
+
+
+def _unit(img: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (img + 1) * 0.5
+
+
+def pixel_mse(synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(1/N) ||G(w) - I||^2 with pixel values in [0, 1] (Image2StyleGAN's pixel term).
+
+    The paper does not state the pixel range; [0, 1] is the convention of its common reimplementations
+    and matches the [0, 1] input VGG-16 is normalised from.
+    """
+    return (_unit(synth) - _unit(target)).square().mean()
+
+
+def ms_ssim_loss(synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - MS-SSIM (Wang et al. 2003), a structural term for when no VGG weights are available."""
+    return 1 - ms_ssim(synth, target, data_range=2.0).mean()
+
+
+class _TargetCache:
+    """Remembers features of the last target tensor (by identity and version) to skip recomputing them."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int] | None = None
+        self._value: dict[str, torch.Tensor] | None = None
+
+    def get(self, target: torch.Tensor, compute) -> dict[str, torch.Tensor]:
+        key = (id(target), target._version)
+        if self._key != key or self._value is None:
+            with torch.no_grad():
+                self._value = compute(target)
+            self._key = key
+        return self._value
+
+
+class VGGPerceptualLoss:
+    """Image2StyleGAN's perceptual loss: sum_j (lambda_j / N_j) ||F_j(G(w)) - F_j(I)||^2.
+
+    F_j are post-ReLU VGG-16 activations of ``layers`` (conv1_1, conv1_2, conv3_2, conv4_2, lambda_j = 1),
+    N_j the number of scalars in F_j, on images resized to ``size`` x ``size`` (256 in the paper).
+    """
+
+    def __init__(self, vgg: VGG16Features, layers: Sequence[str] = IMAGE2STYLEGAN_LAYERS, size: int = 256,
+                 layer_weights: Sequence[float] | None = None) -> None:
+        self.vgg, self.layers, self.size = vgg, tuple(layers), size
+        self.layer_weights = tuple(layer_weights) if layer_weights is not None else (1.0,) * len(self.layers)
+        self._cache = _TargetCache()
+
+    def _features(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.vgg(resize_for_vgg(img, self.size), self.layers)
+
+    def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        tf = self._cache.get(target, self._features)
+        sf = self._features(synth)
+        loss = synth.new_zeros([])
+        for name, lam in zip(self.layers, self.layer_weights):
+            loss = loss + lam * (sf[name] - tf[name]).square().mean()
+        return loss
+
+
+class LPIPSLikeDistance:
+    """LPIPS-style VGG distance as used by NVIDIA's projector (Zhang et al. 2018, Eq. 1).
+
+    d = sum_l mean_hw sum_c w_lc (f^l_hwc(x) / ||f^l_hw(x)|| - f^l_hwc(y) / ||f^l_hw(y)||)^2 over
+    conv1_2, conv2_2, conv3_3, conv4_3, conv5_3, with images larger than ``max_size`` area-downsampled
+    to it (NVIDIA: 256) and smaller ones used as they are. ``w_lc`` are LPIPS's learned linear weights when
+    the VGG came from NVIDIA's ``vgg16.pt``; otherwise all ones - plain unit-normalised VGG features,
+    the "baseline" variant of LPIPS, which is *not* identical to NVIDIA's distance.
+    """
+
+    def __init__(self, vgg: VGG16Features, max_size: int = 256) -> None:
+        self.vgg, self.max_size = vgg, max_size
+        self.learned = vgg.lpips_weights is not None
+        self._cache = _TargetCache()
+
+    def _features(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+        if img.shape[-1] > self.max_size:
+            img = F.interpolate(img, size=(self.max_size, self.max_size), mode="area")
+        feats = self.vgg(img, LPIPS_LAYERS)
+        return {k: v / (v.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for k, v in feats.items()}
+
+    def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        tf = self._cache.get(target, self._features)
+        sf = self._features(synth)
+        loss = synth.new_zeros([])
+        for i, name in enumerate(LPIPS_LAYERS):
+            diff = (sf[name] - tf[name]).square()
+            if self.learned:
+                diff = diff * self.vgg.lpips_weights[i].view(1, -1, 1, 1)
+            loss = loss + diff.sum(dim=1).mean()
+        return loss
+
+
+def noise_regularization(noise_bufs: Iterable[torch.Tensor]) -> torch.Tensor:
+    """NVIDIA's noise regulariser (Karras et al. 2020, StyleGAN2 Appendix C / projector.py).
+
+    For every noise map and its 2x average-pooled pyramid down to 8x8, adds the squared mean
+    autocorrelation at a one-pixel shift along x and along y, so the optimiser cannot hide image content
+    in the noise inputs (which should stay white noise).
+    """
+    reg = None
+    for buf in noise_bufs:
+        noise = buf[None, None]
+        while True:
+            term = (noise * torch.roll(noise, shifts=1, dims=3)).mean().square() \
+                + (noise * torch.roll(noise, shifts=1, dims=2)).mean().square()
+            reg = term if reg is None else reg + term
+            if noise.shape[2] <= 8:
+                break
+            noise = F.avg_pool2d(noise, kernel_size=2)
+    return reg if reg is not None else torch.zeros([])
+
+
+def image2stylegan_loss(vgg: VGG16Features) -> WeightedLoss:
+    """Image2StyleGAN's objective: perceptual (4 VGG layers, 256x256) + 1 * pixel MSE."""
+    return WeightedLoss([LossTerm("perceptual", 1.0, VGGPerceptualLoss(vgg)), LossTerm("mse", 1.0, pixel_mse)])
+
+
+def nvidia_loss(vgg: VGG16Features) -> WeightedLoss:
+    """NVIDIA's projector objective: the LPIPS-style distance only (noise regularisation is added by the loop)."""
+    return WeightedLoss([LossTerm("lpips", 1.0, LPIPSLikeDistance(vgg))])
+
+
+def pixel_fallback_loss() -> WeightedLoss:
+    """What every method uses without VGG weights: pixel MSE + 0.1 * (1 - MS-SSIM).
+
+    MSE (pixels in [0, 1]) drives colours and fine detail; the MS-SSIM term adds structure at coarse
+    scales. The 0.1 weight keeps it from dominating the MSE gradient (1 - MS-SSIM is about 10x larger than
+    the MSE at the start of a projection).
+    """
+    return WeightedLoss([LossTerm("mse", 1.0, pixel_mse), LossTerm("ms_ssim", 0.1, ms_ssim_loss)])
+
+
+FALLBACK_WARNING = ("no VGG-16 weights: using pixel MSE + MS-SSIM instead of the {method} perceptual loss; "
+                    "reconstructions will be blurrier. Pass --vgg PATH or --download to use VGG-16.")
+
+
+def loss_for_method(method: str, vgg: VGG16Features | None) -> WeightedLoss:
+    """The loss of a method ('image2stylegan', 'nvidia', 'fast'); the pixel fallback when ``vgg`` is None."""
+    if vgg is None:
+        return pixel_fallback_loss()
+    if method == "nvidia":
+        return nvidia_loss(vgg)
+    return image2stylegan_loss(vgg)
+
+
+def resolve_loss(method: str, vgg_path: str | None = None, download: bool = False,
+                 device: str | torch.device = "cpu") -> tuple[WeightedLoss, VGG16Features | None, str | None]:
+    """Load VGG-16 if it can be found and build the method's loss; otherwise fall back *visibly*.
+
+    Returns (loss, vgg or None, warning text or None). The warning is also logged at WARNING level; a CLI
+    should print it too. An explicit ``vgg_path`` that fails, or a requested download that fails, is an
+    error (MissingWeightsError / CheckpointError), not a fallback - the user asked for VGG.
+    """
+    from ..errors import MissingWeightsError
+    from .vgg import download_allowed, load_vgg16
+
+    try:
+        vgg = load_vgg16(vgg_path, download=download, device=device)
+    except MissingWeightsError:
+        if vgg_path is not None or download_allowed(download):
+            raise
+        warning = FALLBACK_WARNING.format(method=method)
+        log.warning(warning)
+        return pixel_fallback_loss(), None, warning
+    note = None
+    if method == "nvidia" and vgg.lpips_weights is None:
+        note = ("the nvidia method's LPIPS distance uses unit-normalised VGG-16 features without LPIPS's learned "
+                "weights (torchvision weights, not NVIDIA's vgg16.pt), so it is close to but not NVIDIA's distance")
+        log.info(note)
+    return loss_for_method(method, vgg), vgg, note

@@ -1,0 +1,382 @@
+"""VGG-16 feature extractor (Simonyan & Zisserman 2015) for perceptual losses, and where its weights come from.
+
+The module tree mirrors torchvision's ``vgg16().features`` (13 convolutions at indices 0, 2, 5, 7, 10,
+12, 14, 17, 19, 21, 24, 26, 28, ReLUs between, max-pools at 4, 9, 16, 23, 30), so torchvision's
+ImageNet state dict (``features.{i}.weight``/``bias``) loads directly; the classifier is not needed.
+
+Weights are looked up, in order (:func:`find_vgg_weights`):
+
+1. an explicit path (``--vgg PATH``): a torchvision state dict ``.pth`` or NVIDIA's TorchScript
+   ``vgg16.pt``. TorchScript archives are read as data: their tensors are unpickled with an allow-list
+   and their code is never loaded or executed (``torch.jit.load`` would run it).
+2. the torch hub cache ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth`` (TORCH_HOME defaults to
+   ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``, as torch.hub does).
+3. NVIDIA's dnnlib download cache (``$DNNLIB_CACHE_DIR`` or ``~/.cache/dnnlib``)/downloads/*vgg16.pt.
+4. a download of torchvision's file into the hub cache - only when the caller allows it
+   (``download=True`` or ``STYLEBLEND_ALLOW_DOWNLOAD=1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import urllib.error
+import urllib.request
+import zipfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CheckpointError, MissingWeightsError
+from ..io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+TORCHVISION_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+TORCHVISION_FILE = "vgg16-397923af.pth"
+DOWNLOAD_ENV = "STYLEBLEND_ALLOW_DOWNLOAD"
+
+#: conv name -> index in ``features`` (torchvision layout).
+CONV_INDEX = OrderedDict([
+    ("conv1_1", 0), ("conv1_2", 2), ("conv2_1", 5), ("conv2_2", 7),
+    ("conv3_1", 10), ("conv3_2", 12), ("conv3_3", 14),
+    ("conv4_1", 17), ("conv4_2", 19), ("conv4_3", 21),
+    ("conv5_1", 24), ("conv5_2", 26), ("conv5_3", 28),
+])
+CONV_CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
+POOL_INDICES = (4, 9, 16, 23, 30)
+#: Layers LPIPS (Zhang et al. 2018) compares, i.e. the last conv of each stage.
+LPIPS_LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")
+#: ImageNet statistics torchvision's VGG was trained with (inputs in [0, 1]).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG16Features(nn.Module):
+    """The convolutional part of VGG-16; returns post-ReLU activations of the requested conv layers.
+
+    Attributes:
+        lpips_weights: optional per-channel LPIPS linear weights, a list of 5 tensors [C] for
+            :data:`LPIPS_LAYERS` (present only when read from NVIDIA's ``vgg16.pt``); None otherwise.
+        source: where the weights came from (for reports).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        convs = iter(CONV_CHANNELS)
+        for i in range(31):
+            if i in POOL_INDICES:
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            elif i in CONV_INDEX.values():
+                out_ch = next(convs)
+                layers.append(nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1))
+                in_ch = out_ch
+            else:
+                layers.append(nn.ReLU(inplace=False))
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.lpips_weights: list[torch.Tensor] | None = None
+        self.source = "random init"
+
+    def forward(self, img: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """img [N, 3 (or 1), H, W] in [-1, 1] -> {layer: post-ReLU activation [N, C, h, w]}.
+
+        Only the network up to the deepest requested layer is evaluated.
+        """
+        unknown = [name for name in layers if name not in CONV_INDEX]
+        if unknown:
+            raise ValueError(f"unknown VGG-16 layers {unknown}; choose from {list(CONV_INDEX)}")
+        wanted = {CONV_INDEX[name] + 1: name for name in layers}  # +1: the ReLU after the conv
+        if img.shape[1] == 1:  # grayscale models: VGG sees the gray value in all three channels
+            img = img.repeat(1, 3, 1, 1)
+        x = ((img + 1) / 2 - self.mean) / self.std
+        out: dict[str, torch.Tensor] = {}
+        for i, layer in enumerate(self.features[: max(wanted) + 1]):
+            x = layer(x)
+            if i in wanted:
+                out[wanted[i]] = x
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding weights
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub's directory, following TORCH_HOME and XDG_CACHE_HOME like torch itself."""
+    home = os.environ.get("TORCH_HOME")
+    if home:
+        return Path(home).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "torch" / "hub"
+
+
+def _dnnlib_candidates() -> list[Path]:
+    root = os.environ.get("DNNLIB_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "dnnlib"
+    folder = base / "downloads"
+    return sorted(folder.glob("*vgg16.pt")) if folder.is_dir() else []
+
+
+def download_allowed(download: bool = False) -> bool:
+    """Downloads happen only when asked: the argument, or STYLEBLEND_ALLOW_DOWNLOAD=1 in the environment."""
+    return download or os.environ.get(DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _missing_message() -> str:
+    target = torch_hub_dir() / "checkpoints" / TORCHVISION_FILE
+    return (f"no VGG-16 weights found (looked for --vgg, {target} and NVIDIA's ~/.cache/dnnlib/downloads/*vgg16.pt); "
+            f"pass --download (or set {DOWNLOAD_ENV}=1) to fetch torchvision's ImageNet weights once, or download "
+            f"{TORCHVISION_URL} yourself into {target.parent} or anywhere and pass --vgg PATH")
+
+
+def _download(dest: Path) -> Path:
+    """Fetch torchvision's VGG-16 into ``dest`` atomically, checking the sha256 prefix in its name."""
+    log.warning("downloading VGG-16 weights (528 MB) from %s to %s", TORCHVISION_URL, dest)
+    try:
+        with atomic_path(dest) as tmp:
+            digest = hashlib.sha256()
+            with urllib.request.urlopen(TORCHVISION_URL, timeout=60) as resp, open(tmp, "wb") as fh:
+                while chunk := resp.read(1 << 20):
+                    digest.update(chunk)
+                    fh.write(chunk)
+            if not digest.hexdigest().startswith("397923af"):
+                raise MissingWeightsError(f"the VGG-16 download from {TORCHVISION_URL} has sha256 "
+                                          f"{digest.hexdigest()[:16]}..., expected 397923af...; try again")
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise MissingWeightsError(f"could not download VGG-16 weights ({exc}); you may be offline. "
+                                  + _missing_message()) from None
+    return dest
+
+
+def find_vgg_weights(path: str | Path | None = None, download: bool = False) -> Path:
+    """Locate VGG-16 weights in the documented order (see the module docstring).
+
+    Raises:
+        MissingWeightsError: ``path`` does not exist, or nothing was found and downloading is not
+            allowed or failed; the message says how to get the weights.
+    """
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise MissingWeightsError(f"--vgg '{p}' does not exist; pass a torchvision vgg16 .pth or NVIDIA's vgg16.pt")
+        return p
+    cached = torch_hub_dir() / "checkpoints" / TORCHVISION_FILE
+    if cached.is_file():
+        return cached
+    nvidia = _dnnlib_candidates()
+    if nvidia:
+        return nvidia[0]
+    if download_allowed(download):
+        return _download(cached)
+    raise MissingWeightsError(_missing_message())
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading weights
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
+
+
+class _ScriptObject:
+    """Inert stand-in for a ``__torch__.*`` class in a TorchScript pickle: just its attribute dict."""
+
+    def __init__(self) -> None:
+        self.attrs: dict[str, Any] = {}
+
+    def __setstate__(self, state: Any) -> None:
+        self.attrs = dict(state) if isinstance(state, dict) else {"state": state}
+
+
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+}
+
+
+class _TorchScriptUnpickler(pickle.Unpickler):
+    """Unpickles a TorchScript ``data.pkl``/``constants.pkl`` into stand-ins and tensors; runs nothing."""
+
+    def __init__(self, data: bytes, zf: zipfile.ZipFile, folder: str) -> None:
+        import io
+
+        super().__init__(io.BytesIO(data))
+        self.zf, self.folder = zf, folder
+        self.storages: dict[str, torch.Tensor] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("__torch__"):
+            return _ScriptObject
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        allowed = {
+            ("collections", "OrderedDict"): OrderedDict,
+            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+            ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+            ("torch.jit._pickle", "build_intlist"): list,
+            ("torch.jit._pickle", "build_doublelist"): list,
+            ("torch.jit._pickle", "build_boollist"): list,
+            ("torch.jit._pickle", "build_tensorlist"): list,
+            ("torch.jit._pickle", "restore_type_tag"): lambda value, _type: value,
+        }
+        try:
+            return allowed[(module, name)]
+        except KeyError:
+            raise CheckpointError(f"the TorchScript file asks for '{module}.{name}', which is not an inert "
+                                  "tensor container; refusing to read it (pass a torchvision .pth instead)") from None
+
+    def persistent_load(self, pid: Any) -> torch.Tensor:
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise CheckpointError(f"unexpected persistent id {pid!r} in a TorchScript archive")
+        dtype, key = pid[1], str(pid[2])
+        if key not in self.storages:
+            raw = self.zf.read(f"{self.folder}{key}")
+            self.storages[key] = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+        return self.storages[key]
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size: Any, stride: Any, *_rest: Any) -> torch.Tensor:
+    return torch.as_strided(storage, tuple(size), tuple(stride), int(offset)).clone()
+
+
+def _walk(obj: Any, path: str, out: list[tuple[str, torch.Tensor]], depth: int = 0) -> None:
+    if depth > 64:
+        return
+    if isinstance(obj, torch.Tensor):
+        out.append((path, obj))
+    elif isinstance(obj, _ScriptObject):
+        _walk(getattr(obj, "attrs", {}), path, out, depth + 1)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _walk(v, f"{path}.{k}" if path else str(k), out, depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _walk(v, f"{path}.{i}" if path else str(i), out, depth + 1)
+
+
+def read_torchscript_tensors(path: str | Path) -> list[tuple[str, torch.Tensor]]:
+    """All tensors of a TorchScript archive as (attribute path, tensor), in pickle order; code is not run.
+
+    Tensors in ``constants.pkl`` are named ``constants.{i}``.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            data_pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            if data_pkl is None:
+                raise CheckpointError(f"'{path}' is a zip file without data.pkl; not a TorchScript archive")
+            prefix = data_pkl[: -len("data.pkl")]
+            byteorder = prefix + "byteorder"
+            if byteorder in names and zf.read(byteorder).strip() not in (b"little", b""):
+                raise CheckpointError(f"'{path}' stores big-endian tensors; re-save it on a little-endian machine")
+            found: list[tuple[str, torch.Tensor]] = []
+            root = _TorchScriptUnpickler(zf.read(data_pkl), zf, prefix + "data/").load()
+            _walk(root, "", found)
+            if prefix + "constants.pkl" in names:
+                consts = _TorchScriptUnpickler(zf.read(prefix + "constants.pkl"), zf, prefix + "constants/").load()
+                _walk(consts, "constants", found)
+            return found
+    except (zipfile.BadZipFile, KeyError, pickle.UnpicklingError, EOFError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"'{path}' could not be read as a TorchScript archive ({type(exc).__name__}: {exc})") from None
+
+
+def _state_from_torchscript(path: Path) -> tuple[dict[str, torch.Tensor], list[torch.Tensor] | None]:
+    """Map a TorchScript VGG-16 (e.g. NVIDIA's LPIPS ``vgg16.pt``) onto torchvision keys by order and shape.
+
+    The 13 3x3 convolution weights must appear in VGG-16's channel order, each with a bias beside it
+    (same attribute prefix, or the next 1-D tensor of matching length). LPIPS linear layers are 1x1
+    convs with one output [1, C, 1, 1] for C = 64, 128, 256, 512, 512.
+    """
+    tensors = read_torchscript_tensors(path)
+    by_name = dict(tensors)
+    convs: list[tuple[torch.Tensor, torch.Tensor]] = []
+    lins: list[torch.Tensor] = []
+    for i, (name, t) in enumerate(tensors):
+        if t.ndim == 4 and tuple(t.shape[2:]) == (3, 3):
+            bias = by_name.get(name.rsplit(".", 1)[0] + ".bias") if "." in name else None
+            if bias is None:
+                bias = next((b for _, b in tensors[i + 1:] if b.ndim == 1 and b.numel() == t.shape[0]), None)
+            if bias is None:
+                raise CheckpointError(f"'{path}': conv weight '{name}' has no bias; not a VGG-16 file")
+            convs.append((t, bias))
+        elif t.ndim == 4 and t.shape[0] == 1 and tuple(t.shape[2:]) == (1, 1) and t.shape[1] in (64, 128, 256, 512):
+            lins.append(t.reshape(-1))  # (excludes [1, 3, 1, 1] normalisation constants)
+    shapes = [tuple(w.shape[:2]) for w, _ in convs]
+    expected = list(zip(CONV_CHANNELS, (3,) + CONV_CHANNELS[:-1]))
+    if shapes != expected:
+        raise CheckpointError(f"'{path}' holds 3x3 convolutions of shapes {shapes[:4]}... ({len(shapes)} of them), "
+                              "not VGG-16's 13; pass torchvision's vgg16-397923af.pth with --vgg instead")
+    state = {}
+    for (w, b), idx in zip(convs, CONV_INDEX.values()):
+        state[f"features.{idx}.weight"] = w.float()
+        state[f"features.{idx}.bias"] = b.float()
+    lin_ok = [t.numel() for t in lins] == [64, 128, 256, 512, 512]
+    return state, ([t.float() for t in lins] if lin_ok else None)
+
+
+def load_vgg16(path: str | Path | None = None, download: bool = False,
+               device: str | torch.device = "cpu") -> VGG16Features:
+    """Build :class:`VGG16Features` with ImageNet weights found by :func:`find_vgg_weights`, frozen, eval mode.
+
+    Raises:
+        MissingWeightsError: no weights (see :func:`find_vgg_weights`).
+        CheckpointError: the file is not a VGG-16 state dict / TorchScript VGG-16, or is unreadable.
+    """
+    p = find_vgg_weights(path, download)
+    net = VGG16Features()
+    lpips: list[torch.Tensor] | None = None
+    if _is_torchscript(p):
+        state, lpips = _state_from_torchscript(p)
+    else:
+        try:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; all mean "unreadable"
+            raise CheckpointError(f"VGG weights '{p}' could not be read ({type(exc).__name__}: {exc}); pass a "
+                                  "torchvision vgg16 state dict (.pth)") from None
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise CheckpointError(f"VGG weights '{p}' hold a {type(state).__name__}, not a state dict")
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise CheckpointError(f"VGG weights '{p}' lack {len(missing)} of VGG-16's tensors (first: {missing[:2]}); "
+                              "expected torchvision keys like 'features.0.weight'")
+    for key, value in own.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise CheckpointError(f"VGG weights '{p}': '{key}' has shape {tuple(state[key].shape)}, "
+                                  f"VGG-16 needs {tuple(value.shape)}")
+    net.load_state_dict({k: state[k].float() for k in own})
+    net.lpips_weights = lpips
+    net.source = str(p)
+    log.info("VGG-16 weights: %s%s", p, " (with LPIPS linear weights)" if lpips else "")
+    net = net.eval().requires_grad_(False).to(device)
+    if lpips is not None:
+        net.lpips_weights = [t.to(device) for t in lpips]
+    return net
+
+
+def resize_for_vgg(img: torch.Tensor, size: int = 256) -> torch.Tensor:
+    """Resize to ``size`` x ``size``: area averaging when shrinking (as NVIDIA's projector), bilinear when growing."""
+    if img.shape[-1] == size and img.shape[-2] == size:
+        return img
+    if img.shape[-1] > size:
+        return F.interpolate(img, size=(size, size), mode="area")
+    return F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False)

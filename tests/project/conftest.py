@@ -1,0 +1,55 @@
+"""Tiny models and images for projection tests (32 px, 32 channels: a step takes milliseconds)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
+from styleblend.io import Checkpoint
+from styleblend.nn import Generator
+
+
+def tiny_config(res: int = 32) -> GeneratorConfig:
+    return GeneratorConfig(z_dim=32, w_dim=32, img_resolution=res, mapping=MappingConfig(num_layers=2),
+                           synthesis=SynthesisConfig(channel_base=256, channel_max=32))
+
+
+def tiny_checkpoint(seed: int = 0, res: int = 32) -> Checkpoint:
+    torch.manual_seed(seed)
+    cfg = tiny_config(res)
+    G = Generator(cfg)
+    # Random noise strengths are 0 at init; give them a little weight so noise paths are exercised.
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.05)
+    return Checkpoint(g_config=cfg, g_ema={k: v.clone() for k, v in G.state_dict().items()})
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt() -> Checkpoint:
+    return tiny_checkpoint()
+
+
+@pytest.fixture()
+def tiny_G(tiny_ckpt):
+    return tiny_ckpt.generator("cpu")
+
+
+@pytest.fixture()
+def no_vgg(tmp_path, monkeypatch):
+    """An environment where no VGG weights can be found and downloads are off."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("DNNLIB_CACHE_DIR", str(tmp_path / "dnnlib"))
+    monkeypatch.delenv("STYLEBLEND_ALLOW_DOWNLOAD", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; on a busy 2-core machine more threads only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
