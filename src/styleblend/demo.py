@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from .blend import Swap, blend_checkpoints, save_blend, swap_sweep
 from .blend.preview import preview_grid
 from .io import Checkpoint, load_checkpoint
+from .io.atomic import atomic_path
 from .latents.interpolate import lerp
 from .media.images import make_grid, save_png, to_uint8
 from .models import bundled_checkpoint
@@ -88,6 +89,44 @@ def morph_strip(ckpts: Sequence[tuple[str, Checkpoint]], outdir: Path, seed_a: i
     return [(path, f"seed {seed_a} -> {seed_b} in W ({steps} steps); rows: {names}")]
 
 
+HELDOUT = ("heldout-woman.png", "heldout-persevering.png")
+
+
+def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdir: Path, steps: int,
+              say: Callable[[str], None]) -> Written:
+    """Embed held-out emoji into the base (W+, 'fast' method) and render each latent through every model.
+
+    Rows: one per image; columns: target | each model in ``renders``.
+    """
+    from importlib import resources
+
+    from .media.load import load_target
+    from .project import project, resolve_loss, settings_for
+
+    G = base.generator()
+    loss, _, _ = resolve_loss("fast")  # without VGG-16 weights this logs a visible warning
+    rows, written = [], []
+    for name in HELDOUT:
+        with resources.as_file(resources.files("styleblend.data") / name) as path:
+            target = load_target(path, G.img_resolution)
+        result = project(G, target, settings_for("fast", steps=steps), loss, seed=0)
+        row = [to_uint8(target)[0]]
+        for _, ckpt in renders:
+            row.append(to_uint8(render_ws(ckpt.generator(), result.ws))[0])
+        rows.append(np.stack(row))
+        latent = outdir / f"embedding-{Path(name).stem}.npy"
+        with atomic_path(latent) as tmp:
+            with tmp.open("wb") as f:
+                np.save(f, result.ws.numpy())
+        written.append((latent, f"W+ latent of {name} in the base (use with generate --w-file)"))
+        say(f"  embedded {name}: loss {result.final_loss:.4f} after {result.steps_done} steps")
+    size = base.g_config.img_resolution
+    grid = make_grid(np.concatenate(rows), cols=len(renders) + 1)
+    labels = ["held out", *(label for label, _ in renders)]
+    path = save_png(labelled(grid, labels, size), outdir / "embedding.png")
+    return [(path, "held-out emoji embedded with the base, rendered through each model (toonify)"), *written]
+
+
 def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str | Path | None = None,
              embed_steps: int = 300, report: Callable[[str], None] | None = None) -> Written:
     """Write the demo files into ``outdir`` and return (path, description) pairs."""
@@ -105,5 +144,9 @@ def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str |
     say("style mixing ...")
     written += style_mixing(base_ckpt, outdir)
     say("morphing ...")
-    written += morph_strip([("base", base_ckpt), (f"swap {blend_res}", blended), ("transfer", transfer_ckpt)], outdir)
+    models = [("base", base_ckpt), (f"swap {blend_res}", blended), ("transfer", transfer_ckpt)]
+    written += morph_strip(models, outdir)
+    if embed_steps > 0:
+        say(f"embedding held-out emoji ({embed_steps} steps each) ...")
+        written += embedding(base_ckpt, models, outdir, embed_steps, say)
     return written

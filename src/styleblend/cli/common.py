@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -25,6 +27,35 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise InvalidArgumentError("--device mps was asked for but Apple MPS is not available; use --device cpu")
     return device
+
+
+def add_threads(parser: argparse.ArgumentParser, default: int = 0, why: str = "") -> None:
+    """A ``--threads`` option; :func:`styleblend.cli.main.main` applies it around the command."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a thread count >= 0 (0: torch's default)")
+        return value
+
+    parser.add_argument("--threads", type=count, default=default,
+                        help=f"CPU threads per torch operation (default {default}{': ' + why if why else ''}; "
+                             "0 = torch's default)")
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Use ``count`` intra-op threads inside the block (0 leaves torch's setting), then restore."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def int_list(what: str):

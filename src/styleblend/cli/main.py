@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import StyleblendError
+from .common import torch_threads
 
 # Command modules, in the order `--help` lists them.
 COMMANDS = [
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s")
     try:
-        return int(args.func(args) or 0)
+        with torch_threads(getattr(args, "threads", 0)):
+            return int(args.func(args) or 0)
     except StyleblendError as exc:
         if args.debug:
             raise

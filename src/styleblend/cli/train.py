@@ -10,11 +10,10 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
 
 from ..errors import InvalidArgumentError
 from ..train.options import AUGMENT_MODES, PRESETS, TrainOptions
-from .common import add_device, resolve_device
+from .common import add_threads, add_device, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--freeze-d", type=int, default=0, help="freeze the first K discriminator layers (Freeze-D)")
     p.add_argument("--freeze-mapping", action="store_true", help="keep the mapping network fixed")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (saving the state)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default: torch's choice; 1 is much faster on a busy machine)")
+    add_threads(p, 0, "torch's choice; 1 is much faster when other work shares the cores")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     add_device(p)
     p.set_defaults(func=run)
@@ -85,11 +83,6 @@ def run(args: argparse.Namespace) -> int:
     from ..train.loop import train
 
     device = resolve_device(args.device)
-    if args.threads < 0:
-        raise InvalidArgumentError(f"--threads {args.threads} must be >= 0 (0: torch's default)")
-    if args.threads:
-        # Process-wide, but this is the process' entry point: the run owns it.
-        torch.set_num_threads(args.threads)
     state = None
     if args.resume_run:
         if args.resume:

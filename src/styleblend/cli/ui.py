@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import InvalidArgumentError
 from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve
 from ..ui.service import open_session
-from .common import add_device, resolve_device
+from .common import add_threads, add_device, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,22 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, default=1024, help="largest checkpoint upload (default 1024)")
     p.add_argument("--cache-mb", type=float, default=256,
                    help="memory for cached blends, so revisited slider positions are instant (default 256)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads per torch operation (default 1: a preview then takes ~50 ms for the bundled "
-                        "models even on a busy machine, where 2 threads measured ~40x slower, and an embedding "
-                        "and previews each get a core; 0 = torch's default)")
+    add_threads(p, 1, "previews stay fast on a busy 2-core machine, where 2 threads measured ~40x slower, "
+                      "and an embedding and previews each get a core")
     add_device(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    if args.threads < 0:
-        raise InvalidArgumentError(f"--threads {args.threads} must be >= 0 (0: torch's default)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)  # the process's setting, chosen by the user of this command
     session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
                            embed_steps=args.embed_steps, cache_mb=args.cache_mb)
 

@@ -1,0 +1,1 @@
+"""Small example images shipped with the package (see ATTRIBUTION.md)."""
