@@ -38,7 +38,9 @@ def test_unreadable_checkpoint_is_one_line(tmp_path, capsys):
 
 
 def test_bad_threads(pair_paths, capsys):
-    assert main(["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--threads", "-1"]) == 1
+    with pytest.raises(SystemExit) as info:
+        main(["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--threads", "-1"])
+    assert info.value.code == 2
     assert "--threads" in capsys.readouterr().err
 
 
