@@ -10,12 +10,29 @@ Typical use::
 """
 
 from .channels import ChannelMask, parse_channel_mask, read_channel_mask
-from .core import apply_plan, blend_state_dicts, blend_two, multi_model_weights, plan_weights, two_model_weights
+from .core import (
+    apply_plan,
+    blend_state_dicts,
+    blend_two,
+    multi_model_weights,
+    plan_weights,
+    two_model_weights,
+)
 from .diff import DiffReport, diff_state_dicts, format_diff
 from .model import blend_checkpoints, save_blend, swap_sweep
-from .recipe import Recipe, format_alpha_table, layer_weights, recipe_path
 from .multi import Bands, MultiSchedule, WeightTable, parse_multi_schedule
-from .schedules import ByGroup, Constant, LayerTable, Linear, Schedule, Sigmoid, Swap, Table, parse_schedule
+from .recipe import Recipe, format_alpha_table, layer_weights, recipe_path
+from .schedules import (
+    ByGroup,
+    Constant,
+    LayerTable,
+    Linear,
+    Schedule,
+    Sigmoid,
+    Swap,
+    Table,
+    parse_schedule,
+)
 
 __all__ = [
     "Bands", "ByGroup", "ChannelMask", "Constant", "DiffReport", "LayerTable", "Linear", "MultiSchedule", "Recipe",

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..latents.seeds import parse_int_list
-from ..config import GeneratorConfig
 from ..nn.naming import ParamInfo, generator_layers
 
 

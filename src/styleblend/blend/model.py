@@ -18,10 +18,17 @@ from ..errors import InvalidArgumentError
 from ..io.checkpoint import Checkpoint, save_checkpoint
 from .channels import ChannelMask, check_masks
 from .compat import check_configs, check_states
-from .core import (MappingChoice, WeightsFn, apply_plan, blend_state_dicts, multi_model_weights, plan_weights,
-                   two_model_weights)
-from .recipe import Recipe, file_sha256, layer_weights, recipe_path, write_recipe
+from .core import (
+    MappingChoice,
+    WeightsFn,
+    apply_plan,
+    blend_state_dicts,
+    multi_model_weights,
+    plan_weights,
+    two_model_weights,
+)
 from .multi import MultiSchedule
+from .recipe import Recipe, file_sha256, layer_weights, recipe_path, write_recipe
 from .schedules import Schedule, Swap, with_groups
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,17 @@ from dataclasses import dataclass
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import ParamInfo
-from .schedules import (Table, _check_alpha, _check_res, _freeze, _num, _parse_float, _parse_int, _resolution,
-                        parse_pairs)
+from .schedules import (
+    Table,
+    _check_alpha,
+    _check_res,
+    _freeze,
+    _num,
+    _parse_float,
+    _parse_int,
+    _resolution,
+    parse_pairs,
+)
 
 
 class MultiSchedule:

@@ -7,11 +7,19 @@ from pathlib import Path
 
 from ..blend.channels import ChannelMask, parse_channel_mask, read_channel_mask
 from ..blend.model import blend_checkpoints, save_blend, swap_sweep
+from ..blend.multi import MultiSchedule, parse_multi_schedule
 from ..blend.preview import preview_grid
 from ..blend.recipe import format_alpha_table
-from ..blend.multi import MultiSchedule, parse_multi_schedule
-from ..blend.schedules import (Linear, Schedule, Sigmoid, Swap, parse_layer_table, parse_schedule, parse_table,
-                               with_groups)
+from ..blend.schedules import (
+    Linear,
+    Schedule,
+    Sigmoid,
+    Swap,
+    parse_layer_table,
+    parse_schedule,
+    parse_table,
+    with_groups,
+)
 from ..errors import InvalidArgumentError
 from ..io import load_checkpoint
 from ..media.images import save_png

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
+from tqdm import tqdm
 
 from ..errors import InvalidArgumentError
+from ..io import load_checkpoint
 from ..latents.seeds import parse_int_list
 
 
@@ -27,6 +29,37 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise InvalidArgumentError("--device mps was asked for but Apple MPS is not available; use --device cpu")
     return device
+
+
+def add_generator_args(p: argparse.ArgumentParser, batch: int = 8) -> None:
+    """--network, --noise-mode, --class, --batch, --device (the options of every rendering command)."""
+    p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
+    p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
+    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
+    p.add_argument("--batch", type=int, default=batch, help=f"images per forward pass (default {batch})")
+    add_device(p)
+
+
+def load_generator(args: argparse.Namespace) -> torch.nn.Module:
+    """Check --batch and load --network as an eval-mode generator on --device."""
+    if args.batch < 1:
+        raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
+    return load_checkpoint(args.network).generator(resolve_device(args.device))
+
+
+def add_truncation(parser: argparse.ArgumentParser) -> None:
+    """--trunc PSI and --trunc-cutoff N."""
+    parser.add_argument("--trunc", type=float, default=1.0, metavar="PSI",
+                        help="truncation psi: 1 = none, 0.7 = typical, 0 = the mean face (default 1)")
+    parser.add_argument("--trunc-cutoff", type=int, default=None, metavar="N",
+                        help="truncate only the first N W+ entries (default: all)")
+
+
+@contextlib.contextmanager
+def progress(args: argparse.Namespace, total: int, desc: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar as a ``callback(done, total)``; silent with -q or for tiny jobs."""
+    with tqdm(total=total, desc=desc, unit="img", disable=args.quiet or total < 2) as bar:
+        yield lambda done, _total: bar.update(done - bar.n)
 
 
 def add_threads(parser: argparse.ArgumentParser, default: int = 0, why: str = "") -> None:
@@ -66,6 +99,21 @@ def int_list(what: str):
             return parse_int_list(text, what)
         except InvalidArgumentError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def float_list(what: str) -> Callable[[str], list[float]]:
+    """argparse type for '0,0.5,1' lists of floats."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} '{text}' is not a comma-separated list of numbers") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"no {what} in '{text}'")
+        return values
 
     return parse
 

@@ -14,12 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..latents.crossover import crossover, format_layers, fusion_ranges, layer_resolution, parse_layers, style_fusion
+from ..latents.crossover import (
+    crossover,
+    format_layers,
+    fusion_ranges,
+    layer_resolution,
+    parse_layers,
+    style_fusion,
+)
 from ..latents.files import latent_source, save_latents
 from ..latents.paths import render_frames
 from ..media.images import make_grid, save_png
-from .generate import add_truncation
-from .morph import LATENT_HELP, add_generator_args, load_generator, progress
+from .common import add_generator_args, add_truncation, load_generator, progress
+from .morph import LATENT_HELP
 
 
 def _add_layer_args(p: argparse.ArgumentParser, default_help: str) -> None:

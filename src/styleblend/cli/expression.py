@@ -7,12 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..latents.expression import NORMALIZE, expression_delta, expression_strip, threshold_channels
+from ..latents.expression import (
+    NORMALIZE,
+    expression_delta,
+    expression_strip,
+    threshold_channels,
+)
 from ..latents.files import latent_source, save_latents
 from ..latents.paths import render_frames
 from ..media.images import make_grid, save_png
-from .generate import add_truncation
-from .morph import LATENT_HELP, add_generator_args, float_list, load_generator, one_latent, progress
+from .common import (
+    add_generator_args,
+    add_truncation,
+    float_list,
+    load_generator,
+    progress,
+)
+from .morph import LATENT_HELP, one_latent
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,48 +6,36 @@ import argparse
 import math
 from pathlib import Path
 
-
-from tqdm import tqdm
-
 from ..errors import InvalidArgumentError
-from ..io import load_checkpoint
 from ..media.images import make_grid, save_png, to_uint8
 from ..render import render_ws, seeds_to_ws
-from .common import add_device, int_list, resolve_device
-
-
-def add_truncation(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trunc", type=float, default=1.0, metavar="PSI",
-                        help="truncation psi: 1 = none, 0.7 = typical, 0 = the mean face (default 1)")
-    parser.add_argument("--trunc-cutoff", type=int, default=None, metavar="N",
-                        help="truncate only the first N W+ entries (default: all)")
+from .common import (
+    add_generator_args,
+    add_truncation,
+    int_list,
+    load_generator,
+    progress,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="render images from seeds or latent files",
                        description="Render images; seed N gives the same image as NVIDIA's generate.py.")
-    p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
+    add_generator_args(p, batch=8)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--seeds", type=int_list("seeds"), help="e.g. 0-7,42")
     src.add_argument("--z-file", help=".npy/.npz with rows of z [n, z_dim]")
     src.add_argument("--w-file", help=".npy/.npz with W [n, w_dim] or W+ [n, num_ws, w_dim] (e.g. a projection)")
     add_truncation(p)
-    p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
-    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     p.add_argument("--outdir", required=True, type=Path)
     p.add_argument("--grid", action="store_true", help="also write grid.png of all images")
-    p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
-    add_device(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.seeds is None and args.z_file is None and args.w_file is None:
         raise InvalidArgumentError("nothing to render: pass --seeds, --z-file or --w-file")
-    if args.batch < 1:
-        raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
-    device = resolve_device(args.device)
-    G = load_checkpoint(args.network).generator(device)
+    G = load_generator(args)
     if args.seeds is not None:
         ws = seeds_to_ws(G, args.seeds, args.trunc, args.trunc_cutoff, args.class_idx)
         names = [f"seed{s:04d}.png" for s in args.seeds]
@@ -59,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
                      class_idx=args.class_idx, kind="z" if args.z_file else "w")
         prefix = "z" if args.z_file else "w"
         names = [f"{prefix}{i:04d}.png" for i in range(ws.shape[0])]
-    with tqdm(total=len(names), desc="generate", unit="img", disable=args.quiet or len(names) < 2) as bar:
-        imgs = render_ws(G, ws, noise_mode=args.noise_mode, batch_size=args.batch,
-                         progress=lambda done, total: bar.update(done - bar.n))
+    with progress(args, len(names), "generate") as cb:
+        imgs = render_ws(G, ws, noise_mode=args.noise_mode, batch_size=args.batch, progress=cb)
     arrays = to_uint8(imgs)
     for name, array in zip(names, arrays):
         save_png(array, args.outdir / name)

@@ -15,8 +15,7 @@ from ..metrics.fid import SQRT_METHODS, fid_from_stats
 from ..metrics.inception import load_inception
 from ..metrics.kid import kid_subset_values
 from ..train.data import ImageZipDataset
-from .common import add_device, resolve_device
-from .morph import progress
+from .common import add_device, progress, resolve_device
 
 log = logging.getLogger(__name__)
 

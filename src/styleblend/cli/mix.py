@@ -11,8 +11,7 @@ import torch
 from ..io import load_checkpoint
 from ..media.images import make_grid, save_png, to_uint8
 from ..render import mix_styles, render_ws, seeds_to_ws
-from .common import add_device, int_list, resolve_device
-from .generate import add_truncation
+from .common import add_device, add_truncation, int_list, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

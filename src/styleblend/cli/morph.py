@@ -1,71 +1,29 @@
 """``styleblend morph``: interpolate between two latents -> frames, a strip, GIF and/or MP4.
 
-Also hosts the small argument helpers the other latent-editing commands share (crossover,
-expression, pca, interp-video, ppl).
+Also hosts the latent helpers the other latent-editing commands share (crossover, expression,
+pca, interp-video); the general argument helpers are in :mod:`styleblend.cli.common`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..errors import InvalidArgumentError
-from ..io import load_checkpoint
 from ..latents.files import latent_source, latent_source_z, load_pca, save_latents
 from ..latents.interpolate import EASINGS, LAYER_ORDERS
 from ..latents.paths import build_path, render_frames, strip_indices
 from ..media.images import make_grid, save_png
 from ..media.video import check_video_path, write_video
-from .common import add_device, resolve_device
-from .generate import add_truncation
+from .common import add_generator_args, add_truncation, load_generator, progress
 
 LATENT_HELP = "seed ('42', 'seed:42'), z-file ('z:z.npy'), w-file ('w:w.npy') or a projection .npz"
 
 
 # --------------------------------------------------------------------------- helpers shared by latent commands
-
-
-def add_generator_args(p: argparse.ArgumentParser, batch: int = 8) -> None:
-    """--network, --noise-mode, --class, --batch, --device."""
-    p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
-    p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
-    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
-    p.add_argument("--batch", type=int, default=batch, help=f"images per forward pass (default {batch})")
-    add_device(p)
-
-
-def load_generator(args: argparse.Namespace) -> torch.nn.Module:
-    if args.batch < 1:
-        raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
-    return load_checkpoint(args.network).generator(resolve_device(args.device))
-
-
-def float_list(what: str) -> Callable[[str], list[float]]:
-    """argparse type for '0,0.5,1' lists of floats."""
-
-    def parse(text: str) -> list[float]:
-        try:
-            values = [float(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} '{text}' is not a comma-separated list of numbers") from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"no {what} in '{text}'")
-        return values
-
-    return parse
-
-
-@contextlib.contextmanager
-def progress(args: argparse.Namespace, total: int, desc: str) -> Iterator[Callable[[int, int], None]]:
-    """A tqdm bar as a ``callback(done, total)``; silent with -q or for tiny jobs."""
-    with tqdm(total=total, desc=desc, unit="img", disable=args.quiet or total < 2) as bar:
-        yield lambda done, _total: bar.update(done - bar.n)
 
 
 def one_latent(ws: torch.Tensor, spec: str) -> torch.Tensor:

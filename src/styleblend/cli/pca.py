@@ -11,11 +11,17 @@ import torch
 from ..errors import InvalidArgumentError
 from ..latents.crossover import format_layers, parse_layers
 from ..latents.files import latent_source, load_pca, save_latents, save_pca
-from ..latents.pca import apply_component, fit_pca, sample_w
 from ..latents.paths import render_frames
+from ..latents.pca import apply_component, fit_pca, sample_w
 from ..media.images import make_grid, save_png
-from .generate import add_truncation
-from .morph import LATENT_HELP, add_generator_args, float_list, load_generator, progress
+from .common import (
+    add_generator_args,
+    add_truncation,
+    float_list,
+    load_generator,
+    progress,
+)
+from .morph import LATENT_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:

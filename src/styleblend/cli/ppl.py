@@ -10,9 +10,17 @@ from ..errors import InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
 from ..latents.files import load_pca
 from ..latents.interpolate import LAYER_ORDERS
-from ..metrics.ppl import (PixelProxyDistance, default_distance, layer_schedule_scheme, lerp_w_scheme,
-                           pca_subspace_scheme, perceptual_path_length, psi_schedule_scheme, slerp_z_scheme)
-from .morph import add_generator_args, load_generator, progress
+from ..metrics.ppl import (
+    PixelProxyDistance,
+    default_distance,
+    layer_schedule_scheme,
+    lerp_w_scheme,
+    pca_subspace_scheme,
+    perceptual_path_length,
+    psi_schedule_scheme,
+    slerp_z_scheme,
+)
+from .common import add_generator_args, load_generator, progress
 
 SCHEMES = ("slerp-z", "lerp-w", "per-layer", "pca", "psi")
 

@@ -10,10 +10,9 @@ import argparse
 import logging
 from pathlib import Path
 
-
 from ..errors import InvalidArgumentError
 from ..train.options import AUGMENT_MODES, PRESETS, TrainOptions
-from .common import add_threads, add_device, resolve_device
+from .common import add_device, add_threads, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 
 from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve
 from ..ui.service import open_session
-from .common import add_threads, add_device, resolve_device
+from .common import add_device, add_threads, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from ..latents.paths import iter_frames
 from ..media.video import check_video_path, write_video
-from .common import int_list
-from .morph import LATENT_HELP, add_generator_args, add_path_args, keyframes, load_generator, path_from_args, progress
+from .common import add_generator_args, int_list, load_generator, progress
+from .morph import LATENT_HELP, add_path_args, keyframes, path_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -86,7 +86,7 @@ def check_state_dict(state: StateDict, shapes: dict[str, tuple[int, ...]], what:
         raise ArchitectureMismatchError(
             f"{what}: {len(missing)} missing and {len(unexpected)} unexpected tensors "
             f"(first missing: {missing[:3]}, first unexpected: {unexpected[:3]}); "
-            "the architecture read from the file does not describe its weights")
+            "the tensors do not fit the architecture they are loaded into")
     for key, shape in shapes.items():
         if tuple(state[key].shape) != tuple(shape):
             raise ArchitectureMismatchError(

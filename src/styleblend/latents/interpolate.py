@@ -17,6 +17,10 @@ import torch
 
 from ..errors import InvalidArgumentError
 
+# The truncation trick (one psi per row allowed) lives with the mapping network that owns w_avg;
+# re-exported under its latent-tools name.
+from ..nn.mapping import truncate as truncate_ws  # noqa: F401
+
 EASINGS = ("linear", "smoothstep", "cosine")
 LAYER_ORDERS = ("uniform", "coarse-first", "fine-first")
 
@@ -164,28 +168,6 @@ def psi_schedule(t: float | torch.Tensor, start: float = 1.0, end: float | None 
     if middle is not None:
         psi = psi + (middle - (start + end) / 2) * torch.sin(math.pi * t).square()
     return psi
-
-
-def truncate_ws(ws: torch.Tensor, w_avg: torch.Tensor, psi: float | torch.Tensor,
-                cutoff: int | None = None) -> torch.Tensor:
-    """Truncation trick with one psi per row: ``w' = w_avg + psi (w - w_avg)`` on the first ``cutoff`` layers.
-
-    Args:
-        ws: [N, num_ws, w_dim].
-        w_avg: [w_dim], the generator's running mean ``G.mapping.w_avg``.
-        psi: float or tensor [N] (see :func:`psi_schedule`).
-        cutoff: truncate only layers [0, cutoff) (None: all), as NVIDIA's ``truncation_cutoff``.
-    Returns:
-        A new tensor [N, num_ws, w_dim].
-    """
-    if ws.ndim != 3:
-        raise InvalidArgumentError(f"truncate_ws expects ws [N, num_ws, w_dim], got shape {tuple(ws.shape)}")
-    psi_t = torch.as_tensor(psi, dtype=ws.dtype, device=ws.device).reshape(-1, 1, 1)
-    stop = ws.shape[1] if cutoff is None else max(0, min(int(cutoff), ws.shape[1]))
-    out = ws.clone()
-    avg = w_avg.to(device=ws.device, dtype=ws.dtype)
-    out[:, :stop] = avg + psi_t * (ws[:, :stop] - avg)
-    return out
 
 
 def gaussian_smooth(seq: torch.Tensor, sigma: float, closed: bool = False) -> torch.Tensor:

@@ -17,7 +17,15 @@ import torch
 from ..errors import InvalidArgumentError
 from ..media.images import to_uint8
 from .files import generator_device, map_z
-from .interpolate import ease, gaussian_smooth, layer_schedule, lerp, psi_schedule, slerp, truncate_ws
+from .interpolate import (
+    ease,
+    gaussian_smooth,
+    layer_schedule,
+    lerp,
+    psi_schedule,
+    slerp,
+    truncate_ws,
+)
 from .pca import PCA, project_to_subspace
 
 SPACES = ("w", "z")

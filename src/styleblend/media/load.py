@@ -1,9 +1,13 @@
-"""Robust loading of user images (projection targets, photos to align).
+"""Robust loading of user images (projection targets, photos to align, training-set sources).
 
 Whatever a user hands us - grayscale, RGBA, palette, CMYK, 16-bit, EXIF-rotated, non-square, tiny or
 huge - becomes a plain uint8 RGB (or L) array, or is refused with one :class:`ImageError` line that
 says what the file is and what to do. Nothing here changes PIL's global settings for longer than one
-call (the decompression-bomb limit is only widened inside a lock-protected, restoring block).
+call (the decompression-bomb limit is only set inside a lock-protected, restoring block).
+
+This is the one place that decodes and converts user images: :mod:`styleblend.train.dataset_tool`
+builds training sets with :func:`decode_image` and :func:`prepare_image`, and
+:mod:`styleblend.train.data` reads them under :func:`max_image_pixels`.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import struct
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -33,23 +40,46 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 FITS = ("crop", "pad", "stretch")
 
-_PIL_LIMIT_LOCK = threading.Lock()
+# What Pillow and its codecs raise on a file that is truncated or corrupt. Kept explicit (no bare
+# `except`) so a bug in our own code still surfaces.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes "image file is truncated" and decoder errors
+    ValueError,
+    SyntaxError,  # some Pillow plugins raise it for malformed headers
+    EOFError,
+    IndexError,
+    struct.error,
+    zlib.error,
+)
+
+# Re-entrant: a caller may hold the limit around a loop that decodes with decode_image.
+_PIL_LIMIT_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
-def _pil_pixel_limit(max_pixels: int | None) -> Iterator[None]:
-    """Let PIL open images up to ``max_pixels`` for the duration of the block, then restore its global.
+def max_image_pixels(limit: int | None) -> Iterator[None]:
+    """Cap the image size Pillow will open at ``limit`` pixels for the block, then restore its global.
 
-    PIL checks sizes against the module global ``Image.MAX_IMAGE_PIXELS`` when a file is opened (warning
-    above it, error above twice it). We do our own check with a clear message, so inside the block
-    PIL's limit is set to at least ours; the previous value is always put back.
+    Pillow's cap is a module global (``Image.MAX_IMAGE_PIXELS``) that it checks when a file is opened
+    (before any pixel data is decoded), warning above it and refusing above twice it. Inside this
+    block the cap is exactly ``limit`` and the warning is raised as an error, so every image above
+    ``limit`` fails to open (:func:`decode_image` turns that into an :class:`ImageError`). The previous
+    value is always put back; a lock keeps concurrent blocks from restoring each other's value.
+
+    Args:
+        limit: largest accepted width * height, > 0; None disables the check.
+
+    Raises:
+        InvalidArgumentError: ``limit`` is not positive.
     """
+    if limit is not None and limit <= 0:
+        raise InvalidArgumentError(f"max_pixels must be a positive pixel count (or None for no limit), got {limit}")
     with _PIL_LIMIT_LOCK:
         previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max(int(max_pixels), previous or 0)
+        Image.MAX_IMAGE_PIXELS = None if limit is None else int(limit)
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
                 yield
         finally:
             Image.MAX_IMAGE_PIXELS = previous
@@ -91,18 +121,32 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def to_rgb(im: Image.Image, channels: int = 3, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Convert any PIL mode to 'RGB' (channels=3) or 'L' (channels=1).
+def to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255), *, channels: int = 3) -> Image.Image:
+    """Convert any PIL mode to 8-bit 'RGB' (channels=3) or 'L' (channels=1).
 
     Handles 1-bit, L, LA, P (with or without transparency), PA, RGBA, CMYK (ICC-aware), YCbCr, LAB, HSV,
-    16-bit integer (I;16*, I) and float (F) images. Alpha is composited over ``background``.
+    16-bit integer (I;16*, I) and float (F) images. Alpha - an alpha band, or a transparency entry
+    (palette index or tRNS colour key, in any mode) - is composited over ``background`` (straight alpha:
+    ``a * fg + (1 - a) * bg``). 16-bit and float images are scaled to 8 bits, not clipped.
+
+    Args:
+        im: a loaded PIL image.
+        background: (R, G, B), each 0..255, shown where the image is transparent.
+        channels: 3 for RGB, 1 for grayscale.
+
+    Returns:
+        A new image of mode 'RGB' or 'L' and the same size (``im`` itself when it already is one).
+
+    Raises:
+        InvalidArgumentError: ``channels`` is not 1 or 3.
+        ValueError: PIL cannot convert the mode.
     """
     if channels not in (1, 3):
         raise InvalidArgumentError(f"channels={channels} must be 1 (grayscale) or 3 (RGB)")
     mode = im.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         im = _to_8bit(im)
-    elif (mode == "P" and "transparency" in im.info) or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    elif "transparency" in im.info or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = _composite(im, background)
     elif mode == "CMYK":
         im = _cmyk_to_rgb(im)
@@ -147,32 +191,80 @@ def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         raise ImageError(f"image '{path}' does not exist; check the path")
     if path.is_dir():
         raise ImageError(f"'{path}' is a folder, not an image file; pass an image (or use batch mode for folders)")
-    try:
-        with _pil_pixel_limit(max_pixels):
-            im = Image.open(path)
+    return _decode(path, str(path), max_pixels, draft_size)
+
+
+def decode_image(data: bytes, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 draft_size: int | None = None) -> Image.Image:
+    """Like :func:`open_image` for an image held in memory (e.g. a zip member).
+
+    Args:
+        data: the encoded file.
+        name: what to call it in error messages (a file or member name).
+        max_pixels, draft_size: see :func:`open_image`.
+
+    Raises:
+        ImageError: not an image, truncated/corrupt data, too many pixels.
+    """
+    return _decode(io.BytesIO(data), name, max_pixels, draft_size)
+
+
+def _decode(source: Path | BinaryIO, name: str, max_pixels: int | None, draft_size: int | None) -> Image.Image:
+    """Open, bound-check, load and EXIF-rotate one image (see :func:`open_image`)."""
+    with max_image_pixels(max_pixels):  # outside the try: a bad max_pixels is the caller's error
+        try:
+            im = Image.open(source)
             w, h = im.size
             if w < 1 or h < 1:
-                raise ImageError(f"image '{path}' has size {w}x{h}; it must have at least one pixel")
-            if max_pixels is not None and w * h > max_pixels:
-                raise ImageError(
-                    f"image '{path}' is {w}x{h} = {w * h} pixels, more than the limit of {max_pixels} "
-                    "(a guard against decompression bombs); downscale it first or raise max_pixels")
+                raise ImageError(f"image '{name}' has size {w}x{h}; it must have at least one pixel")
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
             if draft_size is not None and im.format == "JPEG":
                 im.draft("RGB", (draft_size, draft_size))
             im.load()
-            im = ImageOps.exif_transpose(im)
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageError(f"'{path}' is not an image PIL can read; give a PNG, JPEG, WebP, BMP, TIFF or GIF "
-                         "file") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image '{path}' was refused as a decompression bomb ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for truncated or corrupt data
-        raise ImageError(f"image '{path}' could not be decoded ({type(exc).__name__}: {exc}); the file is "
-                         "probably truncated or corrupt - re-export it") from None
+            return ImageOps.exif_transpose(im)
+        except ImageError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageError(f"'{name}' is not an image PIL can read; give a PNG, JPEG, WebP, BMP, TIFF or GIF "
+                             "file") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageError(f"image '{name}' has more pixels than the limit of {max_pixels} (a guard against "
+                             f"decompression bombs: {type(exc).__name__}: {exc}); downscale it first or raise "
+                             "max_pixels") from None
+        except _DECODE_ERRORS as exc:
+            raise ImageError(f"image '{name}' could not be decoded ({type(exc).__name__}: {exc}); the file is "
+                             "probably truncated or corrupt - re-export it") from None
+
+
+def prepare_image(im: Image.Image, resolution: int, background: tuple[int, int, int] = (255, 255, 255), *,
+                  channels: int = 3, fit: str = "crop", name: str = "image") -> Image.Image:
+    """Turn a decoded image into a square ``resolution`` x ``resolution`` RGB (or L) image.
+
+    Steps: :func:`to_rgb` (alpha over ``background``), :func:`fit_square` and a Lanczos resize when the
+    size differs.
+
+    Args:
+        im: a decoded image (:func:`open_image` / :func:`decode_image`: loaded, EXIF orientation applied).
+        resolution: output side in pixels, > 0.
+        background: (R, G, B) behind transparent pixels and 'pad' borders.
+        channels: 3 for RGB, 1 for grayscale.
+        fit: 'crop' (centre square), 'pad' or 'stretch', see :func:`fit_square`.
+        name: what to call the image in the warning about strong upscaling.
+
+    Raises:
+        InvalidArgumentError: bad ``resolution``, ``channels`` or ``fit``.
+        ValueError: PIL cannot convert the image's mode.
+    """
+    if resolution < 1:
+        raise InvalidArgumentError(f"resolution={resolution} must be a positive number of pixels")
+    im = fit_square(to_rgb(im, background, channels=channels), fit, background)
+    if max(im.size) * 4 < resolution:
+        log.warning("image '%s' is only %dx%d; upscaling it to %d px will look blurry", name, im.size[0],
+                    im.size[1], resolution)
+    if im.size != (resolution, resolution):
+        # reducing_gap makes huge downscales fast (a box reduction first) at no visible cost.
+        im = im.resize((resolution, resolution), Image.LANCZOS, reducing_gap=3.0)
     return im
 
 
@@ -199,15 +291,10 @@ def load_image(path: str | Path, resolution: int | None = None, channels: int = 
     if resolution is not None and resolution < 1:
         raise InvalidArgumentError(f"resolution={resolution} must be a positive number of pixels")
     im = open_image(path, max_pixels=max_pixels, draft_size=resolution)
-    im = to_rgb(im, channels, background)
-    if resolution is not None:
-        im = fit_square(im, fit, background)
-        if max(im.size) * 4 < resolution:
-            log.warning("image '%s' is only %dx%d; upscaling it to %d px will look blurry", path, im.size[0],
-                        im.size[1], resolution)
-        if im.size != (resolution, resolution):
-            # reducing_gap makes huge downscales fast (a box reduction first) at no visible cost.
-            im = im.resize((resolution, resolution), Image.LANCZOS, reducing_gap=3.0)
+    if resolution is None:
+        im = to_rgb(im, background, channels=channels)
+    else:
+        im = prepare_image(im, resolution, background, channels=channels, fit=fit, name=str(path))
     a = np.asarray(im, dtype=np.uint8)
     return a[:, :, None] if a.ndim == 2 else a.copy()
 

@@ -40,7 +40,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, InvalidArgumentError, MissingWeightsError
+from ..errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    InvalidArgumentError,
+    MissingWeightsError,
+)
+from ..io.checkpoint import load_state_dict_strict
 from ..project.vgg import torch_hub_dir
 
 log = logging.getLogger(__name__)
@@ -329,28 +335,21 @@ def load_inception_state_dict(net: FIDInceptionV3, state: Mapping[str, torch.Ten
     """Copy ``state`` into ``net`` strictly: every key of the network present, none extra, same shapes.
 
     Only BatchNorm's ``num_batches_tracked`` counters may be absent (files saved before PyTorch 0.4.1
-    lack them; they do not affect evaluation) and are then set to 0.
+    lack them; they do not affect evaluation) and are then set to 0. The check itself is
+    :func:`styleblend.io.checkpoint.load_state_dict_strict`'s.
 
     Raises:
         CheckpointError: keys are missing or unexpected, or a shape differs.
     """
-    own = net.state_dict()
     state = dict(state)
-    for key in own:
+    for key in net.state_dict():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros((), dtype=torch.long)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{source} does not match the FID Inception-v3 layout: {len(missing)} missing and {len(unexpected)} "
-            f"unexpected tensors (first missing: {missing[:3]}, first unexpected: {unexpected[:3]}); expected "
-            f"pytorch-fid's {WEIGHTS_FILE} ({WEIGHTS_URL})")
-    for key, value in own.items():
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise CheckpointError(f"{source}: '{key}' has shape {tuple(state[key].shape)}, the FID Inception-v3 "
-                                  f"expects {tuple(value.shape)}; expected pytorch-fid's {WEIGHTS_FILE}")
-    net.load_state_dict(state, strict=True)
+    try:
+        load_state_dict_strict(net, state, what=f"{source} (FID Inception-v3)")
+    except ArchitectureMismatchError as exc:
+        # A file of the wrong network is a bad weights file here, not two architectures disagreeing.
+        raise CheckpointError(f"{exc}; expected pytorch-fid's {WEIGHTS_FILE} ({WEIGHTS_URL})") from None
 
 
 def load_inception(path: str | Path | None = None, device: str | torch.device = "cpu") -> InceptionFeatures:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import MappingConfig
+from ..errors import InvalidArgumentError
 from .layers import FullyConnectedLayer, normalize_2nd_moment
 
 
@@ -62,9 +63,33 @@ class MappingNetwork(nn.Module):
         return x
 
 
-def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-    """Truncation trick: move the first ``cutoff`` ws (all when None) towards ``w_avg`` by ``psi``."""
+def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float | torch.Tensor,
+             cutoff: int | None = None) -> torch.Tensor:
+    """Truncation trick (StyleGAN, Karras et al. 2019, Sec. 3): ``w' = w_avg + psi (w - w_avg)``.
+
+    The one implementation, used by :class:`MappingNetwork` and by the latent tools
+    (:func:`styleblend.latents.interpolate.truncate_ws` is this function). Computed with
+    ``torch.lerp`` like NVIDIA's ``w_avg.lerp(x, psi)``, so results match theirs bit for bit.
+
+    Args:
+        ws: [N, num_ws, w_dim].
+        w_avg: [w_dim], the running mean ``G.mapping.w_avg`` (moved to ``ws``' device and dtype).
+        psi: a float for every row, or a tensor [N] with one psi per row (e.g. a psi schedule along
+            a path); 1 leaves ws unchanged, 0 gives w_avg.
+        cutoff: truncate only layers [0, cutoff) (None: all), as NVIDIA's ``truncation_cutoff``;
+            clamped to [0, num_ws].
+
+    Returns:
+        A new tensor [N, num_ws, w_dim].
+
+    Raises:
+        InvalidArgumentError: ``ws`` is not 3-D.
+    """
+    if ws.ndim != 3:
+        raise InvalidArgumentError(f"truncation expects ws [N, num_ws, w_dim], got shape {tuple(ws.shape)}")
+    if isinstance(psi, torch.Tensor):
+        psi = psi.to(device=ws.device, dtype=ws.dtype).reshape(-1, 1, 1)
+    stop = ws.shape[1] if cutoff is None else max(0, min(int(cutoff), ws.shape[1]))
     out = ws.clone()
-    stop = ws.shape[1] if cutoff is None else cutoff
-    out[:, :stop] = w_avg.lerp(ws[:, :stop], psi)
+    out[:, :stop] = w_avg.to(device=ws.device, dtype=ws.dtype).lerp(ws[:, :stop], psi)
     return out

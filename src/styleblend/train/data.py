@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from styleblend.errors import ImageError, InvalidArgumentError
-from styleblend.train.dataset_tool import DEFAULT_MAX_PIXELS, max_image_pixels
+from styleblend.media.load import DEFAULT_MAX_PIXELS, max_image_pixels
 
 logger = logging.getLogger(__name__)
 

@@ -15,25 +15,27 @@ import io
 import json
 import logging
 import os
-import struct
 import tempfile
-import warnings
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-from PIL import Image, ImageOps
-
+# Decoding, conversion and the decompression-bomb guard are styleblend.media.load's; DEFAULT_MAX_PIXELS,
+# to_rgb, max_image_pixels and prepare_image are re-exported as this module's public names.
 from styleblend.errors import ImageError, InvalidArgumentError
+from styleblend.media.load import (
+    DEFAULT_MAX_PIXELS,
+    decode_image,
+    max_image_pixels,
+    prepare_image,
+    to_rgb,
+)
+
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_FILE_BYTES", "DatasetReport", "archive_name", "make_dataset",
+           "max_image_pixels", "prepare_image", "to_rgb"]
 
 logger = logging.getLogger(__name__)
-
-#: Largest image accepted, in pixels (a 8192 x 8192 photo). Anything bigger is treated
-#: as a possible decompression bomb and skipped.
-DEFAULT_MAX_PIXELS = 8192 * 8192
 
 #: Largest single file read from the source, in bytes; guards against zip bombs, whose
 #: members claim a small compressed size but inflate to gigabytes.
@@ -42,19 +44,10 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Fixed timestamp for zip entries, so the same input gives a byte-identical zip.
 _ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
-# What Pillow and its codecs raise on a file that is not an image, is truncated or is
-# corrupt. Kept explicit (no bare `except`) so a bug in this module still surfaces.
-_DECODE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # includes PIL.UnidentifiedImageError and "image file is truncated"
-    ValueError,
-    SyntaxError,  # some Pillow plugins raise it for malformed headers
-    EOFError,
-    IndexError,
-    struct.error,
-    zlib.error,
-    Image.DecompressionBombError,
-    Image.DecompressionBombWarning,  # turned into an error by max_image_pixels()
-)
+# Why a source file is skipped: decode_image refuses it (not an image, corrupt, truncated, too many
+# pixels), reading it fails (OSError, e.g. larger than MAX_FILE_BYTES) or Pillow cannot convert its
+# mode (ValueError). Kept explicit (no bare `except`) so a bug in this module still surfaces.
+_SKIP_ERRORS: tuple[type[BaseException], ...] = (ImageError, OSError, ValueError)
 
 
 @dataclass
@@ -75,112 +68,10 @@ class DatasetReport:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def max_image_pixels(limit: int) -> Iterator[None]:
-    """Temporarily cap the image size Pillow will open, restoring the old cap afterwards.
-
-    Pillow's cap is a module global (``Image.MAX_IMAGE_PIXELS``); setting it for good
-    would change other code's behaviour, hence this restoring context manager. Inside
-    it, images above ``limit`` pixels fail to open with ``DecompressionBombWarning``
-    raised as an error (Pillow would only warn up to twice the cap).
-
-    Args:
-        limit: largest accepted width * height, > 0.
-
-    Raises:
-        InvalidArgumentError: ``limit`` is not positive.
-    """
-    if limit <= 0:
-        raise InvalidArgumentError(f"max_pixels must be a positive pixel count, got {limit}")
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
 def archive_name(index: int) -> str:
     """Return NVIDIA's archive name for image ``index``, e.g. ``00001/img00001234.png``."""
     digits = f"{index:08d}"
     return f"{digits[:5]}/img{digits}.png"
-
-
-def _high_depth_to_l(img: Image.Image) -> Image.Image:
-    """Map a 16-bit or float grayscale image to 8-bit ``L`` by scaling, not clipping.
-
-    Pillow's own ``convert`` clips 16-bit values at 255, which turns almost every
-    pixel of a 16-bit PNG white; scale the full range instead. ``I`` (32-bit integer)
-    is taken as 16-bit data, which is what PNG and most TIFF files hold.
-    """
-    arr = np.asarray(img).astype(np.float64)
-    if img.mode == "F":
-        # Float images are either [0, 1] or [0, 255]; pick by range.
-        scale = 255.0 if arr.size and float(np.nanmax(arr)) <= 1.0 else 1.0
-    else:
-        scale = 255.0 / 65535.0
-    arr = np.nan_to_num(arr * scale)
-    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
-
-
-def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Convert an image of any Pillow mode to 8-bit RGB.
-
-    Alpha (from ``RGBA``, ``LA``, ``PA`` or a palette/tRNS transparency entry) is
-    composited on ``background`` (straight alpha: ``a * fg + (1 - a) * bg``). 16-bit and
-    float grayscale is scaled to 8 bits; CMYK and YCbCr use Pillow's conversion. ICC
-    profiles are not applied (pixel values are taken as sRGB).
-
-    Args:
-        img: a loaded Pillow image.
-        background: RGB colour, each 0..255, shown where the image is transparent.
-
-    Returns:
-        A new ``RGB`` image of the same size.
-
-    Raises:
-        ValueError: Pillow cannot convert the mode (e.g. ``LAB``).
-    """
-    if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        img = _high_depth_to_l(img)
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        out = Image.new("RGB", rgba.size, background)
-        out.paste(rgba, mask=rgba.getchannel("A"))
-        return out
-    return img.convert("RGB")
-
-
-def prepare_image(img: Image.Image, resolution: int, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Turn an opened image into a square ``resolution`` x ``resolution`` RGB image.
-
-    Steps: apply the EXIF orientation, convert to RGB (alpha on ``background``),
-    crop the centre square (the longer side is cut equally on both ends) and resize
-    with Lanczos when the size differs.
-
-    Args:
-        img: an opened Pillow image (loaded here).
-        resolution: output side in pixels, > 0.
-        background: RGB colour behind transparent pixels.
-
-    Returns:
-        A new ``RGB`` image of size ``(resolution, resolution)``.
-
-    Raises:
-        OSError, ValueError, ...: the file is truncated or corrupt (see ``_DECODE_ERRORS``).
-    """
-    img.load()
-    img = ImageOps.exif_transpose(img)
-    img = to_rgb(img, background)
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
-    if side != resolution:
-        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
-    return img
 
 
 def _is_candidate(name: str) -> bool:
@@ -229,8 +120,8 @@ def _open_source(source: Path, exclude: Path) -> Iterator[tuple[list[str], Calla
         raise ImageError(f"dataset source '{source}' is neither a folder nor a zip file; pass a folder of images or a .zip of images")
 
 
-def _check_arguments(resolution: int, background: tuple[int, int, int], out: Path) -> None:
-    """Raise :class:`InvalidArgumentError` for a bad resolution, background or output name."""
+def _check_arguments(resolution: int, background: tuple[int, int, int], out: Path, max_pixels: int) -> None:
+    """Raise :class:`InvalidArgumentError` for a bad resolution, background, output name or pixel limit."""
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
         raise InvalidArgumentError(
             f"resolution must be a power of two >= 4 (StyleGAN trains on such sizes), got {resolution!r}; try 64, 128 or 256"
@@ -239,6 +130,8 @@ def _check_arguments(resolution: int, background: tuple[int, int, int], out: Pat
         raise InvalidArgumentError(f"background must be an (R, G, B) tuple of ints in 0..255, got {background!r}")
     if out.suffix.lower() != ".zip":
         raise InvalidArgumentError(f"output '{out}' must end in .zip (NVIDIA's tools detect a zip data set by its suffix)")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
+        raise InvalidArgumentError(f"max_pixels must be a positive pixel count, got {max_pixels!r}")
 
 
 def _check_labels(labels: dict[str, int], names: list[str]) -> None:
@@ -267,8 +160,10 @@ def make_dataset(
     """Convert a folder or zip of images into a training zip in NVIDIA's layout.
 
     Every file in ``source`` (recursively, sorted by path; hidden files skipped) is
-    opened with Pillow, turned upright by its EXIF orientation, converted to RGB with
-    alpha composited on ``background``, centre-cropped to a square and resized to
+    decoded and turned upright by its EXIF orientation
+    (:func:`styleblend.media.load.decode_image`), converted to RGB with alpha composited
+    on ``background`` (16-bit and float images scaled, CMYK through its ICC profile; see
+    :func:`styleblend.media.load.to_rgb`), centre-cropped to a square and resized to
     ``resolution`` with Lanczos. Files that are not images, are corrupt or truncated,
     or exceed ``max_pixels`` are skipped and listed in the report, never fatal.
 
@@ -295,11 +190,12 @@ def make_dataset(
     Raises:
         ImageError: ``source`` is missing, not a folder or zip, has no files, or has
             no readable image.
-        InvalidArgumentError: bad ``resolution``, ``background``, ``labels`` or ``out``.
+        InvalidArgumentError: bad ``resolution``, ``background``, ``labels``, ``out`` or
+            ``max_pixels``.
         OSError: the output cannot be written.
     """
     source, out = Path(source), Path(out)
-    _check_arguments(resolution, background, out)
+    _check_arguments(resolution, background, out, max_pixels)
     background = tuple(background)  # type: ignore[assignment]
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -319,12 +215,12 @@ def make_dataset(
         try:
             with os.fdopen(fd, "wb") as f:
                 # PNGs are already deflated; storing them keeps the zip fast to read.
-                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf, max_image_pixels(max_pixels):
+                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
                     for done, name in enumerate(names, start=1):
                         try:
-                            with Image.open(io.BytesIO(read(name))) as img:
-                                result = prepare_image(img, resolution, background)
-                        except _DECODE_ERRORS as exc:
+                            img = decode_image(read(name), name, max_pixels)
+                            result = prepare_image(img, resolution, background, name=name)
+                        except _SKIP_ERRORS as exc:
                             skipped.append(name)
                             reasons[name] = f"{type(exc).__name__}: {exc}"
                             logger.warning("skipping %s: %s", name, reasons[name])

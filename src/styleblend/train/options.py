@@ -12,7 +12,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
+from ..config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    MappingConfig,
+    SynthesisConfig,
+)
 from ..errors import InvalidArgumentError
 
 AUGMENT_MODES = ("ada", "noaug", "fixed")

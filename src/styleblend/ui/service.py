@@ -34,7 +34,12 @@ from ..blend.compat import check_configs, check_states
 from ..blend.core import blend_two
 from ..blend.model import blend_checkpoints, output_format
 from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
-from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError, MissingWeightsError
+from ..errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    InvalidArgumentError,
+    MissingWeightsError,
+)
 from ..io import Checkpoint, load_checkpoint, save_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.checkpoint import load_state_dict_strict
