@@ -116,11 +116,3 @@ def float_list(what: str) -> Callable[[str], list[float]]:
         return values
 
     return parse
-
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    return value
