@@ -85,7 +85,7 @@ def child(base: str, transfer: str, out: str) -> None:
 
     rss_start = _rss_mb()
     t0 = time.perf_counter()
-    b, t = load_checkpoint(base), load_checkpoint(transfer)
+    b, t = load_checkpoint(base), load_checkpoint(transfer).generators_only()
     t1 = time.perf_counter()
     ckpt, recipe = blend_checkpoints(b, [t], Swap(16), hash_inputs=False)
     t2 = time.perf_counter()

@@ -143,6 +143,34 @@ def test_nvidia_pickles_in_and_out(tmp_path, nvidia_g64):
     assert low and not torch.equal(blended.g_ema[low[0]], base.g_ema[low[0]])
 
 
+def test_nvidia_blend_writes_without_parsing_the_base_again(tmp_path, nvidia_g64, monkeypatch):
+    """The blend keeps the base's tensor layout, so writing it does not unpickle the source a second time
+    (which cost a whole extra file of memory on big snapshots)."""
+    from styleblend.io.formats import nvidia_pkl
+
+    base = load_checkpoint(nvidia_g64 / "network-snapshot.pkl")
+    transfer = Checkpoint(g_config=base.g_config, g_ema={k: v + 1 for k, v in base.g_ema.items()})
+    ckpt, recipe = blend_checkpoints(base, [transfer.generators_only()], Swap(16), hash_inputs=False)
+
+    def no_second_parse(path):
+        raise AssertionError(f"{path} was unpickled again")
+
+    monkeypatch.setattr(nvidia_pkl, "_load", no_second_parse)
+    out, _ = save_blend(ckpt, recipe, tmp_path / "blend.pkl")
+    monkeypatch.undo()
+    blended = load_checkpoint(out)
+    coarse, fine = "synthesis.b8.conv1.weight", "synthesis.b64.conv1.weight"  # swap at 16: coarse from the transfer
+    assert torch.equal(blended.g_ema[coarse], base.g_ema[coarse] + 1)
+    assert torch.equal(blended.g_ema[fine], base.g_ema[fine])
+
+
+def test_generators_only_drops_the_discriminator(nvidia_g64):
+    ckpt = load_checkpoint(nvidia_g64 / "network-snapshot.pkl")
+    slim = ckpt.generators_only()
+    assert slim.d is None and slim.d_config is None and ckpt.d is not None
+    assert slim.g_ema is ckpt.g_ema and slim.g is ckpt.g
+
+
 def test_output_format_follows_the_suffix_then_the_base(native_pair):
     from styleblend.blend.model import output_format
 

@@ -111,7 +111,7 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     meta["blend"] = {"schedule": recipe.schedule, "mapping": recipe.mapping,
                      "inputs": [r["path"] for r in recipe.inputs]}
     out = Checkpoint(g_config=cfg, g_ema=g_ema, d_config=base.d_config, g=g, d=base.d, format=base.format,
-                     source=base.source, meta=meta)
+                     source=base.source, meta=meta, source_layout=base.source_layout)
     return out, recipe
 
 

@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     mapping = _mapping(args.mapping)
     schedule = None if args.sweep else build_schedule(args, len(args.transfer))
     base = load_checkpoint(args.base)
-    transfers = [load_checkpoint(t) for t in args.transfer]
+    transfers = [load_checkpoint(t).generators_only() for t in args.transfer]
     if schedule is None:
         return _run_sweep(args, base, transfers[0], mapping, channels, device)
     ckpt, recipe = blend_checkpoints(base, transfers, schedule, mapping=mapping, channels=channels,

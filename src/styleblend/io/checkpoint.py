@@ -6,8 +6,9 @@ A :class:`Checkpoint` is data only: architecture configs plus state dicts under 
 
 from __future__ import annotations
 
+
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,14 @@ class Checkpoint:
         net = Discriminator(self.d_config)
         load_state_dict_strict(net, self.d, what=f"discriminator of {self.describe()}")
         return net.to(device)
+
+    def generators_only(self) -> "Checkpoint":
+        """This checkpoint without its discriminator (frees its memory when nothing else holds it).
+
+        A blend needs only the transfers' generators; dropping their discriminators right after
+        loading keeps the peak memory of blending big snapshots lower.
+        """
+        return replace(self, d=None, d_config=None)
 
     def describe(self) -> str:
         name = self.source.name if self.source is not None else "<memory>"
