@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from .errors import InvalidArgumentError
-from .latents.seeds import z_from_seeds
+from .latents.seeds import noise_from_seed, z_from_seeds
 
 ProgressFn = Callable[[int, int], None]
 
@@ -50,6 +52,52 @@ def render_ws(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const", b
         if progress is not None:
             progress(min(start + batch_size, ws.shape[0]), ws.shape[0])
     return torch.cat(out) if out else torch.zeros([0, G.img_channels, G.img_resolution, G.img_resolution])
+
+
+def noise_buffers(G: torch.nn.Module) -> list[torch.Tensor]:
+    """The constant-noise buffers of G's layers in layer order (4x4 conv, then conv0, conv1 per block)."""
+    out = []
+    for res in G.synthesis.block_resolutions:
+        block = getattr(G.synthesis, f"b{res}")
+        for name in ("conv0", "conv1"):
+            layer = getattr(block, name, None)
+            if layer is not None and getattr(layer, "use_noise", False):
+                out.append(layer.noise_const)
+    return out
+
+
+@contextlib.contextmanager
+def _constant_noise(buffers: list[torch.Tensor], values: Sequence[np.ndarray]) -> Iterator[None]:
+    """Temporarily fill the constant-noise buffers (restored afterwards, also on errors)."""
+    saved = [b.clone() for b in buffers]
+    try:
+        for buf, value in zip(buffers, values):
+            buf.copy_(torch.from_numpy(value.reshape(buf.shape)))
+        yield
+    finally:
+        for buf, old in zip(buffers, saved):
+            buf.copy_(old)
+
+
+@torch.no_grad()
+def render_with_seed_noise(G: torch.nn.Module, ws: torch.Tensor, seeds: Sequence[int],
+                           progress: ProgressFn | None = None) -> torch.Tensor:
+    """Render ws[i] with the noise that seed i draws after its z (NVIDIA's TensorFlow tools' convention).
+
+    This is how StyleGAN2's TF ``run_generator.py`` renders seeds, so TF pickles give the same images
+    as NVIDIA's TF code; see :func:`~styleblend.latents.seeds.noise_from_seed`. One image per pass.
+    """
+    if len(seeds) != ws.shape[0]:
+        raise InvalidArgumentError(f"{len(seeds)} seeds for {ws.shape[0]} latents")
+    buffers = noise_buffers(G)
+    resolutions = [b.shape[-1] for b in buffers]
+    out = []
+    for i, seed in enumerate(seeds):
+        with _constant_noise(buffers, noise_from_seed(seed, G.z_dim, resolutions)):
+            out.append(render_ws(G, ws[i:i + 1], noise_mode="const"))
+        if progress is not None:
+            progress(i + 1, len(seeds))
+    return torch.cat(out) if out else render_ws(G, ws, noise_mode="const")
 
 
 def mix_styles(row_ws: torch.Tensor, col_ws: torch.Tensor, styles: Sequence[int]) -> torch.Tensor:

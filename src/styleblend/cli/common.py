@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import InvalidArgumentError
-from ..io import load_checkpoint
+from ..io import Checkpoint, load_checkpoint
 from ..latents.seeds import parse_int_list
 
 
@@ -31,20 +31,40 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def add_generator_args(p: argparse.ArgumentParser, batch: int = 8) -> None:
-    """--network, --noise-mode, --class, --batch, --device (the options of every rendering command)."""
+def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: bool = False) -> None:
+    """--network, --noise-mode, --class, --batch, --device (the options of every rendering command).
+
+    seed_noise: also offer --noise-mode seed (noise drawn from each seed, NVIDIA's TF convention); the
+    default then becomes None, for the command to pick by the checkpoint's format.
+    """
     p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
-    p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
+    if seed_noise:
+        p.add_argument("--noise-mode", choices=["const", "random", "none", "seed"], default=None,
+                       help="const: the model's stored noise (NVIDIA PyTorch generate.py); seed: noise drawn from "
+                            "each seed after z (NVIDIA's TF run_generator.py); default: seed for TF pickles, "
+                            "else const")
+    else:
+        p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     p.add_argument("--batch", type=int, default=batch, help=f"images per forward pass (default {batch})")
     add_device(p)
 
 
-def load_generator(args: argparse.Namespace) -> torch.nn.Module:
-    """Check --batch and load --network as an eval-mode generator on --device."""
+def load_network(args: argparse.Namespace) -> Checkpoint:
+    """Check --batch and read --network."""
     if args.batch < 1:
         raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
-    return load_checkpoint(args.network).generator(resolve_device(args.device))
+    return load_checkpoint(args.network)
+
+
+def load_generator(args: argparse.Namespace) -> torch.nn.Module:
+    """Check --batch and load --network as an eval-mode generator on --device."""
+    return load_network(args).generator(resolve_device(args.device))
+
+
+def default_noise_mode(fmt: str, from_seeds: bool) -> str:
+    """The noise NVIDIA's own tool for this format uses: TF pickles draw it from each seed, others keep it constant."""
+    return "seed" if fmt == "nvidia-tf" and from_seeds else "const"
 
 
 def add_truncation(parser: argparse.ArgumentParser) -> None:

@@ -8,20 +8,22 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..media.images import make_grid, save_png, to_uint8
-from ..render import render_ws, seeds_to_ws
+from ..render import render_with_seed_noise, render_ws, seeds_to_ws
 from .common import (
     add_generator_args,
     add_truncation,
+    default_noise_mode,
     int_list,
-    load_generator,
+    load_network,
     progress,
+    resolve_device,
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="render images from seeds or latent files",
                        description="Render images; seed N gives the same image as NVIDIA's generate.py.")
-    add_generator_args(p, batch=8)
+    add_generator_args(p, batch=8, seed_noise=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--seeds", type=int_list("seeds"), help="e.g. 0-7,42")
     src.add_argument("--z-file", help=".npy/.npz with rows of z [n, z_dim]")
@@ -35,7 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.seeds is None and args.z_file is None and args.w_file is None:
         raise InvalidArgumentError("nothing to render: pass --seeds, --z-file or --w-file")
-    G = load_generator(args)
+    noise_mode = args.noise_mode
+    if noise_mode == "seed" and args.seeds is None:
+        raise InvalidArgumentError("--noise-mode seed draws the noise from each seed; it needs --seeds")
+    ckpt = load_network(args)
+    noise_mode = noise_mode or default_noise_mode(ckpt.format, from_seeds=args.seeds is not None)
+    G = ckpt.generator(resolve_device(args.device))
     if args.seeds is not None:
         ws = seeds_to_ws(G, args.seeds, args.trunc, args.trunc_cutoff, args.class_idx)
         names = [f"seed{s:04d}.png" for s in args.seeds]
@@ -48,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         prefix = "z" if args.z_file else "w"
         names = [f"{prefix}{i:04d}.png" for i in range(ws.shape[0])]
     with progress(args, len(names), "generate") as cb:
-        imgs = render_ws(G, ws, noise_mode=args.noise_mode, batch_size=args.batch, progress=cb)
+        if noise_mode == "seed":
+            imgs = render_with_seed_noise(G, ws, args.seeds, progress=cb)
+        else:
+            imgs = render_ws(G, ws, noise_mode=noise_mode, batch_size=args.batch, progress=cb)
     arrays = to_uint8(imgs)
     for name, array in zip(names, arrays):
         save_png(array, args.outdir / name)

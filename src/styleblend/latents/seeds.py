@@ -11,11 +11,27 @@ import torch
 from ..errors import InvalidArgumentError
 
 
-def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
-    """z for one seed exactly as NVIDIA: ``np.random.RandomState(seed).randn(1, z_dim)`` (float64 [1, z_dim])."""
+def _seed_stream(seed: int) -> np.random.RandomState:
     if not 0 <= seed < 2**32:
         raise InvalidArgumentError(f"seed {seed} must be in [0, 2**32)")
-    return np.random.RandomState(seed).randn(1, z_dim)
+    return np.random.RandomState(seed)
+
+
+def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
+    """z for one seed exactly as NVIDIA: ``np.random.RandomState(seed).randn(1, z_dim)`` (float64 [1, z_dim])."""
+    return _seed_stream(seed).randn(1, z_dim)
+
+
+def noise_from_seed(seed: int, z_dim: int, resolutions: Sequence[int]) -> list[np.ndarray]:
+    """Per-layer noise for one seed as NVIDIA's TensorFlow tools draw it.
+
+    StyleGAN2's ``run_generator.py`` (and StyleGAN2-ADA-TF's ``generate.py``) draw z and then, from the
+    same ``RandomState(seed)``, one ``randn(1, 1, r, r)`` per noise input in layer order, and render with
+    that noise held constant. ``resolutions``: the noise inputs' sizes in that order (4, 8, 8, 16, 16, ...).
+    """
+    rnd = _seed_stream(seed)
+    rnd.randn(1, z_dim)  # z comes first from the same stream
+    return [rnd.randn(1, 1, r, r) for r in resolutions]
 
 
 def z_from_seeds(seeds: Sequence[int], z_dim: int, device: str | torch.device = "cpu") -> torch.Tensor:

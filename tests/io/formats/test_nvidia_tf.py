@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from styleblend.errors import CheckpointError, UnsafeCheckpointError, UnsupportedArchitectureError
 from styleblend.io import load_checkpoint
@@ -276,3 +277,45 @@ def test_nvidia_snapshot_in_tf_layout_renders_nvidia_images(nvidia_g64, tmp_path
     for seed in range(2):
         expected = torch.from_numpy(np.load(nvidia_g64 / "raw" / f"seed{seed:04d}_psi1.0.npy")).reshape(img[seed].shape)
         torch.testing.assert_close(img[seed], expected, atol=1e-4, rtol=0)
+
+
+def test_generate_draws_the_noise_from_each_seed_like_nvidias_tf_tools(tmp_path, tf_module, models):
+    """StyleGAN2's TF run_generator.py: rnd = RandomState(seed); z = rnd.randn(1, z_dim); then every
+    ``noise{i}`` variable (in index order) = rnd.randn(1, 1, r, r); render with that noise held constant.
+    Simulate it by writing, per seed, a TF pickle whose noise variables hold those draws."""
+    from styleblend.cli.main import main
+
+    G = models[0]
+    top, mapping, synthesis = to_tf_generator(G)
+    path = write(tmp_path, tf_generator(G))
+    assert main(["-q", "generate", "--network", str(path), "--seeds", "3,7", "--outdir", str(tmp_path / "out")]) == 0
+    for seed in (3, 7):
+        rnd = np.random.RandomState(seed)
+        rnd.randn(1, G.cfg.z_dim)
+        noise_names = sorted((k for k in synthesis if k.startswith("noise")), key=lambda k: int(k[5:]))
+        seeded = dict(synthesis, **{k: rnd.randn(*synthesis[k].shape) for k in noise_names})
+        kw = g_kwargs(G.cfg)
+        comps = {"mapping": net("G_mapping", "G_mapping", dict(kw, dlatent_broadcast=G.cfg.num_ws), mapping),
+                 "synthesis": net("G_synthesis", "G_synthesis_stylegan2", kw, seeded)}
+        seeded_path = write(tmp_path, net("Gs", "G_main", kw, top, comps), f"seed{seed}.pkl")
+        outdir = tmp_path / f"const{seed}"
+        assert main(["-q", "generate", "--network", str(seeded_path), "--seeds", str(seed), "--noise-mode", "const",
+                     "--outdir", str(outdir)]) == 0
+        ours = np.asarray(Image.open(tmp_path / "out" / f"seed{seed:04d}.png"))
+        tf_way = np.asarray(Image.open(outdir / f"seed{seed:04d}.png"))
+        np.testing.assert_array_equal(ours, tf_way)
+    stored = tmp_path / "stored"
+    assert main(["-q", "generate", "--network", str(path), "--seeds", "3", "--noise-mode", "const",
+                 "--outdir", str(stored)]) == 0
+    assert not np.array_equal(np.asarray(Image.open(stored / "seed0003.png")),
+                              np.asarray(Image.open(tmp_path / "out" / "seed0003.png")))
+
+
+def test_seed_noise_needs_seeds(tmp_path, tf_module, models):
+    from styleblend.cli.main import main
+
+    path = write(tmp_path, tf_generator(models[0]))
+    w = tmp_path / "w.npy"
+    np.save(w, np.zeros([1, models[0].cfg.w_dim], np.float32))
+    assert main(["-q", "generate", "--network", str(path), "--w-file", str(w), "--noise-mode", "seed",
+                 "--outdir", str(tmp_path / "o")]) == 1
