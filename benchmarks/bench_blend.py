@@ -80,7 +80,7 @@ def make_models(workdir: Path) -> dict[str, tuple[Path, Path]]:
 def child(base: str, transfer: str, out: str) -> None:
     """One measured blend; prints a JSON line."""
     from styleblend.blend import Swap, blend_checkpoints, save_blend
-    from styleblend.blend.recipe import file_sha256
+    from styleblend.io.digest import file_sha256
     from styleblend.io import load_checkpoint
 
     rss_start = _rss_mb()

@@ -79,6 +79,36 @@ def test_crossover_keeps_rows_and_style_fusion_sweep(tmp_path, net):
     assert np.array_equal(fused[0, :3], b[:3]) and np.array_equal(fused[0, 3:], a[3:])
 
 
+def test_style_fusion_embeds_photos_once_and_fuses_their_latents(tmp_path, net, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-vgg"))  # pixel-loss fallback, no download
+    G = load_checkpoint(net).generator()
+    photos = []
+    for seed in (1, 2):
+        with torch.no_grad():
+            img = G.synthesis(seeds_to_ws(G, [seed]), noise_mode="const")
+        photos.append(tmp_path / f"photo{seed}.png")
+        Image.fromarray(((img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255)).to(torch.uint8).numpy()).save(photos[-1])
+    argv = ["style-fusion", "--network", net, "--content", photos[0], "--style", photos[1], "--layers", "2-4",
+            "--steps", 3, "--outdir", tmp_path / "f"]
+    assert main(list(map(str, argv))) == 0
+    assert capsys.readouterr().out.count("embedded ") == 2
+    cached = sorted((tmp_path / "f" / "embeddings").glob("*.npz"))
+    assert len(cached) == 2
+    by_photo = {json.loads(str(np.load(p)["meta_json"]))["photo"]: np.load(p)["w"] for p in cached}
+    content, style = by_photo[str(photos[0])], by_photo[str(photos[1])]
+    fused = read_latent_file(tmp_path / "f" / "fusion.npz", G.cfg).data[0]
+    assert np.array_equal(fused[2:5], style[2:5])
+    assert np.array_equal(fused[:2], content[:2]) and np.array_equal(fused[5:], content[5:])
+    # A second run with another range reuses both embeddings; a photo and a seed mix too.
+    argv[argv.index("2-4")] = "0-1"
+    assert main(list(map(str, argv))) == 0
+    assert capsys.readouterr().out.count("reused ") == 2
+    assert run("style-fusion", "--network", net, "--content", photos[0], "--style", "7", "--steps", 3,
+               "--outdir", tmp_path / "f") == 0
+    assert run("style-fusion", "--network", net, "--content", tmp_path / "missing.png", "--style", "7",
+               "--outdir", tmp_path / "g") == 1
+
+
 def test_expression_strip(tmp_path, net, capsys):
     assert main(["expression", "--network", net, "--target", "1", "--neutral", "2", "--expressive", "3",
                  "--lambdas", "0,1,2", "--threshold", "1", "--outdir", str(tmp_path)]) == 0

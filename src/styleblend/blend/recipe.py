@@ -9,7 +9,6 @@ prints as the ``info``-style α table of ``styleblend blend``.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ import torch
 from .. import __version__
 from ..config import GeneratorConfig
 from ..io.atomic import write_bytes_atomic
+from ..io.digest import file_sha256
 from ..nn.naming import generator_layers, param_info
 
 RECIPE_SUFFIX = ".recipe.json"
@@ -126,15 +126,6 @@ def _cell(value: Any, num_models: int) -> str:
     if isinstance(value, list):  # one alpha per output channel
         return f"per-channel[{len(value)}] min {min(value):g} mean {sum(value) / len(value):.3g} max {max(value):g}"
     return f"{value:g}"
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def recipe_path(out: str | Path) -> Path:

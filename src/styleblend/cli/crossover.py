@@ -3,7 +3,8 @@
 crossover (Image2StyleGAN 4.2 style transfer): the result keeps A's layers in --layers and B's elsewhere.
 style-fusion: copy the style layers --layers of image 2 (--style) into image 1 (--content); with
 --sweep it renders one result per default range (0-6, 4-10, 8-14, 12-17 for 18 layers). The inputs
-are typically the latents of two projected photos (``styleblend project`` writes them).
+are two photos (embedded into W+ here, cached in OUTDIR/embeddings) or latents, e.g. projections that
+``styleblend project`` wrote.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InvalidArgumentError
 from ..latents.crossover import (
     crossover,
     format_layers,
@@ -25,8 +27,16 @@ from ..latents.crossover import (
 from ..latents.files import latent_source, save_latents
 from ..latents.paths import render_frames
 from ..media.images import make_grid, save_png
-from .common import add_generator_args, add_truncation, load_generator, progress
+from ..media.load import IMAGE_SUFFIXES
+from .common import (
+    add_generator_args,
+    add_truncation,
+    load_generator,
+    progress,
+    resolve_device,
+)
 from .morph import LATENT_HELP
+from .project import add_projection_options
 
 
 def _add_layer_args(p: argparse.ArgumentParser, default_help: str) -> None:
@@ -49,25 +59,74 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_crossover, mode="crossover")
 
     f = sub.add_parser("style-fusion", help="copy a style layer range from image 2 into image 1",
-                       description="Fuse two (projected) images: image 1's latent with the style layers --layers "
-                                   "taken from image 2. Writes fusion.png (content | style | results), one PNG per "
-                                   "range and fusion.npz.")
+                       description="Fuse two images (Image2StyleGAN): image 1's W+ latent with the style layers "
+                                   "--layers taken from image 2. Photos are embedded into W+ first (projection "
+                                   "options below; cached in OUTDIR/embeddings, so re-runs with other ranges are "
+                                   "quick). Writes fusion.png (content | style | results), one PNG per range and "
+                                   "fusion.npz.")
     add_generator_args(f)
-    f.add_argument("--content", required=True, metavar="LATENT",
-                   help=f"image 1, e.g. its projection .npz: {LATENT_HELP}")
-    f.add_argument("--style", required=True, metavar="LATENT", help=f"image 2: {LATENT_HELP}")
+    f.add_argument("--content", required=True, metavar="IMAGE|LATENT",
+                   help=f"image 1: a photo (.png/.jpg/...) or a latent: {LATENT_HELP}")
+    f.add_argument("--style", required=True, metavar="IMAGE|LATENT", help="image 2: a photo or a latent")
     _add_layer_args(f, "the sweep")
     add_truncation(f)
     f.add_argument("--outdir", required=True, type=Path)
+    f.add_argument("--align", action="store_true", help="FFHQ-align faces in the photos before embedding")
+    f.add_argument("--predictor", default=None, help="dlib 68-point landmark model for --align")
+    add_projection_options(f, device=False, method="fast")
     f.set_defaults(func=run_crossover, mode="fusion")
 
 
+def _is_photo(spec: str) -> bool:
+    return Path(spec).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """G and the two W+ latents; photos are embedded with the network (or taken from the cache)."""
+    specs = (args.content, args.style)
+    if not any(_is_photo(s) for s in specs):
+        G = load_generator(args)
+        return G, *(latent_source(s, G, args.trunc, args.trunc_cutoff, args.class_idx) for s in specs)
+    from ..project.batch import prepare_job
+    from ..project.embedding import embed_photo
+
+    if args.batch < 1:
+        raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
+    for spec in specs:
+        if _is_photo(spec) and not Path(spec).is_file():
+            raise InvalidArgumentError(f"photo '{spec}' does not exist")
+    job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
+                      seed=args.seed, vgg_path=args.vgg, download=args.download, device=resolve_device(args.device))
+    if job.warning and not args.quiet:
+        print(f"warning: {job.warning}")
+    detector = None
+    if args.align:
+        from ..align import default_detector
+
+        detector = default_detector(args.predictor)
+    G, out = job.G, []
+    for role, spec in zip(("content", "style"), specs):
+        if not _is_photo(spec):
+            out.append(latent_source(spec, G, args.trunc, args.trunc_cutoff, args.class_idx))
+            continue
+        with progress(args, job.settings.steps, f"embedding {role}") as cb:
+            embedded = embed_photo(job, spec, args.outdir / "embeddings", align=args.align, detector=detector,
+                                   callback=lambda step, parts, ws: cb(step, job.settings.steps))
+        if not args.quiet:
+            print(("reused " if embedded.cache_hit else "embedded ") + f"{spec} -> {embedded.cache_path}")
+        out.append(embedded.ws)
+    return G, out[0], out[1]
+
+
 def run_crossover(args: argparse.Namespace) -> int:
-    G = load_generator(args)
-    num_ws = G.num_ws
     first, second = (args.a, args.b) if args.mode == "crossover" else (args.content, args.style)
-    ws1 = latent_source(first, G, args.trunc, args.trunc_cutoff, args.class_idx)
-    ws2 = latent_source(second, G, args.trunc, args.trunc_cutoff, args.class_idx)
+    if args.mode == "fusion":
+        G, ws1, ws2 = _fusion_inputs(args)
+    else:
+        G = load_generator(args)
+        ws1 = latent_source(first, G, args.trunc, args.trunc_cutoff, args.class_idx)
+        ws2 = latent_source(second, G, args.trunc, args.trunc_cutoff, args.class_idx)
+    num_ws = G.num_ws
     if args.sweep or (args.layers is None and args.mode == "fusion"):
         ranges = fusion_ranges(num_ws)
     elif args.layers is None:

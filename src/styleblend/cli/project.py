@@ -14,11 +14,11 @@ from ..project.projector import METHODS, SPACES
 from .common import add_device, resolve_device
 
 
-def add_projection_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by `project` and `toonify`."""
-    p.add_argument("--method", choices=METHODS, default="image2stylegan",
+def add_projection_options(p: argparse.ArgumentParser, device: bool = True, method: str = "image2stylegan") -> None:
+    """Options shared by `project`, `toonify` and `style-fusion` (which has --device already: device=False)."""
+    p.add_argument("--method", choices=METHODS, default=method,
                    help="image2stylegan (Abdal et al. 2019, W+, 5000 steps), nvidia (Karras et al. 2020, W, "
-                        "1000 steps) or fast (coarse-to-fine W+, 500 steps) (default image2stylegan)")
+                        f"1000 steps) or fast (coarse-to-fine W+, 500 steps) (default {method})")
     p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")
@@ -29,7 +29,8 @@ def add_projection_options(p: argparse.ArgumentParser) -> None:
                    help="VGG-16 weights: torchvision vgg16 .pth or NVIDIA's vgg16.pt (default: torch hub cache)")
     p.add_argument("--download", action="store_true",
                    help="allow downloading torchvision's VGG-16 weights (528 MB) into the torch hub cache")
-    add_device(p)
+    if device:
+        add_device(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,7 +8,6 @@ the latent and the "done" marker: an image whose ``.npz`` exists is skipped when
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -24,6 +23,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import ImageError, InvalidArgumentError
 from ..io.atomic import atomic_path, write_bytes_atomic
+from ..io.digest import file_sha256
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..media.load import load_image
 from ..metrics.quality import summarize
@@ -41,15 +41,6 @@ from .vgg import VGG16Features
 log = logging.getLogger(__name__)
 
 LATENT_NAME = "projected_w.npz"
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 Image Synthesis Between Domains", Fig. 3): align a photo, embed it with the *base* model, and render the
 same latent through one or more *blended* models.
 
-The embedding is cached in ``outdir/embeddings/`` under a key of (photo sha256, base network sha256,
-method, steps, space, aligned or not), so trying more blends - or re-running - does not re-project.
+The embedding is cached in ``outdir/embeddings/`` (see :mod:`styleblend.project.embedding`): a key of
+(photo, base network, method, steps, space, alignment), so more blends - or re-running - do not re-project.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,10 +19,10 @@ from PIL import Image
 
 from ..errors import ArchitectureMismatchError, InvalidArgumentError
 from ..io import load_checkpoint
-from ..media.images import from_uint8, make_grid, save_png, to_uint8
-from ..media.load import load_image
-from .batch import file_sha256, load_latent, prepare_job, save_latent
-from .projector import ProjectionCallback, project, synthesize
+from ..media.images import make_grid, save_png, to_uint8
+from .batch import prepare_job
+from .embedding import embed_photo
+from .projector import ProjectionCallback, synthesize
 
 log = logging.getLogger(__name__)
 
@@ -43,24 +42,6 @@ class ToonifyResult:
     toons: dict[str, np.ndarray] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
     warning: str | None = None
-
-
-def embedding_key(photo_sha256: str, base_sha256: str, method: str, steps: int, space: str, aligned: bool) -> str:
-    """A short stable key of everything that determines the embedding."""
-    text = "|".join([photo_sha256, base_sha256, method, str(steps), space, "aligned" if aligned else "raw"])
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _target_image(photo: Path, resolution: int, align: bool, detector) -> np.ndarray:
-    if not align:
-        return load_image(photo, resolution=resolution)
-    from ..align import align_faces
-
-    faces = align_faces(photo, resolution, detector)
-    if len(faces) > 1:
-        log.warning("%d faces in %s; toonifying the largest", len(faces), photo)
-    aligned, _ = max(faces, key=lambda item: (item[1].box[2] - item[1].box[0]) * (item[1].box[3] - item[1].box[1]))
-    return aligned
 
 
 def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: str | Path, outdir: str | Path, *,
@@ -89,28 +70,10 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     job = prepare_job(base_ckpt, method, space=space, steps=steps, seed=seed, vgg_path=vgg_path,
                       download=download, device=device)
     G = job.G
-    target_u8 = _target_image(photo, G.img_resolution, align, detector)
-    key = embedding_key(file_sha256(photo), job.network_sha256, method, job.settings.steps, job.settings.space, align)
-    cache_path = outdir / "embeddings" / f"{key}.npz"
-    result = ToonifyResult(ws=torch.empty(0), cache_path=cache_path, cache_hit=cache_path.is_file(),
+    embedded = embed_photo(job, photo, outdir / "embeddings", align=align, detector=detector, callback=callback)
+    target_u8 = embedded.target
+    result = ToonifyResult(ws=embedded.ws, cache_path=embedded.cache_path, cache_hit=embedded.cache_hit,
                            target=target_u8, reconstruction=target_u8, warning=job.warning)
-    if result.cache_hit:
-        ws, _ = load_latent(cache_path)
-        if tuple(ws.shape[1:]) != (G.num_ws, G.w_dim):
-            raise ArchitectureMismatchError(f"cached embedding {cache_path} has shape {tuple(ws.shape[1:])}, the "
-                                            f"base needs [{G.num_ws}, {G.w_dim}]; delete the file to re-embed")
-        log.info("reusing the embedding %s", cache_path)
-    else:
-        target = from_uint8(target_u8).to(next(G.parameters()).device)
-        proj = project(G, target, job.settings, job.loss, seed=seed, callback=callback)
-        if proj.cancelled:
-            raise InvalidArgumentError("the embedding was cancelled; nothing was written")
-        ws = proj.ws
-        save_latent(cache_path, ws, {"network": job.network, "network_sha256": job.network_sha256,
-                                     "photo": str(photo), "method": method, "steps": proj.steps_done,
-                                     "space": job.settings.space, "final_loss": proj.final_loss, "seed": seed,
-                                     "aligned": align})
-    result.ws = ws.to(next(G.parameters()).device)
     with torch.no_grad():
         result.reconstruction = to_uint8(synthesize(G, result.ws))[0]
     result.written += [save_png(target_u8, outdir / "target.png"),

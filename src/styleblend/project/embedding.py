@@ -1,0 +1,90 @@
+"""Embed a photo into a model's W+ once and reuse it: the cached step of toonify and style-fusion.
+
+The cache file is ``<cache_dir>/<key>.npz`` where the key covers everything that determines the
+result (photo bytes, network bytes, method, steps, space, alignment), so re-running a command - or
+trying more blends - does not re-project, and any change of input projects again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ArchitectureMismatchError, InvalidArgumentError
+from ..io.digest import file_sha256
+from ..media.images import from_uint8
+from ..media.load import load_image
+from .batch import ProjectionJob, load_latent, save_latent
+from .projector import ProjectionCallback, project
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CachedEmbedding:
+    """ws [1, num_ws, w_dim] on the job's device; target: the photo as the model saw it (uint8 [R, R, C])."""
+
+    ws: torch.Tensor
+    target: np.ndarray
+    cache_path: Path
+    cache_hit: bool
+
+
+def embedding_key(photo_sha256: str, base_sha256: str, method: str, steps: int, space: str, aligned: bool,
+                  init: str = "default") -> str:
+    """A short stable key of everything that determines the embedding."""
+    text = "|".join([photo_sha256, base_sha256, method, str(steps), space, "aligned" if aligned else "raw", init])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def target_image(photo: Path, resolution: int, align: bool, detector=None) -> np.ndarray:
+    """The photo centre-cropped and resized, or FFHQ-aligned on its largest face."""
+    if not align:
+        return load_image(photo, resolution=resolution)
+    from ..align import align_faces
+
+    faces = align_faces(photo, resolution, detector)
+    if len(faces) > 1:
+        log.warning("%d faces in %s; using the largest", len(faces), photo)
+    aligned, _ = max(faces, key=lambda item: (item[1].box[2] - item[1].box[0]) * (item[1].box[3] - item[1].box[1]))
+    return aligned
+
+
+def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *, align: bool = False,
+                detector=None, callback: ProjectionCallback | None = None) -> CachedEmbedding:
+    """Project ``photo`` with ``job`` (see :func:`~styleblend.project.batch.prepare_job`), or reuse the cache.
+
+    Raises:
+        InvalidArgumentError: the projection was cancelled (nothing is cached).
+        ArchitectureMismatchError: a cached file does not fit the network.
+        ImageError, NoFaceError, MissingDependencyError: from loading and alignment.
+    """
+    G, photo = job.G, Path(photo)
+    device = next(G.parameters()).device
+    target = target_image(photo, G.img_resolution, align, detector)
+    init = (hashlib.sha256(job.init_ws.cpu().numpy().tobytes()).hexdigest()[:16] if job.init_ws is not None
+            else str(job.settings.init))
+    key = embedding_key(file_sha256(photo), job.network_sha256, job.settings.method, job.settings.steps,
+                        job.settings.space, align, init)
+    cache_path = Path(cache_dir) / f"{key}.npz"
+    if cache_path.is_file():
+        ws, _ = load_latent(cache_path)
+        if tuple(ws.shape[1:]) != (G.num_ws, G.w_dim):
+            raise ArchitectureMismatchError(f"cached embedding {cache_path} has shape {tuple(ws.shape[1:])}, the "
+                                            f"network needs [{G.num_ws}, {G.w_dim}]; delete the file to re-embed")
+        log.info("reusing the embedding %s", cache_path)
+        return CachedEmbedding(ws.to(device), target, cache_path, cache_hit=True)
+    proj = project(G, from_uint8(target).to(device), job.settings, job.loss, seed=job.seed, init_ws=job.init_ws,
+                   callback=callback)
+    if proj.cancelled:
+        raise InvalidArgumentError(f"the embedding of {photo.name} was cancelled; nothing was written")
+    save_latent(cache_path, proj.ws, {"network": job.network, "network_sha256": job.network_sha256,
+                                      "photo": str(photo), "method": job.settings.method, "steps": proj.steps_done,
+                                      "space": job.settings.space, "final_loss": proj.final_loss, "seed": job.seed,
+                                      "aligned": align})
+    return CachedEmbedding(proj.ws.to(device), target, cache_path, cache_hit=False)
