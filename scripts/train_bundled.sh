@@ -17,7 +17,7 @@
 #    nothing early on, while 933 images over hundreds of kimg is exactly the regime where ADA's
 #    paper shows D overfitting; the augment pipeline adds little compute next to G and D.
 #
-# Usage: scripts/train_bundled.sh base | transfer | resume-base | resume-transfer
+# Usage: scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | resume-base | resume-transfer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -34,9 +34,10 @@ case "${1:-}" in
     #   OMP_NUM_THREADS=1 nohup setsid <the command above> > runs/base-emoji64/stdout.log 2>&1 < /dev/null &
     ;;
   transfer)
-    # Fine-tune the latest base snapshot on Twemoji (G, G_ema and D start from the snapshot).
+    # Fine-tune one exact base snapshot on Twemoji (G, G_ema and D start from it); default: the newest
+    # snapshot of the base run. The bundled pair records which one (runs/bundle/, docs/bundled-models.md).
     # lr 0.002 as StyleGAN2-ADA's transfer runs; --freeze-d 0 (try 4-6 if D overfits fast).
-    base=$(ls runs/base-emoji64/network-snapshot-*.safetensors | sort | tail -n 1)
+    base=${2:-$(ls runs/base-emoji64/network-snapshot-*.safetensors | sort | tail -n 1)}
     mkdir -p runs/twemoji64
     python3 -m styleblend.cli.main train \
       --resume "$base" --data data/emoji/twitter-64.zip --outdir runs/twemoji64 \
@@ -52,7 +53,7 @@ case "${1:-}" in
     python3 -m styleblend.cli.main train --resume-run runs/twemoji64 --threads 1
     ;;
   *)
-    echo "usage: $0 base | transfer | resume-base | resume-transfer" >&2
+    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | resume-base | resume-transfer" >&2
     exit 2
     ;;
 esac
