@@ -47,8 +47,8 @@ class SynthesisConfig:
 
     channel_base, channel_max: a block at resolution r has min(channel_base // r, channel_max)
         channels (config-f: 32768 and 512).
-    num_fp16_res: how many of the highest resolutions NVIDIA runs in fp16 on a GPU; kept for
-        round trips only - we always compute in float32.
+    num_fp16_res: how many of the highest resolutions NVIDIA's code runs in float16; styleblend
+        does too when asked for NVIDIA's mixed precision (see ``SynthesisNetwork.forward``), else float32.
     architecture: 'orig', 'skip' (the StyleGAN2 generator default) or 'resnet'.
     conv_clamp: clamp of every conv output; None disables clamping.
     resample_filter: 1-D FIR taps used for up-sampling; [1, 3, 3, 1] in StyleGAN2.
@@ -95,6 +95,14 @@ class GeneratorConfig:
     def block_resolutions(self) -> list[int]:
         """Resolutions of the synthesis blocks, coarse to fine: [4, 8, ..., img_resolution]."""
         return [2**i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
+
+    @property
+    def fp16_resolutions(self) -> list[int]:
+        """Synthesis blocks NVIDIA runs in float16: the ``num_fp16_res`` finest, never below 8x8."""
+        if self.synthesis.num_fp16_res <= 0:
+            return []
+        lowest = max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.synthesis.num_fp16_res), 8)
+        return [r for r in self.block_resolutions if r >= lowest]
 
     def channels(self, res: int) -> int:
         """Feature channels of the synthesis block at resolution ``res``."""

@@ -108,3 +108,68 @@ def test_discriminator_freeze_layers_makes_buffers():
     assert "b32.fromrgb.weight" not in trainable and "b32.conv0.weight" not in trainable
     assert "b32.conv1.weight" in trainable
     assert set(D.state_dict()) == set(Discriminator(cfg).state_dict())
+
+
+def test_fp16_resolutions_follow_nvidia():
+    from dataclasses import replace
+
+    from styleblend.config import GeneratorConfig
+
+    cfg = GeneratorConfig()  # 1024 px
+    assert replace(cfg, synthesis=replace(cfg.synthesis, num_fp16_res=4)).fp16_resolutions == [128, 256, 512, 1024]
+    assert cfg.fp16_resolutions == []
+    small = tiny_config(32)
+    assert replace(small, synthesis=replace(small.synthesis, num_fp16_res=4)).fp16_resolutions == [8, 16, 32]
+
+
+def _fp16_model(num_fp16_res):
+    from dataclasses import replace
+
+    ckpt = tiny_checkpoint(seed=3)
+    cfg = replace(ckpt.g_config, synthesis=replace(ckpt.g_config.synthesis, num_fp16_res=num_fp16_res,
+                                                   conv_clamp=256))
+    return replace(ckpt, g_config=cfg)
+
+
+def test_mixed_precision_runs_the_fp16_blocks_in_float16():
+    ckpt = _fp16_model(2)
+    G = ckpt.generator(mixed_precision=True)
+    dtypes = {}
+
+    def record(res):
+        def hook(module, inputs, out):
+            dtypes.setdefault(res, (out[0].dtype, out[1].dtype))  # the first (mixed) call only
+        return hook
+
+    for res in G.cfg.block_resolutions:
+        getattr(G.synthesis, f"b{res}").register_forward_hook(record(res))
+    ws = seeds_to_ws(G, [0, 1])
+    with torch.no_grad():
+        mixed = G.synthesis(ws)
+        full = G.synthesis(ws, mixed_precision=False)
+    assert dtypes == {4: (torch.float32, torch.float32), 8: (torch.float32, torch.float32),
+                      16: (torch.float16, torch.float32), 32: (torch.float16, torch.float32)}
+    assert mixed.dtype == torch.float32
+    diff = (mixed - full).abs().max().item()
+    assert 0 < diff < 2e-2  # float16 rounding, nothing more
+
+
+def test_mixed_precision_changes_nothing_without_fp16_layers():
+    ckpt = _fp16_model(0)
+    ws = seeds_to_ws(ckpt.generator(), [0, 1])
+    with torch.no_grad():
+        assert torch.equal(ckpt.generator(mixed_precision=True).synthesis(ws), ckpt.generator().synthesis(ws))
+
+
+def test_generate_renders_fp16_layers_like_nvidia_unless_asked_for_float32(tmp_path):
+    from styleblend.cli.main import main
+    from styleblend.io import save_checkpoint
+
+    path = save_checkpoint(_fp16_model(2), tmp_path / "fp16.safetensors")
+    for precision in ("nvidia", "float32"):
+        assert main(["-q", "generate", "--network", str(path), "--seeds", "0", "--precision", precision,
+                     "--outdir", str(tmp_path / precision)]) == 0
+    G = load_checkpoint(path).generator(mixed_precision=True)
+    with torch.no_grad():
+        expected = to_uint8(G.synthesis(seeds_to_ws(G, [0])))[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "nvidia" / "seed0000.png")), expected)

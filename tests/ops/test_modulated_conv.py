@@ -37,3 +37,21 @@ def test_second_order_gradients_exist():
     (g,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
     (gg,) = torch.autograd.grad(g.square().sum(), weight)
     assert torch.isfinite(gg).all() and gg.abs().sum() > 0
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_float16_pre_normalisation_avoids_overflow(fused):
+    """Weights and styles whose modulated products overflow float16 (max 65504) still give the
+    float32 result in float16 layers, because demodulation cancels the pre-normalisation."""
+    torch.manual_seed(2)
+    x = torch.randn(2, 16, 8, 8)
+    weight = torch.randn(8, 16, 3, 3) * 300
+    styles = torch.rand(2, 16) * 300 + 1
+    reference = modulated_conv2d(x, weight, styles, padding=1, fused=fused)
+    half = modulated_conv2d(x.half(), weight, styles, padding=1, fused=fused)
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    torch.testing.assert_close(half.float(), reference, atol=2e-2, rtol=1e-2)
+    # Without demodulation nothing is rescaled: the output keeps the styles' scale.
+    plain = modulated_conv2d(x.half(), weight / 300, styles / 300, padding=1, demodulate=False, fused=fused)
+    expected = modulated_conv2d(x, weight / 300, styles / 300, padding=1, demodulate=False, fused=fused)
+    torch.testing.assert_close(plain.float(), expected, atol=2e-2, rtol=1e-2)

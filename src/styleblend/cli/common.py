@@ -47,6 +47,10 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
         p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     p.add_argument("--batch", type=int, default=batch, help=f"images per forward pass (default {batch})")
+    p.add_argument("--precision", choices=["nvidia", "float32"], default="nvidia",
+                   help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
+                        "renders them (no effect when num_fp16_res is 0); float32: everything in float32 "
+                        "(default nvidia)")
     add_device(p)
 
 
@@ -59,7 +63,7 @@ def load_network(args: argparse.Namespace) -> Checkpoint:
 
 def load_generator(args: argparse.Namespace) -> torch.nn.Module:
     """Check --batch and load --network as an eval-mode generator on --device."""
-    return load_network(args).generator(resolve_device(args.device))
+    return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
 
 
 def default_noise_mode(fmt: str, from_seeds: bool) -> str:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--noise-mode seed draws the noise from each seed; it needs --seeds")
     ckpt = load_network(args)
     noise_mode = noise_mode or default_noise_mode(ckpt.format, from_seeds=args.seeds is not None)
-    G = ckpt.generator(resolve_device(args.device))
+    G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
     if args.seeds is not None:
         ws = seeds_to_ws(G, args.seeds, args.trunc, args.trunc_cutoff, args.class_idx)
         names = [f"seed{s:04d}.png" for s in args.seeds]

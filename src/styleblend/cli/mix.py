@@ -8,39 +8,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import load_checkpoint
 from ..media.images import make_grid, save_png, to_uint8
 from ..render import mix_styles, render_ws, seeds_to_ws
-from .common import add_device, add_truncation, int_list, resolve_device
+from .common import add_generator_args, add_truncation, int_list, load_generator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mix", help="style-mixing grid of row and column seeds",
                        description="Cell (row, col) takes the row seed's ws with --styles taken from the column seed; "
                                    "files {row}-{col}.png, {seed}-{seed}.png for originals, and grid.png.")
-    p.add_argument("--network", required=True)
+    add_generator_args(p)
     p.add_argument("--rows", required=True, type=int_list("row seeds"))
     p.add_argument("--cols", required=True, type=int_list("column seeds"))
     p.add_argument("--styles", type=int_list("styles"), default="0-6",
                    help="W+ indices copied from the column seed (default 0-6: coarse and middle)")
     add_truncation(p)
-    p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
     p.add_argument("--outdir", required=True, type=Path)
-    add_device(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
-    G = load_checkpoint(args.network).generator(device)
+    G = load_generator(args)
     seeds = list(dict.fromkeys(args.rows + args.cols))
-    all_ws = seeds_to_ws(G, seeds, args.trunc, args.trunc_cutoff)
+    all_ws = seeds_to_ws(G, seeds, args.trunc, args.trunc_cutoff, args.class_idx)
     by_seed = {s: all_ws[i] for i, s in enumerate(seeds)}
     row_ws = torch.stack([by_seed[s] for s in args.rows])
     col_ws = torch.stack([by_seed[s] for s in args.cols])
     mixed = mix_styles(row_ws, col_ws, args.styles)
-    originals = to_uint8(render_ws(G, all_ws, noise_mode=args.noise_mode))
-    cells = to_uint8(render_ws(G, mixed.reshape(-1, *mixed.shape[2:]), noise_mode=args.noise_mode))
+    originals = to_uint8(render_ws(G, all_ws, noise_mode=args.noise_mode, batch_size=args.batch))
+    cells = to_uint8(render_ws(G, mixed.reshape(-1, *mixed.shape[2:]), noise_mode=args.noise_mode,
+                               batch_size=args.batch))
     image = {s: originals[i] for i, s in enumerate(seeds)}
     for i, (r, c) in enumerate((r, c) for r in args.rows for c in args.cols):
         save_png(cells[i], args.outdir / f"{r}-{c}.png")

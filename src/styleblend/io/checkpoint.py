@@ -6,7 +6,6 @@ A :class:`Checkpoint` is data only: architecture configs plus state dicts under 
 
 from __future__ import annotations
 
-
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,8 +48,13 @@ class Checkpoint:
     # of the source without parsing it again); never serialised.
     source_layout: Any = field(default=None, repr=False, compare=False)
 
-    def generator(self, device: str | torch.device = "cpu", which: str = "g_ema") -> torch.nn.Module:
-        """Build a :class:`~styleblend.nn.Generator` in eval mode with the chosen weights on ``device``."""
+    def generator(self, device: str | torch.device = "cpu", which: str = "g_ema",
+                  mixed_precision: bool = False) -> torch.nn.Module:
+        """Build a :class:`~styleblend.nn.Generator` in eval mode with the chosen weights on ``device``.
+
+        mixed_precision: render the model's fp16 resolutions in float16 as NVIDIA's generate.py does
+            (see :meth:`styleblend.nn.synthesis.SynthesisNetwork.forward`); float32 otherwise.
+        """
         from ..nn import Generator
 
         state = {"g_ema": self.g_ema, "g": self.g}.get(which)
@@ -58,6 +62,7 @@ class Checkpoint:
             raise InvalidArgumentError(f"generator {which!r} is not in this checkpoint; use 'g_ema'")
         net = Generator(self.g_config)
         load_state_dict_strict(net, state, what=f"{which} of {self.describe()}")
+        net.synthesis.mixed_precision = mixed_precision
         return net.eval().requires_grad_(False).to(device)
 
     def discriminator(self, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -69,7 +74,7 @@ class Checkpoint:
         load_state_dict_strict(net, self.d, what=f"discriminator of {self.describe()}")
         return net.to(device)
 
-    def generators_only(self) -> "Checkpoint":
+    def generators_only(self) -> Checkpoint:
         """This checkpoint without its discriminator (frees its memory when nothing else holds it).
 
         A blend needs only the transfers' generators; dropping their discriminators right after

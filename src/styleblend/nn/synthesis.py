@@ -22,6 +22,7 @@ class SynthesisBlock(nn.Module):
         self.in_channels = in_channels
         self.resolution = resolution
         self.is_last = is_last
+        self.use_fp16 = resolution in cfg.fp16_resolutions
         self.architecture = s.architecture
         self.register_buffer("resample_filter", setup_filter(s.resample_filter))
         layer_args = dict(w_dim=w_dim, resolution=resolution, kernel_size=s.kernel_size, use_noise=s.use_noise,
@@ -43,18 +44,20 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=s.resample_filter)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str,
-                fused: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+                fused: bool, mixed_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         w_iter = iter(ws.unbind(dim=1))
+        dtype = torch.float16 if mixed_precision and self.use_fp16 else torch.float32
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
         elif self.architecture == "resnet":
+            x = x.to(dtype)
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5))
             x = y + x
         else:
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+            x = self.conv0(x.to(dtype), next(w_iter), noise_mode=noise_mode, fused=fused)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
@@ -74,6 +77,9 @@ class SynthesisNetwork(nn.Module):
         self.img_channels = cfg.img_channels
         self.block_resolutions = cfg.block_resolutions
         self.num_ws = 0
+        # Render the fp16 blocks in float16 as NVIDIA's generate.py does (a mode, like train/eval; set by
+        # Checkpoint.generator(mixed_precision=True)); float32 everywhere otherwise.
+        self.mixed_precision = False
         for res in self.block_resolutions:
             in_channels = cfg.channels(res // 2) if res > 4 else 0
             block = SynthesisBlock(in_channels, cfg.channels(res), w_dim=cfg.w_dim, resolution=res,
@@ -82,13 +88,18 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
         assert self.num_ws == cfg.num_ws
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None) -> torch.Tensor:
-        """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] in about [-1, 1].
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None,
+                mixed_precision: bool | None = None) -> torch.Tensor:
+        """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
 
         noise_mode: 'const' (stored noise; what NVIDIA's generate.py uses), 'random' or 'none'.
         fused_modconv: None picks the fused path at inference and the unfused one in training.
+        mixed_precision: run the blocks of ``cfg.fp16_resolutions`` in float16, as NVIDIA's code does
+            (StyleGAN2-ADA-PyTorch on any device, the StyleGAN3 repo on GPUs), to reproduce images made
+            that way; None uses ``self.mixed_precision``. No effect on models with num_fp16_res = 0.
         """
         fused = (not self.training) if fused_modconv is None else fused_modconv
+        mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0
@@ -96,5 +107,5 @@ class SynthesisNetwork(nn.Module):
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused)
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed)
         return img

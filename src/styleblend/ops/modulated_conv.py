@@ -7,6 +7,8 @@ and the other while training; both are tested equal.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .conv2d_resample import conv2d_resample
@@ -21,6 +23,11 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """
     n = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # Demodulation cancels any scale of weight and styles, so bring both near 1 first: the products
+        # below are cast to float16 and would otherwise overflow (NVIDIA does the same in fp16 layers).
+        weight = weight * (1 / math.sqrt(in_channels * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     w = None
     dcoefs = None
@@ -47,5 +54,5 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                         flip_weight=flip_weight)
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
-        x = x + noise
+        x = x.add_(noise)  # in place keeps x's dtype: float16 layers round once, after adding float32 noise
     return x
