@@ -32,19 +32,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: bool = False) -> None:
-    """--network, --noise-mode, --class, --batch, --device (the options of every rendering command).
+    """--network, --noise-mode, --class, --batch, --precision, --device (options of every rendering command).
 
-    seed_noise: also offer --noise-mode seed (noise drawn from each seed, NVIDIA's TF convention); the
-    default then becomes None, for the command to pick by the checkpoint's format.
+    seed_noise: also offer --noise-mode seed (noise drawn from each seed, NVIDIA's TF convention).
     """
     p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
+    modes = ["const", "random", "none"]
+    help_text = "const (default): the model's stored noise, as NVIDIA's generate.py renders (TF pickles too); random; none"
     if seed_noise:
-        p.add_argument("--noise-mode", choices=["const", "random", "none", "seed"], default=None,
-                       help="const: the model's stored noise (NVIDIA PyTorch generate.py); seed: noise drawn from "
-                            "each seed after z (NVIDIA's TF run_generator.py); default: seed for TF pickles, "
-                            "else const")
-    else:
-        p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
+        modes.append("seed")
+        help_text += "; seed: drawn from each seed after z, as NVIDIA's TensorFlow run_generator.py"
+    p.add_argument("--noise-mode", choices=modes, default="const", help=help_text)
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     p.add_argument("--batch", type=int, default=batch, help=f"images per forward pass (default {batch})")
     p.add_argument("--precision", choices=["nvidia", "float32"], default="nvidia",
@@ -64,11 +62,6 @@ def load_network(args: argparse.Namespace) -> Checkpoint:
 def load_generator(args: argparse.Namespace) -> torch.nn.Module:
     """Check --batch and load --network as an eval-mode generator on --device."""
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
-
-
-def default_noise_mode(fmt: str, from_seeds: bool) -> str:
-    """The noise NVIDIA's own tool for this format uses: TF pickles draw it from each seed, others keep it constant."""
-    return "seed" if fmt == "nvidia-tf" and from_seeds else "const"
 
 
 def add_truncation(parser: argparse.ArgumentParser) -> None:

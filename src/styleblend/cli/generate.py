@@ -12,7 +12,6 @@ from ..render import render_with_seed_noise, render_ws, seeds_to_ws
 from .common import (
     add_generator_args,
     add_truncation,
-    default_noise_mode,
     int_list,
     load_network,
     progress,
@@ -37,11 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.seeds is None and args.z_file is None and args.w_file is None:
         raise InvalidArgumentError("nothing to render: pass --seeds, --z-file or --w-file")
-    noise_mode = args.noise_mode
-    if noise_mode == "seed" and args.seeds is None:
+    if args.noise_mode == "seed" and args.seeds is None:
         raise InvalidArgumentError("--noise-mode seed draws the noise from each seed; it needs --seeds")
     ckpt = load_network(args)
-    noise_mode = noise_mode or default_noise_mode(ckpt.format, from_seeds=args.seeds is not None)
     G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
     if args.seeds is not None:
         ws = seeds_to_ws(G, args.seeds, args.trunc, args.trunc_cutoff, args.class_idx)
@@ -55,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
         prefix = "z" if args.z_file else "w"
         names = [f"{prefix}{i:04d}.png" for i in range(ws.shape[0])]
     with progress(args, len(names), "generate") as cb:
-        if noise_mode == "seed":
+        if args.noise_mode == "seed":
             imgs = render_with_seed_noise(G, ws, args.seeds, progress=cb)
         else:
-            imgs = render_ws(G, ws, noise_mode=noise_mode, batch_size=args.batch, progress=cb)
+            imgs = render_ws(G, ws, noise_mode=args.noise_mode, batch_size=args.batch, progress=cb)
     arrays = to_uint8(imgs)
     for name, array in zip(names, arrays):
         save_png(array, args.outdir / name)
