@@ -161,6 +161,16 @@ class StandInFeatures:
         return torch.cat(parts, dim=1)
 
 
+class ImagePixels:
+    """The images themselves as 'features' (uint8 values as float32), for metrics that work on pixels (SWD)."""
+
+    name = "pixels"
+    feature_dim = 0  # any: C * H * W of the images given
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return images.to(torch.float32).flatten(1)
+
+
 def _check_batch(batch_size: int) -> None:
     if batch_size < 1:
         raise InvalidArgumentError(f"batch size {batch_size} must be >= 1")
