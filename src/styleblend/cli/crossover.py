@@ -115,6 +115,8 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
         if not args.quiet:
             print(("reused " if embedded.cache_hit else "embedded ") + f"{spec} -> {embedded.cache_path}")
         out.append(embedded.ws)
+    # Embedding ran in float32; the results are rendered like every other command (--precision).
+    G.synthesis.mixed_precision = args.precision == "nvidia"
     return G, out[0], out[1]
 
 
