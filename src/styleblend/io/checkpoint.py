@@ -74,6 +74,29 @@ class Checkpoint:
         load_state_dict_strict(net, self.d, what=f"discriminator of {self.describe()}")
         return net.to(device)
 
+    def check_networks(self) -> None:
+        """Check every network's tensor names and shapes against its architecture, as loading it would.
+
+        Readers take a file's architecture and its tensors separately; this is the check that they
+        agree, run before a checkpoint is described or written (the error is the one
+        :meth:`generator` and :meth:`discriminator` give).
+
+        Raises:
+            ArchitectureMismatchError: a tensor is missing, unexpected or of the wrong shape.
+        """
+        from ..nn import Discriminator, Generator
+        from .keymaps.common import state_shapes
+
+        g_shapes = state_shapes(lambda: Generator(self.g_config))
+        for which in ("g_ema", "g"):
+            state = getattr(self, which)
+            if state is not None:
+                check_state_dict(state, g_shapes, what=f"{which} of {self.describe()}")
+        d_config = self.d_config
+        if self.d is not None and d_config is not None:
+            check_state_dict(self.d, state_shapes(lambda: Discriminator(d_config)),
+                             what=f"discriminator of {self.describe()}")
+
     def generators_only(self) -> Checkpoint:
         """This checkpoint without its discriminator (frees its memory when nothing else holds it).
 
