@@ -208,7 +208,7 @@ def read(path: Path) -> Checkpoint:
     # Recorded (never run) so that a conversion can say it leaves the code behind.
     meta["embedded_source"] = [key for key in ("G", "D", "G_ema", "augment_pipe")
                                if isinstance(nets.get(key), PersistentObject) and nets[key].module_src]
-    g_ema = states.get("g_ema") or states["g"]
+    g_ema = states["g_ema"] if "g_ema" in states else states["g"]  # an empty G_ema is refused later, not skipped
     return Checkpoint(g_config=g_config, g_ema=dict(g_ema), d_config=d_config, g=_opt(states.get("g")),
                       d=_opt(states.get("d")), format="nvidia-pkl", source=path, meta=meta,
                       source_layout=_layout(path, nets, unpickler))
