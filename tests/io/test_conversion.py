@@ -183,6 +183,7 @@ def test_finetune_written_back_renders_bitwise_and_changes_only_tensor_bytes(tmp
     native = load_checkpoint(native_path)
     done = convert_checkpoint(native, tmp_path / "tuned.pkl", "nvidia-pkl", template=template)
     assert done.networks == ("g_ema", "g", "d") and done.kept == ()
+    assert done.dropped == ()  # p and training-set kwargs are the template's own: nothing is lost
     back = load_checkpoint(done.path)
     assert back.format == "nvidia-pkl" and back.g_config == native.g_config and back.d_config == native.d_config
     for part in ("g_ema", "g", "d"):

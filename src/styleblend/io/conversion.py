@@ -118,8 +118,9 @@ def convert_checkpoint(ckpt: Checkpoint, out: str | Path, fmt: str, template: st
         done = nvidia_pkl.write_into_template(ckpt, path, out)
         own = ckpt.format == "nvidia-pkl" and ckpt.source is not None and _same_file(ckpt.source, path)
         parts = {"G_ema": "g_ema", "G": "g", "D": "d"}
+        dropped = conversion_losses(ckpt, fmt, own_template=own, template_meta=done.template_meta)
         return Conversion(path=done.path, fmt=fmt, template=path, networks=tuple(parts[k] for k in done.written),
-                          dropped=tuple(conversion_losses(ckpt, fmt, own_template=own)), kept=done.kept)
+                          dropped=tuple(dropped), kept=done.kept)
     dropped = conversion_losses(ckpt, fmt)
     meta = {k: v for k, v in ckpt.meta.items() if k not in _SOURCE_ONLY_META}
     target = dataclasses.replace(ckpt, meta=meta)
@@ -134,12 +135,20 @@ def convert_checkpoint(ckpt: Checkpoint, out: str | Path, fmt: str, template: st
     return Conversion(path=Path(path), fmt=fmt, template=None, networks=networks, dropped=tuple(dropped))
 
 
-def conversion_losses(ckpt: Checkpoint, fmt: str, own_template: bool = False) -> list[str]:
+def conversion_losses(ckpt: Checkpoint, fmt: str, own_template: bool = False,
+                      template_meta: dict[str, Any] | None = None) -> list[str]:
     """One sentence per thing ``ckpt`` has that a file of format ``fmt`` does not hold.
 
     own_template: nvidia-pkl written into the network's own source pickle (which keeps everything).
+    template_meta: nvidia-pkl: the template's metadata; what the template holds with the same value
+        (e.g. the training-set kwargs of the pickle a fine-tune started from) is not a loss.
     """
     from .formats import rosinality
+
+    template_meta = template_meta or {}
+
+    def same_in_template(key: str, value: Any) -> bool:
+        return fmt == "nvidia-pkl" and template_meta.get(key) == value
 
     meta = ckpt.meta
     out = [f"{item} (not read from {ckpt.describe()})" for item in meta.get("dropped") or []]
@@ -153,12 +162,13 @@ def conversion_losses(ckpt: Checkpoint, fmt: str, own_template: bool = False) ->
     if from_pickle and meta.get("has_augment_pipe"):
         note = " (p is kept as a note in its metadata)" if fmt == "native" and p_text else ""
         out.append(f"the augment pipeline{p_text}: {gone}{note}")
-    elif p_text and fmt != "native":
+    elif p_text and fmt != "native" and not same_in_template("augment_p", p):
         out.append(f"ADA's augment probability{p_text}: {gone}")
     if from_pickle and meta.get("embedded_source"):
         out.append(f"the source code embedded for {', '.join(meta['embedded_source'])} (never run by styleblend): "
                    f"{gone}")
-    if meta.get("training_set_kwargs") and fmt != "native":
+    if meta.get("training_set_kwargs") and fmt != "native" and \
+            not same_in_template("training_set_kwargs", meta["training_set_kwargs"]):
         out.append(f"the training-set kwargs ({_summary(meta['training_set_kwargs'])}): {gone}")
     if meta.get("training_options") and fmt != "native":
         kimg = meta.get("kimg")

@@ -261,11 +261,13 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
 
 @dataclass(frozen=True)
 class TemplateWrite:
-    """What :func:`write_into_template` wrote: the file and what of the template it kept unchanged."""
+    """What :func:`write_into_template` wrote: the file, the networks written, what of the template it kept
+    (one sentence each) and the template's metadata as read."""
 
     path: Path
     written: tuple[str, ...]
     kept: tuple[str, ...]
+    template_meta: dict[str, Any]
 
 
 def config_differences(ours: Any, theirs: Any, prefix: str = "") -> list[str]:
@@ -327,7 +329,7 @@ def write_into_template(ckpt: Checkpoint, template: Path, out: Path) -> Template
             kept.append(f"the template's D (discriminator), since {why}")
     path = _patch_copy(template, layout, states, out)
     written = tuple(k for k, v in states.items() if v is not None)
-    return TemplateWrite(path=path, written=written, kept=tuple(kept))
+    return TemplateWrite(path=path, written=written, kept=tuple(kept), template_meta=base.meta)
 
 
 def _discriminator_mismatch(ckpt: Checkpoint, base: Checkpoint) -> str | None:
