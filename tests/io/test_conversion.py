@@ -170,6 +170,9 @@ def test_options_that_do_not_apply_are_refused(tmp_path, nvidia_g64):
         convert_checkpoint(ckpt, tmp_path / "a.pt", "rosinality", template=nvidia_g64 / "network-snapshot.pkl")
     with pytest.raises(InvalidArgumentError, match="choose one of"):
         convert_checkpoint(ckpt, tmp_path / "a.x", "nvidia-tf")
+    # The plain writer, which needs the network's own pickle, points to the template route.
+    with pytest.raises(CheckpointError, match="convert --to nvidia-pkl --template PICKLE"):
+        save_checkpoint(ckpt, tmp_path / "a.pkl", "nvidia-pkl")
 
 
 # ------------------------------------------------------------------ back into an NVIDIA pickle

@@ -179,5 +179,7 @@ def require_source(ckpt: Checkpoint, fmt: str) -> Path:
     if ckpt.source is None or ckpt.format != fmt:
         raise CheckpointError(
             f"writing {fmt} needs an original {fmt} file to put the tensors into, but this checkpoint "
-            f"comes from {ckpt.describe()}; write 'native' or 'rosinality' instead")
+            f"comes from {ckpt.describe()}; write 'native' or 'rosinality' instead"
+            + (", or write it into an NVIDIA pickle of the same architecture with 'styleblend convert --to "
+               "nvidia-pkl --template PICKLE'" if fmt == "nvidia-pkl" else ""))
     return ckpt.source
