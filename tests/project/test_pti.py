@@ -216,3 +216,20 @@ def test_locality_regulariser_keeps_other_latents_closer():
             return float((G2.synthesis(others, noise_mode="const") - ref).square().mean())
 
     assert drift(10.0) < drift(0.0)
+
+
+def test_n_model_blends_take_the_delta_by_the_base_share(tmp_path):
+    from styleblend.blend.multi import parse_multi_schedule
+
+    base = tiny_checkpoint(seed=0)
+    t1, t2 = finetuned(base, scale=0.3, seed=1), finetuned(base, scale=0.3, seed=2)
+    delta = _random_delta(base)
+    schedule = parse_multi_schedule("weights:4:0/1/0,8:0.2/0.5/0.3,*:1/0/0")
+    blended, recipe = blend_checkpoints(base, [t1, t2], schedule)
+    tuned, _ = blend_checkpoints(Checkpoint(g_config=base.g_config, g_ema=apply_delta(base.g_ema, delta)), [t1, t2],
+                                 schedule)
+    w0 = base_weights(base.g_config, blended.g_ema, recipe.schedule)
+    assert w0["synthesis.b8.conv1.weight"] == pytest.approx(0.2)
+    got = apply_delta(blended.g_ema, delta, scale=w0)
+    for key in got:
+        torch.testing.assert_close(got[key], tuned.g_ema[key], rtol=1e-5, atol=1e-6)
