@@ -30,7 +30,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ArchitectureMismatchError, InvalidArgumentError, MissingDependencyError, MissingWeightsError
+from ..errors import (
+    ArchitectureMismatchError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    MissingWeightsError,
+    StyleblendError,
+)
 from ..io import Checkpoint, load_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.digest import file_sha256
@@ -275,20 +281,23 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         toon = _render(Gb, ws)
         result.toons[str(path)] = toon
         result.written.append(save_png(toon, outdir / f"toon_{path.stem}.png"))
-        scorer = critic_model
+        scorer, why = critic_model, "no transfer discriminator (pass --critic with the transfer's training snapshot)"
         if scorer is None:
             snapshot = transfer_snapshot(blend_record(path, blend))
-            scorer = Critic(snapshot, device) if snapshot is not None else None
-        if scorer is not None and scorer.D.img_resolution == toon.shape[0]:
+            try:
+                scorer = Critic(snapshot, device) if snapshot is not None else None
+            except StyleblendError as exc:  # a recorded transfer without a usable D: a note, not a failure
+                why = f"the recorded transfer {snapshot} gives no discriminator ({exc})"
+        if scorer is not None and (scorer.c_dim or scorer.D.img_resolution != toon.shape[0]):
+            scorer, why = None, "the critic is class-conditional or of another resolution than the toon"
+        if scorer is not None:
             if str(scorer.path) not in references:
                 references[str(scorer.path)] = scorer.reference()
             entry.update(realism_logit=round(scorer.logit(toon), 4), critic=str(scorer.path),
                          critic_reference_logit=references[str(scorer.path)],
                          critic_target_logit=round(scorer.logit(_resize(target_u8, toon.shape[0])), 4))
         else:
-            entry["realism_note"] = ("not measured: no transfer discriminator (pass --critic with the transfer's "
-                                     "training snapshot)" if scorer is None else
-                                     "not measured: the critic's resolution differs from the toon's")
+            entry["realism_note"] = f"not measured: {why}"
         toons[path.name] = entry
         strip.append(_resize(toon, res))
     seconds["render"] = round(time.perf_counter() - t0, 3)
