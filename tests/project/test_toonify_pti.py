@@ -150,3 +150,32 @@ def test_cli_prints_measures_and_refuses_a_delta_of_another_base_in_one_line(tmp
     assert main(args[:-7] + ["--pti-delta", str(foreign)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "tuned on a base" in err
+
+
+@pytest.mark.slow  # loads dlib's landmark and recognition models (~15 s on the busy 2-core machine)
+def test_aligned_face_photos_get_an_identity_measure_or_a_note(tmp_path, pair, no_vgg):
+    """On a real face (scikit-image's astronaut) the identity measure runs; a random tiny model renders no face,
+    which the measure reports as a note instead of failing."""
+    import importlib.util
+    from pathlib import Path
+
+    from styleblend.errors import MissingDependencyError, MissingWeightsError
+
+    spec = importlib.util.find_spec("skimage")
+    photo = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png" if spec else None
+    if photo is None or not photo.is_file():
+        pytest.skip("scikit-image's astronaut photo is not installed")
+    try:
+        from styleblend.align import default_detector
+        from styleblend.metrics.identity import FaceIdentity
+
+        detector = default_detector()
+        FaceIdentity()
+    except (MissingDependencyError, MissingWeightsError) as exc:
+        pytest.skip(f"optional align extra not installed: {exc}")
+    base, _, blend = pair
+    r = toonify(base, [blend], photo, tmp_path / "out", detector=detector, method="fast", steps=1)
+    entry = r.metrics["reconstruction"]
+    assert "identity_note" not in r.metrics and "identity_distance" in entry
+    assert entry["identity_distance"] is None and "no face found" in entry["identity_note"]
+    assert "no face found" in r.metrics["toons"]["blend.safetensors"]["identity_note"]

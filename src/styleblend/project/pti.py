@@ -85,7 +85,8 @@ class PTISettings:
             raise InvalidArgumentError(f"PTI budget={self.budget} must be a fraction in (0, 1], e.g. 0.02")
         bad = [t for t in self.targets if t not in TARGET_GROUPS]
         if bad or not self.targets:
-            raise InvalidArgumentError(f"PTI targets {list(self.targets)} must be a non-empty subset of {TARGET_GROUPS}")
+            raise InvalidArgumentError(f"PTI targets {list(self.targets)} must be a non-empty subset of "
+                                       f"{TARGET_GROUPS}")
         if self.locality_weight < 0:
             raise InvalidArgumentError(f"PTI locality_weight={self.locality_weight} must be >= 0")
 
@@ -117,7 +118,8 @@ class Delta:
 
     @property
     def num_params(self) -> int:
-        return sum(t.numel() for t in self.full.values()) + sum(u.numel() + d.numel() for u, d in self.low_rank.values())
+        full = sum(t.numel() for t in self.full.values())
+        return full + sum(u.numel() + d.numel() for u, d in self.low_rank.values())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -381,7 +383,8 @@ def pivotal_tuning(G: torch.nn.Module, ws: torch.Tensor, target: torch.Tensor, l
     rank = choose_rank(shapes, g_params, settings)
     layout = delta_layout(shapes, rank, settings.targets)
     gen = torch.Generator().manual_seed(int(seed))
-    full = {k: torch.zeros(shapes[k], device=device, requires_grad=True) for k, kind in layout.items() if kind == "full"}
+    full = {k: torch.zeros(shapes[k], device=device, requires_grad=True)
+            for k, kind in layout.items() if kind == "full"}
     low_rank = {}
     for key, kind in layout.items():
         if kind == "low_rank":

@@ -58,7 +58,14 @@ from .pti import (
     save_delta,
 )
 from .pti_blend import blend_base_weights, blend_record, check_blend_of_base
-from .toonify_measures import MANIFEST, Critic, latent_distance_from_w, previous_outputs, remove_stale, transfer_snapshot
+from .toonify_measures import (
+    MANIFEST,
+    Critic,
+    latent_distance_from_w,
+    previous_outputs,
+    remove_stale,
+    transfer_snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -332,8 +339,9 @@ def _identity(metrics: dict[str, Any], target_u8: np.ndarray, result: ToonifyRes
     except (MissingDependencyError, MissingWeightsError) as exc:
         metrics["identity_note"] = f"not measured: {exc}"
         return
-    metrics["reconstruction"].update(model.compare(target_u8, result.reconstruction, ("target", "reconstruction")).to_dict())
+    names = ("target", "reconstruction")
+    metrics["reconstruction"].update(model.compare(target_u8, result.reconstruction, names).to_dict())
     if "reconstruction_pti" in metrics:
-        metrics["reconstruction_pti"].update(model.compare(target_u8, shown, ("target", "reconstruction")).to_dict())
+        metrics["reconstruction_pti"].update(model.compare(target_u8, shown, names).to_dict())
     for (path, toon) in result.toons.items():
         metrics["toons"][Path(path).name].update(model.compare(target_u8, toon, ("target", "toon")).to_dict())
