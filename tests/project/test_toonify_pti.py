@@ -179,3 +179,14 @@ def test_aligned_face_photos_get_an_identity_measure_or_a_note(tmp_path, pair, n
     assert "identity_note" not in r.metrics and "identity_distance" in entry
     assert entry["identity_distance"] is None and "no face found" in entry["identity_note"]
     assert "no face found" in r.metrics["toons"]["blend.safetensors"]["identity_note"]
+
+
+def test_cli_method_encoder_needs_an_encoder_and_init_is_passed_on(tmp_path, pair, no_vgg, capsys):
+    base, _, blend = pair
+    photo = _photo(tmp_path, load_checkpoint(base))
+    args = ["toonify", "--base", str(base), "--blend", str(blend), "--photo", str(photo), "--no-align"]
+    assert main(args + ["--outdir", str(tmp_path / "e"), "--method", "encoder"]) == 1
+    assert "needs --encoder" in capsys.readouterr().err
+    mean = toonify(base, [blend], photo, tmp_path / "m", align=False, method="fast", steps=1)
+    rand = toonify(base, [blend], photo, tmp_path / "r", align=False, method="fast", steps=1, init="random")
+    assert not torch.allclose(mean.ws, rand.ws)

@@ -11,10 +11,13 @@ from .common import resolve_device
 from .project import add_projection_options
 
 
-def _set_help(p: argparse.ArgumentParser, dest: str, text: str) -> None:
+def _set_help(p: argparse.ArgumentParser, dest: str, text: str, extra_choice: str | None = None) -> None:
+    """Say toonify's own defaults in the help of a shared projection option (and accept one more choice)."""
     for action in p._actions:
         if action.dest == dest:
             action.help = text
+            if extra_choice is not None and action.choices is not None and extra_choice not in action.choices:
+                action.choices = (*action.choices, extra_choice)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(method=None)
     _set_help(p, "method", "image2stylegan (W+, 5000 steps), nvidia (W, 1000 steps), fast (coarse-to-fine W+) or "
                            "encoder (default: the encoder + refinement when --encoder is given or one is bundled for "
-                           f"this base, else fast with {DEFAULT_FAST_STEPS} steps)")
+                           f"this base, else fast with {DEFAULT_FAST_STEPS} steps)", extra_choice="encoder")
     _set_help(p, "steps", f"optimisation steps (default: {DEFAULT_REFINE_STEPS} refinement steps after an encoder - 0 "
                           f"keeps its prediction -, {DEFAULT_FAST_STEPS} for the default fast method, else the "
                           "method's own)")
@@ -45,13 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "bundled base, if any")
     g = p.add_argument_group("pivotal tuning (PTI)")
     g.add_argument("--pti", action="store_true",
-                   help="tune the base on the photo as a low-rank delta (<= 2%% of G) and render every blend with it")
+                   help="tune the base on the photo as a low-rank delta (at most --pti-budget of G's parameters) and "
+                        "render every blend with it")
     g.add_argument("--pti-steps", type=int, default=100, help="tuning steps (default 100)")
     g.add_argument("--pti-rank", type=int, default=None,
                    help="rank of the delta (default: the largest <= 8 within --pti-budget)")
     g.add_argument("--pti-budget", type=float, default=0.02,
                    help="most parameters the delta may hold, as a fraction of the generator's (default 0.02)")
     g.add_argument("--pti-lr", type=float, default=1e-2, help="learning rate of the delta (default 0.01)")
+    g.add_argument("--pti-locality", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of PTI's locality regulariser, which keeps renders of latents 30 units away from the "
+                        "photo's unchanged (the paper uses 0.1; default 0 = off)")
     g.add_argument("--pti-delta", type=Path, default=None, help="use this delta file instead of tuning (implies --pti)")
     g.add_argument("--pti-schedule", default=None, metavar="SPEC",
                    help="the blends' schedule (e.g. swap:16) when a blend has no recipe or blend metadata "
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
         detector = default_detector(args.predictor)
     pti = PTISettings(steps=args.pti_steps, rank=args.pti_rank, lr=args.pti_lr,
-                                        budget=args.pti_budget) if args.pti else None
+                                        budget=args.pti_budget, locality_weight=args.pti_locality) if args.pti else None
     bar = tqdm(desc="embedding", unit="step", disable=args.quiet, leave=False)
 
     def progress(step: int, parts: dict[str, float], ws) -> None:
@@ -120,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         pti_bar.update(1)
 
     result = toonify(args.base, args.blend, args.photo, args.outdir, align=not args.no_align, detector=detector,
-                     method=args.method, steps=args.steps, space=args.space, seed=args.seed, vgg_path=args.vgg,
+                     method=args.method, steps=args.steps, space=args.space, init=args.init, lr=args.lr,
+                     seed=args.seed, vgg_path=args.vgg,
                      download=args.download, device=device, callback=progress, encoder=args.encoder, pti=pti,
                      pti_delta=args.pti_delta, pti_schedule=args.pti_schedule, pti_export=args.pti_export,
                      pti_callback=pti_progress, critic=args.critic, identity=args.identity)

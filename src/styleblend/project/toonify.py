@@ -147,9 +147,9 @@ def _pti_cache_path(cache_path: Path, settings: PTISettings, loss: str, seed: in
 
 def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: str | Path, outdir: str | Path, *,
             align: bool = True, detector=None, method: str | None = None, steps: int | None = None,
-            space: str | None = None, seed: int = 0, vgg_path: str | None = None, download: bool = False,
-            device: str | torch.device = "cpu", callback: ProjectionCallback | None = None,
-            encoder: str | Path | None = None, pti: PTISettings | None = None, pti_delta: str | Path | None = None,
+            space: str | None = None, init: str | None = None, lr: float | None = None, seed: int = 0,
+            vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
+            callback: ProjectionCallback | None = None, encoder: str | Path | None = None, pti: PTISettings | None = None, pti_delta: str | Path | None = None,
             pti_schedule: str | None = None, pti_export: str | Path | None = None,
             pti_callback: PTICallback | None = None, critic: str | Path | None = None,
             identity: bool | None = None) -> ToonifyResult:
@@ -167,7 +167,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         steps: optimisation steps - with an encoder the refinement steps (0: the encoder's prediction alone);
             None: :data:`DEFAULT_REFINE_STEPS`, :data:`DEFAULT_FAST_STEPS` for the picked ``fast``, else the
             method's own.
-        space, seed, vgg_path, download: as for ``styleblend project``.
+        space, init, lr, seed, vgg_path, download: as for ``styleblend project`` (``init`` is unused with an
+            encoder, whose prediction is the start).
         callback: projection progress (not called on a cache hit).
         encoder: an encoder file for the base (see ``styleblend encoder train``).
         pti: tune the base on the photo (pivotal tuning) with these settings; the delta is cached.
@@ -203,8 +204,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     use_encoder = encoder_path is not None and method in (None, "encoder")
     if use_encoder:
         refine_steps = DEFAULT_REFINE_STEPS if steps is None else steps
-        job = prepare_job(base_ckpt, "fast", space=space, steps=max(1, refine_steps), seed=seed, vgg_path=vgg_path,
-                          download=download, device=device)
+        job = prepare_job(base_ckpt, "fast", space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
+                          vgg_path=vgg_path, download=download, device=device)
         enc = load_encoder_fn(encoder_path, device)
         described = f"encoder {encoder_path.name} + {refine_steps} fast refinement steps"
     else:
@@ -212,8 +213,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             raise InvalidArgumentError("steps=0 needs an encoder (--encoder FILE)")
         run_method = method or "fast"
         job_steps = steps if steps is not None else (DEFAULT_FAST_STEPS if method is None else None)
-        job = prepare_job(base_ckpt, run_method, space=space, steps=job_steps, seed=seed, vgg_path=vgg_path,
-                          download=download, device=device)
+        job = prepare_job(base_ckpt, run_method, space=space, steps=job_steps, init=init, lr=lr, seed=seed,
+                          vgg_path=vgg_path, download=download, device=device)
         enc, refine_steps = None, job.settings.steps
         described = f"{run_method}, {job.settings.steps} steps"
     G = job.G
