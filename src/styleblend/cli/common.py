@@ -232,15 +232,20 @@ def cli_logging(level: int) -> Iterator[None]:
     before = root.level
     root.addHandler(handler)
     root.setLevel(min(level, before) if before != logging.NOTSET else level)
-    logging.captureWarnings(True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")  # each distinct warning once, not once per call site and module
+            warnings.showwarning = _show_warning  # restored by catch_warnings
             yield
     finally:
-        logging.captureWarnings(False)
         root.removeHandler(handler)
         root.setLevel(before)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A Python warning as one log line (category and text; no source line), deduplicated like the rest."""
+    logging.getLogger("py.warnings").warning("%s: %s", category.__name__, " ".join(str(message).split()))
 
 
 _OS_HINTS = {

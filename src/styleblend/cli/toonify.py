@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import resolve_device
+from .common import resolve_device, warn
 from .project import add_projection_options
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     if not args.quiet:
         if result.warning and not result.cache_hit:
-            print(f"warning: {result.warning}")
+            warn(result.warning)  # once, though the library logs it too
         print(("reused embedding " if result.cache_hit else "embedded into ") + str(result.cache_path))
         for path in result.written:
             print(f"wrote {path}")
