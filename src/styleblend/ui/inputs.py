@@ -11,7 +11,8 @@ from ..errors import InvalidArgumentError
 from ..latents.limits import PSI_RANGE, check_psi
 from ..latents.seeds import parse_int_list
 
-__all__ = ["MAX_SEEDS", "PSI_RANGE", "choice", "parse_alphas", "parse_psi", "parse_seeds", "safe_name"]
+__all__ = ["MAX_SEEDS", "PSI_RANGE", "choice", "parse_alphas", "parse_int", "parse_psi", "parse_seeds",
+           "safe_name"]
 
 MAX_SEEDS = 8
 ALPHA_DECIMALS = 4  # α vectors are rounded so that slider jitter re-uses a cached blend
@@ -25,7 +26,7 @@ def parse_seeds(seeds: str | Sequence[int], limit: int = MAX_SEEDS) -> tuple[int
     else:
         if len(seeds) > limit:
             raise InvalidArgumentError(f"{len(seeds)} seeds given; the preview shows at most {limit} - remove some")
-        values = [_int(s, "seed") for s in seeds]
+        values = [parse_int(s, "seed") for s in seeds]
     if not values:
         raise InvalidArgumentError("give at least one seed, e.g. '1,2,3'")
     if len(values) > limit:
@@ -37,7 +38,7 @@ def parse_seeds(seeds: str | Sequence[int], limit: int = MAX_SEEDS) -> tuple[int
     return tuple(values)
 
 
-def _int(value: object, what: str) -> int:
+def parse_int(value: object, what: str) -> int:
     """An integer from JSON: ints, integral floats and digit strings; NaN, inf, 1.5 and bools are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidArgumentError(f"{what} {value!r} is not an integer")
