@@ -7,7 +7,7 @@ import pytest
 from styleblend.blend.model import blend_checkpoints, recipe_matches, save_blend, unmet_resolutions
 from styleblend.blend.recipe import recipe_path
 from styleblend.blend.schedules import Swap
-from styleblend.io import load_checkpoint, save_checkpoint
+from styleblend.io import save_checkpoint
 
 from .conftest import finetuned, tiny_checkpoint
 

@@ -172,6 +172,11 @@ def progress(args: argparse.Namespace, total: int, desc: str) -> Iterator[Callab
         yield lambda done, _total: bar.update(done - bar.n)
 
 
+def progress_bar(args: argparse.Namespace, **kwargs: Any) -> tqdm:
+    """A tqdm bar on stderr, drawn only on a terminal and without -q (a log file gets no bar fragments)."""
+    return tqdm(disable=bool(args.quiet) or not _tty(), **kwargs)
+
+
 def _tty() -> bool:
     try:
         return sys.stderr.isatty()

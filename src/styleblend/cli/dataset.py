@@ -6,10 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import InvalidArgumentError
 from ..train.dataset_tool import make_dataset
+from .common import progress_bar
 
 
 def _colour(text: str) -> tuple[int, int, int]:
@@ -44,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError, AttributeError) as exc:
             raise InvalidArgumentError(f"--labels {args.labels}: expected a JSON object of name -> class index "
                                        f"({exc})") from None
-    bar: tqdm | None = None
+    bar = None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:  # created on first progress, so an early error prints one line only
-            bar = tqdm(total=total, desc="dataset", unit="img", disable=args.quiet)
+            bar = progress_bar(args, total=total, desc="dataset", unit="img")
         bar.update(done - bar.n)
 
     try:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import InvalidArgumentError
 from ..media.load import list_images
 from ..project.batch import parse_shard, prepare_job, project_batch
 from ..project.projector import METHODS, SPACES
-from .common import add_device, resolve_device, warn
+from .common import add_device, progress_bar, resolve_device, warn
 
 
 def add_projection_options(p: argparse.ArgumentParser, device: bool = True, method: str = "image2stylegan") -> None:
@@ -71,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet
 
     def callback_for(path: Path):
-        bar = tqdm(total=job.settings.steps, desc=path.name[:30], unit="step", disable=quiet, leave=False)
+        bar = progress_bar(args, total=job.settings.steps, desc=path.name[:30], unit="step", leave=False)
 
         def cb(step: int, parts: dict[str, float], ws) -> None:
             bar.update(1)

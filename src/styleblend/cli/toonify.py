@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
 
-from .common import resolve_device, warn
+from .common import progress_bar, resolve_device, warn
 from .project import add_projection_options
 
 
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         from ..align import default_detector
 
         detector = default_detector(args.predictor)
-    bar = tqdm(desc="embedding", unit="step", disable=args.quiet, leave=False)
+    bar = progress_bar(args, desc="embedding", unit="step", leave=False)
 
     def progress(step: int, parts: dict[str, float], ws) -> None:
         bar.update(1)

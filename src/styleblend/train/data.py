@@ -46,7 +46,8 @@ class _Entries:
             meta_path = path / "dataset.json"
             if meta_path.is_file():
                 if meta_path.stat().st_size > MAX_MEMBER_BYTES:
-                    raise ImageError(f"'{path}': dataset.json is larger than {MAX_MEMBER_BYTES >> 20} MB; rebuild the data set")
+                    raise ImageError(f"'{path}': dataset.json is larger than {MAX_MEMBER_BYTES >> 20} MB; "
+                                     "rebuild the data set")
                 self.meta = meta_path.read_bytes()
         elif path.is_file() and zipfile.is_zipfile(path):
             try:
@@ -67,7 +68,8 @@ class _Entries:
                 "or pass a folder of PNGs"
             )
         else:
-            raise ImageError(f"data set '{path}' is neither a zip file nor a folder; pass a .zip made by make_dataset or a folder of PNGs")
+            raise ImageError(f"data set '{path}' is neither a zip file nor a folder; pass a .zip made by make_dataset "
+                             "or a folder of PNGs")
 
     def check_sizes(self, max_bytes: int) -> None:
         """Refuse a member above :data:`MAX_MEMBER_BYTES` or a total above ``max_bytes``, before inflating any."""
