@@ -239,3 +239,28 @@ def test_error_after_a_progress_bar_starts_on_a_clean_line():
     close_progress_bars()
     assert stream.getvalue().endswith("\r") and "\r" + " " * 10 in stream.getvalue()
     assert bar.disable or bar not in getattr(tqdm, "_instances", ())
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["morph", "--network", "{net}", "--from", "1", "--to", "2", "--outdir", "{tmp}", "--steps", "10000000000"],
+     "--steps"),
+    (["interp-video", "--network", "{net}", "--seeds", "0,1", "--out", "{tmp}/v.gif", "--frames-per-key", "999999999"],
+     "--frames-per-key"),
+    (["pca", "--network", "{net}", "--outdir", "{tmp}", "--samples", "1000000000000"], "--samples"),
+    (["ppl", "--network", "{net}", "--samples", "1000000000000"], "--samples"),
+    (["dataset", "--source", "{tmp}", "--out", "{tmp}/d.zip", "--res", "1099511627776"], "--res"),
+    (["align", "--in", "{tmp}/x.png", "--out", "{tmp}/y.png", "--size", "1000000"], "--size"),
+])
+def test_counts_that_allocate_are_bounded_at_parse_time(tmp_path, net, capsys, argv, flag):
+    argv = [a.format(net=net, tmp=tmp_path) for a in argv]
+    err = argparse_error(capsys, argv)
+    assert f"argument {flag}" in err and "must be in" in err
+
+
+def test_morph_frames_must_fit_in_memory(tmp_path, net, capsys, monkeypatch):
+    import styleblend.cli.common as common
+
+    monkeypatch.setattr(common, "MAX_FRAME_BYTES", 100 * 32 * 32 * 3 * 2)  # room for 100 frames of 32 px
+    assert main(["morph", "--network", str(net), "--from", "1", "--to", "2", "--via", "3", "--outdir",
+                 str(tmp_path), "--steps", "60"]) == 1  # 2 segments x 59 + 1 = 119 frames
+    assert "119 frames of 32 px are more than fit in memory (at most 100" in one_error_line(capsys)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..align.ffhq import MIN_FACE_SIZE
 from ..errors import InvalidArgumentError
 from ..media.images import save_png
+from .common import int_in_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "-> --out; several -> OUT_0.png, OUT_1.png, ... left to right.")
     p.add_argument("--in", dest="input", required=True, type=Path, help="photo (jpg, png, ...)")
     p.add_argument("--out", required=True, type=Path, help="output PNG")
-    p.add_argument("--size", type=int, default=1024, help="side of the aligned image (default 1024, as FFHQ)")
-    p.add_argument("--transform-size", type=int, default=None,
+    p.add_argument("--size", type=int_in_range(8, 4096, "--size"), default=1024, help="side of the aligned image (default 1024, as FFHQ)")
+    p.add_argument("--transform-size", type=int_in_range(8, 16384, "--transform-size"), default=None,
                    help="resampling size before the final downscale (default 4 x --size)")
     p.add_argument("--no-padding", action="store_true", help="black borders instead of blurred reflection")
     p.add_argument("--min-face", type=int, default=MIN_FACE_SIZE, metavar="PX",

@@ -31,6 +31,15 @@ MAX_BATCH = 4096
 #: --batch gains no speed and risks running out of memory.
 BATCH_PIXEL_BUDGET = 16 * 1024 * 1024
 
+#: Most frames a path, morph or video may have (a minute of 30 fps video is 1800).
+MAX_FRAMES = 100_000
+#: Most samples a statistic may draw (FID's published protocol uses 50 000).
+MAX_SAMPLES = 1_000_000
+
+#: Most bytes of rendered frames a command may hold in memory at once (morph keeps every frame to
+#: write its strip, frames and videos).
+MAX_FRAME_BYTES = 4 * 2**30
+
 #: Argument names (dests) that name files or folders a command writes; every other argument that
 #: names an existing file is an input, which these must not overwrite (see :func:`guard_outputs`).
 OUTPUT_ARGS = ("out", "outdir", "preview", "json")
@@ -107,6 +116,16 @@ def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
 def load_generator(args: argparse.Namespace) -> torch.nn.Module:
     """Check --batch and load --network as an eval-mode generator on --device."""
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
+
+
+def check_frames(count: int, cfg: GeneratorConfig, flag: str) -> int:
+    """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming ``flag``."""
+    per_frame = cfg.img_resolution**2 * cfg.img_channels * 2  # uint8 frames, listed and then stacked
+    fits = max(1, MAX_FRAME_BYTES // per_frame)
+    if count > fits:
+        raise InvalidArgumentError(f"{count} frames of {cfg.img_resolution} px are more than fit in memory (at most "
+                                   f"{fits}, {MAX_FRAME_BYTES >> 30} GB); lower {flag}")
+    return count
 
 
 def add_truncation(parser: argparse.ArgumentParser) -> None:
