@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # Temporary names: ".<target name>.<pid>-<random>.tmp". Files of the old form ".<name>.<random>.tmp"
 # (no pid) are treated as stale when they are older than this process.
 _TMP_SUFFIX = ".tmp"
-_PID_TAG = re.compile(r"^(\d+)-[A-Za-z0-9_]+$")
+_ANY_TAGGED = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]+\.tmp$")
+_LEGACY_TAG = re.compile(r"^[A-Za-z0-9_]+\.tmp$")
 _STARTED = time.time()
 
 _PROTECTED: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("styleblend_protected", default=())
@@ -87,10 +88,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_stale_temps(path: str | Path) -> list[Path]:
-    """Remove the temporary files that interrupted writes of ``path`` left beside it; return them.
+    """Remove the temporary files that interrupted writes left beside ``path``; return them.
 
-    A file ``.<name>.<pid>-<x>.tmp`` is stale when process ``pid`` no longer runs; an old-style
-    ``.<name>.<x>.tmp`` when it was last modified before this process started.
+    A file ``.<any name>.<pid>-<x>.tmp`` in the folder is stale when process ``pid`` no longer runs (on
+    this machine); an old-style ``.<name>.<x>.tmp`` of this very target when it was last modified before
+    this process started.
     """
     path = Path(path)
     prefix = f".{path.name}."
@@ -101,14 +103,12 @@ def clean_stale_temps(path: str | Path) -> list[Path]:
         return removed
     for entry in entries:
         name = entry.name
-        if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)):
+        tagged = _ANY_TAGGED.match(name)  # ours, of any target in the folder: judged by its writer's pid
+        legacy = tagged is None and name.startswith(prefix) and _LEGACY_TAG.match(name[len(prefix):]) is not None
+        if not (tagged or legacy):
             continue
-        tag = name[len(prefix):-len(_TMP_SUFFIX)]
-        if not tag or "." in tag:  # another target's temp (".a.png.x.tmp" vs ".a.png.x.y.tmp")
-            continue
-        m = _PID_TAG.match(tag)
         try:
-            stale = (not _pid_alive(int(m.group(1)))) if m else entry.stat().st_mtime < _STARTED
+            stale = not _pid_alive(int(tagged.group(1))) if tagged else entry.stat().st_mtime < _STARTED
             if stale and entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
