@@ -37,7 +37,9 @@ def argparse_error(capsys, argv) -> str:
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    return capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines  # no usage block: one line, as for every other user error
+    return lines[0]
 
 
 # -- numbers and ranges ------------------------------------------------------------------------------

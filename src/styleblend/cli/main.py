@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import StyleblendError
 from .common import (
@@ -65,8 +66,15 @@ _GLOBAL_OPTIONS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (argparse's default prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="styleblend", description="Load, generate with, blend, embed into and edit StyleGAN2-family generators.")
+    parser = _Parser(prog="styleblend", description="Load, generate with, blend, embed into and edit StyleGAN2-family generators.")
     for flags, text in _GLOBAL_OPTIONS:
         parser.add_argument(*flags, action="store_true", help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
