@@ -312,7 +312,8 @@ def _named_files(value: Any) -> Iterator[Path]:
 
 def input_files(args: argparse.Namespace) -> list[Path]:
     """Every existing file named by an argument other than the outputs (:data:`OUTPUT_ARGS`)."""
-    return [p for name, value in vars(args).items() if name not in OUTPUT_ARGS for p in _named_files(value)]
+    skip = {*OUTPUT_ARGS, "command", "func"}
+    return [p for name, value in vars(args).items() if name not in skip for p in _named_files(value)]
 
 
 def check_outputs(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path], force: bool = False) -> None:
@@ -352,7 +353,14 @@ def guard_outputs(args: argparse.Namespace) -> contextlib.AbstractContextManager
         out = getattr(args, name, None)
         if isinstance(out, (str, Path)) and Path(out).is_dir():
             raise InvalidArgumentError(f"--{name} '{out}' is a folder; give a file name inside it")
-    return contextlib.nullcontext() if force else protected_inputs(inputs)
+    if force or getattr(args, "command", None) in _CHECK_ONLY:
+        return contextlib.nullcontext()
+    return protected_inputs(inputs)
+
+
+# Commands whose outputs are checked up front but whose later writes are not guarded: a training run
+# writes snapshots for hours, and its own resume/snapshot naming is the training code's to decide.
+_CHECK_ONLY = frozenset({"train"})
 
 
 def add_force(parser: argparse.ArgumentParser) -> None:
