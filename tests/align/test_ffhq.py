@@ -126,3 +126,19 @@ def test_align_faces_with_any_detector_and_no_face():
     assert len(results) == 2 and results[0][0].shape == (32, 32, 3)
     with pytest.raises(NoFaceError, match="no face"):
         align_faces(img, 32, _FakeDetector([]))
+
+
+def test_faces_below_the_minimum_size_are_refused_or_skipped(caplog):
+    from styleblend.align.ffhq import MIN_FACE_SIZE
+
+    pts = frontal()
+    img = _dot_image(pts)
+    big = Face(landmarks=synthetic_68(*pts), box=(200, 200, 300, 330))
+    tiny = Face(landmarks=synthetic_68(*pts), box=(10, 10, 46, 50))  # 36 px wide
+    assert MIN_FACE_SIZE == 80
+    with pytest.raises(NoFaceError, match="narrower than the minimum of 80 px.*widest is 36 px"):
+        align_faces(img, 32, _FakeDetector([tiny]))
+    with caplog.at_level("WARNING"):
+        results = align_faces(img, 32, _FakeDetector([tiny, big]))
+    assert [f.box for _, f in results] == [big.box] and "skipping 1 face(s) narrower than 80 px" in caplog.text
+    assert len(align_faces(img, 32, _FakeDetector([tiny]), min_face_size=0)) == 1

@@ -43,7 +43,7 @@ def test_convert_never_overwrites_an_input_without_force(tmp_path, pkl, fmt, cap
     before = pkl.read_bytes()
     assert main(["convert", "--network", str(pkl), "--to", fmt, "--out", str(pkl)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is the input file" in err and "--force" in err
+    assert err.count("\n") == 1 and "refusing to overwrite the input" in err and "--force" in err
     # The same file under another name (a hard link) is refused as well.
     link = tmp_path / "link.pkl"
     os.link(pkl, link)
@@ -55,7 +55,7 @@ def test_convert_force_overwrites_and_template_is_an_input(tmp_path, pkl, capsys
     native = save_checkpoint(load_checkpoint(pkl), tmp_path / "n.safetensors")
     assert main(["convert", "--network", str(native), "--to", "nvidia-pkl", "--template", str(pkl),
                  "--out", str(pkl)]) == 1
-    assert "is the input file" in capsys.readouterr().err
+    assert "refusing to overwrite the input" in capsys.readouterr().err
     copy = tmp_path / "copy.safetensors"
     shutil.copy(native, copy)
     assert main(["convert", "--network", str(copy), "--to", "native", "--fp16", "--out", str(copy), "--force"]) == 0
@@ -112,7 +112,7 @@ def _train_then_convert_back(tmp_path, pkl, res: int, capsys, extra=()):
     assert not torch.equal(render(back), render(load_checkpoint(pkl)))
     # The remembered pickle is the template, so --out may not be it.
     assert main(["convert", "--network", str(snap), "--to", "nvidia-pkl", "--out", str(pkl)]) == 1
-    assert "is the input file" in capsys.readouterr().err
+    assert "refusing to overwrite the input" in capsys.readouterr().err
     return tuned, back
 
 

@@ -179,3 +179,40 @@ def test_list_images(tmp_path):
     for name in ["b.PNG", "a.jpg", ".hidden.png", "c.txt"]:
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG"]
+
+
+def _png_header_only(width: int, height: int, bit_depth: int, colour_type: int) -> bytes:
+    """A PNG whose header claims width x height at the given depth, with almost no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def test_16_bit_greyscale_bomb_under_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    """16000 x 16000 is under the 2**28 pixel limit, but 16-bit: refused before decoding, at once."""
+    import time
+    import tracemalloc
+
+    from styleblend.media.load import DEFAULT_MAX_PIXELS, decoded_bytes
+
+    assert 16000 * 16000 < DEFAULT_MAX_PIXELS
+    path = tmp_path / "deep.png"
+    path.write_bytes(_png_header_only(16000, 16000, 16, 0))
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ImageError, match="16000x16000 pixels of mode I.*limit of 1024 MB") as info:
+        load_image(path, resolution=64)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "\n" not in str(info.value) and seconds < 2 and peak < 20 * 2**20
+    # 8-bit RGB of a large camera photo fits the same budget.
+    assert decoded_bytes("RGB", 12000, 9000) < 2**30 < decoded_bytes("I;16", 16000, 16000)
+
+
+def test_16_bit_images_convert_in_bands_exactly(tmp_path):
+    a = (np.arange(300 * 200, dtype=np.uint32).reshape(300, 200) * 37 % 65536).astype(np.uint16)
+    Image.fromarray(a).save(tmp_path / "d.png")
+    out = load_image(tmp_path / "d.png", channels=1)[:, :, 0]
+    np.testing.assert_array_equal(out, np.clip(np.rint(a / 65535.0 * 255.0), 0, 255).astype(np.uint8))

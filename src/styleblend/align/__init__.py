@@ -7,11 +7,12 @@ resampling, no detector needed).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from .ffhq import FaceQuad, align_face, ffhq_quad, key_points
+from .ffhq import MIN_FACE_SIZE, FaceQuad, align_face, face_width, ffhq_quad, key_points
 from .landmarks import (
     DlibDetector,
     Face,
@@ -20,12 +21,15 @@ from .landmarks import (
     default_detector,
 )
 
-__all__ = ["DlibDetector", "Face", "FaceQuad", "LandmarkDetector", "NoFaceError", "align_face", "align_faces",
-           "default_detector", "ffhq_quad", "key_points"]
+__all__ = ["MIN_FACE_SIZE", "DlibDetector", "Face", "FaceQuad", "LandmarkDetector", "NoFaceError", "align_face",
+           "align_faces", "default_detector", "ffhq_quad", "key_points"]
+
+log = logging.getLogger(__name__)
 
 
 def align_faces(photo: str | Path | np.ndarray, output_size: int = 1024, detector: LandmarkDetector | None = None,
-                transform_size: int | None = None, enable_padding: bool = True) -> list[tuple[np.ndarray, Face]]:
+                transform_size: int | None = None, enable_padding: bool = True,
+                min_face_size: int = MIN_FACE_SIZE) -> list[tuple[np.ndarray, Face]]:
     """Detect all faces in a photo and align each as FFHQ did.
 
     Args:
@@ -33,12 +37,14 @@ def align_faces(photo: str | Path | np.ndarray, output_size: int = 1024, detecto
             applied) or a uint8 [H, W, 3] array.
         output_size: side of each aligned crop.
         detector: landmark source; None uses :func:`default_detector` (dlib).
+        min_face_size: faces whose detection box is narrower (pixels) are skipped with a warning
+            (default :data:`~styleblend.align.ffhq.MIN_FACE_SIZE`); 0 accepts every face.
 
     Returns:
         [(aligned uint8 [output_size, output_size, 3], face)] sorted left to right.
 
     Raises:
-        NoFaceError: no face found. ImageError: unreadable photo. MissingDependencyError /
+        NoFaceError: no face found, or only faces below ``min_face_size``. ImageError: unreadable photo. MissingDependencyError /
         MissingWeightsError: dlib or its landmark model is not installed.
     """
     from ..media.load import load_image
@@ -51,5 +57,16 @@ def align_faces(photo: str | Path | np.ndarray, output_size: int = 1024, detecto
     faces = detector.detect(image)
     if not faces:
         raise NoFaceError(f"no face found in {name} ({image.shape[1]}x{image.shape[0]}); use a photo with a "
-                          "frontal, unoccluded face at least ~80 px wide")
+                          f"frontal, unoccluded face at least {min_face_size} px wide")
+    small = [f for f in faces if face_width(f.box) < min_face_size]
+    if small:
+        widest = max(face_width(f.box) for f in small)
+        if len(small) == len(faces):
+            raise NoFaceError(f"{name}: {len(faces)} face(s) found, all narrower than the minimum of "
+                              f"{min_face_size} px "
+                              f"(the widest is {widest} px); use a larger photo of the face (or a min_face_size of "
+                              f"{widest} to align it anyway, blurred)")
+        log.warning("%s: skipping %d face(s) narrower than %d px (widest %d px)", name, len(small), min_face_size,
+                    widest)
+        faces = [f for f in faces if face_width(f.box) >= min_face_size]
     return [(align_face(image, f.landmarks, output_size, transform_size, enable_padding), f) for f in faces]

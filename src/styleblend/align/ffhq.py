@@ -83,6 +83,17 @@ def quad_to_output(quad: FaceQuad, points: np.ndarray, output_size: int) -> np.n
     return uv * output_size
 
 
+#: Smallest face, in pixels of its detection box's width, that alignment accepts. Below it the crop is
+#: upscaled so much (an 80 px face becomes a 1024 px FFHQ image only at about 6x) that a projection
+#: reproduces blur, and dlib's landmarks on such faces are unreliable.
+MIN_FACE_SIZE = 80
+
+
+def face_width(box: tuple[int, int, int, int]) -> int:
+    """Width in pixels of a detection box (left, top, right, bottom)."""
+    return int(box[2]) - int(box[0])
+
+
 def align_face(image: np.ndarray | Image.Image, landmarks: np.ndarray, output_size: int = 1024,
                transform_size: int | None = None, enable_padding: bool = True) -> np.ndarray:
     """Crop and align one face as FFHQ did.

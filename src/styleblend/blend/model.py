@@ -14,8 +14,12 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import torch
+
 from ..errors import InvalidArgumentError
+from ..io.atomic import atomic_paths
 from ..io.checkpoint import Checkpoint, save_checkpoint
+from ..nn.naming import param_info
 from .channels import ChannelMask, check_masks
 from .compat import check_configs, check_states
 from .core import (
@@ -88,6 +92,7 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     weights_fn = _weights_fn(schedule, 1 + len(transfers), mapping, channels)
     states = [base.g_ema] + [t.g_ema for t in transfers]
     plan = plan_weights(states, weights_fn, cfg)
+    _warn_unmet(states, transfers, weights_fn, cfg)
     g_ema = apply_plan(states, plan)
     networks = {"g_ema": "blended"}
     g = base.g
@@ -115,6 +120,34 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     return out, recipe
 
 
+def unmet_resolutions(states: Sequence[dict], weights_fn: WeightsFn, cfg) -> dict[int, list[int]]:
+    """Resolutions at which the schedule gives a model a share although it has no such block.
+
+    Returns {model index (1 = first transfer): sorted resolutions}; empty when every share can be met.
+    A lower-resolution transfer's share above its own resolution goes to the base (see
+    :func:`~styleblend.blend.core.plan_weights`), so such a schedule does less than it says.
+    """
+    coverage = check_states(states, cfg)
+    unmet: dict[int, set[int]] = {}
+    for i in range(1, len(states)):
+        for key in coverage[i].missing:
+            info = param_info(key, cfg)
+            if info.group == "buffer" or info.resolution is None:
+                continue
+            w = weights_fn(info, states[0][key].shape)[i]
+            if bool((w != 0).any()) if isinstance(w, torch.Tensor) else w != 0:
+                unmet.setdefault(i, set()).add(info.resolution)
+    return {i: sorted(r) for i, r in unmet.items()}
+
+
+def _warn_unmet(states: Sequence[dict], transfers: Sequence[Checkpoint], weights_fn: WeightsFn, cfg) -> None:
+    for i, res in unmet_resolutions(states, weights_fn, cfg).items():
+        t = transfers[i - 1]
+        log.warning("the schedule gives the transfer %s (%d px) a share at %s px, which it does not have; those "
+                    "blocks come from the base (use a schedule that ends at %d px to say so)", t.describe(),
+                    t.g_config.img_resolution, ", ".join(map(str, res)), t.g_config.img_resolution)
+
+
 _SUFFIX_FORMATS = {".safetensors": "native", ".pkl": "nvidia-pkl", ".pt": "rosinality", ".pth": "rosinality"}
 
 
@@ -129,22 +162,49 @@ def output_format(ckpt: Checkpoint, out: str | Path | None = None) -> str:
     return ckpt.format if ckpt.format in WRITABLE_FORMATS else "native"
 
 
-def save_blend(ckpt: Checkpoint, recipe: Recipe, out: str | Path, fmt: str | None = None) -> tuple[Path, Path]:
-    """Write the blended checkpoint atomically and ``<out>.recipe.json`` beside it.
+def save_blend(ckpt: Checkpoint, recipe: Recipe, out: str | Path, fmt: str | None = None,
+               hash_output: bool = True) -> tuple[Path, Path]:
+    """Write the blended checkpoint and ``<out>.recipe.json`` beside it, as one atomic replacement.
 
     fmt: None picks :func:`output_format` (the suffix of ``out``, else the base's format). An NVIDIA
         pickle is the base's own pickle with its tensors replaced, so it needs an NVIDIA base.
+    hash_output: record the SHA-256 of the written model in ``recipe.output['sha256']``, so a recipe can
+        be checked against the file beside it (:func:`recipe_matches`).
 
-    Returns (checkpoint path, recipe path). The recipe is written after the model, so a recipe
-    always describes a complete file.
+    Both files are written to temporary names first; then an older recipe is removed and the two are
+    renamed into place, model first. A run killed at any point leaves the old pair, a model without a
+    recipe, or the new pair - never a new model beside the recipe of an older blend.
+
+    Returns (checkpoint path, recipe path).
     """
     fmt = fmt or output_format(ckpt, out)
     if fmt != ckpt.format and ckpt.format != "memory":
         log.info("writing the blend as %s (the base is %s)", fmt, ckpt.format)
     out = Path(out)
-    recipe.output = {"path": str(out), "format": fmt}
-    save_checkpoint(ckpt, out, fmt)
-    return out, write_recipe(recipe, recipe_path(out))
+    recipe_file = recipe_path(out)
+    with atomic_paths([out, recipe_file]) as (model_tmp, recipe_tmp):
+        save_checkpoint(ckpt, model_tmp, fmt)
+        recipe.output = {"path": str(out), "format": fmt,
+                         "sha256": file_sha256(model_tmp) if hash_output else None}
+        write_recipe(recipe, recipe_tmp)
+    return out, recipe_file
+
+
+def recipe_matches(out: str | Path) -> bool | None:
+    """Whether ``<out>.recipe.json`` describes the model file ``out`` (by its recorded SHA-256).
+
+    Returns None when it cannot tell: no recipe, or one written without a hash.
+    """
+    import json
+
+    path = recipe_path(out)
+    try:
+        digest = json.loads(path.read_text()).get("output", {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not digest:
+        return None
+    return Path(out).is_file() and file_sha256(out) == digest
 
 
 def swap_sweep(base: Checkpoint, transfer: Checkpoint, flip: bool = False, mapping: MappingChoice = "base",

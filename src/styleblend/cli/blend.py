@@ -22,8 +22,12 @@ from ..blend.schedules import (
 )
 from ..errors import InvalidArgumentError
 from ..io import load_checkpoint
+from ..latents.limits import PSI_RANGE
 from ..media.images import save_png
-from .common import add_device, int_list, resolve_device
+from .common import add_device, int_list, psi_arg, resolve_device
+
+#: Rows of a --preview grid.
+MAX_PREVIEW_SEEDS = 64
 
 SCHEDULES = ("swap", "linear", "sigmoid", "table", "layers", "bands", "spec")
 
@@ -68,8 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["native", "nvidia-pkl", "rosinality"], default=None,
                    help="output format (default: from the --out suffix .safetensors/.pkl/.pt, else the base's)")
     p.add_argument("--preview", type=Path, help="PNG grid: rows = seeds, columns = base | transfer(s) | blend")
-    p.add_argument("--seeds", type=int_list("seeds"), default=[0, 1, 2, 3, 4, 5], help="preview seeds (default 0-5)")
-    p.add_argument("--trunc", type=float, default=1.0, metavar="PSI", help="preview truncation psi (default 1)")
+    p.add_argument("--seeds", type=int_list("seeds", MAX_PREVIEW_SEEDS), default=[0, 1, 2, 3, 4, 5],
+                   help=f"preview seeds, one row each (default 0-5, at most {MAX_PREVIEW_SEEDS})")
+    p.add_argument("--trunc", type=psi_arg("--trunc"), default=1.0, metavar="PSI",
+                   help=f"preview truncation psi in [{PSI_RANGE[0]:g}, {PSI_RANGE[1]:g}] (default 1)")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     p.add_argument("--sweep", action="store_true",
                    help="one swap blend per resolution: --preview shows base | swap 4 .. R | transfer; with --out "
@@ -173,7 +179,8 @@ def _run_sweep(args: argparse.Namespace, base, transfer, mapping, channels, devi
                                             groups=groups, hash_inputs=bool(args.out) and not args.no_hash):
             names.append(f"swap {res}")
             if args.out:
-                path, _ = save_blend(ckpt, recipe, _sweep_path(args.out, res), args.format)
+                path, _ = save_blend(ckpt, recipe, _sweep_path(args.out, res), args.format,
+                                     hash_output=not args.no_hash)
                 print(f"wrote {path}")
             yield ckpt
         names.append("transfer")
@@ -210,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     if args.out:
-        path, recipe_file = save_blend(ckpt, recipe, args.out, args.format)
+        path, recipe_file = save_blend(ckpt, recipe, args.out, args.format, hash_output=not args.no_hash)
         print(f"wrote {path} ({recipe.output['format']}) and {recipe_file}")
     if args.preview:
         grid = preview_grid([base, *transfers, ckpt], args.seeds, args.trunc, device=device, class_idx=args.class_idx)

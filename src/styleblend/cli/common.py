@@ -1,18 +1,48 @@
-"""Argument helpers shared by several commands."""
+"""Argument helpers shared by several commands, and the CLI's output, logging and error conventions."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import errno
+import logging
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from ..errors import InvalidArgumentError
+from ..config import GeneratorConfig
+from ..errors import InvalidArgumentError, StyleblendError
 from ..io import Checkpoint, load_checkpoint
-from ..latents.seeds import parse_int_list
+from ..io.atomic import protected_inputs, same_file
+from ..latents.limits import PSI_RANGE, check_psi, check_truncation_cutoff
+from ..latents.seeds import MAX_LIST_LENGTH, parse_int_list
+
+#: Most images one forward pass may hold, whatever their size.
+MAX_BATCH = 4096
+#: Most output pixels one forward pass may hold: 16 images of 1024 px, 256 of 256 px, 4096 of 64 px.
+#: Activations of a StyleGAN2 synthesis network at batch 16 and 1024 px take several GB; a larger
+#: --batch gains no speed and risks running out of memory.
+BATCH_PIXEL_BUDGET = 16 * 1024 * 1024
+
+#: Most frames a path, morph or video may have (a minute of 30 fps video is 1800).
+MAX_FRAMES = 100_000
+#: Most samples a statistic may draw (FID's published protocol uses 50 000).
+MAX_SAMPLES = 1_000_000
+
+#: Most bytes of rendered frames a command may hold in memory at once (morph keeps every frame to
+#: write its strip, frames and videos).
+MAX_FRAME_BYTES = 4 * 2**30
+
+#: Argument names (dests) that name files or folders a command writes; every other argument that
+#: names an existing file is an input, which these must not overwrite (see :func:`guard_outputs`).
+OUTPUT_ARGS = ("out", "outdir", "preview", "json")
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +75,9 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
         help_text += "; seed: drawn from each seed after z, as NVIDIA's TensorFlow run_generator.py"
     p.add_argument("--noise-mode", choices=modes, default="const", help=help_text)
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
-    p.add_argument("--batch", type=int, default=batch, help=f"images per forward pass (default {batch})")
+    p.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "--batch"), default=batch,
+                   help=f"images per forward pass (default {batch}; at most {MAX_BATCH}, and at most "
+                        f"{BATCH_PIXEL_BUDGET // 2**20} Mpx per pass: 16 images of 1024 px)")
     p.add_argument("--precision", choices=["nvidia", "float32"], default="nvidia",
                    help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
                         "renders them (no effect when num_fp16_res is 0); float32: everything in float32 "
@@ -54,10 +86,31 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
 
 
 def load_network(args: argparse.Namespace) -> Checkpoint:
-    """Check --batch and read --network."""
+    """Read --network and check --batch, --trunc and --trunc-cutoff against it."""
     if args.batch < 1:
         raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
-    return load_checkpoint(args.network)
+    ckpt = load_checkpoint(args.network)
+    check_against_network(args, ckpt.g_config)
+    return ckpt
+
+
+def check_against_network(args: argparse.Namespace, cfg: GeneratorConfig) -> None:
+    """Refuse a --batch that does not fit (:data:`BATCH_PIXEL_BUDGET`) and a --trunc-cutoff outside [0, num_ws]."""
+    batch = getattr(args, "batch", None)
+    if batch is not None:
+        check_batch(batch, cfg.img_resolution)
+    if getattr(args, "trunc_cutoff", None) is not None:
+        check_truncation_cutoff(args.trunc_cutoff, cfg.num_ws, "--trunc-cutoff")
+
+
+def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
+    """``batch`` if that many images of ``resolution`` px fit one pass (:data:`BATCH_PIXEL_BUDGET`)."""
+    fits = max(1, BATCH_PIXEL_BUDGET // (resolution * resolution))
+    if not 1 <= batch <= min(fits, MAX_BATCH):
+        raise InvalidArgumentError(f"{flag} {batch} is more than fits: at most {min(fits, MAX_BATCH)} images of "
+                                   f"{resolution}x{resolution} px per pass (a budget of {BATCH_PIXEL_BUDGET // 2**20} "
+                                   f"Mpx); lower {flag}")
+    return batch
 
 
 def load_generator(args: argparse.Namespace) -> torch.nn.Module:
@@ -65,20 +118,255 @@ def load_generator(args: argparse.Namespace) -> torch.nn.Module:
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
 
 
+def check_frames(count: int, cfg: GeneratorConfig, flag: str) -> int:
+    """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming ``flag``."""
+    per_frame = cfg.img_resolution**2 * cfg.img_channels * 2  # uint8 frames, listed and then stacked
+    fits = max(1, MAX_FRAME_BYTES // per_frame)
+    if count > fits:
+        raise InvalidArgumentError(f"{count} frames of {cfg.img_resolution} px are more than fit in memory (at most "
+                                   f"{fits}, {MAX_FRAME_BYTES >> 30} GB); lower {flag}")
+    return count
+
+
 def add_truncation(parser: argparse.ArgumentParser) -> None:
-    """--trunc PSI and --trunc-cutoff N."""
-    parser.add_argument("--trunc", type=float, default=1.0, metavar="PSI",
-                        help="truncation psi: 1 = none, 0.7 = typical, 0 = the mean face (default 1)")
-    parser.add_argument("--trunc-cutoff", type=int, default=None, metavar="N",
-                        help="truncate only the first N W+ entries (default: all)")
+    """--trunc PSI (finite, in :data:`~styleblend.latents.limits.PSI_RANGE`) and --trunc-cutoff N (>= 0;
+    checked against num_ws once the network is loaded)."""
+    parser.add_argument("--trunc", type=psi_arg("--trunc"), default=1.0, metavar="PSI",
+                        help=f"truncation psi in [{PSI_RANGE[0]:g}, {PSI_RANGE[1]:g}]: 1 = none, 0.7 = typical, "
+                             "0 = the mean face (default 1)")
+    parser.add_argument("--trunc-cutoff", type=int_in_range(0, None, "--trunc-cutoff"), default=None, metavar="N",
+                        help="truncate only the first N W+ entries, 0 <= N <= num_ws (default: all)")
+
+
+def psi_arg(flag: str) -> Callable[[str], float]:
+    """argparse type: a truncation psi, finite and in :data:`~styleblend.latents.limits.PSI_RANGE`."""
+
+    def parse(text: str) -> float:
+        try:
+            return check_psi(text, flag)
+        except InvalidArgumentError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def int_in_range(low: int, high: int | None, flag: str) -> Callable[[str], int]:
+    """argparse type: an integer in [low, high] (high None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value} must be {'in ' if high is not None else ''}{bound}")
+        return value
+
+    return parse
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is neither NaN nor infinite (NaN would render black images silently)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a finite number")
+    return value
+
+
+def finite_floats(parser: argparse.ArgumentParser) -> None:
+    """Make every ``type=float`` option of ``parser`` refuse NaN and infinity (``--width nan``, ``--lr inf``)."""
+    for action in parser._actions:
+        if action.type is float:
+            action.type = finite_float
 
 
 @contextlib.contextmanager
 def progress(args: argparse.Namespace, total: int, desc: str) -> Iterator[Callable[[int, int], None]]:
-    """A tqdm bar as a ``callback(done, total)``; silent with -q or for tiny jobs."""
-    with tqdm(total=total, desc=desc, unit="img", disable=args.quiet or total < 2) as bar:
+    """A tqdm bar as a ``callback(done, total)``; silent with -q, for tiny jobs and when stderr is no terminal."""
+    with tqdm(total=total, desc=desc, unit="img", disable=args.quiet or total < 2 or not _tty(), leave=False) as bar:
         yield lambda done, _total: bar.update(done - bar.n)
 
+
+def progress_bar(args: argparse.Namespace, *, disable: bool = False, **kwargs: Any) -> tqdm:
+    """A tqdm bar on stderr, drawn only on a terminal and without -q (a log file gets no bar fragments)."""
+    return tqdm(disable=disable or bool(args.quiet) or not _tty(), **kwargs)
+
+
+def _tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def close_progress_bars() -> None:
+    """Erase every open tqdm bar, so that an error message that follows starts on a clean line."""
+    for bar in list(getattr(tqdm, "_instances", ())):
+        with contextlib.suppress(Exception):
+            bar.leave = False
+            bar.close()
+
+
+def warn(text: str) -> None:
+    """Show a warning once per run (the same text logged by the library is not repeated)."""
+    logging.getLogger("styleblend.cli").warning(text)
+
+
+class _Once(logging.Filter):
+    """Drops a warning whose text was already shown in this run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage().strip()
+        if text in self.seen:
+            return False
+        self.seen.add(text)
+        return True
+
+
+class _Handler(logging.Handler):
+    """Writes through tqdm, so a message never lands in the middle of a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            if record.levelno >= logging.WARNING and not text.startswith(("warning:", "error:")):
+                text = f"{record.levelname.lower()}: {text}"
+            tqdm.write(text, file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise into the command
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def cli_logging(level: int) -> Iterator[None]:
+    """Route the library's log and Python warnings to stderr for one command: each warning once, at ``level``."""
+    root = logging.getLogger()
+    handler = _Handler(level)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_Once())
+    before = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, before) if before != logging.NOTSET else level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # each distinct warning once, not once per call site and module
+            warnings.showwarning = _show_warning  # restored by catch_warnings
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A Python warning as one log line (category and text; no source line), deduplicated like the rest."""
+    logging.getLogger("py.warnings").warning("%s: %s", category.__name__, " ".join(str(message).split()))
+
+
+_OS_HINTS = {
+    errno.ENOENT: "check the path (a folder on it may be missing)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another location",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.EACCES: "check its permissions or choose another location",
+    errno.EPERM: "check its permissions or choose another location",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.ENOSPC: "the disk is full; free some space or write somewhere else",
+    errno.EEXIST: "remove it or choose another name",
+}
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for a user-facing error: a StyleblendError's message, an OSError's path, reason and fix."""
+    if isinstance(exc, MemoryError):
+        text = ("out of memory; use a smaller --batch, fewer seeds or frames, or a smaller input "
+                f"({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})")
+    elif isinstance(exc, OSError) and not isinstance(exc, StyleblendError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        where = "".join(f" '{f}'" for f in (exc.filename, exc.filename2) if f is not None)
+        hint = _OS_HINTS.get(exc.errno or 0)
+        text = f"{reason}:{where}" if where else reason
+        text += f"; {hint}" if hint else ""
+    else:
+        text = str(exc)
+    return " ".join(text.split())
+
+
+def _named_files(value: Any) -> Iterator[Path]:
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _named_files(item)
+    elif isinstance(value, (str, Path)) and str(value) and len(str(value)) < 4096:
+        with contextlib.suppress(OSError, ValueError):
+            if os.path.isfile(value):
+                yield Path(value)
+
+
+def input_files(args: argparse.Namespace) -> list[Path]:
+    """Every existing file named by an argument other than the outputs (:data:`OUTPUT_ARGS`)."""
+    skip = {*OUTPUT_ARGS, "command", "func"}
+    return [p for name, value in vars(args).items() if name not in skip for p in _named_files(value)]
+
+
+def check_outputs(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path], force: bool = False) -> None:
+    """Refuse to write an output that is one of the inputs, unless ``force``.
+
+    "Is" means the same path, or the same file through a symlink or a hard link
+    (:func:`~styleblend.io.atomic.same_file`). An output that is an existing folder is refused too
+    (it would fail only after all the work).
+
+    Raises:
+        InvalidArgumentError: with the two names and the fix.
+    """
+    inputs = [Path(i) for i in inputs]
+    for out in outputs:
+        if out is None:
+            continue
+        for source in inputs:
+            if not force and same_file(out, source):
+                how = "" if Path(out) == source else "the same file as "
+                raise InvalidArgumentError(f"refusing to overwrite the input '{source}': the output '{out}' is "
+                                           f"{how}it; choose another output name (or pass --force to replace it)")
+
+
+def guard_outputs(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Check the command's output arguments against its inputs (:func:`check_outputs`) and return a
+    context that refuses any later write over an input (:func:`~styleblend.io.atomic.protected_inputs`);
+    with --force both are skipped."""
+    force = bool(getattr(args, "force", False))
+    inputs = input_files(args)
+    outs = [getattr(args, name, None) for name in OUTPUT_ARGS if name != "outdir"]
+    check_outputs(outs, inputs, force)
+    outdir = getattr(args, "outdir", None)
+    if outdir is not None:
+        if Path(outdir).is_file():
+            raise InvalidArgumentError(f"--outdir '{outdir}' is a file, not a folder; give a folder name")
+    for name in ("out", "preview", "json"):
+        out = getattr(args, name, None)
+        if isinstance(out, (str, Path)) and Path(out).is_dir():
+            raise InvalidArgumentError(f"--{name} '{out}' is a folder; give a file name inside it")
+    if force or getattr(args, "command", None) in _CHECK_ONLY:
+        return contextlib.nullcontext()
+    return protected_inputs(inputs)
+
+
+# Commands whose outputs are checked up front but whose later writes are not guarded: a training run
+# writes snapshots for hours, and its own resume/snapshot naming is the training code's to decide.
+_CHECK_ONLY = frozenset({"train"})
+
+
+def add_force(parser: argparse.ArgumentParser) -> None:
+    """--force: allow an output to replace one of the inputs."""
+    parser.add_argument("--force", action="store_true",
+                        help="write even when an output is one of the inputs (replacing it)")
 
 def add_threads(parser: argparse.ArgumentParser, default: int = 0, why: str = "") -> None:
     """A ``--threads`` option; :func:`styleblend.cli.main.main` applies it around the command."""
@@ -109,12 +397,13 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def int_list(what: str):
-    """argparse type for '0-7,42' lists."""
+def int_list(what: str, max_count: int = MAX_LIST_LENGTH) -> Callable[[str], list[int]]:
+    """argparse type for '0-7,42' lists of at most ``max_count`` numbers (counted before expanding;
+    seeds must also lie in [0, 2**32))."""
 
     def parse(text: str) -> list[int]:
         try:
-            return parse_int_list(text, what)
+            return parse_int_list(text, what, max_count=max_count)
         except InvalidArgumentError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -128,33 +417,11 @@ def float_list(what: str) -> Callable[[str], list[float]]:
         try:
             values = [float(v) for v in text.split(",") if v.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} '{text}' is not a comma-separated list of numbers") from None
+            raise argparse.ArgumentTypeError(f"{what} '{text[:60]}' is not a comma-separated list of numbers") from None
+        if not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{what} '{text[:60]}' holds a value that is not a finite number")
         if not values:
             raise argparse.ArgumentTypeError(f"no {what} in '{text}'")
         return values
 
     return parse
-
-
-def refuse_overwrite_input(out: str | Path, inputs: Sequence[str | Path | None], force: bool = False) -> None:
-    """Refuse to write ``out`` over one of ``inputs`` (the same path, or the same file by another name).
-
-    Raises:
-        InvalidArgumentError: unless ``force``; the message names the file and says to pass --force.
-    """
-    if force:
-        return
-    target = Path(out)
-    for item in inputs:
-        if item is None:
-            continue
-        source = Path(item)
-        same = target.resolve() == source.resolve()
-        if not same and target.exists() and source.exists():
-            try:
-                same = target.samefile(source)
-            except OSError:
-                same = False
-        if same:
-            raise InvalidArgumentError(f"--out {out} is the input file {item}; writing it would replace the input. "
-                                       "Choose another --out, or pass --force to overwrite it")

@@ -10,7 +10,7 @@ import torch
 
 from ..io import load_checkpoint
 from ..io.conversion import TARGETS, convert_checkpoint, find_template
-from .common import refuse_overwrite_input
+from .common import check_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,10 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    refuse_overwrite_input(args.out, [args.network, args.template], force=args.force)
+    check_outputs([args.out], [i for i in (args.network, args.template) if i is not None], force=args.force)
     ckpt = load_checkpoint(args.network)
     template = find_template(ckpt, args.template) if args.to == "nvidia-pkl" else args.template
-    refuse_overwrite_input(args.out, [template], force=args.force)  # e.g. the pickle a snapshot remembers
+    if template is not None:  # e.g. the pickle a snapshot remembers
+        check_outputs([args.out], [template], force=args.force)
     done = convert_checkpoint(ckpt, args.out, args.to, template=template,
                               dtype=torch.float16 if args.fp16 else None)
     if not args.quiet:

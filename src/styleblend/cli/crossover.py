@@ -34,6 +34,7 @@ from .common import (
     load_generator,
     progress,
     resolve_device,
+    warn,
 )
 from .morph import LATENT_HELP
 from .project import add_projection_options
@@ -97,8 +98,8 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
             raise InvalidArgumentError(f"photo '{spec}' does not exist")
     job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
                       seed=args.seed, vgg_path=args.vgg, download=args.download, device=resolve_device(args.device))
-    if job.warning and not args.quiet:
-        print(f"warning: {job.warning}")
+    if job.warning:
+        warn(job.warning)  # once, though the library logs it too
     detector = None
     if args.align:
         from ..align import default_detector

@@ -6,10 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import InvalidArgumentError
 from ..train.dataset_tool import make_dataset
+from .common import int_in_range, progress_bar
 
 
 def _colour(text: str) -> tuple[int, int, int]:
@@ -30,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Unreadable files are skipped and counted.")
     p.add_argument("--source", required=True, type=Path, help="folder (recursive) or .zip of images")
     p.add_argument("--out", required=True, type=Path, help="output .zip")
-    p.add_argument("--res", required=True, type=int, help="output resolution (power of two), e.g. 64")
+    p.add_argument("--res", required=True, type=int_in_range(4, 8192, "--res"), help="output resolution (power of two), e.g. 64")
     p.add_argument("--background", type=_colour, default=(255, 255, 255), help="R,G,B behind transparency")
     p.add_argument("--labels", type=Path, help="JSON {relative file name: class index} for conditional training")
     p.set_defaults(func=run)
@@ -44,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError, AttributeError) as exc:
             raise InvalidArgumentError(f"--labels {args.labels}: expected a JSON object of name -> class index "
                                        f"({exc})") from None
-    bar: tqdm | None = None
+    bar = None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:  # created on first progress, so an early error prints one line only
-            bar = tqdm(total=total, desc="dataset", unit="img", disable=args.quiet)
+            bar = progress_bar(args, total=total, desc="dataset", unit="img")
         bar.update(done - bar.n)
 
     try:

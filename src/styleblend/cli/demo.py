@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..demo import run_demo
-from .common import add_threads
+from .common import add_threads, int_in_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outdir", type=Path, default=Path("styleblend-demo"))
     p.add_argument("--base", help="use this checkpoint instead of the bundled base")
     p.add_argument("--transfer", help="use this checkpoint instead of the bundled transfer")
-    p.add_argument("--steps", type=int, default=200, help="embedding steps per image (default 200; 0 skips)")
+    p.add_argument("--steps", type=int_in_range(0, 100_000, "--steps"), default=200, help="embedding steps per image (default 200; 0 skips)")
     add_threads(p, 1, "these 64 px models gain nothing from more, and lose much when a core is busy")
     p.set_defaults(func=run)
 

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InvalidArgumentError
 from ..media.images import make_grid, save_png, to_uint8
 from ..render import render_with_seed_noise, render_ws, seeds_to_ws
@@ -33,38 +35,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Most images --grid puts into one grid.png (a larger grid is a huge image nobody can view).
+MAX_GRID = 1024
+
+
 def run(args: argparse.Namespace) -> int:
     if args.seeds is None and args.z_file is None and args.w_file is None:
         raise InvalidArgumentError("nothing to render: pass --seeds, --z-file or --w-file")
     if args.noise_mode == "seed" and args.seeds is None:
         raise InvalidArgumentError("--noise-mode seed draws the noise from each seed; it needs --seeds")
+    if args.grid and args.seeds is not None and len(args.seeds) > MAX_GRID:
+        raise InvalidArgumentError(f"--grid takes at most {MAX_GRID} images, but {len(args.seeds)} seeds were given; "
+                                   "drop --grid or render fewer seeds")
     ckpt = load_network(args)
     G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
     if args.seeds is not None:
-        ws = seeds_to_ws(G, args.seeds, args.trunc, args.trunc_cutoff, args.class_idx)
-        names = [f"seed{s:04d}.png" for s in args.seeds]
+        total, names = len(args.seeds), [f"seed{s:04d}.png" for s in args.seeds]
+
+        def ws_of(start: int, stop: int):
+            return seeds_to_ws(G, args.seeds[start:stop], args.trunc, args.trunc_cutoff, args.class_idx)
     else:
         from ..latents.files import load_ws
 
         path = args.z_file or args.w_file
-        ws = load_ws(path, G, truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff,
-                     class_idx=args.class_idx, kind="z" if args.z_file else "w")
+        all_ws = load_ws(path, G, truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff,
+                         class_idx=args.class_idx, kind="z" if args.z_file else "w")
         prefix = "z" if args.z_file else "w"
-        names = [f"{prefix}{i:04d}.png" for i in range(ws.shape[0])]
-    with progress(args, len(names), "generate") as cb:
-        if args.noise_mode == "seed":
-            imgs = render_with_seed_noise(G, ws, args.seeds, progress=cb)
-        else:
-            imgs = render_ws(G, ws, noise_mode=args.noise_mode, batch_size=args.batch, progress=cb)
-    arrays = to_uint8(imgs)
-    for name, array in zip(names, arrays):
-        save_png(array, args.outdir / name)
-    written = f"{len(names)} images"
+        total, names = all_ws.shape[0], [f"{prefix}{i:04d}.png" for i in range(all_ws.shape[0])]
+        if args.grid and total > MAX_GRID:
+            raise InvalidArgumentError(f"--grid takes at most {MAX_GRID} images, but '{path}' holds {total}; "
+                                       "drop --grid")
+
+        def ws_of(start: int, stop: int):
+            return all_ws[start:stop]
+    # Render and write one batch at a time: memory stays that of one batch, however many seeds.
+    kept = []
+    with progress(args, total, "generate") as cb:
+        for start in range(0, total, args.batch):
+            stop = min(start + args.batch, total)
+            ws = ws_of(start, stop)
+            if args.noise_mode == "seed":
+                imgs = render_with_seed_noise(G, ws, args.seeds[start:stop])
+            else:
+                imgs = render_ws(G, ws, noise_mode=args.noise_mode, batch_size=args.batch)
+            arrays = to_uint8(imgs)
+            for name, array in zip(names[start:stop], arrays):
+                save_png(array, args.outdir / name)
+            if args.grid:
+                kept.append(arrays)
+            cb(stop, total)
+    written = f"{total} images"
     if args.grid:
+        arrays = np.concatenate(kept)
         save_png(make_grid(arrays, cols=math.ceil(math.sqrt(len(arrays)))), args.outdir / "grid.png")
         written += " + grid.png"
     if not args.quiet:
         print(f"wrote {written} to {args.outdir}")
     return 0
-
-

@@ -21,7 +21,7 @@ from ..metrics.inception import load_inception
 from ..metrics.kid import kid_subset_values
 from ..metrics.swd import swd
 from ..train.data import ImageZipDataset
-from .common import add_device, progress, resolve_device
+from .common import MAX_BATCH, MAX_SAMPLES, add_device, int_in_range, progress, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
     p.add_argument("--data", required=True, type=Path, help="data set: zip made by `make_dataset`/NVIDIA, or folder")
     p.add_argument("--metrics", type=_metric_list, default=["fid"], help="comma-separated: fid, kid, swd (default fid)")
-    p.add_argument("--num-gen", type=int, default=50000, help="generated images (default 50000, as published)")
+    p.add_argument("--num-gen", type=int_in_range(2, MAX_SAMPLES, "--num-gen"), default=50000, help="generated images (default 50000, as published)")
     p.add_argument("--max-real", type=int, default=None, help="use at most this many data set images (default all)")
     p.add_argument("--mirror", action="store_true", help="add mirrored data set images (if training used --mirror)")
     p.add_argument("--inception", default=None, metavar="PATH", help="pytorch-fid Inception weights .pth")
     p.add_argument("--seed", type=int, default=0, help="first seed of the generated images (default 0)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
-    p.add_argument("--batch", type=int, default=32, help="images per forward pass (default 32)")
-    p.add_argument("--kid-subsets", type=int, default=100, help="KID subset pairs (default 100)")
-    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID images per subset (default 1000)")
+    p.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "--batch"), default=32, help="images per forward pass (default 32)")
+    p.add_argument("--kid-subsets", type=int_in_range(1, 100_000, "--kid-subsets"), default=100, help="KID subset pairs (default 100)")
+    p.add_argument("--kid-subset-size", type=int_in_range(1, MAX_SAMPLES, "--kid-subset-size"), default=1000, help="KID images per subset (default 1000)")
     p.add_argument("--fid-sqrt", choices=SQRT_METHODS, default="sqrtm",
                    help="matrix square root: sqrtm (scipy, as NVIDIA/pytorch-fid) or eigh (numpy only)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InvalidArgumentError
 from ..media.images import make_grid, save_png, to_uint8
 from ..render import mix_styles, render_ws, seeds_to_ws
 from .common import add_generator_args, add_truncation, int_list, load_generator
@@ -27,7 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Most cells of one mixing grid (rows x columns).
+MAX_CELLS = 1024
+
+
 def run(args: argparse.Namespace) -> int:
+    cells = len(args.rows) * len(args.cols)
+    if cells > MAX_CELLS:
+        raise InvalidArgumentError(f"{len(args.rows)} rows x {len(args.cols)} columns are {cells} images; a grid "
+                                   f"holds at most {MAX_CELLS}; give fewer --rows or --cols")
     G = load_generator(args)
     seeds = list(dict.fromkeys(args.rows + args.cols))
     all_ws = seeds_to_ws(G, seeds, args.trunc, args.trunc_cutoff, args.class_idx)

@@ -18,7 +18,15 @@ from ..latents.interpolate import EASINGS, LAYER_ORDERS
 from ..latents.paths import build_path, render_frames, strip_indices
 from ..media.images import make_grid, save_png
 from ..media.video import check_video_path, write_video
-from .common import add_generator_args, add_truncation, load_generator, progress
+from .common import (
+    MAX_FRAMES,
+    add_generator_args,
+    add_truncation,
+    check_frames,
+    int_in_range,
+    load_generator,
+    progress,
+)
 
 LATENT_HELP = "seed ('42', 'seed:42'), z-file ('z:z.npy'), w-file ('w:w.npy') or a projection .npz"
 
@@ -82,10 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="dst", required=True, metavar="LATENT", help=LATENT_HELP)
     p.add_argument("--via", action="append", default=[], metavar="LATENT",
                    help="intermediate keyframe (repeatable); --steps then counts frames per transition + 1")
-    p.add_argument("--steps", type=int, default=16, help="frames from --from to --to including both (default 16)")
+    p.add_argument("--steps", type=int_in_range(2, MAX_FRAMES, "--steps"), default=16, help="frames from --from to --to including both (default 16)")
     add_path_args(p)
     p.add_argument("--outdir", required=True, type=Path)
-    p.add_argument("--strip", type=int, default=8, metavar="N", help="frames in strip.png (default 8; 0: no strip)")
+    p.add_argument("--strip", type=int_in_range(0, 64, "--strip"), default=8, metavar="N", help="frames in strip.png (default 8; 0: no strip)")
     p.add_argument("--frames", action="store_true", help="write every frame as frames/frame0000.png")
     p.add_argument("--gif", action="store_true", help="write morph.gif")
     p.add_argument("--mp4", action="store_true", help="write morph.mp4 (needs imageio-ffmpeg)")
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         check_video_path("morph.mp4", args.fps)
     G = load_generator(args)
     specs = [args.src, *args.via, args.dst]
+    check_frames((args.steps - 1) * (len(specs) - 1) + 1, G.cfg, "--steps or the number of --via keyframes")
     keys = keyframes(G, specs, args.space, args.class_idx)
     if keys.shape[0] != len(specs):
         raise InvalidArgumentError(

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import InvalidArgumentError
 from ..media.load import list_images
 from ..project.batch import parse_shard, prepare_job, project_batch
 from ..project.projector import METHODS, SPACES
-from .common import add_device, resolve_device
+from .common import add_device, progress_bar, resolve_device, warn
 
 
 def add_projection_options(p: argparse.ArgumentParser, device: bool = True, method: str = "image2stylegan") -> None:
@@ -67,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
     job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
                       seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video)
     if job.warning:
-        print(f"warning: {job.warning}")
+        warn(job.warning)  # once, though the library logs it too
     quiet = args.quiet
 
     def callback_for(path: Path):
-        bar = tqdm(total=job.settings.steps, desc=path.name[:30], unit="step", disable=quiet, leave=False)
+        bar = progress_bar(args, total=job.settings.steps, desc=path.name[:30], unit="step", leave=False)
 
         def cb(step: int, parts: dict[str, float], ws) -> None:
             bar.update(1)

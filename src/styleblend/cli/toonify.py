@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqdm import tqdm
 
-from .common import resolve_device
+from .common import progress_bar, resolve_device, warn
 from .project import add_projection_options
 
 
@@ -113,15 +112,15 @@ def run(args: argparse.Namespace) -> int:
 
         detector = default_detector(args.predictor)
     pti = PTISettings(steps=args.pti_steps, rank=args.pti_rank, lr=args.pti_lr,
-                                        budget=args.pti_budget, locality_weight=args.pti_locality) if args.pti else None
-    bar = tqdm(desc="embedding", unit="step", disable=args.quiet, leave=False)
+                      budget=args.pti_budget, locality_weight=args.pti_locality) if args.pti else None
+    bar = progress_bar(args, desc="embedding", unit="step", leave=False)
 
     def progress(step: int, parts: dict[str, float], ws) -> None:
         bar.update(1)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{parts['loss']:.4g}")
 
-    pti_bar = tqdm(desc="pivotal tuning", unit="step", disable=args.quiet or pti is None, leave=False)
+    pti_bar = progress_bar(args, desc="pivotal tuning", unit="step", leave=False, disable=pti is None)
 
     def pti_progress(step: int, parts: dict[str, float]) -> None:
         pti_bar.update(1)
@@ -136,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     pti_bar.close()
     if not args.quiet:
         if result.warning and not result.cache_hit:
-            print(f"warning: {result.warning}")
+            warn(result.warning)  # once, though the library logs it too
         print(("reused embedding " if result.cache_hit else "embedded into ") + str(result.cache_path))
         _print_metrics(result.metrics)
         for path in result.written:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..ui.embedding import MAX_STEPS
 from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve
 from ..ui.service import open_session
-from .common import add_device, add_threads, resolve_device
+from .common import add_device, add_threads, int_in_range, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg", default=None, metavar="PATH",
                    help="VGG-16 weights for the photo embedding loss (default: look in the torch hub cache, "
                         "else use pixel MSE + MS-SSIM)")
-    p.add_argument("--embed-steps", type=int, default=200, help="default steps of a photo embedding (default 200)")
+    p.add_argument("--embed-steps", type=int_in_range(1, MAX_STEPS, "--embed-steps"), default=200, help="default steps of a photo embedding (default 200)")
     p.add_argument("--max-upload-mb", type=float, default=1024, help="largest checkpoint upload (default 1024)")
     p.add_argument("--cache-mb", type=float, default=256,
                    help="memory for cached blends, so revisited slider positions are instant (default 256)")

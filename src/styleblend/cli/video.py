@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from ..latents.paths import iter_frames
 from ..media.video import check_video_path, write_video
-from .common import add_generator_args, int_list, load_generator, progress
+from .common import MAX_FRAMES, add_generator_args, int_in_range, int_list, load_generator, progress
 from .morph import LATENT_HELP, add_path_args, keyframes, path_from_args
 
 
@@ -22,12 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--seeds", type=int_list("seeds"), help="keyframe seeds, e.g. 0-7")
     src.add_argument("--latents", action="append", metavar="LATENT",
                      help=f"keyframes (repeatable; a file gives all its rows): {LATENT_HELP}")
-    p.add_argument("--frames-per-key", type=int, default=30, help="frames per transition (default 30)")
+    p.add_argument("--frames-per-key", type=int_in_range(1, MAX_FRAMES, "--frames-per-key"), default=30, help="frames per transition (default 30)")
     p.add_argument("--open", action="store_true", help="do not return to the first keyframe")
     add_path_args(p)
     p.add_argument("--out", required=True, type=Path, help="output video: .mp4 (imageio-ffmpeg) or .gif")
     p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--quality", type=int, default=8, help="MP4 quality 0-10 (default 8)")
+    p.add_argument("--quality", type=int_in_range(0, 10, "--quality"), default=8, help="MP4 quality 0-10 (default 8)")
     p.set_defaults(func=run)
 
 

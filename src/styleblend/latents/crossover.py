@@ -22,12 +22,23 @@ def parse_layers(text: str | Sequence[int], num_ws: int) -> list[int]:
     Raises:
         InvalidArgumentError: malformed text or an index outside [0, num_ws).
     """
-    layers = parse_int_list(text, "layers") if isinstance(text, str) else [int(i) for i in text]
+    def outside(bad: object) -> InvalidArgumentError:
+        return InvalidArgumentError(f"layer(s) {bad} are outside this network's W+ range 0-{num_ws - 1} "
+                                    f"(num_ws={num_ws}); pick layers in 0-{num_ws - 1}")
+
+    if isinstance(text, str):
+        try:
+            # Bounded before expanding: '0-3000000000' must not build a list of three billion ints.
+            layers = parse_int_list(text, "layers", max_value=num_ws - 1)
+        except InvalidArgumentError as exc:
+            if "goes above" in str(exc):
+                raise outside(text if len(text) <= 60 else text[:60] + "...") from None
+            raise
+    else:
+        layers = [int(i) for i in text]
     bad = [i for i in layers if not 0 <= i < num_ws]
     if bad:
-        raise InvalidArgumentError(
-            f"layer(s) {bad} are outside this network's W+ range 0-{num_ws - 1} (num_ws={num_ws}); "
-            f"pick layers in 0-{num_ws - 1}")
+        raise outside(bad[:8])
     return sorted(set(layers))
 
 

@@ -36,6 +36,16 @@ log = logging.getLogger(__name__)
 #: more is almost certainly a decompression bomb (a few kB that would decode to gigabytes).
 DEFAULT_MAX_PIXELS = 2**28
 
+#: Default budget in bytes for decoding one image and converting it to 8-bit RGB, estimated from its
+#: header before any pixel is decoded (:func:`decoded_bytes`). 1 GiB admits a 130-megapixel 8-bit RGB
+#: photo but refuses, for example, a 16000 x 16000 16-bit greyscale PNG (about 1.5 GB to decode and
+#: convert) that stays under the pixel limit and compresses to a few kB.
+DEFAULT_MAX_DECODED_BYTES = 2**30
+
+# Bytes per pixel in Pillow's own storage: one-band 8-bit modes 1, 16-bit modes 2, every other mode
+# (RGB included: Pillow pads it to 4) 4.
+_STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm")
 
 FITS = ("crop", "pad", "stretch")
@@ -85,18 +95,44 @@ def max_image_pixels(limit: int | None) -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = previous
 
 
+def decoded_bytes(mode: str, width: int, height: int) -> int:
+    """Estimated peak bytes to decode a ``mode`` image of ``width`` x ``height`` and convert it to RGB.
+
+    Pillow's storage of the decoded image (1, 2 or 4 bytes per pixel by mode) plus the 4 bytes per pixel
+    of the converted copy; known from the header alone, so a bomb is refused before it is decoded.
+    """
+    return int(width) * int(height) * (_STORAGE_BYTES.get(mode, 4) + 4)
+
+
+def check_decoded_size(im: Image.Image, name: str, max_bytes: int | None = DEFAULT_MAX_DECODED_BYTES) -> None:
+    """Raise ImageError when decoding and converting ``im`` (opened, not yet loaded) would exceed ``max_bytes``."""
+    if max_bytes is None:
+        return
+    w, h = im.size
+    need = decoded_bytes(im.mode, w, h)
+    if need > max_bytes:
+        raise ImageError(f"image '{name}' is {w}x{h} pixels of mode {im.mode}; decoding and converting it takes "
+                         f"about {need / 2**20:.0f} MB, more than the limit of {max_bytes / 2**20:.0f} MB (a guard "
+                         "against image bombs); downscale it first")
+
+
 def _to_8bit(im: Image.Image) -> Image.Image:
-    """Integer/float modes with more than 8 bits -> 'L' by scaling (PIL's convert would clip instead)."""
+    """Integer/float modes with more than 8 bits -> 'L' by scaling (PIL's convert would clip instead).
+
+    Converted in bands of rows, so the float copy never holds more than a few megapixels at once.
+    """
     a = np.asarray(im)
     if im.mode.startswith("I;16") or im.mode == "I":
-        a = a.astype(np.float64)
         top = 65535.0 if (im.mode.startswith("I;16") or a.max(initial=0) > 255) else 255.0
     else:  # 'F': floats, usually in [0, 1]; otherwise assume 8- or 16-bit ranges
-        a = np.nan_to_num(a.astype(np.float64))
-        peak = a.max(initial=0)
+        peak = float(np.nan_to_num(a.max(initial=0)))
         top = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
-    scaled = np.clip(np.rint(a / top * 255.0), 0, 255).astype(np.uint8)
-    return Image.fromarray(scaled, "L")
+    out = np.empty(a.shape, dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(1, a.shape[1]))
+    for start in range(0, a.shape[0], rows):
+        band = np.nan_to_num(a[start:start + rows].astype(np.float64))
+        out[start:start + rows] = np.clip(np.rint(band / top * 255.0), 0, 255)
+    return Image.fromarray(out, "L")
 
 
 def _composite(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -174,7 +210,7 @@ def fit_square(im: Image.Image, fit: str = "crop", background: tuple[int, int, i
 
 
 def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               draft_size: int | None = None) -> Image.Image:
+               draft_size: int | None = None, max_bytes: int | None = DEFAULT_MAX_DECODED_BYTES) -> Image.Image:
     """Open and decode an image file with EXIF orientation applied; the first frame of animations.
 
     Args:
@@ -182,34 +218,37 @@ def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         max_pixels: refuse images with more pixels than this (decompression-bomb guard); None disables.
         draft_size: if given, let JPEG decoders decode at a reduced scale that still has at least this
             many pixels on the shorter side (much faster and smaller for huge photos).
+        max_bytes: refuse images whose decoding and conversion would take more memory than this
+            (:func:`decoded_bytes`, from the header: pixels x bit depth x channels); None disables.
 
     Raises:
-        ImageError: missing file, a directory, not an image, truncated/corrupt data, too many pixels.
+        ImageError: missing file, a directory, not an image, truncated/corrupt data, too many pixels or bytes.
     """
     path = Path(path)
     if not path.exists():
         raise ImageError(f"image '{path}' does not exist; check the path")
     if path.is_dir():
         raise ImageError(f"'{path}' is a folder, not an image file; pass an image (or use batch mode for folders)")
-    return _decode(path, str(path), max_pixels, draft_size)
+    return _decode(path, str(path), max_pixels, draft_size, max_bytes)
 
 
 def decode_image(data: bytes, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 draft_size: int | None = None) -> Image.Image:
+                 draft_size: int | None = None, max_bytes: int | None = DEFAULT_MAX_DECODED_BYTES) -> Image.Image:
     """Like :func:`open_image` for an image held in memory (e.g. a zip member).
 
     Args:
         data: the encoded file.
         name: what to call it in error messages (a file or member name).
-        max_pixels, draft_size: see :func:`open_image`.
+        max_pixels, draft_size, max_bytes: see :func:`open_image`.
 
     Raises:
         ImageError: not an image, truncated/corrupt data, too many pixels.
     """
-    return _decode(io.BytesIO(data), name, max_pixels, draft_size)
+    return _decode(io.BytesIO(data), name, max_pixels, draft_size, max_bytes)
 
 
-def _decode(source: Path | BinaryIO, name: str, max_pixels: int | None, draft_size: int | None) -> Image.Image:
+def _decode(source: Path | BinaryIO, name: str, max_pixels: int | None, draft_size: int | None,
+            max_bytes: int | None) -> Image.Image:
     """Open, bound-check, load and EXIF-rotate one image (see :func:`open_image`)."""
     with max_image_pixels(max_pixels):  # outside the try: a bad max_pixels is the caller's error
         try:
@@ -221,6 +260,7 @@ def _decode(source: Path | BinaryIO, name: str, max_pixels: int | None, draft_si
                 im.seek(0)
             if draft_size is not None and im.format == "JPEG":
                 im.draft("RGB", (draft_size, draft_size))
+            check_decoded_size(im, name, max_bytes)  # after draft: a JPEG decoded at 1/8 scale is small
             im.load()
             return ImageOps.exif_transpose(im)
         except ImageError:
@@ -270,7 +310,8 @@ def prepare_image(im: Image.Image, resolution: int, background: tuple[int, int, 
 
 def load_image(path: str | Path, resolution: int | None = None, channels: int = 3, fit: str = "crop",
                background: tuple[int, int, int] = (255, 255, 255),
-               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+               max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               max_bytes: int | None = DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
     """Load any image as uint8 [H, W, C] (C = ``channels``), optionally square and resized.
 
     Args:
@@ -279,7 +320,7 @@ def load_image(path: str | Path, resolution: int | None = None, channels: int = 
             ('crop' = centre crop, 'pad', 'stretch') and resized with a Lanczos filter.
         channels: 3 for RGB, 1 for grayscale.
         background: colour transparent pixels (and 'pad' borders) are composited over.
-        max_pixels: decompression-bomb guard, see :func:`open_image`.
+        max_pixels, max_bytes: decompression-bomb guards, see :func:`open_image`.
 
     Returns:
         uint8 array [H, W, channels].
@@ -290,7 +331,7 @@ def load_image(path: str | Path, resolution: int | None = None, channels: int = 
     """
     if resolution is not None and resolution < 1:
         raise InvalidArgumentError(f"resolution={resolution} must be a positive number of pixels")
-    im = open_image(path, max_pixels=max_pixels, draft_size=resolution)
+    im = open_image(path, max_pixels=max_pixels, draft_size=resolution, max_bytes=max_bytes)
     if resolution is None:
         im = to_rgb(im, background, channels=channels)
     else:

@@ -265,11 +265,34 @@ def shard_files(files: Sequence[Path], index: int, count: int) -> list[Path]:
 
 
 def output_names(files: Sequence[Path]) -> dict[Path, str]:
-    """Per-image output folder names: the file stem, or stem_ext when two files share a stem."""
+    """Per-image output folder names, distinct for every file (also on case-insensitive file systems).
+
+    A file whose stem no other file shares keeps its stem; files sharing a stem get ``stem_ext``; a name
+    still taken (``a.png`` -> ``a_png`` beside ``a_png.jpg``, or two files in different folders) gets
+    ``_2``, ``_3``, ... Decided over the whole list, so every shard of a batch agrees.
+    """
+    ordered = sorted(files, key=lambda f: (f.name, str(f)))
     stems: dict[str, int] = {}
-    for f in files:
-        stems[f.stem] = stems.get(f.stem, 0) + 1
-    return {f: (f.stem if stems[f.stem] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}") for f in files}
+    for f in ordered:
+        stems[f.stem.lower()] = stems.get(f.stem.lower(), 0) + 1
+    names: dict[Path, str] = {}
+    taken: set[str] = set()
+    # Unique stems first, so that they keep the name they always had (resumable batches).
+    for f in ordered:
+        if stems[f.stem.lower()] == 1 and f.stem.lower() not in taken:
+            names[f] = f.stem
+            taken.add(f.stem.lower())
+    for f in ordered:
+        if f in names:
+            continue
+        base = f"{f.stem}_{f.suffix.lstrip('.').lower()}" if f.suffix else f.stem
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        names[f] = name
+        taken.add(name.lower())
+    return {f: names[f] for f in files}
 
 
 def project_batch(job: ProjectionJob, files: Sequence[Path], outroot: str | Path, shard: tuple[int, int] = (0, 1),

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from styleblend.errors import ImageError, InvalidArgumentError
-from styleblend.media.load import DEFAULT_MAX_PIXELS, max_image_pixels
+from styleblend.media.load import DEFAULT_MAX_PIXELS, check_decoded_size, max_image_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -21,38 +21,90 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 
 
-def _read_entries(path: Path) -> tuple[list[str], dict[str, bytes], bytes | None]:
-    """Read image entries and ``dataset.json`` from a zip or a folder.
+#: Largest single file a data set may hold, in bytes (uncompressed). A training image made by
+#: make_dataset is an 8-bit PNG of at most a few MB; a bigger member is refused before it is inflated.
+MAX_MEMBER_BYTES = 64 * 2**20
 
-    Returns:
-        Sorted image names (zip member names or ``/``-separated relative paths), their
-        bytes by name, and the bytes of ``dataset.json`` at the root (or ``None``).
+#: Default budget, in bytes, for a data set: the uncompressed size of its image files and, separately,
+#: the decoded images held in memory (N x 3 x R x R). Both are checked before anything is inflated or
+#: decoded, so a zip bomb (a few MB that inflate to gigabytes) is refused at once.
+DEFAULT_MAX_DATASET_BYTES = 8 * 2**30
 
-    Raises:
-        ImageError: ``path`` is missing or is neither a folder nor a zip.
-    """
-    def wanted(name: str) -> bool:
-        parts = PurePosixPath(name).parts
-        return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith(".") for p in parts)
 
-    if path.is_dir():
-        names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
-        names = [n for n in names if wanted(n)]
-        meta_path = path / "dataset.json"
-        meta = meta_path.read_bytes() if meta_path.is_file() else None
-        return names, {n: (path / n).read_bytes() for n in names}, meta
-    if path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            members = {i.filename for i in zf.infolist() if not i.is_dir()}
-            names = sorted(n for n in members if wanted(n))
-            meta = zf.read("dataset.json") if "dataset.json" in members else None
-            return names, {n: zf.read(n) for n in names}, meta
-    if not path.exists():
-        raise ImageError(
-            f"data set '{path}' does not exist; build one with styleblend.train.dataset_tool.make_dataset "
-            "or pass a folder of PNGs"
-        )
-    raise ImageError(f"data set '{path}' is neither a zip file nor a folder; pass a .zip made by make_dataset or a folder of PNGs")
+class _Entries:
+    """The image files of a zip or folder data set, read one at a time (sizes known up front)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.meta: bytes | None = None
+        self._zip: zipfile.ZipFile | None = None
+        self._infos: dict[str, zipfile.ZipInfo] = {}
+        if path.is_dir():
+            files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+            self.names = [n for n in files if _wanted(n)]
+            self.sizes = {n: (path / n).stat().st_size for n in self.names}
+            meta_path = path / "dataset.json"
+            if meta_path.is_file():
+                if meta_path.stat().st_size > MAX_MEMBER_BYTES:
+                    raise ImageError(f"'{path}': dataset.json is larger than {MAX_MEMBER_BYTES >> 20} MB; "
+                                     "rebuild the data set")
+                self.meta = meta_path.read_bytes()
+        elif path.is_file() and zipfile.is_zipfile(path):
+            try:
+                self._zip = zipfile.ZipFile(path)
+                self._infos = {i.filename: i for i in self._zip.infolist() if not i.is_dir()}
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                raise ImageError(f"data set '{path}' is not a readable zip ({exc}); rebuild it") from None
+            self.names = sorted(n for n in self._infos if _wanted(n))
+            self.sizes = {n: self._infos[n].file_size for n in self.names}
+            if "dataset.json" in self._infos:
+                if self._infos["dataset.json"].file_size > MAX_MEMBER_BYTES:
+                    raise ImageError(f"'{path}': dataset.json inflates to more than {MAX_MEMBER_BYTES >> 20} MB; "
+                                     "rebuild the data set")
+                self.meta = self.read("dataset.json")
+        elif not path.exists():
+            raise ImageError(
+                f"data set '{path}' does not exist; build one with styleblend.train.dataset_tool.make_dataset "
+                "or pass a folder of PNGs"
+            )
+        else:
+            raise ImageError(f"data set '{path}' is neither a zip file nor a folder; pass a .zip made by make_dataset "
+                             "or a folder of PNGs")
+
+    def check_sizes(self, max_bytes: int) -> None:
+        """Refuse a member above :data:`MAX_MEMBER_BYTES` or a total above ``max_bytes``, before inflating any."""
+        big = [n for n in self.names if self.sizes[n] > MAX_MEMBER_BYTES]
+        if big:
+            raise ImageError(f"'{self.path}': {big[0]} is {self.sizes[big[0]] / 2**20:.0f} MB uncompressed, more than "
+                             f"the {MAX_MEMBER_BYTES >> 20} MB a training image may have ({len(big)} such file(s)); "
+                             "a zip bomb or not a data set - rebuild it with make_dataset")
+        total = sum(self.sizes.values())
+        if total > max_bytes:
+            raise ImageError(f"'{self.path}': its images are {total / 2**30:.1f} GB uncompressed, more than the "
+                             f"limit of {max_bytes / 2**30:.1f} GB; use fewer or smaller images (or raise max_bytes)")
+
+    def read(self, name: str) -> bytes:
+        if self._zip is None:
+            return (self.path / name).read_bytes()
+        try:
+            with self._zip.open(self._infos[name]) as f:
+                # Never more than the size checked, whatever the compressed stream holds.
+                data = f.read(min(self._infos[name].file_size, MAX_MEMBER_BYTES) + 1)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise ImageError(f"'{self.path}': member {name} cannot be read ({exc}); rebuild the data set") from None
+        if len(data) > MAX_MEMBER_BYTES:
+            raise ImageError(f"'{self.path}': member {name} inflates to more than {MAX_MEMBER_BYTES >> 20} MB; "
+                             "rebuild the data set")
+        return data
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def _wanted(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith(".") for p in parts)
 
 
 def _parse_labels(meta: bytes | None, names: list[str], path: Path) -> np.ndarray | None:
@@ -112,6 +164,7 @@ class ImageZipDataset(torch.utils.data.Dataset):
         xflip: bool = False,
         use_labels: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_bytes: int = DEFAULT_MAX_DATASET_BYTES,
     ) -> None:
         """Load the data set.
 
@@ -120,29 +173,48 @@ class ImageZipDataset(torch.utils.data.Dataset):
             xflip: add a mirrored copy of every image (doubles ``len``).
             use_labels: read class labels from ``dataset.json`` if it has any.
             max_pixels: largest accepted image, a guard against decompression bombs.
+            max_bytes: budget for the images' uncompressed file sizes and, separately, for the decoded
+                images in memory (:data:`DEFAULT_MAX_DATASET_BYTES`); checked before inflating/decoding.
 
         Raises:
             ImageError: the path is missing or holds no image, an image is unreadable,
                 not square, of another size than the first, or of an unsupported mode,
-                or the labels are malformed.
+                a member or the whole set is over its size budget, or the labels are malformed.
         """
         path = Path(path)
-        names, blobs, meta = _read_entries(path)
-        if not names:
-            raise ImageError(
-                f"data set '{path}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-                "build it with styleblend.train.dataset_tool.make_dataset"
-            )
-        arrays: list[np.ndarray] = []
-        with max_image_pixels(max_pixels):
-            for name in names:
-                arrays.append(self._decode(path, name, blobs.pop(name)))
-                if arrays[-1].shape != arrays[0].shape:
-                    raise ImageError(
-                        f"'{path}': image {name} is {arrays[-1].shape[1]}x{arrays[-1].shape[0]}, but {names[0]} is "
-                        f"{arrays[0].shape[1]}x{arrays[0].shape[0]}; all images must share one size (use make_dataset)"
-                    )
-        self.images: torch.Tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        entries = _Entries(path)
+        try:
+            names, meta = entries.names, entries.meta
+            if not names:
+                raise ImageError(
+                    f"data set '{path}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                    "build it with styleblend.train.dataset_tool.make_dataset"
+                )
+            entries.check_sizes(max_bytes)
+            images: np.ndarray | None = None
+            with max_image_pixels(max_pixels):
+                for i, name in enumerate(names):
+                    array = self._decode(path, name, entries.read(name))
+                    if images is None:
+                        # All images share the first one's size: the whole set's memory is known now.
+                        need = len(names) * array.nbytes
+                        if need > max_bytes:
+                            raise ImageError(
+                                f"'{path}': {len(names)} images of {array.shape[1]}x{array.shape[0]} px take "
+                                f"{need / 2**30:.1f} GB in memory, more than the limit of {max_bytes / 2**30:.1f} GB; "
+                                "use fewer images or a lower resolution (or raise max_bytes)")
+                        # Stored channels-first at once: no second copy for the permute.
+                        images = np.empty((len(names), array.shape[2], *array.shape[:2]), dtype=np.uint8)
+                    elif array.shape[:2] != images.shape[2:]:
+                        raise ImageError(
+                            f"'{path}': image {name} is {array.shape[1]}x{array.shape[0]}, but {names[0]} is "
+                            f"{images.shape[3]}x{images.shape[2]}; all images must share one size (use make_dataset)"
+                        )
+                    images[i] = array.transpose(2, 0, 1)
+        finally:
+            entries.close()
+        assert images is not None
+        self.images: torch.Tensor = torch.from_numpy(images)
         labels = _parse_labels(meta, names, path) if use_labels else None
         self.labels: torch.Tensor | None = None if labels is None else torch.from_numpy(labels)
         self.names: list[str] = names
@@ -154,6 +226,7 @@ class ImageZipDataset(torch.utils.data.Dataset):
         """Decode one image to uint8 [R, R, 3]; raise :class:`ImageError` if unusable."""
         try:
             with Image.open(io.BytesIO(data)) as img:
+                check_decoded_size(img, f"{path}: {name}")  # from the header, before decoding
                 img.load()
                 if img.mode == "L":
                     img = img.convert("RGB")  # lossless; NVIDIA allows grayscale data sets

@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path, PurePosixPath
 # Decoding, conversion and the decompression-bomb guard are styleblend.media.load's; DEFAULT_MAX_PIXELS,
 # to_rgb, max_image_pixels and prepare_image are re-exported as this module's public names.
 from styleblend.errors import ImageError, InvalidArgumentError
+from styleblend.io.atomic import atomic_path
 from styleblend.media.load import (
     DEFAULT_MAX_PIXELS,
     decode_image,
@@ -40,6 +40,14 @@ logger = logging.getLogger(__name__)
 #: Largest single file read from the source, in bytes; guards against zip bombs, whose
 #: members claim a small compressed size but inflate to gigabytes.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+#: Most bytes a zip source may inflate to in total, checked from its directory before extracting.
+MAX_SOURCE_BYTES = 64 * 2**30
+
+#: A zip member above 16 MB that inflates more than this many times its compressed size is skipped
+#: unread: image files hardly compress inside a zip (PNG and JPEG are compressed already), while a zip
+#: bomb's members are runs of zeros that inflate a thousandfold.
+MAX_MEMBER_RATIO = 100
 
 #: Fixed timestamp for zip entries, so the same input gives a byte-identical zip.
 _ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -108,10 +116,20 @@ def _open_source(source: Path, exclude: Path) -> Iterator[tuple[list[str], Calla
         with zipfile.ZipFile(source) as zf:
             infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
 
+            total = sum(i.file_size for n, i in infos.items() if _is_candidate(n))
+            if total > MAX_SOURCE_BYTES:
+                raise ImageError(f"dataset source '{source}' inflates to {total / 2**30:.1f} GB, more than the limit of "
+                                 f"{MAX_SOURCE_BYTES >> 30} GB (a guard against zip bombs); unpack it into a folder "
+                                 "and pass the folder")
+
             def read_member(name: str) -> bytes:
-                if infos[name].file_size > MAX_FILE_BYTES:
-                    raise OSError(f"zip member inflates to {infos[name].file_size} bytes (> {MAX_FILE_BYTES})")
-                return zf.read(infos[name])
+                info = infos[name]
+                if info.file_size > MAX_FILE_BYTES:
+                    raise OSError(f"zip member inflates to {info.file_size} bytes (> {MAX_FILE_BYTES})")
+                if info.file_size > 16 * 2**20 and info.file_size > MAX_MEMBER_RATIO * max(1, info.compress_size):
+                    raise OSError(f"zip member inflates {info.file_size // max(1, info.compress_size)}x, to "
+                                  f"{info.file_size} bytes; not read (a likely zip bomb)")
+                return zf.read(info)
 
             yield sorted(n for n in infos if _is_candidate(n)), read_member
     elif not source.exists():
@@ -205,50 +223,42 @@ def make_dataset(
         if labels is not None:
             _check_labels(labels, names)
 
-        # mkstemp in the destination folder: os.replace is atomic only within a file system.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-        tmp = Path(tmp_name)
         written = 0
         skipped: list[str] = []
         reasons: dict[str, str] = {}
         label_rows: list[list[str | int]] = []
-        try:
-            with os.fdopen(fd, "wb") as f:
-                # PNGs are already deflated; storing them keeps the zip fast to read.
-                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                    for done, name in enumerate(names, start=1):
-                        try:
-                            img = decode_image(read(name), name, max_pixels)
-                            result = prepare_image(img, resolution, background, name=name)
-                        except _SKIP_ERRORS as exc:
-                            skipped.append(name)
-                            reasons[name] = f"{type(exc).__name__}: {exc}"
-                            logger.warning("skipping %s: %s", name, reasons[name])
-                        else:
-                            buf = io.BytesIO()
-                            result.save(buf, format="PNG")
-                            arcname = archive_name(written)
-                            zf.writestr(_zip_info(arcname), buf.getvalue())
-                            if labels is not None:
-                                label_rows.append([arcname, labels[name]])
-                            written += 1
-                        if progress is not None:
-                            progress(done, len(names))
-                    if written == 0:
-                        raise ImageError(
-                            f"none of the {len(names)} file(s) in '{source}' could be read as an image "
-                            f"(e.g. {skipped[0]}: {reasons[skipped[0]]}); check the source folder"
-                        )
-                    meta = {"labels": label_rows if labels is not None else None}
-                    zf.writestr(_zip_info("dataset.json"), json.dumps(meta))
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes the file private; a data set is meant to be shared
-            os.replace(tmp, out)
-        except BaseException:
-            # BaseException: also clean up on KeyboardInterrupt, then let it propagate.
-            tmp.unlink(missing_ok=True)
-            raise
+        # atomic_path: a temporary file beside ``out`` (os.replace is atomic only within a file system),
+        # removed on any error or interrupt; one left by a killed run is removed by the next.
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            # PNGs are already deflated; storing them keeps the zip fast to read.
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+                for done, name in enumerate(names, start=1):
+                    try:
+                        img = decode_image(read(name), name, max_pixels)
+                        result = prepare_image(img, resolution, background, name=name)
+                    except _SKIP_ERRORS as exc:
+                        skipped.append(name)
+                        reasons[name] = f"{type(exc).__name__}: {exc}"
+                        logger.warning("skipping %s: %s", name, reasons[name])
+                    else:
+                        buf = io.BytesIO()
+                        result.save(buf, format="PNG")
+                        arcname = archive_name(written)
+                        zf.writestr(_zip_info(arcname), buf.getvalue())
+                        if labels is not None:
+                            label_rows.append([arcname, labels[name]])
+                        written += 1
+                    if progress is not None:
+                        progress(done, len(names))
+                if written == 0:
+                    raise ImageError(
+                        f"none of the {len(names)} file(s) in '{source}' could be read as an image "
+                        f"(e.g. {skipped[0]}: {reasons[skipped[0]]}); check the source folder"
+                    )
+                meta = {"labels": label_rows if labels is not None else None}
+                zf.writestr(_zip_info("dataset.json"), json.dumps(meta))
+            f.flush()
+            os.fsync(f.fileno())
 
     logger.info("wrote %d images to %s (%d skipped)", written, out, len(skipped))
     return DatasetReport(written=written, skipped=skipped, out=out, reasons=reasons)

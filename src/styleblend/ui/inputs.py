@@ -8,36 +8,54 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from ..latents.limits import PSI_RANGE, check_psi
 from ..latents.seeds import parse_int_list
 
+__all__ = ["MAX_SEEDS", "PSI_RANGE", "choice", "parse_alphas", "parse_int", "parse_psi", "parse_seeds",
+           "safe_name"]
+
 MAX_SEEDS = 8
-PSI_RANGE = (-1.0, 2.0)
 ALPHA_DECIMALS = 4  # α vectors are rounded so that slider jitter re-uses a cached blend
 
 
 def parse_seeds(seeds: str | Sequence[int], limit: int = MAX_SEEDS) -> tuple[int, ...]:
     """'1,2,3' / '0-3' or a list -> a tuple of at most ``limit`` seeds in [0, 2**32)."""
-    values = parse_int_list(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
+    if isinstance(seeds, str):
+        # parse_int_list counts a range before expanding it, so '0-3000000000' costs nothing.
+        values = parse_int_list(seeds, "seeds", max_count=limit)
+    else:
+        if len(seeds) > limit:
+            raise InvalidArgumentError(f"{len(seeds)} seeds given; the preview shows at most {limit} - remove some")
+        values = [parse_int(s, "seed") for s in seeds]
     if not values:
         raise InvalidArgumentError("give at least one seed, e.g. '1,2,3'")
     if len(values) > limit:
         raise InvalidArgumentError(f"{len(values)} seeds given; the preview shows at most {limit} - remove some")
     bad = [s for s in values if not 0 <= s < 2**32]
     if bad:
-        raise InvalidArgumentError(f"seed(s) {bad} must be in [0, 2**32)")
+        shown = ", ".join(str(b) if len(str(b)) <= 20 else str(b)[:20] + "..." for b in bad[:4])
+        raise InvalidArgumentError(f"seed(s) {shown} must be in [0, 2**32)")
     return tuple(values)
+
+
+def parse_int(value: object, what: str) -> int:
+    """An integer from JSON: ints, integral floats and digit strings; NaN, inf, 1.5 and bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidArgumentError(f"{what} {value!r} is not an integer")
+    try:
+        number = float(value) if isinstance(value, float) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{what} {str(value)[:40]!r} is not an integer") from None
+    if isinstance(number, float):
+        if not (math.isfinite(number) and number.is_integer()):
+            raise InvalidArgumentError(f"{what} {value!r} is not an integer")
+        number = int(number)
+    return number
 
 
 def parse_psi(psi: float | str) -> float:
     """Truncation ψ as a finite float in :data:`PSI_RANGE`."""
-    try:
-        value = float(psi)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"truncation psi {psi!r} is not a number; use e.g. 0.7") from None
-    if not (math.isfinite(value) and PSI_RANGE[0] <= value <= PSI_RANGE[1]):
-        raise InvalidArgumentError(f"truncation psi {value:g} must be in [{PSI_RANGE[0]:g}, {PSI_RANGE[1]:g}] "
-                                   "(1 = no truncation, 0.5-0.8 typical)")
-    return value
+    return check_psi(psi)
 
 
 def parse_alphas(alphas: Sequence[float], resolutions: Sequence[int]) -> tuple[float, ...]:

@@ -34,7 +34,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import re
+import signal
 import sys
 import threading
 import time
@@ -45,6 +47,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ..errors import InvalidArgumentError, StyleblendError
+from .inputs import parse_int
 from .service import BlendSession
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,8 @@ _STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 _CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'"
 _REQUIRED = object()
+# What writing to a client that hung up raises.
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
 class HTTPError(Exception):
@@ -108,7 +113,7 @@ class UIServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (closed tab, reload) is routine; anything else is logged with its traceback."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)):
+        if isinstance(exc, _GONE):
             log.debug("client %s went away: %s", client_address, exc)
             return
         log.exception("error while serving %s", client_address)
@@ -137,9 +142,29 @@ def _field(data: dict[str, Any], name: str, kind: Callable[[Any], Any], default:
         return default
     try:
         return kind(data[name])
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"field '{name}' = {data[name]!r} is malformed (expected {kind.__name__})") \
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from a JSON 'Infinity'
+        shown = repr(data[name])
+        shown = shown if len(shown) <= 60 else shown[:60] + "..."
+        raise InvalidArgumentError(f"field '{name}' = {shown} is malformed (expected {kind.__name__})") \
             from None
+
+
+def number(value: Any) -> float:
+    """A finite float (JSON allows NaN and Infinity; neither is a usable position, width or ψ)."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError("not finite")
+    return x
+
+
+def integer(value: Any) -> int:
+    """An int from JSON or a query string: 3, 3.0 or '3'; 3.5, NaN, Infinity and booleans are malformed."""
+    try:
+        return parse_int(value, "value")
+    except InvalidArgumentError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _alphas(value: Any) -> list[float]:
@@ -185,15 +210,28 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 self._check_content_type()
             route(self)
+        except _GONE as exc:
+            self._client_gone(exc)
         except HTTPError as exc:
-            self._json({"error": str(exc)}, exc.status)
+            self._reply_error(str(exc), exc.status)
         except StyleblendError as exc:
-            self._json({"error": str(exc)}, 400)
+            self._reply_error(str(exc), 400)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the server; it is logged in full
             log.exception("%s %s failed", method, url.path)
-            self._json({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+            self._reply_error(f"internal error: {type(exc).__name__}: {exc}", 500)
         finally:
             log.debug("%s %s %.0f ms", method, url.path, 1000 * (time.perf_counter() - start))
+
+    def _client_gone(self, exc: BaseException) -> None:
+        """The client closed the connection (a closed tab, a reload): routine, no traceback."""
+        self.close_connection = True
+        log.debug("client %s went away: %s", self.client_address, exc)
+
+    def _reply_error(self, message: str, status: int) -> None:
+        try:
+            self._json({"error": message}, status)
+        except _GONE as exc:
+            self._client_gone(exc)
 
     def _check_host(self) -> None:
         if not self.server.loopback:
@@ -286,9 +324,10 @@ class _Handler(BaseHTTPRequestHandler):
     def preset(self) -> None:
         d = self._json_body()
         alphas = self.server.session.preset(
-            _field(d, "kind", str), res=_field(d, "res", int, None), from_res=_field(d, "from_res", int, None),
-            to_res=_field(d, "to_res", int, None), centre=_field(d, "centre", float, None),
-            width=_field(d, "width", float, 1.0), flip=_flag(d.get("flip")))
+            _field(d, "kind", str), res=_field(d, "res", integer, None),
+            from_res=_field(d, "from_res", integer, None), to_res=_field(d, "to_res", integer, None),
+            centre=_field(d, "centre", number, None),
+            width=_field(d, "width", number, 1.0), flip=_flag(d.get("flip")))
         self._json({"alphas": alphas, "spec": self.server.session.schedule(alphas).spec()})
 
     def preview(self) -> None:
@@ -296,33 +335,33 @@ class _Handler(BaseHTTPRequestHandler):
         d = self._json_body()
         session = self.server.session
         alphas = _field(d, "alphas", _alphas, None)
-        png = session.preview(alphas, _field(d, "seeds", str), _field(d, "psi", float, 0.7),
+        png = session.preview(alphas, _field(d, "seeds", str), _field(d, "psi", number, 0.7),
                               _field(d, "mapping", str, None))
         self._png(png, start, {"X-Schedule": session.schedule(alphas).spec()})
 
     def _edit_args(self, d: dict[str, Any]) -> dict[str, Any]:
-        return {"psi": _field(d, "psi", float, 0.7), "model": _field(d, "model", str, "blend"),
+        return {"psi": _field(d, "psi", number, 0.7), "model": _field(d, "model", str, "blend"),
                 "alphas": _field(d, "alphas", _alphas, None), "mapping": _field(d, "mapping", str, None)}
 
     def mix(self) -> None:
         start = time.perf_counter()
         d = self._json_body()
-        png = self.server.session.mix(_field(d, "seed_a", int), _field(d, "seed_b", int), _field(d, "layers", str),
-                                      **self._edit_args(d))
+        png = self.server.session.mix(_field(d, "seed_a", integer), _field(d, "seed_b", integer),
+                                      _field(d, "layers", str), **self._edit_args(d))
         self._png(png, start)
 
     def morph(self) -> None:
         start = time.perf_counter()
         d = self._json_body()
-        png = self.server.session.morph(_field(d, "seed_a", int), _field(d, "seed_b", int),
-                                        _field(d, "steps", int, 8), **self._edit_args(d))
+        png = self.server.session.morph(_field(d, "seed_a", integer), _field(d, "seed_b", integer),
+                                        _field(d, "steps", integer, 8), **self._edit_args(d))
         self._png(png, start)
 
     def embed(self) -> None:
         q = self.query
         data = self._body(self.server.max_image_bytes, "photo")
-        job = self.server.session.start_embedding(data, steps=_field(q, "steps", int, None),
-                                                  seed=_field(q, "seed", int, 0), filename=q.get("filename"),
+        job = self.server.session.start_embedding(data, steps=_field(q, "steps", integer, None),
+                                                  seed=_field(q, "seed", integer, 0), filename=q.get("filename"),
                                                   align=_flag(q.get("align")))
         self._json({"job": job})
 
@@ -371,8 +410,16 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
 def serve(session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           max_upload_mb: float = 1024, max_image_mb: float = 32,
           ready: Callable[[UIServer], None] | None = None) -> None:
-    """Serve until Ctrl-C (KeyboardInterrupt), then stop cleanly; ``ready(server)`` is called once listening."""
+    """Serve until Ctrl-C or SIGTERM, then stop cleanly; ``ready(server)`` is called once listening.
+
+    SIGTERM (what ``kill``, systemd and container runtimes send) stops the server like Ctrl-C, so the
+    caller's cleanup runs (:meth:`BlendSession.close` removes the session's folder with its uploads).
+    The handler is installed only when called from the main thread, and the previous one restored.
+    """
     server = UIServer(session, host, port, max_upload_mb=max_upload_mb, max_image_mb=max_image_mb)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if ready is not None:
             ready(server)
@@ -381,3 +428,9 @@ def serve(session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         log.info("stopping")
     finally:
         server.server_close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

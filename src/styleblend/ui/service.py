@@ -401,6 +401,8 @@ class BlendSession:
         steps = self.embed_steps if steps is None else int(steps)
         if not 1 <= steps <= MAX_STEPS:
             raise InvalidArgumentError(f"embedding steps {steps} must be in [1, {MAX_STEPS}]")
+        if not 0 <= int(seed) < 2**32:
+            raise InvalidArgumentError(f"embedding seed {seed} must be in [0, 2**32)")
         if not image_bytes:
             raise InvalidArgumentError("the uploaded photo is empty (0 bytes); choose an image file")
         folder = self.workdir / f"photo-{next(self._ids)}"
