@@ -26,9 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train a StyleGAN2-ADA model or fine-tune one on new data",
         description="Train G and D on a data set zip (styleblend.train.dataset_tool). Writes options.json, "
-                    "log.jsonl, reals.png, fakesKKKKKK.png grids, network-snapshot-KKKKKK.safetensors and "
-                    "training-state.pt into --outdir. --resume FILE fine-tunes a checkpoint of any "
-                    "supported format; --resume-run DIR continues an interrupted run exactly.")
+                    "log.jsonl, reals.png, fakesKKKKKK.png grids, network-snapshot-KKKKKK.safetensors (KKKKKK "
+                    "the kimg; KKKKKK.III between whole kimg, III the remaining images) and training-state.pt "
+                    "into --outdir. --resume FILE fine-tunes a checkpoint of any supported format; "
+                    "--resume-run DIR continues an interrupted run exactly. The run is the same for any "
+                    "number of processes (bit for bit with the same --batch-gpu).")
     p.add_argument("--data", help="training data set: zip or folder of square RGB PNGs")
     p.add_argument("--outdir", help="run directory to create (required unless --resume-run)")
     p.add_argument("--res", type=int, default=0, help="expected resolution; must equal the data's (default: the data's)")
