@@ -8,8 +8,11 @@ batch, per image, from its own generator seeded by (seed, step, phase, purpose),
 takes the rows of its images. The same seed thus gives the same run for any number of processes
 and any ``batch_gpu``, and a resumed run repeats what an uninterrupted one does.
 
-Draws are made on the CPU (so they do not depend on the device either) and moved to the device
-per pass.
+Small draws (latents, cutoffs, augmentation parameters: a few numbers per image) are made on the
+CPU for the whole batch and moved to the device per pass. The large ones (a noise map per image and
+layer, the path-length directions) are not drawn for the whole batch on every process: each image
+gets a seed, and a pass draws its own images' maps from those seeds on its device
+(:func:`noise_maps`, :func:`image_noise`), which costs each process only its share.
 """
 
 from __future__ import annotations
@@ -42,6 +45,30 @@ def noise_layers(G: torch.nn.Module) -> list[torch.nn.Module]:
     return [m for m in G.synthesis.modules() if getattr(m, "use_noise", False) and hasattr(m, "noise_const")]
 
 
+def image_seeds(n: int, gen: torch.Generator) -> torch.Tensor:
+    """n per-image seeds (int64 [n])."""
+    return torch.randint(0, 2**62, [n], generator=gen)
+
+
+def _image_generators(seeds: torch.Tensor, device: torch.device) -> list[torch.Generator]:
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds.tolist()]
+
+
+def noise_maps(G: torch.nn.Module, seeds: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    """One [n, 1, R, R] standard normal map per entry of :func:`noise_layers`; image i's from seeds[i]."""
+    gens = _image_generators(seeds, device)
+    return [torch.cat([torch.randn([1, 1, m.resolution, m.resolution], generator=g, device=device) for g in gens])
+            if gens else torch.zeros([0, 1, m.resolution, m.resolution], device=device) for m in noise_layers(G)]
+
+
+def image_noise(seeds: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """A standard normal [n, *shape] tensor; image i's from seeds[i]."""
+    gens = _image_generators(seeds, device)
+    if not gens:
+        return torch.zeros([0, *shape], device=device)
+    return torch.cat([torch.randn([1, *shape], generator=g, device=device) for g in gens])
+
+
 @dataclass
 class GenDraws:
     """The random inputs of G for n images besides z and c.
@@ -49,20 +76,20 @@ class GenDraws:
     Attributes:
         mix_z: [n, z_dim] second latents for style mixing (None: no mixing).
         cutoff: int64 [n]; image i takes ws[cutoff:] from ``mix_z`` (num_ws: not mixed).
-        noise: one [n, 1, R, R] tensor per entry of :func:`noise_layers`.
+        noise_seeds: int64 [n] (CPU); image i's synthesis noise is :func:`noise_maps` of seed i.
     """
 
     mix_z: torch.Tensor | None
     cutoff: torch.Tensor | None
-    noise: list[torch.Tensor]
+    noise_seeds: torch.Tensor
 
     def rows(self, sl: slice) -> GenDraws:
         return GenDraws(None if self.mix_z is None else self.mix_z[sl],
-                        None if self.cutoff is None else self.cutoff[sl], [t[sl] for t in self.noise])
+                        None if self.cutoff is None else self.cutoff[sl], self.noise_seeds[sl])
 
     def to(self, device: torch.device) -> GenDraws:
         return GenDraws(None if self.mix_z is None else self.mix_z.to(device),
-                        None if self.cutoff is None else self.cutoff.to(device), [t.to(device) for t in self.noise])
+                        None if self.cutoff is None else self.cutoff.to(device), self.noise_seeds)
 
 
 def draw_gen(G: torch.nn.Module, n: int, style_mixing_prob: float, mixing: torch.Generator,
@@ -76,8 +103,7 @@ def draw_gen(G: torch.nn.Module, n: int, style_mixing_prob: float, mixing: torch
         mixed = torch.rand([n], generator=mixing) < style_mixing_prob
         cutoff = torch.where(mixed, cutoff, torch.full_like(cutoff, num_ws))
         mix_z = torch.randn([n, G.z_dim], generator=mixing)
-    maps = [torch.randn([n, 1, m.resolution, m.resolution], generator=noise) for m in noise_layers(G)]
-    return GenDraws(mix_z, cutoff, maps)
+    return GenDraws(mix_z, cutoff, image_seeds(n, noise))
 
 
 @dataclass
@@ -87,7 +113,8 @@ class PhaseDraws:
     Attributes:
         gen: G's draws for the fakes (the ``batch`` latents of the phase), or None.
         pl_z, pl_c, pl: latents, labels and G's draws of the path-length batch, or None.
-        pl_noise: [n_pl, C, H, W] the random image-space directions y of the path-length penalty.
+        pl_noise_seeds: int64 [n_pl] (CPU): seeds of the random image-space directions y of the
+            path-length penalty (:func:`image_noise`, scaled by 1 / sqrt(H W) by the loss).
         aug_fake, aug_real: augmentation parameters of the fakes and reals D sees, or None.
     """
 
@@ -95,7 +122,7 @@ class PhaseDraws:
     pl_z: torch.Tensor | None = None
     pl_c: torch.Tensor | None = None
     pl: GenDraws | None = None
-    pl_noise: torch.Tensor | None = None
+    pl_noise_seeds: torch.Tensor | None = None
     aug_fake: dict[str, torch.Tensor] | None = None
     aug_real: dict[str, torch.Tensor] | None = None
 
@@ -109,7 +136,7 @@ class PhaseDraws:
 
         return PhaseDraws(self.gen.rows(sl) if self.gen is not None else None, cut(self.pl_z, pl_sl),
                           cut(self.pl_c, pl_sl), self.pl.rows(pl_sl) if self.pl is not None else None,
-                          cut(self.pl_noise, pl_sl), aug(self.aug_fake), aug(self.aug_real))
+                          cut(self.pl_noise_seeds, pl_sl), aug(self.aug_fake), aug(self.aug_real))
 
     def to(self, device: torch.device) -> PhaseDraws:
         def mv(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -121,7 +148,7 @@ class PhaseDraws:
         return dataclasses.replace(self, gen=self.gen.to(device) if self.gen is not None else None,
                                    pl_z=mv(self.pl_z), pl_c=mv(self.pl_c),
                                    pl=self.pl.to(device) if self.pl is not None else None,
-                                   pl_noise=mv(self.pl_noise), aug_fake=aug(self.aug_fake),
+                                   aug_fake=aug(self.aug_fake),
                                    aug_real=aug(self.aug_real))
 
 
@@ -141,7 +168,6 @@ def draw_phase(phase: str, G: torch.nn.Module, augment: AugmentPipe | None, *, s
         img_channels: channels of G's images (colour augmentation needs 3).
     """
     out = PhaseDraws()
-    res = G.img_resolution
     gen_fakes = phase in ("Gmain", "Gboth", "Dmain", "Dboth")
     if gen_fakes:
         out.gen = draw_gen(G, batch, style_mixing_prob, generator(seed, step, phase_idx, MIXING),
@@ -154,8 +180,7 @@ def draw_phase(phase: str, G: torch.nn.Module, augment: AugmentPipe | None, *, s
         out.pl_z = torch.randn([pl_batch, G.z_dim], generator=g)
         out.pl_c = pl_labels
         out.pl = draw_gen(G, pl_batch, style_mixing_prob, g, g)
-        out.pl_noise = torch.randn([pl_batch, img_channels, res, res],
-                                   generator=generator(seed, step, phase_idx, PL_NOISE)) / np.sqrt(res * res)
+        out.pl_noise_seeds = image_seeds(pl_batch, generator(seed, step, phase_idx, PL_NOISE))
     if phase in ("Dmain", "Dreg", "Dboth") and augment is not None:
         out.aug_real = augment.draw(batch, generator=generator(seed, step, phase_idx, AUG_REAL),
                                     color=img_channels == 3)

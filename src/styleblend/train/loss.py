@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .draws import GenDraws, PhaseDraws, noise_layers
+from .draws import GenDraws, PhaseDraws, image_noise, noise_layers, noise_maps
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
@@ -142,7 +142,7 @@ class StyleGAN2Loss:
         if draws is None:
             img = G.synthesis(ws, noise_mode="random")
         else:
-            with injected_noise(G, draws.noise):
+            with injected_noise(G, noise_maps(G, draws.noise_seeds, ws.device)):
                 img = G.synthesis(ws, noise_mode="const")
         return img, ws
 
@@ -226,7 +226,11 @@ class StyleGAN2Loss:
             if pl_z is not None and pl_z.shape[0] > 0:
                 gen_img, gen_ws = self.run_G(pl_z, pl_c, draws=d.pl)
                 h, w = gen_img.shape[2], gen_img.shape[3]
-                pl_noise = d.pl_noise if drawn else torch.randn_like(gen_img) / np.sqrt(h * w)
+                if drawn:
+                    pl_noise = image_noise(d.pl_noise_seeds, tuple(gen_img.shape[1:]), gen_img.device)
+                    pl_noise = pl_noise / np.sqrt(h * w)
+                else:
+                    pl_noise = torch.randn_like(gen_img) / np.sqrt(h * w)
                 (pl_grads,) = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws],
                                                   create_graph=True)
                 pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()
