@@ -30,7 +30,7 @@ def make_images(folder: Path, count: int = 12, res: int = RES, seed: int = 0) ->
     yy, xx = np.mgrid[:res, :res]
     for i in range(count):
         img = np.full([res, res, 3], 255, np.uint8)
-        cy, cx, r = rng.integers(4, res - 4, 2).tolist() + [rng.integers(2, 5)]
+        cy, cx, r = rng.integers(res // 4, res - res // 4, 2).tolist() + [rng.integers(2, 5)]
         img[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = rng.integers(0, 255, 3)
         Image.fromarray(img).save(folder / f"{i:03d}.png")
     return folder
@@ -246,7 +246,11 @@ def test_resume_run_cuts_the_log_back_to_the_state(tmp_path, data, capsys):
               "--no-progress", "--grid", "4", "--keep-every", "0"]
     assert main(["train", "--outdir", str(out), "--kimg", "0.016", "--max-steps", "2", *common]) == 0
     saved = (out / ckpt_io.STATE_NAME).read_bytes()  # the state at step 2
-    assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--no-progress"]) == 0
+    # --batch-gpu only changes how the batch is split, so a resumed run may change it.
+    assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--batch-gpu", "2", "--no-progress"]) == 1
+    assert "minibatch-stddev group of 4 images must divide the per-pass batch 2" in capsys.readouterr().err
+    assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--batch-gpu", "4", "--no-progress"]) == 0
+    assert json.loads((out / "options.json").read_text())["batch_gpu"] == 4
     assert _log_steps(out) == [1, 2, 3, 4]
     # Killed after logging steps 3 and 4 but before their state was written: the state is step 2's.
     (out / ckpt_io.STATE_NAME).write_bytes(saved)
@@ -327,3 +331,17 @@ def test_state_of_the_committed_base_run_still_loads():
     step, nimg, ada = _restore_state(state, nets, StyleGAN2Loss(G, D), AugmentPipe())
     assert step == state["step"] > 0 and nimg == step * opts.batch and len(ada) == 2
     assert torch.equal(G.state_dict()["synthesis.b64.conv1.weight"], state["G"]["synthesis.b64.conv1.weight"])
+
+
+@pytest.mark.slow
+def test_snap_0_2_kimg_keeps_every_snapshot_and_grid(tmp_path):
+    """--snap 0.2 as a user would pass it (one step of 200 images per snapshot, 600 images)."""
+    data = make_images(tmp_path / "data", res=8)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--outdir", str(out), "--cfg", "tiny32", "--batch", "200",
+                 "--batch-gpu", "40", "--kimg", "0.6", "--snap", "0.2", "--tick", "0.2", "--keep-every", "0",
+                 "--grid", "4", "--no-progress", "--threads", "1"]) == 0
+    assert [p.name for _, p in ckpt_io.list_snapshots(out)] == [
+        f"network-snapshot-000000.{n}.safetensors" for n in (200, 400, 600)]
+    assert sorted(p.name for p in out.glob("fakes*.png")) == [
+        "fakes000000.200.png", "fakes000000.400.png", "fakes000000.600.png", "fakes000000.png"]
