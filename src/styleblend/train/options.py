@@ -78,7 +78,9 @@ class TrainOptions:
         resolution: expected image resolution; must equal the data set's (0: take the data's).
         batch: total minibatch over all processes.
         batch_gpu: images per forward pass on one process (gradient accumulation when smaller
-            than batch / world_size); 0 means batch / world_size.
+            than batch / world_size); 0 means batch / world_size. Speed and memory only: the run is
+            the same computation for any value (up to float rounding), and bit for bit the same for
+            1 or 2 processes with the same value (see ``loop`` and ``distributed.PairwiseSum``).
         kimg: train until this many thousand real images have been shown to D.
         snap: write samples and a snapshot every ``snap`` kimg (0 disables periodic ones).
         tick: log a JSONL line every ``tick`` kimg.
