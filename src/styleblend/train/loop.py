@@ -8,9 +8,10 @@ optimiser step, as in StyleGAN2-ADA's ``training_loop``. Lazy regularisation use
 
 Every random number of a step is drawn for the whole minibatch from generators seeded by (seed,
 step, phase, purpose) (:mod:`.draws`), each pass takes its images' rows, every pass' loss is
-weighted by its share of the whole batch and the passes' gradients are summed over processes. So
-the run does not depend on the number of processes or on ``batch_gpu`` (up to float rounding: the
-sums run in another order), and a resumed run repeats exactly what an uninterrupted one does.
+weighted by its share of the whole batch and the passes' gradients are added in a fixed tree
+order across processes (``distributed.PairwiseSum``). So 1 or 2 processes with the same
+``batch_gpu`` give bit-identical runs, another ``batch_gpu`` computes the same sums in another
+order (float rounding only), and a resumed run repeats exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
