@@ -17,10 +17,15 @@
 #    nothing early on, while 933 images over hundreds of kimg is exactly the regime where ADA's
 #    paper shows D overfitting; the augment pipeline adds little compute next to G and D.
 #
-#  * NPROC=2 runs the same training as two processes (torchrun, gloo DDP, one thread each): the run
-#    draws the same data and random numbers for any number of processes, so a run may switch between
-#    1 and 2 processes at a resume. On this 2-core machine 2 processes made ~87 kimg/h against ~62
-#    for one (when nothing else ran). The base ran single-process up to 132 kimg, then with NPROC=2.
+#  * NPROC=2 runs the same training as two processes (torchrun, gloo DDP, one thread each): every
+#    random number is drawn for the whole batch and the passes' gradients are added in a fixed order,
+#    so with the same --batch-gpu 1 and 2 processes give bit-identical runs (tests/train/
+#    test_distributed.py). The default --batch-gpu is batch / processes (32 or 16), and a different
+#    one changes float rounding only, which training amplifies into a slightly different run of the
+#    same kind; 'styleblend train --resume-run DIR --batch-gpu 16' switches exactly. On this 2-core
+#    machine 2 processes made ~87 kimg/h against ~62 for one (when nothing else ran). The base ran
+#    single-process up to 132 kimg, then with NPROC=2; those kimg (and everything before the first
+#    resume with the current code) used an older draw order that depended on the process count.
 #
 # Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT]
 #        | resume-base | resume-transfer | resume-fluent3d

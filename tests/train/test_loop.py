@@ -30,7 +30,7 @@ def make_images(folder: Path, count: int = 12, res: int = RES, seed: int = 0) ->
     yy, xx = np.mgrid[:res, :res]
     for i in range(count):
         img = np.full([res, res, 3], 255, np.uint8)
-        cy, cx, r = rng.integers(4, res - 4, 2).tolist() + [rng.integers(2, 5)]
+        cy, cx, r = rng.integers(res // 4, res - res // 4, 2).tolist() + [rng.integers(2, 5)]
         img[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = rng.integers(0, 255, 3)
         Image.fromarray(img).save(folder / f"{i:03d}.png")
     return folder
@@ -197,7 +197,7 @@ def test_cli_train_then_resume_run(tmp_path, data, capsys):
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--no-progress"]) == 0
     assert ckpt_io.load_training_state(out)["step"] == 4
-    assert [k for k, _ in ckpt_io.list_snapshots(out)] == [0]  # kimg names round down: 0.008, 0.016 kimg
+    assert [k for k, _ in ckpt_io.list_snapshots(out)] == [0.008, 0.016]
     # Transfer: --resume defaults to lr 0.002.
     snap = ckpt_io.list_snapshots(out)[-1][1]
     tr = tmp_path / "tr"
@@ -209,3 +209,139 @@ def test_cli_rejects_wrong_resolution(tmp_path, data, capsys):
     code = main(["train", "--data", str(data), "--outdir", str(tmp_path / "x"), "--cfg", "tiny32", "--res", "32",
                  "--batch", "4", "--kimg", "0.004", "--no-progress"])
     assert code == 1 and "--res 32" in capsys.readouterr().err
+
+
+def test_snapshot_labels_never_collide():
+    # --snap 0.2 with --batch 32: snapshots after 224, 416, 608, 800, 1024... images.
+    counts = [32 * -(-200 * k // 32) for k in range(1, 11)]
+    labels = [ckpt_io.snapshot_label(n) for n in counts]
+    assert labels[:5] == ["000000.224", "000000.416", "000000.608", "000000.800", "000001.024"]
+    assert len(set(labels)) == len(labels)
+    assert ckpt_io.snapshot_label(224000) == "000224"  # whole kimg keep the names runs always had
+    assert ckpt_io.snapshot_path(Path("r"), 4.224).name == "network-snapshot-000004.224.safetensors"
+    for n in (224, 4000, 4224, 1000000):
+        ckpt_io.snapshot_path(Path("r"), n / 1000)
+    assert ckpt_io.SNAPSHOT_RE.match("network-snapshot-000004.224.safetensors")
+
+
+def test_snapshots_below_one_kimg_are_all_kept(tmp_path, data):
+    opts = options(tmp_path, steps=6, snap=0.008, keep_every=0)  # a snapshot every 2 steps of 4 images
+    result = train(opts, show_progress=False)
+    run = Path(opts.outdir)
+    assert [k for k, _ in ckpt_io.list_snapshots(run)] == [0.008, 0.016, 0.024]
+    assert [p.name for p in result.snapshots] == [f"network-snapshot-000000.{n:03d}.safetensors" for n in (8, 16, 24)]
+    assert sorted(p.name for p in run.glob("fakes*.png")) == [
+        "fakes000000.008.png", "fakes000000.016.png", "fakes000000.024.png", "fakes000000.png"]
+    steps = [load_checkpoint(p).meta["step"] for _, p in ckpt_io.list_snapshots(run)]
+    assert steps == [2, 4, 6]
+
+
+def _log_steps(run: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_resume_run_cuts_the_log_back_to_the_state(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    common = ["--data", str(data), "--cfg", "tiny32", "--batch", "4", "--snap", "0.008", "--tick", "0.004",
+              "--no-progress", "--grid", "4", "--keep-every", "0"]
+    assert main(["train", "--outdir", str(out), "--kimg", "0.016", "--max-steps", "2", *common]) == 0
+    saved = (out / ckpt_io.STATE_NAME).read_bytes()  # the state at step 2
+    # --batch-gpu only changes how the batch is split, so a resumed run may change it.
+    assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--batch-gpu", "2", "--no-progress"]) == 1
+    assert "minibatch-stddev group of 4 images must divide the per-pass batch 2" in capsys.readouterr().err
+    assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--batch-gpu", "4", "--no-progress"]) == 0
+    assert json.loads((out / "options.json").read_text())["batch_gpu"] == 4
+    assert _log_steps(out) == [1, 2, 3, 4]
+    # Killed after logging steps 3 and 4 but before their state was written: the state is step 2's.
+    (out / ckpt_io.STATE_NAME).write_bytes(saved)
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"kimg": 0.02, "st')  # torn last line
+    assert main(["train", "--resume-run", str(out), "--kimg", "0.016", "--no-progress"]) == 0
+    assert _log_steps(out) == [1, 2, 3, 4]
+
+
+def test_resume_run_at_or_past_its_target_says_so(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--outdir", str(out), "--data", str(data), "--cfg", "tiny32", "--batch", "4", "--kimg",
+                 "0.008", "--snap", "0", "--tick", "0.004", "--no-progress", "--grid", "4"]) == 0
+    capsys.readouterr()
+    before = (out / "log.jsonl").read_text(), (out / ckpt_io.STATE_NAME).read_bytes()
+    assert main(["train", "--resume-run", str(out), "--kimg", "0.004", "--no-progress"]) == 0
+    msg = capsys.readouterr().out
+    assert "already at 0.008 kimg, which reaches --kimg 0.004; nothing to train" in msg and "%" not in msg
+    assert main(["train", "--resume-run", str(out), "--no-progress"]) == 0
+    assert "already finished at 0.008 kimg" in capsys.readouterr().out
+    assert ((out / "log.jsonl").read_text(), (out / ckpt_io.STATE_NAME).read_bytes()) == before
+    state = ckpt_io.load_training_state(out)
+    result = train(options(tmp_path, "run", steps=1), resume_state=state, show_progress=False)
+    assert result.already_done and result.finished and result.step == 2 and not result.snapshots
+
+
+def test_run_stopped_before_its_first_state_restarts(tmp_path, data, capsys, caplog):
+    """Killed before the first snapshot: options.json, reals, the first grid and a log, no state."""
+    straight = train(options(tmp_path, "straight", steps=2), show_progress=False)
+    opts = options(tmp_path, "killed", steps=2)
+    train(opts, show_progress=False)
+    run = Path(opts.outdir)
+    for p in [run / ckpt_io.STATE_NAME, *run.glob("network-snapshot-*")]:
+        p.unlink()
+    # --resume-run starts it over from options.json: the same run as an uninterrupted one.
+    with caplog.at_level(logging.WARNING):
+        assert main(["train", "--resume-run", str(run), "--no-progress"]) == 0
+    assert "starting the run over" in caplog.text
+    a, b = ckpt_io.load_training_state(Path(straight.run_dir)), ckpt_io.load_training_state(run)
+    assert _states_equal(a["G"], b["G"]) and _states_equal(a["D"], b["D"])
+    assert _log_steps(run) == [1, 2]
+    # A fresh start into such a directory works too (and starts a new log).
+    (run / ckpt_io.STATE_NAME).unlink()
+    for p in run.glob("network-snapshot-*"):
+        p.unlink()
+    assert main(["train", "--outdir", str(run), "--data", str(data), "--cfg", "tiny32", "--batch", "4", "--kimg",
+                 "0.004", "--snap", "0", "--tick", "0.004", "--no-progress", "--grid", "4"]) == 0
+    assert _log_steps(run) == [1]
+    # A stray snapshot without a state is not overwritten by a fresh start; the message says how to go on.
+    (run / ckpt_io.STATE_NAME).unlink()
+    assert main(["train", "--outdir", str(run), "--data", str(data), "--cfg", "tiny32", "--kimg", "0.004",
+                 "--no-progress"]) == 1
+    assert f"--resume-run {run}" in capsys.readouterr().err
+    # Neither a state nor options.json: one line.
+    assert main(["train", "--resume-run", str(tmp_path / "data"), "--no-progress"]) == 1
+    assert "has no training-state.pt" in capsys.readouterr().err
+
+
+def test_state_of_the_committed_base_run_still_loads():
+    """The bundled base run's state (written by the loop before draws were per image) restores into
+    the networks and optimisers the loop builds from it."""
+    run = Path(__file__).resolve().parents[2] / "runs" / "base-emoji64"
+    if not (run / ckpt_io.STATE_NAME).is_file():
+        pytest.skip("runs/base-emoji64 is not in this checkout")
+    from styleblend.config import DiscriminatorConfig, GeneratorConfig
+    from styleblend.train.loop import _adam, _restore_state
+    from styleblend.train.loss import StyleGAN2Loss
+
+    state = ckpt_io.load_training_state(run)
+    opts = TrainOptions.from_dict(state["options"])
+    configs = (GeneratorConfig.from_dict(state["g_config"]), DiscriminatorConfig.from_dict(state["d_config"]))
+    _, _, G, G_ema, D = build_networks(opts, configs[0].img_resolution, configs[0].c_dim, torch.device("cpu"),
+                                       configs)
+    nets = {"G": G, "G_ema": G_ema, "D": D, "opt_G": _adam(list(G.parameters()), 0.1, (0, 0.99), 1e-8, 4),
+            "opt_D": _adam(list(D.parameters()), 0.1, (0, 0.99), 1e-8, 16)}
+    from styleblend.train.augment import AugmentPipe
+
+    step, nimg, ada = _restore_state(state, nets, StyleGAN2Loss(G, D), AugmentPipe())
+    assert step == state["step"] > 0 and nimg == step * opts.batch and len(ada) == 2
+    assert torch.equal(G.state_dict()["synthesis.b64.conv1.weight"], state["G"]["synthesis.b64.conv1.weight"])
+
+
+@pytest.mark.slow
+def test_snap_0_2_kimg_keeps_every_snapshot_and_grid(tmp_path):
+    """--snap 0.2 as a user would pass it (one step of 200 images per snapshot, 600 images)."""
+    data = make_images(tmp_path / "data", res=8)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--outdir", str(out), "--cfg", "tiny32", "--batch", "200",
+                 "--batch-gpu", "40", "--kimg", "0.6", "--snap", "0.2", "--tick", "0.2", "--keep-every", "0",
+                 "--grid", "4", "--no-progress", "--threads", "1"]) == 0
+    assert [p.name for _, p in ckpt_io.list_snapshots(out)] == [
+        f"network-snapshot-000000.{n}.safetensors" for n in (200, 400, 600)]
+    assert sorted(p.name for p in out.glob("fakes*.png")) == [
+        "fakes000000.200.png", "fakes000000.400.png", "fakes000000.600.png", "fakes000000.png"]

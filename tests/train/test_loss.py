@@ -9,7 +9,7 @@ from torch import nn
 
 from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
 from styleblend.nn import Discriminator, Generator
-from styleblend.train.loss import StyleGAN2Loss
+from styleblend.train.loss import StyleGAN2Loss, stat_means
 from styleblend.train.options import preset_configs
 
 
@@ -44,17 +44,18 @@ def test_losses_are_softplus_of_the_logits():
     loss = StyleGAN2Loss(G, D, r1_gamma=0, style_mixing_prob=0)
     real, z = torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 16)
     _only(G.parameters(), False)
-    stats = loss.accumulate_gradients("Dmain", real, None, z, None, gain=2.0)
+    sums = loss.accumulate_gradients("Dmain", real, None, z, None, gain=2.0)
+    stats = stat_means(sums)
     b = D.b.detach()
     assert stats["loss_D_real"] == pytest.approx(F.softplus(-b).item(), rel=1e-6)
     assert stats["loss_D_fake"] == pytest.approx(F.softplus(b).item(), rel=1e-6)
     # d/db of gain * (softplus(b) + softplus(-b)) = gain * (sigmoid(b) - sigmoid(-b)).
     assert D.b.grad.item() == pytest.approx(2.0 * (torch.sigmoid(b) - torch.sigmoid(-b)).item(), rel=1e-5)
     assert all(p.grad is None for p in G.parameters())
-    assert stats["D_real_sign"] == 4 and stats["D_real_count"] == 4
+    assert sums["D_real_sign"] == (4, 4)
     _only(G.parameters(), True)
     _only(D.parameters(), False)
-    stats = loss.accumulate_gradients("Gmain", real, None, z, None, gain=1.0)
+    stats = stat_means(loss.accumulate_gradients("Gmain", real, None, z, None, gain=1.0))
     assert stats["loss_G"] == pytest.approx(F.softplus(-b).item(), rel=1e-6)
 
 
@@ -74,7 +75,7 @@ def test_r1_matches_closed_form_for_linear_d():
     loss = StyleGAN2Loss(G, D, r1_gamma=gamma, style_mixing_prob=0)
     _only(G.parameters(), False)
     real = torch.rand(4, 3, 16, 16)
-    stats = loss.accumulate_gradients("Dreg", real, None, torch.randn(4, 16), None, gain=gain)
+    stats = stat_means(loss.accumulate_gradients("Dreg", real, None, torch.randn(4, 16), None, gain=gain))
     w = D.w.detach()
     assert stats["r1"] == pytest.approx(w.square().sum().item(), rel=1e-5)
     # d/dw [gain * gamma/2 * |w|^2] = gain * gamma * w; b gets nothing from R1 (real_logits * 0).
@@ -86,7 +87,9 @@ def test_path_length_penalty_updates_and_trains_synthesis():
     G, D = tiny_g(), LinearD((3, 16, 16))
     loss = StyleGAN2Loss(G, D, r1_gamma=0, style_mixing_prob=0, pl_weight=2.0, pl_decay=0.01, pl_batch_shrink=2)
     _only(D.parameters(), False)
-    stats = loss.accumulate_gradients("Greg", torch.zeros(4, 3, 16, 16), None, torch.randn(4, 16), None, gain=4.0)
+    sums = loss.accumulate_gradients("Greg", torch.zeros(4, 3, 16, 16), None, torch.randn(4, 16), None, gain=4.0)
+    assert sums["pl_length"][1] == 2  # the path-length batch is pl_batch_shrink times smaller
+    stats = stat_means(sums)
     assert stats["pl_length"] > 0 and stats["pl_penalty"] >= 0
     assert G.synthesis.b16.conv1.weight.grad is not None and G.synthesis.b16.conv1.weight.grad.abs().sum() > 0
     assert loss.pl_mean.item() == 0  # the caller moves the running mean (all processes' mean)
@@ -156,3 +159,83 @@ def test_unknown_phase():
     with pytest.raises(ValueError, match="phase"):
         StyleGAN2Loss(G, D).accumulate_gradients("Gfoo", torch.zeros(1, 3, 16, 16), None, torch.zeros(1, 16),
                                                  None, 1.0)
+
+
+def _draws_setup(res: int = 8, batch: int = 8):
+    from styleblend.train.augment import AugmentPipe
+
+    g_cfg, d_cfg = preset_configs("tiny32", res)
+    torch.manual_seed(0)
+    G, D = Generator(g_cfg).train(), Discriminator(d_cfg).train()
+    augment = AugmentPipe(p=0.6)
+    loss = StyleGAN2Loss(G, D, augment=augment, r1_gamma=1.0, pl_weight=2.0, mbstd_group=4)
+    with torch.no_grad():
+        loss.pl_mean.fill_(0.05)
+    gen = torch.Generator().manual_seed(1)
+    real = torch.rand(batch, 3, res, res, generator=gen) * 2 - 1
+    z = torch.randn(batch, g_cfg.z_dim, generator=gen)
+    return G, D, augment, loss, real, z
+
+
+@pytest.mark.parametrize("phase", ["Gmain", "Greg", "Dmain", "Dreg", "Gboth", "Dboth"])
+def test_passes_over_parts_of_a_batch_sum_to_the_whole_batch_gradient(phase):
+    """Two passes of 4 (with the whole batch's draws and sizes) give one pass of 8's gradient:
+    per-image draws, D's minibatch-stddev groups of 4 consecutive images, the path-length batch
+    split over the passes and the loss weighted by the whole batch."""
+    from styleblend.train.draws import draw_phase, split
+
+    G, D, augment, loss, real, z = _draws_setup()
+    net, other = (G, D) if phase.startswith("G") else (D, G)
+    _only(other.parameters(), False)
+    draws = draw_phase(phase, G, augment, seed=5, step=3, phase_idx=1, batch=8, pl_batch=4,
+                       style_mixing_prob=0.9)
+    assert draws.gen is None or bool((draws.gen.cutoff < G.num_ws).any())  # some images do mix
+
+    def grads(passes: int) -> list[torch.Tensor]:
+        for p in net.parameters():
+            p.grad = None
+        n = 8 // passes
+        for k in range(passes):
+            sl = slice(k * n, (k + 1) * n)
+            loss.accumulate_gradients(phase, real[sl], None, z[sl], None, gain=2.0,
+                                      draws=draws.rows(sl, split(4, passes, k)), total=8, pl_total=4)
+        return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in net.parameters()]
+
+    whole, halves = grads(1), grads(2)
+    assert any(g.abs().sum() > 0 for g in whole)
+    for a, b in zip(whole, halves):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(a.abs().max()) + 1e-12)
+
+
+def test_split_passes_see_the_same_minibatch_stddev_groups():
+    from styleblend.train.loss import group_order
+
+    order = group_order(8, 4)
+    # D groups positions i, i + 2, i + 4, i + 6 of its input; those must be images 0-3 and 4-7.
+    assert sorted(order[0::2].tolist()) == [0, 1, 2, 3] and sorted(order[1::2].tolist()) == [4, 5, 6, 7]
+    assert group_order(4, 4) is None and group_order(8, None) is None
+    # D's logits of images 0-3 do not depend on images 4-7 (they are another group).
+    _, D, _, _, real, _ = _draws_setup()
+    loss = StyleGAN2Loss(tiny_g(8), D, mbstd_group=4)
+    both = loss.run_D(real, None)
+    first = loss.run_D(real[:4], None)
+    assert torch.allclose(both[:4], first, atol=1e-5)
+
+
+def test_drawn_style_mixing_is_per_image():
+    from styleblend.train.draws import draw_gen
+
+    G, D = tiny_g(), LinearD((3, 16, 16))
+    z = torch.randn(64, 16)
+    gen = torch.Generator().manual_seed(0)
+    draws = draw_gen(G, 64, 0.5, gen, gen)
+    loss = StyleGAN2Loss(G, D)
+    plain = G.mapping(z, None)
+    _, ws = loss.run_G(z, None, draws=draws)
+    for i in range(64):
+        cut = int(draws.cutoff[i])
+        assert torch.equal(ws[i, :cut], plain[i, :cut])
+        assert cut == G.num_ws or not torch.equal(ws[i, cut], plain[i, cut])
+    mixed = (draws.cutoff < G.num_ws).float().mean().item()
+    assert 0.3 < mixed < 0.7  # probability 0.5 per image
+    assert loss.pop_w_sum()[1] == 64 and loss.pop_w_sum() == (None, 0)

@@ -14,8 +14,10 @@ fractional translation), which need a band-limited resampler and matter less for
   lognormal(0, ln 2)).
 
 The transforms are "non-leaking" for p < ~0.8 (ADA Sec. 2.2): D only ever sees augmented images
-and G still learns the clean distribution. Random draws use torch's global generator so the
-training loop controls them by seeding.
+and G still learns the clean distribution. :meth:`AugmentPipe.draw` takes every random number of
+a batch from a given generator (per image, independent of how the batch is later split), and
+:meth:`AugmentPipe.apply` applies those parameters; ``forward`` does both with torch's global
+generator.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from torch import nn
 _LUMA = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)
 
 
-def _gate(values: torch.Tensor, identity: float, p: float) -> torch.Tensor:
+def _gate(values: torch.Tensor, identity: float, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Keep each of ``values`` [N] with probability p, otherwise the identity value."""
-    keep = torch.rand(values.shape, device=values.device) < p
+    keep = torch.rand(values.shape, device=values.device, generator=generator) < p
     return torch.where(keep, values, torch.full_like(values, identity))
 
 
@@ -80,34 +82,36 @@ def _rotation_about(axis: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 def color_matrices(n: int, p: float, device: torch.device, brightness_std: float = 0.2,
                    contrast_std: float = 0.5, hue_max: float = 1.0, saturation_std: float = 1.0,
-                   lumaflip: bool = True) -> torch.Tensor:
+                   lumaflip: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random per-image colour transforms as 4x4 affine matrices [n, 4, 4] (ADA Appendix B.2).
 
     Each of brightness, contrast, luma flip, hue and saturation is drawn, then kept with
-    probability ``p`` (identity otherwise), and the matrices are composed in that order.
+    probability ``p`` (identity otherwise), and the matrices are composed in that order. Random
+    numbers come from ``generator`` (on ``device``; None: torch's global one).
     """
+    gen = generator
     eye = torch.eye(4, device=device).repeat(n, 1, 1)
     v = _LUMA.to(device)
     vv = torch.outer(v, v)
     m = eye.clone()
     if brightness_std > 0:
-        b = _gate(torch.randn(n, device=device) * brightness_std, 0.0, p)
+        b = _gate(torch.randn(n, device=device, generator=gen) * brightness_std, 0.0, p, gen)
         t = eye.clone()
         t[:, :3, 3] = b.unsqueeze(1)
         m = t @ m
     if contrast_std > 0:
-        c = _gate(torch.exp2(torch.randn(n, device=device) * contrast_std), 1.0, p)
+        c = _gate(torch.exp2(torch.randn(n, device=device, generator=gen) * contrast_std), 1.0, p, gen)
         s = eye.clone()
         s[:, 0, 0] = s[:, 1, 1] = s[:, 2, 2] = c
         m = s @ m
     if lumaflip:
-        i = _gate(torch.randint(0, 2, (n,), device=device).float(), 0.0, p)
+        i = _gate(torch.randint(0, 2, (n,), device=device, generator=gen).float(), 0.0, p, gen)
         m = (eye - 2 * vv * i.reshape(n, 1, 1)) @ m
     if hue_max > 0:
-        theta = _gate((torch.rand(n, device=device) * 2 - 1) * math.pi * hue_max, 0.0, p)
+        theta = _gate((torch.rand(n, device=device, generator=gen) * 2 - 1) * math.pi * hue_max, 0.0, p, gen)
         m = _rotation_about(v, theta) @ m
     if saturation_std > 0:
-        s = _gate(torch.exp2(torch.randn(n, device=device) * saturation_std), 1.0, p)
+        s = _gate(torch.exp2(torch.randn(n, device=device, generator=gen) * saturation_std), 1.0, p, gen)
         m = (vv + (eye - vv) * s.reshape(n, 1, 1)) @ m
     return m
 
@@ -138,22 +142,49 @@ class AugmentPipe(nn.Module):
         self.register_buffer("p", torch.tensor(float(p)))
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """Augment images [N, C, H, W] in [-1, 1]; identity when p == 0."""
+        """Augment images [N, C, H, W] in [-1, 1] with torch's global generator; identity when p == 0."""
+        if float(self.p) <= 0:
+            return img
+        n, c = img.shape[0], img.shape[1]
+        return self.apply(img, self.draw(n, img.device, color=c == 3))
+
+    def draw(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None,
+             color: bool = True) -> dict[str, torch.Tensor] | None:
+        """Draw the random parameters of ``n`` images at the current p (None when p == 0).
+
+        Every tensor is indexed by image along dim 0, so a slice of the result is what the same
+        images would have got in a smaller batch: 'flip' bool [n], 'shift' float [n, 2] (fractions
+        of the image size, 0 when not applied), 'color' [n, 4, 4] affine colour matrices.
+        ``color=False`` skips the colour group (images without three channels).
+        """
         p = float(self.p)
         if p <= 0:
+            return None
+        out: dict[str, torch.Tensor] = {}
+        if self.xflip:
+            out["flip"] = ((torch.rand(n, device=device, generator=generator) < p)
+                           & (torch.randint(0, 2, (n,), device=device, generator=generator) == 1))
+        if self.xint:
+            t = (torch.rand(n, 2, device=device, generator=generator) * 2 - 1) * self.xint_max
+            out["shift"] = torch.where(torch.rand(n, 1, device=device, generator=generator) < p, t,
+                                       torch.zeros_like(t))
+        if self.color and color:
+            out["color"] = color_matrices(n, p, torch.device(device), generator=generator)
+        return out
+
+    def apply(self, img: torch.Tensor, params: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """Augment images [N, C, H, W] with parameters from :meth:`draw` (None: unchanged)."""
+        if params is None:
             return img
         n, c, h, w = img.shape
-        if self.xflip:
-            flip = (torch.rand(n, device=img.device) < p) & (torch.randint(0, 2, (n,), device=img.device) == 1)
+        if "flip" in params:
+            flip = params["flip"].to(img.device)
             img = torch.where(flip.reshape(n, 1, 1, 1), img.flip(3), img)
-        if self.xint:
-            t = (torch.rand(n, 2, device=img.device) * 2 - 1) * self.xint_max
-            t = torch.where(torch.rand(n, 1, device=img.device) < p, t, torch.zeros_like(t))
-            tx = torch.round(t[:, 0] * w).long()
-            ty = torch.round(t[:, 1] * h).long()
-            img = translate_integer(img, tx, ty)
-        if self.color and c == 3:
-            img = apply_color(img, color_matrices(n, p, img.device))
+        if "shift" in params:
+            t = params["shift"].to(img.device)
+            img = translate_integer(img, torch.round(t[:, 0] * w).long(), torch.round(t[:, 1] * h).long())
+        if "color" in params and c == 3:
+            img = apply_color(img, params["color"].to(img.device))
         return img
 
 

@@ -3,7 +3,9 @@
 A run directory holds:
 
 * ``network-snapshot-{kimg:06d}.safetensors`` - the networks in styleblend's native format
-  (G_ema, G, D and their architectures), loadable by every styleblend command;
+  (G_ema, G, D and their architectures), loadable by every styleblend command; a snapshot between
+  whole kimg adds the remaining images: ``network-snapshot-000000.224.safetensors`` after 224
+  images (see :func:`snapshot_label`), so snapshots every fraction of a kimg never collide;
 * ``training-state.pt`` - everything else needed to continue *exactly*: weights, optimiser states,
   the loss' running path-length mean, ADA's p and sign accumulator, the image counter, the RNG
   states of torch and numpy, and the options. Written atomically after each snapshot, so an
@@ -14,6 +16,7 @@ A run directory holds:
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -32,12 +35,21 @@ from ..io.formats import native
 log = logging.getLogger(__name__)
 
 STATE_NAME = "training-state.pt"
-SNAPSHOT_RE = re.compile(r"^network-snapshot-(\d{6,})\.safetensors$")
+SNAPSHOT_RE = re.compile(r"^network-snapshot-(\d{6,})(?:\.(\d{3}))?\.safetensors$")
 STATE_VERSION = 1
 
 
-def snapshot_path(run_dir: Path, kimg: int) -> Path:
-    return run_dir / f"network-snapshot-{kimg:06d}.safetensors"
+def snapshot_label(nimg: int) -> str:
+    """The name part of a snapshot or sample grid after ``nimg`` images: kimg as ``000004``, or
+    ``000004.224`` between whole kimg (4224 images). Distinct image counts give distinct labels,
+    and whole kimg keep the names runs have always had."""
+    whole, rest = divmod(int(nimg), 1000)
+    return f"{whole:06d}" if rest == 0 else f"{whole:06d}.{rest:03d}"
+
+
+def snapshot_path(run_dir: Path, kimg: float) -> Path:
+    """``run_dir/network-snapshot-<label>.safetensors`` after ``kimg`` thousand images."""
+    return run_dir / f"network-snapshot-{snapshot_label(round(kimg * 1000))}.safetensors"
 
 
 def save_snapshot(path: Path, g_config: GeneratorConfig, d_config: DiscriminatorConfig,
@@ -117,22 +129,23 @@ def load_training_state(run_dir: Path) -> dict[str, Any]:
     return state
 
 
-def list_snapshots(run_dir: Path) -> list[tuple[int, Path]]:
+def list_snapshots(run_dir: Path) -> list[tuple[float, Path]]:
     """(kimg, path) of the run's snapshots, oldest first."""
     found = []
     for p in Path(run_dir).glob("network-snapshot-*.safetensors"):
         m = SNAPSHOT_RE.match(p.name)
         if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
+            nimg = int(m.group(1)) * 1000 + int(m.group(2) or 0)
+            found.append((nimg, p))
+    return [(n / 1000, p) for n, p in sorted(found)]
 
 
 def prune_snapshots(run_dir: Path, keep_last: int, keep_every: int, snap_kimg: float) -> list[Path]:
     """Delete old snapshots, keeping the last ``keep_last`` and every ``keep_every``-th one.
 
-    A snapshot at ``kimg`` is the ``round(kimg / snap_kimg)``-th; it is kept for good when that
-    ordinal is a multiple of ``keep_every`` (``keep_every`` 0 keeps everything). Returns what was
-    deleted.
+    A snapshot at ``kimg`` is the ``floor(kimg / snap_kimg)``-th (it is written at the first step
+    at or past that multiple); it is kept for good when that ordinal is a multiple of
+    ``keep_every`` (``keep_every`` 0 keeps everything). Returns what was deleted.
     """
     if keep_every <= 0 or snap_kimg <= 0:
         return []
@@ -140,7 +153,7 @@ def prune_snapshots(run_dir: Path, keep_last: int, keep_every: int, snap_kimg: f
     recent = {p for _, p in snaps[-keep_last:]} if keep_last > 0 else set()
     removed = []
     for kimg, p in snaps:
-        if p in recent or round(kimg / snap_kimg) % keep_every == 0:
+        if p in recent or math.floor(kimg / snap_kimg + 1e-9) % keep_every == 0:
             continue
         p.unlink(missing_ok=True)
         removed.append(p)

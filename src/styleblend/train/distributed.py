@@ -2,9 +2,11 @@
 
 We reduce gradients by hand instead of wrapping the networks in DistributedDataParallel: the lazy
 regularisation phases call ``backward`` a varying number of times with different sub-graphs and
-double back-propagation, which DDP's hooks do not expect. After each phase every process holds the
-gradient of its share; :func:`all_reduce_mean` of the flattened gradients gives every process the
-gradient of the whole minibatch, and identical optimiser steps keep the replicas equal.
+double back-propagation, which DDP's hooks do not expect. Every pass weights its loss by its share
+of the whole minibatch (see ``loss.accumulate_gradients``), so after each phase a process holds its
+part of the whole batch's gradient; :func:`reduce_gradients` sums the flattened parts, every
+process gets the gradient of the whole minibatch, and identical optimiser steps keep the replicas
+equal.
 """
 
 from __future__ import annotations
@@ -76,32 +78,74 @@ def current() -> DistInfo:
     return DistInfo()
 
 
-def all_reduce_mean(tensors: list[torch.Tensor], info: DistInfo) -> None:
-    """Average ``tensors`` over all processes in place (one flat all-reduce)."""
-    if not info.enabled or not tensors:
-        return
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= info.world_size
-    offset = 0
-    for t in tensors:
-        t.copy_(flat[offset: offset + t.numel()].reshape(t.shape))
-        offset += t.numel()
+def all_reduce_sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """``t`` summed over all processes (a new tensor; ``t`` itself when single-process)."""
+    if not info.enabled:
+        return t
+    out = t.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
 
 
-def reduce_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
-    """Average the gradients of ``params`` over processes; missing gradients count as zero.
+class PairwiseSum:
+    """A sum of tensors added one at a time, combined as a balanced binary tree in a fixed order.
 
+    Float addition is not associative, so the order in which the passes' gradients are added
+    decides the last bits, and GAN training amplifies last bits into visible differences within
+    a few dozen steps. Summing in a tree over the global pass index makes the result the same
+    whether one process adds all passes or each process sums its block of passes and the
+    blocks are summed across processes, as long as the blocks are subtrees: the number of
+    passes per process and the number of processes are powers of two (1 or 2 processes with any
+    power-of-two count of passes each, for example). Keeps O(log n) partial sums.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, torch.Tensor]] = []
+
+    def add(self, t: torch.Tensor) -> None:
+        self._stack.append((1, t))
+        while len(self._stack) >= 2 and self._stack[-1][0] == self._stack[-2][0]:
+            (n_b, b), (n_a, a) = self._stack.pop(), self._stack.pop()
+            self._stack.append((n_a + n_b, a + b))
+
+    def result(self) -> torch.Tensor | None:
+        """The sum (None when nothing was added); uneven counts fold the partial sums right to left."""
+        if not self._stack:
+            return None
+        total = self._stack[-1][1]
+        for _, t in reversed(self._stack[:-1]):
+            total = t + total
+        return total
+
+
+def flat_grads(params: list[torch.nn.Parameter]) -> torch.Tensor:
+    """The gradients of ``params`` as one flat tensor (missing gradients are zeros)."""
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+
+
+def reduce_gradients(params: list[torch.nn.Parameter], info: DistInfo, local: torch.Tensor | None = None) -> None:
+    """Set the gradients of ``params`` to the sum over processes of ``local`` (default: their gradients).
+
+    Each process holds the gradient of its passes (``local``, flat as :func:`flat_grads`), already
+    weighted by their share of the whole minibatch, so the sum is the whole minibatch's gradient.
+    The processes' parts are gathered and added in rank order as a :class:`PairwiseSum`, so every
+    process gets the same bits, and the same bits as one process adding all passes.
     NaN/inf entries are replaced (0, +-1e5), as NVIDIA's loop does, so one bad minibatch cannot
     poison the weights.
     """
+    flat = local if local is not None else flat_grads(params)
+    if info.enabled:
+        parts = [torch.empty_like(flat) for _ in range(info.world_size)]
+        dist.all_gather(parts, flat.contiguous())
+        tree = PairwiseSum()
+        for part in parts:
+            tree.add(part)
+        flat = tree.result()
+    torch.nan_to_num(flat, nan=0.0, posinf=1e5, neginf=-1e5, out=flat)
+    offset = 0
     for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    grads = [p.grad for p in params]
-    all_reduce_mean(grads, info)
-    for g in grads:
-        torch.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5, out=g)
+        p.grad = flat[offset: offset + p.numel()].reshape(p.shape).clone()
+        offset += p.numel()
 
 
 def all_reduce_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:

@@ -6,9 +6,12 @@ a process, into rounds of ``batch_gpu``) through the phases Gmain, Greg (every
 optimiser step, as in StyleGAN2-ADA's ``training_loop``. Lazy regularisation uses Adam with
 ``lr * c`` and ``betas ** c``, c = interval / (interval + 1) (StyleGAN2 Appendix B).
 
-Every random draw of a step is derived from (seed, step, phase, round), not from a running
-generator, so a resumed run repeats exactly what an uninterrupted one does, and N processes give
-the same result as one process with the same total batch.
+Every random number of a step is drawn for the whole minibatch from generators seeded by (seed,
+step, phase, purpose) (:mod:`.draws`), each pass takes its images' rows, every pass' loss is
+weighted by its share of the whole batch and the passes' gradients are added in a fixed tree
+order across processes (``distributed.PairwiseSum``). So 1 or 2 processes with the same
+``batch_gpu`` give bit-identical runs, another ``batch_gpu`` computes the same sums in another
+order (float rounding only), and a resumed run repeats exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -37,12 +40,15 @@ from . import checkpointing as ckpt_io
 from . import distributed as ddp
 from .augment import AugmentPipe, ada_adjust
 from .data import ImageZipDataset
-from .loss import StyleGAN2Loss
+from .draws import LATENTS, derive_seed, draw_phase, split
+from .draws import generator as draw_generator
+from .loss import STAT_NAMES, StyleGAN2Loss
 from .options import TrainOptions, preset_configs
-from .progress import ProgressReporter, StatAverager
+from .progress import ProgressReporter, StatAverager, truncate_log
 
 log = logging.getLogger(__name__)
 
+__all__ = ["DataOrder", "TrainResult", "build_networks", "derive_seed", "render_grid", "train", "update_ema"]
 
 
 @dataclass
@@ -55,11 +61,8 @@ class TrainResult:
     snapshots: list[Path] = field(default_factory=list)
     finished: bool = False
     rank: int = 0
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (numpy's SeedSequence mixes them; no collisions in practice)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] & (2**63 - 1))
+    #: The run had already reached ``options.kimg`` when this call started: nothing was trained or written.
+    already_done: bool = False
 
 
 class DataOrder:
@@ -85,6 +88,14 @@ class DataOrder:
             out.append(self._permutation(epoch)[i:i + n])
             pos += n
         return torch.cat(out)
+
+
+def mbstd_group(options: TrainOptions) -> int:
+    """D's minibatch-stddev group size: ``options.mbstd_group``, or the whole batch when that is smaller.
+
+    A property of the global batch, so that the groups do not change with the split.
+    """
+    return min(options.mbstd_group, options.batch)
 
 
 def build_networks(options: TrainOptions, img_resolution: int, c_dim: int, device: torch.device,
@@ -114,7 +125,7 @@ def build_networks(options: TrainOptions, img_resolution: int, c_dim: int, devic
             d_cfg = source.d_config
     else:
         g_cfg, d_cfg = preset_configs(options.cfg, img_resolution, c_dim)
-    d_cfg = dataclasses.replace(d_cfg, mbstd_group_size=options.mbstd_group)
+    d_cfg = dataclasses.replace(d_cfg, mbstd_group_size=mbstd_group(options))
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG left alone
         torch.manual_seed(options.seed)
         G = Generator(g_cfg)
@@ -233,19 +244,13 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
            ) -> TrainResult:
     run_dir = Path(options.outdir)
     world = info.world_size
-    if options.batch % world:
-        raise InvalidArgumentError(f"--batch {options.batch} must be divisible by the number of processes ({world})")
-    per_rank = options.batch // world
-    batch_gpu = options.batch_gpu or per_rank
-    if per_rank % batch_gpu:
-        raise InvalidArgumentError(f"--batch-gpu {batch_gpu} must divide the per-process batch {per_rank}")
-    rounds = per_rank // batch_gpu
-    pl_batch = max(batch_gpu // options.pl_batch_shrink, 1)
-    for n in (batch_gpu, pl_batch):
-        if options.mbstd_group and n % min(options.mbstd_group, n):
-            raise InvalidArgumentError(
-                f"minibatch-stddev group {options.mbstd_group} must divide the per-pass batch {n} (--batch-gpu "
-                f"{batch_gpu}, path-length batch {pl_batch}); use a multiple of {2 * options.mbstd_group}")
+    total_nimg = int(round(options.kimg * 1000))
+    if resume_state is not None and int(resume_state["cur_nimg"]) >= total_nimg:
+        log.info("%s is at %.3f kimg, which reaches --kimg %g: nothing to train", run_dir,
+                 int(resume_state["cur_nimg"]) / 1000, options.kimg)
+        return TrainResult(run_dir=run_dir, cur_nimg=int(resume_state["cur_nimg"]), step=int(resume_state["step"]),
+                           finished=True, rank=info.rank, already_done=True)
+    batch_gpu, rounds = split_batch(options, world)
 
     dataset = ImageZipDataset(options.data, xflip=options.mirror)
     if options.resolution and options.resolution != dataset.resolution:
@@ -267,7 +272,8 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
     augment = AugmentPipe(p=options.augment_p).to(device) if options.augment != "noaug" else None
     loss = StyleGAN2Loss(G, D, augment=augment, r1_gamma=options.r1_gamma,
                          style_mixing_prob=options.style_mixing_prob, pl_weight=options.pl_weight,
-                         pl_decay=options.pl_decay, pl_batch_shrink=options.pl_batch_shrink)
+                         pl_decay=options.pl_decay, pl_batch_shrink=options.pl_batch_shrink,
+                         mbstd_group=d_cfg.mbstd_group_size if d_cfg.mbstd_num_channels > 0 else None)
     g_params = [p for n, p in G.named_parameters() if not (options.freeze_mapping and n.startswith("mapping."))]
     d_params = list(D.parameters())
     _set_requires_grad(list(G.parameters()) + d_params, False)
@@ -284,12 +290,17 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
         log.info("resumed %s at step %d (%.1f kimg)", run_dir, step, cur_nimg / 1000)
 
     order = DataOrder(len(dataset), options.seed)
-    total_nimg = int(round(options.kimg * 1000))
+    pl_batch = max(options.batch // options.pl_batch_shrink, 1)
+    passes = world * rounds  # the batch is cut into this many passes of batch_gpu images
     report = ProgressReporter(run_dir / "log.jsonl" if info.is_main else None, options.kimg, cur_nimg / 1000,
                               show_bar=show_progress and info.is_main,
                               elapsed=float(resume_state.get("elapsed", 0.0)) if resume_state else 0.0)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        # Records past the resumed step (or any, on a fresh start) come from an interrupted attempt.
+        dropped = truncate_log(run_dir / "log.jsonl", step)
+        if dropped:
+            log.info("dropped %d log.jsonl record(s) written after step %d", dropped, step)
         write_bytes_atomic(run_dir / "options.json", json.dumps(options.to_dict(), indent=2).encode())
         if resume_state is None:
             save_png(_real_grid(dataset, options.grid), run_dir / "reals.png")
@@ -311,47 +322,56 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
                     _bind(phases, G, D, opt_G, opt_D, g_params, d_params)):
                 if step % interval:
                     continue
-                z_gen = torch.Generator().manual_seed(derive_seed(options.seed, 1, step, phase_idx))
+                # Everything random of this phase, for the whole batch (see .draws).
+                z_gen = draw_generator(options.seed, step, phase_idx, LATENTS)
                 gen_z = torch.randn([options.batch, G.z_dim], generator=z_gen)
-                gen_c = None
+                gen_c = pl_c = None
                 if dataset.c_dim > 0:
                     gen_c = dataset.get_batch(torch.randint(len(dataset), [options.batch], generator=z_gen))[1]
+                    pl_c = dataset.get_batch(torch.randint(len(dataset), [pl_batch], generator=z_gen))[1]
+                draws = draw_phase(phase, G, augment, seed=options.seed, step=step, phase_idx=phase_idx,
+                                   batch=options.batch, pl_batch=pl_batch,
+                                   style_mixing_prob=options.style_mixing_prob, pl_labels=pl_c,
+                                   img_channels=g_cfg.img_channels)
                 _set_requires_grad(params, True)
-                for p in params:
-                    p.grad = None
-                phase_stats = StatAverager()
+                grads = ddp.PairwiseSum()  # the passes' gradients, added in a split-independent order
+                sums = dict.fromkeys(STAT_NAMES, (0.0, 0.0))
                 for r in range(rounds):
-                    k = info.rank * rounds + r  # global round index: same data and draws for any world size
+                    for p in params:
+                        p.grad = None
+                    k = info.rank * rounds + r  # global pass index: the same images for any split
                     sl = slice(k * batch_gpu, (k + 1) * batch_gpu)
                     real_img, real_c = dataset.get_batch(real_idx[sl])
                     with torch.random.fork_rng(devices=fork_devices):
+                        # Nothing should draw from the global generator; if something does, it
+                        # still repeats on resume.
                         torch.manual_seed(derive_seed(options.seed, 2, step, phase_idx, k))
                         stats = loss.accumulate_gradients(
                             phase, _to_float(real_img, device), real_c.to(device) if dataset.c_dim else None,
                             gen_z[sl].to(device), gen_c[sl].to(device) if gen_c is not None else None,
-                            gain=interval / rounds)
-                    phase_stats.add(stats)
-                    if "D_real_sign" in stats:
-                        ada_acc[0] += stats["D_real_sign"]
-                        ada_acc[1] += stats["D_real_count"]
+                            gain=interval, draws=draws.rows(sl, split(pl_batch, passes, k)).to(device),
+                            total=options.batch, pl_total=pl_batch)
+                    for key, (value, count) in stats.items():
+                        sums[key] = (sums[key][0] + value, sums[key][1] + count)
+                    grads.add(ddp.flat_grads(params))
                 _set_requires_grad(params, False)
-                ddp.reduce_gradients(params, info)
+                ddp.reduce_gradients(params, info, grads.result())
                 opt.step()
-                means = phase_stats.means()
+                means = _reduce_phase_stats(sums, loss, info, device)
                 if "pl_length" in means:
-                    total = ddp.all_reduce_sum([means["pl_length"]], info, device)[0]
-                    loss.update_pl_mean(total / world)
+                    loss.update_pl_mean(means["pl_length"])
+                if "D_real_sign" in means:
+                    ada_acc[0] += sums["D_real_sign"][0]
+                    ada_acc[1] += sums["D_real_sign"][1]
                 averager.add(means)
 
-            if world > 1:
-                ddp.all_reduce_mean([G.mapping.w_avg], info)
             # As StyleGAN2-ADA: the ramp-up uses the images shown before this step.
             update_ema(G_ema, G, cur_nimg, options.batch, options.ema_kimg, options.ema_rampup)
             cur_nimg += options.batch
             step += 1
             steps_this_call += 1
             if augment is not None and options.augment == "ada" and step % options.ada_interval == 0:
-                signs, count = ddp.all_reduce_sum(ada_acc, info, device)
+                signs, count = ada_acc  # already summed over processes
                 if count > 0:
                     augment.p.fill_(ada_adjust(float(augment.p), signs / count, options.ada_target, options.batch,
                                                options.ada_interval, options.ada_kimg))
@@ -365,9 +385,7 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
             report.update(cur_nimg / 1000, postfix)
             if cur_nimg >= next_tick or stop:
                 now = time.time()
-                tick_means = averager.means()
-                if "D_real_count" in tick_means:  # report E[sign(D(x))] (ADA's r_t) instead of the raw sums
-                    tick_means["D_real_sign"] = tick_means["D_real_sign"] / tick_means.pop("D_real_count")
+                tick_means = averager.means()  # 'D_real_sign' is E[sign(D(x))], ADA's r_t
                 record = {"kimg": round(cur_nimg / 1000, 3), "step": step,
                           **{k: round(v, 5) for k, v in tick_means.items()},
                           "augment_p": round(float(augment.p), 5) if augment is not None else 0.0,
@@ -406,6 +424,53 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
     return result
 
 
+def split_batch(options: TrainOptions, world: int) -> tuple[int, int]:
+    """(batch_gpu, passes per process) of ``options`` on ``world`` processes.
+
+    Raises:
+        InvalidArgumentError: the batch does not split into whole passes, or a pass would cut a
+            minibatch-stddev group (which would make the result depend on the split).
+    """
+    if options.batch % world:
+        raise InvalidArgumentError(f"--batch {options.batch} must be divisible by the number of processes ({world})")
+    per_rank = options.batch // world
+    batch_gpu = options.batch_gpu or per_rank
+    if per_rank % batch_gpu:
+        raise InvalidArgumentError(f"--batch-gpu {batch_gpu} must divide the per-process batch {per_rank} "
+                                   f"(--batch {options.batch} over {world} process(es))")
+    group = mbstd_group(options)
+    if batch_gpu % group:
+        raise InvalidArgumentError(
+            f"the minibatch-stddev group of {group} images must divide the per-pass batch {batch_gpu} (--batch "
+            f"{options.batch} over {world} process(es), --batch-gpu {options.batch_gpu or 'default'}); use a "
+            f"--batch-gpu that is a multiple of {group}")
+    return batch_gpu, per_rank // batch_gpu
+
+
+def _reduce_phase_stats(sums: dict[str, tuple[float, float]], loss: StyleGAN2Loss, info: ddp.DistInfo,
+                        device: torch.device) -> dict[str, float]:
+    """Sum a phase's statistics and G's ws over processes; move w_avg; return the phase's means.
+
+    One all-reduce carries everything, so every process gets the same numbers (the same w_avg,
+    path-length mean and ADA statistic), whatever its share of the batch.
+    """
+    w_sum, w_count = loss.pop_w_sum()
+    w_dim = loss.G.mapping.w_avg.numel() if hasattr(loss.G.mapping, "w_avg") else 0
+    flat = [v for key in STAT_NAMES for v in sums[key]] + [float(w_count)]
+    vec = torch.tensor(flat, dtype=torch.float64, device=device)
+    if w_dim:
+        w_vec = w_sum.to(device) if w_sum is not None else torch.zeros(w_dim, dtype=torch.float64, device=device)
+        vec = torch.cat([vec, w_vec])
+    vec = ddp.all_reduce_sum_tensor(vec, info)
+    n_stats = 2 * len(STAT_NAMES)
+    for i, key in enumerate(STAT_NAMES):
+        sums[key] = (float(vec[2 * i]), float(vec[2 * i + 1]))
+    total_w = float(vec[n_stats])
+    if w_dim and total_w > 0:
+        loss.update_w_avg((vec[n_stats + 1:] / total_w).to(torch.float32))
+    return {key: s / n for key, (s, n) in sums.items() if n}
+
+
 def _restore_state(state: dict[str, Any], nets: dict[str, Any], loss: StyleGAN2Loss,
                    augment: AugmentPipe | None) -> tuple[int, int, list[float]]:
     """Load what the training state saved into networks, optimisers, loss, ADA and the RNGs.
@@ -425,13 +490,13 @@ def _write_snapshot(run_dir: Path, options: TrainOptions, g_cfg: GeneratorConfig
                     G: Generator, G_ema: Generator, D: Discriminator, c_dim: int, device: torch.device,
                     cur_nimg: int, step: int, augment: AugmentPipe | None,
                     started_from: dict[str, str] | None = None) -> Path:
-    kimg = cur_nimg // 1000
-    save_png(render_grid(G_ema, list(range(options.grid)), c_dim, device), run_dir / f"fakes{kimg:06d}.png")
+    label = ckpt_io.snapshot_label(cur_nimg)
+    save_png(render_grid(G_ema, list(range(options.grid)), c_dim, device), run_dir / f"fakes{label}.png")
     meta = {"kimg": cur_nimg / 1000, "step": step, "augment_p": float(augment.p) if augment is not None else 0.0,
             "training_options": options.to_dict()}
     if started_from is not None:
         meta["started_from"] = started_from
-    return ckpt_io.save_snapshot(ckpt_io.snapshot_path(run_dir, kimg), g_cfg, d_cfg, G, G_ema, D, meta)
+    return ckpt_io.save_snapshot(ckpt_io.snapshot_path(run_dir, cur_nimg / 1000), g_cfg, d_cfg, G, G_ema, D, meta)
 
 
 def _next_multiple(nimg: int, every: float) -> float:

@@ -78,7 +78,9 @@ class TrainOptions:
         resolution: expected image resolution; must equal the data set's (0: take the data's).
         batch: total minibatch over all processes.
         batch_gpu: images per forward pass on one process (gradient accumulation when smaller
-            than batch / world_size); 0 means batch / world_size.
+            than batch / world_size); 0 means batch / world_size. Speed and memory only: the run is
+            the same computation for any value (up to float rounding), and bit for bit the same for
+            1 or 2 processes with the same value (see ``loop`` and ``distributed.PairwiseSum``).
         kimg: train until this many thousand real images have been shown to D.
         snap: write samples and a snapshot every ``snap`` kimg (0 disables periodic ones).
         tick: log a JSONL line every ``tick`` kimg.
@@ -103,7 +105,8 @@ class TrainOptions:
         freeze_d: freeze the first K discriminator layers ("Freeze-D", Mo et al. 2020).
         freeze_mapping: keep the mapping network fixed.
         device: torch device name.
-        mbstd_group: minibatch-stddev group size of D (must divide batch_gpu).
+        mbstd_group: minibatch-stddev group size of D: runs of this many consecutive images of
+            the batch (the whole batch when smaller); must divide batch_gpu.
         grid: number of images in the reals / fakes grids (G_ema on seeds 0..grid-1).
     """
 
@@ -164,6 +167,7 @@ class TrainOptions:
         check(self.cfg in PRESETS, f"unknown --cfg {self.cfg!r}; choose one of {sorted(PRESETS)}")
         check(self.grid >= 1, f"grid size {self.grid} must be >= 1")
         check(0 <= self.seed < 2**32, f"--seed {self.seed} must be in [0, 2**32)")
+        check(self.mbstd_group >= 1, f"minibatch-stddev group {self.mbstd_group} must be >= 1")
 
     def replace(self, **changes: Any) -> TrainOptions:
         """A copy with some fields changed (validated again)."""

@@ -2,7 +2,8 @@
 
 ``log.jsonl`` gets one JSON object per tick: kimg, mean losses, R1 and path-length penalties,
 the augmentation probability, kimg/s and wall time. Lines are appended and flushed, so the file
-is readable while training runs and survives an interruption (a resumed run appends).
+is readable while training runs and survives an interruption. A resumed run first cuts the log
+back to the step it resumes from (:func:`truncate_log`), so no kimg is logged twice.
 """
 
 from __future__ import annotations
@@ -16,6 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+from ..io.atomic import write_bytes_atomic
+
+
+def truncate_log(path: Path, step: int) -> int:
+    """Keep only the records of ``path`` (JSONL) up to training step ``step``; returns how many were dropped.
+
+    Records after the resumed state were written by the interrupted run and will be logged again;
+    a torn last line (killed mid-write) is dropped too. ``step`` 0 empties the log. A missing
+    file is left missing.
+    """
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            keep = isinstance(record, dict) and int(record.get("step", step + 1)) <= step
+        except (ValueError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += int(bool(line.strip()))
+    if dropped:
+        write_bytes_atomic(path, "".join(x + "\n" for x in kept).encode("utf-8"))
+    return dropped
 
 
 class StatAverager:
@@ -58,9 +86,11 @@ class ProgressReporter:
         self._last_kimg = start_kimg
         self.bar = None
         if show_bar:
+            digits = 1 if total_kimg >= 10 else 3  # short runs (tests, --kimg 0.5) need the decimals
             self.bar = tqdm(total=round(total_kimg, 3), initial=round(start_kimg, 3), unit="kimg", file=sys.stderr,
                             dynamic_ncols=True, mininterval=2.0, smoothing=0.05,
-                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}, {rate_noinv_fmt}]{postfix}")
+                            bar_format=f"{{l_bar}}{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} kimg "
+                                       "[{elapsed}<{remaining}, {rate_noinv_fmt}]{postfix}")
 
     def update(self, kimg: float, postfix: dict[str, Any] | None = None) -> None:
         """Advance the bar to ``kimg`` (and show a few current numbers)."""
