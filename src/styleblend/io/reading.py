@@ -1,0 +1,62 @@
+"""One clear line for every way a file can fail to read: the error names the file, never a traceback.
+
+Readers validate what they can and raise :class:`~styleblend.errors.CheckpointError` with the value,
+the rule and the fix. A malformed file can still reach code that assumes well-formed data (a list
+where a dict was expected, a number that is a string), so every reader runs under :func:`reader`,
+which turns whatever escapes into a one-line ``CheckpointError`` naming the file - including
+``MemoryError`` and ``RecursionError`` - and never passes on torch's multi-line advice.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import CheckpointError, InvalidArgumentError, StyleblendError
+from .safe_unpickle import one_line
+
+T = TypeVar("T")
+
+
+def _named(exc: StyleblendError, path: Path) -> StyleblendError:
+    message = str(exc)
+    if path.name in message:
+        return exc
+    # A reader's InvalidArgumentError is about a value in the file, not an argument of the caller.
+    cls = CheckpointError if isinstance(exc, InvalidArgumentError) else type(exc)
+    return cls(f"{path.name}: {message}")
+
+
+def reader(kind: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate ``read(path, ...)`` so that every failure is one ``StyleblendError`` line naming the file.
+
+    kind: what the file was read as, for the message (e.g. 'NVIDIA network pickle').
+    """
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def wrapped(path: Any, *args: Any, **kwargs: Any) -> T:
+            p = Path(path)
+            try:
+                return func(path, *args, **kwargs)
+            except StyleblendError as exc:
+                named = _named(exc, p)
+                if named is exc:
+                    raise
+                raise named from None
+            except MemoryError:
+                raise CheckpointError(
+                    f"{p.name}: reading it as a {kind} needs more memory than is available (MemoryError); the "
+                    "file is corrupt or describes a network too large for this machine") from None
+            except RecursionError:
+                raise CheckpointError(f"{p.name}: malformed {kind} (nested too deeply to read)") from None
+            except OSError as exc:
+                raise CheckpointError(f"cannot read {p}: {exc.strerror or one_line(exc)}") from None
+            except Exception as exc:  # noqa: BLE001 - a malformed file reaches code in many ways; say it in one line
+                raise CheckpointError(f"{p.name}: malformed {kind} ({one_line(exc)})") from exc
+
+        return wrapped
+
+    return decorate
