@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .reading import reader
 
 _TORCH_LEGACY_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
@@ -29,6 +30,7 @@ def _pickle_globals(data: bytes, limit: int = 200_000) -> set[str]:
     return found
 
 
+@reader("checkpoint")
 def detect_format(path: Path) -> str:
     """Return 'native', 'nvidia-pkl', 'nvidia-tf' or 'rosinality'; raise CheckpointError otherwise."""
     if not path.exists():
@@ -48,7 +50,7 @@ def detect_format(path: Path) -> str:
             try:
                 json.loads(head[8: 8 + header_len])
                 return "native"
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
     if head[:1] == b"\x80":
         if head[2:2 + len(_TORCH_LEGACY_MAGIC)] == _TORCH_LEGACY_MAGIC:

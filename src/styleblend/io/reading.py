@@ -60,3 +60,31 @@ def reader(kind: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         return wrapped
 
     return decorate
+
+
+def check_weights_cover(cfg: Any, weights_in_file: int, what: str) -> None:
+    """Refuse a config that describes more weights than the file holds, before any network is built.
+
+    A file's architecture fields are claims: ``img_resolution=2**12`` with ``channel_max=16384`` in
+    a 1 KB file would otherwise be built (and allocated) before the tensors are found not to fit.
+
+    cfg: a GeneratorConfig or DiscriminatorConfig (anything with ``min_weight_count()``).
+    weights_in_file: the number of tensor elements the file has for that network.
+
+    Raises:
+        CheckpointError: naming both counts.
+    """
+    need = cfg.min_weight_count()
+    if need > weights_in_file:
+        raise CheckpointError(
+            f"{what}: the architecture it states (img_resolution={cfg.img_resolution}, "
+            f"channel_base={getattr(cfg, 'synthesis', cfg).channel_base}, "
+            f"channel_max={getattr(cfg, 'synthesis', cfg).channel_max}) needs at least {need} weights but the file "
+            f"holds {weights_in_file}; the file is corrupt or its architecture fields were tampered with")
+
+
+def count_elements(tensors: Any) -> int:
+    """Total number of elements of the tensors in a mapping (non-tensors count 0)."""
+    import torch
+
+    return sum(t.numel() for t in tensors.values() if isinstance(t, torch.Tensor))
