@@ -85,5 +85,6 @@ def nvidia_like_pickle(g_kwargs: dict, state: dict, training_set_kwargs: dict | 
 
     snapshot = {"G_ema": module(tree, "Generator", g_kwargs), "augment_pipe": None}
     if training_set_kwargs is not None:
-        snapshot["training_set_kwargs"] = easydict(training_set_kwargs)
+        # Not converted recursively: tests put self-references and shared parts in here.
+        snapshot["training_set_kwargs"] = Reduce("dnnlib.util", "EasyDict", training_set_kwargs)
     return dumps(snapshot)
