@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from styleblend.errors import CheckpointError, StyleblendError, UnsafeCheckpointError
-from styleblend.io import load_checkpoint, safe_unpickle, save_checkpoint
+from styleblend.io import budgets, load_checkpoint, save_checkpoint
 from styleblend.io.formats.native import write as write_native
 
 from .conftest import Reduce, dumps, nvidia_like_pickle
@@ -85,7 +85,7 @@ def _laughs(levels: int = 25, fan: int = 10) -> list:
 
 
 def test_billion_laughs_in_training_set_kwargs(tmp_path, tiny_state, monkeypatch):
-    monkeypatch.setattr(safe_unpickle, "MAX_NODES", 100_000)  # the same refusal, reached sooner
+    monkeypatch.setattr(budgets, "MAX_NODES", 100_000)  # the same refusal, reached sooner
     path = _nvidia(tmp_path, tiny_state, kwargs={"path": "x.zip", "laughs": _laughs()})
     assert path.stat().st_size < 200_000
     _refused(path, "expands to over")

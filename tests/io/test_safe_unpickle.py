@@ -13,7 +13,7 @@ import torch
 from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
 from styleblend.errors import CheckpointError, UnsafeCheckpointError
 from styleblend.io import load_checkpoint
-from styleblend.io import safe_unpickle
+from styleblend.io import budgets
 from styleblend.io.formats.nvidia_pkl import STAND_INS
 from styleblend.io.safe_unpickle import (
     MAX_DEPTH,
@@ -65,7 +65,9 @@ def _build_attack(module: str, name: str, attr: str, value_global: tuple[str, st
             + global_op(*value_global) + b"s\x86b" + b"\xff")
 
 
-def test_refused_file_leaves_the_next_load_unchanged(tmp_path, tiny_nvidia_pkl):
+def test_refused_file_leaves_the_next_load_unchanged(tmp_path, tiny_nvidia_pkl, nvidia_g64):
+    real = nvidia_g64 / "network-snapshot.pkl"
+    real_before = load_checkpoint(real)
     before = load_checkpoint(tiny_nvidia_pkl)
     assert before.g_config == G_CONFIG  # conv_clamp 256, num_fp16_res 2 read from synthesis_kwargs
     image = _render(before)
@@ -81,6 +83,9 @@ def test_refused_file_leaves_the_next_load_unchanged(tmp_path, tiny_nvidia_pkl):
     assert after.meta["training_set_kwargs"] == before.meta["training_set_kwargs"] == {"path": "data.zip",
                                                                                        "resolution": 16}
     assert torch.equal(_render(after), image)
+    real_after = load_checkpoint(real)
+    assert real_after.g_config == real_before.g_config and real_after.meta == real_before.meta
+    assert torch.equal(_render(real_after), _render(real_before))
 
 
 @pytest.mark.parametrize("target", [("dnnlib.util", "EasyDict"), ("dnnlib", "EasyDict"),
@@ -138,7 +143,7 @@ def _billion_laughs(levels: int = 30, fan: int = 10, container: bytes = b"l") ->
 
 @pytest.mark.parametrize("container", [b"l", b"t"])  # lists, and tuples (hashed as dict keys below)
 def test_memo_reuse_expansion_is_refused(container, monkeypatch):
-    monkeypatch.setattr(safe_unpickle, "MAX_NODES", 100_000)  # the same walk, stopped sooner
+    monkeypatch.setattr(budgets, "MAX_NODES", 100_000)  # the same walk, stopped sooner
     with pytest.raises(CheckpointError, match="expands to over"):
         restricted_load(_billion_laughs(container=container))
 
@@ -165,7 +170,7 @@ def test_deep_nesting_and_self_reference_are_refused():
 
 
 def test_graph_budget_counts_shared_references(monkeypatch):
-    monkeypatch.setattr(safe_unpickle, "MAX_NODES", 100_000)
+    monkeypatch.setattr(budgets, "MAX_NODES", 100_000)
     shared = list(range(1000))
     check_graph([shared] * 90)
     with pytest.raises(CheckpointError, match="expands"):

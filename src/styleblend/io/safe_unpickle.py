@@ -35,16 +35,15 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, UnsafeCheckpointError
-
-#: Deepest nesting of containers a checkpoint may have (NVIDIA snapshots need about 20 levels).
-MAX_DEPTH = 64
-#: Most items the unpickled object graph may expand to when every shared reference is followed as
-#: a copy (what ``json.dumps``, ``repr`` or a recursive copy of it would build). Real snapshots have
-#: tens of thousands; tensors and arrays count as one.
-MAX_NODES = 1_000_000
-#: Most tuple items the unpickler may hash while building dict keys and sets (hashing a tuple
-#: visits all of its nested tuples, and shared references would make that exponential).
-MAX_HASH_WORK = 10_000_000
+from .budgets import (  # noqa: F401 - MAX_DEPTH and MAX_NODES re-exported for callers of this module
+    MAX_DEPTH,
+    MAX_HASH_WORK,
+    MAX_NODES,
+    check_graph,
+    check_view,
+    one_line,
+)
+from .numpy_stand_ins import array_setstate, dtype_stand_in, reconstruct_stand_in, scalar_stand_in
 
 # Legacy ``torch.save`` storage class names -> element dtype.
 STORAGE_DTYPES: dict[str, torch.dtype] = {
@@ -113,66 +112,6 @@ class TensorOrigin:
     stride: tuple[int, ...]
 
 
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    """``Type: first line of the message`` - never torch's multi-line advice, never its weights_only hint."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    if "weights_only" in first:
-        first = ""
-    if len(first) > limit:
-        first = first[:limit] + "..."
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, (tuple, list, torch.Size)) or len(value) > 64:
-        raise CheckpointError(f"{what} is {type(value).__name__}, not a short tuple of integers")
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise CheckpointError(f"{what} holds {type(v).__name__}, not an integer")
-        out.append(int(v))
-    return tuple(out)
-
-
-def check_view(storage_numel: int, offset: Any, size: Any, stride: Any, what: str = "a tensor",
-               ) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
-    """Check that a tensor view (offset, size, stride) lies inside a storage of ``storage_numel`` elements.
-
-    Also refuses views with more elements than their storage (only overlapping strides make those;
-    copying one would allocate memory the file never paid for).
-
-    Returns:
-        (offset, size, stride) as ints.
-
-    Raises:
-        CheckpointError: a negative number, a view past the storage's end, or one larger than it.
-    """
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise CheckpointError(f"{what}: storage offset is {type(offset).__name__}, not an integer")
-    offset, size, stride = int(offset), _int_tuple(size, f"{what}'s size"), _int_tuple(stride, f"{what}'s stride")
-    if len(size) != len(stride):
-        raise CheckpointError(f"{what}: size {size} and stride {stride} have different lengths")
-    if offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
-        raise CheckpointError(f"{what}: negative storage offset, size or stride ({offset}, {size}, {stride})")
-    numel = 1
-    for s in size:
-        numel *= s
-    if numel == 0:
-        if offset > storage_numel:
-            raise CheckpointError(f"{what}: storage offset {offset} is past the end of its storage "
-                                  f"({storage_numel} elements)")
-        return offset, size, stride
-    last = offset + sum((s - 1) * st for s, st in zip(size, stride))
-    if last >= storage_numel:
-        raise CheckpointError(f"{what} of size {size}, stride {stride} at offset {offset} reaches element {last} "
-                              f"but its storage has {storage_numel}; the file is corrupt")
-    if numel > storage_numel:
-        raise CheckpointError(f"{what} of size {size} has {numel} elements but its storage only {storage_numel} "
-                              "(overlapping strides); checkpoints never need that")
-    return offset, size, stride
-
-
 # ------------------------------------------------------------------------------------ storage blobs
 
 
@@ -186,10 +125,11 @@ def _load_storage_blob(blob: bytes) -> tuple[torch.UntypedStorage, torch.dtype]:
     memory is allocated, and every error is one line.
     """
     stream = io.BytesIO(blob)
+    unpickler = _BlobHeaderUnpickler(stream)  # one instance reads the header pickles one after another
 
     def header() -> Any:
         try:
-            return _BlobHeaderUnpickler(stream).load()
+            return unpickler.load()
         except CheckpointError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure here means a corrupt blob
@@ -220,71 +160,18 @@ def _load_storage_blob(blob: bytes) -> tuple[torch.UntypedStorage, torch.dtype]:
     return data.untyped_storage(), dtype
 
 
-# ------------------------------------------------------------------------------------ numpy stand-ins
-
-
-def _numpy_dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
-    """``numpy.dtype`` as pickles call it, always a fresh copy (a later BUILD must not touch numpy's cache)."""
-    if not isinstance(spec, str) or len(spec) > 16:
-        raise CheckpointError(f"numpy dtype {spec!r:.40} is not a short type code")
-    dtype = np.dtype(spec, bool(align), True)
-    if dtype.hasobject:
-        raise UnsafeCheckpointError("numpy arrays of Python objects are not allowed in checkpoints")
-    return dtype
-
-
-def _numpy_scalar(dtype: np.dtype, data: bytes | None = None) -> Any:
-    if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise UnsafeCheckpointError("numpy scalar with an object dtype is not allowed")
-    if data is None:
-        return dtype.type()
-    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
-        raise CheckpointError(f"a numpy scalar of dtype {dtype} has {len(data) if isinstance(data, bytes) else '?'} "
-                              f"bytes, expected {dtype.itemsize}")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
-
-
-def _numpy_reconstruct(cls: type, shape: Any, dtype_code: Any) -> np.ndarray:
-    # numpy pickles an array as an empty placeholder (shape (0,), dtype 'b') filled by BUILD.
-    if cls is not np.ndarray:
-        raise UnsafeCheckpointError(f"numpy array reconstruction of {cls!r} is not allowed")
-    if _int_tuple(shape, "a numpy array's placeholder shape") not in ((0,), ()) or dtype_code not in (b"b", "b"):
-        raise CheckpointError("a numpy array placeholder is not numpy's empty (0,) array")
-    return np.ndarray.__new__(np.ndarray, (0,), "b")
-
-
-def _array_setstate(array: np.ndarray, state: Any) -> None:
-    """numpy's ``ndarray.__setstate__`` after checking that the raw data has exactly the announced size."""
-    if not (isinstance(state, tuple) and len(state) == 5):
-        raise CheckpointError("a numpy array's state is not numpy's (version, shape, dtype, fortran, data)")
-    _, shape, dtype, _, data = state
-    if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise UnsafeCheckpointError("numpy arrays of Python objects are not allowed in checkpoints")
-    shape = _int_tuple(shape, "a numpy array's shape")
-    if any(s < 0 for s in shape):
-        raise CheckpointError(f"a numpy array has a negative dimension {shape}")
-    count = 1
-    for s in shape:
-        count *= s
-    if not isinstance(data, (bytes, bytearray)) or len(data) != count * dtype.itemsize:
-        raise CheckpointError(f"a numpy array of shape {shape} and dtype {dtype} needs {count * dtype.itemsize} "
-                              f"bytes but the file stores {len(data) if isinstance(data, (bytes, bytearray)) else 0}")
-    array.__setstate__(state)
-
-
 # --------------------------------------------------------------------------------- the unpickler
 
 
 def _file_size(file: Any) -> int:
-    if isinstance(file, io.BytesIO):
-        return len(file.getbuffer())
+    """Size of the file behind ``file`` (without copying a BytesIO's buffer, as getbuffer() would)."""
     try:
         return os.fstat(file.fileno()).st_size
     except (AttributeError, OSError, io.UnsupportedOperation):
         here = file.tell()
         end = file.seek(0, io.SEEK_END)
         file.seek(here)
-        return end - here
+        return end
 
 
 class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
@@ -325,12 +212,12 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             ("torch._utils", "_rebuild_parameter_with_state"): self._rebuild_parameter,
             ("torch.storage", "_load_from_bytes"): self._load_from_bytes,
             ("torch", "Size"): torch.Size,
-            ("numpy", "dtype"): _numpy_dtype,
+            ("numpy", "dtype"): dtype_stand_in,
             ("numpy", "ndarray"): np.ndarray,
-            ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-            ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-            ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-            ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+            ("numpy.core.multiarray", "scalar"): scalar_stand_in,
+            ("numpy._core.multiarray", "scalar"): scalar_stand_in,
+            ("numpy.core.multiarray", "_reconstruct"): reconstruct_stand_in,
+            ("numpy._core.multiarray", "_reconstruct"): reconstruct_stand_in,
         }
         if extra:
             self.allowed.update(extra)
@@ -419,7 +306,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 f"refused to load: the file tries to set the state of a shared {type(inst).__name__} "
                 f"('{getattr(inst, '__name__', type(inst).__name__)}'); a checkpoint may only fill objects it creates")
         if isinstance(inst, np.ndarray):
-            _array_setstate(inst, state)
+            array_setstate(inst, state)
         elif isinstance(inst, np.dtype):
             inst.__setstate__(state)
             if inst.hasobject or inst.itemsize > self._file_size:
@@ -585,58 +472,6 @@ class _BlobHeaderUnpickler(RestrictedUnpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         return ("persistent", pid)
-
-
-# ------------------------------------------------------------------------------- graph budgets
-
-
-_SEQUENCES = (list, tuple, set, frozenset)
-
-
-def _children(value: Any) -> Iterable[Any] | None:
-    """The objects a container refers to, or None for a leaf (tensors and arrays are leaves)."""
-    if isinstance(value, dict):
-        return (x for kv in value.items() for x in kv)
-    if isinstance(value, _SEQUENCES):
-        return value
-    if isinstance(value, PersistentObject):
-        return (value.state,)
-    if isinstance(value, slice):
-        return (value.start, value.stop, value.step)
-    if type(value).__module__.startswith("styleblend") and hasattr(value, "__dict__"):
-        return tuple(vars(value).values())
-    return None
-
-
-def check_graph(obj: Any, what: str = "the file") -> None:
-    """Refuse object graphs nested deeper than :data:`MAX_DEPTH` or expanding to over :data:`MAX_NODES`.
-
-    The walk follows every reference as if it were a copy (as ``json.dumps`` or a recursive
-    conversion would), so shared sub-objects count each time they are reached and a self-reference
-    shows up as unbounded depth. It stops as soon as a budget is exceeded, so its own cost is bounded.
-
-    Raises:
-        CheckpointError: naming the budget that was exceeded.
-    """
-    max_nodes, max_depth = MAX_NODES, MAX_DEPTH
-    nodes = 1
-    stack: list[tuple[Any, int]] = [(obj, 0)]
-    while stack:
-        value, depth = stack.pop()
-        children = _children(value)
-        if children is None:
-            continue
-        if depth >= max_depth:
-            raise CheckpointError(f"{what} is nested more than {max_depth} levels deep (or refers to itself)")
-        for child in children:
-            nodes += 1
-            if isinstance(child, (str, bytes, bytearray)):
-                nodes += len(child) >> 6
-            elif not isinstance(child, (int, float, bool, type(None), torch.Tensor, np.ndarray, np.generic)):
-                stack.append((child, depth + 1))
-        if nodes > max_nodes:
-            raise CheckpointError(f"{what} expands to over {max_nodes} objects (shared parts repeated many "
-                                  "times, 'billion laughs'); refused before anything walks it")
 
 
 def plain_data(value: Any) -> Any:
