@@ -301,7 +301,7 @@ def _refuse_code(path: Path, what: str) -> CheckpointError:
 
 
 def read_inception_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict file with ``torch.load(weights_only=True)``; nothing in it is executed.
+    """Read a state dict file with :func:`~styleblend.io.safe_torch_load.safe_torch_load`; nothing in it is executed.
 
     Raises:
         CheckpointError: the file is a TorchScript archive or a plain pickle (e.g. NVIDIA's
