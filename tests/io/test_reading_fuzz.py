@@ -10,7 +10,7 @@ of passing on a machine with memory to spare.
 from __future__ import annotations
 
 import contextlib
-import pickle
+import os
 import pickletools
 import random
 import zipfile
@@ -30,6 +30,9 @@ from .formats.test_nvidia_tf import tf_generator, tf_module  # noqa: F401 - tf_m
 from .test_safe_unpickle import G_CONFIG, G_KWARGS
 
 MEMORY_BUDGET = 1 << 30  # bytes of data segment the fuzzed loads may add to the process
+# Mutations per format are sized for a few seconds in the default suite; STYLEBLEND_FUZZ_SCALE=20
+# runs twenty times as many (with the same seeds, so the default cases are among them).
+SCALE = max(1, int(os.environ.get("STYLEBLEND_FUZZ_SCALE", "1")))
 
 _OPCODES = [op.code.encode("latin-1") for op in pickletools.opcodes]
 
@@ -136,8 +139,8 @@ def tiny_state() -> dict[str, torch.Tensor]:
 
 def test_fuzz_nvidia_pickle(tmp_path, tiny_state):
     data = nvidia_like_pickle(G_KWARGS, tiny_state, {"path": "x.zip", "resolution": 16})
-    outcomes = fuzz(tmp_path, "nvidia.pkl", data, count=60, seed=1)
-    assert outcomes["refused"] > 10  # the mutations did reach the reader's checks
+    outcomes = fuzz(tmp_path, "nvidia.pkl", data, count=30 * SCALE, seed=1)
+    assert outcomes["refused"] >= 10 * SCALE  # the mutations did reach the reader's checks
 
 
 def test_fuzz_real_nvidia_snapshot(tmp_path, nvidia_g64):
@@ -147,7 +150,7 @@ def test_fuzz_real_nvidia_snapshot(tmp_path, nvidia_g64):
     rng = random.Random(7)
     path = tmp_path / "real.pkl"
     with memory_budget():
-        for i in range(6):
+        for i in range(3 * SCALE):
             kind, mutated = mutate(data, rng, positions)
             if kind in ("bit flips", "insertion"):
                 kind, mutated = "argument", mutate(data, random.Random(100 + i), positions)[1]
@@ -157,8 +160,8 @@ def test_fuzz_real_nvidia_snapshot(tmp_path, nvidia_g64):
 
 def test_fuzz_tensorflow_pickle(tmp_path, tf_module):
     data = dumps(tf_generator(random_generator(tiny_g_config(res=8), 0)), protocol=3)
-    outcomes = fuzz(tmp_path, "tf.pkl", data, count=40, seed=2)
-    assert outcomes["refused"] > 5
+    outcomes = fuzz(tmp_path, "tf.pkl", data, count=24 * SCALE, seed=2)
+    assert outcomes["refused"] >= 8 * SCALE
 
 
 def _torch_zip_with(template: Path) -> Callable[[bytes], bytes]:
@@ -183,9 +186,9 @@ def test_fuzz_rosinality_pt(tmp_path):
     save_checkpoint(random_checkpoint(tiny_g_config(res=8)), path, "rosinality")
     with zipfile.ZipFile(path) as z:
         pkl = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
-    inner = fuzz(tmp_path, "inner.pt", pkl, count=30, seed=3, container=_torch_zip_with(path))
-    raw = fuzz(tmp_path, "raw.pt", path.read_bytes(), count=20, seed=4, positions=[])
-    assert inner["refused"] > 5 and raw["refused"] > 0
+    inner = fuzz(tmp_path, "inner.pt", pkl, count=16 * SCALE, seed=3, container=_torch_zip_with(path))
+    raw = fuzz(tmp_path, "raw.pt", path.read_bytes(), count=10 * SCALE, seed=4, positions=[])
+    assert inner["refused"] >= 5 * SCALE and raw["refused"] > 0
 
 
 def test_fuzz_legacy_torch_file(tmp_path):
@@ -200,8 +203,8 @@ def test_fuzz_legacy_torch_file(tmp_path):
         ops = list(pickletools.genops(data[offset:]))
         positions += [offset + pos for _, _, pos in ops]
         offset += ops[-1][2] + 1
-    outcomes = fuzz(tmp_path, "legacy.pt", data, count=30, seed=5, positions=positions)
-    assert outcomes["refused"] > 5
+    outcomes = fuzz(tmp_path, "legacy.pt", data, count=16 * SCALE, seed=5, positions=positions)
+    assert outcomes["refused"] >= 5 * SCALE
 
 
 def test_fuzz_native_safetensors(tmp_path):
@@ -209,8 +212,9 @@ def test_fuzz_native_safetensors(tmp_path):
     data = path.read_bytes()
     header_len = int.from_bytes(data[:8], "little")
     # Tamper with the length field and the JSON header (offsets, shapes, dtypes, the architecture).
-    outcomes = fuzz(tmp_path, "n.safetensors", data, count=40, seed=6, positions=[-1] + list(range(8, 8 + header_len)))
-    assert outcomes["refused"] > 5
+    outcomes = fuzz(tmp_path, "n.safetensors", data, count=24 * SCALE, seed=6,
+                    positions=[-1] + list(range(8, 8 + header_len)))
+    assert outcomes["refused"] >= 8 * SCALE
 
 
 def test_memory_budget_is_enforced():
