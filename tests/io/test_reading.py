@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
+import pickletools
 import struct
 import zipfile
 
@@ -273,3 +275,45 @@ def test_native_header_length_beyond_the_file(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
+
+
+def test_legacy_storage_key_list_is_checked_before_torch_reads_it(tmp_path):
+    # Found by the fuzz test: torch read the key-list pickle's BINUNICODE length unchecked (MemoryError).
+    path = tmp_path / "keys.pt"
+    torch.save({"g_ema": {"w": torch.arange(4.0)}}, path, _use_new_zipfile_serialization=False)
+    data = bytearray(path.read_bytes())
+    offset = 0
+    for _ in range(4):  # magic, protocol, system info, the object
+        offset += [pos for _, _, pos in pickletools.genops(bytes(data[offset:]))][-1] + 1
+    i = data.index(b"X", offset)  # first key: BINUNICODE with a 4-byte length
+    data[i + 1: i + 5] = struct.pack("<I", 2**31 - 1)
+    path.write_bytes(bytes(data))
+    _refused(path, "announces")
+
+
+def test_reader_errors_are_one_bounded_line(tmp_path):
+    from styleblend.io.reading import MAX_MESSAGE, reader
+
+    @reader("test file")
+    def read(path):
+        raise CheckpointError("a value\nspanning lines " + "x" * 5000)
+
+    with pytest.raises(CheckpointError) as info:
+        read(tmp_path / "f.bin")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("f.bin: a value spanning lines")
+    assert len(message) <= MAX_MESSAGE + len("f.bin: ...")
+
+    @reader("test file")
+    def explode(path):
+        return {}["missing"]
+
+    with pytest.raises(CheckpointError, match=r"^f.bin: malformed test file \(KeyError: 'missing'\)$"):
+        explode(tmp_path / "f.bin")
+
+
+def test_unexpected_persistent_id_is_one_line(tmp_path, tiny_state):
+    data = pickle.dumps(torch.arange(100.0), protocol=3)[:-1] + b"Q."  # BINPERSID with a tensor as the id
+    path = tmp_path / "pid.pkl"
+    path.write_bytes(data)
+    _refused(path, "persistent id", UnsafeCheckpointError)

@@ -221,3 +221,10 @@ def test_storage_blob_announcing_more_than_it_holds():
     data[i:i + 8] = struct.pack("<q", 2**40)
     with pytest.raises(CheckpointError, match="element count"):
         restricted_load(bytes(data))
+
+
+def test_numpy_ndarray_global_cannot_allocate_what_a_file_states():
+    # REDUCE numpy.ndarray((2**40,)) would ask for a terabyte; the global is a name only.
+    data = b"\x80\x03cnumpy\nndarray\n\x8a\x06\x00\x00\x00\x00\x00\x01\x85\x85R."
+    with pytest.raises(CheckpointError, match="not callable"):
+        restricted_load(data)

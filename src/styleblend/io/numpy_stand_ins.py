@@ -17,6 +17,19 @@ from ..errors import CheckpointError, UnsafeCheckpointError
 from .budgets import int_tuple
 
 
+class NdarrayName:
+    """The global ``numpy.ndarray`` as a name only: pickles pass it to ``_reconstruct``; calling it is refused.
+
+    (``numpy.ndarray(shape)`` itself would allocate whatever shape a file states.)
+    """
+
+    def __repr__(self) -> str:
+        return "numpy.ndarray"
+
+
+NDARRAY = NdarrayName()
+
+
 def dtype_stand_in(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
     """``numpy.dtype`` as pickles call it, always a fresh copy (a later BUILD must not touch numpy's cache)."""
     if not isinstance(spec, str) or len(spec) > 16:
@@ -38,10 +51,10 @@ def scalar_stand_in(dtype: np.dtype, data: bytes | None = None) -> Any:
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
-def reconstruct_stand_in(cls: type, shape: Any, dtype_code: Any) -> np.ndarray:
+def reconstruct_stand_in(cls: Any, shape: Any, dtype_code: Any) -> np.ndarray:
     # numpy pickles an array as an empty placeholder (shape (0,), dtype 'b') filled by BUILD.
-    if cls is not np.ndarray:
-        raise UnsafeCheckpointError(f"numpy array reconstruction of {cls!r} is not allowed")
+    if cls is not NDARRAY:
+        raise UnsafeCheckpointError(f"numpy array reconstruction of a {type(cls).__name__} is not allowed")
     if int_tuple(shape, "a numpy array's placeholder shape") not in ((0,), ()) or dtype_code not in (b"b", "b"):
         raise CheckpointError("a numpy array placeholder is not numpy's empty (0,) array")
     return np.ndarray.__new__(np.ndarray, (0,), "b")

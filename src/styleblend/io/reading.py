@@ -20,13 +20,20 @@ from .safe_unpickle import one_line
 T = TypeVar("T")
 
 
+MAX_MESSAGE = 1000  # characters: names and values quoted from a file can be as long as the file
+
+
 def _named(exc: StyleblendError, path: Path) -> StyleblendError:
-    message = str(exc)
-    if path.name in message:
+    original = str(exc)
+    # A value quoted from the file (a repr) may span lines or be huge; the error is one readable line.
+    message = " ".join(original.split()) if "\n" in original else original
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    if message == original and path.name in message:
         return exc
     # A reader's InvalidArgumentError is about a value in the file, not an argument of the caller.
     cls = CheckpointError if isinstance(exc, InvalidArgumentError) else type(exc)
-    return cls(f"{path.name}: {message}")
+    return cls(message if path.name in message else f"{path.name}: {message}")
 
 
 def reader(kind: str) -> Callable[[Callable[..., T]], Callable[..., T]]:

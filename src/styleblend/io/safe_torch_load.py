@@ -106,7 +106,7 @@ class _DryRunUnpickler(RestrictedUnpickler):
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
                 and isinstance(pid[1], torch.dtype) and isinstance(pid[2], str)
                 and isinstance(pid[4], int) and not isinstance(pid[4], bool) and pid[4] >= 0):
-            raise CheckpointError(f"unexpected persistent id {pid!r:.80} (not a tensor storage)")
+            raise CheckpointError(f"unexpected persistent id (a {type(pid).__name__}, not a tensor storage)")
         dtype, key, numel = pid[1], pid[2], pid[4]
         known = self._storages.get(key)
         if known is not None and known != _Storage(numel, dtype):
@@ -172,10 +172,11 @@ def _dry_run(path: Path) -> bool:
         run(io.BytesIO(data), record_bytes)
         return True
 
-    total = [0]
+    total, seen = [0], set()
 
-    def legacy_bytes(_key: str, nbytes: int) -> None:
+    def legacy_bytes(key: str, nbytes: int) -> None:
         # The legacy format appends every storage's data after the pickles: together they fit the file.
+        seen.add(key)
         total[0] += nbytes
         if total[0] > size:
             raise CheckpointError(f"the storages announce {total[0]} bytes but the whole file has {size}")
@@ -188,7 +189,10 @@ def _dry_run(path: Path) -> bool:
             if run(f, no_storage) != LEGACY_MAGIC:
                 raise CheckpointError("a pickle but not a PyTorch checkpoint")
             run(f, no_storage), run(f, no_storage)  # protocol version and system info
-            run(f, legacy_bytes)  # the object; tensor data follows and is not read here
+            run(f, legacy_bytes)  # the object
+            keys = run(f, no_storage)  # the keys of the storages whose data follows (not read here)
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or set(keys) != seen:
+                raise CheckpointError("the storage key list does not match the storages the file uses")
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
     return False

@@ -43,7 +43,7 @@ from .budgets import (  # noqa: F401 - MAX_DEPTH and MAX_NODES re-exported for c
     check_view,
     one_line,
 )
-from .numpy_stand_ins import array_setstate, dtype_stand_in, reconstruct_stand_in, scalar_stand_in
+from .numpy_stand_ins import NDARRAY, array_setstate, dtype_stand_in, reconstruct_stand_in, scalar_stand_in
 
 # Legacy ``torch.save`` storage class names -> element dtype.
 STORAGE_DTYPES: dict[str, torch.dtype] = {
@@ -213,7 +213,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             ("torch.storage", "_load_from_bytes"): self._load_from_bytes,
             ("torch", "Size"): torch.Size,
             ("numpy", "dtype"): dtype_stand_in,
-            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "ndarray"): NDARRAY,
             ("numpy.core.multiarray", "scalar"): scalar_stand_in,
             ("numpy._core.multiarray", "scalar"): scalar_stand_in,
             ("numpy.core.multiarray", "_reconstruct"): reconstruct_stand_in,
@@ -231,7 +231,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 "allow-list of inert checkpoint types (a checkpoint must not run code)") from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafeCheckpointError(f"unexpected persistent id {pid!r:.80} in a plain pickle checkpoint")
+        raise UnsafeCheckpointError(f"unexpected persistent id (a {type(pid).__name__}) in a plain pickle checkpoint")
 
     # --- lengths stated by opcodes are checked against the file before anything is read ---
     def _declared(self, fmt: str, op: str) -> int:

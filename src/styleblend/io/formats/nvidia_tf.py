@@ -163,21 +163,21 @@ def _filter(kw: Mapping[str, Any], what: str) -> tuple[int, ...]:
     if taps is None:
         return (1, 1)  # TF: None means a box filter
     if not isinstance(taps, (list, tuple)) or not all(isinstance(t, (int, float)) and t == int(t) for t in taps):
-        raise UnsupportedArchitectureError(f"{what}: resample_kernel={taps!r} is not a 1-D list of integer taps")
+        raise UnsupportedArchitectureError(f"{what}: resample_kernel={reprlib.repr(taps)} is not a 1-D list of integer taps")
     return tuple(int(t) for t in taps)
 
 
 def _activation(kw: Mapping[str, Any], key: str, what: str) -> str:
     act = kw.get(key, "lrelu")
     if act not in ACTIVATIONS:
-        raise UnsupportedArchitectureError(f"{what}: {key}={act!r} is not an activation styleblend implements")
+        raise UnsupportedArchitectureError(f"{what}: {key}={reprlib.repr(act)} is not an activation styleblend implements")
     return str(act)
 
 
 def _check_equal(kw: Mapping[str, Any], key: str, actual: Any, what: str) -> None:
     if kw.get(key) is not None and kw[key] != actual:
         raise UnsupportedArchitectureError(
-            f"{what}: static kwarg {key}={kw[key]!r} but the variables describe {actual!r}; "
+            f"{what}: static kwarg {key}={reprlib.repr(kw[key])} but the variables describe {actual!r}; "
             f"styleblend only converts networks whose {key} matches their weights")
 
 
@@ -226,7 +226,7 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
                                            "generator (expected 'G_main')")
     version = net.state.get("version")
     if version not in (2, 3, 4, 5):
-        raise UnsupportedArchitectureError(f"{what}: TensorFlow network pickle version {version!r} is not supported")
+        raise UnsupportedArchitectureError(f"{what}: TensorFlow network pickle version {reprlib.repr(version)} is not supported")
     comps = net.components
     mapping, synthesis = comps.get("mapping"), comps.get("synthesis")
     if not isinstance(mapping, TFNetworkStandIn) or not isinstance(synthesis, TFNetworkStandIn):
@@ -243,7 +243,7 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
         raise UnsupportedArchitectureError(f"{what}: class-conditional StyleGAN2 (LabelConcat) generators are not "
                                            "supported; StyleGAN2-ADA's LabelEmbed is")
     if kw.get("normalize_latents", True) is not True:
-        raise UnsupportedArchitectureError(f"{what}: normalize_latents={kw['normalize_latents']!r} changes the "
+        raise UnsupportedArchitectureError(f"{what}: normalize_latents={reprlib.repr(kw['normalize_latents'])} changes the "
                                            "mapping network; styleblend always normalises z")
     num_layers = len([n for n in mv if re.fullmatch(r"Dense\d+/weight", n)])
     if num_layers == 0 or "4x4/Const/const" not in sv or "4x4/Conv/weight" not in sv:
