@@ -22,7 +22,8 @@
 #    1 and 2 processes at a resume. On this 2-core machine 2 processes made ~87 kimg/h against ~62
 #    for one (when nothing else ran). The base ran single-process up to 132 kimg, then with NPROC=2.
 #
-# Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | resume-base | resume-transfer
+# Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT]
+#        | resume-base | resume-transfer | resume-fluent3d
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -58,6 +59,16 @@ case "${1:-}" in
       --lr 0.002 --mirror --batch 32 --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
       --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1
     ;;
+  transfer-fluent3d)
+    # The third style (Microsoft Fluent Emoji 3D, data/emoji/fluent3d-64.zip), fine-tuned exactly like the
+    # Twemoji transfer from one exact base snapshot, so the three models blend (N-model schedules).
+    base=${2:-$(ls runs/base-emoji64/network-snapshot-*.safetensors | sort | tail -n 1)}
+    mkdir -p runs/fluent3d64
+    styleblend_train \
+      --resume "$base" --data data/emoji/fluent3d-64.zip --outdir runs/fluent3d64 \
+      --lr 0.002 --mirror --batch 32 --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
+      --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1
+    ;;
   resume-base)
     # Continue the base run exactly where its last snapshot left it (options come from the run;
     # --kimg may extend it).
@@ -66,8 +77,11 @@ case "${1:-}" in
   resume-transfer)
     styleblend_train --resume-run runs/twemoji64 --threads 1
     ;;
+  resume-fluent3d)
+    styleblend_train --resume-run runs/fluent3d64 --threads 1
+    ;;
   *)
-    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | resume-base | resume-transfer" >&2
+    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d" >&2
     exit 2
     ;;
 esac

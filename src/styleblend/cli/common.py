@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -133,3 +134,27 @@ def float_list(what: str) -> Callable[[str], list[float]]:
         return values
 
     return parse
+
+
+def refuse_overwrite_input(out: str | Path, inputs: Sequence[str | Path | None], force: bool = False) -> None:
+    """Refuse to write ``out`` over one of ``inputs`` (the same path, or the same file by another name).
+
+    Raises:
+        InvalidArgumentError: unless ``force``; the message names the file and says to pass --force.
+    """
+    if force:
+        return
+    target = Path(out)
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item)
+        same = target.resolve() == source.resolve()
+        if not same and target.exists() and source.exists():
+            try:
+                same = target.samefile(source)
+            except OSError:
+                same = False
+        if same:
+            raise InvalidArgumentError(f"--out {out} is the input file {item}; writing it would replace the input. "
+                                       "Choose another --out, or pass --force to overwrite it")

@@ -3,34 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
-from ..io import load_checkpoint, save_checkpoint
-from ..io.formats import native
+from ..io import load_checkpoint
+from ..io.conversion import TARGETS, convert_checkpoint, find_template
+from .common import refuse_overwrite_input
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert a checkpoint to another format",
-                       description="Convert a checkpoint. 'nvidia-pkl' output is only possible from an NVIDIA "
-                                   "pickle (its tensors are replaced in a copy of it); it never writes code.")
-    p.add_argument("--network", required=True)
-    p.add_argument("--to", required=True, choices=["native", "rosinality", "nvidia-pkl"])
+    p = sub.add_parser(
+        "convert", help="convert a checkpoint to another format",
+        description="Convert a checkpoint, saying what the target format cannot hold (one warning each). "
+                    "'nvidia-pkl' output puts the tensors into a copy of an existing NVIDIA pickle and never "
+                    "writes code: the network's own pickle, --template, or the pickle its training run "
+                    "started from ('train --resume x.pkl' snapshots remember it).")
+    p.add_argument("--network", required=True, help="the checkpoint to convert (any supported format)")
+    p.add_argument("--to", required=True, choices=list(TARGETS))
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--template", type=Path, default=None,
+                   help="nvidia-pkl only: the NVIDIA pickle of the same architecture to write into, e.g. the one "
+                        "a fine-tune started from (default: the one its snapshot remembers)")
     p.add_argument("--fp16", action="store_true", help="native only: store weights as float16 (half the size)")
+    p.add_argument("--force", action="store_true", help="allow --out to replace an input file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_overwrite_input(args.out, [args.network, args.template], force=args.force)
     ckpt = load_checkpoint(args.network)
-    if args.to == "native" and args.fp16:
-        native.write(ckpt, args.out, dtype=torch.float16)
-    else:
-        save_checkpoint(ckpt, args.out, args.to)
-    kept = [n for n in ("g_ema", "g", "d") if getattr(ckpt, n) is not None]
+    template = find_template(ckpt, args.template) if args.to == "nvidia-pkl" else args.template
+    refuse_overwrite_input(args.out, [template], force=args.force)  # e.g. the pickle a snapshot remembers
+    done = convert_checkpoint(ckpt, args.out, args.to, template=template,
+                              dtype=torch.float16 if args.fp16 else None)
     if not args.quiet:
-        print(f"wrote {args.out} ({args.to}; networks: {', '.join(kept)})")
-        for note in ckpt.meta.get("dropped") or []:
-            print(f"note: not converted: {note}")
+        into = f", into the structure of {done.template}" if done.template is not None else ""
+        print(f"wrote {done.path} ({done.fmt}{into}; networks: {', '.join(done.networks)})")
+        for item in done.dropped:
+            print(f"warning: not converted: {item}", file=sys.stderr)
+        for item in done.kept:
+            print(f"warning: kept {item}", file=sys.stderr)
     return 0

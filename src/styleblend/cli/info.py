@@ -41,6 +41,7 @@ def describe(ckpt: Checkpoint) -> str:
         f"mapping:     {cfg.mapping.num_layers} layers, lr_multiplier={cfg.mapping.lr_multiplier}",
         f"synthesis:   {s.architecture}, channel_base={s.channel_base}, channel_max={s.channel_max}, "
         f"conv_clamp={s.conv_clamp}",
+        f"precision:   num_fp16_res={s.num_fp16_res} ({_fp16_text(cfg.fp16_resolutions)})",
         "",
         f"{'layer':<10} {'channels':>8} {'W+ idx':>8} {'tensors':>8} {'params':>11}",
     ]
@@ -58,12 +59,23 @@ def describe(ckpt: Checkpoint) -> str:
     if ckpt.d is not None:
         lines.append(f"discriminator: {sum(v.numel() for v in ckpt.d.values()):,} parameters "
                      f"({ckpt.d_config.architecture})")
+    p = ckpt.meta.get("augment_p", ckpt.meta.get("ada_aug_p"))
+    if ckpt.meta.get("has_augment_pipe") or isinstance(p, (int, float)):
+        lines.append("augment:     " + (f"ADA p={p:.4g}" if isinstance(p, (int, float)) else "an augment pipeline"))
     dropped = ckpt.meta.get("dropped") or []
     if dropped:
         lines.append("not read from this file: " + "; ".join(dropped))
     return "\n".join(lines)
 
 
+def _fp16_text(resolutions: list[int]) -> str:
+    if not resolutions:
+        return "float32 throughout"
+    return f"{', '.join(f'{r}x{r}' for r in resolutions)} in float16 with --precision nvidia"
+
+
 def run(args: argparse.Namespace) -> int:
-    print(describe(load_checkpoint(args.network)))
+    ckpt = load_checkpoint(args.network)
+    ckpt.check_networks()  # a network whose tensors do not fit its architecture is refused, as by every command
+    print(describe(ckpt))
     return 0

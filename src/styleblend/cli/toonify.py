@@ -11,11 +11,23 @@ from .common import resolve_device
 from .project import add_projection_options
 
 
+def _set_help(p: argparse.ArgumentParser, dest: str, text: str, extra_choice: str | None = None) -> None:
+    """Say toonify's own defaults in the help of a shared projection option (and accept one more choice)."""
+    for action in p._actions:
+        if action.dest == dest:
+            action.help = text
+            if extra_choice is not None and action.choices is not None and extra_choice not in action.choices:
+                action.choices = (*action.choices, extra_choice)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..project.toonify import DEFAULT_FAST_STEPS, DEFAULT_REFINE_STEPS
+
     p = sub.add_parser("toonify", help="photo -> aligned -> embedded with the base -> rendered by blended models",
                        description="The blending paper's pipeline: the photo's latent in the base model, rendered "
-                                   "through one or more blended models. The embedding is cached in OUTDIR/embeddings "
-                                   "and reused for further blends.")
+                                   "through one or more blended models. The embedding (and a PTI delta) is cached "
+                                   "in OUTDIR/embeddings and reused for further blends. Prints what the toonify "
+                                   "keeps and writes it to OUTDIR/metrics.json.")
     p.add_argument("--base", required=True, help="the base model the blends were made from")
     p.add_argument("--blend", required=True, nargs="+", help="one or more blended models")
     p.add_argument("--photo", required=True, type=Path)
@@ -23,10 +35,75 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-align", action="store_true", help="the photo is already aligned (just centre-crop/resize)")
     p.add_argument("--predictor", default=None, help="dlib 68-point landmark model (default: found automatically)")
     add_projection_options(p)
+    p.set_defaults(method=None)
+    _set_help(p, "method", "image2stylegan (W+, 5000 steps), nvidia (W, 1000 steps), fast (coarse-to-fine W+) or "
+                           "encoder (default: the encoder + refinement when --encoder is given or one is bundled for "
+                           f"this base, else fast with {DEFAULT_FAST_STEPS} steps)", extra_choice="encoder")
+    _set_help(p, "steps", f"optimisation steps (default: {DEFAULT_REFINE_STEPS} refinement steps after an encoder - 0 "
+                          f"keeps its prediction -, {DEFAULT_FAST_STEPS} for the default fast method, else the "
+                          "method's own)")
+    if not any("--encoder" in a.option_strings for a in p._actions):
+        p.add_argument("--encoder", default=None, type=Path,
+                       help="an encoder for the base (styleblend encoder train); default: the bundled one for the "
+                            "bundled base, if any")
+    g = p.add_argument_group("pivotal tuning (PTI)")
+    g.add_argument("--pti", action="store_true",
+                   help="tune the base on the photo as a low-rank delta (at most --pti-budget of G's parameters) and "
+                        "render every blend with it")
+    g.add_argument("--pti-steps", type=int, default=100, help="tuning steps (default 100)")
+    g.add_argument("--pti-rank", type=int, default=None,
+                   help="rank of the delta (default: the largest <= 8 within --pti-budget)")
+    g.add_argument("--pti-budget", type=float, default=0.02,
+                   help="most parameters the delta may hold, as a fraction of the generator's (default 0.02)")
+    g.add_argument("--pti-lr", type=float, default=1e-2, help="learning rate of the delta (default 0.01)")
+    g.add_argument("--pti-locality", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of PTI's locality regulariser, which keeps renders of latents 30 units away from the "
+                        "photo's unchanged (the paper uses 0.1; default 0 = off)")
+    g.add_argument("--pti-delta", type=Path, default=None, help="use this delta file instead of tuning (implies --pti)")
+    g.add_argument("--pti-schedule", default=None, metavar="SPEC",
+                   help="the blends' schedule (e.g. swap:16) when a blend has no recipe or blend metadata "
+                        "(default: read from BLEND.recipe.json, else from the blend file)")
+    g.add_argument("--pti-export", type=Path, default=None, metavar="OUT",
+                   help="also write the tuned base (format from the suffix: .safetensors, .pkl, .pt; else the base's)")
+    m = p.add_argument_group("measures")
+    m.add_argument("--critic", type=Path, default=None,
+                   help="a checkpoint with a discriminator (the transfer's training snapshot) that scores the toons "
+                        "(default: each blend's recorded transfer file, when it has a discriminator)")
+    m.add_argument("--identity", action=argparse.BooleanOptionalAction, default=None,
+                   help="face identity similarity with dlib (default: on for aligned face photos, off with --no-align)")
     p.set_defaults(func=run)
 
 
+def _print_metrics(metrics: dict) -> None:
+    def q(entry: dict) -> str:
+        text = f"PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.4f}"
+        if entry.get("identity_distance") is not None:
+            text += f", identity distance {entry['identity_distance']:.3f}"
+        return text
+
+    print(f"embedding: {metrics['embedding']['method']} ({metrics['embedding']['loss']}); "
+          f"distance from W {metrics['w_distance']:.3f} [{metrics['w_distance_measure']}]")
+    print(f"reconstruction: {q(metrics['reconstruction'])}")
+    if "reconstruction_pti" in metrics:
+        pti = metrics["pti"]
+        print(f"reconstruction with PTI: {q(metrics['reconstruction_pti'])}; delta rank {pti['rank']}, "
+              f"{pti['params']} parameters ({100 * pti['fraction_of_G']:.2f} % of G), {pti['bytes']} bytes")
+    for name, entry in metrics["toons"].items():
+        if "realism_logit" in entry:
+            text = (f"D logit {entry['realism_logit']:+.3f} (transfer samples {entry['critic_reference_logit']:+.3f}, "
+                    f"target {entry['critic_target_logit']:+.3f})")
+        else:
+            text = f"realism {entry['realism_note']}"
+        if entry.get("identity_distance") is not None:
+            text += f", identity distance {entry['identity_distance']:.3f}"
+        print(f"toon {name}: {text}")
+    if "identity_note" in metrics:
+        print(f"identity {metrics['identity_note']}")
+    print(f"seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["seconds"].items()))
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..project.pti import PTISettings
     from ..project.toonify import toonify
 
     device = resolve_device(args.device)
@@ -35,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         from ..align import default_detector
 
         detector = default_detector(args.predictor)
+    pti = PTISettings(steps=args.pti_steps, rank=args.pti_rank, lr=args.pti_lr,
+                                        budget=args.pti_budget, locality_weight=args.pti_locality) if args.pti else None
     bar = tqdm(desc="embedding", unit="step", disable=args.quiet, leave=False)
 
     def progress(step: int, parts: dict[str, float], ws) -> None:
@@ -42,14 +121,26 @@ def run(args: argparse.Namespace) -> int:
         if step % 10 == 0:
             bar.set_postfix(loss=f"{parts['loss']:.4g}")
 
+    pti_bar = tqdm(desc="pivotal tuning", unit="step", disable=args.quiet or pti is None, leave=False)
+
+    def pti_progress(step: int, parts: dict[str, float]) -> None:
+        pti_bar.update(1)
+
     result = toonify(args.base, args.blend, args.photo, args.outdir, align=not args.no_align, detector=detector,
-                     method=args.method, steps=args.steps, space=args.space, seed=args.seed, vgg_path=args.vgg,
-                     download=args.download, device=device, callback=progress)
+                     method=args.method, steps=args.steps, space=args.space, init=args.init, lr=args.lr,
+                     seed=args.seed, vgg_path=args.vgg,
+                     download=args.download, device=device, callback=progress, encoder=args.encoder, pti=pti,
+                     pti_delta=args.pti_delta, pti_schedule=args.pti_schedule, pti_export=args.pti_export,
+                     pti_callback=pti_progress, critic=args.critic, identity=args.identity)
     bar.close()
+    pti_bar.close()
     if not args.quiet:
         if result.warning and not result.cache_hit:
             print(f"warning: {result.warning}")
         print(("reused embedding " if result.cache_hit else "embedded into ") + str(result.cache_path))
+        _print_metrics(result.metrics)
         for path in result.written:
             print(f"wrote {path}")
+        for path in result.removed:
+            print(f"removed {path} (left by the previous run)")
     return 0

@@ -74,6 +74,29 @@ class Checkpoint:
         load_state_dict_strict(net, self.d, what=f"discriminator of {self.describe()}")
         return net.to(device)
 
+    def check_networks(self) -> None:
+        """Check every network's tensor names and shapes against its architecture, as loading it would.
+
+        Readers take a file's architecture and its tensors separately; this is the check that they
+        agree, run before a checkpoint is described or written (the error is the one
+        :meth:`generator` and :meth:`discriminator` give).
+
+        Raises:
+            ArchitectureMismatchError: a tensor is missing, unexpected or of the wrong shape.
+        """
+        from ..nn import Discriminator, Generator
+        from .keymaps.common import state_shapes
+
+        g_shapes = state_shapes(lambda: Generator(self.g_config))
+        for which in ("g_ema", "g"):
+            state = getattr(self, which)
+            if state is not None:
+                check_state_dict(state, g_shapes, what=f"{which} of {self.describe()}")
+        d_config = self.d_config
+        if self.d is not None and d_config is not None:
+            check_state_dict(self.d, state_shapes(lambda: Discriminator(d_config)),
+                             what=f"discriminator of {self.describe()}")
+
     def generators_only(self) -> Checkpoint:
         """This checkpoint without its discriminator (frees its memory when nothing else holds it).
 
@@ -156,5 +179,7 @@ def require_source(ckpt: Checkpoint, fmt: str) -> Path:
     if ckpt.source is None or ckpt.format != fmt:
         raise CheckpointError(
             f"writing {fmt} needs an original {fmt} file to put the tensors into, but this checkpoint "
-            f"comes from {ckpt.describe()}; write 'native' or 'rosinality' instead")
+            f"comes from {ckpt.describe()}; write 'native' or 'rosinality' instead"
+            + (", or write it into an NVIDIA pickle of the same architecture with 'styleblend convert --to "
+               "nvidia-pkl --template PICKLE'" if fmt == "nvidia-pkl" else ""))
     return ckpt.source

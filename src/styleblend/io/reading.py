@@ -69,11 +69,18 @@ def reader(kind: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return decorate
 
 
+#: A file may state an architecture with at most twice its weights plus this many: a lower bound
+#: cheap enough to build before the precise per-tensor check names what is missing or misshaped.
+SLACK_WEIGHTS = 1_000_000
+
+
 def check_weights_cover(cfg: Any, weights_in_file: int, what: str) -> None:
-    """Refuse a config that describes more weights than the file holds, before any network is built.
+    """Refuse a config that describes far more weights than the file holds, before any network is built.
 
     A file's architecture fields are claims: ``img_resolution=2**12`` with ``channel_max=16384`` in
     a 1 KB file would otherwise be built (and allocated) before the tensors are found not to fit.
+    Small discrepancies pass (up to ``2 * weights_in_file + SLACK_WEIGHTS``), so that an ordinary
+    mismatch is reported tensor by tensor by the strict shape check that follows.
 
     cfg: a GeneratorConfig or DiscriminatorConfig (anything with ``min_weight_count()``).
     weights_in_file: the number of tensor elements the file has for that network.
@@ -82,7 +89,7 @@ def check_weights_cover(cfg: Any, weights_in_file: int, what: str) -> None:
         CheckpointError: naming both counts.
     """
     need = cfg.min_weight_count()
-    if need > weights_in_file:
+    if need > 2 * weights_in_file + SLACK_WEIGHTS:
         raise CheckpointError(
             f"{what}: the architecture it states (img_resolution={cfg.img_resolution}, "
             f"channel_base={getattr(cfg, 'synthesis', cfg).channel_base}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,18 @@ def target_image(photo: Path, resolution: int, align: bool, detector=None) -> np
     return aligned
 
 
+#: an encoder: img [N, C, R, R] in [-1, 1] -> ws [N, num_ws, w_dim] (e.g. styleblend.project.encoder's)
+EncoderFn = Callable[[torch.Tensor], torch.Tensor]
+
+
 def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *, align: bool = False,
-                detector=None, callback: ProjectionCallback | None = None) -> CachedEmbedding:
+                detector=None, callback: ProjectionCallback | None = None, encoder: EncoderFn | None = None,
+                encoder_id: str = "", refine: bool = True) -> CachedEmbedding:
     """Project ``photo`` with ``job`` (see :func:`~styleblend.project.batch.prepare_job`), or reuse the cache.
+
+    With ``encoder``, its prediction is the start of the projection (``job.init_ws`` is ignored); with
+    ``refine=False`` it is the result (no optimisation). ``encoder_id`` (e.g. the encoder file's hash) goes
+    into the cache key.
 
     Raises:
         InvalidArgumentError: the projection was cancelled (nothing is cached).
@@ -67,9 +77,14 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
     G, photo = job.G, Path(photo)
     device = next(G.parameters()).device
     target = target_image(photo, G.img_resolution, align, detector)
-    init = (hashlib.sha256(job.init_ws.cpu().numpy().tobytes()).hexdigest()[:16] if job.init_ws is not None
-            else str(job.settings.init))
-    key = embedding_key(file_sha256(photo), job.network_sha256, job.settings.method, job.settings.steps,
+    if encoder is not None:
+        init = f"encoder:{encoder_id}"
+    elif job.init_ws is not None:
+        init = hashlib.sha256(job.init_ws.cpu().numpy().tobytes()).hexdigest()[:16]
+    else:
+        init = str(job.settings.init)
+    steps = job.settings.steps if (encoder is None or refine) else 0
+    key = embedding_key(file_sha256(photo), job.network_sha256, job.settings.method, steps,
                         job.settings.space, align, init)
     cache_path = Path(cache_dir) / f"{key}.npz"
     if cache_path.is_file():
@@ -79,12 +94,23 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
                                             f"network needs [{G.num_ws}, {G.w_dim}]; delete the file to re-embed")
         log.info("reusing the embedding %s", cache_path)
         return CachedEmbedding(ws.to(device), target, cache_path, cache_hit=True)
-    proj = project(G, from_uint8(target).to(device), job.settings, job.loss, seed=job.seed, init_ws=job.init_ws,
+    init_ws = job.init_ws
+    if encoder is not None:
+        with torch.no_grad():
+            init_ws = encoder(from_uint8(target).to(device)).to(device=device, dtype=torch.float32)
+        if tuple(init_ws.shape) != (1, G.num_ws, G.w_dim):
+            raise ArchitectureMismatchError(f"the encoder predicts latents of shape {tuple(init_ws.shape)}; the "
+                                            f"network needs [1, {G.num_ws}, {G.w_dim}] - use an encoder trained "
+                                            "for this network")
+    meta = {"network": job.network, "network_sha256": job.network_sha256, "photo": str(photo), "seed": job.seed,
+            "aligned": align, "init": init}
+    if steps == 0:
+        save_latent(cache_path, init_ws, {**meta, "method": "encoder", "steps": 0})
+        return CachedEmbedding(init_ws, target, cache_path, cache_hit=False)
+    proj = project(G, from_uint8(target).to(device), job.settings, job.loss, seed=job.seed, init_ws=init_ws,
                    callback=callback)
     if proj.cancelled:
         raise InvalidArgumentError(f"the embedding of {photo.name} was cancelled; nothing was written")
-    save_latent(cache_path, proj.ws, {"network": job.network, "network_sha256": job.network_sha256,
-                                      "photo": str(photo), "method": job.settings.method, "steps": proj.steps_done,
-                                      "space": job.settings.space, "final_loss": proj.final_loss, "seed": job.seed,
-                                      "aligned": align})
+    save_latent(cache_path, proj.ws, {**meta, "method": job.settings.method, "steps": proj.steps_done,
+                                      "space": job.settings.space, "final_loss": proj.final_loss})
     return CachedEmbedding(proj.ws.to(device), target, cache_path, cache_hit=False)

@@ -3,35 +3,84 @@ Image Synthesis Between Domains", Fig. 3): align a photo, embed it with the *bas
 same latent through one or more *blended* models.
 
 The embedding is cached in ``outdir/embeddings/`` (see :mod:`styleblend.project.embedding`): a key of
-(photo, base network, method, steps, space, alignment), so more blends - or re-running - do not re-project.
+(photo, base network, method, steps, space, alignment, start), so more blends - or re-running - do not
+re-project. Default embedding: an encoder's prediction refined by :data:`DEFAULT_REFINE_STEPS` steps when an
+encoder is given or bundled for this base, else the ``fast`` method with :data:`DEFAULT_FAST_STEPS` steps
+(seconds at 64 px on a CPU).
+
+With pivotal tuning (:mod:`styleblend.project.pti`) the base is tuned on the photo as a low-rank delta
+(cached beside the embedding), and every blend renders with the delta added by the base's weight in it.
+What the toonify keeps is measured (:mod:`styleblend.project.toonify_measures`) and written to
+``outdir/metrics.json`` with the list of files written; a re-run removes the files of the previous run
+that it did not write again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ArchitectureMismatchError, InvalidArgumentError
-from ..io import load_checkpoint
-from ..media.images import make_grid, save_png, to_uint8
+from ..errors import (
+    ArchitectureMismatchError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    MissingWeightsError,
+    StyleblendError,
+)
+from ..io import Checkpoint, load_checkpoint
+from ..io.atomic import write_bytes_atomic
+from ..io.digest import file_sha256
+from ..media.images import from_uint8, make_grid, save_png, to_uint8
+from ..metrics.quality import summarize
 from .batch import prepare_job
 from .embedding import embed_photo
 from .projector import ProjectionCallback, synthesize
+from .pti import (
+    Delta,
+    PTICallback,
+    PTISettings,
+    apply_delta,
+    check_delta_base,
+    delta_fraction,
+    export_tuned,
+    load_delta,
+    pivotal_tuning,
+    save_delta,
+)
+from .pti_blend import blend_base_weights, blend_record, check_blend_of_base
+from .toonify_measures import (
+    MANIFEST,
+    Critic,
+    latent_distance_from_w,
+    previous_outputs,
+    remove_stale,
+    transfer_snapshot,
+)
 
 log = logging.getLogger(__name__)
+
+#: steps of the ``fast`` method when toonify picks it (no encoder): ~2-3 s for a 64 px model on one CPU core.
+DEFAULT_FAST_STEPS = 50
+#: refinement steps after an encoder's prediction.
+DEFAULT_REFINE_STEPS = 50
 
 
 @dataclass
 class ToonifyResult:
     """What the pipeline produced and where it wrote it.
 
-    ws: the embedding [1, num_ws, w_dim]; cache_hit: it came from the cache; toons: blend file -> image.
+    ws: the embedding [1, num_ws, w_dim]; cache_hit: it came from the cache; toons: blend file -> image;
+    metrics: everything written to metrics.json; delta: the PTI delta (None without --pti).
     """
 
     ws: torch.Tensor
@@ -41,57 +90,259 @@ class ToonifyResult:
     reconstruction: np.ndarray
     toons: dict[str, np.ndarray] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
     warning: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    delta: Delta | None = None
+    delta_path: Path | None = None
+
+
+def bundled_encoder(base_sha256: str) -> Path | None:
+    """The encoder bundled for the bundled base (``styleblend/models/*encoder*.safetensors``), when ``base_sha256``
+    is the bundled base's file hash; else None."""
+    from importlib import resources
+
+    from ..models import bundled_path
+
+    try:
+        if file_sha256(bundled_path("base")) != base_sha256:
+            return None
+        try:
+            return bundled_path("encoder")
+        except MissingWeightsError:
+            pass
+        found = sorted(Path(str(resources.files("styleblend.models"))).glob("*encoder*.safetensors"))
+        return found[0] if found else None
+    except (MissingWeightsError, OSError):
+        return None
+
+
+def load_encoder_fn(path: Path, device: str | torch.device):
+    """The encoder of ``path`` as a function img [N, C, R, R] -> ws (needs :mod:`styleblend.project.encoder`)."""
+    try:
+        from .encoder import load_encoder  # type: ignore[import-not-found]
+    except ImportError:
+        raise MissingDependencyError(f"encoder '{path}' given, but this styleblend has no encoder support "
+                                     "(styleblend.project.encoder); embed with --method fast instead") from None
+    enc = load_encoder(path)
+    if isinstance(enc, torch.nn.Module):
+        enc = enc.to(device).eval()
+    return enc
+
+
+def _render(G: torch.nn.Module, ws: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return to_uint8(synthesize(G, ws.to(next(G.parameters()).device)))[0]
+
+
+def _quality(render_u8: np.ndarray, target_u8: np.ndarray) -> dict[str, float]:
+    q = summarize(from_uint8(render_u8), from_uint8(target_u8))
+    return {"psnr": round(q["psnr"], 4), "ssim": round(q["ssim"], 5)}
+
+
+def _pti_cache_path(cache_path: Path, settings: PTISettings, loss: str, seed: int) -> Path:
+    text = json.dumps({"settings": asdict(settings), "loss": loss, "seed": seed}, sort_keys=True)
+    return cache_path.with_name(f"{cache_path.stem}-pti-{hashlib.sha256(text.encode()).hexdigest()[:12]}.safetensors")
 
 
 def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: str | Path, outdir: str | Path, *,
-            align: bool = True, detector=None, method: str = "image2stylegan", steps: int | None = None,
-            space: str | None = None, seed: int = 0, vgg_path: str | None = None, download: bool = False,
-            device: str | torch.device = "cpu", callback: ProjectionCallback | None = None) -> ToonifyResult:
+            align: bool = True, detector=None, method: str | None = None, steps: int | None = None,
+            space: str | None = None, init: str | None = None, lr: float | None = None, seed: int = 0,
+            vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
+            callback: ProjectionCallback | None = None, encoder: str | Path | None = None, pti: PTISettings | None = None, pti_delta: str | Path | None = None,
+            pti_schedule: str | None = None, pti_export: str | Path | None = None,
+            pti_callback: PTICallback | None = None, critic: str | Path | None = None,
+            identity: bool | None = None) -> ToonifyResult:
     """Embed ``photo`` with the base model and render the latent through every blended model.
 
     Args:
         base_ckpt: the model the blends were made from (the photo is embedded in its latent space).
         blended_ckpts: blended models sharing the base's mapping/latent layout (same num_ws and w_dim).
         photo: the photo; aligned FFHQ-style first when ``align`` (the largest face is used).
-        outdir: receives target.png, reconstruction.png, toon_<blend>.png, toonify.png (a strip
-            target | reconstruction | toons...) and embeddings/<key>.npz.
+        outdir: receives target.png, reconstruction.png (reconstruction_pti.png), toon_<blend>.png, toonify.png
+            (a strip target | reconstruction | toons...), metrics.json and embeddings/<key>.npz (+ the delta).
         detector: landmark source for alignment (default dlib, see :mod:`styleblend.align.landmarks`).
-        method, steps, space, seed, vgg_path, download: as for ``styleblend project``.
+        method: None picks the encoder (given or bundled) + refinement, else ``fast``; or 'image2stylegan',
+            'nvidia', 'fast' as for ``styleblend project``, or 'encoder'.
+        steps: optimisation steps - with an encoder the refinement steps (0: the encoder's prediction alone);
+            None: :data:`DEFAULT_REFINE_STEPS`, :data:`DEFAULT_FAST_STEPS` for the picked ``fast``, else the
+            method's own.
+        space, init, lr, seed, vgg_path, download: as for ``styleblend project`` (``init`` is unused with an
+            encoder, whose prediction is the start).
         callback: projection progress (not called on a cache hit).
+        encoder: an encoder file for the base (see ``styleblend encoder train``).
+        pti: tune the base on the photo (pivotal tuning) with these settings; the delta is cached.
+        pti_delta: use this delta file instead of tuning (it must belong to the base).
+        pti_schedule: the blends' schedule when a blend recorded none (e.g. 'swap:16').
+        pti_export: also write the tuned base here (format from the suffix, else the base's).
+        pti_callback: tuning progress.
+        critic: a checkpoint whose discriminator scores the toons (default: each blend's recorded transfer
+            file, when it has a discriminator).
+        identity: measure face identity (dlib); None: when ``align`` (a face photo).
 
     Raises:
-        InvalidArgumentError: no blended models. ArchitectureMismatchError: a blend's latent layout differs.
-        NoFaceError, ImageError, MissingDependencyError, MissingWeightsError: from alignment and loading.
+        InvalidArgumentError: no blended models, bad options. ArchitectureMismatchError: a blend's latent
+        layout differs. DeltaMismatchError: a delta or blend of another base. NoFaceError, ImageError,
+        MissingDependencyError, MissingWeightsError: from alignment and loading.
     """
     if not blended_ckpts:
         raise InvalidArgumentError("toonify needs at least one blended model (--blend)")
-    photo, outdir = Path(photo), Path(outdir)
-    job = prepare_job(base_ckpt, method, space=space, steps=steps, seed=seed, vgg_path=vgg_path,
-                      download=download, device=device)
+    if steps is not None and steps < 0:
+        raise InvalidArgumentError(f"steps={steps} must be >= 0 (0: the encoder's prediction alone)")
+    started = time.perf_counter()
+    photo, outdir, base_ckpt = Path(photo), Path(outdir), Path(base_ckpt)
+    old_files = previous_outputs(outdir)
+    base_sha = file_sha256(base_ckpt)
+    encoder_path = Path(encoder) if encoder is not None else None
+    if encoder_path is not None and not encoder_path.is_file():
+        raise InvalidArgumentError(f"encoder '{encoder_path}' does not exist; train one with `styleblend encoder "
+                                   "train` or leave --encoder out")
+    if method in (None, "encoder") and encoder_path is None:
+        encoder_path = bundled_encoder(base_sha)
+        if method == "encoder" and encoder_path is None:
+            raise InvalidArgumentError("--method encoder needs --encoder FILE (no encoder is bundled for this base)")
+    use_encoder = encoder_path is not None and method in (None, "encoder")
+    if use_encoder:
+        refine_steps = DEFAULT_REFINE_STEPS if steps is None else steps
+        job = prepare_job(base_ckpt, "fast", space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
+                          vgg_path=vgg_path, download=download, device=device)
+        enc = load_encoder_fn(encoder_path, device)
+        described = f"encoder {encoder_path.name} + {refine_steps} fast refinement steps"
+    else:
+        if steps == 0:
+            raise InvalidArgumentError("steps=0 needs an encoder (--encoder FILE)")
+        run_method = method or "fast"
+        job_steps = steps if steps is not None else (DEFAULT_FAST_STEPS if method is None else None)
+        job = prepare_job(base_ckpt, run_method, space=space, steps=job_steps, init=init, lr=lr, seed=seed,
+                          vgg_path=vgg_path, download=download, device=device)
+        enc, refine_steps = None, job.settings.steps
+        described = f"{run_method}, {job.settings.steps} steps"
     G = job.G
-    embedded = embed_photo(job, photo, outdir / "embeddings", align=align, detector=detector, callback=callback)
-    target_u8 = embedded.target
-    result = ToonifyResult(ws=embedded.ws, cache_path=embedded.cache_path, cache_hit=embedded.cache_hit,
-                           target=target_u8, reconstruction=target_u8, warning=job.warning)
-    with torch.no_grad():
-        result.reconstruction = to_uint8(synthesize(G, result.ws))[0]
+    t0 = time.perf_counter()
+    embedded = embed_photo(job, photo, outdir / "embeddings", align=align, detector=detector, callback=callback,
+                           encoder=enc, encoder_id=file_sha256(encoder_path)[:16] if use_encoder else "",
+                           refine=refine_steps > 0)
+    seconds = {"embed": round(time.perf_counter() - t0, 3)}
+    target_u8, ws = embedded.target, embedded.ws
+    result = ToonifyResult(ws=ws, cache_path=embedded.cache_path, cache_hit=embedded.cache_hit,
+                           target=target_u8, reconstruction=_render(G, ws), warning=job.warning)
+    metrics: dict[str, Any] = {"embedding": {"method": described, "loss": job.loss.describe(),
+                                             "cache": str(embedded.cache_path), "cache_hit": embedded.cache_hit},
+                               "reconstruction": _quality(result.reconstruction, target_u8),
+                               **latent_distance_from_w(ws)}
     result.written += [save_png(target_u8, outdir / "target.png"),
                        save_png(result.reconstruction, outdir / "reconstruction.png")]
+    shown = result.reconstruction
+    base_state = G.state_dict()
+
+    if pti is not None or pti_delta is not None:
+        t0 = time.perf_counter()
+        if pti_delta is not None:
+            result.delta_path = Path(pti_delta)
+            result.delta = load_delta(result.delta_path)
+            check_delta_base(result.delta, base_state, f"base {base_ckpt.name}")
+            if result.delta.meta.get("photo_sha256") not in (None, file_sha256(photo)):
+                log.warning("the delta %s was tuned on another photo", result.delta_path)
+        else:
+            result.delta_path = _pti_cache_path(embedded.cache_path, pti, job.loss.describe(), seed)
+            if result.delta_path.is_file():
+                result.delta = load_delta(result.delta_path)
+                check_delta_base(result.delta, base_state, f"base {base_ckpt.name}")
+            else:
+                tuned = pivotal_tuning(G, ws, from_uint8(target_u8), job.loss, pti, seed=seed,
+                                       meta={"photo_sha256": file_sha256(photo), "base_sha256": base_sha,
+                                             "base": str(base_ckpt)}, callback=pti_callback)
+                result.delta = tuned.delta
+                save_delta(result.delta, result.delta_path)
+        seconds["pti"] = round(time.perf_counter() - t0, 3)
+        delta = result.delta
+        G_tuned = Checkpoint(g_config=G.cfg, g_ema=apply_delta(base_state, delta)).generator(device)
+        shown = _render(G_tuned, ws)
+        result.written.append(save_png(shown, outdir / "reconstruction_pti.png"))
+        metrics["reconstruction_pti"] = _quality(shown, target_u8)
+        metrics["pti"] = {"delta": str(result.delta_path), "bytes": result.delta_path.stat().st_size,
+                          "params": delta.num_params, "fraction_of_G": round(delta_fraction(delta), 6),
+                          "rank": delta.rank, "steps": delta.meta.get("steps"), "loss": delta.meta.get("loss"),
+                          "initial_loss": delta.meta.get("initial_loss"), "final_loss": delta.meta.get("final_loss")}
+        if pti_export is not None:
+            metrics["pti"]["export"] = str(export_tuned(load_checkpoint(base_ckpt), delta, pti_export))
+
+    t0 = time.perf_counter()
     res = G.img_resolution
-    strip = [target_u8, result.reconstruction]
-    for path in blended_ckpts:
-        path = Path(path)
-        Gb = load_checkpoint(path).generator(device)
-        if (Gb.num_ws, Gb.w_dim) != (G.num_ws, G.w_dim):
-            raise ArchitectureMismatchError(f"blended model {path.name} has num_ws={Gb.num_ws}, w_dim={Gb.w_dim}; the "
-                                            f"base has {G.num_ws}, {G.w_dim} - blend models made from this base")
-        with torch.no_grad():
-            toon = to_uint8(synthesize(Gb, result.ws.to(next(Gb.parameters()).device)))[0]
+    strip = [target_u8, shown]
+    toons: dict[str, dict[str, Any]] = {}
+    critic_model = Critic(critic, device) if critic is not None else None
+    references: dict[str, float | None] = {}
+    for path in map(Path, blended_ckpts):
+        blend = load_checkpoint(path)
+        cfg = blend.g_config
+        if (cfg.num_ws, cfg.w_dim) != (G.num_ws, G.w_dim):
+            raise ArchitectureMismatchError(f"blended model {path.name} has num_ws={cfg.num_ws}, w_dim={cfg.w_dim}; "
+                                            f"the base has {G.num_ws}, {G.w_dim} - blend models made from this base")
+        state = blend.g_ema
+        entry: dict[str, Any] = {}
+        if result.delta is not None:
+            w0 = blend_base_weights(blend, path, schedule=pti_schedule, base_sha256=base_sha)
+            check_blend_of_base(state, base_state, w0, f"blend {path.name}")
+            state = apply_delta(state, result.delta, scale=w0)
+        Gb = Checkpoint(g_config=cfg, g_ema=state).generator(device)
+        toon = _render(Gb, ws)
         result.toons[str(path)] = toon
         result.written.append(save_png(toon, outdir / f"toon_{path.stem}.png"))
-        if toon.shape[:2] != (res, res):
-            toon = np.asarray(Image.fromarray(toon).resize((res, res), Image.LANCZOS))
-        strip.append(toon)
+        scorer, why = critic_model, "no transfer discriminator (pass --critic with the transfer's training snapshot)"
+        if scorer is None:
+            snapshot = transfer_snapshot(blend_record(path, blend))
+            try:
+                scorer = Critic(snapshot, device) if snapshot is not None else None
+            except StyleblendError as exc:  # a recorded transfer without a usable D: a note, not a failure
+                why = f"the recorded transfer {snapshot} gives no discriminator ({exc})"
+        if scorer is not None and (scorer.c_dim or scorer.D.img_resolution != toon.shape[0]):
+            scorer, why = None, "the critic is class-conditional or of another resolution than the toon"
+        if scorer is not None:
+            if str(scorer.path) not in references:
+                references[str(scorer.path)] = scorer.reference()
+            entry.update(realism_logit=round(scorer.logit(toon), 4), critic=str(scorer.path),
+                         critic_reference_logit=references[str(scorer.path)],
+                         critic_target_logit=round(scorer.logit(_resize(target_u8, toon.shape[0])), 4))
+        else:
+            entry["realism_note"] = f"not measured: {why}"
+        toons[path.name] = entry
+        strip.append(_resize(toon, res))
+    seconds["render"] = round(time.perf_counter() - t0, 3)
+    metrics["toons"] = toons
+    _identity(metrics, target_u8, result, shown, align if identity is None else identity)
     result.written.append(save_png(make_grid(np.stack(strip), cols=len(strip)), outdir / "toonify.png"))
+    seconds["total"] = round(time.perf_counter() - started, 3)
+    metrics["seconds"] = seconds
+    metrics["files"] = sorted(p.name for p in result.written)
+    write_bytes_atomic(outdir / MANIFEST, (json.dumps(metrics, indent=2) + "\n").encode())
+    result.written.append(outdir / MANIFEST)
+    result.removed = remove_stale(outdir, old_files, result.written)
+    result.metrics = metrics
     return result
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    if img.shape[:2] == (size, size):
+        return img
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS))
+
+
+def _identity(metrics: dict[str, Any], target_u8: np.ndarray, result: ToonifyResult, shown: np.ndarray,
+              enabled: bool) -> None:
+    if not enabled:
+        metrics["identity_note"] = "not measured: not a face photo (--no-align); pass --identity to measure"
+        return
+    from ..metrics.identity import FaceIdentity
+
+    try:
+        model = FaceIdentity()
+    except (MissingDependencyError, MissingWeightsError) as exc:
+        metrics["identity_note"] = f"not measured: {exc}"
+        return
+    names = ("target", "reconstruction")
+    metrics["reconstruction"].update(model.compare(target_u8, result.reconstruction, names).to_dict())
+    if "reconstruction_pti" in metrics:
+        metrics["reconstruction_pti"].update(model.compare(target_u8, shown, names).to_dict())
+    for (path, toon) in result.toons.items():
+        metrics["toons"][Path(path).name].update(model.compare(target_u8, toon, ("target", "toon")).to_dict())

@@ -25,6 +25,8 @@ from ..config import DiscriminatorConfig, GeneratorConfig
 from ..errors import CheckpointError
 from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
+from ..io.detect import detect_format
+from ..io.digest import file_sha256
 from ..io.formats import native
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,21 @@ def save_snapshot(path: Path, g_config: GeneratorConfig, d_config: Discriminator
     ckpt = Checkpoint(g_config=g_config, g_ema=_cpu_state(G_ema), g=_cpu_state(G), d_config=d_config,
                       d=_cpu_state(D), meta=meta)
     return native.write(ckpt, path)
+
+
+def started_from(resume: str | Path | None) -> dict[str, str] | None:
+    """What a run's snapshots remember of the NVIDIA pickle it fine-tunes, or None for other starts.
+
+    ``{'format': 'nvidia-pkl', 'path': absolute path, 'sha256': content hash}``, stored in every
+    snapshot's metadata as ``started_from`` so that ``convert --to nvidia-pkl`` can write the
+    fine-tuned networks back into that pickle's structure while it still exists unchanged.
+    """
+    if not resume:
+        return None
+    path = Path(resume)
+    if detect_format(path) != "nvidia-pkl":
+        return None
+    return {"format": "nvidia-pkl", "path": str(path.resolve()), "sha256": file_sha256(path)}
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

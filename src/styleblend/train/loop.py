@@ -256,6 +256,10 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
         configs = (GeneratorConfig.from_dict(resume_state["g_config"]),
                    DiscriminatorConfig.from_dict(resume_state["d_config"]))
     g_cfg, d_cfg, G, G_ema, D = build_networks(options, dataset.resolution, dataset.c_dim, device, configs)
+    # The NVIDIA pickle a fine-tune started from, remembered by every snapshot (convert --to nvidia-pkl uses it).
+    origin = None
+    if info.is_main:
+        origin = resume_state.get("started_from") if resume_state is not None else ckpt_io.started_from(options.resume)
     ddp.broadcast_module(G, info)
     ddp.broadcast_module(G_ema, info)
     ddp.broadcast_module(D, info)
@@ -382,13 +386,13 @@ def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resu
                     ddp.check_consistency(net, info, name)
                 if info.is_main:
                     path = _write_snapshot(run_dir, options, g_cfg, d_cfg, G, G_ema, D, dataset.c_dim, device,
-                                           cur_nimg, step, augment)
+                                           cur_nimg, step, augment, started_from=origin)
                     ckpt_io.save_training_state(run_dir, {
                         **{name: obj.state_dict() for name, obj in nets.items()}, "pl_mean": loss.pl_mean.clone(),
                         "augment_p": augment.p.clone() if augment is not None else torch.zeros([]),
                         "step": step, "cur_nimg": cur_nimg, "ada_acc": list(ada_acc),
                         "rng": ckpt_io.rng_state(), "options": options.to_dict(), "elapsed": report.elapsed,
-                        "g_config": g_cfg.to_dict(), "d_config": d_cfg.to_dict()})
+                        "g_config": g_cfg.to_dict(), "d_config": d_cfg.to_dict(), "started_from": origin})
                     ckpt_io.prune_snapshots(run_dir, options.keep_last, options.keep_every, options.snap)
                     result.snapshots.append(path)
                     report.write(f"kimg {cur_nimg / 1000:.1f}: wrote {path.name}")
@@ -419,11 +423,14 @@ def _restore_state(state: dict[str, Any], nets: dict[str, Any], loss: StyleGAN2L
 
 def _write_snapshot(run_dir: Path, options: TrainOptions, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
                     G: Generator, G_ema: Generator, D: Discriminator, c_dim: int, device: torch.device,
-                    cur_nimg: int, step: int, augment: AugmentPipe | None) -> Path:
+                    cur_nimg: int, step: int, augment: AugmentPipe | None,
+                    started_from: dict[str, str] | None = None) -> Path:
     kimg = cur_nimg // 1000
     save_png(render_grid(G_ema, list(range(options.grid)), c_dim, device), run_dir / f"fakes{kimg:06d}.png")
     meta = {"kimg": cur_nimg / 1000, "step": step, "augment_p": float(augment.p) if augment is not None else 0.0,
             "training_options": options.to_dict()}
+    if started_from is not None:
+        meta["started_from"] = started_from
     return ckpt_io.save_snapshot(ckpt_io.snapshot_path(run_dir, kimg), g_cfg, d_cfg, G, G_ema, D, meta)
 
 

@@ -270,9 +270,17 @@ def read(path: Path) -> Checkpoint:
         meta["training_set_kwargs"] = plain_data(dict(kwargs))
     elif kwargs is not None:
         meta["dropped"].append(f"training_set_kwargs (a {type(kwargs).__name__}, not a dict)")
-    if nets.get("augment_pipe") is not None:
+    augment = nets.get("augment_pipe")
+    if augment is not None:
         meta["has_augment_pipe"] = True
-    g_ema = states.get("g_ema") or states["g"]
+        p = dict(_entries(augment.state, "_buffers", "augment_pipe.")).get("p") \
+            if isinstance(augment, PersistentObject) else None
+        if isinstance(p, torch.Tensor) and p.numel() == 1:
+            meta["augment_p"] = float(p)
+    # Recorded (never run) so that a conversion can say it leaves the code behind.
+    meta["embedded_source"] = [key for key in ("G", "D", "G_ema", "augment_pipe")
+                               if isinstance(nets.get(key), PersistentObject) and nets[key].module_src]
+    g_ema = states["g_ema"] if "g_ema" in states else states["g"]  # an empty G_ema is refused later, not skipped
     return Checkpoint(g_config=g_config, g_ema=dict(g_ema), d_config=d_config, g=_opt(states.get("g")),
                       d=_opt(states.get("d")), format="nvidia-pkl", source=path, meta=meta,
                       source_layout=_layout(path, nets, unpickler))
@@ -319,10 +327,105 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
     if not isinstance(layout, SourceLayout) or not layout.matches(source):
         nets, unpickler = _load(source)
         layout = _layout(source, nets, unpickler)
+    states = {key: getattr(ckpt, attr) for key, attr in NETWORK_KEYS.items()}
+    return _patch_copy(source, layout, states, out)
+
+
+@dataclass(frozen=True)
+class TemplateWrite:
+    """What :func:`write_into_template` wrote: the file, the networks written, what of the template it kept
+    (one sentence each) and the template's metadata as read."""
+
+    path: Path
+    written: tuple[str, ...]
+    kept: tuple[str, ...]
+    template_meta: dict[str, Any]
+
+
+def config_differences(ours: Any, theirs: Any, prefix: str = "") -> list[str]:
+    """``field: a != b`` for every architecture field where two config dicts differ (nested dicts flattened)."""
+    out = []
+    for key in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(key), theirs.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} != {b!r}")
+    return out
+
+
+def write_into_template(ckpt: Checkpoint, template: Path, out: Path) -> TemplateWrite:
+    """Write the networks of ``ckpt`` (any format) into a copy of the NVIDIA pickle ``template``.
+
+    This is how a model fine-tuned with styleblend goes back to NVIDIA's tools: the template (usually
+    the pickle the fine-tune started from) gives the pickle structure - classes, constructor kwargs,
+    augment pipeline, training-set kwargs, embedded source - and only tensor bytes change, exactly as
+    in :func:`write`. G_ema is always written; G and D when ``ckpt`` has them and they fit, otherwise
+    the template's own are kept (and listed in ``kept``).
+
+    Raises:
+        CheckpointError: ``template`` is not an NVIDIA PyTorch pickle.
+        ArchitectureMismatchError: the generator's architecture differs from the template's (every
+            differing field is named), or a tensor does not fit.
+    """
+    from ..detect import detect_format
+
+    template = Path(template)
+    what = f"--template {template.name}"
+    fmt = detect_format(template)
+    if fmt != "nvidia-pkl":
+        raise CheckpointError(f"{what} is a {fmt} file, not an NVIDIA PyTorch network pickle; pass the NVIDIA "
+                              "pickle the model was fine-tuned from")
+    base = read(template)
+    diffs = config_differences(ckpt.g_config.to_dict(), base.g_config.to_dict())
+    if diffs:
+        raise ArchitectureMismatchError(
+            f"the generator does not have the architecture of {what} ({'; '.join(diffs[:4])}; network != template); "
+            "pass as template the NVIDIA pickle this model was trained from")
+    layout = base.source_layout
+    if "G_ema" not in layout.origins:
+        raise CheckpointError(f"{what} has no G_ema network to write the generator into; pass a complete "
+                              "NVIDIA network snapshot")
+    states: dict[str, StateDict | None] = {"G_ema": ckpt.g_ema, "G": None, "D": None}
+    kept = []
+    if "G" in layout.origins:
+        if ckpt.g is not None:
+            states["G"] = ckpt.g
+        else:
+            kept.append("the template's G (training generator), since the network has none")
+    if "D" in layout.origins:
+        why = _discriminator_mismatch(ckpt, base)
+        if why is None:
+            states["D"] = ckpt.d
+        else:
+            kept.append(f"the template's D (discriminator), since {why}")
+    path = _patch_copy(template, layout, states, out)
+    written = tuple(k for k, v in states.items() if v is not None)
+    return TemplateWrite(path=path, written=written, kept=tuple(kept), template_meta=base.meta)
+
+
+def _discriminator_mismatch(ckpt: Checkpoint, base: Checkpoint) -> str | None:
+    """Why ``ckpt``'s discriminator cannot replace the template's, or None when it can."""
+    if ckpt.d is None or ckpt.d_config is None:
+        return "the network has none"
+    if base.d_config is None:
+        return "styleblend cannot read the template's discriminator"
+    # The minibatch-stddev group size is a batch setting that training may change; no tensor depends on it.
+    diffs = [d for d in config_differences(ckpt.d_config.to_dict(), base.d_config.to_dict())
+             if not d.startswith("mbstd_group_size")]
+    if diffs:
+        return f"the network's has another architecture ({'; '.join(diffs[:3])}; network != template)"
+    return None
+
+
+def _patch_copy(source: Path, layout: SourceLayout, states: dict[str, StateDict | None], out: Path) -> Path:
+    """Copy ``source`` to ``out`` atomically with the tensors of ``states`` (keyed 'G_ema', 'G', 'D') put in place.
+
+    Every name and shape is checked before anything is written.
+    """
     blob_ends: list[tuple[int, int]] | None = None
     updates: dict[int, list[tuple[TensorOrigin, torch.Tensor]]] = {}
-    for key, attr in NETWORK_KEYS.items():
-        new_state = getattr(ckpt, attr)
+    for key, new_state in states.items():
         old_origins = layout.origins.get(key)
         if new_state is None or old_origins is None:
             continue

@@ -49,6 +49,10 @@ from ..safe_unpickle import NamespaceStandIn
 
 log = logging.getLogger(__name__)
 
+# Defaults of rosinality's Generator(size, style_dim, n_mlp, channel_multiplier=2, blur_kernel=[1, 3, 3, 1],
+# lr_mlp=0.01).
+ROSINALITY_LR_MLP = 0.01
+ROSINALITY_BLUR_KERNEL = (1, 3, 3, 1)
 _KNOWN_TOP = {"g", "d", "g_ema", "latent_avg", "args", "styleblend_g_latent_avg"}
 W_AVG_SAMPLES = 4096
 
@@ -373,11 +377,21 @@ def _check_writable(cfg: GeneratorConfig) -> None:
     if s.conv_clamp is not None:
         log.warning("conv_clamp=%s is not part of rosinality's networks; its code will not clamp "
                     "(styleblend restores it from args.styleblend_g_config)", s.conv_clamp)
-    if (channel_multiplier(cfg) is None or cfg.img_channels != 3 or tuple(s.resample_filter) != (1, 3, 3, 1)
-            or m.lr_multiplier != 0.01):
-        log.warning("the tensors are written in rosinality's layout, but rosinality's own Generator class with "
-                    "default arguments does not build this architecture (channels, image channels, filter or "
-                    "mapping lr_multiplier=%s differ)", m.lr_multiplier)
+    differs = []  # only what differs, each with this network's value and rosinality's
+    if channel_multiplier(cfg) is None:
+        table = ", ".join(f"{r}px: {cfg.channels(r)}" for r in cfg.block_resolutions)
+        differs.append(f"channels {table} (no channel_multiplier of rosinality's channel table gives them)")
+    if cfg.img_channels != 3:
+        differs.append(f"img_channels={cfg.img_channels} (rosinality's generator makes 3)")
+    if tuple(s.resample_filter) != ROSINALITY_BLUR_KERNEL:
+        differs.append(f"resample filter {list(s.resample_filter)} (rosinality's default blur_kernel is "
+                       f"{list(ROSINALITY_BLUR_KERNEL)})")
+    if m.lr_multiplier != ROSINALITY_LR_MLP:
+        differs.append(f"mapping lr_multiplier={m.lr_multiplier} (rosinality's default lr_mlp is {ROSINALITY_LR_MLP}; "
+                       f"the file's args['lr_mlp'] records {m.lr_multiplier})")
+    if differs:
+        log.warning("the tensors are written in rosinality's layout, but rosinality's Generator with its default "
+                    "arguments does not build this network: %s", "; ".join(differs))
 
 
 def _from_ours(state: StateDict, table: list[keymap.Entry], kernels: Mapping[str, torch.Tensor],
@@ -401,7 +415,7 @@ def _from_ours(state: StateDict, table: list[keymap.Entry], kernels: Mapping[str
     return out
 
 
-def _discriminator_problem(cfg: DiscriminatorConfig) -> str | None:
+def discriminator_problem(cfg: DiscriminatorConfig) -> str | None:
     if cfg.architecture != "resnet" or cfg.c_dim or cfg.activation != "lrelu":
         return f"architecture '{cfg.architecture}', c_dim={cfg.c_dim}, activation '{cfg.activation}'"
     if cfg.mbstd_group_size != 4 or cfg.mbstd_num_channels != 1:
@@ -443,7 +457,7 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
         if "mapping.w_avg" in ckpt.g:  # rosinality has one latent_avg; keep G's own for a lossless round trip
             payload["styleblend_g_latent_avg"] = ckpt.g["mapping.w_avg"].detach().to("cpu").clone()
     if ckpt.d is not None and ckpt.d_config is not None:
-        problem = _discriminator_problem(ckpt.d_config)
+        problem = discriminator_problem(ckpt.d_config)
         if problem is None:
             payload["d"] = _from_ours(ckpt.d, keymap.discriminator_table(ckpt.d_config),
                                       keymap.discriminator_kernels(ckpt.d_config), "d")

@@ -1,0 +1,69 @@
+"""Identity similarity with dlib's face-recognition ResNet, on scikit-image's `astronaut` photo (public domain).
+
+Needs the optional extra (dlib-bin + face-recognition-models) and scikit-image's photo file; skipped cleanly
+when they are absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from styleblend.errors import MissingDependencyError, MissingWeightsError
+from styleblend.metrics.identity import SAME_PERSON_DISTANCE, FaceIdentity, identity_similarity
+
+
+def _astronaut() -> np.ndarray:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-image (source of the test photo) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+    if not path.is_file():
+        pytest.skip("scikit-image ships no astronaut.png")
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def model():
+    try:
+        return FaceIdentity()
+    except (MissingDependencyError, MissingWeightsError) as exc:
+        pytest.skip(f"optional align extra not installed: {exc}")
+
+
+def test_same_face_is_the_same_person_and_a_blank_image_has_no_face(model):
+    photo = _astronaut()
+    face = photo[20:260, 120:330]  # her face, about 240 px
+    same = model.compare(face, face)
+    assert same.distance == pytest.approx(0.0, abs=1e-6) and same.cosine == pytest.approx(1.0) and same.same_person
+    # Small as a 64 px generator output, and brighter: still her by dlib's rule, but not identical.
+    small = np.asarray(Image.fromarray(face).resize((64, 64), Image.LANCZOS))
+    brighter = np.clip(small.astype(np.int16) + 30, 0, 255).astype(np.uint8)
+    changed = model.compare(face, brighter)
+    assert 0.0 < changed.distance < SAME_PERSON_DISTANCE and changed.same_person
+    blank = np.full((64, 64, 3), 128, np.uint8)
+    none = model.compare(face, blank, names=("target", "toon"))
+    assert none.distance is None and none.note == "no face found in the toon image"
+    assert none.to_dict()["identity_note"] == none.note
+
+
+def test_missing_dlib_gives_a_note_not_an_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dlib(name, *args, **kwargs):
+        if name == "dlib":
+            raise ImportError("no dlib")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dlib)
+    img = np.zeros((8, 8, 3), np.uint8)
+    result = identity_similarity(img, img)
+    assert result.distance is None and "needs dlib" in result.note
+    with pytest.raises(MissingDependencyError):
+        FaceIdentity()
