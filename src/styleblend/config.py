@@ -16,10 +16,45 @@ from .errors import InvalidArgumentError
 ARCHITECTURES = ("orig", "skip", "resnet")
 ACTIVATIONS = ("linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish")
 
+# Limits on what a config may describe: far above every published StyleGAN2 model (1024 px, 512
+# features, 8 mapping layers), low enough that no config can ask for absurd memory by itself. Files
+# are also held to the weights they actually contain (see ``min_weight_count``).
+MAX_RESOLUTION = 4096
+MAX_FEATURES = 16384  # z_dim, w_dim, channel_max, hidden mapping widths
+MAX_MAPPING_LAYERS = 64
+MAX_IMG_CHANNELS = 64
+MAX_FILTER_TAPS = 16
+
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise InvalidArgumentError(message)
+
+
+def _int(name: str, value: object, low: int, high: int, optional: bool = False) -> None:
+    """``value`` is an int (not a bool) in [low, high], or None when ``optional``."""
+    if value is None and optional:
+        return
+    _check(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+           f"{name}={value!r:.40} must be an integer in [{low}, {high}]" + (" or None" if optional else ""))
+
+
+def _float(name: str, value: object, low: float, high: float, optional: bool = False,
+           open_low: bool = False) -> None:
+    """``value`` is a finite real number in [low, high] ((low, high] when ``open_low``), or None when optional."""
+    if value is None and optional:
+        return
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > low if open_low else value >= low) and value <= high)
+    _check(ok, f"{name}={value!r:.40} must be a finite number in {'(' if open_low else '['}{low}, {high}]"
+           + (" or None" if optional else ""))
+
+
+def _taps(name: str, taps: object) -> None:
+    _check(isinstance(taps, tuple) and 1 <= len(taps) <= MAX_FILTER_TAPS
+           and all(isinstance(t, int) and not isinstance(t, bool) and abs(t) <= 2**20 for t in taps)
+           and sum(taps) > 0,
+           f"{name}={taps!r:.60} must be 1 to {MAX_FILTER_TAPS} integer taps with a positive sum, e.g. (1, 3, 3, 1)")
 
 
 @dataclass(frozen=True)
@@ -39,6 +74,14 @@ class MappingConfig:
     activation: str = "lrelu"
     lr_multiplier: float = 0.01
     w_avg_beta: float | None = 0.995
+
+    def __post_init__(self) -> None:
+        _int("mapping num_layers", self.num_layers, 1, MAX_MAPPING_LAYERS)
+        _int("mapping embed_features", self.embed_features, 1, MAX_FEATURES, optional=True)
+        _int("mapping layer_features", self.layer_features, 1, MAX_FEATURES, optional=True)
+        _check(self.activation in ACTIVATIONS, f"unknown mapping activation {self.activation!r:.40}")
+        _float("mapping lr_multiplier", self.lr_multiplier, 0.0, 1e6, open_low=True)
+        _float("mapping w_avg_beta", self.w_avg_beta, 0.0, 1.0, optional=True)
 
 
 @dataclass(frozen=True)
@@ -65,6 +108,19 @@ class SynthesisConfig:
     activation: str = "lrelu"
     kernel_size: int = 3
 
+    def __post_init__(self) -> None:
+        _int("synthesis channel_base", self.channel_base, 1, MAX_FEATURES * MAX_RESOLUTION)
+        _int("synthesis channel_max", self.channel_max, 1, MAX_FEATURES)
+        _int("synthesis num_fp16_res", self.num_fp16_res, 0, 64)
+        _check(self.architecture in ARCHITECTURES,
+               f"synthesis architecture {self.architecture!r:.40} must be one of {ARCHITECTURES}")
+        _float("synthesis conv_clamp", self.conv_clamp, 0.0, 1e30, optional=True, open_low=True)
+        _taps("synthesis resample_filter", self.resample_filter)
+        _check(isinstance(self.use_noise, bool), f"synthesis use_noise={self.use_noise!r:.40} must be True or False")
+        _check(self.activation in ACTIVATIONS, f"unknown synthesis activation {self.activation!r:.40}")
+        _int("synthesis kernel_size", self.kernel_size, 1, 15)
+        _check(self.kernel_size % 2 == 1, f"synthesis kernel_size={self.kernel_size} must be odd")
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -80,16 +136,33 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         res = self.img_resolution
-        _check(res >= 4 and res & (res - 1) == 0,
-               f"img_resolution={res} must be a power of two >= 4 (e.g. 64, 256, 1024)")
-        _check(self.w_dim > 0, f"w_dim={self.w_dim} must be positive")
-        _check(self.z_dim >= 0 and self.c_dim >= 0, f"z_dim={self.z_dim} and c_dim={self.c_dim} must be >= 0")
+        _int("img_resolution", res, 4, MAX_RESOLUTION)
+        _check(res & (res - 1) == 0, f"img_resolution={res} must be a power of two >= 4 (e.g. 64, 256, 1024)")
+        _int("w_dim", self.w_dim, 1, MAX_FEATURES)
+        _int("z_dim", self.z_dim, 0, MAX_FEATURES)
+        _int("c_dim", self.c_dim, 0, MAX_FEATURES)
+        _int("img_channels", self.img_channels, 1, MAX_IMG_CHANNELS)
         _check(self.z_dim + self.c_dim > 0, "z_dim and c_dim cannot both be 0")
-        _check(self.synthesis.architecture in ARCHITECTURES,
-               f"synthesis architecture {self.synthesis.architecture!r} must be one of {ARCHITECTURES}")
-        _check(self.mapping.activation in ACTIVATIONS, f"unknown activation {self.mapping.activation!r}")
-        _check(self.synthesis.activation in ACTIVATIONS, f"unknown activation {self.synthesis.activation!r}")
-        _check(self.mapping.num_layers >= 1, f"mapping num_layers={self.mapping.num_layers} must be >= 1")
+        _check(isinstance(self.mapping, MappingConfig) and isinstance(self.synthesis, SynthesisConfig),
+               "mapping and synthesis must be MappingConfig and SynthesisConfig")
+        _check(self.synthesis.channel_base >= res,
+               f"channel_base={self.synthesis.channel_base} gives the {res}x{res} block no channels "
+               f"(channels = min(channel_base // resolution, channel_max)); it must be >= img_resolution")
+
+    def min_weight_count(self) -> int:
+        """A lower bound of the number of weights this generator has (mapping layers, convolutions and their affines).
+
+        Readers compare it with the bytes a file really holds before building a network from
+        numbers the file states: a file cannot describe a network larger than its own weights.
+        """
+        k2, w, n = self.synthesis.kernel_size ** 2, self.w_dim, self.mapping.num_layers
+        hidden = self.mapping.layer_features or w
+        count = self.z_dim * w if n == 1 else self.z_dim * hidden + (n - 2) * hidden ** 2 + hidden * w
+        count += self.channels(4) * (self.channels(4) * k2 + w)  # 4x4 conv and its affine
+        for res in self.block_resolutions[1:]:
+            c_in, c_out = self.channels(res // 2), self.channels(res)
+            count += (c_in + c_out) * (c_out * k2 + w)  # conv0 and conv1 with their affines
+        return count
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -162,9 +235,26 @@ class DiscriminatorConfig:
 
     def __post_init__(self) -> None:
         res = self.img_resolution
-        _check(res >= 4 and res & (res - 1) == 0, f"img_resolution={res} must be a power of two >= 4")
+        _int("discriminator img_resolution", res, 4, MAX_RESOLUTION)
+        _check(res & (res - 1) == 0, f"img_resolution={res} must be a power of two >= 4")
         _check(self.architecture in ARCHITECTURES,
-               f"discriminator architecture {self.architecture!r} must be one of {ARCHITECTURES}")
+               f"discriminator architecture {self.architecture!r:.40} must be one of {ARCHITECTURES}")
+        _int("discriminator c_dim", self.c_dim, 0, MAX_FEATURES)
+        _int("discriminator img_channels", self.img_channels, 1, MAX_IMG_CHANNELS)
+        _int("discriminator channel_base", self.channel_base, res, MAX_FEATURES * MAX_RESOLUTION)
+        _int("discriminator channel_max", self.channel_max, 1, MAX_FEATURES)
+        _int("discriminator num_fp16_res", self.num_fp16_res, 0, 64)
+        _float("discriminator conv_clamp", self.conv_clamp, 0.0, 1e30, optional=True, open_low=True)
+        _int("discriminator cmap_dim", self.cmap_dim, 1, MAX_FEATURES, optional=True)
+        _int("discriminator mbstd_group_size", self.mbstd_group_size, 1, 2**16, optional=True)
+        _int("discriminator mbstd_num_channels", self.mbstd_num_channels, 0, MAX_FEATURES)
+        _check(self.activation in ACTIVATIONS, f"unknown discriminator activation {self.activation!r:.40}")
+        _taps("discriminator resample_filter", self.resample_filter)
+        _int("discriminator mapping_num_layers", self.mapping_num_layers, 0, MAX_MAPPING_LAYERS)
+
+    def min_weight_count(self) -> int:
+        """A lower bound of the number of weights this discriminator has (the first conv of each block)."""
+        return sum(self.channels(res) ** 2 * 9 for res in self.block_resolutions) + self.channels(4) ** 2 * 9
 
     @property
     def block_resolutions(self) -> list[int]:

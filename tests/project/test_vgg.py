@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 
 import pytest
 import torch
@@ -146,3 +147,29 @@ def test_perceptual_losses_are_zero_on_identical_images_and_cache_target(tmp_pat
     assert lp(x, x).item() == pytest.approx(0.0, abs=1e-6) and lp(y, x).item() > 0
     total, parts = image2stylegan_loss(net)(y, x)
     assert set(parts) == {"perceptual", "mse"} and total.item() == pytest.approx(sum(parts.values()), rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("old,new,match", [
+    # a 4x3x3x3 weight turned into a 2**24x3x3x3 view with stride 0: 1.8 GB on clone, from a few KB
+    (b"(K\x04K\x03K\x03K\x03t(K\x1bK\tK\x03K\x01t", b"(J\x00\x00\x00\x01K\x03K\x03K\x03t(K\x00K\x00K\x00K\x00t",
+     "overlapping"),
+    (b"K\x00(K\x04K\x03K\x03K\x03t", b"K\x10(K\x04K\x03K\x03K\x03t", "reaches element"),  # offset past the end
+    (b"KltQ", b"J\x00\x00\x00\x40tQ", "announces"),  # storage numel 2**30 > its record
+    (b"\x81}(X", b"\x81c__torch__\nx\n}b0}(X", "shared"),  # BUILD on the shared stand-in class
+])
+def test_tampered_torchscript_is_refused_before_allocating(tmp_path, no_vgg, old, new, match):
+    traced = torch.jit.trace(torch.nn.Conv2d(3, 4, 3).eval(), torch.zeros(1, 3, 8, 8))
+    path = tmp_path / "ts.pt"
+    traced.save(str(path))
+    with zipfile.ZipFile(path) as zin:
+        records = [(info, zin.read(info)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w") as zout:
+        for info, data in records:
+            if info.filename.endswith("/data.pkl"):
+                assert old in data
+                data = data.replace(old, new, 1)
+            zout.writestr(info, data)
+    with pytest.raises(CheckpointError, match=match) as info:
+        read_torchscript_tensors(path)
+    assert "\n" not in str(info.value)

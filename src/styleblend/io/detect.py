@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import pickletools
 import struct
+import warnings
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .reading import reader
 
 _TORCH_LEGACY_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 
@@ -16,19 +18,22 @@ def _pickle_globals(data: bytes, limit: int = 200_000) -> set[str]:
     """Module names of globals a pickle refers to (scans opcodes only; nothing is loaded)."""
     found: set[str] = set()
     recent: list[str] = []
-    try:
-        for op, arg, _ in pickletools.genops(data[:limit] if len(data) > limit else data):
-            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                recent = (recent + [arg])[-2:]
-            elif op.name == "STACK_GLOBAL" and len(recent) == 2:
-                found.add(recent[0])
-            elif op.name == "GLOBAL":
-                found.add(str(arg).split(" ")[0])
-    except Exception:  # noqa: BLE001 - a truncated scan window is expected for big files
-        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pickletools warns about odd escapes in damaged text opcodes
+        try:
+            for op, arg, _ in pickletools.genops(data[:limit] if len(data) > limit else data):
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    recent = (recent + [arg])[-2:]
+                elif op.name == "STACK_GLOBAL" and len(recent) == 2:
+                    found.add(recent[0])
+                elif op.name == "GLOBAL":
+                    found.add(str(arg).split(" ")[0])
+        except Exception:  # noqa: BLE001 - a truncated scan window is expected for big files
+            pass
     return found
 
 
+@reader("checkpoint")
 def detect_format(path: Path) -> str:
     """Return 'native', 'nvidia-pkl', 'nvidia-tf' or 'rosinality'; raise CheckpointError otherwise."""
     if not path.exists():
@@ -48,7 +53,7 @@ def detect_format(path: Path) -> str:
             try:
                 json.loads(head[8: 8 + header_len])
                 return "native"
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
     if head[:1] == b"\x80":
         if head[2:2 + len(_TORCH_LEGACY_MAGIC)] == _TORCH_LEGACY_MAGIC:

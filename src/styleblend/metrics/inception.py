@@ -30,8 +30,6 @@ they are refused with a message that says which file to use instead.
 from __future__ import annotations
 
 import logging
-import pickle
-import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,8 +43,10 @@ from ..errors import (
     CheckpointError,
     InvalidArgumentError,
     MissingWeightsError,
+    UnsafeCheckpointError,
 )
 from ..io.checkpoint import load_state_dict_strict
+from ..io.safe_torch_load import safe_torch_load
 from ..project.vgg import torch_hub_dir
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ def _refuse_code(path: Path, what: str) -> CheckpointError:
 
 
 def read_inception_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict file with ``torch.load(weights_only=True)``; nothing in it is executed.
+    """Read a state dict file with :func:`~styleblend.io.safe_torch_load.safe_torch_load`; nothing in it is executed.
 
     Raises:
         CheckpointError: the file is a TorchScript archive or a plain pickle (e.g. NVIDIA's
@@ -314,15 +314,12 @@ def read_inception_state(path: str | Path) -> dict[str, torch.Tensor]:
         if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
             raise _refuse_code(path, "a TorchScript archive")
     try:
-        with warnings.catch_warnings():
-            # e.g. "Detected pickle protocol 4": harmless here, the result is checked below.
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+        # The checkpoint readers' loader: an allow-list dry run with size budgets, then weights_only.
+        state = safe_torch_load(path)
+    except UnsafeCheckpointError:
         raise _refuse_code(path, "a pickle of Python objects, not a plain state dict") from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"'{path}' is not a readable PyTorch file ({first}); {_how_to_get()}") from None
+    except CheckpointError as exc:
+        raise CheckpointError(f"'{path}' is not a readable PyTorch file ({exc}); {_how_to_get()}") from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -36,6 +36,8 @@ from torch import nn
 
 from ..errors import CheckpointError, MissingWeightsError
 from ..io.atomic import atomic_path
+from ..io.safe_torch_load import safe_torch_load
+from ..io.safe_unpickle import STORAGE_DTYPES, RestrictedUnpickler, check_graph, check_view, one_line
 
 log = logging.getLogger(__name__)
 
@@ -203,56 +205,64 @@ class _ScriptObject:
         self.attrs = dict(state) if isinstance(state, dict) else {"state": state}
 
 
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
-}
+def _restore_type_tag(value: Any, _type: Any) -> Any:
+    return value
 
 
-class _TorchScriptUnpickler(pickle.Unpickler):
-    """Unpickles a TorchScript ``data.pkl``/``constants.pkl`` into stand-ins and tensors; runs nothing."""
+class _TorchScriptUnpickler(RestrictedUnpickler):
+    """Unpickles a TorchScript ``data.pkl``/``constants.pkl`` into stand-ins and tensors; runs nothing.
 
-    def __init__(self, data: bytes, zf: zipfile.ZipFile, folder: str) -> None:
+    Built on the checkpoint readers' restricted unpickler, so the same budgets hold: stated lengths
+    against the file, BUILD only on fresh stand-ins, storages against their zip records, tensor
+    views against their storages.
+    """
+
+    def __init__(self, data: bytes, zf: zipfile.ZipFile, folder: str, archive_size: int) -> None:
         import io
 
         super().__init__(io.BytesIO(data))
-        self.zf, self.folder = zf, folder
+        self.zf, self.folder, self.archive_size = zf, folder, archive_size
         self.storages: dict[str, torch.Tensor] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("__torch__"):
-            return _ScriptObject
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_DTYPES[name]
-        allowed = {
-            ("collections", "OrderedDict"): OrderedDict,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-            ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+        allowed: dict[tuple[str, str], Any] = {
+            ("collections", "OrderedDict"): self._ordered_dict,
+            ("torch._utils", "_rebuild_tensor_v2"): self._script_tensor,
+            ("torch._utils", "_rebuild_tensor"): self._script_tensor,
             ("torch.jit._pickle", "build_intlist"): list,
             ("torch.jit._pickle", "build_doublelist"): list,
             ("torch.jit._pickle", "build_boollist"): list,
             ("torch.jit._pickle", "build_tensorlist"): list,
-            ("torch.jit._pickle", "restore_type_tag"): lambda value, _type: value,
+            ("torch.jit._pickle", "restore_type_tag"): _restore_type_tag,
+            ("__torch__", "*"): _ScriptObject,  # every __torch__.* class (see find_class)
         }
-        try:
-            return allowed[(module, name)]
-        except KeyError:
-            raise CheckpointError(f"the TorchScript file asks for '{module}.{name}', which is not an inert "
-                                  "tensor container; refusing to read it (pass a torchvision .pth instead)") from None
+        allowed.update({("torch", name): dtype for name, dtype in STORAGE_DTYPES.items()})
+        self.allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("__torch__"):
+            return _ScriptObject
+        return super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> torch.Tensor:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
-            raise CheckpointError(f"unexpected persistent id {pid!r} in a TorchScript archive")
-        dtype, key = pid[1], str(pid[2])
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)
+                and isinstance(pid[4], int) and not isinstance(pid[4], bool) and pid[4] >= 0):
+            raise CheckpointError(f"unexpected persistent id {pid!r:.80} in a TorchScript archive")
+        dtype, key, numel = pid[1], str(pid[2]), pid[4]
         if key not in self.storages:
-            raw = self.zf.read(f"{self.folder}{key}")
+            info = self.zf.getinfo(f"{self.folder}{key}")
+            nbytes = numel * torch.empty(0, dtype=dtype).element_size()
+            # Records are stored uncompressed; a compressed one could inflate to anything.
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > self.archive_size or info.file_size < nbytes:
+                raise CheckpointError(f"storage record '{key[:40]}' is compressed or does not hold the {nbytes} bytes "
+                                      "its tensor announces")
+            raw = self.zf.read(info)[:nbytes]
             self.storages[key] = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
         return self.storages[key]
 
-
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: Any, stride: Any, *_rest: Any) -> torch.Tensor:
-    return torch.as_strided(storage, tuple(size), tuple(stride), int(offset)).clone()
+    def _script_tensor(self, storage: Any, offset: Any, size: Any, stride: Any, *_rest: Any) -> torch.Tensor:
+        if not isinstance(storage, torch.Tensor):
+            raise CheckpointError(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
+        offset, size, stride = check_view(storage.numel(), offset, size, stride)
+        return torch.as_strided(storage, size, stride, offset).clone()
 
 
 def _walk(obj: Any, path: str, out: list[tuple[str, torch.Tensor]], depth: int = 0) -> None:
@@ -287,14 +297,22 @@ def read_torchscript_tensors(path: str | Path) -> list[tuple[str, torch.Tensor]]
             if byteorder in names and zf.read(byteorder).strip() not in (b"little", b""):
                 raise CheckpointError(f"'{path}' stores big-endian tensors; re-save it on a little-endian machine")
             found: list[tuple[str, torch.Tensor]] = []
-            root = _TorchScriptUnpickler(zf.read(data_pkl), zf, prefix + "data/").load()
+            size = path.stat().st_size
+            for pkl in (data_pkl, prefix + "constants.pkl"):
+                if pkl in names and zf.getinfo(pkl).file_size > size:
+                    raise CheckpointError(f"'{path}': '{pkl}' inflates beyond the archive's size")
+            root = _TorchScriptUnpickler(zf.read(data_pkl), zf, prefix + "data/", size).load()
+            check_graph(root, f"'{path}'")
             _walk(root, "", found)
             if prefix + "constants.pkl" in names:
-                consts = _TorchScriptUnpickler(zf.read(prefix + "constants.pkl"), zf, prefix + "constants/").load()
+                consts = _TorchScriptUnpickler(zf.read(prefix + "constants.pkl"), zf, prefix + "constants/", size).load()
+                check_graph(consts, f"'{path}'")
                 _walk(consts, "constants", found)
             return found
-    except (zipfile.BadZipFile, KeyError, pickle.UnpicklingError, EOFError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"'{path}' could not be read as a TorchScript archive ({type(exc).__name__}: {exc})") from None
+    except CheckpointError as exc:
+        raise CheckpointError(f"'{path}' could not be read as a TorchScript archive ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed archive fails in many ways; all mean "unreadable"
+        raise CheckpointError(f"'{path}' could not be read as a TorchScript archive ({one_line(exc)})") from None
 
 
 def _state_from_torchscript(path: Path) -> tuple[dict[str, torch.Tensor], list[torch.Tensor] | None]:
@@ -346,9 +364,9 @@ def load_vgg16(path: str | Path | None = None, download: bool = False,
         state, lpips = _state_from_torchscript(p)
     else:
         try:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; all mean "unreadable"
-            raise CheckpointError(f"VGG weights '{p}' could not be read ({type(exc).__name__}: {exc}); pass a "
+            state = safe_torch_load(p)  # allow-list dry run and size budgets, then weights_only
+        except CheckpointError as exc:
+            raise CheckpointError(f"VGG weights '{p}' could not be read ({exc}); pass a "
                                   "torchvision vgg16 state dict (.pth)") from None
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]

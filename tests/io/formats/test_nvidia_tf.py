@@ -319,3 +319,26 @@ def test_seed_noise_needs_seeds(tmp_path, tf_module, models):
     np.save(w, np.zeros([1, models[0].cfg.w_dim], np.float32))
     assert main(["-q", "generate", "--network", str(path), "--w-file", str(w), "--noise-mode", "seed",
                  "--outdir", str(tmp_path / "o")]) == 1
+
+
+@pytest.mark.parametrize("component,name,shape", [("mapping", "Dense0/weight", (32,)),
+                                                  ("synthesis", "4x4/Conv/weight", (3, 3, 32)),
+                                                  ("synthesis", "8x8/Conv1/mod_bias", (32, 1)),
+                                                  ("synthesis", "noise0", (4, 4))])
+def test_variables_of_the_wrong_rank_are_named(tmp_path, tf_module, models, component, name, shape):
+    gs = tf_generator(models[0])
+    variables = dict(gs._state["components"][component]._state["variables"])
+    assert name in variables
+    variables[name] = np.zeros(shape, np.float32)
+    gs._state["components"][component]._state["variables"] = list(variables.items())
+    with pytest.raises(CheckpointError, match=f"'{name}' has shape .* dimensions") as info:
+        load_checkpoint(write(tmp_path, gs))
+    assert "\n" not in str(info.value) and "network.pkl" in str(info.value)
+
+
+def test_block_resolution_out_of_range_is_refused(tmp_path, tf_module, models):
+    gs = tf_generator(models[0])
+    synthesis = gs._state["components"]["synthesis"]._state
+    synthesis["variables"].append(("8192x8192/Conv1/bias", np.zeros(8, np.float32)))
+    with pytest.raises(CheckpointError, match="8192x8192 block"):
+        load_checkpoint(write(tmp_path, gs))

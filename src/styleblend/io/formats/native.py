@@ -19,6 +19,8 @@ from ...config import DiscriminatorConfig, GeneratorConfig
 from ...errors import CheckpointError, InvalidArgumentError
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint
+from ..reading import check_weights_cover, count_elements, reader
+from ..safe_unpickle import check_graph, one_line
 
 FORMAT_VERSION = 1
 _PARTS = ("g_ema", "g", "d")
@@ -45,24 +47,29 @@ def write(ckpt: Checkpoint, out: Path, dtype: torch.dtype | None = None) -> Path
     return out
 
 
+@reader("styleblend safetensors file")
 def read(path: Path) -> Checkpoint:
-    """Load a native checkpoint; tensors come back as float32."""
+    """Load a native checkpoint; tensors come back as float32.
+
+    Raises:
+        CheckpointError: corrupt or truncated file, malformed metadata, or an architecture larger than
+            the weights the file holds (one line naming the file).
+    """
     try:
-        tensors = load_file(str(path))
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
+        header = _header(metadata, path)  # checked before the tensors are read
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path.name}: corrupt or truncated safetensors file ({exc})") from None
-    if "styleblend" not in metadata:
-        raise CheckpointError(f"{path.name} is a safetensors file without styleblend architecture metadata")
+        raise CheckpointError(f"{path.name}: corrupt or truncated safetensors file ({one_line(exc)})") from None
     try:
-        header = json.loads(metadata["styleblend"])
-        g_config = GeneratorConfig.from_dict(header["g_config"])
-        d_config = DiscriminatorConfig.from_dict(header["d_config"]) if header.get("d_config") else None
+        g_config = GeneratorConfig.from_dict(_mapping(header["g_config"], "g_config"))
+        d_config = (DiscriminatorConfig.from_dict(_mapping(header["d_config"], "d_config"))
+                    if header.get("d_config") else None)
     except (ValueError, KeyError, TypeError, InvalidArgumentError) as exc:
-        raise CheckpointError(f"{path.name}: invalid architecture metadata ({exc})") from None
+        raise CheckpointError(f"{path.name}: invalid architecture metadata ({one_line(exc)})") from None
     parts: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         part, _, name = key.partition(".")
@@ -71,9 +78,37 @@ def read(path: Path) -> Checkpoint:
         parts.setdefault(part, {})[name] = value.float() if value.is_floating_point() else value
     if "g_ema" not in parts:
         raise CheckpointError(f"{path.name} has no g_ema tensors")
+    check_weights_cover(g_config, count_elements(parts["g_ema"]), f"{path.name} g_ema")
+    if d_config is not None and "d" in parts:
+        check_weights_cover(d_config, count_elements(parts["d"]), f"{path.name} d")
     return Checkpoint(g_config=g_config, g_ema=parts["g_ema"], d_config=d_config if "d" in parts else None,
                       g=parts.get("g"), d=parts.get("d"), format="native", source=path,
                       meta=header.get("meta") or {})
+
+
+def _header(metadata: dict[str, str], path: Path) -> dict[str, Any]:
+    """The ``styleblend`` metadata entry as a dict with a dict ``meta``, within the nesting/size budgets."""
+    if "styleblend" not in metadata:
+        raise CheckpointError(f"{path.name} is a safetensors file without styleblend architecture metadata")
+    try:
+        header = json.loads(metadata["styleblend"])
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path.name}: the styleblend metadata is not valid JSON ({one_line(exc)})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path.name}: the styleblend metadata is a JSON {type(header).__name__}, not an object")
+    if not isinstance(header.get("meta") or {}, dict):
+        raise CheckpointError(f"{path.name}: the styleblend metadata's 'meta' is not an object")
+    check_graph(header, f"{path.name}'s metadata")
+    return header
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"'{name}' in the metadata is a {type(value).__name__}, not an object")
+    for key in ("mapping", "synthesis"):
+        if key in value and not isinstance(value[key], dict):
+            raise CheckpointError(f"'{name}.{key}' in the metadata is a {type(value[key]).__name__}, not an object")
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,6 +10,7 @@ place, so the structure NVIDIA's ``legacy.load_network_pkl`` expects is untouche
 from __future__ import annotations
 
 import pickletools
+import reprlib
 import shutil
 import struct
 from collections import OrderedDict
@@ -29,10 +30,12 @@ from ...config import (
 from ...errors import (
     ArchitectureMismatchError,
     CheckpointError,
+    InvalidArgumentError,
     UnsupportedArchitectureError,
 )
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict, require_source
+from ..reading import check_weights_cover, count_elements, reader
 from ..safe_unpickle import (
     EasyDictStandIn,
     PersistentObject,
@@ -53,8 +56,11 @@ _SYNTHESIS_FIELDS = {"channel_base", "channel_max", "num_fp16_res", "architectur
 def _reconstruct(meta: dict) -> PersistentObject:
     if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
         raise CheckpointError("a persistent network object has no state dict")
-    return PersistentObject(class_name=str(meta.get("class_name")), version=int(meta.get("version", 0)),
-                            module_src=str(meta.get("module_src", "")), state=meta["state"])
+    version, source = meta.get("version", 0), meta.get("module_src", "")
+    if isinstance(version, bool) or not isinstance(version, int) or not isinstance(source, str):
+        raise CheckpointError("a persistent network object has a malformed version or module source")
+    return PersistentObject(class_name=str(meta.get("class_name"))[:200], version=version, module_src=source,
+                            state=meta["state"])
 
 
 STAND_INS: dict[tuple[str, str], Any] = {
@@ -64,18 +70,37 @@ STAND_INS: dict[tuple[str, str], Any] = {
 }
 
 
+def _entries(state: dict, field: str, where: str) -> list[tuple[str, Any]]:
+    """The (name, value) pairs of a module's ``_parameters``/``_buffers``/``_modules`` (a dict of str keys)."""
+    value = state.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise CheckpointError(f"'{where}{field}' is a {type(value).__name__}, not a dict of names; the file is "
+                              "not a well-formed NVIDIA network")
+    return list(value.items())
+
+
 def flatten_state(obj: PersistentObject, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
-    """Collect parameters and persistent buffers of a persistent module tree under dotted names."""
+    """Collect parameters and persistent buffers of a persistent module tree under dotted names.
+
+    Raises:
+        CheckpointError: a module's parameters, buffers or submodules are not dicts of tensors/modules.
+    """
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
     state = obj.state
-    skip = set(state.get("_non_persistent_buffers_set") or ())
-    for name, tensor in (state.get("_parameters") or {}).items():
-        if tensor is not None:
+    skip = state.get("_non_persistent_buffers_set") or ()
+    if not isinstance(skip, (set, frozenset, list, tuple)):
+        raise CheckpointError(f"'{prefix}_non_persistent_buffers_set' is a {type(skip).__name__}, not a set")
+    skip = {name for name in skip if isinstance(name, str)}
+    for field in ("_parameters", "_buffers"):
+        for name, tensor in _entries(state, field, prefix):
+            if tensor is None or (field == "_buffers" and name in skip):
+                continue
+            if not isinstance(tensor, torch.Tensor):
+                raise CheckpointError(f"'{prefix + name}' is a {type(tensor).__name__}, not a tensor")
             out[prefix + name] = tensor
-    for name, tensor in (state.get("_buffers") or {}).items():
-        if tensor is not None and name not in skip:
-            out[prefix + name] = tensor
-    for name, child in (state.get("_modules") or {}).items():
+    for name, child in _entries(state, "_modules", prefix):
         if isinstance(child, PersistentObject):
             out.update(flatten_state(child, prefix + name + "."))
         elif child is not None:
@@ -84,9 +109,9 @@ def flatten_state(obj: PersistentObject, prefix: str = "") -> OrderedDict[str, t
 
 
 def _is_stylegan3(obj: PersistentObject) -> bool:
-    synthesis = (obj.state.get("_modules") or {}).get("synthesis")
+    synthesis = dict(_entries(obj.state, "_modules", "")).get("synthesis")
     if isinstance(synthesis, PersistentObject):
-        names = list((synthesis.state.get("_modules") or {}).keys())
+        names = [name for name, _ in _entries(synthesis.state, "_modules", "synthesis.")]
         if "input" in names or any(n.startswith("L0_") for n in names):
             return True
     return "filtered_lrelu" in obj.module_src
@@ -99,7 +124,7 @@ def _split_known(kwargs: dict, known: set[str], where: str) -> dict:
             out[key] = value
         elif key not in _IGNORED_KWARGS:
             raise UnsupportedArchitectureError(
-                f"{where} kwarg '{key}={value!r}' changes the network in a way styleblend does not "
+                f"{where} kwarg '{key}={reprlib.repr(value)}' changes the network in a way styleblend does not "
                 "implement; please report it with the model's origin")
     return out
 
@@ -111,37 +136,69 @@ def generator_config(obj: PersistentObject) -> GeneratorConfig:
     if _is_stylegan3(obj):
         raise UnsupportedArchitectureError(
             "this is a StyleGAN3 (alias-free) generator; StyleGAN3 is not supported yet - use a StyleGAN2 model")
-    kwargs = dict(plain_data(obj.state.get("_init_kwargs") or {}))
-    args = list(plain_data(obj.state.get("_init_args") or ()))
+    kwargs = _init_kwargs(obj, "Generator")
+    args = plain_data(obj.state.get("_init_args") or ())
+    if not isinstance(args, (list, tuple)):
+        raise CheckpointError(f"the Generator's _init_args is a {type(args).__name__}, not a tuple")
     for name, value in zip(("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"), args):
         kwargs[name] = value
-    top = {k: int(kwargs.pop(k)) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+    top = {k: _integer(kwargs.pop(k), k) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
            if k in kwargs}
-    mapping = _split_known(dict(kwargs.pop("mapping_kwargs", {}) or {}), _MAPPING_FIELDS, "mapping")
-    synthesis = dict(kwargs.pop("synthesis_kwargs", {}) or {})
+    mapping = _split_known(_sub_kwargs(kwargs, "mapping_kwargs"), _MAPPING_FIELDS, "mapping")
+    synthesis = _sub_kwargs(kwargs, "synthesis_kwargs")
     synthesis.update(kwargs)  # StyleGAN3-repo StyleGAN2 passes synthesis kwargs flat
     synthesis = _split_known(synthesis, _SYNTHESIS_FIELDS, "synthesis")
     if "resample_filter" in synthesis:
-        synthesis["resample_filter"] = tuple(int(t) for t in synthesis["resample_filter"])
-    if synthesis.get("conv_clamp") is not None:
-        synthesis["conv_clamp"] = float(synthesis["conv_clamp"])
+        synthesis["resample_filter"] = _taps(synthesis["resample_filter"])
     missing = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"} - set(top)
     if missing:
         raise CheckpointError(f"the Generator's constructor kwargs lack {sorted(missing)}")
-    return GeneratorConfig(mapping=MappingConfig(**mapping), synthesis=SynthesisConfig(**synthesis), **top)
+    try:
+        return GeneratorConfig(mapping=MappingConfig(**mapping), synthesis=SynthesisConfig(**synthesis), **top)
+    except InvalidArgumentError as exc:
+        raise CheckpointError(f"the Generator's constructor kwargs are invalid: {exc}") from None
+
+
+def _init_kwargs(obj: PersistentObject, what: str) -> dict[str, Any]:
+    kwargs = plain_data(obj.state.get("_init_kwargs") or {})
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise CheckpointError(f"the {what}'s _init_kwargs is a {type(kwargs).__name__}, not a dict of kwargs")
+    return dict(kwargs)
+
+
+def _sub_kwargs(kwargs: dict[str, Any], key: str) -> dict[str, Any]:
+    value = kwargs.pop(key, None) or {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise CheckpointError(f"'{key}' is a {type(value).__name__}, not a dict of kwargs")
+    return dict(value)
+
+
+def _integer(value: Any, name: str) -> int:
+    """An integral kwarg (ints, and floats like 512.0 that some tools write); anything else is refused."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CheckpointError(f"kwarg {name}={reprlib.repr(value)} is not an integer")
+    return value
+
+
+def _taps(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > 64:
+        raise CheckpointError(f"resample_filter={reprlib.repr(value)} is not a short list of taps")
+    return tuple(_integer(t, "resample_filter") for t in value)
 
 
 def discriminator_config(obj: PersistentObject) -> DiscriminatorConfig:
     """Architecture from a Discriminator's ``_init_kwargs``."""
-    kwargs = dict(plain_data(obj.state.get("_init_kwargs") or {}))
-    block = _split_known(dict(kwargs.pop("block_kwargs", {}) or {}), {"activation", "resample_filter"}, "D block")
-    epilogue = _split_known(dict(kwargs.pop("epilogue_kwargs", {}) or {}),
+    kwargs = _init_kwargs(obj, "Discriminator")
+    block = _split_known(_sub_kwargs(kwargs, "block_kwargs"), {"activation", "resample_filter"}, "D block")
+    epilogue = _split_known(_sub_kwargs(kwargs, "epilogue_kwargs"),
                             {"mbstd_group_size", "mbstd_num_channels", "activation"}, "D epilogue")
-    mapping = _split_known(dict(kwargs.pop("mapping_kwargs", {}) or {}), {"num_layers"}, "D mapping")
+    mapping = _split_known(_sub_kwargs(kwargs, "mapping_kwargs"), {"num_layers"}, "D mapping")
     top = _split_known(kwargs, {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base",
                                 "channel_max", "num_fp16_res", "conv_clamp", "cmap_dim"}, "discriminator")
     if "resample_filter" in block:
-        block["resample_filter"] = tuple(int(t) for t in block["resample_filter"])
+        block["resample_filter"] = _taps(block["resample_filter"])
     epilogue.pop("activation", None)
     fields: dict[str, Any] = {**top, **block, **epilogue}
     if "num_layers" in mapping:
@@ -182,27 +239,42 @@ def _layout(path: Path, nets: dict[str, PersistentObject], unpickler: Any) -> So
     return SourceLayout(st.st_size, st.st_mtime_ns, origins)
 
 
+@reader("NVIDIA network pickle")
 def read(path: Path) -> Checkpoint:
-    """Read an NVIDIA PyTorch network pickle without executing any of its code."""
+    """Read an NVIDIA PyTorch network pickle without executing any of its code.
+
+    Raises:
+        CheckpointError: corrupt, truncated, malformed or over budget (one line naming the file).
+        UnsafeCheckpointError: a global outside the allow-list, or an attempt to modify a shared object.
+        UnsupportedArchitectureError: e.g. a StyleGAN3 generator or an unknown constructor kwarg.
+    """
     nets, unpickler = _load(path)
     main = nets.get("G_ema") if isinstance(nets.get("G_ema"), PersistentObject) else nets["G"]
     g_config = generator_config(main)
     states = {attr: flatten_state(nets[key]) for key, attr in NETWORK_KEYS.items()
               if isinstance(nets.get(key), PersistentObject)}
+    main_attr = "g_ema" if main is nets.get("G_ema") else "g"
+    check_weights_cover(g_config, count_elements(states[main_attr]), f"the generator {main_attr}")
     meta: dict[str, Any] = {"dropped": []}
     d_config = None
     if "d" in states:
         try:
             d_config = discriminator_config(nets["D"])
-        except (UnsupportedArchitectureError, TypeError, ValueError) as exc:
+            check_weights_cover(d_config, count_elements(states["d"]), "the discriminator")
+        except (CheckpointError, TypeError, ValueError) as exc:
             meta["dropped"].append(f"discriminator ({exc})")
             states.pop("d")
-    if "training_set_kwargs" in nets:
-        meta["training_set_kwargs"] = plain_data(dict(nets["training_set_kwargs"] or {}))
+            d_config = None
+    kwargs = nets.get("training_set_kwargs")
+    if isinstance(kwargs, dict):
+        meta["training_set_kwargs"] = plain_data(dict(kwargs))
+    elif kwargs is not None:
+        meta["dropped"].append(f"training_set_kwargs (a {type(kwargs).__name__}, not a dict)")
     augment = nets.get("augment_pipe")
     if augment is not None:
         meta["has_augment_pipe"] = True
-        p = (augment.state.get("_buffers") or {}).get("p") if isinstance(augment, PersistentObject) else None
+        p = dict(_entries(augment.state, "_buffers", "augment_pipe.")).get("p") \
+            if isinstance(augment, PersistentObject) else None
         if isinstance(p, torch.Tensor) and p.numel() == 1:
             meta["augment_p"] = float(p)
     # Recorded (never run) so that a conversion can say it leaves the code behind.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from ...config import (
+    MAX_RESOLUTION,
     DiscriminatorConfig,
     GeneratorConfig,
     MappingConfig,
@@ -41,7 +43,8 @@ from ...ops.bias_act import ACTIVATIONS
 from ..checkpoint import Checkpoint, StateDict
 from ..keymaps import nvidia_tf as keymap
 from ..keymaps.common import complete_and_check, fit_channels, state_shapes
-from ..safe_unpickle import EasyDictStandIn, RestrictedUnpickler, plain_data
+from ..reading import check_weights_cover, reader
+from ..safe_unpickle import EasyDictStandIn, plain_data, restricted_load
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +67,50 @@ class TFNetworkStandIn:
 
     @property
     def static_kwargs(self) -> dict[str, Any]:
-        return {str(k): plain_data(v) for k, v in dict(self.state.get("static_kwargs") or {}).items()}
+        return {str(k): plain_data(v) for k, v in self._dict_field("static_kwargs").items()}
 
     @property
     def components(self) -> dict[str, Any]:
-        return dict(self.state.get("components") or {})
+        return self._dict_field("components")
+
+    def _dict_field(self, key: str) -> dict[str, Any]:
+        value = self.state.get(key) or {}
+        if not isinstance(value, dict):
+            raise CheckpointError(f"a TensorFlow network's {key} is a {type(value).__name__}, not a dict")
+        return dict(value)
 
     def variables(self) -> dict[str, torch.Tensor]:
+        """Variables as float32 tensors, each checked to have the rank its name implies."""
         out = {}
-        for item in self.state.get("variables") or []:
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+        items = self.state.get("variables") or []
+        if not isinstance(items, (list, tuple)):
+            raise CheckpointError(f"a TensorFlow network's variables are a {type(items).__name__}, not a list")
+        for item in items:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                    and isinstance(item[1], (np.ndarray, np.generic, int, float))):
                 raise CheckpointError("a TensorFlow network's variables are not (name, array) pairs")
             array = np.asarray(item[1])
             if array.dtype.kind not in "fiub":
-                raise CheckpointError(f"TensorFlow variable '{item[0]}' has dtype {array.dtype}")
+                raise CheckpointError(f"TensorFlow variable '{item[0][:80]}' has dtype {array.dtype}")
+            rank = _expected_rank(item[0])
+            if rank is not None and array.ndim != rank:
+                raise CheckpointError(f"TensorFlow variable '{item[0][:80]}' has shape {array.shape}; a variable of "
+                                      f"that name has {rank} dimensions")
             out[item[0]] = torch.from_numpy(np.array(array, dtype=np.float32))
         return out
+
+
+# Rank of a variable by its name (first match wins); names not listed are checked by the key map.
+_RANKS = ((re.compile(r"(^|/)(Dense\d+|LabelEmbed|LabelConcat|Output)/weight$"), 2), (re.compile(r"/weight$"), 4),
+          (re.compile(r"/mod_weight$"), 2), (re.compile(r"(/bias|/mod_bias|^dlatent_avg)$"), 1),
+          (re.compile(r"(/noise_strength|^lod)$"), 0), (re.compile(r"(^noise\d+|/const)$"), 4))
+
+
+def _expected_rank(name: str) -> int | None:
+    for pattern, rank in _RANKS:
+        if pattern.search(name):
+            return rank
+    return None
 
 
 STAND_INS: dict[tuple[str, str], Any] = {
@@ -109,13 +140,9 @@ _D_USED = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_decay"
 def _load(path: Path) -> Any:
     try:
         with path.open("rb") as f:
-            return RestrictedUnpickler(f, extra=STAND_INS).load()
-    except (CheckpointError, MemoryError):
-        raise
+            return restricted_load(f, extra=STAND_INS)[0]
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
-    except Exception as exc:  # noqa: BLE001 - truncated/corrupt pickles raise many types
-        raise CheckpointError(f"{path.name}: corrupt or truncated pickle ({type(exc).__name__}: {exc})") from None
 
 
 def _kwargs(nets: list[TFNetworkStandIn], ignored: set[str], used: set[str], what: str) -> dict[str, Any]:
@@ -125,7 +152,7 @@ def _kwargs(nets: list[TFNetworkStandIn], ignored: set[str], used: set[str], wha
         for key, value in net.static_kwargs.items():
             if key not in ignored and key not in used:
                 raise UnsupportedArchitectureError(
-                    f"{what}: static kwarg '{key}={value!r}' is not one of NVIDIA's StyleGAN2 kwargs; it may "
+                    f"{what}: static kwarg '{key}={reprlib.repr(value)}' is not one of NVIDIA's StyleGAN2 kwargs; it may "
                     "change the network in a way styleblend does not implement, so the file is not converted")
             merged.setdefault(key, value)
     return merged
@@ -136,21 +163,21 @@ def _filter(kw: Mapping[str, Any], what: str) -> tuple[int, ...]:
     if taps is None:
         return (1, 1)  # TF: None means a box filter
     if not isinstance(taps, (list, tuple)) or not all(isinstance(t, (int, float)) and t == int(t) for t in taps):
-        raise UnsupportedArchitectureError(f"{what}: resample_kernel={taps!r} is not a 1-D list of integer taps")
+        raise UnsupportedArchitectureError(f"{what}: resample_kernel={reprlib.repr(taps)} is not a 1-D list of integer taps")
     return tuple(int(t) for t in taps)
 
 
 def _activation(kw: Mapping[str, Any], key: str, what: str) -> str:
     act = kw.get(key, "lrelu")
     if act not in ACTIVATIONS:
-        raise UnsupportedArchitectureError(f"{what}: {key}={act!r} is not an activation styleblend implements")
+        raise UnsupportedArchitectureError(f"{what}: {key}={reprlib.repr(act)} is not an activation styleblend implements")
     return str(act)
 
 
 def _check_equal(kw: Mapping[str, Any], key: str, actual: Any, what: str) -> None:
     if kw.get(key) is not None and kw[key] != actual:
         raise UnsupportedArchitectureError(
-            f"{what}: static kwarg {key}={kw[key]!r} but the variables describe {actual!r}; "
+            f"{what}: static kwarg {key}={reprlib.repr(kw[key])} but the variables describe {actual!r}; "
             f"styleblend only converts networks whose {key} matches their weights")
 
 
@@ -167,7 +194,15 @@ def _channel_base(kw: Mapping[str, Any], channels: dict[int, int], what: str) ->
 
 
 def _resolutions(names: list[str]) -> list[int]:
-    return sorted({int(m[1]) for n in names if (m := re.match(r"(\d+)x\1/", n))})
+    """Block resolutions named by the variables ('64x64/Conv0_up/weight'), each a power of two in range."""
+    found = sorted({int(m[1]) for n in names if (m := re.match(r"(\d{1,6})x\1/", n))})
+    for res in found:
+        if res < 4 or res > MAX_RESOLUTION or res & (res - 1):
+            raise CheckpointError(f"a variable names a {res}x{res} block; block resolutions are powers of two "
+                                  f"from 4 to {MAX_RESOLUTION}")
+    if not found:
+        raise CheckpointError("no variable names a block resolution ('4x4/...'); not a StyleGAN2 network")
+    return found
 
 
 def generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig, dict[str, dict[str, torch.Tensor]]]:
@@ -191,7 +226,7 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
                                            "generator (expected 'G_main')")
     version = net.state.get("version")
     if version not in (2, 3, 4, 5):
-        raise UnsupportedArchitectureError(f"{what}: TensorFlow network pickle version {version!r} is not supported")
+        raise UnsupportedArchitectureError(f"{what}: TensorFlow network pickle version {reprlib.repr(version)} is not supported")
     comps = net.components
     mapping, synthesis = comps.get("mapping"), comps.get("synthesis")
     if not isinstance(mapping, TFNetworkStandIn) or not isinstance(synthesis, TFNetworkStandIn):
@@ -208,7 +243,7 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
         raise UnsupportedArchitectureError(f"{what}: class-conditional StyleGAN2 (LabelConcat) generators are not "
                                            "supported; StyleGAN2-ADA's LabelEmbed is")
     if kw.get("normalize_latents", True) is not True:
-        raise UnsupportedArchitectureError(f"{what}: normalize_latents={kw['normalize_latents']!r} changes the "
+        raise UnsupportedArchitectureError(f"{what}: normalize_latents={reprlib.repr(kw['normalize_latents'])} changes the "
                                            "mapping network; styleblend always normalises z")
     num_layers = len([n for n in mv if re.fullmatch(r"Dense\d+/weight", n)])
     if num_layers == 0 or "4x4/Const/const" not in sv or "4x4/Conv/weight" not in sv:
@@ -276,6 +311,7 @@ def convert_generator(net: TFNetworkStandIn, what: str, shapes: dict[str, tuple[
     shapes: the expected tensor shapes when already known (G and Gs share them), to skip building a network.
     """
     cfg, variables = generator_config(net, what)
+    check_weights_cover(cfg, sum(t.numel() for v in variables.values() for t in v.values()), what)
     state: StateDict = {}
     for component, values in variables.items():
         state.update(_convert(values, lambda n, c=component: keymap.generator_key(c, n), what))
@@ -341,10 +377,12 @@ def _convert_discriminator(net: TFNetworkStandIn, what: str) -> tuple[Discrimina
                               activation=_activation(kw, "nonlinearity", what), resample_filter=_filter(kw, what))
     from ...nn import Discriminator
 
+    check_weights_cover(cfg, sum(t.numel() for t in v.values()), what)
     state = _convert(v, keymap.discriminator_key, what)
     return cfg, complete_and_check(state, state_shapes(lambda: Discriminator(cfg)), cfg.resample_filter, what)
 
 
+@reader("TensorFlow network pickle")
 def read(path: Path) -> Checkpoint:
     """Read a TensorFlow StyleGAN2(-ADA) pickle without executing any of its code.
 

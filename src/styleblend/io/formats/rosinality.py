@@ -37,6 +37,7 @@ from ...errors import (
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict
 from ..keymaps import rosinality as keymap
+from ..reading import check_weights_cover, count_elements, reader
 from ..keymaps.common import (
     complete_and_check,
     fit_channels,
@@ -72,7 +73,8 @@ def _plain(value: Any) -> Any:
 
 
 def _state(value: Any, name: str, path: Path) -> dict[str, torch.Tensor]:
-    if not isinstance(value, Mapping) or not all(isinstance(v, torch.Tensor) for v in value.values()):
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                 for k, v in value.items()):
         raise CheckpointError(f"{path.name}: '{name}' is not a state dict of tensors")
     return dict(value)
 
@@ -101,11 +103,30 @@ def _split_payload(obj: Any, path: Path) -> tuple[dict[str, dict], Any, dict, li
                           f"(top-level keys: {sorted(map(str, obj))[:8]}); expected 'g_ema'")
 
 
-def _saved_config(cls: Any, saved: Mapping[str, Any], what: str) -> Any:
+def _saved_config(cls: Any, saved: Mapping[str, Any], state: Mapping[str, torch.Tensor], what: str) -> Any:
+    """The exact config styleblend wrote into ``args``, held to the weights the file really has."""
     try:
-        return cls.from_dict(dict(saved))
-    except (InvalidArgumentError, TypeError, ValueError) as exc:
+        cfg = cls.from_dict(dict(saved))
+    except (InvalidArgumentError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{what}: invalid styleblend config in args ({exc})") from None
+    check_weights_cover(cfg, count_elements(state), what)
+    return cfg
+
+
+def _dim(state: Mapping[str, torch.Tensor], key: str, axis: int, what: str) -> int:
+    """``state[key].shape[axis]``, or a clear error when the tensor is missing or has too few dimensions."""
+    tensor = state[key]
+    if tensor.dim() <= (axis if axis >= 0 else -axis - 1):
+        raise CheckpointError(f"{what}: '{key}' has shape {tuple(tensor.shape)}, too few dimensions for a "
+                              "rosinality StyleGAN2 tensor of that name")
+    return int(tensor.shape[axis])
+
+
+def _resolution(count: int, what: str) -> int:
+    if not 0 <= count <= 10:  # 4 px .. 4096 px
+        raise CheckpointError(f"{what}: {count} resolution blocks describe a network of 2**{count + 2} px; "
+                              "styleblend reads up to 4096 px")
+    return 2 ** (count + 2)
 
 
 def infer_generator_config(state: Mapping[str, torch.Tensor], args: Mapping[str, Any], what: str) -> GeneratorConfig:
@@ -124,34 +145,38 @@ def infer_generator_config(state: Mapping[str, torch.Tensor], args: Mapping[str,
 def _infer_generator_config(state: Mapping[str, torch.Tensor], args: Mapping[str, Any], what: str) -> GeneratorConfig:
     saved = args.get("styleblend_g_config")
     if isinstance(saved, Mapping):  # written by styleblend: the exact config (checked against shapes later)
-        return _saved_config(GeneratorConfig, saved, what)
+        return _saved_config(GeneratorConfig, saved, state, what)
     n_mlp = len([k for k in state if re.fullmatch(r"style\.\d+\.weight", k)])
     if n_mlp == 0 or "input.input" not in state or "conv1.conv.weight" not in state:
         raise CheckpointError(f"{what} is not a rosinality StyleGAN2 generator (no style.1.weight / input.input)")
     num_rgbs = len([k for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k)])
-    res = 2 ** (num_rgbs + 2)
-    channels = {4: int(state["conv1.conv.weight"].shape[1])}
+    res = _resolution(num_rgbs, what)
+    channels = {4: _dim(state, "conv1.conv.weight", 1, what)}
     for k in range(num_rgbs):
         key = f"convs.{2 * k + 1}.conv.weight"
         if key not in state:
             raise CheckpointError(f"{what}: '{key}' is missing")
-        channels[2 ** (k + 3)] = int(state[key].shape[1])
+        channels[2 ** (k + 3)] = _dim(state, key, 1, what)
     cm = args.get("channel_multiplier")
     prefer = 16384 * int(cm) if isinstance(cm, (int, float)) and cm > 0 else 32768
     base, cmax = fit_channels(channels, what, prefer_base=prefer)
     kernel = state.get("convs.0.conv.blur.kernel")
     taps = taps_from_kernel(kernel, 4.0, what) if kernel is not None else (1, 3, 3, 1)
-    style_dim = int(state["style.1.weight"].shape[1])
-    w_dim = int(state[f"style.{n_mlp}.weight"].shape[0])
-    lr_mlp = float(args.get("lr_mlp", 0.01))
+    style_dim = _dim(state, "style.1.weight", 1, what)
+    w_dim = _dim(state, f"style.{n_mlp}.weight", 0, what)
+    lr_mlp = args.get("lr_mlp", 0.01)
+    lr_mlp = float(lr_mlp) if isinstance(lr_mlp, (int, float)) and not isinstance(lr_mlp, bool) else lr_mlp
     for name, value in (("size", res), ("latent", w_dim), ("n_mlp", n_mlp)):
         if name in args and args[name] != value:
             log.warning("%s: args.%s=%r but the tensors say %r; using the tensors", what, name, args[name], value)
-    return GeneratorConfig(
-        z_dim=style_dim, w_dim=w_dim, img_resolution=res, img_channels=int(state["to_rgb1.conv.weight"].shape[1]),
-        mapping=MappingConfig(num_layers=n_mlp, lr_multiplier=lr_mlp),
-        synthesis=SynthesisConfig(channel_base=base, channel_max=cmax, architecture="skip", resample_filter=taps,
-                                  kernel_size=int(state["conv1.conv.weight"].shape[-1])))
+    try:
+        return GeneratorConfig(
+            z_dim=style_dim, w_dim=w_dim, img_resolution=res, img_channels=_dim(state, "to_rgb1.conv.weight", 1, what),
+            mapping=MappingConfig(num_layers=n_mlp, lr_multiplier=lr_mlp),
+            synthesis=SynthesisConfig(channel_base=base, channel_max=cmax, architecture="skip", resample_filter=taps,
+                                      kernel_size=_dim(state, "conv1.conv.weight", -1, what)))
+    except InvalidArgumentError as exc:
+        raise CheckpointError(f"{what}: the tensors or args describe an invalid architecture ({exc})") from None
 
 
 def infer_discriminator_config(state: Mapping[str, torch.Tensor], args: Mapping[str, Any],
@@ -167,20 +192,20 @@ def _infer_discriminator_config(state: Mapping[str, torch.Tensor], args: Mapping
                                 what: str) -> DiscriminatorConfig:
     saved = args.get("styleblend_d_config")
     if isinstance(saved, Mapping):
-        return _saved_config(DiscriminatorConfig, saved, what)
+        return _saved_config(DiscriminatorConfig, saved, state, what)
     if "convs.0.0.weight" not in state or "final_conv.0.weight" not in state:
         raise CheckpointError(f"{what} is not a rosinality StyleGAN2 discriminator")
     num_blocks = len([k for k in state if re.fullmatch(r"convs\.\d+\.conv1\.0\.weight", k)])
-    res = 2 ** (num_blocks + 2)
-    channels = {res: int(state["convs.0.0.weight"].shape[0]), 4: int(state["final_conv.0.weight"].shape[0])}
+    res = _resolution(num_blocks, what)
+    channels = {res: _dim(state, "convs.0.0.weight", 0, what), 4: _dim(state, "final_conv.0.weight", 0, what)}
     for j in range(1, num_blocks + 1):
-        channels[res >> (j - 1)] = int(state[f"convs.{j}.conv1.0.weight"].shape[0])
+        channels[res >> (j - 1)] = _dim(state, f"convs.{j}.conv1.0.weight", 0, what)
     cm = args.get("channel_multiplier")
     prefer = 16384 * int(cm) if isinstance(cm, (int, float)) and cm > 0 else 32768
     base, cmax = fit_channels(channels, what, prefer_base=prefer)
     kernel = state.get("convs.1.conv2.0.kernel")
     taps = taps_from_kernel(kernel, 1.0, what) if kernel is not None else (1, 3, 3, 1)
-    return DiscriminatorConfig(img_resolution=res, img_channels=int(state["convs.0.0.weight"].shape[1]),
+    return DiscriminatorConfig(img_resolution=res, img_channels=_dim(state, "convs.0.0.weight", 1, what),
                                architecture="resnet", channel_base=base, channel_max=cmax, mbstd_group_size=4,
                                mbstd_num_channels=1, resample_filter=taps)
 
@@ -246,6 +271,7 @@ def estimate_w_avg(state: Mapping[str, torch.Tensor], cfg: GeneratorConfig,
         return net(z).mean(dim=0)
 
 
+@reader("rosinality checkpoint")
 def read(path: Path) -> Checkpoint:
     """Read a rosinality checkpoint (training, converted, bare state dict or pSp/e4e) without running code.
 
@@ -266,6 +292,7 @@ def read(path: Path) -> Checkpoint:
         dropped.append("no 'g_ema' in the file: the training generator 'g' is used for rendering")
     what = f"{path.name} (rosinality)"
     g_cfg = infer_generator_config(parts["g_ema"], args, what)
+    check_weights_cover(g_cfg, count_elements(parts["g_ema"]), what)  # before building anything from it
     shapes = state_shapes(lambda: _generator(g_cfg))
     w_avg = _w_avg(latent_avg, g_cfg.w_dim)
     if latent_avg is not None and w_avg is None:

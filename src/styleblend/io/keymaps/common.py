@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from ...config import MAX_RESOLUTION
 from ...errors import UnsupportedArchitectureError
 from ...ops.upfirdn2d import setup_filter
 from ..checkpoint import check_state_dict
@@ -32,6 +33,9 @@ def fit_channels(table: Mapping[int, int], what: str, prefer_base: int | None = 
             channel_multiplier=4 gives 1024 channels at 64 px after 512 at 32 px).
     """
     resolutions = sorted(table)
+    if not resolutions or resolutions[-1] > MAX_RESOLUTION or min(table.values()) < 1:
+        raise UnsupportedArchitectureError(f"{what}: channels per resolution {dict(list(table.items())[:12])} are "
+                                           f"not a StyleGAN2 table (resolutions up to {MAX_RESOLUTION}, >= 1 channel)")
     channel_max = max(table.values())
 
     def fits(base: int) -> bool:
