@@ -77,6 +77,10 @@ def test_cli_init_from_file_and_video(tmp_path, network, tiny_G, no_vgg):
     assert main(["-q", "project", "--network", str(network), "--target", str(target), "--outdir",
                  str(tmp_path / "b"), "--steps", "4", "--init", str(tmp_path / "a" / LATENT_NAME), "--video"]) == 0
     assert (tmp_path / "b" / "proj.mp4").stat().st_size > 0
+    # Re-run into the same folder without --video: no stale video of the earlier run is left beside the new files.
+    assert main(["-q", "project", "--network", str(network), "--target", str(target), "--outdir",
+                 str(tmp_path / "b"), "--steps", "2"]) == 0
+    assert not (tmp_path / "b" / "proj.mp4").exists() and (tmp_path / "b" / LATENT_NAME).is_file()
     with np.load(tmp_path / "a" / LATENT_NAME) as data:
         assert any(k.startswith("noise.") for k in data.files)  # nvidia optimises noise maps; they are kept
 

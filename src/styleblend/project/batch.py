@@ -279,6 +279,12 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
         # editing will reproduce from the saved w (NVIDIA's projector saves its proj.png the same way).
         proj_u8 = to_uint8(synthesize(G, result.ws))[0]
         metrics = _metrics(job, target_u8, proj_u8, result)
+    stale_video = outdir / "proj.mp4"
+    if not job.video and stale_video.is_file() and output_dir_is_done(outdir):
+        # A re-run without --video into an earlier projection's folder: its old video would sit beside the new
+        # results and show a different optimisation.
+        log.info("removing %s of an earlier run", stale_video)
+        stale_video.unlink()
     save_png(target_u8, outdir / "target.png")
     save_png(proj_u8, outdir / "proj.png")
     save_png(make_grid(np.stack([target_u8, proj_u8]), cols=2), outdir / "compare.png")

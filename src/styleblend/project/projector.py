@@ -20,6 +20,11 @@ Methods (:func:`settings_for`):
   fallback loss): 18.7 dB after 100 steps, where image2stylegan's published settings reach 14.8 dB at
   100 and 18.1 dB at 300 steps. Most of the gain is the learning rate (constant lr 0.1: 18.5 dB at 100
   steps); coarse-to-fine adds ~0.6 dB at 100 steps and nothing measurable at 300.
+* ``editable`` - ``fast`` plus the W+ regulariser (``w_reg`` = :data:`DEFAULT_W_REG`, see
+  :mod:`.wspace`): latents stay nearer W, so they render well through blends and edits (toonify).
+
+Any method takes ``w_reg`` (W+ regulariser), ``optimize_noise`` and ``noise_init`` as overrides; the published
+presets keep the regulariser off.
 """
 
 from __future__ import annotations
