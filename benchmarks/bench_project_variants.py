@@ -1,7 +1,7 @@
 """Projection variants on held-out images, one batch per variant: PSNR, W+ row spread, seconds.
 
 Reproduces the loss, W+ regulariser and `nvidia` noise tables of docs/projection.md. Each variant is
-``method:loss:overrides`` with overrides as ``key=value`` pairs joined by ``+`` (ProjectionSettings fields),
+``method:loss:overrides`` (loss: pixel, dfeat, or dfeat*K = D features + K x MSE) with overrides as ``key=value`` pairs joined by ``+`` (ProjectionSettings fields),
 e.g. ``fast:pixel:w_reg=0.03`` or ``nvidia:pixel:optimize_noise=false+space=w+``. All images are projected
 at once (``project()`` takes N targets; each gets its own latent). Examples (minutes on 2 busy CPU cores):
 
@@ -24,7 +24,16 @@ from styleblend.io import load_checkpoint
 from styleblend.media.images import from_uint8
 from styleblend.media.load import list_images, load_image
 from styleblend.metrics.quality import psnr
-from styleblend.project import dfeat_loss, pixel_fallback_loss, project, settings_for, synthesize
+from styleblend.project import (
+    DiscriminatorFeatureDistance,
+    LossTerm,
+    WeightedLoss,
+    pixel_fallback_loss,
+    project,
+    settings_for,
+    synthesize,
+)
+from styleblend.project.losses import DFEAT_MSE_WEIGHT, pixel_mse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +51,17 @@ def parse_variant(spec: str) -> tuple[str, str, dict]:
     method, loss, overrides = (spec.split(":") + ["", ""])[:3]
     pairs = [p for p in overrides.replace("w+", "W_PLUS").split("+") if p]
     return method, loss, {k: _value(v.replace("W_PLUS", "w+")) for k, v in (p.split("=", 1) for p in pairs)}
+
+
+def make_loss(name: str, D):
+    """'pixel'; 'dfeat' (the default dfeat loss); 'dfeat*K' (D features + K x MSE, K = 0: features only)."""
+    if name in ("", "pixel"):
+        return pixel_fallback_loss()
+    if D is None:
+        raise SystemExit(f"loss {name!r} needs --discriminator")
+    mse_weight = DFEAT_MSE_WEIGHT if name == "dfeat" else float(name.split("*", 1)[1])
+    terms = [LossTerm("dfeat", 1.0, DiscriminatorFeatureDistance(D))]
+    return WeightedLoss(terms + ([LossTerm("mse", mse_weight, pixel_mse)] if mse_weight > 0 else []), kind="dfeat")
 
 
 def main() -> None:
@@ -66,7 +86,7 @@ def main() -> None:
     print("| variant | PSNR dB | row spread | mean distance | s / image |\n|---|---|---|---|---|")
     for spec in args.variants.split(","):
         method, loss_name, overrides = parse_variant(spec)
-        loss = dfeat_loss(D) if loss_name == "dfeat" else pixel_fallback_loss()
+        loss = make_loss(loss_name, D)
         start = time.perf_counter()
         r = project(G, target, settings_for(method, steps=args.steps, **overrides), loss, seed=args.seed)
         with torch.no_grad():
