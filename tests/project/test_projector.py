@@ -218,6 +218,10 @@ def test_noise_optimisation_switch_and_start(tiny_G):
     assert off.noise is None and "noise_reg" not in off.history[0] and "noise_reg" not in off.term_weights
     on = project(tiny_G, target, settings_for("nvidia", steps=2, num_w_samples=100), pixel_fallback_loss())
     assert on.term_weights["noise_reg"] == 1e5
+    # Switched on for another method, the maps are regularised too (NVIDIA's weight).
+    fast = project(tiny_G, target, settings_for("fast", steps=2, num_w_samples=100, optimize_noise=True),
+                   pixel_fallback_loss())
+    assert fast.noise is not None and fast.term_weights["noise_reg"] == 1e5
     # 'model' starts from the model's own maps (normalised): after a tiny step they are still close to them.
     s = settings_for("nvidia", steps=1, lr=1e-6, num_w_samples=100, noise_init="model")
     kept = project(tiny_G, target, s, pixel_fallback_loss())

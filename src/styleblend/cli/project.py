@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         extras = [f"w_reg {job.settings.w_reg:g}"] if job.settings.w_reg > 0 else []
         if job.settings.optimize_noise:
-            extras.append(f"noise maps optimised ({job.settings.noise_init} start, reg {job.settings.noise_reg_weight:g})")
+            s = job.settings
+            extras.append(f"noise maps optimised ({s.noise_init} start, reg {s.noise_reg_weight:g})")
         print(f"loss: {job.loss.kind} = {job.loss.describe()}" + "".join(f"; {e}" for e in extras))
     quiet = args.quiet
 

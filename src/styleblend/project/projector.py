@@ -82,7 +82,8 @@ class ProjectionSettings:
     w_noise, w_noise_ramp: NVIDIA's w-noise annealing factor (times std of w) and its ramp length; 0 = off.
     optimize_noise: also optimise the per-layer noise maps (NVIDIA); else they stay fixed ('const').
     noise_reg_weight: weight of :func:`~styleblend.project.losses.noise_regularization` (used only when
-        optimize_noise).
+        optimize_noise; NVIDIA's 1e5 by default, so turning noise optimisation on for any method keeps the
+        maps from absorbing image content).
     unlock_until: coarse-to-fine W+ - per-layer offsets are unlocked progressively until this fraction of
         the run (0 = all layers free from the start). Ignored when :func:`project` gets ``init_ws``.
     noise_init: where optimised noise maps start: 'random' (fresh N(0, 1) maps, NVIDIA's projector) or
@@ -106,7 +107,7 @@ class ProjectionSettings:
     w_noise: float = 0.0
     w_noise_ramp: float = 0.75
     optimize_noise: bool = False
-    noise_reg_weight: float = 0.0
+    noise_reg_weight: float = 1e5
     unlock_until: float = 0.0
     noise_init: str = "random"
     w_reg: float = 0.0
