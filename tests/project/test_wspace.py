@@ -70,7 +70,7 @@ def test_regulariser_keeps_projections_nearer_w(tiny_G):
     assert spread_reg < spread_free / 1.5, (spread_free, spread_reg)
     # Pulling towards a given base w instead: the rows end near that base.
     base = w.detach()
-    to_base = project(tiny_G, target, settings_for("fast", steps=60, num_w_samples=500, w_reg=1.0), loss, seed=0,
+    to_base = project(tiny_G, target, settings_for("fast", steps=30, num_w_samples=500, w_reg=1.0), loss, seed=0,
                       w_base=base)
     assert row_spread(to_base.ws, 1.0, reference=base).mean() < row_spread(free.ws, 1.0, reference=base).mean()
 
