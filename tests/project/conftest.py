@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
+from styleblend.config import DiscriminatorConfig, GeneratorConfig, MappingConfig, SynthesisConfig
 from styleblend.io import Checkpoint
-from styleblend.nn import Generator
+from styleblend.nn import Discriminator, Generator
 
 
 def tiny_config(res: int = 32) -> GeneratorConfig:
@@ -27,9 +27,27 @@ def tiny_checkpoint(seed: int = 0, res: int = 32) -> Checkpoint:
     return Checkpoint(g_config=cfg, g_ema={k: v.clone() for k, v in G.state_dict().items()})
 
 
+def tiny_d_config(res: int = 32) -> DiscriminatorConfig:
+    return DiscriminatorConfig(img_resolution=res, channel_base=256, channel_max=32)
+
+
+def tiny_checkpoint_with_d(seed: int = 0, res: int = 32) -> Checkpoint:
+    """The tiny generator plus a (random) discriminator, as a training snapshot carries one."""
+    ckpt = tiny_checkpoint(seed, res)
+    torch.manual_seed(seed + 1000)
+    D = Discriminator(tiny_d_config(res))
+    return Checkpoint(g_config=ckpt.g_config, g_ema=ckpt.g_ema, d_config=D.cfg,
+                      d={k: v.clone() for k, v in D.state_dict().items()})
+
+
 @pytest.fixture(scope="session")
 def tiny_ckpt() -> Checkpoint:
     return tiny_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt_d() -> Checkpoint:
+    return tiny_checkpoint_with_d()
 
 
 @pytest.fixture()

@@ -79,6 +79,10 @@ def test_cli_init_from_file_and_video(tmp_path, network, tiny_G, no_vgg):
     assert main(["-q", "project", "--network", str(network), "--target", str(target), "--outdir",
                  str(tmp_path / "b"), "--steps", "4", "--init", str(tmp_path / "a" / LATENT_NAME), "--video"]) == 0
     assert (tmp_path / "b" / "proj.mp4").stat().st_size > 0
+    # Re-run into the same folder without --video: no stale video of the earlier run is left beside the new files.
+    assert main(["-q", "project", "--network", str(network), "--target", str(target), "--outdir",
+                 str(tmp_path / "b"), "--steps", "2"]) == 0
+    assert not (tmp_path / "b" / "proj.mp4").exists() and (tmp_path / "b" / LATENT_NAME).is_file()
     with np.load(tmp_path / "a" / LATENT_NAME) as data:
         assert any(k.startswith("noise.") for k in data.files)  # nvidia optimises noise maps; they are kept
 
@@ -181,3 +185,82 @@ def test_output_names_never_collide(tmp_path):
     assert names[tmp_path / "a.jpg"] == "a_jpg"
     # Every shard computes the same names (they are decided over the whole list, in any order).
     assert output_names(list(reversed(files))) == names
+
+
+@pytest.fixture()
+def network_with_d(tmp_path, tiny_ckpt_d):
+    return save_checkpoint(tiny_ckpt_d, tmp_path / "tiny-d.safetensors")
+
+
+def test_video_without_ffmpeg_fails_before_any_work(tmp_path, network, tiny_G, no_vgg, monkeypatch, capsys):
+    (target,) = _images(tmp_path / "in", tiny_G, n=1)
+    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)  # import now raises ImportError
+    import styleblend.project.batch as batch_mod
+
+    calls = []
+    monkeypatch.setattr(batch_mod, "project", lambda *a, **k: calls.append(1))
+    out = tmp_path / "out"
+    assert main(["project", "--network", str(network), "--target", str(target), "--outdir", str(out),
+                 "--steps", "2", "--video"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "imageio-ffmpeg" in err and "\n" not in err
+    assert calls == [] and not out.exists()
+
+
+def test_failing_extra_keeps_latent_and_metrics(tmp_path, network, tiny_G, no_vgg, monkeypatch):
+    (target,) = _images(tmp_path / "in", tiny_G, n=1)
+    import styleblend.media.video as video_mod
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full while writing the video")
+
+    monkeypatch.setattr(video_mod, "write_video", broken)
+    job = prepare_job(network, "fast", steps=3, video=True)
+    from styleblend.project.batch import project_file
+
+    with pytest.raises(OSError, match="disk full"):
+        project_file(job, target, tmp_path / "out")
+    for name in ("metrics.json", LATENT_NAME, "proj.png", "loss.png"):
+        assert (tmp_path / "out" / name).is_file(), name
+    assert not (tmp_path / "out" / "proj.mp4").exists()
+
+
+def test_cli_loss_choice_regulariser_and_noise_flags(tmp_path, network, network_with_d, tiny_G, no_vgg, capsys):
+    (target,) = _images(tmp_path / "in", tiny_G, n=1)
+    # A checkpoint with D and no VGG weights: the dfeat loss runs by default, and the output says so.
+    assert main(["project", "--network", str(network_with_d), "--target", str(target), "--outdir",
+                 str(tmp_path / "d"), "--method", "fast", "--steps", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "loss: dfeat" in printed and "row spread" in printed
+    m = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert m["loss_kind"] == "dfeat" and m["discriminator"] and set(m["term_weights"]) == {"dfeat", "mse"}
+    assert m["row_spread"] >= 0 and m["mean_distance"] > 0 and m["w_reg"] == 0
+    # The same D taken from another file, for a network without one.
+    assert main(["-q", "project", "--network", str(network), "--target", str(target), "--outdir",
+                 str(tmp_path / "d2"), "--method", "fast", "--steps", "2", "--discriminator", str(network_with_d)]) == 0
+    assert json.loads((tmp_path / "d2" / "metrics.json").read_text())["loss_kind"] == "dfeat"
+    # Explicit pixel loss, the W+ regulariser on, nvidia without noise optimisation.
+    assert main(["-q", "project", "--network", str(network_with_d), "--target", str(target), "--outdir",
+                 str(tmp_path / "p"), "--method", "nvidia", "--steps", "3", "--loss", "pixel", "--w-reg", "0.5",
+                 "--no-optimize-noise"]) == 0
+    m = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert m["loss_kind"] == "pixel" and m["w_reg"] == 0.5 and m["optimize_noise"] is False
+    assert "w_reg" in m["term_weights"] and "noise_reg" not in m["term_weights"]
+    with np.load(tmp_path / "p" / LATENT_NAME) as data:
+        assert not any(k.startswith("noise.") for k in data.files)
+    # dfeat asked for where there is no discriminator: one clear line.
+    assert main(["project", "--network", str(network), "--target", str(target), "--outdir", str(tmp_path / "x"),
+                 "--loss", "dfeat", "--steps", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--discriminator" in err and "\n" not in err
+    assert main(["project", "--network", str(network), "--target", str(target), "--outdir", str(tmp_path / "x"),
+                 "--w-reg", "-1", "--steps", "2"]) == 1
+
+
+def test_loss_curve_plots_each_weighted_term():
+    history = [{"loss": 1e5 * 0.1 / (i + 1) + 0.1, "mse": 0.1, "noise_reg": 0.1 / (i + 1)} for i in range(30)]
+    img = loss_curve_image(history, term_weights={"mse": 1.0, "noise_reg": 1e5})
+    single = loss_curve_image(history)
+    colours = {tuple(c) for c in img.reshape(-1, 3)}
+    assert (30, 90, 200) in colours and (30, 150, 60) in colours  # the two term curves
+    assert (30, 90, 200) not in {tuple(c) for c in single.reshape(-1, 3)}

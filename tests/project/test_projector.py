@@ -162,3 +162,85 @@ def test_noise_regularization_prefers_white_noise():
     smooth = torch.nn.functional.avg_pool2d(torch.randn([1, 1, 34, 34], generator=g), 3, stride=1)[0, 0]
     smooth = (smooth - smooth.mean()) / smooth.std()
     assert noise_regularization([white]) < noise_regularization([smooth]) / 10
+
+
+def test_batched_targets_match_one_at_a_time(tiny_G):
+    """N targets at once give (up to float rounding) the latents of N separate runs: every term is a batch mean."""
+    g = torch.Generator().manual_seed(1)
+    ws = tiny_G.mapping(torch.randn([3, tiny_G.z_dim], generator=g))
+    target = synthesize(tiny_G, ws)
+    s = settings_for("image2stylegan", steps=8, lr=0.05, num_w_samples=200)
+    batch = project(tiny_G, target, s, pixel_fallback_loss())
+    assert batch.ws.shape == (3, tiny_G.num_ws, tiny_G.w_dim)
+    assert len(batch.w_distance["row_spread"]) == 3
+    for i in range(3):
+        one = project(tiny_G, target[i:i + 1], s, pixel_fallback_loss())
+        assert torch.allclose(one.ws, batch.ws[i:i + 1], atol=1e-3)
+    # Optimised noise maps are per image in a batch, each kept white.
+    r = project(tiny_G, target, settings_for("nvidia", steps=2, num_w_samples=100), pixel_fallback_loss())
+    for buf in r.noise.values():
+        assert buf.shape[:2] == (3, 1)
+        assert buf.mean(dim=(-2, -1)).abs().max() < 1e-4
+
+
+def test_init_ws_refinement_starts_there_and_unlocks_all_rows(tiny_G):
+    """From given ws, `fast` starts at them exactly and optimises every row from step 1 (no coarse-to-fine)."""
+    g = torch.Generator().manual_seed(2)
+    ws0 = tiny_G.mapping(torch.randn([2, tiny_G.z_dim], generator=g))
+    ws0 = ws0 + 0.2 * torch.randn(ws0.shape, generator=g)  # a W+ start: rows differ
+    target = synthesize(tiny_G, _known_ws(tiny_G, seed=4).repeat(2, 1, 1))
+    seen = []
+    r = project(tiny_G, target, settings_for("fast", steps=20, num_w_samples=100), pixel_fallback_loss(),
+                init_ws=ws0, callback=lambda step, parts, ws: seen.append(ws.clone()))
+    assert r.ws.shape == ws0.shape
+    # Step 1 has lr 0 (warm-up), so the first latent is the start itself; by step 2 the finest rows have
+    # moved on their own (a per-row change, not only the shared w's).
+    assert torch.allclose(seen[0], ws0, atol=1e-6)
+    change = seen[1] - ws0
+    assert not torch.allclose(change[:, -1], change[:, -2], atol=1e-7)
+    # Without init_ws the same preset keeps the fine rows locked to the shared w at first.
+    seen.clear()
+    project(tiny_G, target[:1], settings_for("fast", steps=20, num_w_samples=100), pixel_fallback_loss(),
+            callback=lambda step, parts, ws: seen.append(ws.clone()))
+    assert torch.allclose(seen[1][0, -1], seen[1][0, -2])
+    # One start for N targets is broadcast; a start for a different N is an error.
+    r = project(tiny_G, target, settings_for("image2stylegan", steps=1, lr=1e-9, num_w_samples=10),
+                pixel_fallback_loss(), init_ws=ws0[:1])
+    assert torch.allclose(r.ws, ws0[:1].expand(2, -1, -1), atol=1e-6)
+    with pytest.raises(InvalidArgumentError, match="init latent"):
+        project(tiny_G, target, settings_for("fast", steps=1), pixel_fallback_loss(), init_ws=ws0.repeat(2, 1, 1))
+
+
+def test_noise_optimisation_switch_and_start(tiny_G):
+    target = synthesize(tiny_G, _known_ws(tiny_G))
+    off = project(tiny_G, target, settings_for("nvidia", steps=2, num_w_samples=100, optimize_noise=False),
+                  pixel_fallback_loss())
+    assert off.noise is None and "noise_reg" not in off.history[0] and "noise_reg" not in off.term_weights
+    on = project(tiny_G, target, settings_for("nvidia", steps=2, num_w_samples=100), pixel_fallback_loss())
+    assert on.term_weights["noise_reg"] == 1e5
+    # Switched on for another method, the maps are regularised too (NVIDIA's weight).
+    fast = project(tiny_G, target, settings_for("fast", steps=2, num_w_samples=100, optimize_noise=True),
+                   pixel_fallback_loss())
+    assert fast.noise is not None and fast.term_weights["noise_reg"] == 1e5
+    # 'model' starts from the model's own maps (normalised): after a tiny step they are still close to them.
+    s = settings_for("nvidia", steps=1, lr=1e-6, num_w_samples=100, noise_init="model")
+    kept = project(tiny_G, target, s, pixel_fallback_loss())
+    bufs = dict(tiny_G.synthesis.named_buffers())
+    for name, buf in kept.noise.items():
+        ref = bufs[name] - bufs[name].mean()
+        ref = ref / ref.square().mean().sqrt()
+        assert torch.allclose(buf, ref, atol=1e-3)
+    with pytest.raises(InvalidArgumentError):
+        settings_for("nvidia", noise_init="zeros")
+
+
+def test_noise_regularization_scale_is_nvidias_definition():
+    """The weight 1e5 belongs to the *mean*-normalised autocorrelation (1/r^2 sum over the map, squared):
+    for white N(0, 1) maps of 8x8 and below (no pyramid) its expectation is exactly 2 / (H W)."""
+    g = torch.Generator().manual_seed(0)
+    for size in (4, 8):
+        values = [float(noise_regularization([torch.randn([size, size], generator=g)])) for _ in range(400)]
+        assert sum(values) / len(values) == pytest.approx(2 / size**2, rel=0.15)
+    batch = torch.randn([3, 1, 16, 16], generator=g)  # batched maps: the mean of the per-image values
+    each = [noise_regularization([batch[i, 0]]) for i in range(3)]
+    assert noise_regularization([batch]).item() == pytest.approx(sum(each).item() / 3, rel=1e-5)

@@ -8,15 +8,21 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from ..media.load import list_images
 from ..project.batch import parse_shard, prepare_job, project_batch
-from ..project.projector import METHODS, SPACES
+from ..project.losses import LOSS_KINDS
+from ..project.projector import METHODS, NOISE_INITS, SPACES, settings_for
 from .common import add_device, progress_bar, resolve_device, warn
+
+
+def _method_help(method: str) -> str:
+    steps = {m: settings_for(m).steps for m in METHODS}
+    return (f"image2stylegan (Abdal et al. 2019, W+, {steps['image2stylegan']} steps), nvidia (Karras et al. 2020, "
+            f"W, {steps['nvidia']} steps, noise maps optimised), fast (coarse-to-fine W+, {steps['fast']} steps) or "
+            f"editable (fast with the W+ regulariser on, for toonify and edits) (default {method})")
 
 
 def add_projection_options(p: argparse.ArgumentParser, device: bool = True, method: str = "image2stylegan") -> None:
     """Options shared by `project`, `toonify` and `style-fusion` (which has --device already: device=False)."""
-    p.add_argument("--method", choices=METHODS, default=method,
-                   help="image2stylegan (Abdal et al. 2019, W+, 5000 steps), nvidia (Karras et al. 2020, W, "
-                        f"1000 steps) or fast (coarse-to-fine W+, 500 steps) (default {method})")
+    p.add_argument("--method", choices=METHODS, default=method, help=_method_help(method))
     p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")
@@ -31,17 +37,42 @@ def add_projection_options(p: argparse.ArgumentParser, device: bool = True, meth
         add_device(p)
 
 
+def add_loss_options(p: argparse.ArgumentParser) -> None:
+    """The loss and regulariser options of `project` (a command adds them when it passes them on to prepare_job)."""
+    p.add_argument("--loss", choices=LOSS_KINDS, default=None,
+                   help="pixel (MSE + MS-SSIM), vgg (the method's VGG-16 perceptual loss) or dfeat (the model's own "
+                        "discriminator features + MSE, no downloaded weights) (default: vgg when VGG-16 weights are "
+                        "found, else dfeat when the network or --discriminator has a discriminator, else pixel)")
+    p.add_argument("--discriminator", default=None, metavar="CKPT",
+                   help="take the dfeat loss's discriminator from this checkpoint of the same model, e.g. a "
+                        "training snapshot (default: the network's own, if it has one)")
+    p.add_argument("--w-reg", type=float, default=None, metavar="WEIGHT",
+                   help="weight of the W+ regulariser (mean distance of each layer's w from the mean w, in units "
+                        "of W's spread): keeps the latent editable and blendable (default: 0 = off, except for "
+                        f"--method editable: {settings_for('editable').w_reg:g})")
+    p.add_argument("--optimize-noise", action=argparse.BooleanOptionalAction, default=None,
+                   help="also optimise the per-layer noise maps, with NVIDIA's noise regulariser (default: on for "
+                        "--method nvidia, off otherwise)")
+    p.add_argument("--noise-init", choices=NOISE_INITS, default=None,
+                   help="where optimised noise maps start: the model's own maps or fresh random ones (default: "
+                        f"{settings_for('nvidia').noise_init})")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("project", help="embed real images into the latent space (W / W+)",
                        description="Find the latent whose image matches a target (Image2StyleGAN or NVIDIA's "
-                                   "projector). Writes projected_w.npz (usable with generate --w-file), "
-                                   "proj.png, target.png, compare.png, loss.png and metrics.json.")
+                                   "projector). Writes proj.png, target.png, compare.png, metrics.json, "
+                                   "projected_w.npz (usable with generate --w-file), then loss.png (each "
+                                   "weighted loss term) and with --video proj.mp4.")
     p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
     p.add_argument("--target", required=True, type=Path,
                    help="an image, or a folder (batch mode: one sub-folder of outputs per image, resumable)")
     p.add_argument("--outdir", required=True, type=Path)
     add_projection_options(p)
-    p.add_argument("--video", action="store_true", help="also write proj.mp4 of the optimisation (target | current)")
+    add_loss_options(p)
+    p.add_argument("--video", action="store_true",
+                   help="also write proj.mp4 of the optimisation (target | current); needs imageio-ffmpeg, "
+                        "checked before any work")
     p.add_argument("--shard", default=None, metavar="i/n",
                    help="batch mode: process only shard i of n of the sorted files (default: RANK/WORLD_SIZE "
                         "from torchrun, else all)")
@@ -62,10 +93,20 @@ def run(args: argparse.Namespace) -> int:
         if args.shard is not None:
             raise InvalidArgumentError("--shard only applies when --target is a folder")
         files, shard = [args.target], (0, 1)
+    if args.w_reg is not None and args.w_reg < 0:
+        raise InvalidArgumentError(f"--w-reg {args.w_reg} must be >= 0 (0 turns the regulariser off)")
     job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
-                      seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video)
+                      seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video,
+                      loss=args.loss, discriminator=args.discriminator, w_reg=args.w_reg,
+                      optimize_noise=args.optimize_noise, noise_init=args.noise_init)
     if job.warning:
         warn(job.warning)  # once, though the library logs it too
+    if not args.quiet:
+        extras = [f"w_reg {job.settings.w_reg:g}"] if job.settings.w_reg > 0 else []
+        if job.settings.optimize_noise:
+            s = job.settings
+            extras.append(f"noise maps optimised ({s.noise_init} start, reg {s.noise_reg_weight:g})")
+        print(f"loss: {job.loss.kind} = {job.loss.describe()}" + "".join(f"; {e}" for e in extras))
     quiet = args.quiet
 
     def callback_for(path: Path):
@@ -90,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path.name}: failed: {metrics['error']}")
             return
         extra = "".join(f", {k} {metrics[k]:.4f}" for k in ("lpips", "vgg_distance") if k in metrics)
+        extra += f", W+ row spread {metrics['row_spread']:.3f}"
         print(f"{path.name}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}{extra} "
               f"({metrics['steps']} steps, {metrics['steps_per_second']:.2f} steps/s) -> {folder}/")
 

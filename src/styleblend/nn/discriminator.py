@@ -132,3 +132,24 @@ class Discriminator(nn.Module):
             x, img = getattr(self, f"b{res}")(x, img)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, img, cmap)
+
+    def features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """Activations at every block resolution, for feature distances (see ``project.losses``).
+
+        Returns, for each block from the image side (resolution r = img_resolution ... 8), the activation
+        of its first 3x3 conv ``b{r}.conv0`` ([N, C_r, r, r]), then the output of the last block
+        ([N, C_4, 4, 4]). The epilogue is not run: its minibatch-stddev layer would mix the images of a
+        batch, and its fully connected layers keep no spatial layout. No label is needed for the same reason.
+        """
+        taps: list[torch.Tensor] = []
+        # A forward hook reads conv0's output without a second copy of the block logic in this file.
+        hooks = [getattr(self, f"b{res}").conv0.register_forward_hook(lambda _m, _i, out: taps.append(out))
+                 for res in self.block_resolutions]
+        try:
+            x = None
+            for res in self.block_resolutions:
+                x, img = getattr(self, f"b{res}")(x, img)
+        finally:
+            for h in hooks:
+                h.remove()
+        return taps + [x]

@@ -2,8 +2,10 @@
 
 This is the I/O layer over :func:`~styleblend.project.projector.project` (which never writes files).
 Per image it writes, each atomically: ``target.png``, ``proj.png``, ``compare.png`` (target |
-reconstruction), ``loss.png``, ``metrics.json``, optionally ``proj.mp4``, and last ``projected_w.npz`` -
-the latent and the "done" marker: an image whose ``.npz`` exists is skipped when a batch is resumed.
+reconstruction), ``metrics.json``, then ``projected_w.npz`` - the latent and the "done" marker: an image
+whose ``.npz`` exists is skipped when a batch is resumed - and last the optional extras ``loss.png`` (each
+weighted loss term over the steps) and ``proj.mp4`` (with --video; imageio-ffmpeg is checked before any
+work), so a failing extra never costs the latent or the metrics.
 """
 
 from __future__ import annotations
@@ -93,29 +95,51 @@ def load_latent(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
 # Pictures
 
 
-def loss_curve_image(history: Sequence[dict[str, float]], key: str = "loss", size: tuple[int, int] = (640, 360)) -> np.ndarray:
-    """A log-scale line plot of ``history[i][key]`` over steps as uint8 [H, W, 3] (drawn with PIL)."""
+_CURVE_COLOURS = ((200, 30, 30), (30, 90, 200), (30, 150, 60), (200, 130, 0), (140, 60, 170), (0, 150, 160),
+                  (120, 120, 120))
+
+
+def loss_curve_image(history: Sequence[dict[str, float]], key: str = "loss", size: tuple[int, int] = (640, 360),
+                     term_weights: dict[str, float] | None = None) -> np.ndarray:
+    """A log-scale line plot over steps as uint8 [H, W, 3] (drawn with PIL).
+
+    Plots ``history[i][key]``; with ``term_weights`` (e.g. :attr:`ProjectionResult.term_weights`) also each
+    term times its weight - what it adds to the total - in its own colour with a legend, so one can see
+    which term drives (or swamps) the optimisation.
+    """
     w, h = size
     im = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(im)
     left, right, top, bottom = 70, 15, 25, 40
     draw.rectangle([left, top, w - right, h - bottom], outline=(0, 0, 0))
-    values = np.array([max(float(r.get(key, math.nan)), 1e-12) for r in history], dtype=np.float64)
-    values = values[np.isfinite(values)]
-    draw.text((left, 5), f"{key} (log scale) over {len(history)} steps", fill=(0, 0, 0))
-    if len(values) >= 1:
-        logs = np.log10(values)
-        lo, hi = float(logs.min()), float(logs.max())
+    curves = {key: [r.get(key, math.nan) for r in history]}
+    for name, weight in (term_weights or {}).items():
+        curves[f"{weight:g}*{name}"] = [weight * r.get(name, math.nan) for r in history]
+    series = {k: np.log10(np.maximum(np.array(v, dtype=np.float64), 1e-12)) for k, v in curves.items()}
+    finite = np.concatenate([v[np.isfinite(v)] for v in series.values()]) if history else np.array([])
+    what = key if len(curves) == 1 else f"{key} and its weighted terms"
+    draw.text((left, 5), f"{what} (log scale) over {len(history)} steps", fill=(0, 0, 0))
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
-        xs = left + (np.arange(len(logs)) / max(1, len(logs) - 1)) * (w - right - left)
-        ys = top + (hi - logs) / (hi - lo) * (h - bottom - top)
-        draw.line(list(zip(xs.tolist(), ys.tolist())), fill=(200, 30, 30), width=2)
+        n = len(history)
+        xs = left + (np.arange(n) / max(1, n - 1)) * (w - right - left)
+        for i, (name, logs) in enumerate(series.items()):
+            colour = _CURVE_COLOURS[i % len(_CURVE_COLOURS)]
+            ys = top + (hi - logs) / (hi - lo) * (h - bottom - top)
+            points = [(float(x), float(y)) for x, y in zip(xs, ys) if np.isfinite(y)]
+            if len(points) > 1:
+                draw.line(points, fill=colour, width=2 if i == 0 else 1)
+            elif points:
+                draw.point(points, fill=colour)
+            if len(series) > 1:
+                draw.text((w - right - 150, top + 4 + 12 * i), name[:24], fill=colour)
         for frac in (0.0, 0.5, 1.0):
             y = top + frac * (h - bottom - top)
             draw.text((4, y - 6), f"{10 ** (hi - frac * (hi - lo)):.3g}", fill=(0, 0, 0))
         draw.text((left, h - bottom + 8), "1", fill=(0, 0, 0))
-        draw.text((w - right - 40, h - bottom + 8), str(len(history)), fill=(0, 0, 0))
+        draw.text((w - right - 40, h - bottom + 8), str(n), fill=(0, 0, 0))
         draw.text(((w - 30) // 2, h - bottom + 20), "step", fill=(0, 0, 0))
     return np.asarray(im)
 
@@ -126,7 +150,11 @@ def loss_curve_image(history: Sequence[dict[str, float]], key: str = "loss", siz
 
 @dataclass
 class ProjectionJob:
-    """Everything needed to project files with one model (shared by every image of a batch)."""
+    """Everything needed to project files with one model (shared by every image of a batch).
+
+    warning: text to show the user (the pixel fallback, an approximate LPIPS, the dfeat choice), or None.
+    discriminator: where the dfeat loss's discriminator came from, or None.
+    """
 
     G: torch.nn.Module
     settings: ProjectionSettings
@@ -139,21 +167,56 @@ class ProjectionJob:
     warning: str | None = None
     video: bool = False
     video_frames: int = 100
+    discriminator: str | None = None
+
+
+def load_discriminator(ckpt, G: torch.nn.Module, path: str | Path | None,
+                       device: str | torch.device) -> tuple[torch.nn.Module | None, str | None]:
+    """The discriminator for the dfeat loss: from ``path`` if given, else from ``ckpt`` if it has one.
+
+    Returns (D or None, its source for the record). Raises InvalidArgumentError when ``path`` has no D or
+    its D does not take the generator's images (resolution, channels).
+    """
+    from ..io import load_checkpoint
+
+    source = ckpt
+    if path is not None:
+        source = load_checkpoint(path)
+        if source.d is None:
+            raise InvalidArgumentError(f"--discriminator '{path}' has no discriminator; use a training snapshot "
+                                       "(NVIDIA network-snapshot-*.pkl or a styleblend checkpoint with D)")
+    if source.d is None or source.d_config is None:
+        return None, None
+    cfg = source.d_config
+    if (cfg.img_resolution, cfg.img_channels) != (G.img_resolution, G.img_channels):
+        raise InvalidArgumentError(f"the discriminator of {source.describe()} takes {cfg.img_channels}x"
+                                   f"{cfg.img_resolution}px images, the generator makes {G.img_channels}x"
+                                   f"{G.img_resolution}px; use a discriminator of the same model")
+    return source.discriminator(device), str(path) if path is not None else f"{source.describe()} (its own D)"
 
 
 def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: str | None = None,
                 steps: int | None = None, init: str | None = None, lr: float | None = None, seed: int = 0,
                 vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
-                video: bool = False) -> ProjectionJob:
-    """Load the network, resolve the loss (VGG-16 or the visible pixel fallback) and the settings.
+                video: bool = False, loss: str | None = None, discriminator: str | Path | None = None,
+                w_reg: float | None = None, optimize_noise: bool | None = None,
+                noise_init: str | None = None) -> ProjectionJob:
+    """Check optional dependencies, load the network, resolve the loss and the settings.
 
     ``init`` is 'mean', 'random' or a latent .npz path (see :func:`load_latent`); None keeps the method's
-    default. ``space``/``steps``/``lr`` None keep the method's published values.
+    default. ``space``/``steps``/``lr``/``w_reg``/``optimize_noise``/``noise_init`` None keep the method's
+    values. ``loss`` is 'pixel', 'vgg', 'dfeat' or None (VGG-16 when its weights are found, else dfeat when
+    the network - or ``discriminator``, a checkpoint of the same model - has a discriminator, else pixel;
+    see :func:`~styleblend.project.losses.resolve_loss`). ``video`` checks that MP4 can be written *before*
+    anything is loaded or projected.
     """
     from ..io import load_checkpoint
+    from ..media.video import check_video_path
     from .losses import resolve_loss
     from .projector import INITS, settings_for
 
+    if video:
+        check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
@@ -165,11 +228,15 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         if tuple(init_ws.shape[1:]) != (G.num_ws, G.w_dim):
             raise InvalidArgumentError(f"--init '{init}' has w of shape {tuple(init_ws.shape[1:])}; the network "
                                        f"needs [{G.num_ws}, {G.w_dim}]")
-    settings = settings_for(method, space=space, steps=steps, init=init_mode, lr=lr)
-    loss, vgg, warning = resolve_loss(method, vgg_path, download, device)
-    return ProjectionJob(G=G, settings=settings, loss=loss, network=str(network),
+    settings = settings_for(method, space=space, steps=steps, init=init_mode, lr=lr, w_reg=w_reg,
+                            optimize_noise=optimize_noise, noise_init=noise_init)
+    D, d_source = (None, None)
+    if loss in (None, "dfeat"):
+        D, d_source = load_discriminator(ckpt, G, discriminator, device)
+    weighted, vgg, warning = resolve_loss(method, vgg_path, download, device, kind=loss, discriminator=D)
+    return ProjectionJob(G=G, settings=settings, loss=weighted, network=str(network),
                          network_sha256=file_sha256(network), seed=seed, init_ws=init_ws, vgg=vgg,
-                         warning=warning, video=video)
+                         warning=warning, video=video, discriminator=d_source if weighted.kind == "dfeat" else None)
 
 
 def output_dir_is_done(outdir: str | Path) -> bool:
@@ -181,10 +248,16 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
                  callback: ProjectionCallback | None = None) -> dict[str, Any] | None:
     """Project one image file and write its outputs into ``outdir``.
 
-    Returns the metrics dict (also in metrics.json), or None when the callback cancelled the run, in
-    which case the latent is not written (so a batch resume redoes this image).
+    Order: the results first - target.png, proj.png, compare.png, metrics.json, then the latent (the
+    "done" marker) - and only then the optional extras (loss.png, proj.mp4), so an extra that fails loses
+    nothing that was computed. Returns the metrics dict (also in metrics.json), or None when the callback
+    cancelled the run, in which case nothing is written (so a batch resume redoes this image).
     """
     G, outdir = job.G, Path(outdir)
+    if job.video:
+        from ..media.video import check_video_path
+
+        check_video_path(outdir / "proj.mp4", fps=10)  # before the work, for jobs not made by prepare_job
     device = next(G.parameters()).device
     res, channels = G.img_resolution, G.img_channels
     target_u8 = load_image(image_path, resolution=res, channels=channels)
@@ -206,20 +279,28 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
         # editing will reproduce from the saved w (NVIDIA's projector saves its proj.png the same way).
         proj_u8 = to_uint8(synthesize(G, result.ws))[0]
         metrics = _metrics(job, target_u8, proj_u8, result)
+    stale_video = outdir / "proj.mp4"
+    if not job.video and stale_video.is_file() and output_dir_is_done(outdir):
+        # A re-run without --video into an earlier projection's folder: its old video would sit beside the new
+        # results and show a different optimisation.
+        log.info("removing %s of an earlier run", stale_video)
+        stale_video.unlink()
     save_png(target_u8, outdir / "target.png")
     save_png(proj_u8, outdir / "proj.png")
     save_png(make_grid(np.stack([target_u8, proj_u8]), cols=2), outdir / "compare.png")
-    save_png(loss_curve_image(result.history), outdir / "loss.png")
+    write_bytes_atomic(outdir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    meta = {"network": job.network, "network_sha256": job.network_sha256, "method": job.settings.method,
+            "space": job.settings.space, "steps": result.steps_done, "final_loss": result.final_loss,
+            "seed": job.seed, "target": str(image_path), "loss": job.loss.describe(), "loss_kind": job.loss.kind,
+            "settings": job.settings.to_dict(), "psnr": metrics["psnr"], "ssim": metrics["ssim"],
+            "row_spread": metrics["row_spread"], "mean_distance": metrics["mean_distance"]}
+    save_latent(outdir / LATENT_NAME, result.ws, meta, result.noise)
+    # Optional extras last.
+    save_png(loss_curve_image(result.history, term_weights=result.term_weights), outdir / "loss.png")
     if job.video and frames:
         from ..media.video import write_video
 
         write_video(frames, outdir / "proj.mp4", fps=10)
-    write_bytes_atomic(outdir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    meta = {"network": job.network, "network_sha256": job.network_sha256, "method": job.settings.method,
-            "space": job.settings.space, "steps": result.steps_done, "final_loss": result.final_loss,
-            "seed": job.seed, "target": str(image_path), "loss": job.loss.describe(),
-            "settings": job.settings.to_dict(), "psnr": metrics["psnr"], "ssim": metrics["ssim"]}
-    save_latent(outdir / LATENT_NAME, result.ws, meta, result.noise)
     return metrics
 
 
@@ -230,10 +311,16 @@ def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, res
         dist = LPIPSLikeDistance(job.vgg)
         out["lpips" if dist.learned else "vgg_distance"] = float(dist(p.to(job.vgg.mean.device),
                                                                       t.to(job.vgg.mean.device)))
+    # Distance of the latent from W (units of W's spread, see project.wspace): 0 row spread = a W latent.
+    out.update(row_spread=result.w_distance["row_spread"][0], mean_distance=result.w_distance["mean_distance"][0])
     out.update(final_loss=result.final_loss, steps=result.steps_done, seconds=round(result.seconds, 3),
                steps_per_second=round(result.steps_done / max(result.seconds, 1e-9), 3),
-               method=job.settings.method, space=job.settings.space, loss=job.loss.describe(),
-               vgg=None if job.vgg is None else job.vgg.source, warning=job.warning)
+               method=job.settings.method, space=job.settings.space, loss_kind=job.loss.kind,
+               loss=job.loss.describe(), term_weights=result.term_weights,
+               final_terms={k: v for k, v in result.history[-1].items() if k in result.term_weights}
+               if result.history else {},
+               w_reg=job.settings.w_reg, optimize_noise=job.settings.optimize_noise,
+               vgg=None if job.vgg is None else job.vgg.source, discriminator=job.discriminator, warning=job.warning)
     return out
 
 

@@ -43,12 +43,16 @@ class LossTerm:
 
 
 class WeightedLoss:
-    """L = sum_k weight_k * term_k(synth, target); also reports every unweighted term as a float."""
+    """L = sum_k weight_k * term_k(synth, target); also reports every unweighted term as a float.
 
-    def __init__(self, terms: Sequence[LossTerm]) -> None:
+    ``kind`` names the family for the user ('pixel', 'vgg', 'dfeat' - see :data:`LOSS_KINDS`), '' if custom.
+    """
+
+    def __init__(self, terms: Sequence[LossTerm], kind: str = "") -> None:
         if not terms:
             raise ValueError("a projection loss needs at least one term")
         self.terms = list(terms)
+        self.kind = kind
 
     def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         total = synth.new_zeros([])
@@ -156,34 +160,88 @@ class LPIPSLikeDistance:
         return loss
 
 
-def noise_regularization(noise_bufs: Iterable[torch.Tensor]) -> torch.Tensor:
-    """NVIDIA's noise regulariser (Karras et al. 2020, StyleGAN2 Appendix C / projector.py).
+class DiscriminatorFeatureDistance:
+    """A perceptual distance from the model's own discriminator: no downloaded weights needed.
 
-    For every noise map and its 2x average-pooled pyramid down to 8x8, adds the squared mean
-    autocorrelation at a one-pixel shift along x and along y, so the optimiser cannot hide image content
-    in the noise inputs (which should stay white noise).
+    d(x, y) = sum_l mean_hw sum_c (f^l_chw(x) / ||f^l_hw(x)|| - f^l_chw(y) / ||f^l_hw(y)||)^2
+
+    with f^l the discriminator activations of :meth:`~styleblend.nn.Discriminator.features` (the first conv
+    of every block at its resolution, img_resolution ... 8, then the 4x4 output of the last block) and
+    ||f^l_hw|| the norm over channels at one position (+1e-10): the LPIPS recipe (Zhang et al. 2018, Eq. 1)
+    with unit weights, on D's features instead of VGG-16's. Each layer contributes a value in [0, 4], so
+    d is in [0, 4 * (number of blocks + 1)] and 0 exactly when the features agree at every position.
+
+    Why D: it was trained on the model's own domain, at the model's resolution, to tell real from generated
+    images - so its features are sensitive to the differences the generator can and cannot produce,
+    and every NVIDIA snapshot and styleblend checkpoint carries one. Images go in at D's resolution
+    (the generator's), in [-1, 1], like D saw them in training. D is used frozen.
+    """
+
+    def __init__(self, discriminator: torch.nn.Module) -> None:
+        self.D = discriminator.eval().requires_grad_(False)
+        self._cache = _TargetCache()
+
+    def _features(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.D.features(img)
+        return {str(i): f / (f.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for i, f in enumerate(feats)}
+
+    def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        tf = self._cache.get(target, self._features)
+        sf = self._features(synth)
+        loss = synth.new_zeros([])
+        for name, feat in sf.items():
+            loss = loss + (feat - tf[name]).square().sum(dim=1).mean()
+        return loss
+
+
+def noise_regularization(noise_bufs: Iterable[torch.Tensor]) -> torch.Tensor:
+    """NVIDIA's noise regulariser (Karras et al. 2020, StyleGAN2 Appendix D / projector.py).
+
+    L = sum_{i,j} (mean_xy n_ij(x, y) n_ij(x - 1, y))^2 + (mean_xy n_ij(x, y) n_ij(x, y - 1))^2 over every
+    noise map n_i0 = n_i and its 2x average-pooled pyramid n_ij down to 8x8 (shifts wrap around): the
+    squared autocorrelation at a one-pixel shift, so the optimiser cannot hide image content in the noise
+    inputs (which should stay white). Maps are [H, W] (one image) or [N, 1, H, W] (a batch; the result is
+    the mean over the batch of each image's L). For white N(0, 1) maps the expected value is 2 / (H W) per
+    map at 8x8 and below, about (8/3) / (H W) with the pyramid - 0.125 for a 4x4 map, 0.031 for 8x8 - which
+    the weight 1e5 turns into a loss of thousands, far above any image term, until the optimiser has
+    decorrelated the maps.
     """
     reg = None
     for buf in noise_bufs:
-        noise = buf[None, None]
+        noise = buf[None, None] if buf.ndim == 2 else buf
         while True:
-            term = (noise * torch.roll(noise, shifts=1, dims=3)).mean().square() \
-                + (noise * torch.roll(noise, shifts=1, dims=2)).mean().square()
+            term = (noise * torch.roll(noise, shifts=1, dims=3)).mean(dim=(1, 2, 3)).square() \
+                + (noise * torch.roll(noise, shifts=1, dims=2)).mean(dim=(1, 2, 3)).square()
             reg = term if reg is None else reg + term
             if noise.shape[2] <= 8:
                 break
             noise = F.avg_pool2d(noise, kernel_size=2)
-    return reg if reg is not None else torch.zeros([])
+    return reg.mean() if reg is not None else torch.zeros([])
 
 
 def image2stylegan_loss(vgg: VGG16Features) -> WeightedLoss:
     """Image2StyleGAN's objective: perceptual (4 VGG layers, 256x256) + 1 * pixel MSE."""
-    return WeightedLoss([LossTerm("perceptual", 1.0, VGGPerceptualLoss(vgg)), LossTerm("mse", 1.0, pixel_mse)])
+    return WeightedLoss([LossTerm("perceptual", 1.0, VGGPerceptualLoss(vgg)), LossTerm("mse", 1.0, pixel_mse)],
+                        kind="vgg")
 
 
 def nvidia_loss(vgg: VGG16Features) -> WeightedLoss:
     """NVIDIA's projector objective: the LPIPS-style distance only (noise regularisation is added by the loop)."""
-    return WeightedLoss([LossTerm("lpips", 1.0, LPIPSLikeDistance(vgg))])
+    return WeightedLoss([LossTerm("lpips", 1.0, LPIPSLikeDistance(vgg))], kind="vgg")
+
+
+#: Weight of the pixel MSE beside the discriminator-feature distance (see :func:`dfeat_loss`).
+DFEAT_MSE_WEIGHT = 1.0
+
+
+def dfeat_loss(discriminator: torch.nn.Module) -> WeightedLoss:
+    """The perceptual loss without downloaded weights: D-feature distance + DFEAT_MSE_WEIGHT * pixel MSE.
+
+    The MSE term (pixels in [0, 1]) keeps colours exact, which unit-normalised features ignore by
+    design (LPIPS is blind to a feature vector's length); see docs/projection.md for the measurements.
+    """
+    return WeightedLoss([LossTerm("dfeat", 1.0, DiscriminatorFeatureDistance(discriminator)),
+                         LossTerm("mse", DFEAT_MSE_WEIGHT, pixel_mse)], kind="dfeat")
 
 
 def pixel_fallback_loss() -> WeightedLoss:
@@ -193,11 +251,15 @@ def pixel_fallback_loss() -> WeightedLoss:
     scales. The 0.1 weight keeps it from dominating the MSE gradient (1 - MS-SSIM is about 10x larger than
     the MSE at the start of a projection).
     """
-    return WeightedLoss([LossTerm("mse", 1.0, pixel_mse), LossTerm("ms_ssim", 0.1, ms_ssim_loss)])
+    return WeightedLoss([LossTerm("mse", 1.0, pixel_mse), LossTerm("ms_ssim", 0.1, ms_ssim_loss)], kind="pixel")
 
 
-FALLBACK_WARNING = ("no VGG-16 weights: using pixel MSE + MS-SSIM instead of the {method} perceptual loss; "
-                    "reconstructions will be blurrier. Pass --vgg PATH or --download to use VGG-16.")
+#: The loss families ``--loss`` chooses from.
+LOSS_KINDS = ("pixel", "vgg", "dfeat")
+
+FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} "
+                    "perceptual loss; reconstructions will be blurrier. Pass --vgg PATH or --download to use "
+                    "VGG-16, or --discriminator CKPT (a checkpoint of this model that has D) for --loss dfeat.")
 
 
 def loss_for_method(method: str, vgg: VGG16Features | None) -> WeightedLoss:
@@ -210,21 +272,40 @@ def loss_for_method(method: str, vgg: VGG16Features | None) -> WeightedLoss:
 
 
 def resolve_loss(method: str, vgg_path: str | None = None, download: bool = False,
-                 device: str | torch.device = "cpu") -> tuple[WeightedLoss, VGG16Features | None, str | None]:
-    """Load VGG-16 if it can be found and build the method's loss; otherwise fall back *visibly*.
+                 device: str | torch.device = "cpu", *, kind: str | None = None,
+                 discriminator: torch.nn.Module | None = None) -> tuple[WeightedLoss, VGG16Features | None, str | None]:
+    """Build the loss of ``method`` from the family ``kind``; ``loss.kind`` says which one it is.
 
-    Returns (loss, vgg or None, warning text or None). The warning is also logged at WARNING level; a CLI
-    should print it too. An explicit ``vgg_path`` that fails, or a requested download that fails, is an
-    error (MissingWeightsError / CheckpointError), not a fallback - the user asked for VGG.
+    kind None chooses: 'vgg' when VGG-16 weights can be found (``vgg_path``, the torch hub cache, or a
+    permitted download), else 'dfeat' when a ``discriminator`` of the model is given, else 'pixel' with a
+    visible warning. An explicit kind is honoured or is an error: 'vgg' whose weights are missing raises
+    MissingWeightsError, 'dfeat' without a discriminator raises InvalidArgumentError.
+
+    Returns (loss, vgg or None, warning or note text or None). The text is also logged; a CLI should print it.
     """
-    from ..errors import MissingWeightsError
+    from ..errors import InvalidArgumentError, MissingWeightsError
     from .vgg import download_allowed, load_vgg16
 
+    if kind is not None and kind not in LOSS_KINDS:
+        raise InvalidArgumentError(f"loss {kind!r} must be one of {LOSS_KINDS}")
+    if kind == "pixel":
+        return pixel_fallback_loss(), None, None
+    if kind == "dfeat":
+        if discriminator is None:
+            raise InvalidArgumentError("--loss dfeat needs the model's discriminator, and this checkpoint has none; "
+                                       "pass --discriminator CKPT (a snapshot of the same model that has D) or "
+                                       "choose --loss pixel")
+        return dfeat_loss(discriminator), None, None
     try:
         vgg = load_vgg16(vgg_path, download=download, device=device)
     except MissingWeightsError:
-        if vgg_path is not None or download_allowed(download):
+        if kind == "vgg" or vgg_path is not None or download_allowed(download):
             raise
+        if discriminator is not None:
+            note = ("no VGG-16 weights: using the discriminator-feature loss (dfeat: the model's own D as the "
+                    "perceptual distance + pixel MSE) for the {method} method").format(method=method)
+            log.info(note)
+            return dfeat_loss(discriminator), None, note
         warning = FALLBACK_WARNING.format(method=method)
         log.warning(warning)
         return pixel_fallback_loss(), None, warning
