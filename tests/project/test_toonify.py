@@ -52,6 +52,9 @@ def test_toonify_renders_blends_and_caches(tmp_path, models, tiny_G, no_vgg):
     assert r2.cache_hit and calls == [] and torch.equal(r1.ws, r2.ws)
     r3 = toonify(base, [blend], photo, tmp_path / "out", align=False, method="fast", steps=5)
     assert not r3.cache_hit and r3.cache_path != r1.cache_path
+    # Every setting is part of the key, not only method and steps (here the learning rate).
+    r4 = toonify(base, [blend], photo, tmp_path / "out", align=False, method="fast", steps=4, lr=0.05)
+    assert not r4.cache_hit and r4.cache_path not in (r1.cache_path, r3.cache_path)
 
 
 def test_toonify_refuses_other_latent_layouts(tmp_path, models, tiny_G, no_vgg):

@@ -8,9 +8,11 @@ trying more blends - does not re-project, and any change of input projects again
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +38,12 @@ class CachedEmbedding:
     cache_hit: bool
 
 
-def embedding_key(photo_sha256: str, base_sha256: str, method: str, steps: int, space: str, aligned: bool,
-                  init: str = "default") -> str:
-    """A short stable key of everything that determines the embedding."""
-    text = "|".join([photo_sha256, base_sha256, method, str(steps), space, "aligned" if aligned else "raw", init])
+def embedding_key(photo_sha256: str, base_sha256: str, settings: dict[str, Any], loss: str, seed: int,
+                  aligned: bool, init: str = "default") -> str:
+    """A short stable key of everything that determines the embedding: the photo, the network, every projection
+    setting (steps, space, regulariser, noise...), the loss terms, the seed, alignment and the start."""
+    text = json.dumps([photo_sha256, base_sha256, settings, loss, seed, "aligned" if aligned else "raw", init],
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -84,8 +88,8 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
     else:
         init = str(job.settings.init)
     steps = job.settings.steps if (encoder is None or refine) else 0
-    key = embedding_key(file_sha256(photo), job.network_sha256, job.settings.method, steps,
-                        job.settings.space, align, init)
+    settings = dict(job.settings.to_dict(), steps=steps)
+    key = embedding_key(file_sha256(photo), job.network_sha256, settings, job.loss.describe(), job.seed, align, init)
     cache_path = Path(cache_dir) / f"{key}.npz"
     if cache_path.is_file():
         ws, _ = load_latent(cache_path)

@@ -31,6 +31,7 @@ from ..io.checkpoint import Checkpoint
 from ..io.detect import detect_format
 from ..io.digest import file_sha256
 from ..io.formats import native
+from ..io.safe_torch_load import safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,8 @@ def load_training_state(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"'{run_dir}' has no {STATE_NAME}; --resume-run needs a run directory written by "
                               "'styleblend train' (for a network file use --resume instead)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for corrupt or truncated files
-        raise CheckpointError(f"{path}: unreadable training state ({type(exc).__name__}: {exc})") from None
+    # The restricted reader: sizes checked before allocation, one-line errors, no pickle globals.
+    state = safe_torch_load(path)
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise CheckpointError(f"{path}: training state of an unknown version; it was written by another styleblend")
     return state
