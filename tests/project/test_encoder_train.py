@@ -224,3 +224,31 @@ def test_cli_train_resume_and_project(network, tmp_path, no_vgg, capsys):
     assert main(["project", "--network", str(network), "--target", str(tmp_path / "in"), "--outdir",
                  str(tmp_path / "p4"), "--method", "encoder", "--encoder", str(network), "--steps", "0"]) == 1
     assert "without styleblend encoder metadata" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(network, tmp_path):
+    """torchrun with 2 processes (each half of the batch, gradients averaged) trains like 1 process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import styleblend
+
+    src = Path(styleblend.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    args = ["-m", "styleblend.cli.main", "encoder", "train", "--network", str(network), "--batch", "8", "--kimg",
+            "0.016", "--no-progress", "--seed", "5"]
+    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"])):
+        cmd = [sys.executable, *launcher, *args, "--out", str(tmp_path / f"{name}.safetensors")]
+        proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = load_encoder_state(tmp_path / "one.safetensors"), load_encoder_state(tmp_path / "two.safetensors")
+    assert one["step"] == two["step"] == 2
+    for key, a in one["encoder"].items():
+        b = two["encoder"][key]
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), f"{key}: {float((a - b).abs().max()):g}"
+    assert len(log_path(tmp_path / "two.safetensors").read_text().splitlines()) == 1  # rank 0 logs alone
