@@ -14,7 +14,7 @@ synthetic training falls short.
 
 Every random draw of a step derives from (seed, step), never from a running generator, so a resumed run
 repeats the uninterrupted one bit for bit, and processes of a torchrun job (each takes its slice of the
-batch; gradients are averaged with :mod:`styleblend.train.distributed`) do what one process does with the
+batch; their gradients are summed with :mod:`styleblend.train.distributed`) do what one process does with the
 whole batch. The run writes, beside ``out``: ``<stem>.state.pt`` (encoder, optimiser, step, RNG, options;
 read with ``weights_only=True``) and ``<stem>.log.jsonl`` (one line per tick).
 """
@@ -364,7 +364,9 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
                 stats["real_recon"] = float(rec.detach())
             stats.update(latent=float(loss_lat.detach()), offset=float(loss_reg.detach()), loss=float(loss.detach()))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # Each process' loss is the mean over its equal share of the batch; reduce_gradients sums the
+            # processes' gradients, so weighting by the share gives the whole minibatch's mean.
+            (loss / world).backward()
             ddp.reduce_gradients(params, info)
             opt.step()
             averager.add(stats)
