@@ -50,6 +50,7 @@ COMMANDS = [
     "pca",
     "ppl",
     "project",
+    "encoder",
     "align",
     "toonify",
     "metrics",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..media.load import list_images
-from ..project.batch import parse_shard, prepare_job, project_batch
+from ..project.batch import ENCODER_DEFAULT_STEPS, ENCODER_METHOD, parse_shard, prepare_job, project_batch
 from ..project.losses import LOSS_KINDS
 from ..project.projector import METHODS, NOISE_INITS, SPACES, settings_for
 from .common import add_device, progress_bar, resolve_device, warn
@@ -20,9 +20,21 @@ def _method_help(method: str) -> str:
             f"editable (fast with the W+ regulariser on, for toonify and edits) (default {method})")
 
 
-def add_projection_options(p: argparse.ArgumentParser, device: bool = True, method: str = "image2stylegan") -> None:
-    """Options shared by `project`, `toonify` and `style-fusion` (which has --device already: device=False)."""
-    p.add_argument("--method", choices=METHODS, default=method, help=_method_help(method))
+def add_projection_options(p: argparse.ArgumentParser, device: bool = True, method: str = "image2stylegan",
+                           encoder: bool = False) -> None:
+    """Options shared by `project`, `toonify` and `style-fusion` (which has --device already: device=False).
+
+    encoder: also offer ``--method encoder`` and ``--encoder FILE`` (see styleblend.project.batch.prepare_job).
+    """
+    methods = METHODS + ((ENCODER_METHOD,) if encoder else ())
+    method_help = _method_help(method)
+    if encoder:
+        method_help = method_help.replace(" (default", f", or encoder (a trained encoder's prediction, then "
+                                          f"{ENCODER_DEFAULT_STEPS} 'fast' steps; --steps 0: the prediction only) (default")
+    p.add_argument("--method", choices=methods, default=method, help=method_help)
+    if encoder:
+        p.add_argument("--encoder", default=None, metavar="FILE",
+                       help="encoder for --method encoder (from 'styleblend encoder train')")
     p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")
@@ -68,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, type=Path,
                    help="an image, or a folder (batch mode: one sub-folder of outputs per image, resumable)")
     p.add_argument("--outdir", required=True, type=Path)
-    add_projection_options(p)
+    add_projection_options(p, encoder=True)
     add_loss_options(p)
     p.add_argument("--video", action="store_true",
                    help="also write proj.mp4 of the optimisation (target | current); needs imageio-ffmpeg, "
@@ -81,8 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    if args.steps is not None and args.steps < 1:
-        raise InvalidArgumentError(f"--steps {args.steps} must be >= 1")
+    if args.steps is not None and args.steps < (0 if args.method == ENCODER_METHOD else 1):
+        raise InvalidArgumentError(f"--steps {args.steps} must be >= 1 (>= 0 with --method encoder)")
     batch = args.target.is_dir()
     if batch:
         files = list_images(args.target)
@@ -98,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
                       seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video,
                       loss=args.loss, discriminator=args.discriminator, w_reg=args.w_reg,
-                      optimize_noise=args.optimize_noise, noise_init=args.noise_init)
+                      optimize_noise=args.optimize_noise, noise_init=args.noise_init, encoder=args.encoder)
     if job.warning:
         warn(job.warning)  # once, though the library logs it too
     if not args.quiet:
@@ -110,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet
 
     def callback_for(path: Path):
+        if job.refine_steps == 0:
+            return None  # the encoder alone: no steps to show
         bar = progress_bar(args, total=job.settings.steps, desc=path.name[:30], unit="step", leave=False)
 
         def cb(step: int, parts: dict[str, float], ws) -> None:
@@ -132,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
             return
         extra = "".join(f", {k} {metrics[k]:.4f}" for k in ("lpips", "vgg_distance") if k in metrics)
         extra += f", W+ row spread {metrics['row_spread']:.3f}"
-        print(f"{path.name}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}{extra} "
-              f"({metrics['steps']} steps, {metrics['steps_per_second']:.2f} steps/s) -> {folder}/")
+        speed = (f"{metrics['steps']} steps, {metrics['steps_per_second']:.2f} steps/s" if metrics["steps"]
+                 else f"encoder only, {metrics['seconds']:.3f} s")
+        print(f"{path.name}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}{extra} ({speed}) -> {folder}/")
 
     outroot = args.outdir
     if batch:

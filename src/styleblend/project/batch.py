@@ -10,10 +10,12 @@ work), so a failing extra never costs the latent or the metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,9 @@ from .vgg import VGG16Features
 log = logging.getLogger(__name__)
 
 LATENT_NAME = "projected_w.npz"
+ENCODER_METHOD = "encoder"
+#: refinement steps after the encoder's prediction when none are given ('fast' settings otherwise)
+ENCODER_DEFAULT_STEPS = 100
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,6 +173,9 @@ class ProjectionJob:
     video: bool = False
     video_frames: int = 100
     discriminator: str | None = None
+    encoder: torch.nn.Module | None = None  # --method encoder: predicts the initial W+ (see project.encoder)
+    encoder_path: str | None = None
+    refine_steps: int | None = None  # --method encoder: steps after the prediction (0 = the prediction only)
 
 
 def load_discriminator(ckpt, G: torch.nn.Module, path: str | Path | None,
@@ -200,7 +208,7 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                 vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
                 video: bool = False, loss: str | None = None, discriminator: str | Path | None = None,
                 w_reg: float | None = None, optimize_noise: bool | None = None,
-                noise_init: str | None = None) -> ProjectionJob:
+                noise_init: str | None = None, encoder: str | Path | None = None) -> ProjectionJob:
     """Check optional dependencies, load the network, resolve the loss and the settings.
 
     ``init`` is 'mean', 'random' or a latent .npz path (see :func:`load_latent`); None keeps the method's
@@ -209,6 +217,10 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     the network - or ``discriminator``, a checkpoint of the same model - has a discriminator, else pixel;
     see :func:`~styleblend.project.losses.resolve_loss`). ``video`` checks that MP4 can be written *before*
     anything is loaded or projected.
+
+    ``method='encoder'`` needs ``encoder`` (a file of ``styleblend encoder train``): its prediction is the
+    initial W+, followed by ``steps`` (default :data:`ENCODER_DEFAULT_STEPS`; 0 = none) steps with the
+    'fast' method's settings.
     """
     from ..io import load_checkpoint
     from ..media.video import check_video_path
@@ -217,9 +229,26 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
 
     if video:
         check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step
+    if method != ENCODER_METHOD and encoder is not None:
+        raise InvalidArgumentError(f"--encoder is used by --method encoder only (got --method {method})")
+    if method == ENCODER_METHOD:
+        if encoder is None:
+            raise InvalidArgumentError("--method encoder needs --encoder FILE (train one with 'styleblend encoder "
+                                       "train --network N --out enc.safetensors')")
+        if init is not None:
+            raise InvalidArgumentError("--init does not apply to --method encoder (the encoder gives the start)")
+        if steps is not None and steps < 0:
+            raise InvalidArgumentError(f"--steps {steps} must be >= 0 (0: the encoder's prediction only)")
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
+    enc = refine = None
+    if method == ENCODER_METHOD:
+        from .encoder import load_encoder
+
+        enc = load_encoder(encoder, device)
+        enc.check_generator(G, f"encoder '{encoder}'")
+        refine = ENCODER_DEFAULT_STEPS if steps is None else int(steps)
     init_ws = None
     init_mode = init
     if init is not None and init not in INITS:
@@ -228,15 +257,51 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         if tuple(init_ws.shape[1:]) != (G.num_ws, G.w_dim):
             raise InvalidArgumentError(f"--init '{init}' has w of shape {tuple(init_ws.shape[1:])}; the network "
                                        f"needs [{G.num_ws}, {G.w_dim}]")
-    settings = settings_for(method, space=space, steps=steps, init=init_mode, lr=lr, w_reg=w_reg,
-                            optimize_noise=optimize_noise, noise_init=noise_init)
+    if enc is not None:
+        # The start comes from the encoder, so the mean w is not sampled (num_w_samples=0) when the model
+        # tracks one. ProjectionSettings needs >= 1 step; refine_steps=0 never runs the loop.
+        num_w = 0 if getattr(G.mapping, "w_avg", None) is not None else None
+        settings = settings_for("fast", space=space, steps=max(refine, 1), lr=lr, w_reg=w_reg, num_w_samples=num_w,
+                                optimize_noise=optimize_noise, noise_init=noise_init)
+        settings = dataclasses.replace(settings, method=ENCODER_METHOD)
+    else:
+        settings = settings_for(method, space=space, steps=steps, init=init_mode, lr=lr, w_reg=w_reg,
+                                optimize_noise=optimize_noise, noise_init=noise_init)
     D, d_source = (None, None)
     if loss in (None, "dfeat"):
         D, d_source = load_discriminator(ckpt, G, discriminator, device)
-    weighted, vgg, warning = resolve_loss(method, vgg_path, download, device, kind=loss, discriminator=D)
+    loss_method = "fast" if enc is not None else method
+    weighted, vgg, warning = resolve_loss(loss_method, vgg_path, download, device, kind=loss, discriminator=D)
     return ProjectionJob(G=G, settings=settings, loss=weighted, network=str(network),
                          network_sha256=file_sha256(network), seed=seed, init_ws=init_ws, vgg=vgg,
-                         warning=warning, video=video, discriminator=d_source if weighted.kind == "dfeat" else None)
+                         warning=warning, video=video and refine != 0,
+                         discriminator=d_source if weighted.kind == "dfeat" else None, encoder=enc,
+                         encoder_path=None if encoder is None else str(encoder), refine_steps=refine)
+
+
+@torch.no_grad()
+def encode_targets(job: ProjectionJob, targets: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    """The encoder's W+ for targets [N, C, R, R] in [-1, 1], ``chunk`` images per forward pass -> [N, num_ws, w_dim]."""
+    if job.encoder is None:
+        raise InvalidArgumentError("this projection job has no encoder (use method='encoder')")
+    device = next(job.encoder.parameters()).device
+    return torch.cat([job.encoder(targets[i:i + chunk].to(device)) for i in range(0, len(targets), chunk)])
+
+
+def _encoder_only(job: ProjectionJob, target: torch.Tensor, ws: torch.Tensor) -> ProjectionResult:
+    """The encoder's prediction as a projection result of 0 steps (its loss is the one history entry)."""
+    from . import wspace
+
+    G = job.G
+    with torch.no_grad():
+        total, parts = job.loss(synthesize(G, ws), target)
+    parts["loss"], parts["lr"] = float(total), 0.0
+    w_avg, coord_std = wspace.w_stats(G, 1000, job.seed)  # as project() measures W+ distances
+    if getattr(G.mapping, "w_avg", None) is not None:
+        w_avg = G.mapping.w_avg
+    return ProjectionResult(ws=ws.detach().clone(), settings=job.settings, history=[parts], steps_done=0,
+                            term_weights={t.name: t.weight for t in job.loss.terms},
+                            w_distance=wspace.distance_from_w(ws.detach(), w_avg, coord_std))
 
 
 def output_dir_is_done(outdir: str | Path) -> bool:
@@ -245,8 +310,13 @@ def output_dir_is_done(outdir: str | Path) -> bool:
 
 
 def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
-                 callback: ProjectionCallback | None = None) -> dict[str, Any] | None:
+                 callback: ProjectionCallback | None = None, init_ws: torch.Tensor | None = None,
+                 init_seconds: float = 0.0) -> dict[str, Any] | None:
     """Project one image file and write its outputs into ``outdir``.
+
+    ``init_ws`` [1, num_ws, w_dim]: a start computed by the caller (a batch's encoder predictions); None uses
+    the job's (its encoder's prediction, its --init file, or the method's init); ``init_seconds`` is the
+    time it took (counted in the image's ``seconds``).
 
     Order: the results first - target.png, proj.png, compare.png, metrics.json, then the latent (the
     "done" marker) - and only then the optional extras (loss.png, proj.mp4), so an extra that fails loses
@@ -271,7 +341,17 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
                 frames.append(np.concatenate([target_u8, to_uint8(synthesize(G, ws))[0]], axis=1))
         return callback(step, parts, ws) if callback is not None else None
 
-    result = project(G, target, job.settings, job.loss, seed=job.seed, init_ws=job.init_ws, callback=step_hook)
+    start = init_ws if init_ws is not None else job.init_ws
+    encoder_seconds = init_seconds
+    if job.encoder is not None and start is None:
+        t0 = time.perf_counter()
+        start = encode_targets(job, target)
+        encoder_seconds = time.perf_counter() - t0
+    if job.encoder is not None and job.refine_steps == 0:
+        result = _encoder_only(job, target, start.to(device))
+    else:
+        result = project(G, target, job.settings, job.loss, seed=job.seed, init_ws=start, callback=step_hook)
+    result.seconds += encoder_seconds
     if result.cancelled:
         return None
     with torch.no_grad():
@@ -292,8 +372,10 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
     meta = {"network": job.network, "network_sha256": job.network_sha256, "method": job.settings.method,
             "space": job.settings.space, "steps": result.steps_done, "final_loss": result.final_loss,
             "seed": job.seed, "target": str(image_path), "loss": job.loss.describe(), "loss_kind": job.loss.kind,
-            "settings": job.settings.to_dict(), "psnr": metrics["psnr"], "ssim": metrics["ssim"],
+            "settings": _settings_dict(job), "psnr": metrics["psnr"], "ssim": metrics["ssim"],
             "row_spread": metrics["row_spread"], "mean_distance": metrics["mean_distance"]}
+    if job.encoder_path is not None:
+        meta["encoder"] = job.encoder_path
     save_latent(outdir / LATENT_NAME, result.ws, meta, result.noise)
     # Optional extras last.
     save_png(loss_curve_image(result.history, term_weights=result.term_weights), outdir / "loss.png")
@@ -302,6 +384,13 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
 
         write_video(frames, outdir / "proj.mp4", fps=10)
     return metrics
+
+
+def _settings_dict(job: ProjectionJob) -> dict[str, Any]:
+    out = job.settings.to_dict()
+    if job.refine_steps is not None:
+        out["steps"] = job.refine_steps  # 0 for the encoder alone (the settings object needs >= 1)
+    return out
 
 
 def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, result: ProjectionResult) -> dict[str, Any]:
@@ -321,6 +410,8 @@ def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, res
                if result.history else {},
                w_reg=job.settings.w_reg, optimize_noise=job.settings.optimize_noise,
                vgg=None if job.vgg is None else job.vgg.source, discriminator=job.discriminator, warning=job.warning)
+    if job.encoder_path is not None:
+        out["encoder"] = job.encoder_path
     return out
 
 
@@ -398,7 +489,12 @@ def project_batch(job: ProjectionJob, files: Sequence[Path], outroot: str | Path
     """
     names = output_names(list(files))
     report: list[tuple[Path, Path, str]] = []
-    for f in shard_files(list(files), *shard):
+    mine = shard_files(list(files), *shard)
+    pending = [f for f in mine if not output_dir_is_done(Path(outroot) / names[f])]
+    t0 = time.perf_counter()
+    starts = _batch_encode(job, pending)
+    share = (time.perf_counter() - t0) / max(len(starts), 1)  # each image's part of the batched encoding
+    for f in mine:
         folder = Path(outroot) / names[f]
         if output_dir_is_done(folder):
             report.append((f, folder, "skipped"))
@@ -406,7 +502,8 @@ def project_batch(job: ProjectionJob, files: Sequence[Path], outroot: str | Path
                 on_done(f, folder, None)
             continue
         try:
-            metrics = project_file(job, f, folder, callback_for(f) if callback_for else None)
+            metrics = project_file(job, f, folder, callback_for(f) if callback_for else None, init_ws=starts.get(f),
+                                   init_seconds=share if f in starts else 0.0)
         except Cancelled:
             metrics = None
         except ImageError as exc:  # one unreadable file must not stop a long batch
@@ -422,3 +519,26 @@ def project_batch(job: ProjectionJob, files: Sequence[Path], outroot: str | Path
         if on_done:
             on_done(f, folder, metrics)
     return report
+
+
+def _batch_encode(job: ProjectionJob, files: Sequence[Path], chunk: int = 32) -> dict[Path, torch.Tensor]:
+    """With an encoder: its predictions for ``files`` in batches of ``chunk`` ({} without one).
+
+    Unreadable files are left out here; :func:`project_file` reports them when it reaches them.
+    """
+    if job.encoder is None:
+        return {}
+    res, channels = job.G.img_resolution, job.G.img_channels
+    out: dict[Path, torch.Tensor] = {}
+    for i in range(0, len(files), chunk):
+        part, targets = [], []
+        for f in files[i:i + chunk]:
+            try:
+                targets.append(from_uint8(load_image(f, resolution=res, channels=channels)))
+            except ImageError:
+                continue
+            part.append(f)
+        if part:
+            for f, ws in zip(part, encode_targets(job, torch.cat(targets), chunk)):
+                out[f] = ws[None]
+    return out
