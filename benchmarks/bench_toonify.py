@@ -63,7 +63,7 @@ def main() -> None:
                     row.update(delta_bytes=r.metrics["pti"]["bytes"], delta_params=r.metrics["pti"]["params"],
                                delta_fraction=r.metrics["pti"]["fraction_of_G"], rank=r.metrics["pti"]["rank"])
                 else:
-                    row["w_distance"] = r.metrics["w_distance"]
+                    row["w_distance"] = r.metrics["w_distance"]["row_spread"]
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"\n{len(rows)} images; mean (median)\n\n| measure | value |\n|---|---|")

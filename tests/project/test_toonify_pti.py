@@ -73,7 +73,7 @@ def test_pti_toon_is_the_blend_of_the_tuned_base(tmp_path, pair, no_vgg):
     # Measures: the transfer's discriminator scored the toon; identity is off for --no-align photos.
     entry = m["toons"]["blend.safetensors"]
     assert isinstance(entry["realism_logit"], float) and isinstance(entry["critic_reference_logit"], float)
-    assert "not a face photo" in m["identity_note"] and m["w_distance"] >= 0
+    assert "not a face photo" in m["identity_note"] and m["w_distance"]["row_spread"] >= 0 and m["w_distance"]["mean_distance"] > 0
     # A second run reuses the cached delta (no tuning).
     steps.clear()
     r2 = toonify(base, [blend], photo, tmp_path / "out", align=False, method="fast", steps=3, pti=PTI,
@@ -98,14 +98,14 @@ def test_rerun_removes_the_previous_runs_stale_images(tmp_path, pair, no_vgg):
         ["target.png", "reconstruction.png", "toon_blend.png", "toonify.png"])
 
 
-def test_default_method_is_fast_with_the_toonify_step_count(tmp_path, pair, no_vgg, monkeypatch):
+def test_default_method_is_editable_with_the_toonify_step_count(tmp_path, pair, no_vgg, monkeypatch):
     base, transfer, blend = pair
     transfer.unlink()  # no discriminator to be found: realism is skipped with a note
     monkeypatch.setattr(toonify_module, "DEFAULT_FAST_STEPS", 2)
     calls = []
     r = toonify(base, [blend], _photo(tmp_path, load_checkpoint(base)), tmp_path / "out", align=False,
                 callback=lambda s, p, w: calls.append(s))
-    assert calls == [1, 2] and r.metrics["embedding"]["method"] == "fast, 2 steps"
+    assert calls == [1, 2] and r.metrics["embedding"]["method"] == "editable, 2 steps"
     assert "--critic" in r.metrics["toons"]["blend.safetensors"]["realism_note"]
     assert bundled_encoder("0" * 64) is None  # no bundled encoder for a foreign base
 
@@ -127,7 +127,7 @@ def test_encoder_start_and_refinement(tmp_path, pair, no_vgg, monkeypatch):
     photo = _photo(tmp_path, load_checkpoint(base))
     r0 = toonify(base, [blend], photo, tmp_path / "a", align=False, encoder=enc, steps=0)
     assert torch.equal(r0.ws, predicted) and seen == [enc]
-    assert r0.metrics["embedding"]["method"] == "encoder enc.safetensors + 0 fast refinement steps"
+    assert r0.metrics["embedding"]["method"] == "encoder enc.safetensors + 0 editable refinement steps"
     first = []
     r2 = toonify(base, [blend], photo, tmp_path / "b", align=False, encoder=enc, steps=2,
                  callback=lambda s, p, w: first.append(w.clone()))

@@ -35,11 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--predictor", default=None, help="dlib 68-point landmark model (default: found automatically)")
     add_projection_options(p)
     p.set_defaults(method=None)
-    _set_help(p, "method", "image2stylegan (W+, 5000 steps), nvidia (W, 1000 steps), fast (coarse-to-fine W+) or "
-                           "encoder (default: the encoder + refinement when --encoder is given or one is bundled for "
-                           f"this base, else fast with {DEFAULT_FAST_STEPS} steps)", extra_choice="encoder")
+    _set_help(p, "method", "image2stylegan (W+, 5000 steps), nvidia (W, 1000 steps), fast (coarse-to-fine W+), "
+                           "editable (fast + the W+ regulariser) or encoder (default: the encoder + editable "
+                           "refinement when --encoder is given or one is bundled for this base, else editable with "
+                           f"{DEFAULT_FAST_STEPS} steps)", extra_choice="encoder")
     _set_help(p, "steps", f"optimisation steps (default: {DEFAULT_REFINE_STEPS} refinement steps after an encoder - 0 "
-                          f"keeps its prediction -, {DEFAULT_FAST_STEPS} for the default fast method, else the "
+                          f"keeps its prediction -, {DEFAULT_FAST_STEPS} for the default editable method, else the "
                           "method's own)")
     if not any("--encoder" in a.option_strings for a in p._actions):
         p.add_argument("--encoder", default=None, type=Path,
@@ -81,7 +82,8 @@ def _print_metrics(metrics: dict) -> None:
         return text
 
     print(f"embedding: {metrics['embedding']['method']} ({metrics['embedding']['loss']}); "
-          f"distance from W {metrics['w_distance']:.3f} [{metrics['w_distance_measure']}]")
+          f"distance from W: row spread {metrics['w_distance']['row_spread']:.3f}, "
+          f"mean row {metrics['w_distance']['mean_distance']:.3f} (units of W's spread)")
     print(f"reconstruction: {q(metrics['reconstruction'])}")
     if "reconstruction_pti" in metrics:
         pti = metrics["pti"]

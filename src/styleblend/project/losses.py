@@ -257,7 +257,7 @@ def pixel_fallback_loss() -> WeightedLoss:
 #: The loss families ``--loss`` chooses from.
 LOSS_KINDS = ("pixel", "vgg", "dfeat")
 
-FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} "
+FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} method's "
                     "perceptual loss; reconstructions will be blurrier. Pass --vgg PATH or --download to use "
                     "VGG-16, or --discriminator CKPT (a checkpoint of this model that has D) for --loss dfeat.")
 

@@ -69,7 +69,10 @@ from .toonify_measures import (
 
 log = logging.getLogger(__name__)
 
-#: steps of the ``fast`` method when toonify picks it (no encoder): ~2-3 s for a 64 px model on one CPU core.
+#: the projection toonify runs by default (alone, or as the refinement of an encoder's prediction): ``fast``
+#: with the W+ regulariser (see :mod:`styleblend.project.projector`).
+TOONIFY_METHOD = "editable"
+#: steps of that method when toonify picks it (no encoder): ~2-3 s for a 64 px model on one CPU core.
 DEFAULT_FAST_STEPS = 50
 #: refinement steps after an encoder's prediction.
 DEFAULT_REFINE_STEPS = 50
@@ -204,14 +207,16 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     use_encoder = encoder_path is not None and method in (None, "encoder")
     if use_encoder:
         refine_steps = DEFAULT_REFINE_STEPS if steps is None else steps
-        job = prepare_job(base_ckpt, "fast", space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
+        # 'editable' = fast + the W+ regulariser: a toon renders the latent through OTHER models, so it must stay
+        # near W (Tov et al., e4e 2021), not only reconstruct through the base.
+        job = prepare_job(base_ckpt, TOONIFY_METHOD, space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
                           vgg_path=vgg_path, download=download, device=device)
         enc = load_encoder_fn(encoder_path, device)
-        described = f"encoder {encoder_path.name} + {refine_steps} fast refinement steps"
+        described = f"encoder {encoder_path.name} + {refine_steps} {TOONIFY_METHOD} refinement steps"
     else:
         if steps == 0:
             raise InvalidArgumentError("steps=0 needs an encoder (--encoder FILE)")
-        run_method = method or "fast"
+        run_method = method or TOONIFY_METHOD
         job_steps = steps if steps is not None else (DEFAULT_FAST_STEPS if method is None else None)
         job = prepare_job(base_ckpt, run_method, space=space, steps=job_steps, init=init, lr=lr, seed=seed,
                           vgg_path=vgg_path, download=download, device=device)
@@ -229,7 +234,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     metrics: dict[str, Any] = {"embedding": {"method": described, "loss": job.loss.describe(),
                                              "cache": str(embedded.cache_path), "cache_hit": embedded.cache_hit},
                                "reconstruction": _quality(result.reconstruction, target_u8),
-                               **latent_distance_from_w(ws)}
+                               **latent_distance_from_w(G, ws, seed)}
     result.written += [save_png(target_u8, outdir / "target.png"),
                        save_png(result.reconstruction, outdir / "reconstruction.png")]
     shown = result.reconstruction

@@ -23,35 +23,20 @@ import torch
 
 from ..io import load_checkpoint
 from ..media.images import from_uint8
+from . import wspace
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "metrics.json"
 
 
-def w_row_spread(ws: torch.Tensor) -> float:
-    """LOCAL measure (to be unified with ``project.wspace``): the RMS distance of the W+ rows from their mean
-    row, sqrt(mean_i ||w_i - mean_j w_j||^2); 0 for a latent in W (all rows equal)."""
-    ws = ws.detach().to(torch.float32).reshape(-1, ws.shape[-2], ws.shape[-1])
-    return float((ws - ws.mean(dim=1, keepdim=True)).square().sum(dim=-1).mean().sqrt())
-
-
-def latent_distance_from_w(ws: torch.Tensor) -> dict[str, Any]:
-    """The latent's distance from W: ``project.wspace.distance_from_w`` when that module exists, else the local
-    :func:`w_row_spread` - the result names which measure ran."""
-    try:
-        from .wspace import distance_from_w  # type: ignore[import-not-found]
-    except ImportError:
-        distance_from_w = None
-    if distance_from_w is not None:
-        try:
-            value = distance_from_w(ws)
-            value = float(value.mean()) if isinstance(value, torch.Tensor) else float(value)
-            return {"w_distance": value, "w_distance_measure": "project.wspace.distance_from_w"}
-        except (TypeError, ValueError) as exc:  # a signature this caller does not know yet
-            log.debug("wspace.distance_from_w(ws) failed (%s); using the local row spread", exc)
-    return {"w_distance": w_row_spread(ws), "w_distance_measure": "w_row_spread (local: RMS distance of the W+ rows "
-                                                                  "from their mean row)"}
+def latent_distance_from_w(G: torch.nn.Module, ws: torch.Tensor, seed: int = 0) -> dict[str, Any]:
+    """The latent's distance from W (:func:`styleblend.project.wspace.distance_from_w`, with W's statistics
+    measured as ``project`` measures them): its row spread (0 in W) and its mean row's distance from w_avg, both
+    in units of W's per-coordinate spread."""
+    w_avg, coord_std = wspace.w_stats(G, 1000, seed)
+    found = wspace.distance_from_w(ws.detach(), w_avg, coord_std)
+    return {"w_distance": {"row_spread": found["row_spread"][0], "mean_distance": found["mean_distance"][0]}}
 
 
 class Critic:
