@@ -20,9 +20,10 @@
 #  * NPROC=2 runs the same training as two processes (torchrun, gloo DDP, one thread each): every
 #    random number is drawn for the whole batch and the passes' gradients are added in a fixed order,
 #    so with the same --batch-gpu 1 and 2 processes give bit-identical runs (tests/train/
-#    test_distributed.py). The default --batch-gpu is batch / processes (32 or 16), and a different
-#    one changes float rounding only, which training amplifies into a slightly different run of the
-#    same kind; 'styleblend train --resume-run DIR --batch-gpu 16' switches exactly. On this 2-core
+#    test_distributed.py). Every command below therefore passes --batch-gpu 16 (two passes of 16 in
+#    one process, one pass per process with two), so NPROC=1 and NPROC=2 give the same run bit for
+#    bit. A different --batch-gpu draws the same numbers but rounds differently, which training
+#    amplifies into a slightly different run of the same kind. On this 2-core
 #    machine 2 processes made ~87 kimg/h against ~62 for one (when nothing else ran). The base ran
 #    single-process up to 132 kimg, then with NPROC=2; those kimg (and everything before the first
 #    resume with the current code) used an older draw order that depended on the process count.
@@ -49,7 +50,7 @@ case "${1:-}" in
     styleblend_train \
       --data data/emoji/google-64.zip --outdir runs/base-emoji64 \
       --cfg emoji64 --batch 32 --mirror --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
-      --snap 4 --tick 1 --keep-every 10 --kimg 1000 --seed 0 --threads 1
+      --snap 4 --tick 1 --keep-every 10 --kimg 1000 --seed 0 --threads 1 --batch-gpu 16
     # The run was started detached so that it outlives the shell:
     #   nohup setsid scripts/train_bundled.sh base > runs/base-emoji64/stdout.log 2>&1 < /dev/null &
     ;;
@@ -62,7 +63,7 @@ case "${1:-}" in
     styleblend_train \
       --resume "$base" --data data/emoji/twitter-64.zip --outdir runs/twemoji64 \
       --lr 0.002 --mirror --batch 32 --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
-      --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1
+      --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1 --batch-gpu 16
     ;;
   transfer-fluent3d)
     # The third style (Microsoft Fluent Emoji 3D, data/emoji/fluent3d-64.zip), fine-tuned exactly like the
@@ -72,18 +73,18 @@ case "${1:-}" in
     styleblend_train \
       --resume "$base" --data data/emoji/fluent3d-64.zip --outdir runs/fluent3d64 \
       --lr 0.002 --mirror --batch 32 --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
-      --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1
+      --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1 --batch-gpu 16
     ;;
   resume-base)
     # Continue the base run exactly where its last snapshot left it (options come from the run;
     # --kimg may extend it).
-    styleblend_train --resume-run runs/base-emoji64 --threads 1
+    styleblend_train --resume-run runs/base-emoji64 --threads 1 --batch-gpu 16
     ;;
   resume-transfer)
-    styleblend_train --resume-run runs/twemoji64 --threads 1
+    styleblend_train --resume-run runs/twemoji64 --threads 1 --batch-gpu 16
     ;;
   resume-fluent3d)
-    styleblend_train --resume-run runs/fluent3d64 --threads 1
+    styleblend_train --resume-run runs/fluent3d64 --threads 1 --batch-gpu 16
     ;;
   *)
     echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d" >&2
