@@ -271,13 +271,8 @@ def train_encoder(options: EncoderTrainOptions, *, resume_state: dict[str, Any] 
         CheckpointError: unreadable network, or a resumed state for another network.
     """
     device = torch.device(options.device)
-    owns_group = dist_info is None and not ddp.is_initialized()
-    info = dist_info if dist_info is not None else ddp.init_from_env(device)
-    try:
+    with ddp.process_group(device, dist_info) as info:
         return _train(options, info, device, resume_state, max_steps, show_progress, callback)
-    finally:
-        if owns_group:
-            ddp.shutdown()
 
 
 def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.device,

@@ -11,8 +11,10 @@ equal.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -197,3 +199,16 @@ def shutdown() -> None:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device, dist_info: DistInfo | None = None) -> Iterator[DistInfo]:
+    """The process group a training function runs in: ``dist_info`` when the caller made one, else one set up
+    from torchrun's environment (a single process without it) and shut down again on exit."""
+    owns_group = dist_info is None and not is_initialized()
+    info = dist_info if dist_info is not None else init_from_env(device)
+    try:
+        yield info
+    finally:
+        if owns_group:
+            shutdown()

@@ -230,13 +230,8 @@ def train(options: TrainOptions, *, resume_state: dict[str, Any] | None = None, 
         CheckpointError, ArchitectureMismatchError: unusable --resume file.
     """
     device = torch.device(options.device)
-    owns_group = dist_info is None and not ddp.is_initialized()
-    info = dist_info if dist_info is not None else ddp.init_from_env(device)
-    try:
+    with ddp.process_group(device, dist_info) as info:
         return _train(options, info, device, resume_state, max_steps, show_progress, callback)
-    finally:
-        if owns_group:
-            ddp.shutdown()
 
 
 def _train(options: TrainOptions, info: ddp.DistInfo, device: torch.device, resume_state: dict[str, Any] | None,
