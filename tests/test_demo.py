@@ -1,14 +1,16 @@
 """The demo on two tiny models standing in for the bundled pair (the bundled pair itself: tests/models)."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from styleblend.blend import blend_checkpoints, parse_multi_schedule
 from styleblend.blend.preview import render_model
 from styleblend.cli.main import main
-from styleblend.demo import DEMO_SEEDS, TRUNCATION_PSI
+from styleblend.demo import DEMO_SEEDS, TRUNCATION_PSI, run_demo
 from styleblend.io import load_checkpoint, save_checkpoint
+from styleblend.models import bundled_checkpoint
 
 from .conftest import tiny_checkpoint
 
@@ -69,3 +71,15 @@ def test_demo_without_a_third_model_skips_the_3_model_grid(tmp_path):
     assert main(["-q", "demo", "--outdir", str(out), "--base", str(base_path), "--transfer", str(transfer_path),
                  "--steps", "0"]) == 0
     assert (out / "blend-grid.png").exists() and not (out / "blend-grid-3models.png").exists()
+
+
+@pytest.mark.slow
+def test_demo_on_the_bundled_models_includes_the_third_style(tmp_path):
+    written = run_demo(tmp_path, embed_steps=0)
+    names = [path.name for path, _ in written]
+    assert "blend-grid-3models.png" in names
+    grid = np.asarray(Image.open(tmp_path / "blend-grid-3models.png").convert("RGB"))
+    assert grid.shape[:2] == (len(DEMO_SEEDS) * 64 + 14, 7 * 64)
+    # The bundled Fluent 3D column is its own model, not a copy of the base or the transfer.
+    fl = render_model(bundled_checkpoint("fluent3d"), DEMO_SEEDS, TRUNCATION_PSI)
+    np.testing.assert_array_equal(grid[14:, 128:192].reshape(len(DEMO_SEEDS), 64, 64, 3), fl[..., :3])

@@ -12,7 +12,8 @@ from .common import add_threads, int_in_range
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="show blending, mixing, morphing and embedding on the bundled models",
-                       description="Writes ./styleblend-demo/ from the bundled emoji model pair (no download).")
+                       description="Writes ./styleblend-demo/ from the bundled emoji models (no download), including a "
+                       "3-model blend grid with the bundled third style (or --third).")
     p.add_argument("--outdir", type=Path, default=Path("styleblend-demo"))
     p.add_argument("--base", help="use this checkpoint instead of the bundled base")
     p.add_argument("--transfer", help="use this checkpoint instead of the bundled transfer")
