@@ -83,3 +83,16 @@ def test_demo_on_the_bundled_models_includes_the_third_style(tmp_path):
     # The bundled Fluent 3D column is its own model, not a copy of the base or the transfer.
     fl = render_model(bundled_checkpoint("fluent3d"), DEMO_SEEDS, TRUNCATION_PSI)
     np.testing.assert_array_equal(grid[14:, 128:192].reshape(len(DEMO_SEEDS), 64, 64, 3), fl[..., :3])
+
+
+def test_demo_refuses_a_third_model_that_does_not_fit_before_writing(tmp_path, capsys):
+    base = tiny_checkpoint(seed=0)
+    base_path = save_checkpoint(base, tmp_path / "base.safetensors")
+    transfer_path = save_checkpoint(_fine_tune(base, 1), tmp_path / "transfer.safetensors")
+    other_path = save_checkpoint(tiny_checkpoint(seed=0, architecture="orig"), tmp_path / "other.safetensors")
+    out = tmp_path / "demo"
+    assert main(["demo", "--outdir", str(out), "--base", str(base_path), "--transfer", str(transfer_path),
+                 "--third", str(other_path), "--steps", "0"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "third model" in err[0]
+    assert not out.exists()

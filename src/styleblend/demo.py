@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .blend import Swap, WeightTable, blend_checkpoints, save_blend, swap_sweep
+from .blend.compat import check_configs
 from .blend.preview import preview_grid
 from .io import Checkpoint, load_checkpoint
 from .io.atomic import atomic_path
@@ -176,13 +177,16 @@ def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str |
     say = report or (lambda _: None)
     outdir = Path(outdir)
     base_ckpt, transfer_ckpt = _load(base, "base"), _load(transfer, "transfer")
+    third_ckpt = _load(third, "fluent3d") if third is not None or (base is None and transfer is None) else None
+    if third_ckpt is not None:  # refuse a third model that does not fit before writing anything
+        check_configs(base_ckpt.g_config, third_ckpt.g_config, name=f"the third model ({third_ckpt.describe()})")
     written: Written = []
     say("blending by resolution ...")
     written += blend_grids(base_ckpt, transfer_ckpt, outdir)
-    if third is not None or (base is None and transfer is None):
+    if third_ckpt is not None:
         say("blending three models ...")
         names = ("noto", "tw", "fl") if third is None else ("base", "transfer", "third")
-        written += three_model_grid(list(zip(names, (base_ckpt, transfer_ckpt, _load(third, "fluent3d")))), outdir)
+        written += three_model_grid(list(zip(names, (base_ckpt, transfer_ckpt, third_ckpt))), outdir)
     else:
         say("no third model given (--third): skipping the 3-model grid")
     blend_res = base_ckpt.g_config.img_resolution // 4
