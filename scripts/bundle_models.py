@@ -67,9 +67,9 @@ def main() -> None:
     models_dir = ROOT / "src" / "styleblend" / "models"
     docs = ROOT / "docs"
     for role, source in given.items():
-        path = native.write(g_ema_only(load_checkpoint(source), role, source), models_dir / BUNDLED[role],
-                            dtype=torch.float16)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        ckpt = g_ema_only(load_checkpoint(source), role, source)
+        path = native.write(ckpt, models_dir / BUNDLED[role], dtype=torch.float16)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {ckpt.meta.get('kimg')} kimg)")
     total = sum((models_dir / name).stat().st_size for name in BUNDLED.values() if (models_dir / name).exists())
     print(f"all bundled models: {total / 1e6:.1f} MB")
     if total > LIMIT_BYTES:
