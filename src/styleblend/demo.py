@@ -1,4 +1,4 @@
-"""The demo: blends, style mixing, a morph and an embedding on the bundled emoji pair.
+"""The demo: blends (two and three models), style mixing, a morph and an embedding on the bundled emoji models.
 
 A library function so that the CLI only prints; every file is written atomically.
 """
@@ -13,12 +13,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .blend import Swap, blend_checkpoints, save_blend, swap_sweep
+from .blend import Swap, WeightTable, blend_checkpoints, save_blend, swap_sweep
+from .blend.compat import check_configs
 from .blend.preview import preview_grid
 from .io import Checkpoint, load_checkpoint
 from .io.atomic import atomic_path
 from .latents.interpolate import lerp
 from .media.images import make_grid, save_png, to_uint8
+from .config import GeneratorConfig
 from .models import bundled_checkpoint
 from .render import mix_styles, render_ws, seeds_to_ws
 
@@ -55,6 +57,43 @@ def blend_grids(base: Checkpoint, transfer: Checkpoint, outdir: Path, seeds: Seq
         labels = ["base", *(f"swap {r}" for r in res_list), "transfer"]
         written.append((save_png(labelled(grid, labels, size), outdir / name), what))
     return written
+
+
+# Three-model blends (Pinkney & Adler's "more than two models"): which model gives the structure
+# (4-8 px), the mid-level features (16 px) and the rendering (32 px and up). Indices are into
+# [base, transfer, third]; the labels name them by their short names.
+THREE_MODEL_ORDERS = ((1, 2, 0), (2, 1, 0), (0, 1, 2), (0, 2, 1))
+STRUCTURE_MAX, MID_MAX = 8, 16
+
+
+def three_model_schedule(cfg: GeneratorConfig, structure: int, mid: int, rendering: int) -> WeightTable:
+    """One-hot weights over [base, transfer, third]: ``structure`` up to 8 px, ``mid`` at 16, ``rendering`` above."""
+    def row(owner: int) -> tuple[float, ...]:
+        return tuple(1.0 if i == owner else 0.0 for i in range(3))
+
+    owner = {r: structure if r <= STRUCTURE_MAX else mid if r <= MID_MAX else rendering for r in cfg.block_resolutions}
+    return WeightTable(tuple((r, row(owner[r])) for r in cfg.block_resolutions))
+
+
+def three_model_grid(models: Sequence[tuple[str, Checkpoint]], outdir: Path, seeds: Sequence[int] = DEMO_SEEDS,
+                     orders: Sequence[tuple[int, int, int]] = THREE_MODEL_ORDERS) -> Written:
+    """Rows = seeds; columns = the three models, then one 3-model blend per (structure, mid, rendering) order.
+
+    ``models`` is [(short name, checkpoint)] for [base, transfer, third]; a blend column is labelled
+    'structure/mid/rendering' by short names. Every blend keeps the base's mapping network.
+    """
+    (_, base), *rest = models
+    transfers = [ckpt for _, ckpt in rest]
+    names = [name for name, _ in models]
+    blends, labels = [], []
+    for order in orders:
+        blended, _ = blend_checkpoints(base, transfers, three_model_schedule(base.g_config, *order), hash_inputs=False)
+        blends.append(blended)
+        labels.append("/".join(names[i] for i in order))
+    grid = preview_grid([ckpt for _, ckpt in models] + blends, seeds, truncation_psi=TRUNCATION_PSI)
+    path = save_png(labelled(grid, [*names, *labels], base.g_config.img_resolution), outdir / "blend-grid-3models.png")
+    return [(path, f"3-model blends, labelled structure (<= {STRUCTURE_MAX} px)/mid ({MID_MAX} px)/rendering: "
+                   + ", ".join(names))]
 
 
 def style_mixing(ckpt: Checkpoint, outdir: Path, rows: Sequence[int] = (1, 3, 5), cols: Sequence[int] = (8, 13, 21),
@@ -128,14 +167,28 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
 
 
 def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str | Path | None = None,
-             embed_steps: int = 300, report: Callable[[str], None] | None = None) -> Written:
-    """Write the demo files into ``outdir`` and return (path, description) pairs."""
+             embed_steps: int = 300, report: Callable[[str], None] | None = None,
+             third: str | Path | None = None) -> Written:
+    """Write the demo files into ``outdir`` and return (path, description) pairs.
+
+    The 3-model grid uses ``third`` or, when base and transfer are both the bundled ones, the bundled
+    third style; a custom pair without ``third`` skips it (the bundled third fits only the bundled base).
+    """
     say = report or (lambda _: None)
     outdir = Path(outdir)
     base_ckpt, transfer_ckpt = _load(base, "base"), _load(transfer, "transfer")
+    third_ckpt = _load(third, "fluent3d") if third is not None or (base is None and transfer is None) else None
+    if third_ckpt is not None:  # refuse a third model that does not fit before writing anything
+        check_configs(base_ckpt.g_config, third_ckpt.g_config, name=f"the third model ({third_ckpt.describe()})")
     written: Written = []
     say("blending by resolution ...")
     written += blend_grids(base_ckpt, transfer_ckpt, outdir)
+    if third_ckpt is not None:
+        say("blending three models ...")
+        names = ("noto", "tw", "fl") if third is None else ("base", "transfer", "third")
+        written += three_model_grid(list(zip(names, (base_ckpt, transfer_ckpt, third_ckpt))), outdir)
+    else:
+        say("no third model given (--third): skipping the 3-model grid")
     blend_res = base_ckpt.g_config.img_resolution // 4
     blended, recipe = blend_checkpoints(base_ckpt, [transfer_ckpt], Swap(blend_res))
     model_path, recipe_file = save_blend(blended, recipe, outdir / f"blend-swap{blend_res}.safetensors", "native")

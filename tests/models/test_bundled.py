@@ -1,4 +1,6 @@
-"""The bundled pair: present, loadable, a base and its fine-tune (so blending them is meaningful)."""
+"""The bundled models: present, loadable, a base and two fine-tunes of it (so blending them is meaningful)."""
+
+import pytest
 
 import torch
 
@@ -10,7 +12,8 @@ def test_bundled_pair_loads_and_renders():
     base, transfer = bundled_checkpoint("base"), bundled_checkpoint("transfer")
     assert base.g_config == transfer.g_config and base.g_config.img_resolution == 64
     total = sum(bundled_path(name).stat().st_size for name in BUNDLED)
-    assert total <= 20 * 1024 * 1024
+    assert set(BUNDLED) == {"base", "transfer", "fluent3d"}
+    assert total <= 30 * 1024 * 1024
     G = base.generator()
     img = G(torch.randn(2, G.z_dim), truncation_psi=0.7)
     assert img.shape == (2, 3, 64, 64) and torch.isfinite(img).all()
@@ -18,8 +21,25 @@ def test_bundled_pair_loads_and_renders():
     assert img[0].sub(img[1]).abs().mean() > 0.02
 
 
-def test_transfer_is_a_fine_tune_of_the_base():
-    base, transfer = bundled_checkpoint("base"), bundled_checkpoint("transfer")
+@pytest.mark.parametrize("name", ["transfer", "fluent3d"])
+def test_styles_are_fine_tunes_of_the_base(name):
+    base, transfer = bundled_checkpoint("base"), bundled_checkpoint(name)
+    assert transfer.g_config == base.g_config
     report = diff_state_dicts(base.g_ema, transfer.g_ema)
     assert report.related, report.warnings
     assert report.conv_median < 0.5
+
+
+def test_third_style_differs_from_the_other_two():
+    base, transfer, third = (bundled_checkpoint(n) for n in ("base", "transfer", "fluent3d"))
+    assert third.meta["bundled"] == "fluent3d" and "Fluent Emoji 3D" in third.meta["credit"]
+    z = torch.randn(4, base.g_config.z_dim, generator=torch.Generator().manual_seed(0))
+    imgs = [ckpt.generator()(z, truncation_psi=0.7) for ckpt in (base, transfer, third)]
+    assert imgs[2].sub(imgs[0]).abs().mean() > 0.02 and imgs[2].sub(imgs[1]).abs().mean() > 0.02
+
+
+def test_unknown_bundled_name_is_a_clear_error():
+    from styleblend.errors import MissingWeightsError
+
+    with pytest.raises(MissingWeightsError, match="fluent3d"):
+        bundled_path("fluent")

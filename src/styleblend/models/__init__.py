@@ -1,6 +1,7 @@
-"""The bundled model pair: a 64 px emoji base (Noto style) and its transfer to Twemoji style.
+"""The bundled models: a 64 px emoji base (Noto style), its transfer to Twemoji style and a third style
+(Microsoft Fluent Emoji 3D) fine-tuned from the same base snapshot, for N-model blends.
 
-Both are EMA generators in styleblend's native format (float16 weights), trained on CPU with
+All are EMA generators in styleblend's native format (float16 weights), trained on CPU with
 styleblend's own ``train`` command (see ``scripts/train_bundled.sh``). Image credits are in
 ``ATTRIBUTION.md`` beside them.
 """
@@ -16,11 +17,12 @@ from ..io.checkpoint import Checkpoint
 BUNDLED = {
     "base": "emoji64-noto.safetensors",
     "transfer": "emoji64-twemoji.safetensors",
+    "fluent3d": "emoji64-fluent3d.safetensors",
 }
 
 
 def bundled_path(name: str) -> Path:
-    """Path of a bundled model file: ``name`` is 'base' or 'transfer'."""
+    """Path of a bundled model file: ``name`` is 'base', 'transfer' or 'fluent3d'."""
     if name not in BUNDLED:
         raise MissingWeightsError(f"no bundled model named {name!r}; choose one of {sorted(BUNDLED)}")
     path = Path(str(resources.files(__package__) / BUNDLED[name]))
@@ -32,7 +34,7 @@ def bundled_path(name: str) -> Path:
 
 
 def bundled_checkpoint(name: str) -> Checkpoint:
-    """Load a bundled model ('base' or 'transfer')."""
+    """Load a bundled model ('base', 'transfer' or 'fluent3d')."""
     from ..io import load_checkpoint
 
     return load_checkpoint(bundled_path(name))
