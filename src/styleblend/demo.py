@@ -21,7 +21,7 @@ from .io.atomic import atomic_path
 from .latents.interpolate import lerp
 from .media.images import make_grid, save_png, to_uint8
 from .config import GeneratorConfig
-from .models import bundled_checkpoint
+from .models import bundled_checkpoint, bundled_encoder_path
 from .render import mix_styles, render_ws, seeds_to_ws
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,9 @@ HELDOUT = ("heldout-woman.png", "heldout-persevering.png")
 
 
 def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdir: Path, steps: int,
-              say: Callable[[str], None]) -> Written:
-    """Embed held-out emoji into the base (W+, 'fast' method) and render each latent through every model.
+              say: Callable[[str], None], encoder: Path | None = None) -> Written:
+    """Embed held-out emoji into the base (W+, the 'editable' method, started from ``encoder``'s prediction
+    when one is given) and render each latent through every model.
 
     Rows: one per image; columns: target | each model in ``renders``.
     """
@@ -143,12 +144,21 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
     from .project import project, resolve_loss, settings_for
 
     G = base.generator()
-    loss, _, _ = resolve_loss("fast")  # without VGG-16 weights this logs a visible warning
+    loss, _, _ = resolve_loss("editable")  # without VGG-16 weights this logs a visible warning
+    predict = None
+    if encoder is not None:
+        from .project.encoder import load_encoder
+
+        predict = load_encoder(encoder).eval()
     rows, written = [], []
     for name in HELDOUT:
         with resources.as_file(resources.files("styleblend.data") / name) as path:
             target = load_target(path, G.img_resolution)
-        result = project(G, target, settings_for("fast", steps=steps), loss, seed=0)
+        init_ws = None
+        if predict is not None:
+            with torch.no_grad():
+                init_ws = predict(target)
+        result = project(G, target, settings_for("editable", steps=steps), loss, seed=0, init_ws=init_ws)
         row = [to_uint8(target)[0]]
         for _, ckpt in renders:
             row.append(to_uint8(render_ws(ckpt.generator(), result.ws))[0])
@@ -200,6 +210,8 @@ def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str |
     models = [("base", base_ckpt), (f"swap {blend_res}", blended), ("transfer", transfer_ckpt)]
     written += morph_strip(models, outdir)
     if embed_steps > 0:
-        say(f"embedding held-out emoji ({embed_steps} steps each) ...")
-        written += embedding(base_ckpt, models, outdir, embed_steps, say)
+        encoder = bundled_encoder_path() if base is None else None  # the bundled encoder fits the bundled base only
+        start = "from the bundled encoder's prediction, " if encoder is not None else ""
+        say(f"embedding held-out emoji ({start}{embed_steps} steps each) ...")
+        written += embedding(base_ckpt, models, outdir, embed_steps, say, encoder)
     return written

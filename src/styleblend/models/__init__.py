@@ -38,3 +38,13 @@ def bundled_checkpoint(name: str) -> Checkpoint:
     from ..io import load_checkpoint
 
     return load_checkpoint(bundled_path(name))
+
+
+#: The encoder trained for the bundled base (``styleblend encoder train``; image -> W+ of the base).
+BUNDLED_ENCODER = "emoji64-noto-encoder.safetensors"
+
+
+def bundled_encoder_path() -> Path | None:
+    """Path of the encoder bundled for the bundled base, or None when this installation has none."""
+    path = Path(str(resources.files(__package__) / BUNDLED_ENCODER))
+    return path if path.is_file() else None

@@ -101,23 +101,15 @@ class ToonifyResult:
 
 
 def bundled_encoder(base_sha256: str) -> Path | None:
-    """The encoder bundled for the bundled base (``styleblend/models/*encoder*.safetensors``), when ``base_sha256``
-    is the bundled base's file hash; else None."""
-    from importlib import resources
-
-    from ..models import bundled_path
+    """The encoder bundled for the bundled base, when ``base_sha256`` is the bundled base's file hash; else None."""
+    from ..models import bundled_encoder_path, bundled_path
 
     try:
         if file_sha256(bundled_path("base")) != base_sha256:
             return None
-        try:
-            return bundled_path("encoder")
-        except MissingWeightsError:
-            pass
-        found = sorted(Path(str(resources.files("styleblend.models"))).glob("*encoder*.safetensors"))
-        return found[0] if found else None
     except (MissingWeightsError, OSError):
         return None
+    return bundled_encoder_path()
 
 
 def load_encoder_fn(path: Path, device: str | torch.device):
