@@ -113,7 +113,7 @@ def test_resume_with_another_network_and_bad_options_are_refused(network, tmp_pa
     with pytest.raises(CheckpointError, match="no training state"):
         load_encoder_state(tmp_path / "none.safetensors")
     state_path(tmp_path / "bad.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="unreadable"):
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_encoder_state(tmp_path / "bad.safetensors")
     for bad in (dict(batch=0), dict(mix_prob=2.0), dict(noise_mode="seed"), dict(kimg=0), dict(recon_scales=0)):
         with pytest.raises(InvalidArgumentError):

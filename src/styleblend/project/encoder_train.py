@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from ..errors import CheckpointError, InvalidArgumentError
 from ..io.atomic import atomic_path
 from ..io.digest import file_sha256
+from ..io.safe_torch_load import safe_torch_load
 from ..train import checkpointing as ckpt_io
 from ..train import distributed as ddp
 from ..train.loop import DataOrder, derive_seed
@@ -154,10 +155,7 @@ def load_encoder_state(out: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no training state '{path}' beside {out}; --resume continues a run that "
                               "'styleblend encoder train' wrote to this --out")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for corrupt or truncated files
-        raise CheckpointError(f"{path}: unreadable encoder training state ({type(exc).__name__}: {exc})") from None
+    state = safe_torch_load(path)  # the restricted reader: sizes checked, one-line errors
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise CheckpointError(f"{path}: encoder training state of an unknown version")
     return state
