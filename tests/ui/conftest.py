@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from styleblend.io import Checkpoint, save_checkpoint
+from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
+from styleblend.ui.server import UIServer
 from styleblend.ui.service import BlendSession
 
 from ..conftest import tiny_checkpoint
@@ -88,8 +89,20 @@ def pair_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def session(pair_paths: tuple[Path, Path]):
-    from styleblend.io import load_checkpoint
-
     s = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=5)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def server(pair_paths):
+    """A UI server on a free port over the tiny pair, one per test module (small upload limits)."""
+    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)
+    srv = UIServer(session, "127.0.0.1", 0, max_upload_mb=1, max_image_mb=0.5)
+    thread = srv.start_thread()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(10)
+    session.close()
+

@@ -14,23 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleblend.io import load_checkpoint
-from styleblend.ui.server import UIServer
-from styleblend.ui.service import BlendSession, png_bytes
+from styleblend.ui.service import png_bytes
 
 from .conftest import hostile_pickles
-
-
-@pytest.fixture(scope="module")
-def server(pair_paths):
-    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)
-    srv = UIServer(session, "127.0.0.1", 0, max_upload_mb=1, max_image_mb=0.5)
-    thread = srv.start_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(10)
-    session.close()
 
 
 def call(server, path, body=None, ctype=None, method=None, headers=None):

@@ -18,25 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from styleblend.io import load_checkpoint
-from styleblend.ui.server import UIServer
-from styleblend.ui.service import BlendSession
 
 from .test_server import alive, call, error_of
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-@pytest.fixture(scope="module")
-def server(pair_paths):
-    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)
-    srv = UIServer(session, "127.0.0.1", 0, max_upload_mb=1, max_image_mb=0.5)
-    thread = srv.start_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(10)
-    session.close()
 
 
 def _deep_png(width: int, height: int) -> bytes:
