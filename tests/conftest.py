@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def tiny_checkpoint(seed: int = 0, res: int = 32, with_d: bool = False, **kwargs
 @pytest.fixture
 def tiny_ckpt() -> Checkpoint:
     return tiny_checkpoint()
+
+
+def astronaut_photo() -> Path:
+    """scikit-image's `astronaut` photo (Eileen Collins, NASA, public domain), found without importing scikit-image;
+    skips the test when it is not installed."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-image (source of the test photo) is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+    if not path.is_file():
+        pytest.skip("scikit-image ships no astronaut.png")
+    return path
+

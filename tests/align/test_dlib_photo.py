@@ -6,9 +6,6 @@ read without importing scikit-image); skipped cleanly when they are absent.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,15 +15,7 @@ from styleblend.align.ffhq import ffhq_quad, quad_to_output
 from styleblend.cli.main import main
 from styleblend.errors import MissingDependencyError, MissingWeightsError
 
-
-def _astronaut() -> Path:
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-image (source of the test photo) is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
-    if not path.is_file():
-        pytest.skip("scikit-image ships no astronaut.png")
-    return path
+from ..conftest import astronaut_photo
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def detector():
 
 
 def test_astronaut_is_aligned_like_ffhq(detector):
-    photo = _astronaut()
+    photo = astronaut_photo()
     results = align_faces(photo, 256, detector)
     assert len(results) == 1
     aligned, face = results[0]
@@ -56,7 +45,7 @@ def test_astronaut_is_aligned_like_ffhq(detector):
 
 
 def test_cli_several_faces_and_no_face(detector, tmp_path, capsys):
-    photo = np.asarray(Image.open(_astronaut()).convert("RGB"))
+    photo = np.asarray(Image.open(astronaut_photo()).convert("RGB"))
     Image.fromarray(np.concatenate([photo, photo[:, ::-1]], axis=1)).save(tmp_path / "two.jpg", quality=95)
     assert main(["align", "--in", str(tmp_path / "two.jpg"), "--out", str(tmp_path / "face.png"), "--size", "64"]) == 0
     assert sorted(p.name for p in tmp_path.glob("face*.png")) == ["face_0.png", "face_1.png"]

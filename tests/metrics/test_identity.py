@@ -6,9 +6,6 @@ when they are absent.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,15 +13,7 @@ from PIL import Image
 from styleblend.errors import MissingDependencyError, MissingWeightsError
 from styleblend.metrics.identity import SAME_PERSON_DISTANCE, FaceIdentity, identity_similarity
 
-
-def _astronaut() -> np.ndarray:
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-image (source of the test photo) is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
-    if not path.is_file():
-        pytest.skip("scikit-image ships no astronaut.png")
-    return np.asarray(Image.open(path).convert("RGB"))
+from ..conftest import astronaut_photo
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +25,7 @@ def model():
 
 
 def test_same_face_is_the_same_person_and_a_blank_image_has_no_face(model):
-    photo = _astronaut()
+    photo = np.asarray(Image.open(astronaut_photo()).convert("RGB"))
     face = photo[20:260, 120:330]  # her face, about 240 px
     same = model.compare(face, face)
     assert same.distance == pytest.approx(0.0, abs=1e-6) and same.cosine == pytest.approx(1.0) and same.same_person

@@ -21,7 +21,7 @@ from styleblend.project.pti import PTISettings, apply_delta, save_delta
 from styleblend.project.toonify import bundled_encoder, toonify
 
 from ..blend.conftest import finetuned
-from ..conftest import tiny_checkpoint
+from ..conftest import astronaut_photo, tiny_checkpoint
 
 PTI = PTISettings(steps=3, budget=0.1)  # the 32-channel test model needs ~5 % for a rank-1 delta
 
@@ -156,15 +156,9 @@ def test_cli_prints_measures_and_refuses_a_delta_of_another_base_in_one_line(tmp
 def test_aligned_face_photos_get_an_identity_measure_or_a_note(tmp_path, pair, no_vgg):
     """On a real face (scikit-image's astronaut) the identity measure runs; a random tiny model renders no face,
     which the measure reports as a note instead of failing."""
-    import importlib.util
-    from pathlib import Path
-
     from styleblend.errors import MissingDependencyError, MissingWeightsError
 
-    spec = importlib.util.find_spec("skimage")
-    photo = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png" if spec else None
-    if photo is None or not photo.is_file():
-        pytest.skip("scikit-image's astronaut photo is not installed")
+    photo = astronaut_photo()
     try:
         from styleblend.align import default_detector
         from styleblend.metrics.identity import FaceIdentity
