@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -105,4 +112,34 @@ def server(pair_paths):
     srv.server_close()
     thread.join(10)
     session.close()
+
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@contextlib.contextmanager
+def ui_process(pair_paths: tuple[Path, Path], **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``styleblend ui`` over the pair in a child process (extra environment ``env``), with the URL it printed;
+    killed on exit if the test did not stop it."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]), **env)
+    proc = subprocess.Popen([sys.executable, "-m", "styleblend.cli.main", "ui", "--base", str(pair_paths[0]),
+                             "--transfer", str(pair_paths[1]), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url, lines, deadline = None, [], time.monotonic() + 90
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+            url = m.group(1) if m else None
+        assert url, "".join(lines)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
 

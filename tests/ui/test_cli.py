@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from styleblend.cli.main import main
 from styleblend.errors import MissingWeightsError
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from .conftest import ui_process
 
 
 def test_missing_bundled_models_say_what_to_pass(monkeypatch, capsys):
@@ -45,32 +39,11 @@ def test_bad_threads(pair_paths, capsys):
 
 
 def test_serves_until_interrupted(pair_paths):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "styleblend.cli.main", "ui", "--base", str(pair_paths[0]),
-                             "--transfer", str(pair_paths[1]), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        url = None
-        lines = []
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
-            url = m.group(1) if m else None
-        assert url, "".join(lines)
+    with ui_process(pair_paths) as (proc, url):
         with urllib.request.urlopen(url + "api/info", timeout=30) as res:
             assert json.loads(res.read())["base"] == "base.safetensors (native)"
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, exit code 0
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @pytest.mark.parametrize("port", ["70000"])

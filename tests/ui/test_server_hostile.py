@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 import urllib.request
 import zlib
@@ -19,9 +16,9 @@ from pathlib import Path
 import pytest
 
 
+from .conftest import ui_process
 from .test_server import alive, call, error_of
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _deep_png(width: int, height: int) -> bytes:
@@ -87,21 +84,7 @@ def test_client_closing_mid_response_logs_no_traceback(server, caplog):
 def test_sigterm_removes_the_temp_folder_with_uploads(pair_paths, tmp_path):
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-               TMPDIR=str(tmpdir), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "styleblend.cli.main", "ui", "--base", str(pair_paths[0]),
-                             "--transfer", str(pair_paths[1]), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        url, lines, deadline = None, [], time.monotonic() + 90
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
-            url = m.group(1) if m else None
-        assert url, "".join(lines)
+    with ui_process(pair_paths, TMPDIR=str(tmpdir), OMP_NUM_THREADS="1") as (proc, url):
         req = urllib.request.Request(url + "api/upload?kind=transfer&filename=t.safetensors",
                                      data=Path(pair_paths[1]).read_bytes(),
                                      headers={"Content-Type": "application/octet-stream"})
@@ -113,9 +96,3 @@ def test_sigterm_removes_the_temp_folder_with_uploads(pair_paths, tmp_path):
         assert proc.wait(timeout=30) == 0
         assert not list(tmpdir.glob("styleblend-ui-*"))
         assert "Traceback" not in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
