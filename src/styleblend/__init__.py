@@ -1,7 +1,106 @@
 """styleblend: StyleGAN2-family generators as data - load, generate, blend, embed, edit.
 
-Importing this package has no side effects: no downloads, no kernel builds and no
-global torch settings.
+The front door, for scripts and notebooks::
+
+    import styleblend as sb
+
+    base = sb.load(sb.bundled("base"))                 # any checkpoint file: .pkl, .pt, .safetensors
+    images = sb.generate(base, [1, 2, 3], truncation_psi=0.7)   # uint8 [3, 64, 64, 3]
+    toon = sb.blend_models(base, sb.load(sb.bundled("transfer")), sb.Swap(16))
+    ws = sb.embed(base, "photo.png", encoder=sb.bundled("encoder"), steps=50).ws
+    sb.save_image(sb.generate(toon, ws), "toon.png")
+    sb.save(toon, "toon.safetensors")
+
+Models: :func:`load`, :func:`save`, :func:`convert`, :func:`bundled`, :class:`Checkpoint` and the
+:class:`Generator` interface ``ckpt.generator()`` returns. Images: :func:`generate` (seeds or W+
+latents), :func:`image_grid`, :func:`save_image`. Latents: :func:`seeds_to_ws`, :func:`interpolate`,
+:func:`crossover` (style mixing), :func:`load_latents`, :func:`save_latents`. Blending:
+:func:`blend_models` with a schedule value (:class:`Swap`, :class:`Linear`, :class:`Sigmoid`,
+:class:`Table`; :class:`WeightTable` for N models). Embedding: :func:`embed`, :func:`toonify`.
+Every other option lives in the subpackages (``styleblend.blend``, ``styleblend.project`` ...).
+
+Importing this package has no side effects: no downloads, no kernel builds and no global torch
+settings - and it does not import torch: each name loads its module on first use (PEP 562).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# name -> module that defines it (relative to this package). The verbs avoid the names of this
+# package's subpackages (blend, project, render ...): importing a subpackage sets it as an attribute
+# here and would replace a function of the same name.
+_EXPORTS = {
+    # models
+    "Checkpoint": ".io.checkpoint",
+    "Generator": ".types",
+    "bundled": ".api",
+    "load": ".api",
+    "save": ".api",
+    "convert": ".api",
+    # images
+    "generate": ".api",
+    "image_grid": ".api",
+    "save_image": ".api",
+    # latents
+    "seeds_to_ws": ".api",
+    "interpolate": ".api",
+    "crossover": ".latents.crossover",
+    "load_latents": ".latents.files",
+    "save_latents": ".latents.files",
+    # blending
+    "blend_models": ".api",
+    "Swap": ".blend.schedules",
+    "Linear": ".blend.schedules",
+    "Sigmoid": ".blend.schedules",
+    "Table": ".blend.schedules",
+    "WeightTable": ".blend.multi",
+    # embedding
+    "embed": ".api",
+    "toonify": ".project.toonify",
+}
+# Names whose definition is called something else in its module.
+_ALIASES = {"load_latents": "load_ws"}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'styleblend' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), _ALIASES.get(name, name))
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    # The public names and the module's dunders; not the helpers this file imports for itself.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ provides the same names
+    from .api import (
+        blend_models,
+        bundled,
+        convert,
+        embed,
+        generate,
+        image_grid,
+        interpolate,
+        load,
+        save,
+        save_image,
+        seeds_to_ws,
+    )
+    from .blend.multi import WeightTable
+    from .blend.schedules import Linear, Sigmoid, Swap, Table
+    from .io.checkpoint import Checkpoint
+    from .latents.crossover import crossover
+    from .latents.files import load_ws as load_latents
+    from .latents.files import save_latents
+    from .project.toonify import toonify
+    from .types import Generator
