@@ -39,20 +39,33 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 # -- models: load, save, convert ----------------------------------------------------------------------
 
+#: Sample images shipped with styleblend: emoji the bundled models never saw in training.
+SAMPLE_IMAGES = {"heldout-woman": "heldout-woman.png", "heldout-persevering": "heldout-persevering.png"}
+
+
 def bundled(name: str = "base") -> Path:
-    """Path of a model shipped with styleblend (no download).
+    """Path of a model or sample image shipped with styleblend (no download).
 
     Args:
         name: 'base' (64 px emoji, Noto style), 'transfer' (fine-tuned from it to Twemoji style),
-            'fluent3d' (fine-tuned from the same base to Microsoft Fluent 3D style) or 'encoder' (image -> W+
-            of the base, for :func:`embed`).
+            'fluent3d' (fine-tuned from the same base to Microsoft Fluent 3D style), 'encoder' (image -> W+
+            of the base, for :func:`embed`), or a held-out emoji image for embedding: 'heldout-woman',
+            'heldout-persevering'.
 
     Raises:
         MissingWeightsError: an unknown name, or the file is missing from this installation.
     """
+    from importlib import resources
+
     from .errors import MissingWeightsError
     from .models import BUNDLED, bundled_encoder_path, bundled_path
 
+    if name in SAMPLE_IMAGES:
+        image = Path(str(resources.files("styleblend.data") / SAMPLE_IMAGES[name]))
+        if not image.is_file():
+            raise MissingWeightsError(f"the sample image {image.name} is missing from this installation; "
+                                      "reinstall styleblend")
+        return image
     if name == "encoder":
         path = bundled_encoder_path()
         if path is None:
@@ -60,7 +73,8 @@ def bundled(name: str = "base") -> Path:
                                       "or train one with 'styleblend encoder train'")
         return path
     if name not in BUNDLED:
-        raise MissingWeightsError(f"no bundled model named {name!r}; choose one of {[*BUNDLED, 'encoder']}")
+        raise MissingWeightsError(f"nothing bundled is named {name!r}; choose one of "
+                                  f"{[*BUNDLED, 'encoder', *SAMPLE_IMAGES]}")
     return bundled_path(name)
 
 
@@ -278,7 +292,9 @@ def embed(model: Generator | Checkpoint, image: str | os.PathLike[str] | np.ndar
             'nvidia' (W) or 'fast'; see :func:`styleblend.project.settings_for`.
         steps: optimisation steps (None: the method's default).
         encoder: an encoder file for this generator (``bundled('encoder')`` for the bundled base, or one
-            from ``styleblend encoder train``): its prediction is the start, so a few steps suffice.
+            from ``styleblend encoder train``): its prediction is the start, so a few steps suffice (and,
+            as ``styleblend project --method encoder`` does, the model's tracked w_avg is used instead of
+            sampling W).
         seed: seeds every random draw; the same seed gives the same result.
         callback: ``callback(step, losses, ws)`` after every step; returning False stops early.
 
@@ -294,6 +310,7 @@ def embed(model: Generator | Checkpoint, image: str | os.PathLike[str] | np.ndar
     G = _generator(model)
     target = _target(G, image).to(next(G.parameters()).device)
     init_ws = None
+    overrides: dict[str, int] = {} if steps is None else {"steps": steps}
     if encoder is not None:
         from .project.encoder import load_encoder
 
@@ -301,34 +318,56 @@ def embed(model: Generator | Checkpoint, image: str | os.PathLike[str] | np.ndar
         enc.check_generator(G, f"encoder '{encoder}'")  # type: ignore[arg-type]
         with torch.no_grad():
             init_ws = enc(target)
+        if getattr(G.mapping, "w_avg", None) is not None:
+            overrides["num_w_samples"] = 0  # the start is given: W's mean need not be sampled
     loss, _, _ = resolve_loss(method)
-    settings = settings_for(method, **({} if steps is None else {"steps": steps}))
+    settings = settings_for(method, **overrides)
     return project(G, target, settings, loss, seed=seed, init_ws=init_ws, callback=callback)  # type: ignore[arg-type]
 
 
 # -- images -------------------------------------------------------------------------------------------
 
+def _stack(images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 [N, H, W, C] from one such array, or from a list of images [H, W, C] and batches [N, H, W, C]."""
+    if isinstance(images, np.ndarray):
+        arr = images
+    else:
+        parts = [np.asarray(part) for part in images]
+        if not parts:
+            raise InvalidArgumentError("no images given")
+        shapes = {part.shape[-3:] for part in parts}
+        if len(shapes) > 1 or any(part.ndim not in (3, 4) for part in parts):
+            raise InvalidArgumentError(f"the images have shapes {sorted(part.shape for part in parts)}; give "
+                                       "images [H, W, C] or batches [N, H, W, C] of one size")
+        arr = np.concatenate([part[None] if part.ndim == 3 else part for part in parts])
+    if arr.ndim != 4 or arr.dtype != np.uint8:
+        raise InvalidArgumentError(f"images must be uint8 [N, H, W, C], got {arr.dtype} of shape {list(arr.shape)}")
+    return arr
+
+
 def image_grid(images: np.ndarray | Sequence[np.ndarray], cols: int | None = None, pad: int = 0) -> np.ndarray:
-    """Tile uint8 images [N, H, W, C] row by row into one image [rows*H, cols*W, C] (``cols`` default: N)."""
+    """Tile images row by row into one uint8 image [rows*H, cols*W, C].
+
+    images: uint8 [N, H, W, C], or a list of images [H, W, C] and batches [N, H, W, C] of one size (e.g.
+        one :func:`generate` result per model: a row each with ``cols`` = the batch size).
+    cols: columns (default: all images in one row).
+    """
     from .media.images import make_grid
 
-    images = np.asarray(images)
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise InvalidArgumentError(f"images must be uint8 [N, H, W, C], got {images.dtype} of shape "
-                                   f"{list(images.shape)}")
-    count = cols if cols is not None else images.shape[0]
+    arr = _stack(images)
+    count = cols if cols is not None else arr.shape[0]
     if count < 1:
         raise InvalidArgumentError(f"cols {count} must be >= 1")
-    return make_grid(images, cols=count, pad=pad)
+    return make_grid(arr, cols=count, pad=pad)
 
 
-def save_image(images: np.ndarray, path: str | os.PathLike[str], cols: int | None = None) -> Path:
-    """Write uint8 [H, W, C] as a PNG, or [N, H, W, C] as a grid of ``cols`` columns (default: one row)."""
+def save_image(images: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike[str],
+               cols: int | None = None) -> Path:
+    """Write one image [H, W, C] as a PNG, or several (as :func:`image_grid` takes them) as a grid of ``cols``
+    columns (default: one row). The write is atomic; the folder must exist."""
     from .media.images import save_png
 
-    arr = np.asarray(images)
-    if arr.ndim == 4:
-        arr = image_grid(arr, cols) if arr.shape[0] != 1 else arr[0]
+    arr = images if isinstance(images, np.ndarray) and images.ndim == 3 else image_grid(images, cols)
     if arr.ndim != 3 or arr.dtype != np.uint8:
         raise InvalidArgumentError(f"an image must be uint8 [H, W, C] or [N, H, W, C], got {arr.dtype} of shape "
                                    f"{list(arr.shape)}")
