@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError, StyleblendError
 from ..latents.limits import PSI_RANGE, check_psi, check_truncation_cutoff
 
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     import torch
     from tqdm import tqdm
 
+    from ..config import GeneratorConfig
     from ..io import Checkpoint
     from ..types import Generator
 
