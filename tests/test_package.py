@@ -45,6 +45,11 @@ def test_every_public_name_resolves_and_is_listed():
     assert "importlib" not in dir(sb) and "TYPE_CHECKING" not in dir(sb)  # only public names and dunders
 
 
+def test_all_lists_exactly_the_lazy_names():
+    assert sorted(sb.__all__) == sorted(["__version__", *sb._EXPORTS])
+    assert len(set(sb.__all__)) == len(sb.__all__)
+
+
 def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'blend_model'"):
         sb.blend_model  # noqa: B018 - a typo of blend_models

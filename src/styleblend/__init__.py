@@ -65,7 +65,15 @@ _EXPORTS = {
 # Names whose definition is called something else in its module.
 _ALIASES = {"load_latents": "load_ws"}
 
-__all__ = ["__version__", *_EXPORTS]
+# Written out (not derived from _EXPORTS) so that type checkers read it; a test holds the two equal.
+__all__ = [
+    "__version__",
+    "Checkpoint", "Generator", "bundled", "load", "save", "convert",
+    "generate", "image_grid", "save_image",
+    "seeds_to_ws", "interpolate", "crossover", "load_latents", "save_latents",
+    "blend_models", "Swap", "Linear", "Sigmoid", "Table", "WeightTable",
+    "embed", "toonify",
+]
 
 
 def __getattr__(name: str) -> Any:

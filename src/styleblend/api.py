@@ -78,7 +78,7 @@ def bundled(name: str = "base") -> Path:
     return bundled_path(name)
 
 
-def load(source: str | os.PathLike[str]) -> Checkpoint:
+def load(source: str | Path) -> Checkpoint:
     """Read a model: a checkpoint file of any supported format, or a hub-style model folder.
 
     The format of a file is detected from its content (NVIDIA pickle, NVIDIA TensorFlow pickle,
@@ -116,7 +116,7 @@ def _load_hub(source: str) -> Checkpoint:
     return ckpt
 
 
-def save(ckpt: Checkpoint, path: str | os.PathLike[str], format: str | None = None) -> Path:
+def save(ckpt: Checkpoint, path: str | Path, format: str | None = None) -> Path:
     """Write ``ckpt`` atomically and return the path.
 
     format: 'native' (safetensors + JSON architecture), 'rosinality' or 'nvidia-pkl'; None picks it from
@@ -130,8 +130,8 @@ def save(ckpt: Checkpoint, path: str | os.PathLike[str], format: str | None = No
     return save_checkpoint(ckpt, path, format or output_format(ckpt, path))
 
 
-def convert(ckpt: Checkpoint, out: str | os.PathLike[str], format: str,
-            template: str | os.PathLike[str] | None = None) -> Path:
+def convert(ckpt: Checkpoint, out: str | Path, format: str,
+            template: str | Path | None = None) -> Path:
     """Check ``ckpt`` and write it as ``format``, logging one warning per thing the target cannot hold.
 
     format: 'native', 'rosinality' or 'nvidia-pkl' (which needs ``template``, an NVIDIA pickle of the same
@@ -160,7 +160,9 @@ def seeds_to_ws(model: Generator | Checkpoint, seeds: int | Sequence[int], trunc
 
     G = _generator(model)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-    return _seeds_to_ws(G, seeds, check_psi(truncation_psi, "truncation_psi"), truncation_cutoff, class_idx)
+    psi = check_psi(truncation_psi, "truncation_psi")
+    # (the library's functions still say nn.Module; they take any Generator)
+    return _seeds_to_ws(G, seeds, psi, truncation_cutoff, class_idx)  # type: ignore[arg-type]
 
 
 def generate(model: Generator | Checkpoint, latents: int | Sequence[int] | torch.Tensor,
@@ -192,7 +194,8 @@ def generate(model: Generator | Checkpoint, latents: int | Sequence[int] | torch
         raise InvalidArgumentError(f"noise_mode {noise_mode!r} must be 'const', 'random' or 'none'")
     if batch_size < 1:
         raise InvalidArgumentError(f"batch_size {batch_size} must be >= 1")
-    return to_uint8(render_ws(G, ws, noise_mode=noise_mode, batch_size=batch_size, progress=progress))
+    return to_uint8(render_ws(G, ws, noise_mode=noise_mode, batch_size=batch_size,  # type: ignore[arg-type]
+                              progress=progress))
 
 
 # -- latents ------------------------------------------------------------------------------------------
@@ -264,7 +267,7 @@ def blend_models(base: Checkpoint, transfers: Checkpoint | Sequence[Checkpoint],
 
 # -- embedding ----------------------------------------------------------------------------------------
 
-def _target(G: Generator, image: str | os.PathLike[str] | np.ndarray | torch.Tensor) -> torch.Tensor:
+def _target(G: Generator, image: str | Path | np.ndarray | torch.Tensor) -> torch.Tensor:
     """An image as [N, C, R, R] in [-1, 1]: files are centre-cropped and resized to the model's size."""
     from .media.images import from_uint8
     from .media.load import load_target
@@ -279,8 +282,8 @@ def _target(G: Generator, image: str | os.PathLike[str] | np.ndarray | torch.Ten
     return load_target(image, G.img_resolution, channels=G.img_channels)
 
 
-def embed(model: Generator | Checkpoint, image: str | os.PathLike[str] | np.ndarray | torch.Tensor, *,
-          method: str = "editable", steps: int | None = None, encoder: str | os.PathLike[str] | None = None,
+def embed(model: Generator | Checkpoint, image: str | Path | np.ndarray | torch.Tensor, *,
+          method: str = "editable", steps: int | None = None, encoder: str | Path | None = None,
           seed: int = 0, callback: ProjectionCallback | None = None) -> ProjectionResult:
     """Find the W+ latent whose image matches ``image`` (projection / GAN inversion).
 
@@ -361,7 +364,7 @@ def image_grid(images: np.ndarray | Sequence[np.ndarray], cols: int | None = Non
     return make_grid(arr, cols=count, pad=pad)
 
 
-def save_image(images: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike[str],
+def save_image(images: np.ndarray | Sequence[np.ndarray], path: str | Path,
                cols: int | None = None) -> Path:
     """Write one image [H, W, C] as a PNG, or several (as :func:`image_grid` takes them) as a grid of ``cols``
     columns (default: one row). The write is atomic; the folder must exist."""
