@@ -48,9 +48,9 @@ def _without_hub(monkeypatch):
 
 def test_a_folder_or_hub_id_without_hub_support_is_one_clear_error(tmp_path, monkeypatch):
     _without_hub(monkeypatch)
-    with pytest.raises(CheckpointError, match="model folder or Hub id.*pass a checkpoint file"):
+    with pytest.raises(CheckpointError, match="is a folder, and reading hub-style model folders needs styleblend.io.hub"):
         sb.load(tmp_path)
-    with pytest.raises(CheckpointError, match="'someone/toon-model'"):
+    with pytest.raises(CheckpointError, match="'someone/toon-model' does not exist here, and reading it as a Hugging"):
         sb.load("someone/toon-model")
 
 
@@ -113,6 +113,8 @@ def test_generate_refuses_bad_values(G):
         sb.generate(G, [0], noise_mode="seed")
     with pytest.raises(InvalidArgumentError, match="ws has shape"):
         sb.generate(G, torch.zeros(1, 3, G.w_dim))
+    with pytest.raises(InvalidArgumentError, match="apply to seeds"):
+        sb.generate(G, sb.seeds_to_ws(G, [0]), truncation_psi=0.7)  # would be ignored otherwise
 
 
 # -- latents ------------------------------------------------------------------------------------------

@@ -110,8 +110,10 @@ def _load_hub(source: str) -> Checkpoint:
         hub = None
     reader = getattr(hub, "load_pretrained", None)
     if reader is None:
-        raise CheckpointError(f"'{source}' is a model folder or Hub id, and this styleblend cannot read those "
-                              "(no styleblend.io.hub); pass a checkpoint file (.pkl, .pt, .safetensors)")
+        what = ("is a folder, and reading hub-style model folders" if Path(source).is_dir() else
+                "does not exist here, and reading it as a Hugging Face Hub id")
+        raise CheckpointError(f"'{source}' {what} needs styleblend.io.hub, which this installation lacks; "
+                              "check the path or pass a checkpoint file (.pkl, .pt, .safetensors)")
     ckpt: Checkpoint = reader(source)
     return ckpt
 
@@ -172,9 +174,9 @@ def generate(model: Generator | Checkpoint, latents: int | Sequence[int] | torch
 
     Args:
         model: a generator (``ckpt.generator()``) or a checkpoint (its EMA generator is built on the CPU).
-        latents: a seed, a list of seeds, or ws [N, num_ws, w_dim] (e.g. from :func:`embed` or
-            :func:`interpolate`); truncation applies to seeds only.
-        truncation_psi, truncation_cutoff, class_idx: see :func:`seeds_to_ws`.
+        latents: a seed, a list of seeds, or ws [N, num_ws, w_dim] or [num_ws, w_dim] (e.g. from
+            :func:`embed` or :func:`interpolate`), rendered as they are.
+        truncation_psi, truncation_cutoff, class_idx: for seeds; see :func:`seeds_to_ws`.
         noise_mode: 'const' (the model's stored noise, as NVIDIA's generate.py), 'random' or 'none'.
         batch_size: images per forward pass.
         progress: called as ``progress(done, total)`` after each batch.
@@ -187,6 +189,9 @@ def generate(model: Generator | Checkpoint, latents: int | Sequence[int] | torch
 
     G = _generator(model)
     if isinstance(latents, torch.Tensor):
+        if truncation_psi != 1 or truncation_cutoff is not None or class_idx is not None:
+            raise InvalidArgumentError("truncation_psi, truncation_cutoff and class_idx apply to seeds, and W+ "
+                                       "latents were given; truncate when making them (seeds_to_ws)")
         ws = latents if latents.ndim == 3 else latents[None]
     else:
         ws = seeds_to_ws(G, latents, truncation_psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx)
