@@ -12,7 +12,7 @@ from styleblend.blend import Constant, blend_checkpoints
 from styleblend.errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError, MissingWeightsError
 from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.media.images import to_uint8
-from styleblend.project.encoder import Encoder, EncoderConfig, save_encoder
+from styleblend.project.encoder import Encoder, EncoderConfig, encode, make_iterative, save_encoder
 from styleblend.render import render_ws, seeds_to_ws
 
 from .conftest import tiny_checkpoint
@@ -191,17 +191,29 @@ def test_embed_reads_image_files_like_arrays(tmp_path, G):
         sb.embed(G, target.astype(np.float32), steps=1)
 
 
-def test_embed_starts_from_the_encoders_prediction(tmp_path, G):
+@pytest.mark.parametrize("iterative", [False, True])
+def test_embed_starts_from_the_encoders_prediction(tmp_path, G, iterative):
     torch.manual_seed(0)
     enc = Encoder(EncoderConfig.for_generator(G)).eval()
+    if iterative:  # corrections that depend on the reconstruction, so the passes matter
+        enc = make_iterative(enc, iterations=3)
+        with torch.no_grad():
+            enc.stem.weight[:, G.img_channels:] = torch.randn_like(enc.stem.weight[:, G.img_channels:])
     path = save_encoder(tmp_path / "enc.safetensors", enc)
     target = sb.generate(G, [5], 0.5)
     seen = []
     sb.embed(G, target, method="fast", steps=1, encoder=path, callback=lambda step, parts, ws: seen.append(ws))
     with torch.no_grad():
-        predicted = enc(sb.api._target(G, target))
+        predicted = encode(enc, G, sb.api._target(G, target))
+        if iterative:
+            assert (predicted - encode(enc, G, sb.api._target(G, target), iterations=1)).abs().max() > 0.11
     # one Adam step (lr 0.1 at most per coordinate) from the prediction, far nearer to it than to anything else
     assert (seen[0] - predicted).abs().max() <= 0.11
+
+
+def test_embed_refuses_an_encoder_of_another_generator(tmp_path):
+    G = tiny_checkpoint(seed=0).generator()
+    path = save_encoder(tmp_path / "enc.safetensors", Encoder(EncoderConfig.for_generator(G)))
     other = tiny_checkpoint(seed=0, res=16).generator()
     with pytest.raises(ArchitectureMismatchError, match="trained for a generator"):
         sb.embed(other, torch.zeros(1, 3, 16, 16), steps=1, encoder=path)

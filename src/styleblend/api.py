@@ -320,12 +320,12 @@ def embed(model: Generator | Checkpoint, image: str | Path | np.ndarray | torch.
     init_ws = None
     overrides: dict[str, int] = {} if steps is None else {"steps": steps}
     if encoder is not None:
-        from .project.encoder import load_encoder
+        from .project.encoder import encode, load_encoder
 
-        enc = load_encoder(encoder, next(G.parameters()).device).eval()
+        enc = load_encoder(encoder, next(G.parameters()).device)
         enc.check_generator(G, f"encoder '{encoder}'")  # type: ignore[arg-type]
         with torch.no_grad():
-            init_ws = enc(target)
+            init_ws = encode(enc, G, target)  # type: ignore[arg-type]
         if getattr(G.mapping, "w_avg", None) is not None:
             overrides["num_w_samples"] = 0  # the start is given: W's mean need not be sampled
     loss, _, _ = resolve_loss(method)
