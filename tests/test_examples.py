@@ -49,3 +49,19 @@ def test_quickstart_runs(tmp_path, monkeypatch):
     out = tmp_path / "quickstart-out"
     assert {p.name for p in out.iterdir()} >= {"base-seeds.png", "blends.png", "morph.png", "toonified.png",
                                                "mixed.npz", "swap16.safetensors"}
+
+
+def test_package_docstring_example_runs(tmp_path, monkeypatch):
+    import styleblend
+
+    doc = styleblend.__doc__
+    lines = []
+    for line in doc.split("::\n", 1)[1].splitlines():  # the indented block after '::'
+        if line and not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    code = "\n".join(lines)
+    only_the_front_door(code)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(fewer_steps(code, r"steps=50", "steps=2"), "styleblend.__doc__", "exec"), {})
+    assert (tmp_path / "toon.png").is_file() and (tmp_path / "toon.safetensors").is_file()

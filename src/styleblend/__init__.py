@@ -7,7 +7,7 @@ The front door, for scripts and notebooks::
     base = sb.load(sb.bundled("base"))                 # any checkpoint file: .pkl, .pt, .safetensors
     images = sb.generate(base, [1, 2, 3], truncation_psi=0.7)   # uint8 [3, 64, 64, 3]
     toon = sb.blend_models(base, sb.load(sb.bundled("transfer")), sb.Swap(16))
-    ws = sb.embed(base, "photo.png", encoder=sb.bundled("encoder"), steps=50).ws
+    ws = sb.embed(base, sb.bundled("heldout-woman"), encoder=sb.bundled("encoder"), steps=50).ws
     sb.save_image(sb.generate(toon, ws), "toon.png")
     sb.save(toon, "toon.safetensors")
 
