@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class MappingNet(Protocol):
-    """z (and a class label c) -> ws [N, num_ws, w_dim], with the running mean ``w_avg`` for truncation."""
+    """z (and a class label c) -> ws [N, num_ws, w_dim].
+
+    Most mapping networks also hold ``w_avg`` [w_dim], the running mean of w that truncation pulls towards;
+    it is not part of the interface because a model trained without tracking it has none (read it with
+    ``getattr(G.mapping, "w_avg", None)``).
+    """
 
     @property
     def z_dim(self) -> int: ...
@@ -60,6 +65,13 @@ class SynthesisNet(Protocol):
     def __call__(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """noise_mode: 'const' (the stored noise, as NVIDIA's generate.py renders), 'random' or 'none'."""
         ...
+
+    # torch.nn.Module methods the projector uses to find and substitute the noise inputs.
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, torch.nn.Parameter]]: ...
+
+    def named_buffers(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, torch.Tensor]]: ...
+
+    def modules(self) -> Iterator[torch.nn.Module]: ...
 
 
 @runtime_checkable
@@ -109,9 +121,17 @@ class Generator(Protocol):
     # The torch.nn.Module methods the library uses on a generator (device lookup, freezing, saving).
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
 
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, torch.nn.Parameter]]: ...
+
+    def buffers(self, recurse: bool = True) -> Iterator[torch.Tensor]: ...
+
+    def named_buffers(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, torch.Tensor]]: ...
+
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]: ...
 
     def eval(self) -> Self: ...
+
+    def train(self, mode: bool = True) -> Self: ...
 
     def requires_grad_(self, requires_grad: bool = True) -> Self: ...
 
