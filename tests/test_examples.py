@@ -65,3 +65,10 @@ def test_package_docstring_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(fewer_steps(code, r"steps=50", "steps=2"), "styleblend.__doc__", "exec"), {})
     assert (tmp_path / "toon.png").is_file() and (tmp_path / "toon.safetensors").is_file()
+
+
+def test_readme_counts_the_front_door_names():
+    import styleblend as sb
+
+    said = re.search(r"`import styleblend as sb` is the front door: (\d+) names", (ROOT / "README.md").read_text())
+    assert said and int(said.group(1)) == len(sb.__all__) - 1  # not counting __version__
