@@ -77,3 +77,12 @@ def test_a_subpackage_import_does_not_replace_a_verb():
 
     assert callable(sb.blend_models) and callable(sb.embed)
     assert sb.Swap.__module__ == "styleblend.blend.schedules"
+
+
+def test_py_typed_ships():
+    """PEP 561: the marker file exists and the package data names it, so installed copies are typed."""
+    import tomllib
+
+    assert (SRC / "styleblend" / "py.typed").is_file()
+    pyproject = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["styleblend"]
