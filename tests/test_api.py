@@ -77,8 +77,9 @@ def test_save_picks_the_format_from_the_suffix(tmp_path, ckpt):
 
 
 def test_convert_writes_the_target_format(tmp_path, ckpt):
-    out = sb.convert(ckpt, tmp_path / "c.pt", "rosinality")
-    assert out == tmp_path / "c.pt" and load_checkpoint(out).format == "rosinality"
+    done = sb.convert(ckpt, tmp_path / "c.pt", "rosinality")
+    assert done.path == tmp_path / "c.pt" and load_checkpoint(done.path).format == "rosinality"
+    assert done.networks == ("g_ema", "g")
 
 
 def test_bundled_names():

@@ -27,6 +27,7 @@ from .types import Generator
 
 if TYPE_CHECKING:
     from .blend.multi import MultiSchedule
+    from .io.conversion import Conversion
     from .blend.schedules import Schedule
     from .project.projector import ProjectionCallback, ProjectionResult
 
@@ -132,17 +133,19 @@ def save(ckpt: Checkpoint, path: str | Path, format: str | None = None) -> Path:
     return save_checkpoint(ckpt, path, format or output_format(ckpt, path))
 
 
-def convert(ckpt: Checkpoint, out: str | Path, format: str,
-            template: str | Path | None = None) -> Path:
-    """Check ``ckpt`` and write it as ``format``, logging one warning per thing the target cannot hold.
+def convert(ckpt: Checkpoint, out: str | Path, format: str, template: str | Path | None = None) -> Conversion:
+    """Check ``ckpt``'s tensors against its architecture and write it as ``format``.
 
     format: 'native', 'rosinality' or 'nvidia-pkl' (which needs ``template``, an NVIDIA pickle of the same
         architecture, unless the checkpoint was read from one).
+
+    Returns:
+        A :class:`~styleblend.io.conversion.Conversion`: ``.path``, and ``.dropped`` with one sentence per
+        thing the target format cannot hold (what ``styleblend convert`` prints as warnings).
     """
     from .io.conversion import convert_checkpoint
 
-    convert_checkpoint(ckpt, out, format, template)
-    return Path(out)
+    return convert_checkpoint(ckpt, out, format, template)
 
 
 # -- generating ---------------------------------------------------------------------------------------
@@ -251,8 +254,8 @@ def blend_models(base: Checkpoint, transfers: Checkpoint | Sequence[Checkpoint],
 
     Returns:
         The blended checkpoint (the base's format and source, so :func:`save` can write it back in the
-        base's own format). Its ``meta['blend']`` records the schedule, mapping and inputs and is saved
-        with it; the per-layer recipe file comes from :func:`styleblend.blend.blend_checkpoints` and
+        base's own format). Its ``meta['blend']`` records the schedule, mapping and input paths
+        (styleblend's own files keep it); the per-layer recipe file comes from :func:`styleblend.blend.blend_checkpoints` and
         :func:`styleblend.blend.save_blend`, as ``styleblend blend`` writes it.
 
     Raises:
@@ -296,9 +299,10 @@ def embed(model: Generator | Checkpoint, image: str | Path | np.ndarray | torch.
         model: the generator to embed into (a checkpoint's EMA generator is built on the CPU).
         image: a file (centre-cropped and resized to the model's resolution), uint8 [H, W, C] /
             [N, H, W, C], or a tensor [N, C, R, R] in [-1, 1].
-        method: 'editable' (W+ kept near W, so the latent edits and blends well), 'image2stylegan',
-            'nvidia' (W) or 'fast'; see :func:`styleblend.project.settings_for`.
-        steps: optimisation steps (None: the method's default).
+        method: 'editable' ('fast' plus a regulariser that keeps the W+ rows near one w, so the latent
+            renders well through blended models; 300 steps), 'fast' (W+, 300), 'image2stylegan' (W+, 5000)
+            or 'nvidia' (W, 1000); see :func:`styleblend.project.settings_for`.
+        steps: optimisation steps (None: the method's default, above).
         encoder: an encoder file for this generator (``bundled('encoder')`` for the bundled base, or one
             from ``styleblend encoder train``): its prediction is the start, so a few steps suffice (and,
             as ``styleblend project --method encoder`` does, the model's tracked w_avg is used instead of
