@@ -9,6 +9,7 @@ through the registry (``io/registry.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,6 @@ class Checkpoint:
             ArchitectureMismatchError: a tensor is missing, unexpected or of the wrong shape.
         """
         from ..nn import Discriminator, Generator
-        from .keymaps.common import state_shapes
 
         g_shapes = state_shapes(lambda: Generator(self.g_config))
         for which in ("g_ema", "g"):
@@ -111,6 +111,18 @@ class Checkpoint:
     def describe(self) -> str:
         name = self.source.name if self.source is not None else "<memory>"
         return f"{name} ({self.format})"
+
+
+def state_shapes(build: Callable[[], torch.nn.Module]) -> dict[str, tuple[int, ...]]:
+    """Shapes of every tensor in the state dict of ``build()``.
+
+    The module is built on the CPU (0.3-1.5 s for a 1024-px config-f generator): building on the meta
+    device would be free per call but pulls in torch's decomposition machinery on first use, which
+    costs more. ``fork_rng`` keeps the random initialisation from advancing the caller's RNG.
+    """
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        module = build()
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 def check_state_dict(state: StateDict, shapes: dict[str, tuple[int, ...]], what: str) -> None:
