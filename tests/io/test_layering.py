@@ -24,6 +24,7 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(p): p for p in SRC.rglob("*.py")}
+TREES = {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
 
 
 def _imports(name: str) -> set[str]:
@@ -31,7 +32,7 @@ def _imports(name: str) -> set[str]:
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(TREES[name]):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -97,17 +98,17 @@ def test_no_module_outside_io_spells_a_format_or_maps_suffixes():
     for name, path in MODULES.items():
         if name == IO or name.startswith(IO + "."):
             continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            where = f"{path.relative_to(SRC)}:{getattr(node, 'lineno', '?')}"
+        rel = path.relative_to(SRC)
+        for node in ast.walk(TREES[name]):
             if isinstance(node, ast.Constant) and node.value in names:
-                problems.append(f"{where} spells the format {node.value!r}")
+                problems.append(f"{rel}:{node.lineno} spells the format {node.value!r}")
             elif isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
                 items = node.keys + node.values if isinstance(node, ast.Dict) else node.elts
                 hit = [i.value for i in items if isinstance(i, ast.Constant) and i.value in suffixes]
                 if hit:
-                    problems.append(f"{where} lists format suffixes {hit}")
+                    problems.append(f"{rel}:{node.lineno} lists format suffixes {hit}")
             elif isinstance(node, ast.ImportFrom) and node.module and "formats" in node.module.split("."):
-                problems.append(f"{where} imports a format module ({node.module}); ask styleblend.io.registry")
+                problems.append(f"{rel}:{node.lineno} imports a format module ({node.module}); ask styleblend.io.registry")
     assert not problems, "\n".join(problems)
 
 

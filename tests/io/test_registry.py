@@ -30,7 +30,7 @@ from styleblend.io.registry import (
     writable_formats,
 )
 
-from ..conftest import NVIDIA_G64, tiny_checkpoint
+from ..conftest import FIXTURES, NVIDIA_G64, tiny_checkpoint
 from .conftest import Reduce, dumps
 from .formats.conftest import random_generator, tiny_g_config
 from .formats.test_nvidia_tf import tf_generator, tf_module  # noqa: F401 - tf_module is a fixture
@@ -64,6 +64,15 @@ def test_every_sample_is_claimed_by_exactly_its_format_and_reads_back(sample_fil
         assert [f.name for f in FORMATS if f.recognise(head)] == [name], path.name
         ckpt = load_checkpoint(path)
         assert ckpt.format == name and ckpt.source == path
+
+
+def test_a_stylegan3_snapshot_is_in_the_nvidia_pickle_format():
+    """StyleGAN3 is an architecture inside NVIDIA's PyTorch container, not a format of its own: the registry
+    recognises the container, and the container's reader decides what it can build from it."""
+    path = FIXTURES / "nvidia-sg3t32" / "network-snapshot.pkl"
+    if not path.is_file():
+        pytest.skip("StyleGAN3 fixture missing")
+    assert detect_format(path) == NVIDIA_PKL.name
 
 
 def test_detection_does_not_depend_on_the_order_of_the_registry(sample_files):

@@ -320,7 +320,8 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
     """Write ``ckpt`` into a copy of its source pickle by replacing tensor bytes in place.
 
     Networks the checkpoint lacks (e.g. ``g`` is None) keep their original tensors. The copy is
-    patched storage by storage, so memory stays near one model's size.
+    patched storage by storage, so memory stays near one model's size. The registry's
+    :meth:`~styleblend.io.format.Format.write` first checks that ``ckpt`` was read from an NVIDIA pickle.
     """
     source = ckpt.source
     if source is None:
