@@ -40,7 +40,6 @@ from .schedules import Schedule, Swap, with_groups
 log = logging.getLogger(__name__)
 
 
-
 def _weights_fn(schedule: Schedule | MultiSchedule, num_models: int, mapping: MappingChoice,
                 channels: Sequence[ChannelMask]) -> WeightsFn:
     if isinstance(schedule, MultiSchedule):
@@ -154,8 +153,7 @@ def save_blend(ckpt: Checkpoint, recipe: Recipe, out: str | Path, fmt: str | Non
     """Write the blended checkpoint and ``<out>.recipe.json`` beside it, as one atomic replacement.
 
     fmt: None picks :func:`~styleblend.io.registry.output_format` (the suffix of ``out``, else the base's
-        format). An NVIDIA
-        pickle is the base's own pickle with its tensors replaced, so it needs an NVIDIA base.
+        format). An NVIDIA pickle is the base's own pickle with its tensors replaced, so it needs an NVIDIA base.
     hash_output: record the SHA-256 of the written model in ``recipe.output['sha256']``, so a recipe can
         be checked against the file beside it (:func:`recipe_matches`).
 
