@@ -11,9 +11,9 @@ import styleblend as sb
 from styleblend.blend import Constant, blend_checkpoints
 from styleblend.errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError, MissingWeightsError
 from styleblend.io import load_checkpoint, save_checkpoint
+from styleblend.latents.seeds import z_from_seeds
 from styleblend.media.images import to_uint8
 from styleblend.project.encoder import Encoder, EncoderConfig, encode, make_iterative, save_encoder
-from styleblend.latents.seeds import z_from_seeds
 from styleblend.render import render_ws
 
 from .conftest import tiny_checkpoint
@@ -49,7 +49,7 @@ def _without_hub(monkeypatch):
 
 def test_a_folder_or_hub_id_without_hub_support_is_one_clear_error(tmp_path, monkeypatch):
     _without_hub(monkeypatch)
-    with pytest.raises(CheckpointError, match="is a folder, and reading hub-style model folders needs styleblend.io.hub"):
+    with pytest.raises(CheckpointError, match="is a folder, and reading hub-style model folders needs styleblend.io"):
         sb.load(tmp_path)
     with pytest.raises(CheckpointError, match="'someone/toon-model' does not exist here, and reading it as a Hugging"):
         sb.load("someone/toon-model")

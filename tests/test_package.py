@@ -56,11 +56,24 @@ def test_unknown_name_is_an_attribute_error():
 
 
 def test_type_checkers_see_the_same_names():
-    """The TYPE_CHECKING imports must list exactly the names __getattr__ serves (else IDEs and mypy drift)."""
+    """The stub __init__.pyi must offer exactly the names __getattr__ serves (else IDEs and mypy drift)."""
+    tree = ast.parse((SRC / "styleblend" / "__init__.pyi").read_text())
+    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    assert imported == set(sb.__all__) - {"__version__"}
+    listed = next(node.value for node in tree.body if isinstance(node, ast.Assign) and node.targets[0].id == "__all__")
+    assert ast.literal_eval(listed) == sb.__all__
+    for node in tree.body:  # in a stub only 'import X as X' (or __all__) re-exports a name
+        if isinstance(node, ast.ImportFrom):
+            assert all(alias.asname for alias in node.names)
+
+
+def test_the_package_imports_no_submodule():
+    """No import statement in __init__.py names a styleblend module, so no import cycle can run through the
+    package (modules that import styleblend.__version__ are safe) and importing it stays cheap."""
     tree = ast.parse(INIT.read_text())
-    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
-    seen = {alias.asname or alias.name for node in block.body for alias in node.names}
-    assert seen == set(sb.__all__) - {"__version__"}
+    relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level]
+    assert not relative
 
 
 def test_no_public_name_is_also_a_subpackage():
@@ -85,4 +98,5 @@ def test_py_typed_ships():
 
     assert (SRC / "styleblend" / "py.typed").is_file()
     pyproject = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
-    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["styleblend"]
+    data = pyproject["tool"]["setuptools"]["package-data"]["styleblend"]
+    assert "py.typed" in data and "*.pyi" in data  # the marker, and the front door's stub

@@ -26,13 +26,14 @@ settings - and it does not import torch: each name loads its module on first use
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
-# name -> module that defines it (relative to this package). The verbs avoid the names of this
-# package's subpackages (blend, project, render ...): importing a subpackage sets it as an attribute
-# here and would replace a function of the same name.
+# name -> module that defines it (relative to this package). Type checkers and IDEs read the same names
+# from __init__.pyi (a stub, so that this file imports no submodule, not even for an import scan). The
+# verbs avoid the names of this package's subpackages (blend, project, render ...): importing a
+# subpackage sets it as an attribute here and would replace a function of the same name.
 _EXPORTS = {
     # models
     "Checkpoint": ".io.checkpoint",
@@ -65,7 +66,7 @@ _EXPORTS = {
 # Names whose definition is called something else in its module.
 _ALIASES = {"load_latents": "load_ws"}
 
-# Written out (not derived from _EXPORTS) so that type checkers read it; a test holds the two equal.
+# Written out, as in __init__.pyi; a test holds it equal to _EXPORTS.
 __all__ = [
     "__version__",
     "Checkpoint", "Generator", "bundled", "load", "save", "convert",
@@ -89,26 +90,3 @@ def __dir__() -> list[str]:
     # The public names and the module's dunders; not the helpers this file imports for itself.
     return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
-
-if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ provides the same names
-    from .api import (
-        blend_models,
-        bundled,
-        convert,
-        embed,
-        generate,
-        image_grid,
-        interpolate,
-        load,
-        save,
-        save_image,
-        seeds_to_ws,
-    )
-    from .blend.multi import WeightTable
-    from .blend.schedules import Linear, Sigmoid, Swap, Table
-    from .io.checkpoint import Checkpoint
-    from .latents.crossover import crossover
-    from .latents.files import load_ws as load_latents
-    from .latents.files import save_latents
-    from .project.toonify import toonify
-    from .types import Generator

@@ -27,8 +27,8 @@ from .types import Generator
 
 if TYPE_CHECKING:
     from .blend.multi import MultiSchedule
-    from .io.conversion import Conversion
     from .blend.schedules import Schedule
+    from .io.conversion import Conversion
     from .project.projector import ProjectionCallback, ProjectionResult
 
 #: What ``progress`` callbacks receive: (images done, images in all).
@@ -106,7 +106,7 @@ def load(source: str | Path) -> Checkpoint:
 def _load_hub(source: str) -> Checkpoint:
     """Hook for hub-style model folders and Hub ids: :mod:`styleblend.io.hub` reads them."""
     try:
-        from .io import hub  # type: ignore[attr-defined]  # added by the hub-folder work
+        from .io import hub  # added by the hub-folder work
     except ImportError:
         hub = None
     reader = getattr(hub, "load_pretrained", None)
@@ -127,8 +127,8 @@ def save(ckpt: Checkpoint, path: str | Path, format: str | None = None) -> Path:
         pickle is written into a copy of the checkpoint's own NVIDIA pickle (use :func:`convert` with a
         template for other sources).
     """
-    from .blend.model import output_format
     from .io import save_checkpoint
+    from .io.registry import output_format
 
     return save_checkpoint(ckpt, path, format or output_format(ckpt, path))
 
@@ -255,8 +255,9 @@ def blend_models(base: Checkpoint, transfers: Checkpoint | Sequence[Checkpoint],
     Returns:
         The blended checkpoint (the base's format and source, so :func:`save` can write it back in the
         base's own format). Its ``meta['blend']`` records the schedule, mapping and input paths
-        (styleblend's own files keep it); the per-layer recipe file comes from :func:`styleblend.blend.blend_checkpoints` and
-        :func:`styleblend.blend.save_blend`, as ``styleblend blend`` writes it.
+        (styleblend's own files keep it); the per-layer recipe file comes from
+        :func:`styleblend.blend.blend_checkpoints` and :func:`styleblend.blend.save_blend`, as
+        ``styleblend blend`` writes it.
 
     Raises:
         ArchitectureMismatchError: the models cannot be blended. InvalidArgumentError: a bad schedule.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError, StyleblendError
+from ..io.atomic import protected_inputs, same_file
 from ..latents.limits import PSI_RANGE, check_psi, check_truncation_cutoff
 
 if TYPE_CHECKING:
@@ -344,8 +345,6 @@ def check_outputs(outputs: Iterable[str | Path | None], inputs: Iterable[str | P
     Raises:
         InvalidArgumentError: with the two names and the fix.
     """
-    from ..io.atomic import same_file  # (styleblend.io imports torch)
-
     inputs = [Path(i) for i in inputs]
     for out in outputs:
         if out is None:
@@ -375,8 +374,6 @@ def guard_outputs(args: argparse.Namespace) -> contextlib.AbstractContextManager
             raise InvalidArgumentError(f"--{name} '{out}' is a folder; give a file name inside it")
     if force or getattr(args, "command", None) in _CHECK_ONLY:
         return contextlib.nullcontext()
-    from ..io.atomic import protected_inputs
-
     return protected_inputs(inputs)
 
 
