@@ -147,9 +147,10 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
     loss, _, _ = resolve_loss("editable")  # without VGG-16 weights this logs a visible warning
     predict = None
     if encoder is not None:
-        from .project.encoder import load_encoder
+        from .project.encoder import encode, load_encoder
 
-        predict = load_encoder(encoder).eval()
+        loaded = load_encoder(encoder)
+        predict = lambda img: encode(loaded, G, img)  # noqa: E731
     rows, written = [], []
     for name in HELDOUT:
         with resources.as_file(resources.files("styleblend.data") / name) as path:
