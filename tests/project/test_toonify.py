@@ -103,8 +103,7 @@ def test_toonify_aligns_the_largest_face_with_a_given_detector(tmp_path, models,
 def test_toonify_with_zero_steps_is_the_encoder_prediction_and_needs_no_loss(tmp_path, models, tiny_G, no_vgg):
     from styleblend.io import load_checkpoint
     from styleblend.media.images import from_uint8
-    from styleblend.project.embedding import encode_image
-    from styleblend.project.encoder import Encoder, EncoderConfig, load_encoder, save_encoder
+    from styleblend.project.encoder import Encoder, EncoderConfig, encode, load_encoder, save_encoder
 
     base, blend = models
     G = load_checkpoint(base).generator()
@@ -120,7 +119,8 @@ def test_toonify_with_zero_steps_is_the_encoder_prediction_and_needs_no_loss(tmp
     assert calls == [] and r.warning is None  # nothing optimised: no "no VGG-16 weights" warning either
     assert r.metrics["embedding"]["loss"] == "none (no optimisation)"
     assert "alone (0 refinement steps)" in r.metrics["embedding"]["method"]
-    expected = encode_image(load_encoder(enc), G, from_uint8(r.target))
+    with torch.no_grad():
+        expected = encode(load_encoder(enc), G, from_uint8(r.target))
     torch.testing.assert_close(r.ws.cpu(), expected, rtol=0, atol=1e-5)
     refined = toonify(base, [blend], photo, tmp_path / "out2", align=False, steps=2, encoder=enc)
     assert refined.warning is not None and not torch.equal(refined.ws, r.ws)  # with steps, the loss is resolved

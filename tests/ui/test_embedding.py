@@ -12,7 +12,7 @@ import torch
 from styleblend.errors import ArchitectureMismatchError, MissingWeightsError
 from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.media.images import from_uint8
-from styleblend.project.embedding import encode_image
+from styleblend.project.encoder import encode
 from styleblend.ui.embedding import DEFAULT_REFINE_STEPS, HOLD_SECONDS
 from styleblend.ui.service import BlendSession, open_session, png_bytes
 
@@ -46,7 +46,8 @@ def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc
     assert status["info"]["stage"] == "encoder" and status["info"]["encoder_ms"] >= 0
     first = enc_session.jobs.result(job)
     assert first.stage == "encoder" and first.steps_done == 0
-    expected = encode_image(enc_session._encoder.encoder, enc_session._G["base"], from_uint8(first.target))
+    with torch.no_grad():
+        expected = encode(enc_session._encoder.encoder, enc_session._G["base"], from_uint8(first.target))
     # The encoder's prediction (for the float target, which ``target`` shows rounded to uint8).
     torch.testing.assert_close(first.ws, expected, rtol=0, atol=1e-5)
     png, shown = enc_session.toonify_result(job)

@@ -64,25 +64,6 @@ def target_image(photo: Path, resolution: int, align: bool, detector=None) -> np
 EncoderFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def encode_image(encoder: EncoderFn, G: torch.nn.Module, img: torch.Tensor) -> torch.Tensor:
-    """The encoder's W+ for ``img`` [N, C, R, R] in [-1, 1]: ws [N, num_ws, w_dim], float32 on ``G``'s device.
-
-    The one place where an embedding calls its encoder (toonify, style-fusion, the web UI), so an encoder
-    that works differently - e.g. an iterative one that also renders its estimate through ``G`` - changes
-    this function only. No gradients are tracked.
-
-    Raises:
-        ArchitectureMismatchError: the prediction does not have ``G``'s latent shape.
-    """
-    device = next(G.parameters()).device
-    with torch.no_grad():
-        ws = encoder(img.to(device)).to(device=device, dtype=torch.float32)
-    if tuple(ws.shape) != (img.shape[0], G.num_ws, G.w_dim):
-        raise ArchitectureMismatchError(f"the encoder predicts latents of shape {tuple(ws.shape)}; the network needs "
-                                        f"[{img.shape[0]}, {G.num_ws}, {G.w_dim}] - use an encoder trained for it")
-    return ws
-
-
 def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *, align: bool = False,
                 detector=None, callback: ProjectionCallback | None = None, encoder: EncoderFn | None = None,
                 encoder_id: str = "", refine: bool = True) -> CachedEmbedding:
@@ -119,7 +100,12 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
         return CachedEmbedding(ws.to(device), target, cache_path, cache_hit=True)
     init_ws = job.init_ws
     if encoder is not None:
-        init_ws = encode_image(encoder, G, from_uint8(target))
+        with torch.no_grad():
+            init_ws = encoder(from_uint8(target).to(device)).to(device=device, dtype=torch.float32)
+        if tuple(init_ws.shape) != (1, G.num_ws, G.w_dim):
+            raise ArchitectureMismatchError(f"the encoder predicts latents of shape {tuple(init_ws.shape)}; the "
+                                            f"network needs [1, {G.num_ws}, {G.w_dim}] - use an encoder trained "
+                                            "for this network")
     meta = {"network": job.network, "network_sha256": job.network_sha256, "photo": str(photo), "seed": job.seed,
             "aligned": align, "init": init}
     if steps == 0:

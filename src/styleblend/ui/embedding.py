@@ -25,7 +25,6 @@ from ..errors import ArchitectureMismatchError, StyleblendError
 from ..io import Checkpoint
 from ..io.digest import file_sha256
 from ..media.images import from_uint8, to_uint8
-from ..project.embedding import encode_image
 from .jobs import JobContext
 
 MAX_STEPS = 5000
@@ -147,8 +146,22 @@ def photo_target(path: Path, resolution: int, channels: int, align: bool = False
 
 def encoder_embedding(encoder: torch.nn.Module, G: torch.nn.Module, target: torch.Tensor,
                       generation: int) -> Embedding:
-    """The encoder's prediction for ``target`` as an :class:`Embedding` of stage 'encoder' (no optimisation)."""
-    ws = encode_image(encoder, G, target)
+    """The encoder's prediction for ``target`` [1, C, R, R] as an :class:`Embedding` of stage 'encoder'.
+
+    The UI's one call of an encoder (:func:`styleblend.project.encoder.encode`: an iterative encoder renders
+    its estimates through ``G``, so the caller must own ``G`` meanwhile). No gradients are tracked.
+
+    Raises:
+        ArchitectureMismatchError: the prediction does not have ``G``'s latent shape.
+    """
+    from ..project.encoder import encode
+
+    device = next(G.parameters()).device
+    with torch.no_grad():
+        ws = encode(encoder, G, target.to(device)).to(dtype=torch.float32)
+    if tuple(ws.shape) != (1, G.num_ws, G.w_dim):
+        raise ArchitectureMismatchError(f"the encoder predicts latents of shape {tuple(ws.shape)}; the base needs "
+                                        f"[1, {G.num_ws}, {G.w_dim}] - use an encoder trained for it")
     return Embedding(ws=ws.detach().cpu(), target=to_uint8(target)[0], steps_done=0, cancelled=False,
                      final_loss=math.nan, generation=generation, stage="encoder")
 
