@@ -45,11 +45,11 @@ def write_pair(folder: Path, res: int = 32) -> tuple[Path, Path]:
     return paths
 
 
-def write_encoder(path: Path, base_path: Path, seed: int = 0) -> Path:
+def write_encoder(path: Path, base_path: Path, seed: int = 0, iterations: int = 0) -> Path:
     """An untrained encoder for the base at ``base_path`` (its file hash recorded, as training does), with
-    non-zero offset heads so that every W+ row depends on the image."""
+    non-zero offset heads so that every W+ row depends on the image; ``iterations`` > 0: an iterative one."""
     from styleblend.io.digest import file_sha256
-    from styleblend.project.encoder import Encoder, EncoderConfig, save_encoder
+    from styleblend.project.encoder import Encoder, EncoderConfig, make_iterative, save_encoder
 
     G = load_checkpoint(base_path).generator("cpu")
     torch.manual_seed(seed)
@@ -57,6 +57,8 @@ def write_encoder(path: Path, base_path: Path, seed: int = 0) -> Path:
     with torch.no_grad():
         E.offset_weight.normal_(std=0.02)
         E.w_avg.copy_(G.mapping.w_avg)
+    if iterations:
+        E = make_iterative(E, iterations)
     return save_encoder(path, E, {"network": str(base_path), "network_sha256": file_sha256(base_path)})
 
 

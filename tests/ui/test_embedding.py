@@ -64,6 +64,21 @@ def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc
     assert _mse(recon, photo) < _mse(encoder_cells[1], photo)  # the refinement fits the photo better
 
 
+def test_an_iterative_encoder_renders_through_the_base(pair_paths, tmp_path):
+    from styleblend.project.encoder import load_encoder
+
+    path = write_encoder(tmp_path / "iterative.safetensors", pair_paths[0], iterations=3)
+    with BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=path) as s:
+        job = s.start_embedding(_photo(s), steps=0)
+        first = s.jobs.result(job)
+        E, G = load_encoder(path), s._G["base"]
+        img = from_uint8(first.target)
+        with torch.no_grad():
+            three, one = encode(E, G, img), encode(E, G, img, iterations=1)
+        torch.testing.assert_close(first.ws, three, rtol=0, atol=1e-5)
+        assert not torch.allclose(first.ws, one, atol=1e-3)  # three passes, not one
+
+
 def test_refinement_starts_without_the_page_after_a_while(enc_session):
     job = enc_session.start_embedding(_photo(enc_session), steps=2)
     t0 = time.monotonic()
