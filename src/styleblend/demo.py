@@ -202,7 +202,7 @@ def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str |
         say("no third model given (--third): skipping the 3-model grid")
     blend_res = base_ckpt.g_config.img_resolution // 4
     blended, recipe = blend_checkpoints(base_ckpt, [transfer_ckpt], Swap(blend_res))
-    model_path, recipe_file = save_blend(blended, recipe, outdir / f"blend-swap{blend_res}.safetensors", "native")
+    model_path, recipe_file = save_blend(blended, recipe, outdir / f"blend-swap{blend_res}.safetensors")
     written += [(model_path, f"a blended model (transfer's layers up to {blend_res} px)"),
                 (recipe_file, "its recipe: inputs, schedule and alpha per layer")]
     say("style mixing ...")
