@@ -48,7 +48,7 @@ LossProvider = Callable[[], tuple[Any, "str | None"]]
 
 @dataclass
 class Embedding:
-    """What an embedding job produces (and, with an encoder, publishes before it finishes).
+    """What an embedding job produces (with an encoder, also its result before it finishes).
 
     ws: [1, num_ws, w_dim] in the base's W+ space; target: the photo as the model saw it, uint8 [R, R, C];
     steps_done: optimisation steps behind ``ws`` (0 for the encoder's prediction); cancelled: stopped early;

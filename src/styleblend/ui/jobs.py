@@ -44,12 +44,6 @@ class JobContext:
         if self.cancelled:
             raise JobCancelled()
 
-    def publish(self, result: Any) -> None:
-        """Make ``result`` the job's result now, while it keeps running (an early answer the page can show;
-        e.g. an encoder's latent before its refinement). The value the callable returns replaces it."""
-        with self._job.lock:
-            self._job.result = result
-
     def report(self, done: int, total: int | None = None, **info: Any) -> None:
         """Record progress: ``done`` of ``total`` units (steps), plus JSON-able ``info`` (e.g. loss)."""
         job = self._job
@@ -108,7 +102,8 @@ class JobRunner:
               info: dict[str, Any] | None = None, after: Sequence[str] = ()) -> str:
         """Start ``work(ctx)`` in a new thread and return the job id at once.
 
-        ``result``: a result the job has from the start (see :meth:`JobContext.publish`); ``info``: its first
+        ``result``: a result the job has from the start, which the page may show while it runs (e.g. an
+        encoder's latent before its refinement); the value ``work`` returns replaces it. ``info``: its first
         status info; ``after``: ids of cancelled jobs still finishing their last step - the new thread waits
         for them before ``work`` runs (so the two never share a model), but this call does not.
 
@@ -151,7 +146,7 @@ class JobRunner:
         if state == "done" and job.stop.is_set():
             state = "cancelled"  # the work returned early (with a partial result) because it was asked to
         with job.lock:
-            # A job that stopped without a value keeps what it published (e.g. the encoder's latent).
+            # A job that stopped without a value keeps the result it started with (e.g. the encoder's latent).
             job.state, job.error, job.finished = state, error, time.monotonic()
             if result is not None:
                 job.result = result
@@ -191,7 +186,8 @@ class JobRunner:
         return [j.id for j in jobs]
 
     def result(self, job_id: str) -> Any:
-        """The value the job's callable returned (None while running or when it failed)."""
+        """The value the job's callable returned; while it runs, or when it stopped without a value, the result
+        it was started with (None if none)."""
         return self._get(job_id).result
 
     def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
