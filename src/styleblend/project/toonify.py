@@ -203,8 +203,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         job = prepare_job(base_ckpt, TOONIFY_METHOD, space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
                           vgg_path=vgg_path, download=download, device=device, loss="pixel" if no_loss else None)
         enc = load_encoder_fn(encoder_path, job.G, device)
-        described = (f"encoder {encoder_path.name} alone (0 refinement steps)" if refine_steps == 0 else
-                     f"encoder {encoder_path.name} + {refine_steps} {TOONIFY_METHOD} refinement steps")
+        described = f"encoder {encoder_path.name} + {refine_steps} {TOONIFY_METHOD} refinement steps"
     else:
         no_loss = False
         if steps == 0:
