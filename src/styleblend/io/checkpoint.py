@@ -141,7 +141,8 @@ def load_state_dict_strict(module: torch.nn.Module, state: StateDict, what: str)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint of any supported format (detected from its content, not its name).
+    """Read a checkpoint of any supported format (detected from its content, not its name), a hub-style
+    model folder, or a Hugging Face Hub repository ``owner/name[@revision]`` (see :mod:`styleblend.io.hub`).
 
     Raises:
         CheckpointError: missing, empty, corrupt, truncated or unknown file.
@@ -150,7 +151,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """
     from .detect import detect_format
     from .formats import native, nvidia_pkl, nvidia_tf, rosinality
+    from .hub import read_folder, resolve_pretrained
 
+    folder = resolve_pretrained(path)  # a hub-style model folder, or a Hub repository 'owner/name[@revision]'
+    if folder is not None:
+        return read_folder(folder)
     path = Path(path)
     fmt = detect_format(path)
     reader = {"native": native.read, "nvidia-pkl": nvidia_pkl.read, "nvidia-tf": nvidia_tf.read,

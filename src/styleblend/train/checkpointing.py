@@ -71,7 +71,7 @@ def started_from(resume: str | Path | None) -> dict[str, str] | None:
     if not resume:
         return None
     path = Path(resume)
-    if detect_format(path) != "nvidia-pkl":
+    if not path.is_file() or detect_format(path) != "nvidia-pkl":  # a model folder or Hub id holds no pickle
         return None
     return {"format": "nvidia-pkl", "path": str(path.resolve()), "sha256": file_sha256(path)}
 
