@@ -82,3 +82,31 @@ def test_bundled_base_synthesis_to_onnx(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "synthesis: ws [N, 10, 128] -> img [N, 3, 64, 64]" in text
     assert float(text.rsplit("max |difference| ", 1)[1].split()[0]) < 1e-4
+
+
+def test_onnx_check_warns_when_far_and_says_when_it_could_not_run(tmp_path, network, capsys, monkeypatch):
+    """The command's reporting, with the export itself stubbed (the real one is tested above)."""
+    from styleblend.errors import MissingDependencyError
+    from styleblend.export import onnx as onnx_export
+
+    def fake_export(G, out, what, **kwargs):
+        out.write_bytes(b"onnx")
+        return onnx_export.OnnxExport(path=out, what=what, inputs={"ws": ("N", 8, 32)},
+                                      outputs={"img": ("N", 3, 32, 32)}, opset=18)
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
+    monkeypatch.setattr(onnx_export, "check_onnx", lambda *a, **k: 0.25)
+    args = ["export", "--network", str(network), "--to", "onnx", "--out", str(tmp_path / "g.onnx"), "--force"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "max |difference| 0.25 on 3 samples" in captured.out
+    assert captured.err == "warning: the ONNX graph differs from PyTorch by 0.25 (more than 0.0001)\n"
+
+    def no_runtime(*a, **k):
+        raise MissingDependencyError("no onnxruntime")
+
+    monkeypatch.setattr(onnx_export, "check_onnx", no_runtime)
+    assert main(args) == 0
+    assert "not checked: onnxruntime is not installed" in capsys.readouterr().out
+    assert main([*args, "--no-check"]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'g.onnx'} (synthesis: ws [N, 8, 32] -> img [N, 3, 32, 32] (opset 18))\n"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import logging
 import os
 import warnings
@@ -192,6 +193,9 @@ def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "syn
     out = Path(out)
     _check_out(out, overwrite)
     _require(_EXPORT_PACKAGES, "ONNX export")
+    if not {"dynamo", "dynamic_shapes"} <= set(inspect.signature(torch.onnx.export).parameters):
+        raise MissingDependencyError(f"ONNX export needs torch's dynamo exporter (torch 2.5 or newer); this is torch "
+                                     f"{torch.__version__}")
     inputs, outputs = _signature(G, what)
     example = example_inputs(G, what)
     batch = torch.export.Dim("N", min=1)

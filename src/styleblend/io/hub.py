@@ -217,7 +217,7 @@ def download(repo_id: str, *, revision: str | None = None, cache_dir: str | Path
     """
     try:
         import huggingface_hub
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+        from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError:
         raise MissingDependencyError(
             f"'{repo_id}' is not a local file or folder; to load it from the Hugging Face Hub install "
