@@ -15,6 +15,9 @@ safetensors, the architecture as JSON and a model card; no code travels with the
 ``huggingface_hub`` (an optional extra), which also works offline from its cache (``HF_HUB_OFFLINE=1``).
 :func:`resolve_pretrained` is the hook through which :func:`~styleblend.io.load_checkpoint` (and so every
 command's ``--network``) accepts both.
+
+Layer: above the registry, beside ``files`` (which calls :func:`resolve_pretrained`); it reads and writes the
+weights with the native format's codec (the storage dtype is an option of that writer only).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from ..config import GeneratorConfig
 from ..errors import CheckpointError, InvalidArgumentError, MissingDependencyError
 from .atomic import _pid_alive, check_not_protected
 from .checkpoint import Checkpoint
+from .formats import native
 from .model_card import CONFIG_FILE, MODEL_FILE, lineage_of, model_card
+from .registry import FORMATS, NATIVE
 from .safe_unpickle import check_graph, one_line
 
 log = logging.getLogger(__name__)
@@ -50,8 +55,10 @@ MAX_CONFIG_BYTES = 4 * 2**20
 # owner/name[@revision], as the Hub spells repository ids (letters, digits, '-', '_', '.').
 _REPO_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95})"
                       r"(?:@(?P<revision>[A-Za-z0-9][A-Za-z0-9._/-]{0,199}))?$")
-# A missing file with one of these suffixes is a mistyped path, never a repository id.
-_FILE_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors", ".ckpt", ".bin", ".onnx", ".json", ".npz", ".npy", ".zip")
+# A missing file with one of these suffixes is a mistyped path, never a repository id: the checkpoint formats'
+# and other files commands take (exports, latents, data sets).
+_FILE_SUFFIXES = tuple(s for f in FORMATS for s in f.suffixes) + (".ckpt", ".bin", ".onnx", ".json", ".npz", ".npy",
+                                                                  ".zip")
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
 
 
@@ -131,11 +138,9 @@ def read_folder(folder: str | Path) -> Checkpoint:
         CheckpointError: a missing, oversized or malformed config.json, one from another library or a
             newer format version, or an architecture that differs from the weights'.
     """
-    from .formats import native
-
     folder = Path(folder)
     config = read_config(folder / CONFIG_FILE)
-    ckpt = native.read(folder / MODEL_FILE)
+    ckpt = NATIVE.read(folder / MODEL_FILE)
     try:
         g_config = GeneratorConfig.from_dict(config["g_config"])
     except (KeyError, TypeError, ValueError, InvalidArgumentError) as exc:
@@ -272,8 +277,6 @@ def save_pretrained(model: Checkpoint | torch.nn.Module, folder: str | Path, *, 
             neither a Checkpoint nor a Generator, or a licence with spaces or line breaks.
         ArchitectureMismatchError: a tensor does not fit the architecture.
     """
-    from .formats import native
-
     ckpt = _as_checkpoint(model)
     folder = Path(folder)
     if license is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}", license):
