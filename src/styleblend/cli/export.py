@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import MissingDependencyError
 from .common import check_outputs, input_files, int_in_range
+
+if TYPE_CHECKING:
+    from ..io.checkpoint import Checkpoint
 
 #: Largest difference from PyTorch that an export may show before the command warns (float32 noise is ~1e-6).
 CHECK_TOLERANCE = 1e-4
@@ -27,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--network", required=True, help="the checkpoint (any supported format, a model folder or owner/name)")
     p.add_argument("--to", required=True, choices=["onnx", "hub"])
     # dest 'target', not 'out': a hub export writes a folder, which the CLI's check of --out file outputs refuses.
-    p.add_argument("--out", dest="target", required=True, type=Path, help="the .onnx file, or the model folder (hub)")
+    p.add_argument("--out", dest="target", metavar="PATH", required=True, type=Path,
+                   help="the .onnx file, or the model folder (hub)")
     p.add_argument("--force", action="store_true", help="replace an existing output (a model folder only if it is one)")
     onnx = p.add_argument_group("onnx")
     onnx.add_argument("--what", choices=["synthesis", "mapping", "both"], default="synthesis",
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         ckpt = load_checkpoint(args.network)
         return _export_onnx(args, ckpt)
     _check_hub_only(args)
+    import torch
+
     from ..io.hub import save_pretrained
 
     ckpt = load_checkpoint(args.network)
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_onnx(args: argparse.Namespace, ckpt) -> int:
+def _export_onnx(args: argparse.Namespace, ckpt: Checkpoint) -> int:
     from ..export.onnx import DEFAULT_OPSET, check_onnx, export_onnx
 
     G = ckpt.generator()
