@@ -105,7 +105,7 @@ def resolve_pretrained(ref: str | Path, *, revision: str | None = None,
                                   f"holds {MODEL_FILE} and {CONFIG_FILE} (write one with save_pretrained or "
                                   "'styleblend export --to hub')")
         return path if present else None
-    parsed = parse_repo_id(str(ref)) if isinstance(ref, str) else None
+    parsed = parse_repo_id(str(ref))
     if parsed is None:
         return None
     repo, rev = parsed
