@@ -14,7 +14,8 @@ import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
 from ..errors import ArchitectureMismatchError
-from ..io.checkpoint import load_checkpoint, load_state_dict_strict
+from ..io.checkpoint import load_state_dict_strict
+from ..io.files import load_checkpoint
 from ..nn import Discriminator, Generator
 from .options import TrainOptions, preset_configs
 
