@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import socket
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -72,10 +74,15 @@ def _forked(options: TrainOptions, nproc: int, tmp_path: Path) -> None:
     procs = [ctx.Process(target=_rank_main, args=(options, r, nproc, port)) for r in range(nproc)]
     for p in procs:
         p.start()
+    # A rank that fails leaves the other waiting in a collective: stop waiting at the first failure.
+    pending, deadline = list(procs), time.monotonic() + 600
+    while pending and time.monotonic() < deadline and not any(p.exitcode for p in procs):
+        done = multiprocessing.connection.wait([p.sentinel for p in pending], timeout=deadline - time.monotonic())
+        pending = [p for p in pending if p.sentinel not in done]
+    for p in pending:
+        p.kill()
     for p in procs:
-        p.join(timeout=600)
-        if p.is_alive():
-            p.kill()
+        p.join()  # a closed sentinel can precede the exit status
     errors = [f.read_text() for f in sorted(Path(options.outdir).glob("rank*-error.txt"))]
     assert not errors and all(p.exitcode == 0 for p in procs), (
         [p.exitcode for p in procs], "\n".join(errors)[-3000:])
@@ -149,10 +156,11 @@ def test_two_processes_are_bit_identical_to_one_and_batch_gpu_changes_only_round
 
 @pytest.mark.slow
 def test_two_processes_stay_bit_identical_over_a_long_run(tmp_path):
-    """56 steps, the 2 processes launched by torchrun through the CLI: still bit for bit. --batch-gpu 4 vs 8 may drift further by then, as GAN training
-    amplifies rounding (measured here: 1.5e-5, 2 ulp of the mapping weights; with p fixed at 0.5 and
-    R1 every 4 steps: 3e-5 at step 24, ~1e-3 after the path-length step at 25, 2e-2 at 50), which is
-    why the passes' gradients are added in a fixed tree order rather than per process."""
+    """56 steps, the 2 processes launched by torchrun through the CLI: still bit for bit. --batch-gpu 4
+    vs 8 may drift further by then, as GAN training amplifies rounding (measured here: 1.5e-5, 2 ulp of
+    the mapping weights; with p fixed at 0.5 and R1 every 4 steps: 3e-5 at step 24, ~1e-3 after the
+    path-length step at 25, 2e-2 at 50), which is why the passes' gradients are added in a fixed tree
+    order rather than per process."""
     diff, _, _ = _compare_runs(tmp_path, steps=56, launch=_launched_by_torchrun)
     print(f"1 vs 2 processes: identical; max |w(batch-gpu 4) - w(batch-gpu 8)| after 56 steps: {diff:g}")
     assert diff < 1e-3

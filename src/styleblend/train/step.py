@@ -21,14 +21,12 @@ from . import distributed as ddp
 from .augment import ada_adjust
 from .draws import LATENTS, derive_seed, draw_phase, split
 from .draws import generator as draw_generator
-from .loss import STAT_NAMES, StyleGAN2Loss
+from .loss import STAT_NAMES, Stats, StyleGAN2Loss
 from .networks import set_requires_grad, update_ema
 from .progress import StatAverager
 from .state import Counters, Phase, Run
 
 __all__ = ["reduce_phase_stats", "run_phase", "train_step"]
-
-Sums = dict[str, tuple[float, float]]
 
 
 def train_step(run: Run, counters: Counters, averager: StatAverager) -> None:
@@ -62,7 +60,7 @@ def train_step(run: Run, counters: Counters, averager: StatAverager) -> None:
         counters.ada_acc = [0.0, 0.0]
 
 
-def run_phase(run: Run, phase: Phase, step: int, real_idx: torch.Tensor) -> tuple[dict[str, float], Sums]:
+def run_phase(run: Run, phase: Phase, step: int, real_idx: torch.Tensor) -> tuple[dict[str, float], Stats]:
     """One phase of step ``step``: this process' passes, the gradient sum over processes, the optimiser step.
 
     Args:
@@ -89,7 +87,7 @@ def run_phase(run: Run, phase: Phase, step: int, real_idx: torch.Tensor) -> tupl
     params = phase.params
     set_requires_grad(params, True)
     grads = ddp.PairwiseSum()  # the passes' gradients, added in a split-independent order
-    sums: Sums = dict.fromkeys(STAT_NAMES, (0.0, 0.0))
+    sums: Stats = dict.fromkeys(STAT_NAMES, (0.0, 0.0))
     batch_gpu = run.batch_gpu
     for r in range(run.rounds):
         for p in params:
@@ -114,7 +112,7 @@ def run_phase(run: Run, phase: Phase, step: int, real_idx: torch.Tensor) -> tupl
     return reduce_phase_stats(sums, run.loss, info, device), sums
 
 
-def reduce_phase_stats(sums: Sums, loss: StyleGAN2Loss, info: ddp.DistInfo, device: torch.device) -> dict[str, float]:
+def reduce_phase_stats(sums: Stats, loss: StyleGAN2Loss, info: ddp.DistInfo, device: torch.device) -> dict[str, float]:
     """Sum a phase's statistics and G's ws over processes; move w_avg; return the phase's means.
 
     ``sums`` is replaced in place by the sums over all processes. One all-reduce carries
