@@ -11,7 +11,8 @@ The front door, for scripts and notebooks::
     sb.save_image(sb.generate(toon, ws), "toon.png")
     sb.save(toon, "toon.safetensors")
 
-Models: :func:`load`, :func:`save`, :func:`convert`, :func:`bundled`, :class:`Checkpoint` and the
+Models: :func:`load` (files, model folders, Hub ids), :func:`save`, :func:`convert`,
+:func:`save_pretrained` (a hub-style folder), :func:`export_onnx`, :func:`bundled`, :class:`Checkpoint` and the
 :class:`Generator` interface ``ckpt.generator()`` returns. Images: :func:`generate` (seeds or W+
 latents), :func:`image_grid`, :func:`save_image`. Latents: :func:`seeds_to_ws`, :func:`interpolate`,
 :func:`crossover` (style mixing), :func:`load_latents`, :func:`save_latents`. Blending:
@@ -42,6 +43,8 @@ _EXPORTS = {
     "load": ".api",
     "save": ".api",
     "convert": ".api",
+    "save_pretrained": ".io.hub",
+    "export_onnx": ".export.onnx",
     # images
     "generate": ".api",
     "image_grid": ".api",
@@ -69,7 +72,7 @@ _ALIASES = {"load_latents": "load_ws"}
 # Written out, as in __init__.pyi; a test holds it equal to _EXPORTS.
 __all__ = [
     "__version__",
-    "Checkpoint", "Generator", "bundled", "load", "save", "convert",
+    "Checkpoint", "Generator", "bundled", "load", "save", "convert", "save_pretrained", "export_onnx",
     "generate", "image_grid", "save_image",
     "seeds_to_ws", "interpolate", "crossover", "load_latents", "save_latents",
     "blend_models", "Swap", "Linear", "Sigmoid", "Table", "WeightTable",

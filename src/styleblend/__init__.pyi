@@ -17,7 +17,9 @@ from .blend.schedules import Linear as Linear
 from .blend.schedules import Sigmoid as Sigmoid
 from .blend.schedules import Swap as Swap
 from .blend.schedules import Table as Table
+from .export.onnx import export_onnx as export_onnx
 from .io.checkpoint import Checkpoint as Checkpoint
+from .io.hub import save_pretrained as save_pretrained
 from .latents.crossover import crossover as crossover
 from .latents.files import load_ws as load_latents
 from .latents.files import save_latents as save_latents
@@ -28,7 +30,7 @@ __version__: str
 
 __all__ = [
     "__version__",
-    "Checkpoint", "Generator", "bundled", "load", "save", "convert",
+    "Checkpoint", "Generator", "bundled", "load", "save", "convert", "save_pretrained", "export_onnx",
     "generate", "image_grid", "save_image",
     "seeds_to_ws", "interpolate", "crossover", "load_latents", "save_latents",
     "blend_models", "Swap", "Linear", "Sigmoid", "Table", "WeightTable",

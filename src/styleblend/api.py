@@ -12,8 +12,6 @@ latents are torch tensors: z [N, z_dim], ws [N, num_ws, w_dim].
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .errors import CheckpointError, InvalidArgumentError
+from .errors import InvalidArgumentError
 from .io.checkpoint import Checkpoint
 from .types import Generator
 
@@ -33,9 +31,6 @@ if TYPE_CHECKING:
 
 #: What ``progress`` callbacks receive: (images done, images in all).
 ProgressFn = Callable[[int, int], None]
-
-# A Hugging Face Hub repository id: 'user/name' (no file of that name exists locally).
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 # -- models: load, save, convert ----------------------------------------------------------------------
@@ -80,12 +75,13 @@ def bundled(name: str = "base") -> Path:
 
 
 def load(source: str | Path) -> Checkpoint:
-    """Read a model: a checkpoint file of any supported format, or a hub-style model folder.
+    """Read a model: a checkpoint file of any supported format, a hub-style model folder, or a Hugging Face
+    Hub repository ``'owner/name[@revision]'`` (through huggingface_hub's cache; offline with
+    ``HF_HUB_OFFLINE=1``).
 
     The format of a file is detected from its content (NVIDIA pickle, NVIDIA TensorFlow pickle,
-    rosinality .pt, styleblend .safetensors), never from its name, and no code in it is run.
-    A folder (``model.safetensors`` + ``config.json``) or a Hub id ``'user/repo'`` is read by
-    :mod:`styleblend.io.hub`.
+    rosinality .pt, styleblend .safetensors), never from its name, and no code in it is run. This is
+    :func:`styleblend.io.load_checkpoint`; :func:`save_pretrained` writes the folders.
 
     Returns:
         A :class:`~styleblend.io.Checkpoint` (architecture + tensors); ``.generator()`` builds the network.
@@ -96,27 +92,7 @@ def load(source: str | Path) -> Checkpoint:
     """
     from .io import load_checkpoint
 
-    text = os.fspath(source)
-    path = Path(text)
-    if path.is_dir() or (not path.exists() and _REPO_ID.match(text) and not path.suffix):
-        return _load_hub(text)
-    return load_checkpoint(path)
-
-
-def _load_hub(source: str) -> Checkpoint:
-    """Hook for hub-style model folders and Hub ids: :mod:`styleblend.io.hub` reads them."""
-    try:
-        from .io import hub  # added by the hub-folder work
-    except ImportError:
-        hub = None
-    reader = getattr(hub, "load_pretrained", None)
-    if reader is None:
-        what = ("is a folder, and reading hub-style model folders" if Path(source).is_dir() else
-                "does not exist here, and reading it as a Hugging Face Hub id")
-        raise CheckpointError(f"'{source}' {what} needs styleblend.io.hub, which this installation lacks; "
-                              "check the path or pass a checkpoint file (.pkl, .pt, .safetensors)")
-    ckpt: Checkpoint = reader(source)
-    return ckpt
+    return load_checkpoint(source)
 
 
 def save(ckpt: Checkpoint, path: str | Path, format: str | None = None) -> Path:

@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 # Commands whose modules do not import torch, so that `styleblend CMD --help` does not load it either.
 # Add a command here once its module imports the library inside ``run`` (see cli/main.py).
-LIGHT_COMMANDS = ("demo", "info", "convert", "dataset", "train", "diff", "encoder", "align")
+LIGHT_COMMANDS = ("demo", "info", "convert", "export", "dataset", "train", "diff", "encoder", "align")
 
 
 def help_in_child(*argv: str, heavy: tuple[str, ...] = ("torch",)) -> subprocess.CompletedProcess:

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mix": ("mix", "style-mixing grid of row and column seeds"),
     "info": ("info", "show a checkpoint's format, architecture and layers"),
     "convert": ("convert", "convert a checkpoint to another format"),
+    "export": ("export", "export a generator to ONNX, or a checkpoint to a hub-style model folder"),
     "dataset": ("dataset", "prepare a training zip (centre crop, resize, RGB)"),
     "train": ("train", "train a StyleGAN2-ADA model or fine-tune one on new data"),
     "blend": ("blend", "blend models by resolution (layer swapping, smooth schedules)"),
