@@ -87,7 +87,8 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     """
     wanted = set(COMMANDS) if commands is None else set(commands)
     modules = {COMMANDS[name][0] for name in wanted if name in COMMANDS}
-    parser = _Parser(prog="styleblend", description="Load, generate with, blend, embed into and edit StyleGAN2-family generators.")
+    parser = _Parser(prog="styleblend",
+                     description="Load, generate with, blend, embed into and edit StyleGAN2-family generators.")
     for flags, text in _GLOBAL_OPTIONS:
         parser.add_argument(*flags, action="store_true", help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
