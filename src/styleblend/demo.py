@@ -18,11 +18,13 @@ from .blend.compat import check_configs
 from .blend.preview import preview_grid
 from .io import Checkpoint, load_checkpoint
 from .io.atomic import atomic_path
-from .latents.interpolate import lerp
-from .media.images import make_grid, save_png, to_uint8
 from .config import GeneratorConfig
+from .latents.crossover import mix_styles
+from .latents.interpolate import lerp
+from .latents.mapping import seeds_to_ws
+from .media.images import make_grid, save_png, to_uint8
 from .models import bundled_checkpoint, bundled_encoder_path
-from .render import mix_styles, render_ws, seeds_to_ws
+from .render import render_ws
 
 log = logging.getLogger(__name__)
 

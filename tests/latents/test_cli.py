@@ -12,7 +12,7 @@ from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.latents.files import load_pca, read_latent_file
 from styleblend.latents.pca import project_to_subspace
 from styleblend.media.video import read_video
-from styleblend.render import seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_checkpoint
 

@@ -7,9 +7,9 @@ from PIL import Image
 
 from styleblend.config import DiscriminatorConfig
 from styleblend.io import load_checkpoint
+from styleblend.latents.mapping import seeds_to_ws
 from styleblend.media.images import to_uint8
 from styleblend.nn import Discriminator, Generator
-from styleblend.render import seeds_to_ws
 
 from ..conftest import tiny_checkpoint, tiny_config
 

@@ -70,7 +70,8 @@ def test_preview_matches_the_library_blend(session):
     G = Generator(session._base.g_config).eval()
     G.load_state_dict(state)
     from styleblend.media.images import to_uint8
-    from styleblend.render import render_ws, seeds_to_ws
+    from styleblend.latents.mapping import seeds_to_ws
+    from styleblend.render import render_ws
 
     np.testing.assert_array_equal(cells[0, 2], to_uint8(render_ws(G, seeds_to_ws(G, [4], 1.0)))[0])
 

@@ -16,8 +16,9 @@ import torch
 
 from ..errors import InvalidArgumentError
 from ..io.checkpoint import Checkpoint
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
-from ..render import render_ws, seeds_to_ws
+from ..render import render_ws
 
 log = logging.getLogger(__name__)
 

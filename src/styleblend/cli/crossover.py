@@ -25,9 +25,9 @@ from ..latents.crossover import (
     style_fusion,
 )
 from ..latents.files import latent_source, save_latents
-from ..latents.paths import render_frames
 from ..media.images import make_grid, save_png
 from ..media.load import IMAGE_SUFFIXES
+from ..render import render_frames
 from .common import (
     add_generator_args,
     add_truncation,

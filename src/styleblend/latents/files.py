@@ -30,8 +30,8 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_path
-from ..render import class_vector
 from .pca import PCA
+from .mapping import generator_device, map_z
 from .seeds import parse_int_list, z_from_seeds
 
 log = logging.getLogger(__name__)
@@ -243,27 +243,6 @@ def load_pca(path: str | Path, w_dim: int | None = None) -> PCA:
 
 
 # --------------------------------------------------------------------------- resolving specs to ws
-
-
-def generator_device(G: torch.nn.Module) -> torch.device:
-    """Device of a generator's parameters."""
-    return next(G.parameters()).device
-
-
-def map_z(G: torch.nn.Module, z: torch.Tensor, class_idx: int | None = None, truncation_psi: float = 1.0,
-          truncation_cutoff: int | None = None, batch_size: int = 256) -> torch.Tensor:
-    """z [n, z_dim] -> ws [n, num_ws, w_dim] through ``G.mapping`` in batches (no gradients).
-
-    ``class_idx`` is the class of a conditional model (None for unconditional ones).
-    """
-    device = generator_device(G)
-    out = []
-    with torch.no_grad():
-        for start in range(0, z.shape[0], batch_size):
-            zb = z[start:start + batch_size].to(device)
-            c = class_vector(G.c_dim, class_idx, zb.shape[0], device)
-            out.append(G.mapping(zb, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff))
-    return torch.cat(out) if out else torch.zeros([0, G.num_ws, G.w_dim], device=device)
 
 
 def _truncate_file_ws(G: torch.nn.Module, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:

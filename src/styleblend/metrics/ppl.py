@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidArgumentError
-from ..latents.files import generator_device, map_z
+from ..latents.mapping import generator_device, map_z
 from ..latents.interpolate import layer_schedule, lerp, psi_schedule, slerp, truncate_ws
 from ..latents.pca import PCA, project_to_subspace
 

@@ -45,10 +45,11 @@ from ..io.atomic import write_bytes_atomic
 from ..io.checkpoint import load_state_dict_strict
 from ..latents.crossover import crossover, parse_layers
 from ..latents.interpolate import lerp
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
 from ..nn import Generator
 from ..nn.naming import param_info
-from ..render import render_ws, seeds_to_ws
+from ..render import render_ws
 from .embedding import MAX_STEPS, Embedding, embedding_work, photo_target
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
