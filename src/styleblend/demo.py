@@ -122,8 +122,7 @@ def morph_strip(ckpts: Sequence[tuple[str, Checkpoint]], outdir: Path, seed_a: i
     for _, ckpt in ckpts:
         G = ckpt.generator()
         ws = seeds_to_ws(G, [seed_a, seed_b], TRUNCATION_PSI)
-        t = torch.linspace(0, 1, steps).reshape(-1, 1, 1)
-        rows.append(to_uint8(render_ws(G, lerp(ws[0:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t))))
+        rows.append(to_uint8(render_ws(G, lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, steps)))))
     grid = make_grid(np.concatenate(rows), cols=steps)
     path = save_png(grid, outdir / "morph.png")
     names = ", ".join(name for name, _ in ckpts)

@@ -361,8 +361,7 @@ class BlendSession:
             key, psi = self._alpha_key(alphas, mapping), parse_psi(psi)
             G = self._generator(model, key)
             ws = seeds_to_ws(G, parse_seeds([seed_a, seed_b]), psi)
-            t = torch.linspace(0, 1, steps)
-            path = lerp(ws[0:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t)
+            path = lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, steps))
             return _enlarge(to_uint8(render_ws(G, path)), self._base.g_config.img_resolution)
 
     def morph(self, seed_a: int, seed_b: int, steps: int = 8, psi: float = 0.7, model: str = "blend",
