@@ -277,7 +277,7 @@ class BlendSession:
             self._G_blend_key = key
         return self._G_blend
 
-    def _renderparse_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+    def _render_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         G = self._generator(model, key)
         images = to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=MAX_SEEDS))
         return _enlarge(images, self._base.g_config.img_resolution)
@@ -286,7 +286,7 @@ class BlendSession:
         """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
         ck = (model, seeds, psi)
         if ck not in self._columns:
-            self._columns[ck] = self._renderparse_seeds(model, self._current, seeds, psi)
+            self._columns[ck] = self._render_seeds(model, self._current, seeds, psi)
             while len(self._columns) > 32:
                 self._columns.popitem(last=False)
         return self._columns[ck]
@@ -304,7 +304,7 @@ class BlendSession:
         """
         with self._lock:
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
-            blend = self._renderparse_seeds("blend", key, seeds_t, psi)
+            blend = self._render_seeds("blend", key, seeds_t, psi)
             self._current = key
             return np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
 
