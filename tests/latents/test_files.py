@@ -76,7 +76,7 @@ def test_z_file_shape_and_kind_conflicts(tmp_path):
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         read_latent_file(tmp_path / "missing.npy", CFG)
     (tmp_path / "face.png").write_bytes(b"\x89PNG")
-    with pytest.raises(InvalidArgumentError, match="styleblend project"):
+    with pytest.raises(InvalidArgumentError, match="embed it first"):
         read_latent_file(tmp_path / "face.png", CFG)
 
 

@@ -150,7 +150,8 @@ def mix_styles(row_ws: torch.Tensor, col_ws: torch.Tensor, styles: Sequence[int]
     num_ws = row_ws.shape[1]
     bad = [s for s in styles if not 0 <= s < num_ws]
     if bad:
-        raise InvalidArgumentError(f"--styles {bad} out of range; this model has W+ indices 0..{num_ws - 1}")
+        raise InvalidArgumentError(f"`styles` {bad} out of range; this model has W+ indices 0..{num_ws - 1}",
+                                   param="styles")
     out = row_ws[:, None].repeat(1, col_ws.shape[0], 1, 1)
     idx = list(styles)
     out[:, :, idx] = col_ws[None, :, idx].expand(row_ws.shape[0], -1, -1, -1)

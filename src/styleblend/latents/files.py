@@ -66,8 +66,8 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], str | None]:
         raise InvalidArgumentError(f"latent file '{path}' does not exist; check the path")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise InvalidArgumentError(
-            f"'{path}' is an image, not a latent; embed it first with `styleblend project --target {path} "
-            "--outdir DIR` and pass the .npz it writes")
+            f"'{path}' is an image, not a latent; embed it first (styleblend.project, or the 'project' command) "
+            "and pass the .npz it writes")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
@@ -331,5 +331,6 @@ def latent_source_z(spec: str | LatentSpec, G: torch.nn.Module) -> torch.Tensor:
     lf = read_latent_file(parsed.path, G.cfg, kind=parsed.kind)
     if lf.kind != "z":
         raise InvalidArgumentError(
-            f"'{parsed.path}' holds W codes, which have no z; interpolate in W (--space w) or give seeds/z-files")
+            f"'{parsed.path}' holds W codes, which have no z; interpolate in W (`space` 'w') or give seeds/z-files",
+            param="space")
     return torch.from_numpy(lf.data).to(device)

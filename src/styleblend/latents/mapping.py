@@ -28,12 +28,15 @@ def class_vector(c_dim: int, class_idx: int | None, n: int, device: torch.device
     """
     if c_dim == 0:
         if class_idx is not None:
-            raise InvalidArgumentError(f"--class {class_idx} given, but the model is unconditional (c_dim=0)")
+            raise InvalidArgumentError(f"`class_idx` {class_idx} given, but the model is unconditional (c_dim=0); "
+                                       "leave it out", param="class_idx")
         return None
     if class_idx is None:
-        raise InvalidArgumentError(f"the model is conditional (c_dim={c_dim}); pass --class in [0, {c_dim - 1}]")
+        raise InvalidArgumentError(f"the model is conditional (c_dim={c_dim}); pass `class_idx` in [0, {c_dim - 1}]",
+                                   param="class_idx")
     if not 0 <= class_idx < c_dim:
-        raise InvalidArgumentError(f"--class {class_idx} is out of range; the model has classes 0..{c_dim - 1}")
+        raise InvalidArgumentError(f"`class_idx` {class_idx} is out of range; the model has classes 0..{c_dim - 1}",
+                                   param="class_idx")
     c = torch.zeros([n, c_dim], device=device)
     c[:, class_idx] = 1
     return c
