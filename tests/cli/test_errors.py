@@ -22,7 +22,6 @@ SRC = Path(styleblend.__file__).parent
 NOT_YET_CONVERTED = {
     "align/landmarks.py", "blend/compat.py", "blend/schedules.py", "io/atomic.py", "io/checkpoint.py",
     "io/conversion.py", "project/encoder_train.py", "train/checkpointing.py", "train/loop.py", "train/options.py", "ui/service.py",
-    "project/batch.py", "project/losses.py", "project/vgg.py", "metrics/inception.py",
 }
 
 

@@ -176,14 +176,15 @@ def test_refinement_starts_at_the_prediction_and_improves_it(network, trained, t
 
 def test_encoder_method_errors(network, trained, tmp_path):
     enc, _ = trained
-    with pytest.raises(InvalidArgumentError, match="needs --encoder"):
+    with pytest.raises(InvalidArgumentError, match="needs an encoder file"):
         prepare_job(network, "encoder")
-    with pytest.raises(InvalidArgumentError, match="--method encoder only"):
+    with pytest.raises(InvalidArgumentError, match="used by `method` 'encoder' only"):
         prepare_job(network, "fast", encoder=enc)
     with pytest.raises(InvalidArgumentError, match=">= 0"):
         prepare_job(network, "encoder", steps=-1, encoder=enc)
-    with pytest.raises(InvalidArgumentError, match="--init"):
+    with pytest.raises(InvalidArgumentError, match="`init` does not apply") as info:
         prepare_job(network, "encoder", encoder=enc, init="mean")
+    assert info.value.params == ("init", "method")
     other = save_checkpoint(tiny_checkpoint(res=16), tmp_path / "small.safetensors")
     from styleblend.errors import ArchitectureMismatchError
 
@@ -217,7 +218,7 @@ def test_cli_train_resume_and_project(network, tmp_path, no_vgg, capsys):
     assert "2 steps" in capsys.readouterr().out
     assert main(["project", "--network", str(network), "--target", str(tmp_path / "in"), "--outdir",
                  str(tmp_path / "p2"), "--method", "encoder"]) == 1
-    assert "needs --encoder" in capsys.readouterr().err
+    assert "needs an encoder file (--encoder;" in capsys.readouterr().err
     assert main(["project", "--network", str(network), "--target", str(tmp_path / "in"), "--outdir",
                  str(tmp_path / "p3"), "--method", "fast", "--steps", "0"]) == 1
     assert ">= 1" in capsys.readouterr().err

@@ -31,7 +31,9 @@ from ..io.digest import file_sha256
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..media.load import load_image
 from ..metrics.quality import summarize
-from .losses import LPIPSLikeDistance, WeightedLoss
+from ..perceptual.lpips import LPIPS
+from ..perceptual.vgg import VGG16Features
+from .losses import WeightedLoss
 from .projector import (
     Cancelled,
     ProjectionCallback,
@@ -40,7 +42,6 @@ from .projector import (
     project,
     synthesize,
 )
-from .vgg import VGG16Features
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,9 @@ def load_discriminator(ckpt, G: torch.nn.Module, path: str | Path | None,
     if path is not None:
         source = load_checkpoint(path)
         if source.d is None:
-            raise InvalidArgumentError(f"--discriminator '{path}' has no discriminator; use a training snapshot "
-                                       "(NVIDIA network-snapshot-*.pkl or a styleblend checkpoint with D)")
+            raise InvalidArgumentError(f"`discriminator` '{path}' has no discriminator; use a training snapshot "
+                                       "(NVIDIA network-snapshot-*.pkl or a styleblend checkpoint with D)",
+                                       param="discriminator")
     if source.d is None or source.d_config is None:
         return None, None
     cfg = source.d_config
@@ -230,15 +232,18 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     if video:
         check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step
     if method != ENCODER_METHOD and encoder is not None:
-        raise InvalidArgumentError(f"--encoder is used by --method encoder only (got --method {method})")
+        raise InvalidArgumentError(f"`encoder` is used by `method` 'encoder' only (got `method` {method!r})",
+                                   param=("encoder", "method"))
     if method == ENCODER_METHOD:
         if encoder is None:
-            raise InvalidArgumentError("--method encoder needs --encoder FILE (train one with 'styleblend encoder "
-                                       "train --network N --out enc.safetensors')")
+            raise InvalidArgumentError("`method` 'encoder' needs an encoder file (`encoder`; train one with "
+                                       "styleblend.project.encoder_train or 'styleblend encoder train')",
+                                       param=("method", "encoder"))
         if init is not None:
-            raise InvalidArgumentError("--init does not apply to --method encoder (the encoder gives the start)")
+            raise InvalidArgumentError("`init` does not apply to `method` 'encoder' (the encoder gives the start)",
+                                       param=("init", "method"))
         if steps is not None and steps < 0:
-            raise InvalidArgumentError(f"--steps {steps} must be >= 0 (0: the encoder's prediction only)")
+            raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)", param="steps")
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
@@ -255,8 +260,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         init_ws, _ = load_latent(init)
         init_mode = None
         if tuple(init_ws.shape[1:]) != (G.num_ws, G.w_dim):
-            raise InvalidArgumentError(f"--init '{init}' has w of shape {tuple(init_ws.shape[1:])}; the network "
-                                       f"needs [{G.num_ws}, {G.w_dim}]")
+            raise InvalidArgumentError(f"`init` '{init}' has w of shape {tuple(init_ws.shape[1:])}; the network "
+                                       f"needs [{G.num_ws}, {G.w_dim}]", param="init")
     if enc is not None:
         # The start comes from the encoder, so the mean w is not sampled (num_w_samples=0) when the model
         # tracks one. ProjectionSettings needs >= 1 step; refine_steps=0 never runs the loop.
@@ -397,9 +402,9 @@ def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, res
     t, p = from_uint8(target_u8), from_uint8(proj_u8)
     out: dict[str, Any] = summarize(p, t, data_range=2.0)
     if job.vgg is not None:
-        dist = LPIPSLikeDistance(job.vgg)
+        dist = LPIPS(job.vgg)
         out["lpips" if dist.learned else "vgg_distance"] = float(dist(p.to(job.vgg.mean.device),
-                                                                      t.to(job.vgg.mean.device)))
+                                                                      t.to(job.vgg.mean.device)).mean())
     # Distance of the latent from W (units of W's spread, see project.wspace): 0 row spread = a W latent.
     out.update(row_spread=result.w_distance["row_spread"][0], mean_distance=result.w_distance["mean_distance"][0])
     out.update(final_loss=result.final_loss, steps=result.steps_done, seconds=round(result.seconds, 3),
