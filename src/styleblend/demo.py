@@ -17,9 +17,9 @@ from .blend import Swap, WeightTable, blend_checkpoints, save_blend, swap_sweep
 from .blend.compat import check_configs
 from .blend.preview import preview_grid
 from .io import Checkpoint, load_checkpoint
-from .io.atomic import atomic_path
 from .config import GeneratorConfig
 from .latents.crossover import mix_styles
+from .latents.files import save_latents
 from .latents.interpolate import lerp
 from .latents.mapping import seeds_to_ws
 from .media.images import make_grid, save_png, to_uint8
@@ -164,10 +164,7 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
         for _, ckpt in renders:
             row.append(to_uint8(render_ws(ckpt.generator(), result.ws))[0])
         rows.append(np.stack(row))
-        latent = outdir / f"embedding-{Path(name).stem}.npy"
-        with atomic_path(latent) as tmp:
-            with tmp.open("wb") as f:
-                np.save(f, result.ws.numpy())
+        latent = save_latents(outdir / f"embedding-{Path(name).stem}.npy", result.ws, "w")
         written.append((latent, f"W+ latent of {name} in the base (use with generate --w-file)"))
         say(f"  embedded {name}: loss {result.final_loss:.4f} after {result.steps_done} steps")
     size = base.g_config.img_resolution

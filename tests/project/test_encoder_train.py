@@ -17,7 +17,8 @@ from styleblend.cli.main import main
 from styleblend.errors import CheckpointError, InvalidArgumentError
 from styleblend.io import save_checkpoint
 from styleblend.media.images import to_uint8
-from styleblend.project.batch import LATENT_NAME, load_latent, prepare_job, project_batch
+from styleblend.latents.files import read_latent_file
+from styleblend.project.batch import LATENT_NAME, prepare_job, project_batch
 from styleblend.project.encoder import load_encoder
 from styleblend.project.encoder_train import (
     EncoderTrainOptions,
@@ -151,7 +152,8 @@ def test_encoder_projection_lands_nearer_the_true_latent_than_the_mean(network, 
     w_avg = G.mapping.w_avg.view(1, 1, -1)
     nearer = 0
     for f in files:
-        ws, meta = load_latent(tmp_path / "out" / f.stem / LATENT_NAME)
+        lf = read_latent_file(tmp_path / "out" / f.stem / LATENT_NAME, G.cfg)
+        ws, meta = torch.from_numpy(lf.data), lf.meta
         assert meta["steps"] == 0 and meta["method"] == "encoder" and meta["encoder"] == str(enc)
         truth = truths[f.stem]
         nearer += float((ws - truth).norm()) < float((w_avg - truth).norm())
