@@ -49,16 +49,12 @@ def embedding_key(photo_sha256: str, base_sha256: str, settings: dict[str, Any],
 
 
 def target_image(photo: Path, resolution: int, align: bool, detector=None) -> np.ndarray:
-    """The photo centre-cropped and resized, or FFHQ-aligned on its largest face."""
+    """The photo centre-cropped and resized, or FFHQ-aligned on its main face (:func:`styleblend.align.main_face`)."""
     if not align:
         return load_image(photo, resolution=resolution)
-    from ..align import align_faces
+    from ..align import align_main_face
 
-    faces = align_faces(photo, resolution, detector)
-    if len(faces) > 1:
-        log.warning("%d faces in %s; using the largest", len(faces), photo)
-    aligned, _ = max(faces, key=lambda item: (item[1].box[2] - item[1].box[0]) * (item[1].box[3] - item[1].box[1]))
-    return aligned
+    return align_main_face(photo, resolution, detector)
 
 
 #: an encoder: img [N, C, R, R] in [-1, 1] -> ws [N, num_ws, w_dim] (e.g. styleblend.project.encoder's)

@@ -388,9 +388,9 @@ class BlendSession:
         """Start projecting a photo into the base's W+ (the 'fast' method) in a worker thread.
 
         The photo is decoded here, so a file that is not an image fails at once with an ImageError.
-        It is centre-cropped to a square and resized to the base's resolution, or with ``align`` the
-        left-most face is cropped the way FFHQ was made (:func:`styleblend.align.align_faces`, with the
-        session's ``face_detector``; dlib by default).
+        It is centre-cropped to a square and resized to the base's resolution, or with ``align`` its main
+        face (the largest, :func:`styleblend.align.main_face`) is cropped the way FFHQ was made, with the
+        session's ``face_detector`` (dlib by default).
 
         Returns:
             the job id for :meth:`job_status`, :meth:`cancel` and :meth:`toonify`.
