@@ -45,6 +45,7 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_path
+from ..media.load import IMAGE_SUFFIXES
 from .mapping import generator_device, map_z
 from .pca import PCA
 from .seeds import parse_int_list, z_from_seeds
@@ -56,7 +57,6 @@ META_KEY = "meta_json"
 NOISE_PREFIX = "noise."
 KINDS = ("auto", "z", "w")
 LAYOUTS = ("auto", "w", "w+")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 @dataclass
