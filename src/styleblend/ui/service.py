@@ -160,7 +160,7 @@ class BlendSession:
                     "resolutions": self.resolutions, "img_resolution": cfg.img_resolution,
                     "transfer_resolution": self._transfer.g_config.img_resolution, "num_ws": cfg.num_ws,
                     "alphas": list(self._current[0]), "mapping": self._current[1], "mappings": list(MAPPINGS),
-                    "models": list(MODELS), "presets": list(PRESETS), "max_seeds": MAX_SEEDS,
+                    "models": list(MODELS), "presets": self.preset_defaults(), "max_seeds": MAX_SEEDS,
                     "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
                     "pair_error": self._pair_error, "download_format": output_format(self._base)}
 
@@ -215,28 +215,40 @@ class BlendSession:
     # ------------------------------------------------------------------------------------------
     # Blending
 
-    def preset(self, kind: str, res: int | None = None, from_res: int | None = None, to_res: int | None = None,
-               centre: float | None = None, width: float = 1.0, flip: bool = False) -> list[float]:
-        """α per block resolution from a schedule preset (what the preset buttons put on the sliders).
+    def preset_defaults(self) -> dict[str, dict[str, float]]:
+        """Each preset's default arguments for this base - the one place they are defined; the page
+        shows them (``info()["presets"]``) and :meth:`preset` fills in what a request leaves out.
 
-        kind: 'swap' (α = 1 up to ``res``; default the middle resolution), 'linear' (1 at ``from_res``,
-        0 at ``to_res``; default the second and second-to-last resolutions) or 'sigmoid' (α(centre) = 0.5,
-        ``width`` in octaves); ``flip`` reverses. See :mod:`styleblend.blend.schedules`.
+        'swap': the middle resolution; 'linear': from the second to the second-to-last resolution;
+        'sigmoid': centred on the middle resolution, one octave wide.
         """
         res_list = self.resolutions
         mid = res_list[len(res_list) // 2]
+        lo, hi = (res_list[1], res_list[-2]) if len(res_list) > 2 else (res_list[0], res_list[-1])
+        return {"swap": {"res": mid}, "linear": {"from_res": lo, "to_res": hi},
+                "sigmoid": {"centre": mid, "width": 1.0}}
+
+    def preset(self, kind: str, res: int | None = None, from_res: int | None = None, to_res: int | None = None,
+               centre: float | None = None, width: float | None = None, flip: bool = False) -> list[float]:
+        """α per block resolution from a schedule preset (what the preset buttons put on the sliders).
+
+        kind: 'swap' (α = 1 up to ``res``), 'linear' (1 at ``from_res``, 0 at ``to_res``) or 'sigmoid'
+        (α(centre) = 0.5, ``width`` in octaves); ``flip`` reverses. Arguments left out take
+        :meth:`preset_defaults`. See :mod:`styleblend.blend.schedules`.
+        """
+        d = self.preset_defaults()
         schedule: Schedule
         if choice(kind, PRESETS, "preset") == "swap":
-            schedule = Swap(int(res if res is not None else mid), flip=bool(flip))
+            schedule = Swap(int(res if res is not None else d["swap"]["res"]), flip=bool(flip))
         elif kind == "linear":
-            lo = res_list[1] if len(res_list) > 2 else res_list[0]
-            hi = res_list[-2] if len(res_list) > 2 else res_list[-1]
-            schedule = Linear(int(from_res or lo), int(to_res or hi), flip=bool(flip))
+            schedule = Linear(int(from_res or d["linear"]["from_res"]), int(to_res or d["linear"]["to_res"]),
+                              flip=bool(flip))
         else:
-            schedule = Sigmoid(float(centre if centre is not None else mid), float(width), flip=bool(flip))
+            schedule = Sigmoid(float(centre if centre is not None else d["sigmoid"]["centre"]),
+                               float(width if width is not None else d["sigmoid"]["width"]), flip=bool(flip))
         schedule.validate(self._base.g_config)
         # The conv1 of each block stands for its resolution (every block has one, b4 included).
-        return [round(schedule.alpha(param_info(f"synthesis.b{r}.conv1.weight")), 4) for r in res_list]
+        return [round(schedule.alpha(param_info(f"synthesis.b{r}.conv1.weight")), 4) for r in self.resolutions]
 
     def _alpha_key(self, alphas: Sequence[float] | None, mapping: str | None) -> AlphaKey:
         if alphas is None and mapping is None:
