@@ -24,12 +24,9 @@ ROOT = "styleblend"
 # Function-local imports (importer, imported) that may close a cycle, each with its reason. Keep it short.
 LAZY_ALLOWED: dict[tuple[str, str], str] = {}
 
-# Cycles being removed on other branches; the lead deletes an entry when merging its fix.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"styleblend.io.checkpoint", "styleblend.io.formats.native", "styleblend.io.formats.nvidia_pkl",
-               "styleblend.io.formats.nvidia_tf", "styleblend.io.formats.rosinality",
-               "styleblend.io.keymaps.common"}): "io.checkpoint <-> io.formats: fixed by the format registry",
-}
+# Cycles being removed on other branches, each with the branch; the lead deletes an entry when merging its fix.
+# (io.checkpoint <-> io.formats was the last one; the format registry removed it.)
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 @functools.cache

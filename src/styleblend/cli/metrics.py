@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..io.atomic import write_bytes_atomic
-from ..io.checkpoint import load_checkpoint
+from ..io.files import load_checkpoint
 from ..metrics.evaluate import METRICS, evaluate
 from ..metrics.features import StandInFeatures
 from ..metrics.fid import SQRT_METHODS
