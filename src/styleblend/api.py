@@ -137,7 +137,7 @@ def seeds_to_ws(model: Generator | Checkpoint, seeds: int | Sequence[int], trunc
     ``truncation_cutoff`` rows (all when None).
     """
     from .latents.limits import check_psi
-    from .render import seeds_to_ws as _seeds_to_ws
+    from .latents.mapping import seeds_to_ws as _seeds_to_ws
 
     G = _generator(model)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
