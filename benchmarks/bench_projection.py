@@ -51,6 +51,7 @@ from styleblend.media.images import from_uint8, to_uint8  # noqa: E402
 from styleblend.media.load import list_images, load_image  # noqa: E402
 from styleblend.metrics.quality import psnr, ssim  # noqa: E402
 from styleblend.project import dfeat_loss, pixel_fallback_loss, project, settings_for, synthesize, wspace  # noqa: E402
+from styleblend.project.encoder import encode, load_encoder  # noqa: E402
 
 BASE = ROOT / "src/styleblend/models/emoji64-noto.safetensors"
 BASE_D = ROOT / "runs/bundle/base-224.safetensors"
@@ -144,7 +145,7 @@ def run_batch(t: Target, idx: list[int], method: str, steps: int, loss_name: str
     wall, cpu = time.perf_counter(), time.process_time()
     if method == "encoder":
         with torch.no_grad():
-            ws = encoder(target)
+            ws = encode(encoder, G, target)  # iterative (ReStyle) encoders render with G between passes
         if steps > 0:  # what `project --method encoder` runs (batch.prepare_job): fast settings from the prediction
             settings = dataclasses.replace(settings_for("fast", steps=steps, num_w_samples=0), method="encoder")
             ws = project(G, target, settings, loss, seed=0, init_ws=ws).ws
@@ -245,7 +246,6 @@ def main() -> int:
     cache = load_cache(cache_path)
 
     from styleblend.models import bundled_encoder_path
-    from styleblend.project.encoder import load_encoder
 
     enc_path = Path(args.encoder) if args.encoder else bundled_encoder_path()
     enc_sha = sha256(enc_path) if enc_path is not None else None
