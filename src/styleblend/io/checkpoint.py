@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
+from ..config_sg3 import StyleGAN3Config
 from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,15 @@ class Checkpoint:
     Attributes:
         format: the format it was read from ('native', 'nvidia-pkl', 'nvidia-tf', 'rosinality') or
             'memory' for one built in code.
-        g_config / d_config: architectures (d_config is None when there is no discriminator).
+        g_config / d_config: architectures (d_config is None when there is no discriminator); g_config is a
+            :class:`~styleblend.config_sg3.StyleGAN3Config` for a StyleGAN3 generator.
         g_ema: the generator to render with (EMA weights); always present.
         g / d: the training generator and the discriminator, when the file has them.
         source: the file it was read from, if any (the NVIDIA writer re-uses it).
         meta: free-form, JSON-able notes (e.g. what a conversion dropped, training kwargs).
     """
 
-    g_config: GeneratorConfig
+    g_config: GeneratorConfig | StyleGAN3Config
     g_ema: StateDict
     d_config: DiscriminatorConfig | None = None
     g: StateDict | None = None
@@ -55,12 +57,12 @@ class Checkpoint:
         mixed_precision: render the model's fp16 resolutions in float16 as NVIDIA's generate.py does
             (see :meth:`styleblend.nn.synthesis.SynthesisNetwork.forward`); float32 otherwise.
         """
-        from ..nn import Generator
+        from ..nn.build import build_generator
 
         state = {"g_ema": self.g_ema, "g": self.g}.get(which)
         if state is None:
             raise InvalidArgumentError(f"generator {which!r} is not in this checkpoint; use 'g_ema'")
-        net = Generator(self.g_config)
+        net = build_generator(self.g_config)
         load_state_dict_strict(net, state, what=f"{which} of {self.describe()}")
         net.synthesis.mixed_precision = mixed_precision
         return net.eval().requires_grad_(False).to(device)
@@ -84,10 +86,11 @@ class Checkpoint:
         Raises:
             ArchitectureMismatchError: a tensor is missing, unexpected or of the wrong shape.
         """
-        from ..nn import Discriminator, Generator
+        from ..nn import Discriminator
+        from ..nn.build import build_generator
         from .keymaps.common import state_shapes
 
-        g_shapes = state_shapes(lambda: Generator(self.g_config))
+        g_shapes = state_shapes(lambda: build_generator(self.g_config))
         for which in ("g_ema", "g"):
             state = getattr(self, which)
             if state is not None:
