@@ -195,6 +195,12 @@ class StyleGAN3Config:
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
+    @property
+    def block_resolutions(self) -> list[int]:
+        """The distinct sampling rates of the input and the layers, coarse to fine: StyleGAN3's counterpart
+        of StyleGAN2's block resolutions, the scale axis of blending schedules."""
+        return sorted({int(self.input_spec.sampling_rate)} | {spec.out_sampling_rate for spec in self.layers})
+
     def min_weight_count(self) -> int:
         """A lower bound of the weights this generator has (convolutions and affines), for readers' budgets."""
         count = self.input_spec.channels ** 2
