@@ -126,8 +126,9 @@ class AxisSchedule(Schedule):
         if self.kind == "table":
             extra = [_num(v) for v, _ in self.table if v not in values]
             if extra:
+                what = "indices" if self.axis == "index" else "sizes"
                 raise InvalidArgumentError(f"the {self.axis} table lists {', '.join(extra)}, which no layer of the model "
-                                           f"has; its layers have {"indices" if self.axis == "index" else "sizes"} {', '.join(map(_num, values))}")
+                                           f"has; its layers have {what} {', '.join(map(_num, values))}")
             missing = [_num(v) for v in values if v not in dict(self.table)]
             if missing and self.default is None:
                 raise InvalidArgumentError(f"the {self.axis} table has no entry for {', '.join(missing)}; add them or "

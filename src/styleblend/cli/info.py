@@ -67,7 +67,8 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
     (with margin), channels, cut-off frequency, kernel and parameters."""
     cfg = ckpt.g_config
     s = cfg.synthesis
-    kind = "R (1x1 convolutions, radial filters)" if s.conv_kernel == 1 else f"T ({s.conv_kernel}x{s.conv_kernel} convolutions)"
+    k = s.conv_kernel
+    kind = "R (1x1 convolutions, radial filters)" if k == 1 else f"T ({k}x{k} convolutions)"
     fp16 = [spec.name for spec in cfg.layers if spec.use_fp16]
     lines = [
         f"file:        {ckpt.source}",

@@ -120,7 +120,8 @@ def _same(stored: Any, ours: Any) -> bool:
     if isinstance(ours, tuple):
         return isinstance(stored, (list, tuple)) and list(stored) == list(ours)
     if isinstance(ours, float):
-        return isinstance(stored, (int, float)) and not isinstance(stored, bool) and abs(stored - ours) <= 1e-9 * max(1, abs(ours))
+        is_number = isinstance(stored, (int, float)) and not isinstance(stored, bool)
+        return is_number and abs(stored - ours) <= 1e-9 * max(1, abs(ours))
     if isinstance(stored, list) and len(stored) == 2 and stored[0] == stored[1]:
         stored = stored[0]  # sizes are stored as [width, height]
     return stored == ours
