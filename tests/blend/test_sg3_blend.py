@@ -137,3 +137,13 @@ def test_blend_is_written_into_the_base_pickle(tmp_path, nvidia_sg3t32):
     assert again.format == "nvidia-pkl" and again.g_config == base.g_config and recipe_path.exists()
     _assert_same(again.g_ema, out.g_ema)
     assert model_path.stat().st_size == source.stat().st_size
+
+
+def test_layer_tables_name_stylegan3_layers():
+    base, transfer = tiny_sg3_checkpoint(0), tiny_sg3_checkpoint(1)
+    schedule = parse_schedule("layers:input:1,L2_20_13:1,*:0")
+    schedule.validate(base.g_config)
+    out = blend_two(base.g_ema, transfer.g_ema, schedule, base.g_config)
+    _assert_same(out, _independent_swap(base.g_ema, transfer.g_ema, lambda layer: layer in ("input", "L2_20_13")))
+    with pytest.raises(InvalidArgumentError, match="not in this model"):
+        parse_schedule("layers:L2_36_48:1,*:0").validate(base.g_config)

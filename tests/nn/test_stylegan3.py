@@ -171,3 +171,20 @@ def test_native_round_trip_is_bit_exact(tmp_path, kind):
     G0, G1 = ckpt.generator(), loaded.generator()
     ws = seeds_to_ws(G0, [0], class_idx=0 if kind == "R" else None)
     assert torch.equal(G0.synthesis(ws), G1.synthesis(ws))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_translation_is_in_image_widths(sg3_fixture_ckpt, axis):
+    # Alias-free synthesis is equivariant to translation: moving the input by 0.25 image widths moves the
+    # 32 px image by 8 px (right for x, down for y), up to small differences near the border.
+    G = sg3_fixture_ckpt.generator()
+    ws = seeds_to_ws(G, [0])
+    before = G.synthesis(ws)
+    set_user_transform(G, (0.25, 0.0) if axis == 0 else (0.0, 0.25), 0.0)
+    after = G.synthesis(ws)
+    dim = 3 if axis == 0 else 2
+
+    def err(shift: int) -> float:
+        return float((after.narrow(dim, 10, 12) - before.narrow(dim, 10 - shift, 12)).abs().mean())
+
+    assert err(8) < 0.1 * min(err(s) for s in range(-10, 11) if s != 8)
