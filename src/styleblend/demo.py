@@ -147,9 +147,10 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
     loss, _, _ = resolve_loss("editable")  # without VGG-16 weights this logs a visible warning
     predict = None
     if encoder is not None:
-        from .project.encoder import load_encoder
+        from .project.encoder import encode, load_encoder
 
-        predict = load_encoder(encoder).eval()
+        loaded = load_encoder(encoder)
+        predict = lambda img: encode(loaded, G, img)  # noqa: E731
     rows, written = [], []
     for name in HELDOUT:
         with resources.as_file(resources.files("styleblend.data") / name) as path:
@@ -201,7 +202,7 @@ def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str |
         say("no third model given (--third): skipping the 3-model grid")
     blend_res = base_ckpt.g_config.img_resolution // 4
     blended, recipe = blend_checkpoints(base_ckpt, [transfer_ckpt], Swap(blend_res))
-    model_path, recipe_file = save_blend(blended, recipe, outdir / f"blend-swap{blend_res}.safetensors", "native")
+    model_path, recipe_file = save_blend(blended, recipe, outdir / f"blend-swap{blend_res}.safetensors")
     written += [(model_path, f"a blended model (transfer's layers up to {blend_res} px)"),
                 (recipe_file, "its recipe: inputs, schedule and alpha per layer")]
     say("style mixing ...")

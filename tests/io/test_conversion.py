@@ -171,7 +171,7 @@ def test_options_that_do_not_apply_are_refused(tmp_path, nvidia_g64):
     with pytest.raises(InvalidArgumentError, match="choose one of"):
         convert_checkpoint(ckpt, tmp_path / "a.x", "nvidia-tf")
     # The plain writer, which needs the network's own pickle, points to the template route.
-    with pytest.raises(CheckpointError, match="convert --to nvidia-pkl --template PICKLE"):
+    with pytest.raises(CheckpointError, match="convert --to nvidia-pkl --template FILE"):
         save_checkpoint(ckpt, tmp_path / "a.pkl", "nvidia-pkl")
 
 

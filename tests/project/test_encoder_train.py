@@ -79,13 +79,28 @@ def test_sampled_latents_mix_and_perturb_rows(tiny_G):
     assert not torch.equal(again, mixed) and float((again - mixed).std()) == pytest.approx(0.1, rel=0.2)
 
 
-def test_resume_is_bit_exact(network, tmp_path):
+def test_iterative_training_from_a_one_shot_encoder_lowers_the_loss_and_uses_several_passes(network, trained,
+                                                                                          tmp_path):
+    records = []
+    out = tmp_path / "it.safetensors"
+    train_encoder(_opts(network, out, init_encoder=str(trained[0]), iterations=3, batch=8, lr=0.003, tick=0.024),
+                  max_steps=15, show_progress=False, callback=records.append)
+    assert records[-1]["recon"] < records[0]["recon"], records
+    assert {r["passes"] for r in records} != {1.0}  # the per-step pass count is drawn, not always 1
+    E = load_encoder(out)
+    assert E.cfg.iterative and E.cfg.iterations == 3
+    start = load_encoder(trained[0])
+    torch.testing.assert_close(E.w_avg, start.w_avg)  # the start's statistics are kept, not re-estimated
+
+
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_resume_is_bit_exact(network, tmp_path, iterations):
     images = tmp_path / "reals"
     images.mkdir()
     rng = np.random.default_rng(0)
     for i in range(5):
         Image.fromarray(rng.integers(0, 255, [40, 40, 3], dtype=np.uint8)).save(images / f"{i}.png")
-    kw = dict(images=str(images), noise_mode="random", batch=4, real_batch=2, snap=0.008)
+    kw = dict(images=str(images), noise_mode="random", batch=4, real_batch=2, snap=0.008, iterations=iterations)
     train_encoder(_opts(network, tmp_path / "a.safetensors", **kw), max_steps=4, show_progress=False)
     train_encoder(_opts(network, tmp_path / "b.safetensors", **kw), max_steps=2, show_progress=False)
     state = load_encoder_state(tmp_path / "b.safetensors")

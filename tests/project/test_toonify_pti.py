@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.media.images import to_uint8
 from styleblend.project import toonify as toonify_module
 from styleblend.project.pti import PTISettings, apply_delta, save_delta
+from styleblend.project import toonify as toonify_module
 from styleblend.project.toonify import bundled_encoder, toonify
 
 from ..blend.conftest import finetuned
@@ -117,11 +116,11 @@ def test_encoder_start_and_refinement(tmp_path, pair, no_vgg, monkeypatch):
         predicted = G.mapping(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(3)), None)
     seen = []
 
-    def load_encoder(path):
+    def load_encoder_fn(path, G, device):
         seen.append(path)
         return lambda img: predicted.expand(img.shape[0], -1, -1).clone()
 
-    monkeypatch.setitem(sys.modules, "styleblend.project.encoder", types.SimpleNamespace(load_encoder=load_encoder))
+    monkeypatch.setattr(toonify_module, "load_encoder_fn", load_encoder_fn)
     enc = tmp_path / "enc.safetensors"
     enc.write_bytes(b"weights")
     photo = _photo(tmp_path, load_checkpoint(base))

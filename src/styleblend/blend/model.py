@@ -18,7 +18,9 @@ import torch
 
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_paths
-from ..io.checkpoint import Checkpoint, save_checkpoint
+from ..io.checkpoint import Checkpoint
+from ..io.files import save_checkpoint
+from ..io.registry import output_format  # its old home was here; kept importable from this module
 from ..nn.naming import param_info
 from .channels import ChannelMask, check_masks
 from .compat import check_configs, check_states
@@ -36,8 +38,6 @@ from .recipe import Recipe, file_sha256, layer_weights, recipe_path, write_recip
 from .schedules import Schedule, Swap, with_groups
 
 log = logging.getLogger(__name__)
-
-WRITABLE_FORMATS = ("native", "nvidia-pkl", "rosinality")
 
 
 def _weights_fn(schedule: Schedule | MultiSchedule, num_models: int, mapping: MappingChoice,
@@ -115,8 +115,8 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     meta = dict(base.meta)
     meta["blend"] = {"schedule": recipe.schedule, "mapping": recipe.mapping,
                      "inputs": [r["path"] for r in recipe.inputs]}
-    out = Checkpoint(g_config=cfg, g_ema=g_ema, d_config=base.d_config, g=g, d=base.d, format=base.format,
-                     source=base.source, meta=meta, source_layout=base.source_layout)
+    # The base's discriminator, format, source file and whatever its reader kept about that file.
+    out = dataclasses.replace(base, g_config=cfg, g_ema=g_ema, g=g, meta=meta)
     return out, recipe
 
 
@@ -148,26 +148,12 @@ def _warn_unmet(states: Sequence[dict], transfers: Sequence[Checkpoint], weights
                     t.g_config.img_resolution, ", ".join(map(str, res)), t.g_config.img_resolution)
 
 
-_SUFFIX_FORMATS = {".safetensors": "native", ".pkl": "nvidia-pkl", ".pt": "rosinality", ".pth": "rosinality"}
-
-
-def output_format(ckpt: Checkpoint, out: str | Path | None = None) -> str:
-    """The format a blend is written in when none is asked for.
-
-    The output name's suffix decides when it names a format (.safetensors native, .pkl NVIDIA pickle,
-    .pt/.pth rosinality); otherwise the base's own format, else native.
-    """
-    if out is not None and Path(out).suffix.lower() in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[Path(out).suffix.lower()]
-    return ckpt.format if ckpt.format in WRITABLE_FORMATS else "native"
-
-
 def save_blend(ckpt: Checkpoint, recipe: Recipe, out: str | Path, fmt: str | None = None,
                hash_output: bool = True) -> tuple[Path, Path]:
     """Write the blended checkpoint and ``<out>.recipe.json`` beside it, as one atomic replacement.
 
-    fmt: None picks :func:`output_format` (the suffix of ``out``, else the base's format). An NVIDIA
-        pickle is the base's own pickle with its tensors replaced, so it needs an NVIDIA base.
+    fmt: None picks :func:`~styleblend.io.registry.output_format` (the suffix of ``out``, else the base's
+        format). An NVIDIA pickle is the base's own pickle with its tensors replaced, so it needs an NVIDIA base.
     hash_output: record the SHA-256 of the written model in ``recipe.output['sha256']``, so a recipe can
         be checked against the file beside it (:func:`recipe_matches`).
 
@@ -178,7 +164,7 @@ def save_blend(ckpt: Checkpoint, recipe: Recipe, out: str | Path, fmt: str | Non
     Returns (checkpoint path, recipe path).
     """
     fmt = fmt or output_format(ckpt, out)
-    if fmt != ckpt.format and ckpt.format != "memory":
+    if fmt != ckpt.format and ckpt.source is not None:
         log.info("writing the blend as %s (the base is %s)", fmt, ckpt.format)
     out = Path(out)
     recipe_file = recipe_path(out)

@@ -22,6 +22,7 @@ from ..blend.schedules import (
 )
 from ..errors import InvalidArgumentError
 from ..io import load_checkpoint
+from ..io.registry import format_names
 from ..latents.limits import PSI_RANGE
 from ..media.images import save_png
 from .common import add_device, int_list, psi_arg, resolve_device
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", action="append", default=[], metavar="LAYER:CHANNELS[=ALPHA]|LAYER=FILE.npy",
                    help="alpha per output channel of a layer, e.g. b32.conv1:0-63 or b32=mask.npy")
     p.add_argument("--out", type=Path, help="output checkpoint (a .recipe.json is written beside it)")
-    p.add_argument("--format", choices=["native", "nvidia-pkl", "rosinality"], default=None,
+    p.add_argument("--format", choices=format_names(writable=True), default=None,
                    help="output format (default: from the --out suffix .safetensors/.pkl/.pt, else the base's)")
     p.add_argument("--preview", type=Path, help="PNG grid: rows = seeds, columns = base | transfer(s) | blend")
     p.add_argument("--seeds", type=int_list("seeds", MAX_PREVIEW_SEEDS), default=[0, 1, 2, 3, 4, 5],

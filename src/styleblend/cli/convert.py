@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from ..io import load_checkpoint
-from ..io.conversion import TARGETS, convert_checkpoint, find_template
+from ..io.conversion import convert_checkpoint, find_template
+from ..io.registry import format_names, get_format
 from .common import check_outputs
 
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "writes code: the network's own pickle, --template, or the pickle its training run "
                     "started from ('train --resume x.pkl' snapshots remember it).")
     p.add_argument("--network", required=True, help="the checkpoint to convert (any supported format)")
-    p.add_argument("--to", required=True, choices=list(TARGETS))
+    p.add_argument("--to", required=True, choices=format_names(writable=True))
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--template", type=Path, default=None,
                    help="nvidia-pkl only: the NVIDIA pickle of the same architecture to write into, e.g. the one "
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_outputs([args.out], [i for i in (args.network, args.template) if i is not None], force=args.force)
     ckpt = load_checkpoint(args.network)
-    template = find_template(ckpt, args.template) if args.to == "nvidia-pkl" else args.template
+    template = find_template(ckpt, args.template) if get_format(args.to).into_existing else args.template
     if template is not None:  # e.g. the pickle a snapshot remembers
         check_outputs([args.out], [template], force=args.force)
     done = convert_checkpoint(ckpt, args.out, args.to, template=template,

@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight pulling per-row offsets toward 0, i.e. predictions toward W (default 0.05)")
     t.add_argument("--noise-mode", choices=["const", "random"], default="const",
                    help="noise inputs of the rendered targets (default const: the model's stored noise)")
+    t.add_argument("--iterations", type=int, default=1,
+                   help="1: a one-shot encoder (default); K > 1: an iterative (ReStyle) encoder that also sees its "
+                        "current reconstruction and corrects it K times when encoding")
+    t.add_argument("--init-encoder", type=Path, default=None, metavar="FILE",
+                   help="start from this trained encoder instead of random weights (a one-shot one becomes "
+                        "iterative with --iterations > 1; its first pass still predicts what it predicted)")
     t.add_argument("--snap", type=float, default=5.0, help="write the encoder and the state every N kimg (default 5)")
     t.add_argument("--tick", type=float, default=1.0, help="log line every N kimg (default 1)")
     t.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
@@ -73,7 +79,8 @@ def run_train(args: argparse.Namespace) -> int:
             network=args.network, out=str(args.out), images=args.images,
             kimg=args.kimg if args.kimg is not None else 100.0, batch=args.batch, real_batch=args.real_batch,
             lr=args.lr, recon_weight=args.recon_weight, offset_reg=args.offset_reg, noise_mode=args.noise_mode,
-            snap=args.snap, tick=args.tick, seed=args.seed, store_float32=args.fp32, device=str(device))
+            snap=args.snap, tick=args.tick, seed=args.seed, store_float32=args.fp32, device=str(device),
+            iterations=args.iterations, init_encoder=str(args.init_encoder) if args.init_encoder else None)
     result = train_encoder(options, resume_state=state, max_steps=args.max_steps,
                            show_progress=not (args.no_progress or args.quiet))
     if not args.quiet and result.rank == 0:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
-from ..io.checkpoint import load_checkpoint
+from ..io.files import load_checkpoint
 from ..metrics.features import (
     ImagePixels,
     StandInFeatures,

@@ -1,12 +1,15 @@
 """The in-memory checkpoint every format reads into and writes from.
 
 A :class:`Checkpoint` is data only: architecture configs plus state dicts under canonical
-(NVIDIA module-tree) names. ``load_checkpoint`` detects the format of a file and dispatches.
+(NVIDIA module-tree) names. This module knows no format: formats (``io/formats``) build checkpoints,
+and :func:`styleblend.io.load_checkpoint` / :func:`styleblend.io.save_checkpoint` choose a format
+through the registry (``io/registry.py``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,6 @@ from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgument
 log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
-FORMATS = ("native", "nvidia-pkl", "nvidia-tf", "rosinality")
 
 
 @dataclass
@@ -28,14 +30,17 @@ class Checkpoint:
     """Generators (and discriminator) of one model as architecture + state dicts.
 
     Attributes:
-        format: the format it was read from ('native', 'nvidia-pkl', 'nvidia-tf', 'rosinality') or
-            'memory' for one built in code.
+        format: the registry name of the format it was read from (see :mod:`styleblend.io.registry`),
+            or 'memory' for one built in code.
         g_config / d_config: architectures (d_config is None when there is no discriminator); g_config is a
             :class:`~styleblend.config_sg3.StyleGAN3Config` for a StyleGAN3 generator.
         g_ema: the generator to render with (EMA weights); always present.
         g / d: the training generator and the discriminator, when the file has them.
-        source: the file it was read from, if any (the NVIDIA writer re-uses it).
+        source: the file it was read from, if any (a format written into an existing file re-uses it).
         meta: free-form, JSON-able notes (e.g. what a conversion dropped, training kwargs).
+        source_layout: opaque, owned by the reader of ``format``: where ``source`` keeps each tensor, so
+            that its writer can patch a copy without parsing the file again. Code outside ``io`` never
+            reads or sets it; ``dataclasses.replace`` carries it to a checkpoint derived from this one.
     """
 
     g_config: GeneratorConfig | StyleGAN3Config
@@ -46,8 +51,7 @@ class Checkpoint:
     format: str = "memory"
     source: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    # Format-specific record of where the source file keeps each tensor (lets a writer patch a copy
-    # of the source without parsing it again); never serialised.
+    # Never serialised, and not part of equality: it describes the source file, not the network.
     source_layout: Any = field(default=None, repr=False, compare=False)
 
     def generator(self, device: str | torch.device = "cpu", which: str = "g_ema",
@@ -88,7 +92,6 @@ class Checkpoint:
         """
         from ..nn import Discriminator
         from ..nn.build import build_generator
-        from .keymaps.common import state_shapes
 
         g_shapes = state_shapes(lambda: build_generator(self.g_config))
         for which in ("g_ema", "g"):
@@ -111,6 +114,18 @@ class Checkpoint:
     def describe(self) -> str:
         name = self.source.name if self.source is not None else "<memory>"
         return f"{name} ({self.format})"
+
+
+def state_shapes(build: Callable[[], torch.nn.Module]) -> dict[str, tuple[int, ...]]:
+    """Shapes of every tensor in the state dict of ``build()``.
+
+    The module is built on the CPU (0.3-1.5 s for a 1024-px config-f generator): building on the meta
+    device would be free per call but pulls in torch's decomposition machinery on first use, which
+    costs more. ``fork_rng`` keeps the random initialisation from advancing the caller's RNG.
+    """
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        module = build()
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 def check_state_dict(state: StateDict, shapes: dict[str, tuple[int, ...]], what: str) -> None:
@@ -141,48 +156,3 @@ def load_state_dict_strict(module: torch.nn.Module, state: StateDict, what: str)
     with torch.no_grad():
         for key, value in own.items():
             value.copy_(state[key].to(value.dtype))
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint of any supported format (detected from its content, not its name).
-
-    Raises:
-        CheckpointError: missing, empty, corrupt, truncated or unknown file.
-        UnsafeCheckpointError: the file asks to run code or use a non-allow-listed global.
-        UnsupportedArchitectureError: e.g. a StyleGAN3 generator.
-    """
-    from .detect import detect_format
-    from .formats import native, nvidia_pkl, nvidia_tf, rosinality
-
-    path = Path(path)
-    fmt = detect_format(path)
-    reader = {"native": native.read, "nvidia-pkl": nvidia_pkl.read, "nvidia-tf": nvidia_tf.read,
-              "rosinality": rosinality.read}[fmt]
-    ckpt = reader(path)
-    log.info("loaded %s", ckpt.describe())
-    return ckpt
-
-
-def save_checkpoint(ckpt: Checkpoint, path: str | Path, fmt: str | None = None) -> Path:
-    """Write ``ckpt`` atomically in ``fmt`` (default: native; 'nvidia-pkl' needs ``ckpt.source``).
-
-    For 'nvidia-pkl' the writer copies the user's original pickle and replaces its tensors, so
-    NVIDIA's tools load the result; it never writes code of its own into a pickle.
-    """
-    from .formats import native, nvidia_pkl, rosinality
-
-    fmt = fmt or "native"
-    writers = {"native": native.write, "nvidia-pkl": nvidia_pkl.write, "rosinality": rosinality.write}
-    if fmt not in writers:
-        raise InvalidArgumentError(f"cannot write format {fmt!r}; choose one of {sorted(writers)}")
-    return writers[fmt](ckpt, Path(path))
-
-
-def require_source(ckpt: Checkpoint, fmt: str) -> Path:
-    if ckpt.source is None or ckpt.format != fmt:
-        raise CheckpointError(
-            f"writing {fmt} needs an original {fmt} file to put the tensors into, but this checkpoint "
-            f"comes from {ckpt.describe()}; write 'native' or 'rosinality' instead"
-            + (", or write it into an NVIDIA pickle of the same architecture with 'styleblend convert --to "
-               "nvidia-pkl --template PICKLE'" if fmt == "nvidia-pkl" else ""))
-    return ckpt.source

@@ -22,10 +22,15 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, InvalidArgumentError
-from .checkpoint import Checkpoint, save_checkpoint
+from .checkpoint import Checkpoint
+from .detect import detect_format
 from .digest import file_sha256
+from .files import save_checkpoint
+from .formats import native, nvidia_pkl, rosinality
+from .registry import NATIVE, NVIDIA_PKL, ROSINALITY, format_names, get_format
 
-TARGETS = ("native", "rosinality", "nvidia-pkl")
+#: Formats a checkpoint can be converted to (those styleblend writes).
+TARGETS = format_names(writable=True)
 
 # Notes an NVIDIA reader records about the pickle itself; they do not describe a converted file.
 _SOURCE_ONLY_META = ("embedded_source", "has_augment_pipe")
@@ -64,10 +69,10 @@ def find_template(ckpt: Checkpoint, template: str | Path | None = None) -> Path:
     """
     if template is not None:
         return Path(template)
-    if ckpt.format == "nvidia-pkl" and ckpt.source is not None:
+    if ckpt.format == NVIDIA_PKL.name and ckpt.source is not None:
         return Path(ckpt.source)
     origin = ckpt.meta.get("started_from")
-    if isinstance(origin, dict) and origin.get("format") == "nvidia-pkl" and origin.get("path"):
+    if isinstance(origin, dict) and origin.get("format") == NVIDIA_PKL.name and origin.get("path"):
         path = Path(str(origin["path"]))
         if not path.is_file():
             raise CheckpointError(
@@ -103,20 +108,22 @@ def convert_checkpoint(ckpt: Checkpoint, out: str | Path, fmt: str, template: st
         CheckpointError: no NVIDIA pickle to write into (nvidia-pkl).
         InvalidArgumentError: an unknown format, or an option that does not apply to it.
     """
-    from .formats import native, nvidia_pkl, rosinality
-
     if fmt not in TARGETS:
         raise InvalidArgumentError(f"cannot convert to {fmt!r}; choose one of {list(TARGETS)}")
-    if dtype is not None and fmt != "native":
-        raise InvalidArgumentError(f"a storage dtype applies to native files only, not to {fmt}")
-    if template is not None and fmt != "nvidia-pkl":
-        raise InvalidArgumentError(f"a template is used for nvidia-pkl output only, not for {fmt}")
+    if dtype is not None and fmt != NATIVE.name:
+        raise InvalidArgumentError(f"a storage dtype applies to {NATIVE.name} files only, not to {fmt}")
+    if template is not None and not get_format(fmt).into_existing:
+        raise InvalidArgumentError(f"a template is used for {NVIDIA_PKL.name} output only, not for {fmt}")
     ckpt.check_networks()
     out = Path(out)
-    if fmt == "nvidia-pkl":
+    if fmt == NVIDIA_PKL.name:
         path = find_template(ckpt, template)
+        found = detect_format(path)
+        if found != NVIDIA_PKL.name:
+            raise CheckpointError(f"--template {path.name} is a {found} file, not an {NVIDIA_PKL.label}; pass the "
+                                  "NVIDIA pickle the model was fine-tuned from")
         done = nvidia_pkl.write_into_template(ckpt, path, out)
-        own = ckpt.format == "nvidia-pkl" and ckpt.source is not None and _same_file(ckpt.source, path)
+        own = ckpt.format == NVIDIA_PKL.name and ckpt.source is not None and _same_file(ckpt.source, path)
         parts = {"G_ema": "g_ema", "G": "g", "D": "d"}
         dropped = conversion_losses(ckpt, fmt, own_template=own, template_meta=done.template_meta)
         return Conversion(path=done.path, fmt=fmt, template=path, networks=tuple(parts[k] for k in done.written),
@@ -124,10 +131,10 @@ def convert_checkpoint(ckpt: Checkpoint, out: str | Path, fmt: str, template: st
     dropped = conversion_losses(ckpt, fmt)
     meta = {k: v for k, v in ckpt.meta.items() if k not in _SOURCE_ONLY_META}
     target = dataclasses.replace(ckpt, meta=meta)
-    if fmt == "rosinality" and ckpt.d is not None and ckpt.d_config is not None \
+    if fmt == ROSINALITY.name and ckpt.d is not None and ckpt.d_config is not None \
             and rosinality.discriminator_problem(ckpt.d_config) is not None:
         target = dataclasses.replace(target, d=None, d_config=None)  # said in 'dropped'; the writer need not warn
-    if fmt == "native":
+    if fmt == NATIVE.name:
         path = native.write(target, out, dtype=dtype)
     else:
         path = save_checkpoint(target, out, fmt)
@@ -143,45 +150,44 @@ def conversion_losses(ckpt: Checkpoint, fmt: str, own_template: bool = False,
     template_meta: nvidia-pkl: the template's metadata; what the template holds with the same value
         (e.g. the training-set kwargs of the pickle a fine-tune started from) is not a loss.
     """
-    from .formats import rosinality
-
     template_meta = template_meta or {}
+    into_template = fmt == NVIDIA_PKL.name
 
     def same_in_template(key: str, value: Any) -> bool:
-        return fmt == "nvidia-pkl" and template_meta.get(key) == value
+        return into_template and template_meta.get(key) == value
 
     meta = ckpt.meta
     out = [f"{item} (not read from {ckpt.describe()})" for item in meta.get("dropped") or []]
-    if fmt == "nvidia-pkl" and own_template:
+    if into_template and own_template:
         return out
-    gone = {"native": "a native file has no place for it", "rosinality": "a rosinality file has no place for it",
-            "nvidia-pkl": "the template's own stays in the written pickle"}[fmt]
-    from_pickle = ckpt.format == "nvidia-pkl"
+    gone = "the template's own stays in the written pickle" if into_template else f"a {fmt} file has no place for it"
+    from_pickle = ckpt.format == NVIDIA_PKL.name
+    keeps_notes = fmt == NATIVE.name  # styleblend's own metadata holds any JSON note
     p = meta.get("augment_p", meta.get("ada_aug_p"))
     p_text = f" (p={_number(p)})" if isinstance(p, (int, float)) else ""
     if from_pickle and meta.get("has_augment_pipe"):
-        note = " (p is kept as a note in its metadata)" if fmt == "native" and p_text else ""
+        note = " (p is kept as a note in its metadata)" if keeps_notes and p_text else ""
         out.append(f"the augment pipeline{p_text}: {gone}{note}")
-    elif p_text and fmt != "native" and not same_in_template("augment_p", p):
+    elif p_text and not keeps_notes and not same_in_template("augment_p", p):
         out.append(f"ADA's augment probability{p_text}: {gone}")
     if from_pickle and meta.get("embedded_source"):
         out.append(f"the source code embedded for {', '.join(meta['embedded_source'])} (never run by styleblend): "
                    f"{gone}")
-    if meta.get("training_set_kwargs") and fmt != "native" and \
+    if meta.get("training_set_kwargs") and not keeps_notes and \
             not same_in_template("training_set_kwargs", meta["training_set_kwargs"]):
         out.append(f"the training-set kwargs ({_summary(meta['training_set_kwargs'])}): {gone}")
-    if meta.get("training_options") and fmt != "native":
+    if meta.get("training_options") and not keeps_notes:
         kimg = meta.get("kimg")
         when = f" at {_number(kimg)} kimg" if isinstance(kimg, (int, float)) else ""
-        holder = "an NVIDIA pickle has no place for it" if fmt == "nvidia-pkl" else gone
+        holder = "an NVIDIA pickle has no place for it" if into_template else gone
         out.append(f"the training run's options and progress{when}: {holder}")
     args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
     args = {k: v for k, v in args.items() if k not in _ARCHITECTURE_ARGS and not str(k).startswith("styleblend_")}
-    if args and fmt != "native":
-        holder = ("the file gets new args (size, latent, n_mlp, lr_mlp)" if fmt == "rosinality"
+    if args and not keeps_notes:
+        holder = ("the file gets new args (size, latent, n_mlp, lr_mlp)" if fmt == ROSINALITY.name
                   else "an NVIDIA pickle has no place for it")
         out.append(f"the rosinality args ({_summary(args)}): {holder}")
-    if fmt == "rosinality" and ckpt.d is not None and ckpt.d_config is not None:
+    if fmt == ROSINALITY.name and ckpt.d is not None and ckpt.d_config is not None:
         problem = rosinality.discriminator_problem(ckpt.d_config)
         if problem is not None:
             out.append(f"the discriminator: rosinality's cannot express {problem}")

@@ -284,8 +284,11 @@ def encode_targets(job: ProjectionJob, targets: torch.Tensor, chunk: int = 32) -
     """The encoder's W+ for targets [N, C, R, R] in [-1, 1], ``chunk`` images per forward pass -> [N, num_ws, w_dim]."""
     if job.encoder is None:
         raise InvalidArgumentError("this projection job has no encoder (use method='encoder')")
+    from .encoder import encode
+
     device = next(job.encoder.parameters()).device
-    return torch.cat([job.encoder(targets[i:i + chunk].to(device)) for i in range(0, len(targets), chunk)])
+    return torch.cat([encode(job.encoder, job.G, targets[i:i + chunk].to(device))
+                      for i in range(0, len(targets), chunk)])
 
 
 def _encoder_only(job: ProjectionJob, target: torch.Tensor, ws: torch.Tensor) -> ProjectionResult:

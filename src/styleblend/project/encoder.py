@@ -16,6 +16,14 @@ network so that it trains on a CPU from the generator's own samples
   a point of W; the trainer pulls offsets toward zero (e4e's delta regularisation) to keep predictions
   near W, where edits and blends behave.
 
+Iterative (ReStyle) encoders (``iterative=True``; Alaluf et al., "ReStyle: A Residual-Based StyleGAN
+Encoder via Iterative Refinement", ICCV 2021): the network sees the target and the generator's current
+reconstruction (channels concatenated) and predicts a correction of the current W+; starting from the mean
+w, :func:`encode` applies it ``iterations`` times (one encoder and one generator pass each), so later passes
+fix what earlier ones missed at the cost of a few milliseconds. :func:`make_iterative` turns a trained
+one-shot encoder into an iterative one whose first pass predicts exactly what the one-shot encoder did
+(the reconstruction's input weights start at zero), so training continues from it.
+
 Files: safetensors with the architecture and a metadata dict as JSON under the key
 ``styleblend_encoder`` (no code travels with the weights), written atomically.
 """
@@ -53,6 +61,8 @@ class EncoderConfig:
     """Architecture of an :class:`Encoder` (every field explicit, so a file describes itself).
 
     img_resolution, img_channels, num_ws, w_dim: the generator's output size and latent shape.
+    iterative: the network also sees the current reconstruction and predicts corrections (ReStyle);
+        iterations: how many passes :func:`encode` makes by default (1 for one-shot encoders).
     input_resolution: size the encoder looks at (images are resized to it); min(img_resolution, 256) by
         :meth:`for_generator`.
     channel_base, channel_max: a pyramid level at resolution r has min(channel_base // r, channel_max)
@@ -70,8 +80,16 @@ class EncoderConfig:
     channel_max: int
     head_channels: int = 32
     feature_dim: int = 256
+    iterative: bool = False
+    iterations: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.iterative, bool):
+            raise InvalidArgumentError(f"encoder config: iterative={self.iterative!r} must be true or false")
+        if not self.iterative and self.iterations != 1:
+            raise InvalidArgumentError(f"encoder config: iterations={self.iterations!r} needs iterative=true")
+        if not isinstance(self.iterations, int) or isinstance(self.iterations, bool) or not 1 <= self.iterations <= 16:
+            raise InvalidArgumentError(f"encoder config: iterations={self.iterations!r} must be an integer in [1, 16]")
         for name in ("img_resolution", "img_channels", "num_ws", "w_dim", "input_resolution", "channel_base",
                      "channel_max", "head_channels", "feature_dim"):
             value = getattr(self, name)
@@ -145,7 +163,7 @@ class Encoder(nn.Module):
         self.cfg = cfg
         self.img_resolution, self.num_ws, self.w_dim = cfg.img_resolution, cfg.num_ws, cfg.w_dim
         res = cfg.input_resolution
-        self.stem = _conv(cfg.img_channels, cfg.channels(res))
+        self.stem = _conv(cfg.img_channels * (2 if cfg.iterative else 1), cfg.channels(res))
         self.stages = nn.ModuleList()
         self.stage_resolutions: list[int] = []
         while res > 4:
@@ -169,7 +187,7 @@ class Encoder(nn.Module):
         self.register_buffer("w_std", torch.ones([]))
         self.meta: dict[str, Any] = {}  # what the file said about its training (filled by load_encoder)
 
-    def _features(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _input(self, img: torch.Tensor) -> torch.Tensor:
         if img.ndim != 4 or img.shape[1] != self.cfg.img_channels:
             raise InvalidArgumentError(f"encoder input has shape {tuple(img.shape)}; expected [N, "
                                        f"{self.cfg.img_channels}, H, W] in [-1, 1]")
@@ -177,8 +195,17 @@ class Encoder(nn.Module):
         x = img.to(self.stem.weight.dtype)
         if tuple(x.shape[2:]) != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return x
+
+    def _features(self, img: torch.Tensor, recon: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        x = self._input(img)
+        if self.cfg.iterative:
+            if recon is None:
+                raise InvalidArgumentError("an iterative encoder needs the current reconstruction too; call "
+                                           "styleblend.project.encoder.encode(encoder, G, img)")
+            x = torch.cat([x, self._input(recon).expand_as(x)], dim=1)
         x = F.leaky_relu(self.stem(x), 0.2)
-        maps = {size: x}
+        maps = {self.cfg.input_resolution: x}
         for res, stage in zip(self.stage_resolutions, self.stages):
             x = stage(x)
             maps[res] = x
@@ -188,19 +215,31 @@ class Encoder(nn.Module):
             out[lvl] = F.leaky_relu(self.fc[lvl](y.flatten(1)), 0.2)
         return out
 
-    def encode_parts(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """img [N, C, H, W] in [-1, 1] (any size; resized) -> (w_base [N, w_dim], offsets [N, num_ws, w_dim])."""
-        feats = self._features(img)
+    def encode_parts(self, img: torch.Tensor, recon: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """img [N, C, H, W] in [-1, 1] (any size; resized) -> (w_base [N, w_dim], offsets [N, num_ws, w_dim]).
+
+        Iterative encoders also take ``recon`` (the current reconstruction, [N or 1, C, H, W]) and return a
+        correction: ``w_base`` is then the change of the base w (no ``w_avg`` added)."""
+        feats = self._features(img, recon)
         coarse = feats["coarse"]
-        w_base = self.w_avg + self.w_std * self.base(coarse)
+        w_base = self.w_std * self.base(coarse)
+        if not self.cfg.iterative:
+            w_base = self.w_avg + w_base
         rows = torch.stack([coarse if lvl == "coarse" else coarse + feats[lvl] for lvl in self.row_levels], dim=1)
         offsets = torch.einsum("nrf,rfw->nrw", rows, self.offset_weight) + self.offset_bias
         return w_base, self.w_std * offsets
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """img [N, C, H, W] in [-1, 1] (any size; resized to ``input_resolution``) -> ws [N, num_ws, w_dim]."""
+        """img [N, C, H, W] in [-1, 1] (any size; resized to ``input_resolution``) -> ws [N, num_ws, w_dim].
+
+        One-shot encoders only; :func:`encode` serves both kinds."""
         w_base, offsets = self.encode_parts(img)
         return w_base.unsqueeze(1) + offsets
+
+    def start_ws(self, n: int) -> torch.Tensor:
+        """The latent an iterative encoder starts from: the mean w in every row, [n, num_ws, w_dim]."""
+        return self.w_avg.view(1, 1, -1).expand(n, self.num_ws, -1)
 
     def check_generator(self, G: torch.nn.Module, what: str = "the encoder") -> None:
         """Raise ArchitectureMismatchError unless ``G`` has this encoder's latent shape and image size."""
@@ -210,6 +249,44 @@ class Encoder(nn.Module):
             raise ArchitectureMismatchError(
                 f"{what} was trained for a generator with (num_ws, w_dim, resolution, channels) = {mine}, but "
                 f"this network has {theirs}; train an encoder for it with 'styleblend encoder train'")
+
+
+def encode(encoder: Encoder, G: torch.nn.Module, img: torch.Tensor, iterations: int | None = None,
+           noise_mode: str = "const") -> torch.Tensor:
+    """img [N, C, H, W] in [-1, 1] -> ws [N, num_ws, w_dim]: the encoder's prediction for generator ``G``.
+
+    One-shot encoders need no ``G`` work; iterative ones start from the mean w and correct it ``iterations``
+    times (default: the file's), rendering the current latent with ``G`` (``noise_mode``) between passes.
+    Gradients flow only through the last pass (the trainer's convention, and ReStyle's)."""
+    if not encoder.cfg.iterative:
+        return encoder(img)
+    count = encoder.cfg.iterations if iterations is None else int(iterations)
+    if not 1 <= count <= 16:
+        raise InvalidArgumentError(f"iterations={iterations} must be in [1, 16]")
+    ws = encoder.start_ws(img.shape[0]).to(img.device)
+    for i in range(count):
+        with torch.no_grad():
+            recon = G.synthesis(ws[:1] if i == 0 else ws, noise_mode=noise_mode)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and i == count - 1):
+            d_base, d_offsets = encoder.encode_parts(img, recon)
+        ws = ws.detach() + d_base.unsqueeze(1) + d_offsets
+    return ws
+
+
+def make_iterative(encoder: Encoder, iterations: int = 3) -> Encoder:
+    """An iterative copy of a one-shot ``encoder`` whose first pass from the mean w predicts exactly what
+    ``encoder`` predicts: same weights, the reconstruction's stem inputs zero (training then teaches the
+    network to use them)."""
+    if encoder.cfg.iterative:
+        raise InvalidArgumentError("the encoder is already iterative")
+    cfg = dataclasses.replace(encoder.cfg, iterative=True, iterations=iterations)
+    new = Encoder(cfg).to(encoder.w_avg.device)
+    state = dict(encoder.state_dict())
+    weight = state["stem.weight"]
+    state["stem.weight"] = torch.cat([weight, torch.zeros_like(weight)], dim=1)
+    new.load_state_dict(state)
+    new.meta = dict(encoder.meta)
+    return new
 
 
 def save_encoder(path: str | Path, encoder: Encoder, meta: dict[str, Any] | None = None,

@@ -40,7 +40,7 @@ from ..train import checkpointing as ckpt_io
 from ..train import distributed as ddp
 from ..train.loop import DataOrder, derive_seed
 from ..train.progress import ProgressReporter, StatAverager
-from .encoder import Encoder, EncoderConfig, save_encoder
+from .encoder import Encoder, EncoderConfig, load_encoder, make_iterative, save_encoder
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,11 @@ class EncoderTrainOptions:
         projection renders with) or 'random'.
     snap, tick: write the encoder and the state every ``snap`` kimg (0: only at the end); log every ``tick``.
     w_samples: z samples for the mean and std of w.
+    iterations: 1 trains a one-shot encoder; K > 1 an iterative (ReStyle) one: each step runs k passes
+        (k uniform in 1..K, drawn per step), the first k - 1 without gradients, and trains the last; files
+        record K as the number of passes ``encode`` makes.
+    init_encoder: start from this encoder file (a one-shot one is made iterative with
+        :func:`~styleblend.project.encoder.make_iterative` when ``iterations`` > 1) instead of random weights.
     """
 
     network: str
@@ -95,6 +100,8 @@ class EncoderTrainOptions:
     input_resolution: int | None = None
     store_float32: bool = False
     device: str = "cpu"
+    iterations: int = 1
+    init_encoder: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch < 1 or self.real_batch < 0:
@@ -113,6 +120,8 @@ class EncoderTrainOptions:
                 raise InvalidArgumentError(f"{name}={getattr(self, name)} must be in [0, 1]")
         if self.noise_mode not in NOISE_MODES:
             raise InvalidArgumentError(f"noise_mode {self.noise_mode!r} must be one of {NOISE_MODES}")
+        if not 1 <= self.iterations <= 16:
+            raise InvalidArgumentError(f"iterations={self.iterations} must be in [1, 16]")
         if self.w_samples < 100:
             raise InvalidArgumentError(f"w_samples={self.w_samples} must be >= 100")
 
@@ -288,16 +297,25 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
     G = load_checkpoint(options.network).generator(device)
     fused = device.type != "cpu"  # the unfused modulated conv is faster on CPUs, the grouped one on GPUs
 
+    start = None
     if resume_state is not None:
         if resume_state.get("network_sha256") != network_sha:
             raise CheckpointError(f"the state beside {options.out} was trained for another network than "
                                   f"{options.network} (content differs); use the same --network or a new --out")
         cfg = EncoderConfig.from_dict(resume_state["config"])
+    elif options.init_encoder:
+        start = load_encoder(options.init_encoder)
+        if options.iterations > 1 and not start.cfg.iterative:
+            start = make_iterative(start, options.iterations)
+        cfg = dataclasses.replace(start.cfg, iterations=options.iterations) if start.cfg.iterative else start.cfg
     else:
-        cfg = EncoderConfig.for_generator(G, options.input_resolution)
+        cfg = dataclasses.replace(EncoderConfig.for_generator(G, options.input_resolution),
+                                  iterative=options.iterations > 1, iterations=options.iterations)
     with torch.random.fork_rng(devices=[]):  # initial weights from the seed, global RNG left alone
         torch.manual_seed(options.seed)
         E = Encoder(cfg)
+    if start is not None:
+        E.load_state_dict(start.state_dict())
     E.check_generator(G)
     E.train().to(device)
     opt = torch.optim.Adam(E.parameters(), lr=options.lr, betas=options.betas)
@@ -309,7 +327,7 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
         elapsed = float(resume_state.get("elapsed", 0.0))
         ckpt_io.set_rng_state(resume_state["rng"])
         log.info("resumed %s at step %d (%.1f kimg)", options.out, step, cur_nimg / 1000)
-    else:
+    elif start is None:
         w_avg, w_std = w_statistics(G, options.w_samples, options.seed, device)
         E.w_avg.copy_(w_avg)
         E.w_std.fill_(w_std)
@@ -336,9 +354,12 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
             with torch.no_grad(), torch.random.fork_rng(devices=fork_devices):
                 torch.manual_seed(derive_seed(options.seed, 2, step, info.rank))
                 target = G.synthesis(ws, noise_mode=options.noise_mode, fused_modconv=fused)
-            w_base, offsets = E.encode_parts(target)
-            pred = w_base.unsqueeze(1) + offsets
-            stats: dict[str, float] = {}
+            passes = _passes(options, step)
+            with torch.no_grad():
+                start_recon = (G.synthesis(E.start_ws(1), noise_mode="const", fused_modconv=fused)
+                               if cfg.iterative else None)
+            pred, offsets = _predict(E, G, target, passes, start_recon, fused)
+            stats: dict[str, float] = {"passes": float(passes)} if cfg.iterative else {}
             loss_lat = (pred - ws).square().mean() / w_var
             loss_reg = offsets.square().mean() / w_var
             loss = options.latent_weight * loss_lat + options.offset_reg * loss_reg
@@ -350,8 +371,8 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
             if reals is not None and real_per_rank > 0 and options.real_weight > 0:
                 idx = order.take(step * real_n, real_n)[info.rank * real_per_rank:(info.rank + 1) * real_per_rank]
                 real = reals.get(idx).to(device)
-                rb, roff = E.encode_parts(real)
-                rec = recon_loss(G.synthesis(rb.unsqueeze(1) + roff, noise_mode="const", fused_modconv=fused), real,
+                rpred, roff = _predict(E, G, real, passes, start_recon, fused)
+                rec = recon_loss(G.synthesis(rpred, noise_mode="const", fused_modconv=fused), real,
                                  options.recon_scales)
                 loss = loss + options.real_weight * (rec + options.offset_reg * roff.square().mean() / w_var)
                 stats["real_recon"] = float(rec.detach())
@@ -401,6 +422,36 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
         report.close()
     return EncoderTrainResult(out=Path(options.out), step=step, cur_nimg=cur_nimg, finished=cur_nimg >= total_nimg,
                               last_stats=last, rank=info.rank)
+
+
+def _passes(options: EncoderTrainOptions, step: int) -> int:
+    """How many passes step ``step`` of an iterative run makes (uniform in 1..iterations, from the seed)."""
+    if options.iterations <= 1:
+        return 1
+    gen = torch.Generator().manual_seed(derive_seed(options.seed, 3, step))
+    return int(torch.randint(1, options.iterations + 1, [1], generator=gen))
+
+
+def _predict(E: Encoder, G: torch.nn.Module, img: torch.Tensor, passes: int, start_recon: torch.Tensor | None,
+             fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ws, offsets) the encoder predicts for ``img`` after ``passes`` passes; only the last has gradients.
+
+    ``offsets`` are the rows' summed offsets from the base w (what the regulariser pulls toward zero)."""
+    if not E.cfg.iterative:
+        w_base, offsets = E.encode_parts(img)
+        return w_base.unsqueeze(1) + offsets, offsets
+    n = img.shape[0]
+    base = E.w_avg.view(1, -1).expand(n, -1)
+    offsets = torch.zeros([n, E.num_ws, E.w_dim], device=img.device)
+    recon = start_recon
+    for i in range(passes):
+        if i > 0:
+            with torch.no_grad():
+                recon = G.synthesis(base.unsqueeze(1) + offsets, noise_mode="const", fused_modconv=fused)
+        with torch.set_grad_enabled(i == passes - 1):
+            d_base, d_offsets = E.encode_parts(img, recon)
+        base, offsets = base.detach() + d_base, offsets.detach() + d_offsets
+    return base.unsqueeze(1) + offsets, offsets
 
 
 def _next_multiple(nimg: int, every: float) -> float:

@@ -469,12 +469,11 @@ def tuned_checkpoint(ckpt: Checkpoint, delta: Delta) -> Checkpoint:
 
 
 def writable_formats(ckpt: Checkpoint) -> list[str]:
-    """Formats a model read from ``ckpt`` can be written to: native and rosinality always, an NVIDIA pickle when
-    the checkpoint came from one (the writer puts tensors into the user's own pickle)."""
-    formats = ["native", "rosinality"]
-    if ckpt.format == "nvidia-pkl" and ckpt.source is not None:
-        formats.insert(1, "nvidia-pkl")
-    return formats
+    """Formats a model read from ``ckpt`` can be written to (see :func:`styleblend.io.registry.writable_formats`:
+    an NVIDIA pickle only when the checkpoint came from one, since the writer puts tensors into the user's own)."""
+    from ..io.registry import writable_formats as formats_for
+
+    return formats_for(ckpt)
 
 
 def export_tuned(ckpt: Checkpoint, delta: Delta, out: str | Path, fmt: str | None = None) -> Path:
@@ -484,8 +483,8 @@ def export_tuned(ckpt: Checkpoint, delta: Delta, out: str | Path, fmt: str | Non
         DeltaMismatchError: the delta belongs to another base. CheckpointError: the format needs a source
             the base lacks (an NVIDIA pickle from a non-NVIDIA base).
     """
-    from ..blend.model import output_format
-    from ..io.checkpoint import save_checkpoint
+    from ..io.files import save_checkpoint
+    from ..io.registry import output_format
 
     tuned = tuned_checkpoint(ckpt, delta)
     return save_checkpoint(tuned, out, fmt or output_format(tuned, out))

@@ -112,17 +112,13 @@ def bundled_encoder(base_sha256: str) -> Path | None:
     return bundled_encoder_path()
 
 
-def load_encoder_fn(path: Path, device: str | torch.device):
-    """The encoder of ``path`` as a function img [N, C, R, R] -> ws (needs :mod:`styleblend.project.encoder`)."""
-    try:
-        from .encoder import load_encoder  # type: ignore[import-not-found]
-    except ImportError:
-        raise MissingDependencyError(f"encoder '{path}' given, but this styleblend has no encoder support "
-                                     "(styleblend.project.encoder); embed with --method fast instead") from None
-    enc = load_encoder(path)
-    if isinstance(enc, torch.nn.Module):
-        enc = enc.to(device).eval()
-    return enc
+def load_encoder_fn(path: Path, G: torch.nn.Module, device: str | torch.device):
+    """The encoder of ``path`` for generator ``G`` as a function img [N, C, R, R] -> ws."""
+    from .encoder import encode, load_encoder
+
+    enc = load_encoder(path, device)
+    enc.check_generator(G, f"encoder '{path}'")
+    return lambda img: encode(enc, G, img)
 
 
 def _render(G: torch.nn.Module, ws: torch.Tensor) -> np.ndarray:
@@ -203,7 +199,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         # near W (Tov et al., e4e 2021), not only reconstruct through the base.
         job = prepare_job(base_ckpt, TOONIFY_METHOD, space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
                           vgg_path=vgg_path, download=download, device=device)
-        enc = load_encoder_fn(encoder_path, device)
+        enc = load_encoder_fn(encoder_path, job.G, device)
         described = f"encoder {encoder_path.name} + {refine_steps} {TOONIFY_METHOD} refinement steps"
     else:
         if steps == 0:

@@ -30,7 +30,8 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
 from ..io.detect import detect_format
 from ..io.digest import file_sha256
-from ..io.formats import native
+from ..io.files import save_checkpoint
+from ..io.registry import DEFAULT_FORMAT, get_format
 from ..io.safe_torch_load import safe_torch_load
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def save_snapshot(path: Path, g_config: GeneratorConfig, d_config: Discriminator
     """Write G_ema, G and D (float32) with their architectures as one native safetensors file."""
     ckpt = Checkpoint(g_config=g_config, g_ema=_cpu_state(G_ema), g=_cpu_state(G), d_config=d_config,
                       d=_cpu_state(D), meta=meta)
-    return native.write(ckpt, path)
+    return save_checkpoint(ckpt, path, DEFAULT_FORMAT.name)
 
 
 def started_from(resume: str | Path | None) -> dict[str, str] | None:
@@ -71,9 +72,10 @@ def started_from(resume: str | Path | None) -> dict[str, str] | None:
     if not resume:
         return None
     path = Path(resume)
-    if detect_format(path) != "nvidia-pkl":
+    fmt = detect_format(path)
+    if not get_format(fmt).into_existing:  # only a format written into an existing file needs its origin
         return None
-    return {"format": "nvidia-pkl", "path": str(path.resolve()), "sha256": file_sha256(path)}
+    return {"format": fmt, "path": str(path.resolve()), "sha256": file_sha256(path)}
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

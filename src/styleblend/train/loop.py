@@ -32,7 +32,8 @@ import torch
 from ..config import DiscriminatorConfig, GeneratorConfig
 from ..errors import ArchitectureMismatchError, InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
-from ..io.checkpoint import load_checkpoint, load_state_dict_strict
+from ..io.checkpoint import load_state_dict_strict
+from ..io.files import load_checkpoint
 from ..latents.seeds import z_from_seeds
 from ..media.images import make_grid, save_png, to_uint8
 from ..nn import Discriminator, Generator

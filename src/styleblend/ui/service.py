@@ -32,7 +32,7 @@ from PIL import Image
 
 from ..blend.compat import check_configs, check_states
 from ..blend.core import blend_two
-from ..blend.model import blend_checkpoints, output_format
+from ..blend.model import blend_checkpoints
 from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
 from ..errors import (
     ArchitectureMismatchError,
@@ -43,6 +43,7 @@ from ..errors import (
 from ..io import Checkpoint, load_checkpoint, save_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.checkpoint import load_state_dict_strict
+from ..io.registry import output_format, suffix_for
 from ..latents.crossover import crossover, parse_layers
 from ..latents.interpolate import lerp
 from ..media.images import make_grid, to_uint8
@@ -61,7 +62,6 @@ PRESETS = ("swap", "linear", "sigmoid")
 ROLES = ("base", "transfer")
 MAX_MORPH_STEPS = 16
 PAD = 2  # white pixels between grid cells
-_SUFFIX = {"native": ".safetensors", "nvidia-pkl": ".pkl", "rosinality": ".pt"}
 
 AlphaKey = tuple[tuple[float, ...], str]
 
@@ -474,7 +474,7 @@ class BlendSession:
                                         mapping=key[1], hash_inputs=False)
             fmt = output_format(ckpt)
             stem = Path(self._base.source).stem if self._base.source is not None else "styleblend"
-            name = f"{stem}-blend{_SUFFIX[fmt]}"
+            name = f"{stem}-blend{suffix_for(fmt)}"
             folder = self.workdir / f"download-{next(self._ids)}"
             try:
                 path = save_checkpoint(ckpt, folder / name, fmt)

@@ -83,7 +83,7 @@ def read(path: Path) -> Checkpoint:
     if d_config is not None and "d" in parts:
         check_weights_cover(d_config, count_elements(parts["d"]), f"{path.name} d")
     return Checkpoint(g_config=g_config, g_ema=parts["g_ema"], d_config=d_config if "d" in parts else None,
-                      g=parts.get("g"), d=parts.get("d"), format="native", source=path,
+                      g=parts.get("g"), d=parts.get("d"), source=path,
                       meta=header.get("meta") or {})
 
 

@@ -35,7 +35,7 @@ from ...errors import (
     UnsupportedArchitectureError,
 )
 from ..atomic import atomic_path
-from ..checkpoint import Checkpoint, StateDict, require_source
+from ..checkpoint import Checkpoint, StateDict
 from ..reading import check_weights_cover, count_elements, reader
 from . import nvidia_sg3
 from ..safe_unpickle import (
@@ -275,7 +275,7 @@ def read(path: Path) -> Checkpoint:
                                if isinstance(nets.get(key), PersistentObject) and nets[key].module_src]
     g_ema = states["g_ema"] if "g_ema" in states else states["g"]  # an empty G_ema is refused later, not skipped
     return Checkpoint(g_config=g_config, g_ema=dict(g_ema), d_config=d_config, g=_opt(states.get("g")),
-                      d=_opt(states.get("d")), format="nvidia-pkl", source=path, meta=meta,
+                      d=_opt(states.get("d")), source=path, meta=meta,
                       source_layout=_layout(path, nets, unpickler))
 
 
@@ -313,9 +313,13 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
     """Write ``ckpt`` into a copy of its source pickle by replacing tensor bytes in place.
 
     Networks the checkpoint lacks (e.g. ``g`` is None) keep their original tensors. The copy is
-    patched storage by storage, so memory stays near one model's size.
+    patched storage by storage, so memory stays near one model's size. The registry's
+    :meth:`~styleblend.io.format.Format.write` first checks that ``ckpt`` was read from an NVIDIA pickle.
     """
-    source = require_source(ckpt, "nvidia-pkl")
+    source = ckpt.source
+    if source is None:
+        raise CheckpointError(f"{ckpt.describe()} was not read from a file, so there is no NVIDIA pickle to write "
+                              "its tensors into; write it into a template with write_into_template")
     layout = ckpt.source_layout
     if not isinstance(layout, SourceLayout) or not layout.matches(source):
         nets, unpickler = _load(source)
@@ -357,18 +361,13 @@ def write_into_template(ckpt: Checkpoint, template: Path, out: Path) -> Template
     the template's own are kept (and listed in ``kept``).
 
     Raises:
-        CheckpointError: ``template`` is not an NVIDIA PyTorch pickle.
+        CheckpointError: ``template`` is not an NVIDIA network pickle styleblend can read (callers check
+            its format first: :func:`styleblend.io.conversion.convert_checkpoint`).
         ArchitectureMismatchError: the generator's architecture differs from the template's (every
             differing field is named), or a tensor does not fit.
     """
-    from ..detect import detect_format
-
     template = Path(template)
     what = f"--template {template.name}"
-    fmt = detect_format(template)
-    if fmt != "nvidia-pkl":
-        raise CheckpointError(f"{what} is a {fmt} file, not an NVIDIA PyTorch network pickle; pass the NVIDIA "
-                              "pickle the model was fine-tuned from")
     base = read(template)
     diffs = config_differences(ckpt.g_config.to_dict(), base.g_config.to_dict())
     if diffs:

@@ -421,5 +421,5 @@ def read(path: Path) -> Checkpoint:
     if meta["tf_static_kwargs"].get("truncation_psi") not in (None, 1, 1.0):
         log.info("%s: the file's default truncation_psi=%s is not applied; pass truncation_psi explicitly",
                  path.name, meta["tf_static_kwargs"]["truncation_psi"])
-    return Checkpoint(g_config=g_cfg, g_ema=g_ema, g=g, d_config=d_cfg, d=d, format="nvidia-tf", source=path,
+    return Checkpoint(g_config=g_cfg, g_ema=g_ema, g=g, d_config=d_cfg, d=d, source=path,
                       meta=meta)

@@ -330,7 +330,7 @@ def read(path: Path) -> Checkpoint:
             dropped.append(f"discriminator ({exc})")
             d_cfg = None
     return Checkpoint(g_config=g_cfg, g_ema=states["g_ema"], g=states.get("g"), d_config=d_cfg,
-                      d=states.get("d"), format="rosinality", source=path, meta=meta)
+                      d=states.get("d"), source=path, meta=meta)
 
 
 def _generator(cfg: GeneratorConfig) -> torch.nn.Module:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
-from torch import nn
 
 from ...config import MAX_RESOLUTION
 from ...errors import UnsupportedArchitectureError
 from ...ops.upfirdn2d import setup_filter
-from ..checkpoint import check_state_dict
+from ..checkpoint import check_state_dict, state_shapes  # state_shapes: re-exported for the readers
 
 
 def fit_channels(table: Mapping[int, int], what: str, prefer_base: int | None = None) -> tuple[int, int]:
@@ -74,18 +73,6 @@ def taps_from_kernel(kernel: torch.Tensor, gain: float, what: str) -> tuple[int,
             f"{what}: the resampling kernel {k2.tolist()} is not a separable filter with small integer taps; "
             "it cannot be expressed as a styleblend resample_filter")
     return taps
-
-
-def state_shapes(build: Callable[[], nn.Module]) -> dict[str, tuple[int, ...]]:
-    """Shapes of every tensor in the state dict of ``build()``.
-
-    The module is built on the CPU (0.3-1.5 s for a 1024-px config-f generator): building on the meta
-    device would be free per call but pulls in torch's decomposition machinery on first use, which
-    costs more. ``fork_rng`` keeps the random initialisation from advancing the caller's RNG.
-    """
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        module = build()
-    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 def complete_and_check(state: dict[str, torch.Tensor], shapes: Mapping[str, tuple[int, ...]],
