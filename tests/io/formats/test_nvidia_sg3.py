@@ -11,7 +11,12 @@ import torch
 
 from styleblend.config import MappingConfig
 from styleblend.config_sg3 import SG3SynthesisConfig, StyleGAN3Config
-from styleblend.errors import CheckpointError, UnsafeCheckpointError, UnsupportedArchitectureError
+from styleblend.errors import (
+    CheckpointError,
+    InvalidArgumentError,
+    UnsafeCheckpointError,
+    UnsupportedArchitectureError,
+)
 from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.io.formats import nvidia_sg3
 from styleblend.io.formats.nvidia_pkl import _blob_offsets, _load, generator_config
@@ -180,3 +185,21 @@ def test_a_nonsense_stylegan3_config_is_one_clear_error(tmp_path):
     path.write_bytes(sg3_like_pickle(ckpt.g_config, ckpt.g_ema, g_kwargs={"conv_kernel": 2}))
     with pytest.raises(CheckpointError, match="conv_kernel=2 must be odd"):
         load_checkpoint(path)
+
+
+def test_native_copy_goes_back_into_the_nvidia_template(tmp_path, nvidia_sg3t32):
+    from styleblend.io.formats.nvidia_pkl import write_into_template
+
+    ckpt = load_checkpoint(nvidia_sg3t32 / "network-snapshot.pkl")
+    ckpt.g_ema = {k: v + 0.5 for k, v in ckpt.g_ema.items()}
+    native = load_checkpoint(save_checkpoint(ckpt, tmp_path / "model.safetensors"))
+    done = write_into_template(native, nvidia_sg3t32 / "network-snapshot.pkl", tmp_path / "back.pkl")
+    back = load_checkpoint(done.path)
+    assert back.g_config == ckpt.g_config and set(done.written) == {"G_ema", "G", "D"}
+    assert all(torch.equal(back.g_ema[k], ckpt.g_ema[k]) for k in ckpt.g_ema)
+
+
+def test_rosinality_output_is_refused_for_stylegan3(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="StyleGAN2 generators only"):
+        save_checkpoint(tiny_sg3_checkpoint(), tmp_path / "model.pt", "rosinality")
+    assert not (tmp_path / "model.pt").exists()

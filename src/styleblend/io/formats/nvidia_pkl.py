@@ -37,7 +37,6 @@ from ...errors import (
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict
 from ..reading import check_weights_cover, count_elements, reader
-from . import nvidia_sg3
 from ..safe_unpickle import (
     EasyDictStandIn,
     PersistentObject,
@@ -45,6 +44,7 @@ from ..safe_unpickle import (
     plain_data,
     restricted_load,
 )
+from . import nvidia_sg3
 
 NETWORK_KEYS = {"G_ema": "g_ema", "G": "g", "D": "d"}
 
