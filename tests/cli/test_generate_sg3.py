@@ -25,9 +25,10 @@ def test_generate_matches_gen_images_with_truncation(tmp_path, nvidia_sg3t32):
 
 def test_generate_translate_rotate_matches_gen_images(tmp_path, nvidia_sg3t32):
     out = tmp_path / "out"
-    assert main(["-q", "generate", "--network", str(nvidia_sg3t32 / "network-snapshot.pkl"), "--seeds", "0-3",
-                 "--translate", "0.2,-0.1", "--rotate", "15", "--batch", "4", "--outdir", str(out)]) == 0
-    for seed in range(4):
+    # Seeds 0-3 are compared in raw float by tests/nn/test_stylegan3.py; here the command line's path.
+    assert main(["-q", "generate", "--network", str(nvidia_sg3t32 / "network-snapshot.pkl"), "--seeds", "2,3",
+                 "--translate", "0.2,-0.1", "--rotate", "15", "--batch", "2", "--outdir", str(out)]) == 0
+    for seed in (2, 3):
         _close(out / f"seed{seed:04d}.png", nvidia_sg3t32 / "expected" / "gen_tr" / f"seed{seed:04d}.png")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,11 +114,13 @@ def test_write_back_changes_only_tensor_bytes(tmp_path, nvidia_sg3t32):
     assert again.g_config == ckpt.g_config
     assert all(torch.equal(again.g_ema[k], ckpt.g_ema[k]) for k in ckpt.g_ema)
     assert all(torch.equal(again.g[k], ckpt.g[k]) for k in ckpt.g)
-    old, new = source.read_bytes(), out.read_bytes()
-    assert len(old) == len(new) and old != new
-    blobs = _blob_offsets(source)
-    changed = [i for i in range(len(old)) if old[i] != new[i]]
-    assert all(any(start <= i < start + n for start, n in blobs) for i in changed)
+    old = np.frombuffer(source.read_bytes(), dtype=np.uint8)
+    new = np.frombuffer(out.read_bytes(), dtype=np.uint8)
+    assert old.shape == new.shape and (old != new).any()
+    in_blob = np.zeros(old.shape, dtype=bool)
+    for start, n in _blob_offsets(source):
+        in_blob[start:start + n] = True
+    assert not ((old != new) & ~in_blob).any()  # the opcode stream is unchanged: only tensor bytes differ
 
 
 def test_embedded_source_is_never_executed(tmp_path, nvidia_sg3t32):
