@@ -72,6 +72,8 @@ def test_json_round_trip_and_family_dispatch():
     (lambda: StyleGAN3Config(img_resolution=48), "power of two"),
     (lambda: StyleGAN3Config(img_resolution=64, synthesis=SG3SynthesisConfig(channel_base=1)), "no channels"),
     (lambda: StyleGAN3Config(mapping=MappingConfig(num_layers=2, w_avg_beta=None)), "w_avg"),
+    (lambda: StyleGAN3Config(synthesis=SG3SynthesisConfig(first_cutoff=1e-300, first_stopband=1e-299)), "one sample"),
+    (lambda: StyleGAN3Config(synthesis=SG3SynthesisConfig(last_stopband_rel=0.5)), "transition band"),
 ])
 def test_invalid_configs_are_refused(make, match):
     with pytest.raises(InvalidArgumentError, match=match):

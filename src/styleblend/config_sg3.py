@@ -28,6 +28,7 @@ from .config import (
     _known,
     _to_jsonable,
 )
+from .errors import InvalidArgumentError
 
 FAMILY = "stylegan3"
 MAX_SG3_LAYERS = 64
@@ -260,6 +261,10 @@ def design_layers(cfg: StyleGAN3Config) -> tuple[InputSpec, list[LayerSpec]]:
     stopbands = s.first_stopband * (last_stopband / s.first_stopband) ** exponents
     rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, res))))
     half_widths = np.maximum(stopbands, rates / 2) - cutoffs
+    if not (np.all(np.isfinite(rates)) and rates.min() >= 1 and np.all(half_widths > 0)):
+        raise InvalidArgumentError(
+            f"first_cutoff={s.first_cutoff}, first_stopband={s.first_stopband}, last_stopband_rel={s.last_stopband_rel} "
+            "give layers below one sample per image or no transition band; NVIDIA's defaults are 2, 2**2.1 and 2**0.3")
     sizes = rates + s.margin_size * 2
     sizes[-2:] = res
     channels = np.rint(np.minimum((s.channel_base / 2) / cutoffs, s.channel_max))
