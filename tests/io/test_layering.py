@@ -15,7 +15,7 @@ from styleblend.io.registry import FORMATS
 SRC = Path(styleblend.__file__).parent
 IO = "styleblend.io"
 #: io modules above the registry, and the registry itself: nothing below them may import them.
-TOP = {f"{IO}.registry", f"{IO}.detect", f"{IO}.files", f"{IO}.conversion", IO}
+TOP = {f"{IO}.registry", f"{IO}.detect", f"{IO}.files", f"{IO}.conversion", f"{IO}.hub", IO}
 
 
 def _module_name(path: Path) -> str:

@@ -93,14 +93,15 @@ def test_iterative_training_from_a_one_shot_encoder_lowers_the_loss_and_uses_sev
     torch.testing.assert_close(E.w_avg, start.w_avg)  # the start's statistics are kept, not re-estimated
 
 
-@pytest.mark.parametrize("iterations", [1, 3])
-def test_resume_is_bit_exact(network, tmp_path, iterations):
+@pytest.mark.parametrize("iterations, ema_kimg", [(1, 0.0), (3, 0.01)])
+def test_resume_is_bit_exact(network, tmp_path, iterations, ema_kimg):
     images = tmp_path / "reals"
     images.mkdir()
     rng = np.random.default_rng(0)
     for i in range(5):
         Image.fromarray(rng.integers(0, 255, [40, 40, 3], dtype=np.uint8)).save(images / f"{i}.png")
-    kw = dict(images=str(images), noise_mode="random", batch=4, real_batch=2, snap=0.008, iterations=iterations)
+    kw = dict(images=str(images), noise_mode="random", batch=4, real_batch=2, snap=0.008, iterations=iterations,
+              ema_kimg=ema_kimg)
     train_encoder(_opts(network, tmp_path / "a.safetensors", **kw), max_steps=4, show_progress=False)
     train_encoder(_opts(network, tmp_path / "b.safetensors", **kw), max_steps=2, show_progress=False)
     state = load_encoder_state(tmp_path / "b.safetensors")
@@ -114,9 +115,15 @@ def test_resume_is_bit_exact(network, tmp_path, iterations):
     for pid, st in a["optimizer"]["state"].items():
         for name, value in st.items():
             assert torch.equal(value, b["optimizer"]["state"][pid][name]), (pid, name)
-    # The stored file is the float16 copy of the state's encoder.
+    # The stored file is the float16 copy of the state's encoder (of its moving average when there is one).
     E = load_encoder(tmp_path / "b.safetensors")
-    torch.testing.assert_close(E.state_dict()["base.weight"], b["encoder"]["base.weight"], rtol=1e-3, atol=1e-4)
+    stored = b["encoder_ema"] if ema_kimg else b["encoder"]
+    assert (b["encoder_ema"] is None) == (ema_kimg == 0)
+    torch.testing.assert_close(E.state_dict()["base.weight"], stored["base.weight"], rtol=1e-3, atol=1e-4)
+    if ema_kimg:
+        for key, value in a["encoder_ema"].items():
+            assert torch.equal(value, b["encoder_ema"][key]), key
+        assert not torch.equal(b["encoder_ema"]["base.weight"], b["encoder"]["base.weight"])
 
 
 def test_resume_with_another_network_and_bad_options_are_refused(network, tmp_path):

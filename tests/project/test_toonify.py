@@ -98,3 +98,28 @@ def test_toonify_aligns_the_largest_face_with_a_given_detector(tmp_path, models,
     r = toonify(base, [blend], photo, tmp_path / "out", detector=TwoFaces(), method="fast", steps=1)
     assert r.target.shape == (32, 32, 3)
     assert r.cache_path.is_file() and (tmp_path / "out" / "toon_blend1.png").is_file()
+
+
+def test_toonify_with_zero_steps_is_the_encoder_prediction_and_needs_no_loss(tmp_path, models, tiny_G, no_vgg):
+    from styleblend.io import load_checkpoint
+    from styleblend.media.images import from_uint8
+    from styleblend.project.encoder import Encoder, EncoderConfig, encode, load_encoder, save_encoder
+
+    base, blend = models
+    G = load_checkpoint(base).generator()
+    torch.manual_seed(0)
+    E = Encoder(EncoderConfig.for_generator(G))
+    with torch.no_grad():
+        E.offset_weight.normal_(std=0.02)
+    enc = save_encoder(tmp_path / "enc.safetensors", E)
+    photo = _photo(tmp_path, tiny_G)
+    calls = []
+    r = toonify(base, [blend], photo, tmp_path / "out", align=False, steps=0, encoder=enc,
+                callback=lambda s, p, w: calls.append(s))
+    assert calls == [] and r.warning is None  # nothing optimised: no "no VGG-16 weights" warning either
+    assert r.metrics["embedding"]["loss"] == "none (no optimisation)"
+    with torch.no_grad():
+        expected = encode(load_encoder(enc), G, from_uint8(r.target))
+    torch.testing.assert_close(r.ws.cpu(), expected, rtol=0, atol=1e-5)
+    refined = toonify(base, [blend], photo, tmp_path / "out2", align=False, steps=2, encoder=enc)
+    assert refined.warning is not None and not torch.equal(refined.ws, r.ws)  # with steps, the loss is resolved

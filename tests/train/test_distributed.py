@@ -1,11 +1,17 @@
-"""Data parallelism: two gloo processes (launched by torchrun) train exactly like one process."""
+"""Data parallelism: two gloo processes (forked here, or launched by torchrun) train exactly like one process."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import socket
 import subprocess
 import sys
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,49 @@ def _torchrun(args: list[str], nproc: int, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+def _rank_main(options: TrainOptions, rank: int, world: int, port: int) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    try:
+        train(options, show_progress=False)
+    except BaseException:
+        Path(options.outdir).mkdir(parents=True, exist_ok=True)
+        (Path(options.outdir) / f"rank{rank}-error.txt").write_text(traceback.format_exc())
+        os._exit(1)
+    os._exit(0)
+
+
+def _forked(options: TrainOptions, nproc: int, tmp_path: Path) -> None:
+    """Train ``options`` on ``nproc`` processes forked from this one, joined through the variables
+    torchrun sets (RANK, WORLD_SIZE, MASTER_ADDR/PORT; ``init_from_env`` reads them). Forking skips
+    importing torch in every process, which is most of a torchrun launch (~45 s of a ~60 s test on
+    the loaded 2-core machine); the slow test below goes through torchrun and the CLI."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_rank_main, args=(options, r, nproc, port)) for r in range(nproc)]
+    for p in procs:
+        p.start()
+    # A rank that fails leaves the other waiting in a collective: stop waiting at the first failure.
+    pending, deadline = list(procs), time.monotonic() + 600
+    while pending and time.monotonic() < deadline and not any(p.exitcode for p in procs):
+        done = multiprocessing.connection.wait([p.sentinel for p in pending], timeout=deadline - time.monotonic())
+        pending = [p for p in pending if p.sentinel not in done]
+    for p in pending:
+        p.kill()
+    for p in procs:
+        p.join()  # a closed sentinel can precede the exit status
+    errors = [f.read_text() for f in sorted(Path(options.outdir).glob("rank*-error.txt"))]
+    assert not errors and all(p.exitcode == 0 for p in procs), (
+        [p.exitcode for p in procs], "\n".join(errors)[-3000:])
+
+
+def _launched_by_torchrun(options: TrainOptions, nproc: int, tmp_path: Path) -> None:
+    _torchrun(_cli_args(options), nproc, tmp_path)
+
+
 def _options(data: Path, outdir: Path, steps: int, batch_gpu: int) -> TrainOptions:
     """A tiny run (8 px, batch 8) that exercises every part that could depend on the split: both
     lazy regularisers (every 4 steps), style mixing, ADA moving p by the sign statistic, the
@@ -78,11 +127,12 @@ def _assert_identical(a: dict, b: dict) -> None:
     assert a["ada_acc"] == b["ada_acc"]
 
 
-def _compare_runs(tmp_path: Path, steps: int) -> tuple[float, dict, dict]:
+def _compare_runs(tmp_path: Path, steps: int, launch: Callable[[TrainOptions, int, Path], None]
+                  ) -> tuple[float, dict, dict]:
     data = _images(tmp_path / "data")
     one = _options(data, tmp_path / "one", steps, batch_gpu=4)  # one process, two passes of 4
     train(one, show_progress=False)
-    _torchrun(_cli_args(_options(data, tmp_path / "two", steps, batch_gpu=4)), 2, tmp_path)  # one pass each
+    launch(_options(data, tmp_path / "two", steps, batch_gpu=4), 2, tmp_path)  # two processes, one pass each
     big = _options(data, tmp_path / "big", steps, batch_gpu=8)  # one process, one pass of 8
     train(big, show_progress=False)
     a, b, c = (ckpt_io.load_training_state(tmp_path / name) for name in ("one", "two", "big"))
@@ -96,21 +146,22 @@ def _compare_runs(tmp_path: Path, steps: int) -> tuple[float, dict, dict]:
 
 
 def test_two_processes_are_bit_identical_to_one_and_batch_gpu_changes_only_rounding(tmp_path):
-    """8 steps (2 with both regularisers): 2 gloo processes (torchrun) give bit for bit the 1-process
+    """8 steps (2 with both regularisers): 2 gloo processes give bit for bit the 1-process
     weights, optimiser states, path-length mean and ADA state with the same --batch-gpu; --batch-gpu
     8 instead of 4 sums in another order, which changes float rounding only (measured: ~1e-5, a few
     ulp of weights of magnitude ~100; a different draw or weighting showed 8e-3 after one step)."""
-    diff, _, _ = _compare_runs(tmp_path, steps=8)
+    diff, _, _ = _compare_runs(tmp_path, steps=8, launch=_forked)
     assert diff < 1e-4
 
 
 @pytest.mark.slow
 def test_two_processes_stay_bit_identical_over_a_long_run(tmp_path):
-    """56 steps: still bit for bit. --batch-gpu 4 vs 8 may drift further by then, as GAN training
-    amplifies rounding (measured here: 1.5e-5, 2 ulp of the mapping weights; with p fixed at 0.5 and
-    R1 every 4 steps: 3e-5 at step 24, ~1e-3 after the path-length step at 25, 2e-2 at 50), which is
-    why the passes' gradients are added in a fixed tree order rather than per process."""
-    diff, _, _ = _compare_runs(tmp_path, steps=56)
+    """56 steps, the 2 processes launched by torchrun through the CLI: still bit for bit. --batch-gpu 4
+    vs 8 may drift further by then, as GAN training amplifies rounding (measured here: 1.5e-5, 2 ulp of
+    the mapping weights; with p fixed at 0.5 and R1 every 4 steps: 3e-5 at step 24, ~1e-3 after the
+    path-length step at 25, 2e-2 at 50), which is why the passes' gradients are added in a fixed tree
+    order rather than per process."""
+    diff, _, _ = _compare_runs(tmp_path, steps=56, launch=_launched_by_torchrun)
     print(f"1 vs 2 processes: identical; max |w(batch-gpu 4) - w(batch-gpu 8)| after 56 steps: {diff:g}")
     assert diff < 1e-3
 

@@ -83,10 +83,10 @@ def screenshot(base: str | None, transfer: str | None, out: Path, photo: Path | 
             wait_ready(page, server.url)
             page.click("#preset-sigmoid")
             page.set_input_files("#photo", files=[{"name": "photo.png", "mimeType": "image/png",
-                                                   "buffer": photo_bytes}])
-            page.click("#embed-run")
-            page.wait_for_function("document.getElementById('toonify-image').src.startsWith('data:image/png')",
-                                   timeout=300_000)
+                                                   "buffer": photo_bytes}])  # choosing the photo starts it
+            # The final latent: refined after an encoder, or optimised without one.
+            page.wait_for_function("['refined', 'optimised'].includes("
+                                   "document.getElementById('toonify-image').dataset.stage)", timeout=300_000)
             page.wait_for_timeout(300)
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=True)

@@ -45,6 +45,23 @@ def write_pair(folder: Path, res: int = 32) -> tuple[Path, Path]:
     return paths
 
 
+def write_encoder(path: Path, base_path: Path, seed: int = 0, iterations: int = 0) -> Path:
+    """An untrained encoder for the base at ``base_path`` (its file hash recorded, as training does), with
+    non-zero offset heads so that every W+ row depends on the image; ``iterations`` > 0: an iterative one."""
+    from styleblend.io.digest import file_sha256
+    from styleblend.project.encoder import Encoder, EncoderConfig, make_iterative, save_encoder
+
+    G = load_checkpoint(base_path).generator("cpu")
+    torch.manual_seed(seed)
+    E = Encoder(EncoderConfig.for_generator(G))
+    with torch.no_grad():
+        E.offset_weight.normal_(std=0.02)
+        E.w_avg.copy_(G.mapping.w_avg)
+    if iterations:
+        E = make_iterative(E, iterations)
+    return save_encoder(path, E, {"network": str(base_path), "network_sha256": file_sha256(base_path)})
+
+
 def _system(*args):  # placeholder: its GLOBAL is rewritten to os.system before anything loads it
     raise AssertionError("placeholder called")
 
@@ -99,6 +116,11 @@ def session(pair_paths: tuple[Path, Path]):
     s = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=5)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def encoder_path(pair_paths: tuple[Path, Path]) -> Path:
+    return write_encoder(pair_paths[0].parent / "encoder.safetensors", pair_paths[0])
 
 
 @pytest.fixture(scope="module")

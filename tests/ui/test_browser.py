@@ -1,9 +1,12 @@
 """End to end in headless Chromium: the page loads, a slider move updates the preview, a bad photo shows an
-error and the page keeps working. Skips cleanly without Playwright or a system Chromium."""
+error and the page keeps working; with an encoder a photo's toonify appears before its refinement ends, the
+refined one replaces it, and a new photo cancels the old job. Skips cleanly without Playwright or a system
+Chromium."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -15,12 +18,34 @@ from ..conftest import tiny_checkpoint
 from .browser import launch, missing_reason, wait_ready
 from .conftest import hostile_pickles
 
+TOON = "document.getElementById('toonify-image')"
+# Records every toonify the page draws: (job, stage, steps, image) - the page sets the data-* after the src.
+RECORD_TOONS = f"""() => {{
+  window.shownToons = [];
+  const img = {TOON};
+  new MutationObserver(() => window.shownToons.push(
+    {{ job: img.dataset.job, stage: img.dataset.stage, steps: img.dataset.steps, src: img.src }}
+  )).observe(img, {{ attributes: true, attributeFilter: ["data-stage", "data-job", "data-steps"] }});
+}}"""
+
 PREVIEW_SRC = "document.getElementById('preview').src"
 
 
 @pytest.fixture(scope="module")
 def server(pair_paths):
     session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)
+    srv = UIServer(session, "127.0.0.1", 0)
+    thread = srv.start_thread()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(10)
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def enc_server(pair_paths, encoder_path):
+    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=encoder_path)
     srv = UIServer(session, "127.0.0.1", 0)
     thread = srv.start_thread()
     yield srv
@@ -115,9 +140,10 @@ def test_photo_toonify_download_and_bad_checkpoints(page, server, tmp_path):
     wait_ready(page, server.url)
     # A real photo: embedded with a progress bar, then shown through the blend.
     photo = png_bytes(server.session.mix_images(3, 3, "0", model="base")[0])
-    page.set_input_files("#photo", files=[{"name": "me.png", "mimeType": "image/png", "buffer": photo}])
-    page.click("#embed-run")
+    assert "no encoder for this base" in page.inner_text("#encoder-note")
+    page.set_input_files("#photo", files=[{"name": "me.png", "mimeType": "image/png", "buffer": photo}])  # starts it
     page.wait_for_function("document.getElementById('toonify-image').src.startsWith('data:image/png')")
+    assert page.get_attribute("#toonify-image", "data-stage") == "optimised"
     assert page.inner_text("#embed-status").startswith("done: step 3/3")
     assert page.get_attribute("#embed-progress", "value") == "3"
 
@@ -140,3 +166,57 @@ def test_photo_toonify_download_and_bad_checkpoints(page, server, tmp_path):
     assert "same architecture" in error_after(page, lambda: page.click("#upload-transfer-run"))
     assert page.inner_text("#upload-status") == "transfer not loaded"
     assert "transfer.safetensors" in page.inner_text("#models")  # the old pair is still in use
+
+
+def _photo_file(server, name: str, seed: int) -> dict:
+    data = png_bytes(server.session.mix_images(seed, seed, "0", model="base")[0])
+    return {"name": name, "mimeType": "image/png", "buffer": data}
+
+
+def _wait_state(session, job: str, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while session.job_status(job)["state"] != state:
+        assert time.monotonic() < deadline, session.job_status(job)
+        time.sleep(0.05)
+
+
+def test_the_encoder_result_shows_first_refinement_replaces_it_and_a_new_photo_cancels(page, enc_server):
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    session = enc_server.session
+    wait_ready(page, enc_server.url)
+    assert "encoder.safetensors" in page.inner_text("#encoder-note")
+    assert page.input_value("#embed-steps") == str(session.refine_steps)  # the refinement's default
+    page.evaluate(RECORD_TOONS)
+
+    # A long refinement: choosing the photo shows the encoder's toonify while the job still runs.
+    page.fill("#embed-steps", "5000")
+    page.set_input_files("#photo", files=[_photo_file(enc_server, "a.png", 3)])
+    page.wait_for_function(f"{TOON}.dataset.stage === 'encoder'")
+    job_a = page.get_attribute("#toonify-image", "data-job")
+    assert session.job_status(job_a)["state"] == "running"
+    assert page.inner_text("#toonify-shown").startswith("encoder result")
+    assert page.is_enabled("#embed-cancel")
+
+    # A new photo: the page shows its encoder result and the server cancels the stale job.
+    page.set_input_files("#photo", files=[_photo_file(enc_server, "b.png", 5)])
+    page.wait_for_function(f"a => {TOON}.dataset.job !== a && {TOON}.dataset.stage === 'encoder'", arg=job_a)
+    job_b = page.get_attribute("#toonify-image", "data-job")
+    _wait_state(session, job_a, "cancelled")
+    page.click("#embed-cancel")  # and the Cancel button stops the new one
+    _wait_state(session, job_b, "cancelled")
+    page.wait_for_function("document.getElementById('embed-status').textContent.startsWith('cancelled')")
+
+    # A short refinement: the refined toonify replaces the encoder's.
+    page.fill("#embed-steps", "3")
+    page.click("#embed-run")
+    page.wait_for_function(f"b => {TOON}.dataset.job !== b && {TOON}.dataset.stage === 'refined'", arg=job_b)
+    job_c = page.get_attribute("#toonify-image", "data-job")
+    shown = [t for t in page.evaluate("window.shownToons") if t["job"] == job_c]
+    assert shown[0]["stage"] == "encoder" and shown[0]["steps"] == "0"
+    assert shown[-1]["stage"] == "refined" and shown[-1]["steps"] == "3"
+    assert shown[0]["src"] != shown[-1]["src"]
+    assert page.inner_text("#toonify-shown").startswith("refined (encoder + 3 steps)")
+    page.wait_for_function("document.getElementById('embed-status').textContent.startsWith('done: step 3/3')")
+    assert [t["stage"] for t in page.evaluate("window.shownToons") if t["job"] == job_a] == ["encoder"]
+    assert errors == []

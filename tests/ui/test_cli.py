@@ -50,3 +50,21 @@ def test_serves_until_interrupted(pair_paths):
 def test_bad_port(pair_paths, capsys, port):
     assert main(["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--port", port]) == 1
     assert "port 70000" in capsys.readouterr().err
+
+
+def test_an_encoder_that_is_missing_or_does_not_fit_is_one_line(pair_paths, tmp_path, capsys):
+    from styleblend.io import Checkpoint, save_checkpoint
+
+    from ..conftest import tiny_checkpoint
+    from .conftest import write_encoder
+
+    pair = ["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--port", "0"]
+    assert main(pair + ["--encoder", str(tmp_path / "nope.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("styleblend ui: error:") and "does not exist" in err and err.count("\n") == 1
+    small = tiny_checkpoint(seed=2, res=16)
+    small_path = save_checkpoint(Checkpoint(g_config=small.g_config, g_ema=small.g_ema), tmp_path / "s.safetensors")
+    other = write_encoder(tmp_path / "enc16.safetensors", small_path)
+    assert main(pair + ["--encoder", str(other)]) == 1
+    err = capsys.readouterr().err
+    assert "enc16.safetensors" in err and "train an encoder" in err and err.count("\n") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -89,3 +90,54 @@ def test_old_finished_jobs_are_forgotten():
     with pytest.raises(InvalidArgumentError):
         runner.status(ids[0])
     assert runner.status(ids[-1])["state"] == "done"
+
+
+def test_a_result_given_at_the_start_is_there_while_running_and_replaced_at_the_end():
+    gate = threading.Event()
+
+    def refine(ctx: JobContext) -> str:
+        gate.wait(10)
+        return "best"
+
+    runner = JobRunner()
+    job = runner.start("embed", refine, result="first", info={"stage": "encoder"})
+    status = runner.status(job)
+    assert status["state"] == "running" and status["has_result"] and status["info"] == {"stage": "encoder"}
+    assert runner.result(job) == "first"
+    gate.set()
+    assert runner.wait(job, 10)["state"] == "done" and runner.result(job) == "best"
+
+
+def test_a_job_stopped_without_a_value_keeps_its_early_result():
+    runner = JobRunner(max_running=2)
+    cancelled = runner.start("embed", counting(100_000), result="encoder")
+    runner.cancel(cancelled)
+    assert runner.wait(cancelled, 10)["state"] == "cancelled" and runner.result(cancelled) == "encoder"
+
+    def broken(ctx):
+        raise ImageError("gone")
+
+    failed = runner.start("embed", broken, result="encoder")
+    assert runner.wait(failed, 10)["state"] == "failed" and runner.result(failed) == "encoder"
+
+
+def test_cancel_kind_stops_only_that_kind_and_a_successor_waits_for_it():
+    runner = JobRunner(max_running=2)
+    old = runner.start("embed", counting(100_000))
+    other = runner.start("train", counting(100_000))
+    while runner.status(old)["done"] < 2:
+        time.sleep(0.005)
+    assert runner.cancel_kind("embed") == [old]
+    # A job asked to stop no longer counts against max_running, but its successor's work starts only once
+    # it has finished (they may share a model).
+    seen = {}
+
+    def successor(ctx: JobContext) -> str:
+        seen["old"] = runner.status(old)["state"]
+        return "ok"
+
+    new = runner.start("embed", successor, after=[old])
+    assert runner.wait(new, 10)["state"] == "done" and seen["old"] == "cancelled"
+    assert runner.status(other)["state"] == "running"
+    assert runner.cancel_kind("embed", timeout=5) == []  # nothing of that kind runs now
+    assert runner.cancel_kind("train", timeout=10) == [other] and runner.status(other)["state"] == "cancelled"

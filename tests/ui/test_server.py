@@ -147,6 +147,35 @@ def test_embedding_over_http(server):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert state["state"] == "done" and state["done"] == 3
-    status, ctype, _, _ = call(server, "/api/toonify", {"job": job, "alphas": [1, 1, 0, 0]})
+    status, ctype, headers, _ = call(server, "/api/toonify", {"job": job, "alphas": [1, 1, 0, 0]})
     assert status == 200 and ctype == "image/png"
+    assert headers["X-Embedding-Stage"] == "optimised" and headers["X-Embedding-Steps"] == "3"
     assert json.loads(call(server, "/api/cancel", {"job": job})[3])["state"] == "done"
+
+
+def test_with_an_encoder_the_embed_reply_has_a_result_to_show(pair_paths, encoder_path):
+    from styleblend.io import load_checkpoint
+    from styleblend.ui.server import UIServer
+    from styleblend.ui.service import BlendSession
+
+    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=encoder_path)
+    srv = UIServer(session, "127.0.0.1", 0)
+    thread = srv.start_thread()
+    try:
+        info = json.loads(call(srv, "/api/info")[3])
+        assert info["encoder"] == "encoder.safetensors" and info["refine_steps"] > 0
+        photo = png_bytes(np.full((40, 50, 3), 90, np.uint8))
+        status, _, _, body = call(srv, "/api/embed?steps=2&filename=grey.png", photo)
+        reply = json.loads(body)
+        assert status == 200 and reply["status"]["has_result"] and reply["status"]["info"]["stage"] == "encoder"
+        assert reply["elapsed_ms"] >= reply["status"]["info"]["encoder_ms"]
+        status, ctype, headers, _ = call(srv, "/api/toonify", {"job": reply["job"]})
+        assert status == 200 and headers["X-Embedding-Stage"] == "encoder" and headers["X-Embedding-Steps"] == "0"
+        assert session.jobs.wait(reply["job"], 60)["state"] == "done"
+        headers = call(srv, "/api/toonify", {"job": reply["job"]})[2]
+        assert headers["X-Embedding-Stage"] == "refined" and headers["X-Embedding-Steps"] == "2"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(10)
+        session.close()

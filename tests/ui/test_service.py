@@ -187,18 +187,30 @@ def test_embedding_reports_progress_and_toonifies(session):
     assert decode(session.toonify(job)).shape == (R, 3 * R + 2 * PAD, 3)
 
 
-def test_embedding_can_be_cancelled_and_keeps_its_partial_result(session):
-    job = session.start_embedding(_photo(session), steps=5000)
+def _wait_steps(session, job, steps: int) -> None:
     deadline = time.monotonic() + 60
-    while session.job_status(job)["done"] < 2:
+    while session.job_status(job)["done"] < steps:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    with pytest.raises(InvalidArgumentError, match="still running"):
-        session.start_embedding(_photo(session), steps=3)  # one embedding at a time
+
+
+def test_embedding_can_be_cancelled_and_keeps_its_partial_result(session):
+    job = session.start_embedding(_photo(session), steps=5000)
+    _wait_steps(session, job, 2)
     session.cancel(job)
     status = session.jobs.wait(job, timeout=30)
     assert status["state"] == "cancelled" and 2 <= status["done"] < 5000
     assert session.toonify_images(job).shape == (3, R, R, 3)
+
+
+def test_a_new_photo_cancels_the_running_embedding(session):
+    old = session.start_embedding(_photo(session), steps=5000)
+    _wait_steps(session, old, 1)
+    new = session.start_embedding(_photo(session), steps=3)  # no "still running" error: the old one is stale
+    assert session.jobs.wait(old, 30)["state"] == "cancelled"
+    status = session.jobs.wait(new, 60)
+    assert status["state"] == "done" and status["done"] == 3 and status["info"]["stage"] == "optimised"
+    assert session.jobs.result(new).stage == "optimised"
 
 
 class FakeDetector:

@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--init-encoder", type=Path, default=None, metavar="FILE",
                    help="start from this trained encoder instead of random weights (a one-shot one becomes "
                         "iterative with --iterations > 1; its first pass still predicts what it predicted)")
+    t.add_argument("--ema-kimg", type=float, default=None, metavar="K",
+                   help="write a moving average of the weights with this half-life in kimg (default 0: the last "
+                        "step's weights; with --resume: the run's, or this value)")
     t.add_argument("--snap", type=float, default=5.0, help="write the encoder and the state every N kimg (default 5)")
     t.add_argument("--tick", type=float, default=1.0, help="log line every N kimg (default 1)")
     t.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
@@ -69,6 +72,8 @@ def run_train(args: argparse.Namespace) -> int:
                                                                           device=str(device))
         if args.kimg is not None:
             options = options.replace(kimg=args.kimg)
+        if args.ema_kimg is not None:
+            options = options.replace(ema_kimg=args.ema_kimg)
     else:
         if state_path(args.out).exists():
             raise InvalidArgumentError(f"{state_path(args.out)} exists: --out {args.out} already has a run; continue "
@@ -80,7 +85,8 @@ def run_train(args: argparse.Namespace) -> int:
             kimg=args.kimg if args.kimg is not None else 100.0, batch=args.batch, real_batch=args.real_batch,
             lr=args.lr, recon_weight=args.recon_weight, offset_reg=args.offset_reg, noise_mode=args.noise_mode,
             snap=args.snap, tick=args.tick, seed=args.seed, store_float32=args.fp32, device=str(device),
-            iterations=args.iterations, init_encoder=str(args.init_encoder) if args.init_encoder else None)
+            iterations=args.iterations, init_encoder=str(args.init_encoder) if args.init_encoder else None,
+            ema_kimg=args.ema_kimg or 0.0)
     result = train_encoder(options, resume_state=state, max_steps=args.max_steps,
                            show_progress=not (args.no_progress or args.quiet))
     if not args.quiet and result.rank == 0:

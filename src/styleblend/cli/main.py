@@ -39,6 +39,7 @@ COMMANDS = [
     "mix",
     "info",
     "convert",
+    "export",
     "dataset",
     "train",
     "blend",

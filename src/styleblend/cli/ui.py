@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vgg", default=None, metavar="PATH",
                    help="VGG-16 weights for the photo embedding loss (default: look in the torch hub cache, "
                         "else use pixel MSE + MS-SSIM)")
-    p.add_argument("--embed-steps", type=int_in_range(1, MAX_STEPS, "--embed-steps"), default=200, help="default steps of a photo embedding (default 200)")
+    p.add_argument("--encoder", default=None, metavar="FILE",
+                   help="an encoder for the base ('styleblend encoder train'): a photo's latent is shown at once and "
+                        "refined in the background (default: the bundled encoder when the base is the bundled base; "
+                        "otherwise photos are embedded by optimisation)")
+    p.add_argument("--embed-steps", type=int_in_range(1, MAX_STEPS, "--embed-steps"), default=200,
+                   help="default optimisation steps of a photo embedding without an encoder (default 200)")
     p.add_argument("--max-upload-mb", type=float, default=1024, help="largest checkpoint upload (default 1024)")
     p.add_argument("--cache-mb", type=float, default=256,
                    help="memory for cached blends, so revisited slider positions are instant (default 256)")
@@ -40,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
-                           embed_steps=args.embed_steps, cache_mb=args.cache_mb)
+                           embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
 
     def ready(server: UIServer) -> None:
         if not args.quiet:

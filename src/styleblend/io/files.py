@@ -19,13 +19,19 @@ log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint of any supported format (detected from its content, not its name).
+    """Read a checkpoint of any supported format (detected from its content, not its name), a hub-style
+    model folder, or a Hugging Face Hub repository ``owner/name[@revision]`` (see :mod:`styleblend.io.hub`).
 
     Raises:
         CheckpointError: missing, empty, corrupt, truncated or unknown file.
         UnsafeCheckpointError: the file asks to run code or use a non-allow-listed global.
         UnsupportedArchitectureError: e.g. a constructor kwarg or a StyleGAN3 layer design styleblend does not reproduce.
     """
+    from .hub import read_folder, resolve_pretrained
+
+    folder = resolve_pretrained(path)  # a hub-style model folder, or a Hub repository 'owner/name[@revision]'
+    if folder is not None:
+        return read_folder(folder)
     path = Path(path)
     ckpt = detect_file_format(path).read(path)
     log.info("loaded %s", ckpt.describe())

@@ -352,7 +352,9 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encode
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path.name}: corrupt or truncated encoder file ({exc})") from None
-    encoder = Encoder(cfg)
+    with torch.device("meta"):  # no random initialisation: every tensor is overwritten from the file below
+        encoder = Encoder(cfg)
+    encoder = encoder.to_empty(device="cpu")
     own = encoder.state_dict()
     try:
         check_state_dict(tensors, {k: tuple(v.shape) for k, v in own.items()}, what=path.name)

@@ -21,6 +21,7 @@ read with ``weights_only=True``) and ``<stem>.log.jsonl`` (one line per tick).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -72,6 +73,9 @@ class EncoderTrainOptions:
     iterations: 1 trains a one-shot encoder; K > 1 an iterative (ReStyle) one: each step runs k passes
         (k uniform in 1..K, drawn per step), the first k - 1 without gradients, and trains the last; files
         record K as the number of passes ``encode`` makes.
+    ema_kimg: half-life (thousand images) of an exponential moving average of the encoder's weights, which
+        the written file holds (as StyleGAN's G_ema: the average of a noisy constant-rate run predicts
+        better than its last step); 0 writes the trained weights themselves. May change on a resume.
     init_encoder: start from this encoder file (a one-shot one is made iterative with
         :func:`~styleblend.project.encoder.make_iterative` when ``iterations`` > 1) instead of random weights.
     """
@@ -102,6 +106,7 @@ class EncoderTrainOptions:
     device: str = "cpu"
     iterations: int = 1
     init_encoder: str | None = None
+    ema_kimg: float = 0.0
 
     def __post_init__(self) -> None:
         if self.batch < 1 or self.real_batch < 0:
@@ -112,7 +117,8 @@ class EncoderTrainOptions:
             raise InvalidArgumentError(f"lr={self.lr} must be positive")
         if self.recon_scales < 1:
             raise InvalidArgumentError(f"recon_scales={self.recon_scales} must be >= 1")
-        for name in ("latent_weight", "recon_weight", "offset_reg", "real_weight", "perturb", "snap", "tick"):
+        for name in ("latent_weight", "recon_weight", "offset_reg", "real_weight", "perturb", "snap", "tick",
+                     "ema_kimg"):
             if getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name}={getattr(self, name)} must be >= 0")
         for name in ("mix_prob", "perturb_prob"):
@@ -332,6 +338,13 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
         E.w_avg.copy_(w_avg)
         E.w_std.fill_(w_std)
     ddp.broadcast_module(E, info)
+    E_ema = None
+    if options.ema_kimg > 0:
+        # Every process averages the same (reduced) updates, so the averages agree without communication.
+        E_ema = copy.deepcopy(E).eval().requires_grad_(False)
+        if resume_state is not None and resume_state.get("encoder_ema") is not None:
+            E_ema.load_state_dict(resume_state["encoder_ema"])
+    ema_beta = 0.5 ** (options.batch / (options.ema_kimg * 1000)) if options.ema_kimg > 0 else 0.0
     w_var = float(E.w_std) ** 2
     reals = _RealImages(options.images, G.img_resolution, G.img_channels) if options.images else None
     order = DataOrder(len(reals.files), options.seed) if reals is not None else None
@@ -383,6 +396,8 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
             (loss / world).backward()
             ddp.reduce_gradients(params, info)
             opt.step()
+            if E_ema is not None:
+                _update_average(E_ema, E, ema_beta)
             averager.add(stats)
             cur_nimg += options.batch
             step += 1
@@ -407,9 +422,13 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
                 if info.is_main:
                     meta = {"network": str(options.network), "network_sha256": network_sha, "step": step,
                             "kimg": cur_nimg / 1000, "training_options": options.to_dict(), "last_stats": last}
-                    save_encoder(options.out, E, meta, dtype=None if options.store_float32 else torch.float16)
+                    meta["weights"] = f"moving average, half-life {options.ema_kimg} kimg" if E_ema else "last step"
+                    save_encoder(options.out, E_ema if E_ema is not None else E, meta,
+                                 dtype=None if options.store_float32 else torch.float16)
                     with atomic_path(state_path(options.out)) as tmp:
-                        torch.save({"version": STATE_VERSION, "encoder": E.state_dict(), "optimizer": opt.state_dict(),
+                        torch.save({"version": STATE_VERSION, "encoder": E.state_dict(),
+                                    "encoder_ema": None if E_ema is None else E_ema.state_dict(),
+                                    "optimizer": opt.state_dict(),
                                     "step": step, "cur_nimg": cur_nimg, "rng": ckpt_io.rng_state(),
                                     "options": options.to_dict(), "config": cfg.to_dict(),
                                     "network_sha256": network_sha, "elapsed": report.elapsed}, tmp)
@@ -422,6 +441,15 @@ def _train(options: EncoderTrainOptions, info: ddp.DistInfo, device: torch.devic
         report.close()
     return EncoderTrainResult(out=Path(options.out), step=step, cur_nimg=cur_nimg, finished=cur_nimg >= total_nimg,
                               last_stats=last, rank=info.rank)
+
+
+@torch.no_grad()
+def _update_average(average: Encoder, current: Encoder, beta: float) -> None:
+    """average <- beta * average + (1 - beta) * current for parameters; buffers copied (w_avg, w_std)."""
+    for a, c in zip(average.parameters(), current.parameters()):
+        a.lerp_(c, 1 - beta)
+    for a, c in zip(average.buffers(), current.buffers()):
+        a.copy_(c)
 
 
 def _passes(options: EncoderTrainOptions, step: int) -> int:

@@ -195,13 +195,17 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     use_encoder = encoder_path is not None and method in (None, "encoder")
     if use_encoder:
         refine_steps = DEFAULT_REFINE_STEPS if steps is None else steps
+        # With 0 steps and no PTI nothing is optimised, so no perceptual loss is looked up (nor its absence
+        # warned about): the fast path, well under a second at 64 px once Python and torch are loaded.
+        no_loss = refine_steps == 0 and pti is None and pti_delta is None
         # 'editable' = fast + the W+ regulariser: a toon renders the latent through OTHER models, so it must stay
         # near W (Tov et al., e4e 2021), not only reconstruct through the base.
         job = prepare_job(base_ckpt, TOONIFY_METHOD, space=space, steps=max(1, refine_steps), lr=lr, seed=seed,
-                          vgg_path=vgg_path, download=download, device=device)
+                          vgg_path=vgg_path, download=download, device=device, loss="pixel" if no_loss else None)
         enc = load_encoder_fn(encoder_path, job.G, device)
         described = f"encoder {encoder_path.name} + {refine_steps} {TOONIFY_METHOD} refinement steps"
     else:
+        no_loss = False
         if steps == 0:
             raise InvalidArgumentError("steps=0 needs an encoder (--encoder FILE)")
         run_method = method or TOONIFY_METHOD
@@ -219,7 +223,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     target_u8, ws = embedded.target, embedded.ws
     result = ToonifyResult(ws=ws, cache_path=embedded.cache_path, cache_hit=embedded.cache_hit,
                            target=target_u8, reconstruction=_render(G, ws), warning=job.warning)
-    metrics: dict[str, Any] = {"embedding": {"method": described, "loss": job.loss.describe(),
+    loss_used = "none (no optimisation)" if use_encoder and no_loss else job.loss.describe()
+    metrics: dict[str, Any] = {"embedding": {"method": described, "loss": loss_used,
                                              "cache": str(embedded.cache_path), "cache_hit": embedded.cache_hit},
                                "reconstruction": _quality(result.reconstruction, target_u8),
                                **latent_distance_from_w(G, ws, seed)}

@@ -72,6 +72,8 @@ def started_from(resume: str | Path | None) -> dict[str, str] | None:
     if not resume:
         return None
     path = Path(resume)
+    if not path.is_file():  # a model folder or a Hub repository id: nothing is written into it
+        return None
     fmt = detect_format(path)
     if not get_format(fmt).into_existing:  # only a format written into an existing file needs its origin
         return None

@@ -26,13 +26,38 @@ import torch
 from .augment import AugmentPipe
 
 #: Purposes: one generator each, so enabling one regulariser does not shift another's numbers.
-#: 0 is the data order (loop.DataOrder), 1 the latents and labels of the fakes.
+#: 0 is the data order (:class:`DataOrder`), 1 the latents and labels of the fakes.
 LATENTS, MIXING, NOISE, PL_LATENTS, PL_NOISE, AUG_FAKE, AUG_REAL = 1, 3, 4, 5, 6, 7, 8
 
 
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed from integers (numpy's SeedSequence mixes them; no collisions in practice)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] & (2**63 - 1))
+
+
+class DataOrder:
+    """Epoch-wise shuffled order of a data set; position ``k`` of the stream is fixed by the seed."""
+
+    def __init__(self, num_items: int, seed: int) -> None:
+        self.num_items, self.seed = num_items, seed
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(derive_seed(self.seed, 0, epoch))
+            self._epoch, self._perm = epoch, torch.randperm(self.num_items, generator=g)
+        return self._perm
+
+    def take(self, start: int, count: int) -> torch.Tensor:
+        """Item indices at stream positions [start, start + count)."""
+        out = []
+        pos = start
+        while pos < start + count:
+            epoch, i = divmod(pos, self.num_items)
+            n = min(start + count - pos, self.num_items - i)
+            out.append(self._permutation(epoch)[i:i + n])
+            pos += n
+        return torch.cat(out)
 
 
 def generator(seed: int, step: int, phase: int, purpose: int) -> torch.Generator:

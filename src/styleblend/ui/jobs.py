@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,21 +98,29 @@ class JobRunner:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
-    def start(self, kind: str, work: Callable[[JobContext], Any], total: int = 0) -> str:
+    def start(self, kind: str, work: Callable[[JobContext], Any], total: int = 0, result: Any = None,
+              info: dict[str, Any] | None = None, after: Sequence[str] = ()) -> str:
         """Start ``work(ctx)`` in a new thread and return the job id at once.
 
+        ``result``: a result the job has from the start, which the page may show while it runs (e.g. an
+        encoder's latent before its refinement); the value ``work`` returns replaces it. ``info``: its first
+        status info; ``after``: ids of cancelled jobs still finishing their last step - the new thread waits
+        for them before ``work`` runs (so the two never share a model), but this call does not.
+
         Raises:
-            InvalidArgumentError: ``max_running`` jobs are already running.
+            InvalidArgumentError: ``max_running`` jobs are already running (jobs asked to stop do not count).
         """
         with self._lock:
-            running = [j for j in self._jobs.values() if j.state == "running"]
+            running = [j for j in self._jobs.values() if j.state == "running" and not j.stop.is_set()]
+            waits = [self._jobs[i].thread for i in after if i in self._jobs]
             if len(running) >= self.max_running:
                 raise InvalidArgumentError(
                     f"a {running[0].kind} job ({running[0].id}) is still running; wait for it or cancel it first")
-            job = Job(id=f"{kind}-{next(self._ids)}", kind=kind, total=total)
+            job = Job(id=f"{kind}-{next(self._ids)}", kind=kind, total=total, result=result, info=dict(info or {}))
             self._jobs[job.id] = job
             self._forget_old()
-        job.thread = threading.Thread(target=self._run, args=(job, work), name=f"styleblend-{job.id}", daemon=True)
+        job.thread = threading.Thread(target=self._run, args=(job, work, waits), name=f"styleblend-{job.id}",
+                                      daemon=True)
         job.thread.start()
         return job.id
 
@@ -121,8 +129,11 @@ class JobRunner:
         for key in finished[:max(0, len(finished) - self.keep)]:
             del self._jobs[key]
 
-    def _run(self, job: Job, work: Callable[[JobContext], Any]) -> None:
+    def _run(self, job: Job, work: Callable[[JobContext], Any], waits: Sequence[threading.Thread | None] = ()) -> None:
         state, error, result = "done", None, None
+        for thread in waits:
+            if thread is not None:
+                thread.join()
         try:
             result = work(JobContext(job))
         except JobCancelled:
@@ -135,7 +146,10 @@ class JobRunner:
         if state == "done" and job.stop.is_set():
             state = "cancelled"  # the work returned early (with a partial result) because it was asked to
         with job.lock:
-            job.state, job.error, job.result, job.finished = state, error, result, time.monotonic()
+            # A job that stopped without a value keeps the result it started with (e.g. the encoder's latent).
+            job.state, job.error, job.finished = state, error, time.monotonic()
+            if result is not None:
+                job.result = result
         log.info("job %s %s after %.1f s", job.id, state, job.finished - job.started)
 
     def _get(self, job_id: str) -> Job:
@@ -156,8 +170,24 @@ class JobRunner:
         job.stop.set()
         return job.snapshot()
 
+    def cancel_kind(self, kind: str, timeout: float = 0.0) -> list[str]:
+        """Ask every running job of ``kind`` to stop and wait up to ``timeout`` seconds in total for them.
+
+        Returns the ids asked to stop (a superseded job: a new photo, or new models, made it stale).
+        """
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.kind == kind and j.state == "running"]
+        for job in jobs:
+            job.stop.set()
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            if job.thread is not None and timeout > 0:
+                job.thread.join(max(0.0, deadline - time.monotonic()))
+        return [j.id for j in jobs]
+
     def result(self, job_id: str) -> Any:
-        """The value the job's callable returned (None while running or when it failed)."""
+        """The value the job's callable returned; while it runs, or when it stopped without a value, the result
+        it was started with (None if none)."""
         return self._get(job_id).result
 
     def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:

@@ -17,9 +17,10 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     POST /api/preview      {alphas, seeds, psi, mapping}       -> PNG rows=seeds, cols base|transfer|blend
     POST /api/mix          {seed_a, seed_b, layers, psi, model, alphas?, mapping?} -> PNG A | B | mixed
     POST /api/morph        {seed_a, seed_b, steps, psi, model, alphas?, mapping?}  -> PNG strip
-    POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job}
+    POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job, status, elapsed_ms}
     GET  /api/job?id=      job status          POST /api/cancel {job} -> job status
     POST /api/toonify      {job, alphas?, mapping?}            -> PNG photo | base | blend
+                           (headers X-Embedding-Stage: encoder|refined|optimised, X-Embedding-Steps)
     POST /api/download     {alphas?, mapping?}                 -> the blended checkpoint (attachment)
     POST /api/upload?kind=base|transfer&filename=   raw checkpoint bytes -> info (+ warning)
 
@@ -360,10 +361,13 @@ class _Handler(BaseHTTPRequestHandler):
     def embed(self) -> None:
         q = self.query
         data = self._body(self.server.max_image_bytes, "photo")
+        start = time.perf_counter()
         job = self.server.session.start_embedding(data, steps=_field(q, "steps", integer, None),
                                                   seed=_field(q, "seed", integer, 0), filename=q.get("filename"),
                                                   align=_flag(q.get("align")))
-        self._json({"job": job})
+        # The status tells the page whether an encoder's latent can be shown now (has_result) or later.
+        self._json({"job": job, "status": self.server.session.job_status(job),
+                    "elapsed_ms": round(1000 * (time.perf_counter() - start), 1)})
 
     def job(self) -> None:
         self._json(self.server.session.job_status(_field(self.query, "id", str)))
@@ -374,9 +378,11 @@ class _Handler(BaseHTTPRequestHandler):
     def toonify(self) -> None:
         start = time.perf_counter()
         d = self._json_body()
-        png = self.server.session.toonify(_field(d, "job", str), alphas=_field(d, "alphas", _alphas, None),
-                                          mapping=_field(d, "mapping", str, None))
-        self._png(png, start)
+        png, shown = self.server.session.toonify_result(_field(d, "job", str),
+                                                        alphas=_field(d, "alphas", _alphas, None),
+                                                        mapping=_field(d, "mapping", str, None))
+        self._png(png, start, {"X-Embedding-Stage": shown["stage"], "X-Embedding-Steps": str(shown["steps"]),
+                               "X-Embedding-Cancelled": "1" if shown["cancelled"] else "0"})
 
     def download(self) -> None:
         d = self._json_body()

@@ -5,7 +5,8 @@ sliders asks for again and again: blended state dicts keyed by the α vector (Pi
 resolution-dependent interpolation; see :mod:`styleblend.blend.schedules`), the base and transfer
 columns of a preview (they do not depend on α), and recent preview PNGs. Images are returned as PNG
 bytes. Long work (embedding a photo with :func:`styleblend.project.project`) runs in a worker thread
-with progress and cancellation (:mod:`.jobs`).
+with progress and cancellation (:mod:`.jobs`); with an encoder for the base, a photo's latent is
+predicted while the request waits and the job only refines it (:mod:`.embedding`).
 
 Every method that touches the models takes one lock, so the threaded HTTP server may call it from any
 thread. User errors are :class:`~styleblend.errors.StyleblendError` subclasses with the library's
@@ -50,7 +51,17 @@ from ..media.images import make_grid, to_uint8
 from ..nn import Generator
 from ..nn.naming import param_info
 from ..render import render_ws, seeds_to_ws
-from .embedding import MAX_STEPS, Embedding, embedding_work, photo_target
+from .embedding import (
+    DEFAULT_REFINE_STEPS,
+    MAX_STEPS,
+    Embedding,
+    EncoderChoice,
+    choose_encoder,
+    embedding_work,
+    encoder_embedding,
+    load_ui_encoder,
+    photo_target,
+)
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
 
@@ -100,19 +111,27 @@ class BlendSession:
         workdir: where uploads and downloads are staged; default a new temporary folder removed by :meth:`close`.
         face_detector: landmark source for aligned embeddings (a
             :class:`~styleblend.align.landmarks.LandmarkDetector`); None means dlib, loaded when first needed.
+        encoder: an encoder file for the base (``styleblend encoder train``); None uses the bundled one when
+            the base is the bundled base. With an encoder a photo's latent is shown at once and refined in
+            the background; without one it is optimised ('fast', ``embed_steps``).
+        refine_steps: default refinement steps after the encoder's prediction (0: the prediction alone).
 
     Raises:
-        ArchitectureMismatchError: the two models cannot be blended.
-        InvalidArgumentError: a class-conditional model.
+        ArchitectureMismatchError: the two models cannot be blended, or ``encoder`` does not fit the base.
+        InvalidArgumentError: a class-conditional model. CheckpointError: an unreadable ``encoder`` file.
     """
 
     def __init__(self, base: Checkpoint, transfer: Checkpoint, *, device: str | torch.device = "cpu",
                  vgg_path: str | None = None, embed_steps: int = 200, cache_mb: float = 256,
-                 workdir: str | Path | None = None, face_detector: Any = None) -> None:
+                 workdir: str | Path | None = None, face_detector: Any = None, encoder: str | Path | None = None,
+                 refine_steps: int = DEFAULT_REFINE_STEPS) -> None:
         self.device = torch.device(device)
         self.face_detector = face_detector
         self.vgg_path = vgg_path
         self.embed_steps = int(embed_steps)
+        self.refine_steps = int(refine_steps)
+        if not 0 <= self.refine_steps <= MAX_STEPS:
+            raise InvalidArgumentError(f"refine steps {refine_steps} must be in [0, {MAX_STEPS}]")
         self.cache_bytes = int(cache_mb * 2**20)
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="styleblend-ui-")) if workdir is None else Path(workdir)
@@ -123,6 +142,8 @@ class BlendSession:
         self._ids = itertools.count(1)
         self._uploads: dict[str, Path] = {}
         self.jobs = JobRunner(max_running=1)
+        self._embed_lock = threading.Lock()  # one photo starts at a time (it cancels the one before)
+        self._holds: dict[str, threading.Event] = {}  # refinements waiting for their encoder result to be shown
         self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0}
         for ckpt in (base, transfer):
             _check_unconditional(ckpt)
@@ -131,6 +152,11 @@ class BlendSession:
         self._pair_error: str | None = None
         self._generation = 0
         self._reset_models()
+        self._given_encoder = None if encoder is None else load_ui_encoder(encoder, self.device)
+        self._given_encoder_name = None if encoder is None else Path(encoder).name
+        if self._given_encoder is not None:  # a given encoder must fit the base it was given with
+            self._given_encoder.check_generator(self._G["base"], f"the encoder {self._given_encoder_name}")
+        self._encoder = self._choose_encoder()
 
     # ------------------------------------------------------------------------------------------
     # Models
@@ -145,6 +171,13 @@ class BlendSession:
         self._columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
         self._current: AlphaKey = (tuple(self.preset("swap")), "base")
+        self._G_job: torch.nn.Module | None = None  # the embedding jobs' own copy of the base (made when needed)
+
+    def _choose_encoder(self) -> EncoderChoice:
+        choice = choose_encoder(self._base, self._G["base"], self.device, self._given_encoder,
+                                self._given_encoder_name)
+        log.info("photo embedding: %s", choice.note)
+        return choice
 
     @property
     def resolutions(self) -> list[int]:
@@ -161,6 +194,8 @@ class BlendSession:
                     "alphas": list(self._current[0]), "mapping": self._current[1], "mappings": list(MAPPINGS),
                     "models": list(MODELS), "presets": list(PRESETS), "max_seeds": MAX_SEEDS,
                     "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
+                    "encoder": self._encoder.name, "encoder_note": self._encoder.note,
+                    "refine_steps": self.refine_steps,
                     "pair_error": self._pair_error, "download_format": output_format(self._base)}
 
     def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
@@ -202,7 +237,10 @@ class BlendSession:
                 else:
                     self._base, self._pair_error = ckpt, warning
                 self._reset_models()
+                if kind == "base":
+                    self._encoder = self._choose_encoder()
                 old, self._uploads[kind] = self._uploads.get(kind), folder
+            self._cancel_embeddings()  # a running embedding belongs to the old models
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -383,65 +421,103 @@ class BlendSession:
                 self._loss = (loss, warning)
             return self._loss
 
+    def _job_generator(self) -> torch.nn.Module:
+        """The embedding jobs' own copy of the base (previews keep using theirs meanwhile); call under the lock."""
+        if self._G_job is None:
+            self._G_job = self._base.generator(self.device)
+        return self._G_job
+
     def start_embedding(self, image_bytes: bytes, steps: int | None = None, seed: int = 0,
                         filename: str | None = None, align: bool = False) -> str:
-        """Start projecting a photo into the base's W+ (the 'fast' method) in a worker thread.
+        """Embed a photo into the base's W+: at once with an encoder, refined in a worker thread.
 
         The photo is decoded here, so a file that is not an image fails at once with an ImageError.
         It is centre-cropped to a square and resized to the base's resolution, or with ``align`` the
         left-most face is cropped the way FFHQ was made (:func:`styleblend.align.align_faces`, with the
-        session's ``face_detector``; dlib by default).
+        session's ``face_detector``; dlib by default). A running embedding is cancelled first: a new photo
+        makes it stale.
+
+        With an encoder for the base (see :attr:`info`'s 'encoder'), its prediction is computed before this
+        returns and is the job's result at once (stage 'encoder'); the job then refines it for ``steps``
+        (default ``refine_steps``; 0: none) steps of the 'editable' method and replaces it (stage 'refined').
+        Without one, the job optimises from the mean w for ``steps`` (default ``embed_steps``) steps of the
+        'fast' method, and has a result when it ends (stage 'optimised').
 
         Returns:
             the job id for :meth:`job_status`, :meth:`cancel` and :meth:`toonify`.
         Raises:
             ImageError: not an image (NoFaceError: ``align`` found no face); InvalidArgumentError: bad steps,
-            or an embedding already running; MissingDependencyError: ``align`` without dlib.
+            or the previous embedding did not stop; MissingDependencyError: ``align`` without dlib.
         """
-        steps = self.embed_steps if steps is None else int(steps)
-        if not 1 <= steps <= MAX_STEPS:
-            raise InvalidArgumentError(f"embedding steps {steps} must be in [1, {MAX_STEPS}]")
+        encoder = self._encoder.encoder
+        low = 0 if encoder is not None else 1
+        steps = (self.refine_steps if encoder is not None else self.embed_steps) if steps is None else int(steps)
+        if not low <= steps <= MAX_STEPS:
+            raise InvalidArgumentError(f"embedding steps {steps} must be in [{low}, {MAX_STEPS}]"
+                                       + (" (0 needs an encoder for the base)" if steps == 0 else ""))
         if not 0 <= int(seed) < 2**32:
             raise InvalidArgumentError(f"embedding seed {seed} must be in [0, 2**32)")
         if not image_bytes:
             raise InvalidArgumentError("the uploaded photo is empty (0 bytes); choose an image file")
-        folder = self.workdir / f"photo-{next(self._ids)}"
-        path = write_bytes_atomic(folder / safe_name(filename, "photo"), image_bytes)
-        try:
-            with self._lock:
-                cfg = self._base.g_config
-                if align and self.face_detector is None:
-                    from ..align import default_detector
+        with self._embed_lock:
+            folder = self.workdir / f"photo-{next(self._ids)}"
+            path = write_bytes_atomic(folder / safe_name(filename, "photo"), image_bytes)
+            try:
+                with self._lock:
+                    cfg = self._base.g_config
+                    if align and self.face_detector is None:
+                        from ..align import default_detector
 
-                    self.face_detector = default_detector()  # dlib's predictor is loaded once per session
-                target = photo_target(path, cfg.img_resolution, cfg.img_channels, align, self.face_detector)
-                G = self._base.generator(self.device)  # the job's own copy: previews keep running meanwhile
-                generation = self._generation
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return self.jobs.start("embed", embedding_work(G, target, steps, seed, self._embed_loss, generation),
-                               total=steps)
+                        self.face_detector = default_detector()  # dlib's predictor is loaded once per session
+                    target = photo_target(path, cfg.img_resolution, cfg.img_channels, align, self.face_detector)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            # The old photo's job is stale: it stops after its current step, and the new job's thread waits
+            # for that (they share the job generator); this request does not.
+            stale = self._cancel_embeddings()
+            with self._lock:  # the encoder may render through the base: the previews' copy, under the lock
+                G, generation, choice = self._job_generator(), self._generation, self._encoder
+                info: dict[str, Any] = {"stage": "optimised", "method": "fast", "encoder": None,
+                                        "encoder_note": choice.note}
+                first = None
+                if choice.encoder is not None:
+                    t0 = time.perf_counter()
+                    first = encoder_embedding(choice.encoder, self._G["base"], target, generation)
+                    info.update(stage="encoder", method="editable" if steps else "encoder", encoder=choice.name,
+                                encoder_ms=round(1000 * (time.perf_counter() - t0), 1))
+            hold = threading.Event() if first is not None and steps else None
+            work = embedding_work(G, target, steps, seed, self._embed_loss, generation, start=first, hold=hold)
+            job = self.jobs.start("embed", work, total=steps, result=first, info=info, after=stale)
+            if hold is not None:
+                self._holds[job] = hold
+            return job
+
+    def _cancel_embeddings(self) -> list[str]:
+        """Cancel running embeddings (stale: a new photo or new models) without waiting; returns their ids."""
+        for hold in list(self._holds.values()):
+            hold.set()
+        self._holds.clear()
+        return self.jobs.cancel_kind("embed")
 
     def job_status(self, job_id: str) -> dict[str, Any]:
-        """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info."""
+        """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info (with 'stage'
+        and, for an encoder, 'encoder_ms'), and 'has_result' (an encoder's latent is there from the start)."""
         return self.jobs.status(job_id)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Ask a job to stop after its current step; its partial result stays usable."""
         return self.jobs.cancel(job_id)
 
-    def toonify_images(self, job_id: str, alphas: Sequence[float] | None = None,
-                       mapping: str | None = None) -> np.ndarray:
-        """uint8 [3, R, R, C]: the photo, its reconstruction by the base, and the same ws through the blend.
-
-        Rendering a photo's base latent through a blend that takes the structure from the base and the
-        rendering from a fine-tuned model is the "toonify" use of Pinkney & Adler 2020 (Sec. 4).
-        """
+    def _embedding(self, job_id: str) -> Embedding:
         status = self.jobs.status(job_id)
         result = self.jobs.result(job_id)
         if not isinstance(result, Embedding):
             raise InvalidArgumentError(f"job {job_id} has no embedding yet (it is {status['state']}"
                                        + (f": {status['error']}" if status["error"] else "") + ")")
+        return result
+
+    def _toonify_cells(self, result: Embedding, alphas: Sequence[float] | None,
+                       mapping: str | None) -> np.ndarray:
         with self._lock:
             if result.generation != self._generation:
                 raise InvalidArgumentError("the models changed since this photo was embedded; embed it again")
@@ -451,9 +527,30 @@ class BlendSession:
             toon = to_uint8(render_ws(self._generator("blend", key), ws))
             return np.concatenate([result.target[None], recon, toon])
 
+    def toonify_images(self, job_id: str, alphas: Sequence[float] | None = None,
+                       mapping: str | None = None) -> np.ndarray:
+        """uint8 [3, R, R, C]: the photo, its reconstruction by the base, and the same ws through the blend.
+
+        Rendering a photo's base latent through a blend that takes the structure from the base and the
+        rendering from a fine-tuned model is the "toonify" use of Pinkney & Adler 2020 (Sec. 4). While an
+        encoder's latent is being refined, this is the encoder's latent.
+        """
+        return self._toonify_cells(self._embedding(job_id), alphas, mapping)
+
+    def toonify_result(self, job_id: str, alphas: Sequence[float] | None = None,
+                       mapping: str | None = None) -> tuple[bytes, dict[str, Any]]:
+        """:meth:`toonify` and what it shows: {'stage': 'encoder' | 'refined' | 'optimised', 'steps': steps
+        behind the latent, 'cancelled': a refinement stopped early} (one result, so the two always agree)."""
+        result = self._embedding(job_id)
+        png = png_bytes(make_grid(self._toonify_cells(result, alphas, mapping), 3, PAD))
+        hold = self._holds.pop(job_id, None)
+        if hold is not None:  # the encoder's result is on its way to the page: the refinement may start
+            hold.set()
+        return png, {"stage": result.stage, "steps": result.steps_done, "cancelled": result.cancelled}
+
     def toonify(self, job_id: str, alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
         """PNG of :meth:`toonify_images` as one row: photo | base | blend."""
-        return png_bytes(make_grid(self.toonify_images(job_id, alphas, mapping), 3, PAD))
+        return self.toonify_result(job_id, alphas, mapping)[0]
 
     # ------------------------------------------------------------------------------------------
     # Download
@@ -509,7 +606,7 @@ def _check_pair(base: Checkpoint, transfer: Checkpoint) -> None:
 
 def open_session(base: str | Path | None = None, transfer: str | Path | None = None, *,
                  device: str | torch.device = "cpu", vgg_path: str | None = None, embed_steps: int = 200,
-                 cache_mb: float = 256) -> BlendSession:
+                 cache_mb: float = 256, encoder: str | Path | None = None) -> BlendSession:
     """A session over checkpoint files, or the bundled emoji pair for a role given None (other args: BlendSession).
 
     Raises:
@@ -528,6 +625,6 @@ def open_session(base: str | Path | None = None, transfer: str | Path | None = N
 
     t0 = time.perf_counter()
     session = BlendSession(load(base, "base"), load(transfer, "transfer"), device=device, vgg_path=vgg_path,
-                           embed_steps=embed_steps, cache_mb=cache_mb)
+                           embed_steps=embed_steps, cache_mb=cache_mb, encoder=encoder)
     log.info("models ready in %.1f s", time.perf_counter() - t0)
     return session

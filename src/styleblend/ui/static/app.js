@@ -120,7 +120,7 @@ function buildControls() {
   fillSelect($("mapping"), info.mappings, info.mapping, (m) => `from ${m}`);
   document.querySelectorAll(".model-select").forEach((s) => fillSelect(s, info.models, "blend"));
   $("mix-hint").textContent = `W+ layers 0-${info.num_ws - 1}: low = coarse (pose, shape), high = fine (colour).`;
-  $("embed-steps").value = info.embed_steps;
+  embedDefaults();
   $("models").textContent = `base: ${info.base} · transfer: ${info.transfer}`;
   if (info.pair_error) showError(info.pair_error);
 }
@@ -222,9 +222,19 @@ async function runMorph() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Photo embedding (progress + cancel) and toonify
+// Photo embedding and toonify. With an encoder for the base the server predicts the photo's latent while
+// the upload request waits, so its toonify is shown at once; a background job refines it (progress,
+// cancel) and the refined latent replaces it. Without one, the page shows the optimisation's result when
+// it ends. A new photo or new models make the old job stale: the server cancels it.
 
 let toonTimer = null;
+let toonSeq = 0;          // only the newest toonify request may draw
+
+const STAGE_TEXT = {
+  encoder: "encoder result",
+  refined: "refined",
+  optimised: "optimised",
+};
 
 function scheduleToonify() {
   clearTimeout(toonTimer);
@@ -233,8 +243,39 @@ function scheduleToonify() {
 
 async function runToonify() {
   if (!embedJob) return;
-  const res = await api("/api/toonify", { job: embedJob, alphas: alphas(), mapping: $("mapping").value });
-  await showImage($("toonify-image"), res);
+  const job = embedJob;
+  const seq = ++toonSeq;
+  const res = await api("/api/toonify", { job, alphas: alphas(), mapping: $("mapping").value });
+  if (seq !== toonSeq || job !== embedJob) return;  // a newer photo or a newer request won
+  const stage = res.headers.get("X-Embedding-Stage") || "";
+  const steps = res.headers.get("X-Embedding-Steps") || "0";
+  const img = $("toonify-image");
+  await showImage(img, res);
+  img.dataset.stage = stage;
+  img.dataset.job = job;
+  img.dataset.steps = steps;
+  let text = `${STAGE_TEXT[stage] || stage}`;
+  if (stage === "refined") text += ` (encoder + ${steps} steps)`;
+  if (stage === "optimised") text += ` (${steps} steps)`;
+  if (res.headers.get("X-Embedding-Cancelled") === "1") text += ", stopped early";
+  $("toonify-shown").textContent = `${text} · server ${res.headers.get("X-Elapsed-Ms")} ms`;
+}
+
+function embedDefaults() {
+  const label = $("embed-steps-label");
+  const steps = $("embed-steps");
+  if (info.encoder) {
+    label.firstChild.textContent = "refine steps ";
+    steps.min = 0;
+    steps.value = info.refine_steps;
+  } else {
+    label.firstChild.textContent = "steps ";
+    steps.min = 1;
+    steps.value = info.embed_steps;
+  }
+  $("encoder-note").textContent = info.encoder
+    ? `${info.encoder_note}: the photo's latent is shown at once, then refined in the background.`
+    : info.encoder_note;
 }
 
 async function startEmbedding() {
@@ -251,9 +292,25 @@ async function startEmbedding() {
   toonReady = false;
   $("embed-cancel").disabled = false;
   $("embed-run").disabled = true;
-  $("embed-progress").max = steps;
+  $("embed-progress").max = steps || 1;
   $("embed-progress").value = 0;
+  showStatus(data.status);
+  if (data.status.has_result) {  // the encoder's latent: draw it now, refine meanwhile
+    toonReady = true;
+    await guarded(runToonify);
+  }
   pollJob(data.job);
+}
+
+function showStatus(status) {
+  $("embed-progress").max = status.total || 1;
+  $("embed-progress").value = status.done;
+  const extra = status.info;
+  const loss = extra.loss == null ? "" : ` · loss ${Number(extra.loss).toPrecision(4)}`;
+  const encoder = extra.encoder_ms == null ? "" : ` · encoder ${extra.encoder_ms} ms`;
+  const note = extra.warning ? ` · ${extra.warning}` : "";
+  $("embed-status").textContent =
+    `${status.state}: step ${status.done}/${status.total}${loss}${encoder} · ${status.seconds} s${note}`;
 }
 
 async function pollJob(id) {
@@ -261,16 +318,14 @@ async function pollJob(id) {
   try {
     status = await (await api(`/api/job?id=${encodeURIComponent(id)}`)).json();
   } catch (e) {
-    showError(e.message);
-    finishJob();
+    if (id === embedJob) {
+      showError(e.message);
+      finishJob();
+    }
     return;
   }
-  if (id !== embedJob) return;
-  $("embed-progress").max = status.total || 1;
-  $("embed-progress").value = status.done;
-  const loss = status.info.loss == null ? "" : ` · loss ${Number(status.info.loss).toPrecision(4)}`;
-  const note = status.info.warning ? ` · ${status.info.warning}` : "";
-  $("embed-status").textContent = `${status.state}: step ${status.done}/${status.total}${loss} · ${status.seconds} s${note}`;
+  if (id !== embedJob) return;  // a newer photo replaced this job
+  showStatus(status);
   if (status.state === "running") {
     setTimeout(() => pollJob(id), 300);
     return;
@@ -307,8 +362,9 @@ async function uploadModel(kind) {
     const query = `kind=${kind}&filename=${encodeURIComponent(file.name)}`;
     const data = await (await api(`/api/upload?${query}`, file)).json();
     info = { ...info, ...data };
-    embedJob = null;
+    embedJob = null;  // the server cancelled its job: the latent belongs to the old models
     toonReady = false;
+    finishJob();
     buildControls();
     $("upload-status").textContent = `loaded ${kind}: ${kind === "base" ? data.base : data.transfer}`;
     if (data.warning) {
@@ -335,6 +391,7 @@ function wire() {
   $("mix-run").addEventListener("click", () => guarded(runMix));
   $("morph-run").addEventListener("click", () => guarded(runMorph));
   $("embed-run").addEventListener("click", () => guarded(startEmbedding));
+  $("photo").addEventListener("change", () => { if ($("photo").files.length) guarded(startEmbedding); });
   $("embed-cancel").addEventListener("click", () => guarded(cancelEmbedding));
   $("upload-base-run").addEventListener("click", () => guarded(() => uploadModel("base")));
   $("upload-transfer-run").addEventListener("click", () => guarded(() => uploadModel("transfer")));
