@@ -206,3 +206,15 @@ def test_rosinality_output_is_refused_for_stylegan3(tmp_path):
     with pytest.raises(InvalidArgumentError, match="StyleGAN2 generators only"):
         save_checkpoint(tiny_sg3_checkpoint(), tmp_path / "model.pt", "rosinality")
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_hub_folder_round_trip_of_a_stylegan3_generator(tmp_path):
+    from styleblend.io.hub import load_pretrained, save_pretrained
+
+    ckpt = tiny_sg3_checkpoint(kind="R")
+    folder = save_pretrained(ckpt.generator(), tmp_path / "sg3-model")
+    card = (folder / "README.md").read_text()
+    assert "A StyleGAN3 generator" in card and "- stylegan3" in card
+    loaded = load_pretrained(folder)
+    assert loaded.g_config == ckpt.g_config
+    assert all(torch.equal(loaded.g_ema[k], ckpt.g_ema[k]) for k in ckpt.g_ema)
