@@ -9,10 +9,11 @@ from PIL import Image
 
 from styleblend.errors import InvalidArgumentError
 from styleblend.io import load_checkpoint, save_checkpoint
+from styleblend.latents.mapping import seeds_to_ws
 from styleblend.media.images import to_uint8
 from styleblend.nn.build import build_generator
 from styleblend.nn.stylegan3 import StyleGAN3Generator, user_transform
-from styleblend.render import render_ws, seeds_to_ws, set_user_transform
+from styleblend.render import render_ws, set_user_transform
 
 from ..conftest import tiny_checkpoint, tiny_sg3_checkpoint
 

@@ -5,7 +5,7 @@ import torch
 
 from styleblend.project.losses import pixel_fallback_loss
 from styleblend.project.projector import ProjectionSettings, project
-from styleblend.render import seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_sg3_checkpoint
 

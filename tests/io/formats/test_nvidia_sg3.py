@@ -21,7 +21,7 @@ from styleblend.errors import (
 from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.io.formats import nvidia_sg3
 from styleblend.io.formats.nvidia_pkl import _blob_offsets, _load, generator_config
-from styleblend.render import seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
 
 from ...conftest import tiny_sg3_checkpoint
 from ..conftest import Reduce, dumps
