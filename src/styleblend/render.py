@@ -128,9 +128,11 @@ def set_user_transform(G: torch.nn.Module, translate: Sequence[float] = (0.0, 0.
     """
     set_transform = getattr(G.synthesis, "set_transform", None)
     if set_transform is None:
-        raise InvalidArgumentError("--translate/--rotate need a StyleGAN3 model (its Fourier-feature input can be "
-                                   "moved); this is a StyleGAN2 model, whose input is a fixed 4x4 constant")
+        raise InvalidArgumentError("`translate`/`rotate` need a StyleGAN3 model (its Fourier-feature input can be "
+                                   "moved); this is a StyleGAN2 model, whose input is a fixed 4x4 constant",
+                                   param=("translate", "rotate"))
     values = [float(v) for v in translate] + [float(rotate)]
     if len(values) != 3 or not all(np.isfinite(values)):
-        raise InvalidArgumentError(f"translate={tuple(translate)} and rotate={rotate} must be two and one finite numbers")
+        raise InvalidArgumentError(f"`translate` {tuple(translate)} and `rotate` {rotate} must be two and one finite "
+                                   "numbers", param=("translate", "rotate"))
     set_transform((values[0], values[1]), values[2])
