@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError
 from ..nn.naming import ParamInfo
-from .schedules import Schedule, _check_alpha, _num, _parse_float, parse_pairs
+
+# This module follows the Schedule interface of :mod:`.schedules` (alpha, spec, validate) without
+# importing it: schedules imports this module to parse 'size:' and 'index:' specs.
 
 AXES = ("size", "index")
 KINDS = ("swap", "linear", "sigmoid", "table")
@@ -49,7 +51,7 @@ def axis_value(param: ParamInfo, axis: str) -> float:
 
 
 @dataclass(frozen=True)
-class AxisSchedule(Schedule):
+class AxisSchedule:
     """One of swap/linear/sigmoid/table over ``axis`` ('size' or 'index').
 
     args: swap (threshold,), linear (start, end), sigmoid (centre, width); table uses ``table`` and ``default``.
@@ -135,6 +137,41 @@ class AxisSchedule(Schedule):
                                            "a default such as '*:0'")
 
 
+def _num(value: float) -> str:
+    return f"{float(value):g}"
+
+
+def _check_alpha(value: float, what: str) -> float:
+    if not (isinstance(value, (int, float)) and 0.0 <= float(value) <= 1.0):
+        raise InvalidArgumentError(f"{what}={value!r} must be a number in [0, 1] (0 = base, 1 = transfer)")
+    return float(value)
+
+
+def _parse_float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidArgumentError(f"{what} '{text}' is not a number") from None
+
+
+def _pairs(text: str, what: str) -> tuple[list[tuple[str, str]], str | None]:
+    """'36:1,52:0.5,*:0' -> ([('36', '1'), ('52', '0.5')], '0'), as the resolution tables of .schedules."""
+    pairs, default = [], None
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.rpartition(":")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidArgumentError(f"{what} entry '{part}' must look like KEY:VALUE, e.g. '36:0.5'")
+        if key.strip() == "*":
+            default = value.strip()
+        else:
+            pairs.append((key.strip(), value.strip()))
+    if not pairs and default is None:
+        raise InvalidArgumentError(f"{what} '{text}' is empty; write e.g. '36:1,52:0.5,*:0'")
+    return pairs, default
+
+
 def _size(layer, cfg) -> int:  # noqa: ANN001
     return cfg.input_spec.size if layer.name == "input" else int(layer.name.split("_")[1])
 
@@ -155,7 +192,7 @@ def parse_axis_schedule(axis: str, rest: str) -> AxisSchedule:
     kind, _, args_text = rest.partition(":")
     kind = kind.strip().lower()
     if kind == "table":
-        pairs, default = parse_pairs(args_text, f"{axis} table")
+        pairs, default = _pairs(args_text, f"{axis} table")
         return AxisSchedule(axis, "table", table=tuple((_parse_float(k, f"{axis} table key"),
                                                         _parse_float(v, f"alpha at {k}")) for k, v in pairs),
                             default=None if default is None else _parse_float(default, f"{axis} table default"))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import GROUPS, ParamInfo, generator_layers
+from .axes import parse_axis_schedule
 
 # Groups a user may override; resampling filters are always the base's.
 OVERRIDABLE_GROUPS = tuple(g for g in GROUPS if g != "buffer")
@@ -391,9 +392,7 @@ def _parse_single(text: str) -> Schedule:
         return parse_table(rest)
     if kind == "layers":
         return parse_layer_table(rest)
-    if kind in ("size", "index"):
-        from .axes import parse_axis_schedule  # a layer's size or W+ row instead of its resolution
-
+    if kind in ("size", "index"):  # a layer's size or W+ row instead of its resolution
         return parse_axis_schedule(kind, rest)
     args = [a.strip() for a in rest.split(":")] if rest else []
     flip = bool(args) and args[-1].lower() == "flip"

@@ -120,7 +120,7 @@ def param_info(key: str, cfg: GeneratorConfig | None = None) -> ParamInfo:
         if cfg is not None and not is_stylegan3(cfg):
             raise InvalidArgumentError(f"'{key}' is a StyleGAN3 tensor but the generator is a StyleGAN2 one; the "
                                        "tensor belongs to another architecture")
-        return sg3_param_info(key, cfg)
+        return ParamInfo(*sg3_param_info(key, cfg))
     if key.startswith("mapping."):
         parts = key.split(".")
         if len(parts) == 3 and (re.fullmatch(r"fc\d+", parts[1]) or parts[1] == "embed") \
@@ -188,7 +188,7 @@ def generator_layers(cfg: GeneratorConfig) -> list[LayerInfo]:
                       cfg.w_dim if i == cfg.mapping.num_layers - 1 else (cfg.mapping.layer_features or cfg.w_dim))
             for i in range(cfg.mapping.num_layers)]
     if is_stylegan3(cfg):
-        return out + sg3_generator_layers(cfg)
+        return out + [LayerInfo(*fields) for fields in sg3_generator_layers(cfg)]
     arch = cfg.synthesis.architecture
     for res in cfg.block_resolutions:
         ws = _block_ws_indices(res)

@@ -41,8 +41,11 @@ def is_sg3_key(key: str) -> bool:
     return bool(_INPUT.match(key) or _LAYER.match(key))
 
 
-def sg3_param_info(key: str, cfg=None):  # -> ParamInfo (import cycle: naming imports this module)
+def sg3_param_info(key: str, cfg=None) -> tuple:  # noqa: ANN001 - a StyleGAN3Config
     """Classify one StyleGAN3 synthesis key (mapping keys are classified by :func:`~.naming.param_info`).
+
+    Returns the fields of :class:`~.naming.ParamInfo` in order (key, group, layer, resolution, ws_index,
+    block_ws_indices, channel_dim, size); ``naming`` builds the value (this module does not import it).
 
     cfg: a :class:`~styleblend.config_sg3.StyleGAN3Config`; needed for the sampling rate (``resolution``),
         which the key does not say; None leaves it None. With a config, the layer must be one of its.
@@ -50,8 +53,6 @@ def sg3_param_info(key: str, cfg=None):  # -> ParamInfo (import cycle: naming im
     Raises:
         InvalidArgumentError: not a StyleGAN3 synthesis tensor, or a layer the config lacks.
     """
-    from .naming import ParamInfo
-
     m = _INPUT.match(key)
     if m is not None:
         group = _INPUT_GROUPS.get(m.group(1))
@@ -60,7 +61,7 @@ def sg3_param_info(key: str, cfg=None):  # -> ParamInfo (import cycle: naming im
         rate = int(cfg.input_spec.sampling_rate) if cfg is not None else None
         size = cfg.input_spec.size if cfg is not None else None
         channel_dim = 0 if m.group(1) in ("weight", "freqs", "phases") else None
-        return ParamInfo(key, group, "input", rate, 0, (0,), channel_dim, size)
+        return (key, group, "input", rate, 0, (0,), channel_dim, size)
     m = _LAYER.match(key)
     if m is None:
         raise _unknown(key)
@@ -78,17 +79,16 @@ def sg3_param_info(key: str, cfg=None):  # -> ParamInfo (import cycle: naming im
         rate = layers[index].out_sampling_rate
         if layers[index].is_torgb and group != "buffer":
             group = "torgb"
-    return ParamInfo(key, group, name, rate, index + 1, (index + 1,), channel_dim, int(m.group(3)))
+    return (key, group, name, rate, index + 1, (index + 1,), channel_dim, int(m.group(3)))
 
 
-def sg3_generator_layers(cfg) -> list:  # -> list[LayerInfo]
+def sg3_generator_layers(cfg) -> list[tuple]:  # noqa: ANN001 - a StyleGAN3Config
     """The synthesis layers of a StyleGAN3 generator in forward order: ``input`` (kind 'const'), then
-    ``L0_...`` .. (kind 'conv') and the ToRGB layer (kind 'torgb'), with sampling rate and W+ row."""
-    from .naming import LayerInfo
-
+    ``L0_...`` .. (kind 'conv') and the ToRGB layer (kind 'torgb'), with sampling rate and W+ row, as the
+    fields of :class:`~.naming.LayerInfo` (name, kind, resolution, ws_index, channels)."""
     spec_in = cfg.input_spec
-    out = [LayerInfo("input", "const", int(spec_in.sampling_rate), 0, spec_in.channels)]
-    out += [LayerInfo(s.name, "torgb" if s.is_torgb else "conv", s.out_sampling_rate, s.ws_index, s.out_channels)
+    out = [("input", "const", int(spec_in.sampling_rate), 0, spec_in.channels)]
+    out += [(s.name, "torgb" if s.is_torgb else "conv", s.out_sampling_rate, s.ws_index, s.out_channels)
             for s in cfg.layers]
     return out
 
