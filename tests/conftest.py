@@ -93,3 +93,44 @@ def astronaut_photo() -> Path:
         pytest.skip("scikit-image ships no astronaut.png")
     return path
 
+
+
+NVIDIA_SG3T32 = FIXTURES / "nvidia-sg3t32"
+
+
+@pytest.fixture(scope="session")
+def nvidia_sg3t32() -> Path:
+    """Directory of the real-structure NVIDIA StyleGAN3-T snapshot and the images NVIDIA's gen_images.py made."""
+    if not (NVIDIA_SG3T32 / "network-snapshot.pkl").exists():
+        pytest.skip("NVIDIA StyleGAN3 fixture missing")
+    return NVIDIA_SG3T32
+
+
+def tiny_sg3_config(kind: str = "T", c_dim: int = 0, res: int = 16):
+    """A tiny StyleGAN3-T or -R: 4 layers + ToRGB, 16 channels at most, a 2-pixel margin."""
+    from styleblend.config_sg3 import SG3SynthesisConfig, StyleGAN3Config
+
+    extra = dict(conv_kernel=1, use_radial_filters=True) if kind == "R" else {}
+    return StyleGAN3Config(z_dim=16, w_dim=16, c_dim=c_dim, img_resolution=res,
+                           mapping=MappingConfig(num_layers=2, w_avg_beta=0.998),
+                           synthesis=SG3SynthesisConfig(channel_base=128, channel_max=16, num_layers=4, num_critical=1,
+                                                        margin_size=2, **extra))
+
+
+def tiny_sg3_checkpoint(seed: int = 0, kind: str = "T", c_dim: int = 0) -> Checkpoint:
+    """A random tiny StyleGAN3 with non-trivial biases, input affine, magnitude EMAs and w_avg."""
+    from styleblend.nn.build import build_generator
+
+    torch.manual_seed(seed)
+    cfg = tiny_sg3_config(kind, c_dim)
+    G = build_generator(cfg)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("bias") or name == "synthesis.input.affine.weight":
+                p.add_(torch.randn_like(p) * 0.1)
+        for name, b in G.named_buffers():
+            if name.endswith("magnitude_ema"):
+                b.fill_(float(torch.rand([]) + 0.5))
+        G.mapping.w_avg.copy_(torch.randn_like(G.mapping.w_avg) * 0.1)
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    return Checkpoint(g_config=cfg, g_ema=state, g={k: v.clone() for k, v in state.items()})

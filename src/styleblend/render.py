@@ -71,9 +71,10 @@ def render_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noi
 
 
 def noise_buffers(G: torch.nn.Module) -> list[torch.Tensor]:
-    """The constant-noise buffers of G's layers in layer order (4x4 conv, then conv0, conv1 per block)."""
+    """The constant-noise buffers of G's layers in layer order (4x4 conv, then conv0, conv1 per block);
+    none for StyleGAN3, which has no noise inputs."""
     out = []
-    for res in G.synthesis.block_resolutions:
+    for res in getattr(G.synthesis, "block_resolutions", ()):
         block = getattr(G.synthesis, f"b{res}")
         for name in ("conv0", "conv1"):
             layer = getattr(block, name, None)
@@ -114,3 +115,24 @@ def render_with_seed_noise(G: torch.nn.Module, ws: torch.Tensor, seeds: Sequence
         if progress is not None:
             progress(i + 1, len(seeds))
     return torch.cat(out) if out else render_ws(G, ws, noise_mode="const")
+
+
+def set_user_transform(G: torch.nn.Module, translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -> None:
+    """Translate (in image widths: +x right, +y down) and rotate (degrees) what a StyleGAN3 generator renders,
+    as NVIDIA's gen_images.py ``--translate``/``--rotate`` do (they set the input's transform buffer);
+    (0, 0) and 0 restore the stored transform of an unmodified snapshot (the identity).
+
+    Raises:
+        InvalidArgumentError: ``G`` is a StyleGAN2 generator (its input is a fixed 4x4 constant), or the
+            values are not finite.
+    """
+    set_transform = getattr(G.synthesis, "set_transform", None)
+    if set_transform is None:
+        raise InvalidArgumentError("`translate`/`rotate` need a StyleGAN3 model (its Fourier-feature input can be "
+                                   "moved); this is a StyleGAN2 model, whose input is a fixed 4x4 constant",
+                                   param=("translate", "rotate"))
+    values = [float(v) for v in translate] + [float(rotate)]
+    if len(values) != 3 or not all(np.isfinite(values)):
+        raise InvalidArgumentError(f"`translate` {tuple(translate)} and `rotate` {rotate} must be two and one finite "
+                                   "numbers", param=("translate", "rotate"))
+    set_transform((values[0], values[1]), values[2])

@@ -132,7 +132,7 @@ def test_write_refuses_shape_change(tmp_path, nvidia_g64):
     assert not (tmp_path / "out.pkl").exists()
 
 
-def test_stylegan3_is_refused_clearly(tmp_path):
+def test_stylegan3_tree_whose_layers_do_not_fit_its_kwargs_is_refused_clearly(tmp_path):
     def persistent(class_name, modules=None, **kwargs):
         state = {"_parameters": {}, "_buffers": {}, "_modules": modules or {}, "_init_args": (),
                  "_init_kwargs": kwargs}
@@ -146,7 +146,7 @@ def test_stylegan3_is_refused_clearly(tmp_path):
                    img_channels=3)
     path = tmp_path / "sg3.pkl"
     path.write_bytes(dumps({"G_ema": G}))
-    with pytest.raises(UnsupportedArchitectureError, match="StyleGAN3"):
+    with pytest.raises(UnsupportedArchitectureError, match="StyleGAN3 synthesis layers"):
         load_checkpoint(path)
 
 

@@ -17,6 +17,7 @@ demodulation feed every output channel, so no output-channel mask can apply to t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,8 @@ def _layer_name(text: str) -> str:
     name = text.strip().removeprefix("synthesis.")
     if name.isdigit():  # '32' means the block b32
         name = f"b{name}"
+    if name == "input" or re.fullmatch(r"L\d+_\d+_\d+", name):  # a StyleGAN3 layer
+        return name
     if not name.startswith("b") or not name[1:].split(".")[0].isdigit():
         raise InvalidArgumentError(f"'{text}' is not a synthesis layer; write e.g. b32.conv1, b4.const or b32")
     return name

@@ -12,15 +12,19 @@ ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..config import GeneratorConfig
+from ..config_sg3 import is_stylegan3
 from ..errors import ArchitectureMismatchError
 from ..nn.naming import is_generator_key, param_info
+from ..nn.naming_sg3 import is_sg3_key
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,9 @@ def check_configs(base: GeneratorConfig, other: GeneratorConfig, name: str = "th
     Raises:
         ArchitectureMismatchError: a differing architecture field, or ``other`` has a higher resolution.
     """
+    if is_stylegan3(base) or is_stylegan3(other):
+        check_sg3_configs(base, other, name)
+        return
     for field, get in _MEANING:
         if get(base) != get(other):
             raise ArchitectureMismatchError(
@@ -66,6 +73,30 @@ def check_configs(base: GeneratorConfig, other: GeneratorConfig, name: str = "th
         raise ArchitectureMismatchError(
             f"{name} is {other.img_resolution} px but the base is {base.img_resolution} px; use the "
             "higher-resolution model as the base (a lower-resolution model can only give the low blocks)")
+    if other.synthesis.conv_clamp != base.synthesis.conv_clamp:
+        log.warning("%s has conv_clamp=%s, the base %s; the blend uses the base's", name,
+                    other.synthesis.conv_clamp, base.synthesis.conv_clamp)
+
+
+def check_sg3_configs(base: Any, other: Any, name: str) -> None:
+    """StyleGAN3 models blend only with StyleGAN3 models of the same design (every layer's sampling rate,
+    size and filters follow from the config); only the training-only magnitude EMA decay may differ."""
+    if not (is_stylegan3(base) and is_stylegan3(other)):
+        fam = "StyleGAN3" if is_stylegan3(other) else "StyleGAN2"
+        raise ArchitectureMismatchError(
+            f"{name} is a {fam} model but the base is not; StyleGAN2 and StyleGAN3 layers do not correspond, so "
+            "they cannot be blended (blend models fine-tuned from one another)")
+    ours = dataclasses.replace(other, synthesis=dataclasses.replace(
+        other.synthesis, magnitude_ema_beta=base.synthesis.magnitude_ema_beta, conv_clamp=base.synthesis.conv_clamp),
+        mapping=dataclasses.replace(other.mapping, w_avg_beta=base.mapping.w_avg_beta))
+    if ours != base:
+        a, b = base.to_dict(), ours.to_dict()
+        diffs = [f"{k}: {b[k]!r} != {a[k]!r}" for k in a if a[k] != b[k] and not isinstance(a[k], dict)]
+        for part in ("mapping", "synthesis"):
+            diffs += [f"{part}.{k}: {b[part][k]!r} != {a[part][k]!r}" for k in a[part] if a[part][k] != b[part][k]]
+        raise ArchitectureMismatchError(
+            f"{name} has another StyleGAN3 architecture than the base ({'; '.join(diffs[:3])}; transfer != base); "
+            "blending needs the same design (blend models fine-tuned from one another)")
     if other.synthesis.conv_clamp != base.synthesis.conv_clamp:
         log.warning("%s has conv_clamp=%s, the base %s; the blend uses the base's", name,
                     other.synthesis.conv_clamp, base.synthesis.conv_clamp)
@@ -84,6 +115,8 @@ def check_states(states: Sequence[StateDict], cfg: GeneratorConfig | None = None
     base = states[0]
     for key in base:
         param_info(key, cfg)
+    if any(is_sg3_key(k) for k in base):
+        return _check_sg3_states(states)
     base_res = _max_resolution(base)
     out = [Coverage(base_res, frozenset(), frozenset())]
     for i, other in enumerate(states[1:], start=1):
@@ -120,6 +153,22 @@ def check_states(states: Sequence[StateDict], cfg: GeneratorConfig | None = None
             log.info("model %d is %d px: it gives blocks up to %d; higher blocks come from the base", i, res, res)
         out.append(Coverage(res, frozenset(missing), frozenset(ignored)))
     return out
+
+
+def _check_sg3_states(states: Sequence[StateDict]) -> list[Coverage]:
+    """StyleGAN3 models must have the same tensors (no lower-resolution transfers: their layers differ)."""
+    base = states[0]
+    for i, other in enumerate(states[1:], start=1):
+        for key in sorted(set(base) ^ set(other))[:1]:
+            where = "the base" if key in base else f"model {i}"
+            raise ArchitectureMismatchError(f"'{key}' is in {where} only; StyleGAN3 models blend only with models of "
+                                            "the same architecture")
+        for key, value in base.items():
+            if tuple(other[key].shape) != tuple(value.shape):
+                raise ArchitectureMismatchError(
+                    f"'{key}' has shape {tuple(value.shape)} in the base but {tuple(other[key].shape)} in model {i}; "
+                    "blending needs the same architecture (same channels per layer and mapping dims)")
+    return [Coverage(0, frozenset(), frozenset()) for _ in states]
 
 
 def _max_resolution(state: StateDict) -> int:

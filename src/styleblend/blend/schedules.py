@@ -20,6 +20,9 @@ Spec strings (also the values of ``--group GROUP=SPEC``)::
     table:4:1,8:1,16:0.5,*:0  per resolution; '*' is the default for unlisted ones
     layers:b4.const:1,0:1,b8.conv0:0.5,*:0   per layer name or W+ index
     swap:16;noise=0;torgb=1   a default followed by per-group overrides
+    size:swap:36, index:linear:2:8   over a layer's output size or W+ row (StyleGAN3; see .axes)
+
+For StyleGAN3 models a resolution is a layer's sampling rate (see :mod:`styleblend.nn.naming_sg3`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import GROUPS, ParamInfo, generator_layers
+from .axes import parse_axis_schedule
 
 # Groups a user may override; resampling filters are always the base's.
 OVERRIDABLE_GROUPS = tuple(g for g in GROUPS if g != "buffer")
@@ -388,6 +392,8 @@ def _parse_single(text: str) -> Schedule:
         return parse_table(rest)
     if kind == "layers":
         return parse_layer_table(rest)
+    if kind in ("size", "index"):  # a layer's size or W+ row instead of its resolution
+        return parse_axis_schedule(kind, rest)
     args = [a.strip() for a in rest.split(":")] if rest else []
     flip = bool(args) and args[-1].lower() == "flip"
     if flip:

@@ -11,10 +11,11 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, save_png, to_uint8
-from ..render import render_with_seed_noise, render_ws
+from ..render import render_with_seed_noise, render_ws, set_user_transform
 from .common import (
     add_generator_args,
     add_truncation,
+    finite_float,
     int_list,
     load_network,
     progress,
@@ -31,9 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--z-file", help=".npy/.npz with rows of z [n, z_dim]")
     src.add_argument("--w-file", help=".npy/.npz with W [n, w_dim] or W+ [n, num_ws, w_dim] (e.g. a projection)")
     add_truncation(p)
+    p.add_argument("--translate", type=_translate, default=None, metavar="X,Y",
+                   help="StyleGAN3 only: move the image by X,Y image widths, as NVIDIA's gen_images.py (e.g. 0.2,-0.1)")
+    p.add_argument("--rotate", type=finite_float, default=None, metavar="DEG",
+                   help="StyleGAN3 only: rotate the image by DEG degrees, as NVIDIA's gen_images.py")
     p.add_argument("--outdir", required=True, type=Path)
     p.add_argument("--grid", action="store_true", help="also write grid.png of all images")
     p.set_defaults(func=run)
+
+
+def _translate(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"--translate {text!r} must be two numbers X,Y (e.g. 0.2,-0.1)")
+    x, y = (finite_float(p) for p in parts)
+    return x, y
 
 
 #: Most images --grid puts into one grid.png (a larger grid is a huge image nobody can view).
@@ -50,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
                                    "drop --grid or render fewer seeds")
     ckpt = load_network(args)
     G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
+    if args.translate is not None or args.rotate is not None:
+        set_user_transform(G, args.translate or (0.0, 0.0), args.rotate or 0.0)
     if args.seeds is not None:
         total, names = len(args.seeds), [f"seed{s:04d}.png" for s in args.seeds]
 

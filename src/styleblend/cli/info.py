@@ -32,7 +32,11 @@ def layer_table(state: dict) -> "OrderedDict[str, tuple[int, int]]":
 
 
 def describe(ckpt: Checkpoint) -> str:
+    from ..config_sg3 import is_stylegan3  # here: it imports numpy, and `info --help` stays light
+
     cfg = ckpt.g_config
+    if is_stylegan3(cfg):
+        return "\n".join(describe_stylegan3(ckpt) + _footer(ckpt))
     s = cfg.synthesis
     lines = [
         f"file:        {ckpt.source}",
@@ -58,6 +62,51 @@ def describe(ckpt: Checkpoint) -> str:
         lines.append(f"{group:<10} {chans:>8} {ws:>8} {tensors:>8} {params:>11,}")
         total += params
     lines.append(f"{'total':<10} {'':>8} {'':>8} {'':>8} {total:>11,}")
+    return "\n".join(lines + _footer(ckpt))
+
+
+def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
+    """Header and layer table of a StyleGAN3 generator: per layer its W+ row, sampling rate, output size
+    (with margin), channels, cut-off frequency, kernel and parameters."""
+    cfg = ckpt.g_config
+    s = cfg.synthesis
+    k = s.conv_kernel
+    kind = "R (1x1 convolutions, radial filters)" if k == 1 else f"T ({k}x{k} convolutions)"
+    fp16 = [spec.name for spec in cfg.layers if spec.use_fp16]
+    lines = [
+        f"file:        {ckpt.source}",
+        f"format:      {ckpt.format}",
+        f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}",
+        f"family:      StyleGAN3-{kind}",
+        f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
+        f"z_dim={cfg.z_dim}  w_dim={cfg.w_dim}  c_dim={cfg.c_dim}  num_ws={cfg.num_ws}",
+        f"mapping:     {cfg.mapping.num_layers} layers, lr_multiplier={cfg.mapping.lr_multiplier}",
+        f"synthesis:   {s.num_layers} layers + ToRGB, {s.num_critical} critically sampled, margin {s.margin_size}, "
+        f"channel_base={s.channel_base}, channel_max={s.channel_max}, conv_clamp={s.conv_clamp}",
+        f"precision:   num_fp16_res={s.num_fp16_res} ({len(fp16)} float16 layers, in float16 with --precision nvidia "
+        "on CUDA only, as NVIDIA's code; float32 on the CPU)",
+        "",
+        f"{'layer':<12} {'W+ idx':>6} {'rate':>6} {'size':>5} {'channels':>8} {'cutoff':>8} {'kernel':>6} {'params':>11}",
+    ]
+    params: dict[str, int] = {}
+    for key, value in ckpt.g_ema.items():
+        parts = key.split(".")
+        group = parts[1] if parts[0] == "synthesis" and len(parts) > 2 else parts[0]
+        params[group] = params.get(group, 0) + value.numel()
+    spec_in = cfg.input_spec
+    lines.append(f"{'mapping':<12} {'':>6} {'':>6} {'':>5} {cfg.w_dim:>8} {'':>8} {'':>6} {params.get('mapping', 0):>11,}")
+    lines.append(f"{'input':<12} {0:>6} {spec_in.sampling_rate:>6g} {spec_in.size:>5} {spec_in.channels:>8} "
+                 f"{spec_in.bandwidth:>8.3g} {'':>6} {params.get('input', 0):>11,}")
+    for spec in cfg.layers:
+        lines.append(f"{spec.name:<12} {spec.ws_index:>6} {spec.out_sampling_rate:>6} {spec.out_size:>5} "
+                     f"{spec.out_channels:>8} {spec.out_cutoff:>8.3g} {spec.conv_kernel:>6} {params.get(spec.name, 0):>11,}")
+    lines.append(f"{'total':<12} {'':>6} {'':>6} {'':>5} {'':>8} {'':>8} {'':>6} {sum(params.values()):>11,}")
+    return lines
+
+
+def _footer(ckpt: Checkpoint) -> list[str]:
+    """Discriminator, augmentation and what was not read (the same for both families)."""
+    lines = []
     if ckpt.d is not None:
         lines.append(f"discriminator: {sum(v.numel() for v in ckpt.d.values()):,} parameters "
                      f"({ckpt.d_config.architecture})")
@@ -67,7 +116,7 @@ def describe(ckpt: Checkpoint) -> str:
     dropped = ckpt.meta.get("dropped") or []
     if dropped:
         lines.append("not read from this file: " + "; ".join(dropped))
-    return "\n".join(lines)
+    return lines
 
 
 def _fp16_text(resolutions: list[int]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
+from ..config_sg3 import StyleGAN3Config
 from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
 from ..types import Generator as GeneratorType
 
@@ -32,7 +33,8 @@ class Checkpoint:
     Attributes:
         format: the registry name of the format it was read from (see :mod:`styleblend.io.registry`),
             or 'memory' for one built in code.
-        g_config / d_config: architectures (d_config is None when there is no discriminator).
+        g_config / d_config: architectures (d_config is None when there is no discriminator); g_config is a
+            :class:`~styleblend.config_sg3.StyleGAN3Config` for a StyleGAN3 generator.
         g_ema: the generator to render with (EMA weights); always present.
         g / d: the training generator and the discriminator, when the file has them.
         source: the file it was read from, if any (a format written into an existing file re-uses it).
@@ -42,7 +44,7 @@ class Checkpoint:
             reads or sets it; ``dataclasses.replace`` carries it to a checkpoint derived from this one.
     """
 
-    g_config: GeneratorConfig
+    g_config: GeneratorConfig | StyleGAN3Config
     g_ema: StateDict
     d_config: DiscriminatorConfig | None = None
     g: StateDict | None = None
@@ -62,12 +64,12 @@ class Checkpoint:
         mixed_precision: render the model's fp16 resolutions in float16 as NVIDIA's generate.py does
             (see :meth:`styleblend.nn.synthesis.SynthesisNetwork.forward`); float32 otherwise.
         """
-        from ..nn import Generator
+        from ..nn.build import build_generator
 
         state = {"g_ema": self.g_ema, "g": self.g}.get(which)
         if state is None:
             raise InvalidArgumentError(f"generator {which!r} is not in this checkpoint; use 'g_ema'")
-        net = Generator(self.g_config)
+        net = build_generator(self.g_config)
         load_state_dict_strict(net, state, what=f"{which} of {self.describe()}")
         net.synthesis.mixed_precision = mixed_precision
         return net.eval().requires_grad_(False).to(device)
@@ -91,9 +93,10 @@ class Checkpoint:
         Raises:
             ArchitectureMismatchError: a tensor is missing, unexpected or of the wrong shape.
         """
-        from ..nn import Discriminator, Generator
+        from ..nn import Discriminator
+        from ..nn.build import build_generator
 
-        g_shapes = state_shapes(lambda: Generator(self.g_config))
+        g_shapes = state_shapes(lambda: build_generator(self.g_config))
         for which in ("g_ema", "g"):
             state = getattr(self, which)
             if state is not None:

@@ -36,6 +36,7 @@ import torch
 
 from .. import __version__
 from ..config import GeneratorConfig
+from ..config_sg3 import generator_config_from_dict, is_stylegan3
 from ..errors import CheckpointError, InvalidArgumentError, MissingDependencyError
 from .atomic import _pid_alive, check_not_protected
 from .checkpoint import Checkpoint
@@ -142,7 +143,7 @@ def read_folder(folder: str | Path) -> Checkpoint:
     config = read_config(folder / CONFIG_FILE)
     ckpt = NATIVE.read(folder / MODEL_FILE)
     try:
-        g_config = GeneratorConfig.from_dict(config["g_config"])
+        g_config = generator_config_from_dict(config["g_config"])
     except (KeyError, TypeError, ValueError, InvalidArgumentError) as exc:
         raise CheckpointError(f"{folder.name}/{CONFIG_FILE}: invalid 'g_config' ({one_line(exc)})") from None
     if g_config != ckpt.g_config:
@@ -289,7 +290,8 @@ def save_pretrained(model: Checkpoint | torch.nn.Module, folder: str | Path, *, 
     license = license or (ckpt.meta.get("license") if isinstance(ckpt.meta.get("license"), str) else None)
     config = {
         "library": "styleblend", "styleblend_version": __version__, "format_version": FORMAT_VERSION,
-        "model_type": "stylegan2", "g_config": ckpt.g_config.to_dict(),
+        "model_type": "stylegan3" if is_stylegan3(ckpt.g_config) else "stylegan2",
+        "g_config": ckpt.g_config.to_dict(),
         "d_config": ckpt.d_config.to_dict() if ckpt.d is not None and ckpt.d_config is not None else None,
         "networks": [n for n in ("g_ema", "g", "d") if getattr(ckpt, n) is not None],
         "dtype": str(dtype or torch.float32).removeprefix("torch."), "license": license, "lineage": lineage,
@@ -315,10 +317,11 @@ def save_pretrained(model: Checkpoint | torch.nn.Module, folder: str | Path, *, 
 
 def _as_checkpoint(model: Checkpoint | torch.nn.Module) -> Checkpoint:
     from ..nn import Generator
+    from ..nn.stylegan3 import StyleGAN3Generator
 
     if isinstance(model, Checkpoint):
         return model
-    if isinstance(model, Generator):
+    if isinstance(model, (Generator, StyleGAN3Generator)):
         state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         return Checkpoint(g_config=model.cfg, g_ema=state)
     raise InvalidArgumentError(f"save_pretrained takes a styleblend Checkpoint or Generator, not a {type(model).__name__}")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import GeneratorConfig
+from ..config_sg3 import generator_config_from_dict, is_stylegan3
 from ..errors import InvalidArgumentError
 from .checkpoint import Checkpoint
 from .digest import file_sha256
@@ -93,11 +93,14 @@ def model_card(config: Mapping[str, Any], title: str) -> str:
     g = config["g_config"]
     s = g.get("synthesis", {})
     license = config.get("license")
-    cfg = GeneratorConfig.from_dict(dict(g))
+    cfg = generator_config_from_dict(dict(g))
+    family = "StyleGAN3" if is_stylegan3(cfg) else "StyleGAN2"
+    k = s.get("conv_kernel")
+    architecture = s.get("architecture") or f"{s.get('num_layers')} layers, {k}x{k} convs"
     lines = ["---", "library_name: styleblend", f"license: {license or 'other'}",
-             "tags:", "- stylegan2", "- gan", "- image-generation", "- styleblend", "---", "",
+             "tags:", f"- {family.lower()}", "- gan", "- image-generation", "- styleblend", "---", "",
              f"# {title}", "",
-             f"A StyleGAN2 generator of {cfg.img_resolution}x{cfg.img_resolution} images, saved by styleblend "
+             f"A {family} generator of {cfg.img_resolution}x{cfg.img_resolution} images, saved by styleblend "
              f"{config.get('styleblend_version')}: `{MODEL_FILE}` holds the weights, `{CONFIG_FILE}` the architecture; "
              "no code travels with them.", "",
              "## Architecture", "",
@@ -106,7 +109,7 @@ def model_card(config: Mapping[str, Any], title: str) -> str:
              f"| z_dim / w_dim / c_dim | {cfg.z_dim} / {cfg.w_dim} / {cfg.c_dim} |",
              f"| num_ws (W+ entries) | {cfg.num_ws} |",
              f"| mapping layers | {cfg.mapping.num_layers} |",
-             f"| synthesis | {s.get('architecture')}, channel_base {s.get('channel_base')}, channel_max "
+             f"| synthesis | {architecture}, channel_base {s.get('channel_base')}, channel_max "
              f"{s.get('channel_max')}, num_fp16_res {s.get('num_fp16_res')} |",
              f"| networks | {', '.join(config.get('networks') or [])} (stored as {config.get('dtype')}) |", "",
              "## Licence", "",

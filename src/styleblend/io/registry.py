@@ -30,8 +30,8 @@ choices of the commands pick the new format up from here.
 
 A new architecture inside a container styleblend already reads - StyleGAN3 generators in NVIDIA
 PyTorch pickles - is not a new format: the same rule recognises the file, and the container's reader
-(``formats/nvidia_pkl.py``, where ``_is_stylegan3`` refuses such generators today) decides the
-architecture from the file and returns a checkpoint with the matching config. A new container (e.g.
+(``formats/nvidia_pkl.py``, which asks ``formats/nvidia_sg3.py`` for a StyleGAN3 generator's config) decides
+the architecture from the file and returns a checkpoint with the matching config. A new container (e.g.
 a StyleGAN3 export in another layout) is a new format, added as above.
 """
 

@@ -26,7 +26,9 @@ import re
 from dataclasses import dataclass
 
 from ..config import GeneratorConfig
+from ..config_sg3 import is_stylegan3
 from ..errors import InvalidArgumentError
+from .naming_sg3 import is_sg3_key, sg3_generator_layers, sg3_param_info
 
 GROUPS = ("const", "conv", "affine", "bias", "noise", "torgb", "mapping", "w_avg", "buffer")
 
@@ -54,6 +56,7 @@ class ParamInfo:
             and biases and for const's feature maps), None when the tensor has no such dimension (noise,
             affine layers, filters, mapping). Affine outputs are styles of the conv's *input* channels,
             so they deliberately have no output-channel dimension here.
+        size: StyleGAN3 only: the layer's output size with margin (``resolution`` is its sampling rate).
     """
 
     key: str
@@ -63,6 +66,9 @@ class ParamInfo:
     ws_index: int | None
     block_ws_indices: tuple[int, ...]
     channel_dim: int | None
+    # StyleGAN3: the layer's output size in pixels including its margin (the ``36`` of ``L3_36_48``); None
+    # for StyleGAN2 (whose block resolution is its size) and for tensors of no synthesis layer.
+    size: int | None = None
 
     @property
     def anchor_ws_index(self) -> int | None:
@@ -110,6 +116,11 @@ def param_info(key: str, cfg: GeneratorConfig | None = None) -> ParamInfo:
     """
     if key == "mapping.w_avg":
         return ParamInfo(key, "w_avg", "mapping.w_avg", None, None, (), None)
+    if is_sg3_key(key) or (is_stylegan3(cfg) and key.startswith("synthesis.")):
+        if cfg is not None and not is_stylegan3(cfg):
+            raise InvalidArgumentError(f"'{key}' is a StyleGAN3 tensor but the generator is a StyleGAN2 one; the "
+                                       "tensor belongs to another architecture")
+        return ParamInfo(*sg3_param_info(key, cfg))
     if key.startswith("mapping."):
         parts = key.split(".")
         if len(parts) == 3 and (re.fullmatch(r"fc\d+", parts[1]) or parts[1] == "embed") \
@@ -168,13 +179,16 @@ def _unknown(key: str) -> InvalidArgumentError:
 
 
 def generator_layers(cfg: GeneratorConfig) -> list[LayerInfo]:
-    """Every layer of a generator in forward order: mapping, then per block const/conv0/conv1/torgb/skip."""
+    """Every layer of a generator in forward order: mapping, then per block const/conv0/conv1/torgb/skip
+    (StyleGAN3: mapping, then ``input`` and the layers ``L<i>_...``)."""
     out = []
     if cfg.c_dim > 0:
         out.append(LayerInfo("mapping.embed", "mapping", None, None, cfg.mapping.embed_features or cfg.w_dim))
     out += [LayerInfo(f"mapping.fc{i}", "mapping", None, None,
                       cfg.w_dim if i == cfg.mapping.num_layers - 1 else (cfg.mapping.layer_features or cfg.w_dim))
             for i in range(cfg.mapping.num_layers)]
+    if is_stylegan3(cfg):
+        return out + [LayerInfo(*fields) for fields in sg3_generator_layers(cfg)]
     arch = cfg.synthesis.architecture
     for res in cfg.block_resolutions:
         ws = _block_ws_indices(res)

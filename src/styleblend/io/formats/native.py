@@ -15,7 +15,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ...config import DiscriminatorConfig, GeneratorConfig
+from ...config import DiscriminatorConfig
+from ...config_sg3 import generator_config_from_dict
 from ...errors import CheckpointError, InvalidArgumentError
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint
@@ -65,7 +66,7 @@ def read(path: Path) -> Checkpoint:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path.name}: corrupt or truncated safetensors file ({one_line(exc)})") from None
     try:
-        g_config = GeneratorConfig.from_dict(_mapping(header["g_config"], "g_config"))
+        g_config = generator_config_from_dict(_mapping(header["g_config"], "g_config"))
         d_config = (DiscriminatorConfig.from_dict(_mapping(header["d_config"], "d_config"))
                     if header.get("d_config") else None)
     except (ValueError, KeyError, TypeError, InvalidArgumentError) as exc:

@@ -27,6 +27,7 @@ from ...config import (
     MappingConfig,
     SynthesisConfig,
 )
+from ...config_sg3 import StyleGAN3Config
 from ...errors import (
     ArchitectureMismatchError,
     CheckpointError,
@@ -43,6 +44,7 @@ from ..safe_unpickle import (
     plain_data,
     restricted_load,
 )
+from . import nvidia_sg3
 
 NETWORK_KEYS = {"G_ema": "g_ema", "G": "g", "D": "d"}
 
@@ -108,15 +110,6 @@ def flatten_state(obj: PersistentObject, prefix: str = "") -> OrderedDict[str, t
     return out
 
 
-def _is_stylegan3(obj: PersistentObject) -> bool:
-    synthesis = dict(_entries(obj.state, "_modules", "")).get("synthesis")
-    if isinstance(synthesis, PersistentObject):
-        names = [name for name, _ in _entries(synthesis.state, "_modules", "synthesis.")]
-        if "input" in names or any(n.startswith("L0_") for n in names):
-            return True
-    return "filtered_lrelu" in obj.module_src
-
-
 def _split_known(kwargs: dict, known: set[str], where: str) -> dict:
     out = {}
     for key, value in kwargs.items():
@@ -129,13 +122,13 @@ def _split_known(kwargs: dict, known: set[str], where: str) -> dict:
     return out
 
 
-def generator_config(obj: PersistentObject) -> GeneratorConfig:
-    """Architecture from a Generator's ``_init_kwargs`` (ADA: nested synthesis_kwargs; SG3 repo: flat)."""
+def generator_config(obj: PersistentObject) -> GeneratorConfig | StyleGAN3Config:
+    """Architecture from a Generator's ``_init_kwargs`` (ADA: nested synthesis_kwargs; SG3 repo: flat;
+    StyleGAN3 generators: see :mod:`.nvidia_sg3`)."""
     if obj.class_name != "Generator":
         raise UnsupportedArchitectureError(f"expected a Generator network, found class '{obj.class_name}'")
-    if _is_stylegan3(obj):
-        raise UnsupportedArchitectureError(
-            "this is a StyleGAN3 (alias-free) generator; StyleGAN3 is not supported yet - use a StyleGAN2 model")
+    if nvidia_sg3.is_stylegan3(obj):
+        return nvidia_sg3.stylegan3_config(obj)
     kwargs = _init_kwargs(obj, "Generator")
     args = plain_data(obj.state.get("_init_args") or ())
     if not isinstance(args, (list, tuple)):

@@ -28,6 +28,7 @@ from ...config import (
     MappingConfig,
     SynthesisConfig,
 )
+from ...config_sg3 import is_stylegan3
 from ...errors import (
     ArchitectureMismatchError,
     CheckpointError,
@@ -357,6 +358,9 @@ def channel_multiplier(cfg: GeneratorConfig) -> int | None:
 
 
 def _check_writable(cfg: GeneratorConfig) -> None:
+    if is_stylegan3(cfg):
+        raise InvalidArgumentError("cannot write a rosinality checkpoint: it holds StyleGAN2 generators only and "
+                                   "this is a StyleGAN3 one; write 'native' (or 'nvidia-pkl' into an NVIDIA pickle)")
     m, s = cfg.mapping, cfg.synthesis
     problems = []
     if cfg.c_dim:

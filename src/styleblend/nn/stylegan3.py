@@ -1,0 +1,221 @@
+"""StyleGAN3 (alias-free) generator in plain PyTorch (Karras et al. 2021, "Alias-Free Generative
+Adversarial Networks"), with the parameter and buffer names of NVIDIA's module tree
+(``synthesis.input.freqs``, ``synthesis.L3_36_48.affine.weight``, ``synthesis.L5_52_48.up_filter``), so
+their snapshots load without renaming.
+
+The network is ``mapping`` (shared with StyleGAN2: :class:`~styleblend.nn.mapping.MappingNetwork`)
+followed by :class:`SG3SynthesisNetwork`: Fourier features rotated/translated by W+ row 0 and by a
+user transform, then ``num_layers`` modulated convolutions each followed by a filtered leaky ReLU
+(:func:`~styleblend.ops.filtered_lrelu.filtered_lrelu`) and a final 1x1 ToRGB layer. There are no noise
+inputs: ``noise_mode`` is accepted for interface compatibility and ignored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config_sg3 import InputSpec, LayerSpec, StyleGAN3Config
+from ..errors import InvalidArgumentError
+from ..ops.filtered_lrelu import filtered_lrelu
+from ..ops.lowpass import kaiser_lowpass, radial_lowpass
+from .layers import NOISE_MODES, FullyConnectedLayer
+from .mapping import MappingNetwork
+
+
+def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
+                         padding: int = 0, input_gain: torch.Tensor | None = None) -> torch.Tensor:
+    """StyleGAN3's modulated convolution: ``x`` [N, I, H, W], ``weight`` [O, I, k, k], ``styles`` [N, I].
+
+    Differs from StyleGAN2's in two ways (Karras et al. 2021, Appendix F.1): before modulating, the
+    weight is scaled to unit RMS per output channel and the styles to unit RMS over the whole batch
+    (which keeps float16 in range; demodulation cancels both scales), and ``input_gain`` (the inverse
+    RMS of the layer's input, a scalar or [N, I]) multiplies the modulated weights.
+    """
+    n = x.shape[0]
+    out_channels, in_channels, kh, kw = weight.shape
+    if demodulate:
+        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+        styles = styles * styles.square().mean().rsqrt()
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_channels, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_channels, 1, 1, 1)
+    if input_gain is not None:
+        w = w * input_gain.expand(n, in_channels).reshape(n, 1, in_channels, 1, 1)
+    x = x.reshape(1, n * in_channels, *x.shape[2:])
+    x = F.conv2d(x, w.reshape(n * out_channels, in_channels, kh, kw).to(x.dtype), padding=padding, groups=n)
+    return x.reshape(n, out_channels, *x.shape[2:])
+
+
+def user_transform(translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0) -> torch.Tensor:
+    """The matrix to store in ``synthesis.input.transform`` to translate and rotate the output image.
+
+    As NVIDIA's gen_images.py: M = [[cos a, sin a, tx], [-sin a, cos a, ty], [0, 0, 1]] with ``a`` the
+    angle in radians (``rotate`` is in degrees), inverted in float64; returned as float32 [3, 3].
+    ``translate`` is in image widths (the image spans [-0.5, 0.5] in both directions).
+    """
+    a = math.radians(float(rotate))
+    tx, ty = (float(v) for v in translate)
+    m = np.array([[math.cos(a), math.sin(a), tx], [-math.sin(a), math.cos(a), ty], [0.0, 0.0, 1.0]])
+    return torch.from_numpy(np.linalg.inv(m)).to(torch.float32)
+
+
+class SynthesisInput(nn.Module):
+    """Fourier features: ``channels`` sinusoids of fixed frequencies (inside the first cut-off) and
+    phases, sampled on a ``size`` x ``size`` grid, rotated and translated by an affine of w (and by the
+    user transform), then mixed by a learned ``channels`` x ``channels`` matrix (Sec. 3.1, Appendix F.1)."""
+
+    def __init__(self, w_dim: int, spec: InputSpec) -> None:
+        super().__init__()
+        self.channels, self.size = spec.channels, spec.size
+        self.sampling_rate, self.bandwidth = spec.sampling_rate, spec.bandwidth
+        # Random frequencies in the disc of radius `bandwidth`, random phases (replaced by a snapshot's).
+        freqs = torch.randn([self.channels, 2])
+        radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
+        freqs = freqs / (radii * radii.square().exp().pow(0.25)) * self.bandwidth
+        self.weight = nn.Parameter(torch.randn([self.channels, self.channels]))
+        self.affine = FullyConnectedLayer(w_dim, 4, bias_init=0)
+        with torch.no_grad():  # w starts out giving the identity rotation (1, 0) and no translation
+            self.affine.weight.zero_()
+            self.affine.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        self.register_buffer("transform", torch.eye(3))  # inverse user transform of the output image
+        self.register_buffer("freqs", freqs)
+        self.register_buffer("phases", torch.rand([self.channels]) - 0.5)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        """w [N, w_dim] -> features [N, channels, size, size] (float32)."""
+        n = w.shape[0]
+        t = self.affine(w)  # (r_cos, r_sin, t_x, t_y): rotation normalised to unit length, then translation
+        t = t / t[:, :2].norm(dim=1, keepdim=True)
+        rot = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
+        rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
+        shift = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
+        shift[:, 0, 2], shift[:, 1, 2] = -t[:, 2], -t[:, 3]
+        transforms = rot @ shift @ self.transform.unsqueeze(0)
+        freqs = self.freqs.unsqueeze(0)
+        phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
+        freqs = freqs @ transforms[:, :2, :2]
+        # A user rotation can push frequencies outside the band; fade those out linearly up to Nyquist.
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+        theta = torch.eye(2, 3, device=w.device)
+        theta[0, 0] = theta[1, 1] = 0.5 * self.size / self.sampling_rate
+        grid = F.affine_grid(theta.unsqueeze(0), [1, 1, self.size, self.size], align_corners=False)
+        x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)  # [N, H, W, C]
+        x = torch.sin((x + phases.unsqueeze(1).unsqueeze(2)) * (np.pi * 2)) * amplitudes.unsqueeze(1).unsqueeze(2)
+        x = x @ (self.weight / np.sqrt(self.channels)).t()
+        return x.permute(0, 3, 1, 2)
+
+
+class SG3SynthesisLayer(nn.Module):
+    """Modulated convolution (k x k; 1x1 without demodulation for ToRGB), then bias, filtered leaky ReLU
+    (up-sample to the temporary rate, activate, low-pass, down-sample to the output rate) and clamp.
+
+    Filters are buffers (``up_filter``, ``down_filter``; None where the layer does not resample), built
+    here with :mod:`styleblend.ops.lowpass` and replaced by a snapshot's stored ones when it is loaded.
+    """
+
+    def __init__(self, w_dim: int, spec: LayerSpec, conv_clamp: float | None, magnitude_ema_beta: float) -> None:
+        super().__init__()
+        self.spec = spec
+        self.is_torgb, self.use_fp16 = spec.is_torgb, spec.use_fp16
+        self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
+        self.affine = FullyConnectedLayer(w_dim, spec.in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([spec.out_channels, spec.in_channels, spec.conv_kernel, spec.conv_kernel]))
+        self.bias = nn.Parameter(torch.zeros([spec.out_channels]))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+        self.register_buffer("up_filter", kaiser_lowpass(spec.up_taps, spec.in_cutoff, spec.in_half_width * 2,
+                                                         spec.tmp_sampling_rate))
+        design = radial_lowpass if spec.down_radial else kaiser_lowpass
+        self.register_buffer("down_filter", design(spec.down_taps, spec.out_cutoff, spec.out_half_width * 2,
+                                                   spec.tmp_sampling_rate))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, mixed_precision: bool = False,
+                update_emas: bool = False) -> torch.Tensor:
+        s = self.spec
+        if update_emas:
+            magnitude = x.detach().to(torch.float32).square().mean()
+            self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
+        styles = self.affine(w)
+        if self.is_torgb:
+            styles = styles * (1 / np.sqrt(s.in_channels * s.conv_kernel**2))
+        # NVIDIA's StyleGAN3 code runs its float16 layers in float16 only on CUDA devices.
+        dtype = torch.float16 if mixed_precision and self.use_fp16 and x.device.type == "cuda" else torch.float32
+        x = modulated_conv2d_sg3(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
+                                 padding=s.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt())
+        return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=s.up_factor,
+                              down=s.down_factor, padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
+                              slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
+
+
+class SG3SynthesisNetwork(nn.Module):
+    """``input`` then layers ``L0_...`` to ``L<num_layers>_...`` (the last is ToRGB); consumes ws [N, num_ws, w_dim].
+
+    W+ row 0 drives the input's rotation/translation, row i + 1 drives layer ``L<i>``.
+    """
+
+    def __init__(self, cfg: StyleGAN3Config) -> None:
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
+        self.num_ws = cfg.num_ws
+        self.output_scale = cfg.synthesis.output_scale
+        self.mixed_precision = False  # a mode, set by Checkpoint.generator(mixed_precision=True)
+        spec_in, layers = cfg.input_spec, cfg.layers
+        self.input = SynthesisInput(cfg.w_dim, spec_in)
+        self.layer_names = [spec.name for spec in layers]
+        for spec in layers:
+            setattr(self, spec.name, SG3SynthesisLayer(cfg.w_dim, spec, cfg.synthesis.conv_clamp,
+                                                       cfg.synthesis.magnitude_ema_beta))
+
+    def set_transform(self, translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0) -> None:
+        """Translate and rotate every following image (see :func:`user_transform`); (0, 0), 0 resets."""
+        self.input.transform.copy_(user_transform(translate, rotate).to(self.input.transform.device))
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None,
+                mixed_precision: bool | None = None, update_emas: bool = False) -> torch.Tensor:
+        """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
+
+        noise_mode: accepted for the StyleGAN2 interface; StyleGAN3 has no noise inputs.
+        fused_modconv: accepted and ignored (StyleGAN3 always fuses the modulation).
+        mixed_precision: compute the float16 layers in float16 on CUDA devices as NVIDIA's code does
+            (NVIDIA's StyleGAN3 computes in float32 on the CPU, and so does this); None uses
+            ``self.mixed_precision``.
+        """
+        if noise_mode not in NOISE_MODES:
+            raise InvalidArgumentError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise InvalidArgumentError(f"ws has shape {tuple(ws.shape)}; this model expects [N, {self.num_ws}, "
+                                       f"{self.w_dim}]")
+        mixed = self.mixed_precision if mixed_precision is None else mixed_precision
+        rows = ws.to(torch.float32).unbind(dim=1)
+        x = self.input(rows[0])
+        for name, w in zip(self.layer_names, rows[1:]):
+            x = getattr(self, name)(x, w, mixed_precision=mixed, update_emas=update_emas)
+        if self.output_scale != 1:
+            x = x * self.output_scale
+        return x.to(torch.float32)
+
+
+class StyleGAN3Generator(nn.Module):
+    """StyleGAN3 generator with NVIDIA's parameter names; the same interface as the StyleGAN2
+    :class:`~styleblend.nn.Generator` (``mapping``, ``synthesis``, ``num_ws``, ``w_dim``, ``z_dim``,
+    ``c_dim``, ``img_resolution``, ``img_channels``, ``cfg``)."""
+
+    def __init__(self, cfg: StyleGAN3Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
+        self.synthesis = SG3SynthesisNetwork(cfg)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, cfg.mapping)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "const",
+                fused_modconv: bool | None = None) -> torch.Tensor:
+        """z [N, z_dim] (and c [N, c_dim]) -> image [N, C, R, R] in about [-1, 1]."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode)
