@@ -43,6 +43,7 @@ COMMANDS = [
     "dataset",
     "train",
     "blend",
+    "regions",
     "diff",
     "morph",
     "video",

@@ -1,0 +1,110 @@
+"""``styleblend regions``: cluster a layer's features into parts and score every channel per part."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..blend.regions import (
+    default_layer,
+    find_parts,
+    layer_activations,
+    load_region_mask,
+    parse_layer,
+    part_scores,
+    region_scores,
+    resize_mask,
+    sample_seeds,
+)
+from ..errors import InvalidArgumentError
+from ..io import load_checkpoint
+from ..io.atomic import write_bytes_atomic
+from ..media.images import make_grid, save_png, to_uint8
+from ..media.parts import part_map_image
+from ..render import render_ws, seeds_to_ws
+from .common import add_device, int_in_range, resolve_device
+
+#: At most this many samples are analysed (their features are kept in memory) and drawn.
+MAX_SAMPLES = 256
+MAX_GRID_ROWS = 16
+#: How many of the best channels per part the JSON lists by name (every score is in it too).
+TOP_LISTED = 16
+
+SCORING = ("score_c = mean of channel c inside the region - mean outside, after standardising the channel "
+           "over every pixel of every sample (units of the channel's spread); defined for parts and user "
+           "masks alike, and highest for a channel that fires only inside the region")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("regions", help="find image parts in a layer's features and the channels that draw them",
+                       description="Cluster the per-pixel features of one synthesis layer over sample images into "
+                                   "parts (spherical k-means, Collins et al., 'Editing in Style', CVPR 2020) and score "
+                                   "each channel's contribution to each part; or score a region you paint (--mask). "
+                                   "Use the part numbers with 'styleblend blend --region PART'.")
+    p.add_argument("--network", required=True, help="the (base) model to analyse")
+    p.add_argument("--layer", default=None, help="feature layer: a block such as b32 (its output) or b32.conv0 "
+                                                 "(default b32, or the block below the output for smaller models)")
+    p.add_argument("--parts", type=int, default=8, help="number of parts K >= 2 (default 8)")
+    p.add_argument("--samples", type=int_in_range(1, MAX_SAMPLES, "--samples"), default=16,
+                   help=f"sample images, seeds 0..S-1 (default 16, at most {MAX_SAMPLES})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the k-means start (default 0)")
+    p.add_argument("--mask", type=Path, default=None,
+                   help="score this region instead of clustering: a square PNG, white inside, of the image's "
+                        "or the layer's size")
+    p.add_argument("--outdir", type=Path, required=True, help="writes parts.png and regions.json here")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.parts < 2:
+        raise InvalidArgumentError(f"--parts {args.parts}: clustering needs at least 2 parts")
+    device = resolve_device(args.device)
+    ckpt = load_checkpoint(args.network)
+    cfg = ckpt.g_config
+    layer = parse_layer(args.layer or default_layer(cfg), cfg)
+    res = int(layer.split(".")[0][1:])
+    mask = load_region_mask(args.mask, sorted({res, cfg.img_resolution})) if args.mask else None
+    G = ckpt.generator(device)
+    seeds = sample_seeds(args.samples)
+    ws = seeds_to_ws(G, seeds)
+    acts = layer_activations(G, ws, layer)
+    report: dict = {"network": str(args.network), "layer": layer, "resolution": res, "channels": int(acts.shape[1]),
+                    "samples": args.samples, "seeds": f"0-{args.samples - 1}", "truncation_psi": 1.0,
+                    "scoring": SCORING}
+    if mask is not None:
+        region = resize_mask(mask, res)
+        scores = region_scores(acts, region)[None]
+        report.update({"mask": str(args.mask), "area": round(float(region.float().mean()), 4)})
+        maps = region[None].expand(len(seeds), res, res).long()
+        names = ["mask"]
+    else:
+        parts = find_parts(acts, args.parts, layer, seed=args.seed)
+        scores = part_scores(acts, parts.labels, args.parts)
+        report.update({"parts": args.parts, "kmeans_seed": args.seed})
+        maps = parts.labels
+        names = [str(k) for k in range(args.parts)]
+    areas = [round(float((maps == (1 if mask is not None else k)).float().mean()), 4) for k in range(len(names))]
+    report["regions"] = [{"region": name, "area": area,
+                          "top_channels": [int(c) for c in scores[i].argsort(descending=True, stable=True)[:TOP_LISTED]],
+                          "scores": [round(float(s), 4) for s in scores[i]]}
+                         for i, (name, area) in enumerate(zip(names, areas))]
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    images = to_uint8(render_ws(G, ws[:MAX_GRID_ROWS]))
+    size = max(images.shape[1], 128)
+    cells = []
+    for img, labels in zip(images, maps[:MAX_GRID_ROWS]):
+        cells.append(np.kron(img, np.ones((size // img.shape[0], size // img.shape[1], 1), dtype=np.uint8))
+                     if img.shape[0] < size else img)
+        cells.append(part_map_image(labels, size)[:, :, :img.shape[2]] if img.shape[2] == 3
+                     else part_map_image(labels, size)[:, :, :1])
+    grid = make_grid(np.stack(cells), cols=4, pad=2)
+    grid_path = save_png(grid, args.outdir / "parts.png")
+    json_path = write_bytes_atomic(args.outdir / "regions.json", (json.dumps(report, indent=1) + "\n").encode())
+    print(f"wrote {grid_path} (image | part map, two samples per row) and {json_path}")
+    for entry in report["regions"]:
+        print(f"region {entry['region']}: area {entry['area']:.3f}, top channels {entry['top_channels'][:8]}")
+    return 0
