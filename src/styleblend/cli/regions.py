@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from ..blend.regions import (
+    RegionBlend,
     default_layer,
     find_parts,
     layer_activations,
     load_region_mask,
+    mark_region,
     parse_layer,
     part_scores,
+    plan_region_blend,
     region_scores,
     resize_mask,
     sample_seeds,
@@ -108,3 +111,62 @@ def run(args: argparse.Namespace) -> int:
     for entry in report["regions"]:
         print(f"region {entry['region']}: area {entry['area']:.3f}, top channels {entry['top_channels'][:8]}")
     return 0
+
+
+# --- the region options of ``styleblend blend`` (kept here so blend.py only wires them in) ---
+
+def add_region_options(p: argparse.ArgumentParser) -> None:
+    """--region and its companions for ``styleblend blend``."""
+    g = p.add_argument_group("region blends (channels chosen by the image part they draw; see 'styleblend regions')")
+    g.add_argument("--region", default=None, metavar="PART|MASK.png",
+                   help="blend only the channels that draw this part (a number from 'styleblend regions' with the same "
+                        "--region-layer, --parts and --region-samples) or this mask (white = region); without a "
+                        "schedule flag every other tensor stays the base's")
+    g.add_argument("--region-layer", default=None, help="analysed feature layer (default b32, as 'regions')")
+    g.add_argument("--region-layers", default=None,
+                   help="comma-separated layers whose output channels are blended (default: the conv producing "
+                        "the analysed features, e.g. b32.conv1); they need the analysed layer's channel count")
+    g.add_argument("--parts", type=int, default=8, help="number of parts, as in 'regions' (default 8)")
+    g.add_argument("--region-samples", type=int_in_range(1, MAX_SAMPLES, "--region-samples"), default=16,
+                   help="sample images of the analysis, seeds 0..S-1 (default 16, as 'regions')")
+    sel = g.add_mutually_exclusive_group()
+    sel.add_argument("--top-k", type=int, default=None, help="blend the N best-scoring channels (default: a quarter)")
+    sel.add_argument("--threshold", type=float, default=None, help="blend every channel scoring >= T")
+
+
+def region_requested(args: argparse.Namespace) -> bool:
+    """True when --region was given; then a missing schedule means 'base everywhere else' (α = 0)."""
+    if args.region is None:
+        if args.top_k is not None or args.threshold is not None or args.region_layers or args.region_layer:
+            raise InvalidArgumentError("--top-k, --threshold and --region-layer(s) need --region PART|MASK.png")
+        return False
+    if args.parts < 2:
+        raise InvalidArgumentError(f"--parts {args.parts}: clustering needs at least 2 parts")
+    return True
+
+
+def plan_region(args: argparse.Namespace, base, device) -> RegionBlend:
+    """The region blend's channel masks on the base (which the blend command loaded)."""
+    layers = [x for x in args.region_layers.split(",") if x.strip()] if args.region_layers else None
+    return plan_region_blend(base.generator(device), args.region, layer=args.region_layer, parts=args.parts,
+                             samples=args.region_samples, top_k=args.top_k, threshold=args.threshold, layers=layers)
+
+
+def record_region(recipe, plan: RegionBlend) -> None:
+    """Note the region choice on the recipe's channel masks it produced (``recipe.channels[i]['region']``)."""
+    ours = {(m.layer, m.channels) for m in plan.masks}
+    for entry in recipe.channels:
+        if (entry["layer"], tuple(entry["channels"] or ())) in ours:
+            entry["region"] = plan.record
+
+
+def region_column(base, plan: RegionBlend, seeds: list[int], psi: float, device, class_idx: int | None,
+                  size: int) -> np.ndarray:
+    """The base's preview images with everything outside the region darkened: one column [rows*size, size, C]."""
+    G = base.generator(device)
+    ws = seeds_to_ws(G, seeds, psi, class_idx=class_idx)
+    images = mark_region(to_uint8(render_ws(G, ws)), plan.region_maps(G, ws))
+    factor = size // images.shape[1]
+    if factor > 1:
+        images = images.repeat(factor, axis=1).repeat(factor, axis=2)
+    return make_grid(images, cols=1)
