@@ -227,7 +227,7 @@ def region_scores(acts: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
         InvalidArgumentError: a region of the wrong size, or one that covers no pixel or every pixel.
     """
     n, c, h, w = acts.shape
-    if region.ndim == 2:
+    if region.ndim == 2 and tuple(region.shape) == (h, w):
         region = region[None].expand(n, h, w)
     if tuple(region.shape) != (n, h, w):
         raise InvalidArgumentError(f"a region of size {tuple(region.shape[-2:])} does not fit features of "
