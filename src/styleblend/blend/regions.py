@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import generator_layers
 from .channels import ChannelMask
+
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
 
 #: Largest activation tensor (elements) :func:`layer_activations` keeps in memory (1 GiB of float32).
 MAX_ACTIVATION_ELEMENTS = 2**28
@@ -100,7 +104,7 @@ def producing_layer(layer: str) -> str:
 
 
 @torch.no_grad()
-def layer_activations(G: torch.nn.Module, ws: torch.Tensor, layer: str, noise_mode: str = "const",
+def layer_activations(G: Generator, ws: torch.Tensor, layer: str, noise_mode: str = "const",
                       batch_size: int = 8) -> torch.Tensor:
     """Render ``ws`` [N, num_ws, w_dim] and return the features of ``layer``: float32 [N, C, H, W] on the CPU.
 
@@ -111,7 +115,7 @@ def layer_activations(G: torch.nn.Module, ws: torch.Tensor, layer: str, noise_mo
         InvalidArgumentError: unknown layer, or the activations would exceed :data:`MAX_ACTIVATION_ELEMENTS`.
     """
     block_name, _, conv = layer.partition(".")
-    module = getattr(G.synthesis, block_name, None)
+    module: Any = getattr(G.synthesis, block_name, None)
     if conv and module is not None:
         module = getattr(module, conv, None)
     if module is None:
@@ -124,7 +128,7 @@ def layer_activations(G: torch.nn.Module, ws: torch.Tensor, layer: str, noise_mo
                                    f"activation budget of {MAX_ACTIVATION_ELEMENTS} values; use fewer samples")
     captured: list[torch.Tensor] = []
 
-    def hook(_module: torch.nn.Module, _inputs: object, output: object) -> None:
+    def hook(_module: torch.nn.Module, _inputs: object, output: Any) -> None:
         x = output[0] if isinstance(output, tuple) else output
         captured.append(x.detach().to(torch.float32).cpu())
 
@@ -226,7 +230,7 @@ def region_scores(acts: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     Raises:
         InvalidArgumentError: a region of the wrong size, or one that covers no pixel or every pixel.
     """
-    n, c, h, w = acts.shape
+    n, _, h, w = acts.shape
     if region.ndim == 2 and tuple(region.shape) == (h, w):
         region = region[None].expand(n, h, w)
     if tuple(region.shape) != (n, h, w):
@@ -356,16 +360,17 @@ class RegionBlend:
     mask: torch.Tensor | None
 
     @torch.no_grad()
-    def region_maps(self, G: torch.nn.Module, ws: torch.Tensor) -> torch.Tensor:
+    def region_maps(self, G: Generator, ws: torch.Tensor) -> torch.Tensor:
         """The region of each image rendered from ``ws``: bool [N, H, W] at the analysed layer's size."""
         if self.mask is not None:
             res = int(self.layer.split(".")[0][1:])
             return resize_mask(self.mask, res)[None].expand(ws.shape[0], res, res)
         acts = layer_activations(G, ws, self.layer)
-        return assign_parts(acts, self.centroids) == self.part  # type: ignore[arg-type]
+        assert self.centroids is not None and self.part is not None
+        return torch.eq(assign_parts(acts, self.centroids), self.part)
 
 
-def plan_region_blend(G: torch.nn.Module, region: int | str | Path, layer: str | None = None, parts: int = 8,
+def plan_region_blend(G: Generator, region: int | str | Path, layer: str | None = None, parts: int = 8,
                       samples: int = 16, top_k: int | None = None, threshold: float | None = None,
                       layers: Sequence[str] | None = None, seed: int = 0,
                       truncation_psi: float = 1.0) -> RegionBlend:

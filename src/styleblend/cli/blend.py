@@ -29,7 +29,13 @@ from ..io.registry import format_names
 from ..latents.limits import PSI_RANGE
 from ..media.images import save_png
 from .common import add_device, int_list, psi_arg, resolve_device
-from .regions import add_region_options, plan_region, record_region, region_column, region_requested
+from .regions import (
+    add_region_options,
+    plan_region,
+    record_region,
+    region_column,
+    region_requested,
+)
 
 #: Rows of a --preview grid.
 MAX_PREVIEW_SEEDS = 64
