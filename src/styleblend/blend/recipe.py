@@ -20,7 +20,6 @@ import torch
 from .. import __version__
 from ..config import GeneratorConfig
 from ..io.atomic import write_bytes_atomic
-from ..io.digest import file_sha256
 from ..nn.naming import generator_layers, param_info
 
 RECIPE_SUFFIX = ".recipe.json"

@@ -35,13 +35,12 @@ from ...errors import (
     UnsupportedArchitectureError,
 )
 from ..atomic import atomic_path
-from ..checkpoint import Checkpoint, StateDict
+from ..checkpoint import Checkpoint, StateDict, state_shapes
 from ..keymaps import rosinality as keymap
 from ..reading import check_weights_cover, count_elements, reader
 from ..keymaps.common import (
     complete_and_check,
     fit_channels,
-    state_shapes,
     taps_from_kernel,
 )
 from ..safe_torch_load import safe_torch_load
