@@ -30,9 +30,10 @@ import torch
 from styleblend.blend.model import blend_checkpoints
 from styleblend.blend.regions import plan_region_blend, resize_mask
 from styleblend.blend.schedules import Constant
+from styleblend.latents.mapping import seeds_to_ws
 from styleblend.media.images import make_grid, save_png, to_uint8
 from styleblend.models import bundled_checkpoint
-from styleblend.render import render_ws, seeds_to_ws
+from styleblend.render import render_ws
 
 
 def locality(base_img: torch.Tensor, blend_img: torch.Tensor, region: torch.Tensor) -> tuple[float, float, int]:

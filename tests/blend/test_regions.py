@@ -23,7 +23,7 @@ from styleblend.blend.regions import (
 )
 from styleblend.blend.schedules import Constant
 from styleblend.errors import InvalidArgumentError
-from styleblend.render import seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
 
 from .conftest import finetuned, tiny_checkpoint
 

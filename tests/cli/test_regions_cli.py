@@ -54,7 +54,7 @@ def test_regions_with_a_mask(tmp_path, pair, mask_png):
 
 @pytest.mark.parametrize("extra, message", [
     (["--parts", "1"], "at least 2 parts"),
-    (["--layer", "b64"], "not a feature layer"),
+    (["--layer", "b64"], "--layer 'b64' is not a feature layer"),
     (["--mask", "SMALL"], "must be square"),
 ])
 def test_regions_bad_inputs_are_one_line(tmp_path, pair, capsys, extra, message):
@@ -94,8 +94,9 @@ def test_blend_region_mask_with_preview_and_recipe(tmp_path, pair, mask_png, cap
 @pytest.mark.parametrize("extra, message", [
     (["--top-k", "2"], "need --region"),
     (["--region", "0", "--parts", "1"], "at least 2 parts"),
-    (["--region", "5", "--parts", "3", "--region-layer", "b16"], "parts are 0..2"),
-    (["--region", "0", "--region-layer", "b64"], "not a feature layer"),
+    (["--region", "5", "--parts", "3", "--region-layer", "b16"], "--region 5: with --parts 3 the parts are 0..2"),
+    (["--region", "0", "--region-layer", "b16", "--top-k", "99"], "--top-k 99 must be in [0, 16]"),
+    (["--region", "0", "--region-layer", "b64"], "--region-layer 'b64' is not a feature layer"),
     (["--region", "0", "--region-layer", "b16", "--region-layers", "b32.conv1"], "channels"),
 ])
 def test_blend_region_bad_inputs_are_one_line(tmp_path, pair, capsys, extra, message):

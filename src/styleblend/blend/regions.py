@@ -78,9 +78,9 @@ def parse_layer(text: str, cfg: GeneratorConfig) -> str:
     convs = {layer.name for layer in generator_layers(cfg) if layer.kind == "conv"}
     blocks = {f"b{r}" for r in cfg.block_resolutions}
     if name not in convs | blocks:
-        raise InvalidArgumentError(f"layer '{text}' is not a feature layer of this {cfg.img_resolution} px model; "
+        raise InvalidArgumentError(f"`layer` '{text}' is not a feature layer of this {cfg.img_resolution} px model; "
                                    f"use a block b4..b{cfg.img_resolution} (e.g. b{_default_res(cfg)}) or a layer "
-                                   f"such as b{_default_res(cfg)}.conv0")
+                                   f"such as b{_default_res(cfg)}.conv0", param="layer")
     return name
 
 
@@ -164,7 +164,7 @@ def spherical_kmeans(vectors: torch.Tensor, k: int, seed: int = 0, iterations: i
         InvalidArgumentError: k < 2 or more clusters than rows.
     """
     if k < 2:
-        raise InvalidArgumentError(f"--parts {k}: clustering needs at least 2 parts")
+        raise InvalidArgumentError(f"`parts` {k}: clustering needs at least 2 parts", param="parts")
     if vectors.ndim != 2 or vectors.shape[0] < k:
         raise InvalidArgumentError(f"cannot cluster {vectors.shape[0] if vectors.ndim == 2 else 0} vectors into {k} "
                                    "parts; use fewer parts or more samples")
@@ -265,11 +265,13 @@ def select_channels(scores: torch.Tensor, top_k: int | None = None, threshold: f
     is deterministic. Returns sorted channel indices (possibly none).
     """
     if (top_k is None) == (threshold is None):
-        raise InvalidArgumentError("choose the channels with either --top-k N or --threshold T, not both")
+        raise InvalidArgumentError("choose the channels with either `top_k` or `threshold`, not both",
+                                   param=("top_k", "threshold"))
     c = int(scores.shape[0])
     if top_k is not None:
         if not 0 <= top_k <= c:
-            raise InvalidArgumentError(f"--top-k {top_k} must be in [0, {c}] (the layer has {c} channels)")
+            raise InvalidArgumentError(f"`top_k` {top_k} must be in [0, {c}] (the layer has {c} channels)",
+                                       param="top_k")
         order = sorted(range(c), key=lambda i: (-float(scores[i]), i))
         return tuple(sorted(order[:top_k]))
     return tuple(i for i in range(c) if float(scores[i]) >= float(threshold))  # type: ignore[arg-type]
@@ -288,11 +290,11 @@ def region_channel_masks(channels: Sequence[int], layers: Sequence[str], num_cha
     for name in layers:
         layer = convs.get(name)
         if layer is None:
-            raise InvalidArgumentError(f"region layer '{name}' is not a conv layer of this model; use e.g. "
-                                       f"b{_default_res(cfg)}.conv1")
+            raise InvalidArgumentError(f"`layers` '{name}' is not a conv layer of this model; use e.g. "
+                                       f"b{_default_res(cfg)}.conv1", param="layers")
         if layer.channels != num_channels:
-            raise InvalidArgumentError(f"region layer '{name}' has {layer.channels} channels but the scored layer "
-                                       f"has {num_channels}; choose layers of the scored resolution")
+            raise InvalidArgumentError(f"`layers` '{name}' has {layer.channels} channels but the scored layer "
+                                       f"has {num_channels}; choose layers of the scored resolution", param="layers")
         masks.append(ChannelMask(name, tuple(channels), float(alpha)))
     return masks
 
@@ -333,9 +335,9 @@ def mark_region(images: np.ndarray, masks: torch.Tensor) -> np.ndarray:
 
 
 def sample_seeds(samples: int) -> list[int]:
-    """The seeds the analysis renders: 0 .. samples-1 (so ``regions`` and ``blend --region`` agree)."""
+    """The seeds the analysis renders: 0 .. samples-1 (so the ``regions`` command and region blends agree)."""
     if samples < 1:
-        raise InvalidArgumentError(f"--samples {samples} must be >= 1")
+        raise InvalidArgumentError(f"`samples` {samples} must be >= 1", param="samples")
     return list(range(samples))
 
 
@@ -401,11 +403,12 @@ def plan_region_blend(G: Generator, region: int | str | Path, layer: str | None 
     if isinstance(region, int) or (isinstance(region, str) and region.strip().isdigit()):
         part = int(region)
         if not 0 <= part < parts:
-            raise InvalidArgumentError(f"--region {part}: with --parts {parts} the parts are 0..{parts - 1}")
+            raise InvalidArgumentError(f"`region` {part}: with `parts` {parts} the parts are 0..{parts - 1}",
+                                       param=("region", "parts"))
     else:
         user_mask = load_region_mask(region, sorted({res, cfg.img_resolution}))
     seeds = sample_seeds(samples)
-    from ..render import seeds_to_ws
+    from ..latents.mapping import seeds_to_ws
 
     acts = layer_activations(G, seeds_to_ws(G, seeds, truncation_psi), name)
     centroids = None

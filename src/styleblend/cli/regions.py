@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +27,10 @@ from ..blend.regions import (
 from ..errors import InvalidArgumentError
 from ..io import load_checkpoint
 from ..io.atomic import write_bytes_atomic
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, save_png, to_uint8
 from ..media.parts import part_map_image
-from ..render import render_ws, seeds_to_ws
+from ..render import render_ws
 from .common import add_device, int_in_range, resolve_device
 
 #: At most this many samples are analysed (their features are kept in memory) and drawn.
@@ -35,6 +38,11 @@ MAX_SAMPLES = 256
 MAX_GRID_ROWS = 16
 #: How many of the best channels per part the JSON lists by name (every score is in it too).
 TOP_LISTED = 16
+
+#: The library's parameter names (backticked in its errors) -> the flags of each command.
+REGIONS_FLAGS = {"layer": "--layer", "parts": "--parts", "samples": "--samples"}
+BLEND_FLAGS = {"layer": "--region-layer", "layers": "--region-layers", "parts": "--parts",
+               "samples": "--region-samples", "region": "--region", "top_k": "--top-k", "threshold": "--threshold"}
 
 SCORING = ("score_c = mean of channel c inside the region - mean outside, after standardising the channel "
            "over every pixel of every sample (units of the channel's spread); defined for parts and user "
@@ -62,7 +70,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def flags_in_errors(flags: dict[str, str]) -> Iterator[None]:
+    """Show this command's flags for the parameters a library error names (``regions`` and ``blend`` differ)."""
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        text = str(exc)
+        for name in exc.params:
+            text = text.replace(f"`{name}`", flags.get(name, f"`{name}`"))
+        raise InvalidArgumentError(text) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    with flags_in_errors(REGIONS_FLAGS):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.parts < 2:
         raise InvalidArgumentError(f"--parts {args.parts}: clustering needs at least 2 parts")
     device = resolve_device(args.device)
@@ -148,8 +173,10 @@ def region_requested(args: argparse.Namespace) -> bool:
 def plan_region(args: argparse.Namespace, base, device) -> RegionBlend:
     """The region blend's channel masks on the base (which the blend command loaded)."""
     layers = [x for x in args.region_layers.split(",") if x.strip()] if args.region_layers else None
-    return plan_region_blend(base.generator(device), args.region, layer=args.region_layer, parts=args.parts,
-                             samples=args.region_samples, top_k=args.top_k, threshold=args.threshold, layers=layers)
+    with flags_in_errors(BLEND_FLAGS):
+        return plan_region_blend(base.generator(device), args.region, layer=args.region_layer, parts=args.parts,
+                                 samples=args.region_samples, top_k=args.top_k, threshold=args.threshold,
+                                 layers=layers)
 
 
 def record_region(recipe, plan: RegionBlend) -> None:
