@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from ..blend.channels import ChannelMask, parse_channel_mask, read_channel_mask
 from ..blend.model import blend_checkpoints, save_blend, swap_sweep
 from ..blend.multi import MultiSchedule, parse_multi_schedule
 from ..blend.preview import preview_grid
 from ..blend.recipe import format_alpha_table
 from ..blend.schedules import (
+    Constant,
     Linear,
     Schedule,
     Sigmoid,
@@ -26,6 +29,13 @@ from ..io.registry import format_names
 from ..latents.limits import PSI_RANGE
 from ..media.images import save_png
 from .common import add_device, int_list, psi_arg, resolve_device
+from .regions import (
+    add_region_options,
+    plan_region,
+    record_region,
+    region_column,
+    region_requested,
+)
 
 #: Rows of a --preview grid.
 MAX_PREVIEW_SEEDS = 64
@@ -84,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-alpha", action="store_true", help="print the alpha of every layer and group")
     p.add_argument("--dry-run", action="store_true", help="print the alpha table and write nothing")
     p.add_argument("--no-hash", action="store_true", help="do not record input SHA-256 in the recipe")
+    add_region_options(p)
     add_device(p)
     p.set_defaults(func=run)
 
@@ -206,13 +217,24 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     channels = parse_channels(args.channels)
     mapping = _mapping(args.mapping)
-    schedule = None if args.sweep else build_schedule(args, len(args.transfer))
+    region = region_requested(args)
+    no_schedule = not (args.schedule or args.swap_res or args.edges or args.table or args.layers or args.spec)
+    # A region blend without a schedule flag changes only the region's channels (alpha 0 elsewhere).
+    schedule = None if args.sweep else Constant(0.0) if region and no_schedule else \
+        build_schedule(args, len(args.transfer))
     base = load_checkpoint(args.base)
     transfers = [load_checkpoint(t).generators_only() for t in args.transfer]
+    region_plan = plan_region(args, base, device) if region else None
+    if region_plan is not None:
+        channels = channels + region_plan.masks
+        print(f"region {region_plan.record['region']}: {len(region_plan.record['channels'])} channels of "
+              f"{', '.join(region_plan.record['blended_layers'])}")
     if schedule is None:
         return _run_sweep(args, base, transfers[0], mapping, channels, device)
     ckpt, recipe = blend_checkpoints(base, transfers, schedule, mapping=mapping, channels=channels,
                                      hash_inputs=not args.no_hash)
+    if region_plan is not None:
+        record_region(recipe, region_plan)
     if args.show_alpha or args.dry_run:
         print(format_alpha_table(recipe.layers, num_models=1 + len(transfers)))
     if args.dry_run:
@@ -222,6 +244,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({recipe.output['format']}) and {recipe_file}")
     if args.preview:
         grid = preview_grid([base, *transfers, ckpt], args.seeds, args.trunc, device=device, class_idx=args.class_idx)
+        if region_plan is not None:  # a last column: the base with the outside of the region darkened
+            grid = np.concatenate([grid, region_column(base, region_plan, args.seeds, args.trunc, device,
+                                                       args.class_idx, grid.shape[0] // len(args.seeds))], axis=1)
         save_png(grid, args.preview)
-        print(f"wrote {args.preview} (columns: base, {', '.join('transfer' for _ in transfers)}, blend)")
+        print(f"wrote {args.preview} (columns: base, {', '.join('transfer' for _ in transfers)}, blend"
+              f"{', region' if region_plan is not None else ''})")
     return 0

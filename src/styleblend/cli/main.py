@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("dataset", "prepare a training zip (centre crop, resize, RGB)"),
     "train": ("train", "train a StyleGAN2-ADA model or fine-tune one on new data"),
     "blend": ("blend", "blend models by resolution (layer swapping, smooth schedules)"),
+    "regions": ("regions", "find image parts in a layer's features and the channels that draw them"),
     "diff": ("diff", "compare two generators layer by layer (are they base + fine-tune?)"),
     "morph": ("morph", "interpolate between two latents (frames, strip, GIF, MP4)"),
     "interp-video": ("video", "looping interpolation video through seeds or latents"),
