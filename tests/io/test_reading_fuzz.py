@@ -221,6 +221,5 @@ def test_memory_budget_is_enforced():
     # The guard itself: inside the budget a 4 GB allocation fails instead of succeeding.
     import resource  # noqa: F401 - skip on platforms without it
 
-    with memory_budget(1 << 28):
-        with pytest.raises((MemoryError, RuntimeError)):
-            torch.empty(1 << 32, dtype=torch.uint8).fill_(1)
+    with memory_budget(1 << 28), pytest.raises((MemoryError, RuntimeError)):
+        torch.empty(1 << 32, dtype=torch.uint8).fill_(1)

@@ -19,6 +19,7 @@ import torch
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_paths
 from ..io.checkpoint import Checkpoint
+from ..io.digest import file_sha256
 from ..io.files import save_checkpoint
 from ..io.registry import output_format  # its old home was here; kept importable from this module
 from ..nn.naming import param_info
@@ -34,7 +35,7 @@ from .core import (
     two_model_weights,
 )
 from .multi import MultiSchedule
-from .recipe import Recipe, file_sha256, layer_weights, recipe_path, write_recipe
+from .recipe import Recipe, layer_weights, recipe_path, write_recipe
 from .schedules import Schedule, Swap, with_groups
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ import torch
 from .. import __version__
 from ..config import GeneratorConfig
 from ..io.atomic import write_bytes_atomic
-from ..io.digest import file_sha256
 from ..nn.naming import generator_layers, param_info
 
 RECIPE_SUFFIX = ".recipe.json"
@@ -55,7 +54,7 @@ class Recipe:
     ignored: list[str] = field(default_factory=list)
     output: dict[str, Any] = field(default_factory=dict)
     styleblend_version: str = __version__
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
-from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
+from ..errors import ArchitectureMismatchError, InvalidArgumentError
 
 log = logging.getLogger(__name__)
 

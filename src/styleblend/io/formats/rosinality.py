@@ -37,13 +37,13 @@ from ...errors import (
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict
 from ..keymaps import rosinality as keymap
-from ..reading import check_weights_cover, count_elements, reader
 from ..keymaps.common import (
     complete_and_check,
     fit_channels,
     state_shapes,
     taps_from_kernel,
 )
+from ..reading import check_weights_cover, count_elements, reader
 from ..safe_torch_load import safe_torch_load
 from ..safe_unpickle import NamespaceStandIn
 
