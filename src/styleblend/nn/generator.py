@@ -27,4 +27,5 @@ class Generator(nn.Module):
                 fused_modconv: bool | None = None) -> torch.Tensor:
         """z [N, z_dim] (and c [N, c_dim]) -> image [N, C, R, R] in about [-1, 1]."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+        img: torch.Tensor = self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+        return img
