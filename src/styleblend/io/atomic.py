@@ -96,7 +96,7 @@ def clean_stale_temps(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     prefix = f".{path.name}."
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:

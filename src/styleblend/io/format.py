@@ -82,7 +82,7 @@ class FileHead:
             try:
                 for op, arg, _ in pickletools.genops(self.data[:PICKLE_SCAN_BYTES]):
                     if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                        recent = (recent + [arg])[-2:]
+                        recent = (recent + [str(arg)])[-2:]  # a text opcode's argument is a str
                     elif op.name == "STACK_GLOBAL" and len(recent) == 2:
                         found.add(recent[0])
                     elif op.name == "GLOBAL":

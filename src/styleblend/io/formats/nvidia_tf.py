@@ -16,6 +16,7 @@ converted exactly is left out and listed in ``meta['dropped']``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import reprlib
@@ -59,7 +60,8 @@ class TFNetworkStandIn:
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.__dict__.get("state", {})
+        state: dict[str, Any] = self.__dict__.get("state", {})
+        return state
 
     @property
     def build_func_name(self) -> str:
@@ -314,7 +316,7 @@ def convert_generator(net: TFNetworkStandIn, what: str, shapes: dict[str, tuple[
     check_weights_cover(cfg, sum(t.numel() for v in variables.values() for t in v.values()), what)
     state: StateDict = {}
     for component, values in variables.items():
-        state.update(_convert(values, lambda n, c=component: keymap.generator_key(c, n), what))
+        state.update(_convert(values, functools.partial(keymap.generator_key, component), what))
     if "mapping.w_avg" not in state:
         raise CheckpointError(f"{what}: the generator has no 'dlatent_avg' variable")
     from ...nn import Generator
