@@ -11,7 +11,7 @@ Writes ``docs/ppl.md`` (the whole file is regenerated) and prints the same table
    path runs (the sharpest turn is usually at a keyframe) - for lerp W, with easing, with the
    Gaussian post-filter, and slerp Z.
 
-The distance is LPIPS-style VGG-16 when VGG weights are found (see ``styleblend.project.vgg``), else
+The distance is LPIPS-style VGG-16 when VGG weights are found (see ``styleblend.weights``), else
 the labelled pixel proxy; every table says which. Usage::
 
     python benchmarks/bench_ppl.py --network model.safetensors [--samples 2000] [--crop]

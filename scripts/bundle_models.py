@@ -30,7 +30,8 @@ from styleblend.io import Checkpoint, load_checkpoint  # noqa: E402
 from styleblend.io.formats import native  # noqa: E402
 from styleblend.media.images import make_grid, save_png, to_uint8  # noqa: E402
 from styleblend.models import BUNDLED  # noqa: E402
-from styleblend.render import render_ws, seeds_to_ws  # noqa: E402
+from styleblend.latents.mapping import seeds_to_ws  # noqa: E402
+from styleblend.render import render_ws  # noqa: E402
 
 CREDIT = {
     "base": "trained by styleblend on Google Noto Emoji images (Apache-2.0) from emoji-datasource-google 16.0.0",

@@ -26,6 +26,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is downloaded while tests run: styleblend's one network call fails, and downloads are off."""
+    def offline(url: str) -> None:
+        raise OSError(f"tests never download ({url})")
+
+    monkeypatch.setattr("styleblend.weights._open_url", offline)
+    monkeypatch.delenv("STYLEBLEND_ALLOW_DOWNLOAD", raising=False)
+
+
+@pytest.fixture()
+def no_vgg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An environment where no VGG weights can be found."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("DNNLIB_CACHE_DIR", str(tmp_path / "dnnlib"))
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def nvidia_g64() -> Path:
     """Directory of the real-structure NVIDIA snapshot and the images NVIDIA's generate.py made from it."""

@@ -17,12 +17,14 @@ from .blend import Swap, WeightTable, blend_checkpoints, save_blend, swap_sweep
 from .blend.compat import check_configs
 from .blend.preview import preview_grid
 from .io import Checkpoint, load_checkpoint
-from .io.atomic import atomic_path
-from .latents.interpolate import lerp
-from .media.images import make_grid, save_png, to_uint8
 from .config import GeneratorConfig
+from .latents.crossover import mix_styles
+from .latents.files import save_latents
+from .latents.interpolate import lerp
+from .latents.mapping import seeds_to_ws
+from .media.images import make_grid, save_png, to_uint8
 from .models import bundled_checkpoint, bundled_encoder_path
-from .render import mix_styles, render_ws, seeds_to_ws
+from .render import render_ws
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +122,7 @@ def morph_strip(ckpts: Sequence[tuple[str, Checkpoint]], outdir: Path, seed_a: i
     for _, ckpt in ckpts:
         G = ckpt.generator()
         ws = seeds_to_ws(G, [seed_a, seed_b], TRUNCATION_PSI)
-        t = torch.linspace(0, 1, steps).reshape(-1, 1, 1)
-        rows.append(to_uint8(render_ws(G, lerp(ws[0:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t))))
+        rows.append(to_uint8(render_ws(G, lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, steps)))))
     grid = make_grid(np.concatenate(rows), cols=steps)
     path = save_png(grid, outdir / "morph.png")
     names = ", ".join(name for name, _ in ckpts)
@@ -164,10 +165,7 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
         for _, ckpt in renders:
             row.append(to_uint8(render_ws(ckpt.generator(), result.ws))[0])
         rows.append(np.stack(row))
-        latent = outdir / f"embedding-{Path(name).stem}.npy"
-        with atomic_path(latent) as tmp:
-            with tmp.open("wb") as f:
-                np.save(f, result.ws.numpy())
+        latent = save_latents(outdir / f"embedding-{Path(name).stem}.npy", result.ws, "w")
         written.append((latent, f"W+ latent of {name} in the base (use with generate --w-file)"))
         say(f"  embedded {name}: loss {result.final_loss:.4f} after {result.steps_done} steps")
     size = base.g_config.img_resolution

@@ -4,9 +4,23 @@ Every message says the value that was wrong, what was expected and how to fix it
 the CLI prints ``str(error)`` as one line and exits non-zero.
 """
 
+from __future__ import annotations
+
+
+from collections.abc import Sequence
+
 
 class StyleblendError(Exception):
-    """Base class of every error a user can cause."""
+    """Base class of every error a user can cause.
+
+    ``param`` names the library parameter(s) the error is about (``"truncation_psi"``), when there is
+    one. The message names them in backticks (```truncation_psi``` 3 must be ...), so a front end can
+    show them its own way (the CLI shows the flag that sets the parameter, see ``styleblend.cli.common``).
+    """
+
+    def __init__(self, *args: object, param: str | Sequence[str] | None = None) -> None:
+        super().__init__(*args)
+        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param or ())
 
 
 class CheckpointError(StyleblendError):

@@ -1,4 +1,9 @@
-"""Rendering: seeds or latents -> images, in batches, the way NVIDIA's generate.py does it."""
+"""Rendering: ws -> images, in batches, the way NVIDIA's generate.py does it.
+
+The one home of inference-time synthesis: every command and the UI render through here. Getting the
+ws (seeds, files, mapping, truncation, edits) is :mod:`styleblend.latents`' job; this module only
+depends on it for the seed-noise convention of NVIDIA's TF tools.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +14,60 @@ import numpy as np
 import torch
 
 from .errors import InvalidArgumentError
-from .latents.seeds import noise_from_seed, z_from_seeds
+from .latents.seeds import noise_from_seed
+from .media.images import to_uint8
 
 ProgressFn = Callable[[int, int], None]
 
 
-def class_vector(c_dim: int, class_idx: int | None, n: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
-    """One-hot labels [n, c_dim] for a conditional model; None for an unconditional one."""
-    if c_dim == 0:
-        if class_idx is not None:
-            raise InvalidArgumentError(f"--class {class_idx} given, but the model is unconditional (c_dim=0)")
-        return None
-    if class_idx is None:
-        raise InvalidArgumentError(f"the model is conditional (c_dim={c_dim}); pass --class in [0, {c_dim - 1}]")
-    if not 0 <= class_idx < c_dim:
-        raise InvalidArgumentError(f"--class {class_idx} is out of range; the model has classes 0..{c_dim - 1}")
-    c = torch.zeros([n, c_dim], device=device)
-    c[:, class_idx] = 1
-    return c
+def _check_ws(G: torch.nn.Module, ws: torch.Tensor) -> None:
+    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise InvalidArgumentError(f"ws has shape {tuple(ws.shape)}; this model expects [N, {G.num_ws}, {G.w_dim}]")
 
 
-@torch.no_grad()
-def seeds_to_ws(G: torch.nn.Module, seeds: Sequence[int], truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, class_idx: int | None = None) -> torch.Tensor:
-    """ws [len(seeds), num_ws, w_dim] for seeds with NVIDIA's z convention and truncation."""
+def iter_batches(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 8,
+                 progress: ProgressFn | None = None) -> Iterator[torch.Tensor]:
+    """Synthesise ws [N, num_ws, w_dim] batch by batch; yields float32 images [B, C, H, W] on the CPU.
+
+    ``progress(done, total)`` is called after every batch. No gradients are kept.
+    """
+    if batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
+    _check_ws(G, ws)
     device = next(G.parameters()).device
-    z = z_from_seeds(seeds, G.z_dim, device=device)
-    c = class_vector(G.c_dim, class_idx, len(seeds), device)
-    return G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+    total = ws.shape[0]
+    for start in range(0, total, batch_size):
+        with torch.no_grad():
+            img = G.synthesis(ws[start:start + batch_size].to(device), noise_mode=noise_mode).cpu()
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+        yield img
 
 
-@torch.no_grad()
 def render_ws(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 8,
               progress: ProgressFn | None = None) -> torch.Tensor:
     """Synthesise images [N, C, H, W] (float32, about [-1, 1]) from ws [N, num_ws, w_dim] in batches."""
-    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
-        raise InvalidArgumentError(f"ws has shape {tuple(ws.shape)}; this model expects [N, {G.num_ws}, {G.w_dim}]")
-    device = next(G.parameters()).device
-    out = []
-    for start in range(0, ws.shape[0], batch_size):
-        out.append(G.synthesis(ws[start:start + batch_size].to(device), noise_mode=noise_mode).cpu())
-        if progress is not None:
-            progress(min(start + batch_size, ws.shape[0]), ws.shape[0])
+    out = list(iter_batches(G, ws, noise_mode, batch_size, progress))
     return torch.cat(out) if out else torch.zeros([0, G.img_channels, G.img_resolution, G.img_resolution])
+
+
+def iter_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
+                callback: ProgressFn | None = None) -> Iterator[np.ndarray]:
+    """Render ws [T, num_ws, w_dim] in batches; yields uint8 frames [H, W, C] one by one (for videos).
+
+    ``callback(done, total)`` is called after every batch (e.g. to drive a progress bar).
+    """
+    for img in iter_batches(G, ws, noise_mode, batch_size, callback):
+        yield from to_uint8(img)
+
+
+def render_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
+                  callback: ProgressFn | None = None) -> np.ndarray:
+    """All frames at once: uint8 [T, H, W, C] (see :func:`iter_frames`)."""
+    _check_ws(G, ws)
+    if ws.shape[0] == 0:
+        return np.zeros([0, G.img_resolution, G.img_resolution, G.img_channels], dtype=np.uint8)
+    return np.stack(list(iter_frames(G, ws, batch_size, noise_mode, callback)))
 
 
 def noise_buffers(G: torch.nn.Module) -> list[torch.Tensor]:
@@ -98,21 +114,3 @@ def render_with_seed_noise(G: torch.nn.Module, ws: torch.Tensor, seeds: Sequence
         if progress is not None:
             progress(i + 1, len(seeds))
     return torch.cat(out) if out else render_ws(G, ws, noise_mode="const")
-
-
-def mix_styles(row_ws: torch.Tensor, col_ws: torch.Tensor, styles: Sequence[int]) -> torch.Tensor:
-    """Style-mixing grid latents as NVIDIA's style_mixing.py: cell (r, c) = row r's ws with ``styles`` from col c.
-
-    Args:
-        row_ws: [R, num_ws, w_dim]; col_ws: [C, num_ws, w_dim]; styles: W+ indices taken from the column.
-    Returns:
-        [R, C, num_ws, w_dim].
-    """
-    num_ws = row_ws.shape[1]
-    bad = [s for s in styles if not 0 <= s < num_ws]
-    if bad:
-        raise InvalidArgumentError(f"--styles {bad} out of range; this model has W+ indices 0..{num_ws - 1}")
-    out = row_ws[:, None].repeat(1, col_ws.shape[0], 1, 1)
-    idx = list(styles)
-    out[:, :, idx] = col_ws[None, :, idx].expand(row_ws.shape[0], -1, -1, -1)
-    return out

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from styleblend.align import align_face, align_faces, ffhq_quad, key_points
 from styleblend.align.ffhq import quad_to_output
@@ -142,3 +143,31 @@ def test_faces_below_the_minimum_size_are_refused_or_skipped(caplog):
         results = align_faces(img, 32, _FakeDetector([tiny, big]))
     assert [f.box for _, f in results] == [big.box] and "skipping 1 face(s) narrower than 80 px" in caplog.text
     assert len(align_faces(img, 32, _FakeDetector([tiny]), min_face_size=0)) == 1
+
+
+def test_the_main_face_is_the_largest_for_the_cli_and_the_ui(tmp_path, caplog):
+    """One rule for which face a photo is about: the largest box (a small face on the left does not win)."""
+    from PIL import Image
+
+    from styleblend.align import align_main_face, main_face
+    from styleblend.media.images import from_uint8
+    from styleblend.project.embedding import target_image
+    from styleblend.ui.embedding import photo_target
+
+    small_pts, big_pts = frontal(cx=120, cy=200, d=40, m=40, mw=26), frontal(cx=360, cy=260, d=90, m=90, mw=60)
+    img = _dot_image(small_pts) // 2 + _dot_image(big_pts) // 2
+    small = Face(landmarks=synthetic_68(*small_pts), box=(90, 170, 175, 260))  # 85 x 90, left
+    big = Face(landmarks=synthetic_68(*big_pts), box=(290, 190, 430, 380))  # 140 x 190, right
+    detector = _FakeDetector([small, big])
+    faces = align_faces(img, 32, detector)
+    assert [f.box for _, f in faces] == [small.box, big.box] and main_face(faces)[1] is big
+    assert main_face(list(reversed(faces)))[1] is big  # not a matter of order
+    same = Face(landmarks=small.landmarks, box=(300, 170, 385, 260))  # as large as the small one, further right
+    assert main_face(align_faces(img, 32, _FakeDetector([small, same])))[1] is small  # a tie: the left-most
+    path = tmp_path / "two.png"
+    Image.fromarray(img).save(path)
+    with caplog.at_level("WARNING"):
+        expected = align_main_face(path, 32, detector)
+    assert "2 faces" in caplog.text and np.array_equal(expected, faces[1][0])
+    assert np.array_equal(target_image(path, 32, align=True, detector=detector), expected)  # the CLI's target
+    assert torch.equal(photo_target(path, 32, 3, align=True, detector=detector), from_uint8(expected))  # the UI's

@@ -35,7 +35,8 @@ def finetuned(base: Checkpoint, scale: float = 0.2, seed: int = 1) -> Checkpoint
 def images(ckpt: Checkpoint | dict, seeds=(0, 1), psi: float = 1.0, cfg=None) -> torch.Tensor:
     """Float images [N, C, H, W] of a checkpoint (or of a G state dict with ``cfg``), noise 'const'."""
     from styleblend.io.checkpoint import load_state_dict_strict
-    from styleblend.render import render_ws, seeds_to_ws
+    from styleblend.latents.mapping import seeds_to_ws
+    from styleblend.render import render_ws
 
     if isinstance(ckpt, Checkpoint):
         G = ckpt.generator()

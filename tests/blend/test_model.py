@@ -95,7 +95,7 @@ def test_lower_resolution_and_n_model_checkpoints(native_pair):
         blend_checkpoints(base, [transfer, low], Swap(8))
     with pytest.raises(InvalidArgumentError, match="over 3 models"):
         blend_checkpoints(base, [transfer], Bands((8, 16)))
-    with pytest.raises(ArchitectureMismatchError, match="use the higher-resolution model as --base"):
+    with pytest.raises(ArchitectureMismatchError, match="use the higher-resolution model as the base"):
         blend_checkpoints(low, [base], Swap(8))
     other = tiny_checkpoint(seed=3)
     other = Checkpoint(g_config=dataclasses.replace(other.g_config, w_dim=16), g_ema=other.g_ema)

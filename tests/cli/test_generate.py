@@ -29,7 +29,7 @@ def test_generate_matches_nvidia_pngs(tmp_path, nvidia_g64):
 
 def test_generate_w_file_equals_seeds(tmp_path, tiny_path):
     G = load_checkpoint(tiny_path).generator()
-    from styleblend.render import seeds_to_ws
+    from styleblend.latents.mapping import seeds_to_ws
 
     ws = seeds_to_ws(G, [3, 4], truncation_psi=0.5).numpy()
     np.save(tmp_path / "ws.npy", ws)

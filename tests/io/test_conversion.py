@@ -16,7 +16,8 @@ from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.io.conversion import convert_checkpoint, find_template
 from styleblend.io.digest import file_sha256
 from styleblend.io.formats.nvidia_pkl import _blob_offsets
-from styleblend.render import render_ws, seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
+from styleblend.render import render_ws
 
 from ..conftest import tiny_checkpoint
 from .conftest import Reduce, dumps

@@ -12,7 +12,7 @@ from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.latents.files import load_pca, read_latent_file
 from styleblend.latents.pca import project_to_subspace
 from styleblend.media.video import read_video
-from styleblend.render import seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_checkpoint
 
@@ -94,7 +94,7 @@ def test_style_fusion_embeds_photos_once_and_fuses_their_latents(tmp_path, net, 
     assert capsys.readouterr().out.count("embedded ") == 2
     cached = sorted((tmp_path / "f" / "embeddings").glob("*.npz"))
     assert len(cached) == 2
-    by_photo = {json.loads(str(np.load(p)["meta_json"]))["photo"]: np.load(p)["w"] for p in cached}
+    by_photo = {json.loads(str(np.load(p)["meta_json"]))["photo"]: np.load(p)["w"][0] for p in cached}
     content, style = by_photo[str(photos[0])], by_photo[str(photos[1])]
     fused = read_latent_file(tmp_path / "f" / "fusion.npz", G.cfg).data[0]
     assert np.array_equal(fused[2:5], style[2:5])

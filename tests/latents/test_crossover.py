@@ -5,7 +5,7 @@ import torch
 
 from styleblend.errors import InvalidArgumentError
 from styleblend.latents.crossover import (crossover, format_layers, fusion_ranges, layer_resolution,
-                                          layers_for_resolutions, parse_layers, style_fusion)
+                                          layers_for_resolutions, mix_styles, parse_layers, style_fusion)
 
 from ..conftest import tiny_config
 
@@ -51,3 +51,12 @@ def test_fusion_ranges_and_resolutions():
     assert parse_layers("0-2,5", 8) == [0, 1, 2, 5] and format_layers([0, 1, 2, 5]) == "0-2,5"
     with pytest.raises(InvalidArgumentError):
         parse_layers("3-1", 8)
+
+
+def test_style_mixing_grid_takes_the_listed_layers_from_the_column():
+    rows, cols = torch.randn(2, 6, 4), torch.randn(3, 6, 4)
+    grid = mix_styles(rows, cols, [0, 5])
+    assert grid.shape == (2, 3, 6, 4)
+    assert torch.equal(grid[1, 2, 1:5], rows[1, 1:5]) and torch.equal(grid[1, 2, [0, 5]], cols[2, [0, 5]])
+    with pytest.raises(InvalidArgumentError, match="0..5"):
+        mix_styles(rows, cols, [6])

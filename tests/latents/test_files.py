@@ -1,5 +1,8 @@
 """Latent files: shapes validated against the network, the spec resolver, and load_ws."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,7 @@ import torch
 from styleblend.errors import InvalidArgumentError
 from styleblend.latents.files import (latent_source, latent_source_z, load_ws, parse_latent_spec, read_latent_file,
                                       save_latents)
-from styleblend.render import seeds_to_ws
+from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_checkpoint, tiny_config
 
@@ -76,7 +79,7 @@ def test_z_file_shape_and_kind_conflicts(tmp_path):
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         read_latent_file(tmp_path / "missing.npy", CFG)
     (tmp_path / "face.png").write_bytes(b"\x89PNG")
-    with pytest.raises(InvalidArgumentError, match="styleblend project"):
+    with pytest.raises(InvalidArgumentError, match="embed it first"):
         read_latent_file(tmp_path / "face.png", CFG)
 
 
@@ -107,3 +110,34 @@ def test_resolver_seeds_files_and_truncation(tmp_path, G):
         latent_source_z(str(tmp_path / "w.npy"), G)
     with pytest.raises(InvalidArgumentError, match="neither a seed list"):
         parse_latent_spec("not-a-file.npz")
+
+
+def test_one_layout_written_and_old_layouts_still_read(tmp_path):
+    ws = torch.randn(1, 8, 32)
+    noise = {"synthesis.b8.conv0.noise_const": torch.randn(8, 8)}
+    meta = {"method": "fast", "steps": 5, "settings": {"lr": 0.1}, "strengths": np.array([-1.0, 1.0]),
+            "network": Path("/models/a.pkl")}
+    path = save_latents(tmp_path / "p.npz", ws, "w", meta, noise)
+    with np.load(path, allow_pickle=False) as raw:
+        assert raw["w"].shape == (1, 8, 32)  # 3-D: NVIDIA's projected_w.npz layout
+        assert str(raw["method"]) == "fast" and json.loads(str(raw["meta_json"]))["strengths"] == [-1.0, 1.0]
+    lf = read_latent_file(path, CFG)
+    assert np.array_equal(lf.data, ws.numpy()) and lf.noise.keys() == noise.keys()
+    assert lf.meta == {"method": "fast", "steps": 5, "settings": {"lr": 0.1}, "strengths": [-1.0, 1.0],
+                       "network": "/models/a.pkl"}
+    # A projection written by the old project writer: w [num_ws, w_dim], scalars, meta_json, noise maps.
+    np.savez(tmp_path / "old_proj.npz", w=ws[0].numpy(), method="fast", steps=np.int64(5),
+             meta_json=json.dumps({"method": "fast", "steps": 5, "seed": 3}), **{"noise.b8": np.zeros((8, 8))})
+    old = read_latent_file(tmp_path / "old_proj.npz", CFG)
+    assert np.array_equal(old.data, ws.numpy()) and old.meta == {"method": "fast", "steps": 5, "seed": 3}
+    assert list(old.noise) == ["b8"]
+    # An edit written by the old latents writer: w [n, num_ws, w_dim] and metadata as separate arrays.
+    np.savez(tmp_path / "old_edit.npz", w=torch.randn(3, 8, 32).numpy(), component=np.int64(2),
+             strengths=np.array([-2.0, 2.0], dtype=np.float32))
+    edit = read_latent_file(tmp_path / "old_edit.npz", CFG)
+    assert edit.data.shape == (3, 8, 32) and edit.meta["component"] == 2
+    assert edit.meta["strengths"].tolist() == [-2.0, 2.0]
+    with pytest.raises(InvalidArgumentError, match="reserved"):
+        save_latents(tmp_path / "x.npz", ws, "w", {"meta_json": "x"})
+    with pytest.raises(InvalidArgumentError, match=r"\[n, num_ws, w_dim\]"):
+        save_latents(tmp_path / "x.npz", torch.randn(8), "w")

@@ -23,6 +23,16 @@ def test_lerp_endpoints_and_per_row_and_per_layer_t():
     assert torch.allclose(out[:, :2], b[:, :2]) and torch.equal(out[:, 2:], a[:, 2:])
 
 
+def test_lerp_of_one_row_pair_with_a_vector_t_is_the_path():
+    ws = torch.randn(2, 8, 16)
+    path = lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, 5))
+    assert path.shape == (5, 8, 16)
+    assert torch.equal(path[0], ws[0]) and torch.equal(path[-1], ws[1])
+    assert torch.allclose(path[2], (ws[0] + ws[1]) / 2, atol=1e-6)
+    zpath = slerp(ws[0:1, 0], ws[1:2, 0], torch.linspace(0, 1, 5))
+    assert zpath.shape == (5, 16) and torch.allclose(zpath[-1], ws[1, 0], atol=1e-5)
+
+
 def test_slerp_keeps_norm_of_equal_norm_endpoints():
     torch.manual_seed(0)
     a = torch.randn(64, 512)

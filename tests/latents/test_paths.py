@@ -1,13 +1,11 @@
-"""Keyframe paths and batched rendering."""
+"""Keyframe paths through latent space."""
 
-import numpy as np
 import pytest
 import torch
 
 from styleblend.errors import InvalidArgumentError
 from styleblend.latents.files import latent_source, latent_source_z
-from styleblend.latents.paths import build_path, iter_frames, keyframe_times, render_frames, strip_indices
-from styleblend.render import render_ws
+from styleblend.latents.paths import build_path, keyframe_times, strip_indices
 
 from ..conftest import tiny_checkpoint
 
@@ -41,14 +39,5 @@ def test_morph_paths_hit_the_keys(G):
         build_path(G, z, "z", 3, layer_order="coarse-first", spread=0.5)
 
 
-def test_rendering_in_batches_matches_and_reports_progress(G):
-    ws = latent_source("seeds:0-4", G)
-    calls = []
-    frames = render_frames(G, ws, batch_size=2, callback=lambda d, t: calls.append((d, t)))
-    assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
-    assert calls == [(2, 5), (4, 5), (5, 5)]
-    ref = render_ws(G, ws, batch_size=5)
-    assert np.abs(frames.astype(int) - ((ref * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-                                        .numpy().astype(int))).max() <= 1
-    assert len(list(iter_frames(G, ws[:3], batch_size=8))) == 3
+def test_strip_indices():
     assert strip_indices(16, 4) == [0, 5, 10, 15] and strip_indices(3, 8) == [0, 1, 2]

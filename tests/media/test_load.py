@@ -216,3 +216,15 @@ def test_16_bit_images_convert_in_bands_exactly(tmp_path):
     Image.fromarray(a).save(tmp_path / "d.png")
     out = load_image(tmp_path / "d.png", channels=1)[:, :, 0]
     np.testing.assert_array_equal(out, np.clip(np.rint(a / 65535.0 * 255.0), 0, 255).astype(np.uint8))
+
+
+def test_one_image_suffix_list_for_targets_latents_and_data_sets(tmp_path):
+    import styleblend.latents.files as latent_files
+    import styleblend.train.data as data
+    from styleblend.latents.files import read_latent_file
+    from styleblend.media.load import IMAGE_SUFFIXES
+
+    assert latent_files.IMAGE_SUFFIXES is IMAGE_SUFFIXES and data.IMAGE_SUFFIXES is IMAGE_SUFFIXES
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.ppm")
+    with pytest.raises(InvalidArgumentError, match="is an image, not a latent"):
+        read_latent_file(tmp_path / "photo.ppm", None)

@@ -1,5 +1,6 @@
 """FID Inception-v3: module layout in pytorch-fid's key names, weight lookup, strict loading, refusals."""
 
+import dataclasses
 import pickle
 import types
 
@@ -14,11 +15,10 @@ from styleblend.metrics.inception import (
     FIDInceptionV3,
     InceptionFeatures,
     _avg_pool_same,
-    default_weights_path,
-    find_inception_weights,
     load_inception,
     load_inception_state_dict,
 )
+from styleblend.weights import INCEPTION, find_weights, sha256_of
 
 
 @pytest.fixture
@@ -69,13 +69,16 @@ def test_average_pool_excludes_padding():
     assert torch.equal(_avg_pool_same(x), x)  # with the padding counted, the corners would be 4/9
 
 
-def test_save_load_roundtrip_and_features(random_state, tmp_path, torch_home):
-    path = default_weights_path()
+def test_save_load_roundtrip_and_features(random_state, tmp_path, torch_home, monkeypatch):
+    path = INCEPTION.cache_path()
     assert path == torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
     path.parent.mkdir(parents=True)
     # Old files have no num_batches_tracked counters; they must still load strictly.
     torch.save({k: v for k, v in random_state.items() if not k.endswith("num_batches_tracked")}, path)
-    assert find_inception_weights() == path
+    with pytest.raises(MissingWeightsError, match="SHA-256"):  # random weights under the published name
+        load_inception()
+    monkeypatch.setattr("styleblend.metrics.inception.INCEPTION",
+                        dataclasses.replace(INCEPTION, sha256_prefix=sha256_of(path)[:8]))
     extractor = load_inception()
     assert isinstance(extractor, InceptionFeatures) and extractor.feature_dim == FEATURE_DIM
     loaded = extractor.net.state_dict()
@@ -88,7 +91,7 @@ def test_save_load_roundtrip_and_features(random_state, tmp_path, torch_home):
     assert torch.isfinite(feats).all() and (feats >= 0).all()  # mean of ReLU outputs
     assert not torch.equal(feats[0], feats[1])
     # An explicit path is used as given, and preprocessing is pytorch-fid's.
-    assert find_inception_weights(path) == path
+    assert find_weights(INCEPTION, path) == path
     x = torch.nn.functional.interpolate(images.float() / 255, size=(299, 299), mode="bilinear", align_corners=False)
     with torch.no_grad():
         expected = extractor.net(2 * x - 1)
@@ -102,8 +105,8 @@ def test_missing_weights_message(torch_home, tmp_path):
         load_inception()
     msg = str(info.value)
     assert WEIGHTS_URL in msg and WEIGHTS_FILE in msg and str(torch_home / "hub" / "checkpoints") in msg
-    assert "--inception" in msg
-    with pytest.raises(MissingWeightsError, match="do not exist"):
+    assert "`inception_path`" in msg and "allow `download`" in msg and info.value.params == ("inception_path", "download")
+    with pytest.raises(MissingWeightsError, match="does not exist"):
         load_inception(tmp_path / "nowhere.pth")
 
 

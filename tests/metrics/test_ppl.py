@@ -90,11 +90,11 @@ def test_step_distances(G):
 
 
 def test_lpips_vgg_distance_with_a_vgg_network():
-    from styleblend.metrics.ppl import LpipsVggDistance
-    from styleblend.project.vgg import VGG16Features
+    from styleblend.perceptual.lpips import LPIPS
+    from styleblend.perceptual.vgg import VGG16Features
 
     torch.manual_seed(0)
-    dist = LpipsVggDistance(VGG16Features().eval())  # random weights: checks the plumbing, not the values
+    dist = LPIPS(VGG16Features().eval(), max_size=None)  # random weights: checks the plumbing, not the values
     a = torch.rand(2, 3, 32, 32) * 2 - 1
     b = a.clone()
     b[1] = torch.rand(3, 32, 32) * 2 - 1

@@ -6,10 +6,12 @@ import torch
 from PIL import Image
 
 from styleblend.config import DiscriminatorConfig
+from styleblend.errors import InvalidArgumentError
 from styleblend.io import load_checkpoint
+from styleblend.latents.mapping import seeds_to_ws
 from styleblend.media.images import to_uint8
 from styleblend.nn import Discriminator, Generator
-from styleblend.render import seeds_to_ws
+from styleblend.nn.layers import SynthesisLayer
 
 from ..conftest import tiny_checkpoint, tiny_config
 
@@ -84,6 +86,20 @@ def test_noise_modes():
     rand_b = G.synthesis(ws, noise_mode="random")
     assert not torch.equal(rand_a, rand_b)
     assert not torch.equal(G.synthesis(ws, noise_mode="none"), const_a)
+
+
+def test_an_unknown_noise_mode_is_refused_before_any_layer_runs():
+    G = tiny_checkpoint().generator()
+    ws = G.mapping(torch.randn(1, G.z_dim))
+    calls = []
+    for layer in G.synthesis.modules():
+        if isinstance(layer, SynthesisLayer):
+            layer.register_forward_pre_hook(lambda *_: calls.append(1))
+    with pytest.raises(InvalidArgumentError, match="noise_mode 'Const'.*'random'"):
+        G.synthesis(ws, noise_mode="Const")
+    assert calls == []
+    G.synthesis(ws, noise_mode="none")
+    assert len(calls) == 2 * len(G.synthesis.block_resolutions) - 1
 
 
 def test_conditional_generator_uses_label():

@@ -55,15 +55,6 @@ def tiny_G(tiny_ckpt):
     return tiny_ckpt.generator("cpu")
 
 
-@pytest.fixture()
-def no_vgg(tmp_path, monkeypatch):
-    """An environment where no VGG weights can be found and downloads are off."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setenv("DNNLIB_CACHE_DIR", str(tmp_path / "dnnlib"))
-    monkeypatch.delenv("STYLEBLEND_ALLOW_DOWNLOAD", raising=False)
-    return tmp_path
-
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread; on a busy 2-core machine more threads only contend."""

@@ -11,10 +11,10 @@ from PIL import Image
 
 from styleblend.cli.main import main
 from styleblend.io import save_checkpoint
+from styleblend.latents.files import read_latent_file
 from styleblend.media.images import to_uint8
 from styleblend.project.batch import (
     LATENT_NAME,
-    load_latent,
     loss_curve_image,
     output_names,
     parse_shard,
@@ -58,12 +58,13 @@ def test_cli_single_image_outputs_and_generate_reads_the_latent(tmp_path, networ
     assert {"psnr", "ssim", "ms_ssim", "final_loss", "steps_per_second", "warning"} <= set(metrics)
     assert metrics["steps"] == 5 and metrics["method"] == "fast"
     with np.load(out / LATENT_NAME, allow_pickle=False) as data:
-        assert data["w"].shape == (tiny_G.num_ws, tiny_G.w_dim)
+        assert data["w"].shape == (1, tiny_G.num_ws, tiny_G.w_dim)  # NVIDIA's projected_w.npz layout
         assert str(data["method"]) == "fast" and int(data["steps"]) == 5 and str(data["space"]) == "w+"
         assert len(str(data["network_sha256"])) == 64 and str(data["network"]).endswith("tiny.safetensors")
         assert np.isfinite(float(data["final_loss"]))
-    ws, meta = load_latent(out / LATENT_NAME)
-    assert ws.shape == (1, tiny_G.num_ws, tiny_G.w_dim) and meta["seed"] == 3
+    lf = read_latent_file(out / LATENT_NAME, tiny_G.cfg)
+    assert lf.data.shape == (1, tiny_G.num_ws, tiny_G.w_dim) and lf.meta["seed"] == 3
+    assert lf.meta["settings"]["method"] == "fast"  # nested metadata survives (meta_json)
     # `generate --w-file` renders exactly the reconstruction we saved.
     assert main(["generate", "--network", str(network), "--w-file", str(out / LATENT_NAME),
                  "--outdir", str(tmp_path / "gen")]) == 0

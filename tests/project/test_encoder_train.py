@@ -17,7 +17,8 @@ from styleblend.cli.main import main
 from styleblend.errors import CheckpointError, InvalidArgumentError
 from styleblend.io import save_checkpoint
 from styleblend.media.images import to_uint8
-from styleblend.project.batch import LATENT_NAME, load_latent, prepare_job, project_batch
+from styleblend.latents.files import read_latent_file
+from styleblend.project.batch import LATENT_NAME, prepare_job, project_batch
 from styleblend.project.encoder import load_encoder
 from styleblend.project.encoder_train import (
     EncoderTrainOptions,
@@ -173,7 +174,8 @@ def test_encoder_projection_lands_nearer_the_true_latent_than_the_mean(network, 
     w_avg = G.mapping.w_avg.view(1, 1, -1)
     nearer = 0
     for f in files:
-        ws, meta = load_latent(tmp_path / "out" / f.stem / LATENT_NAME)
+        lf = read_latent_file(tmp_path / "out" / f.stem / LATENT_NAME, G.cfg)
+        ws, meta = torch.from_numpy(lf.data), lf.meta
         assert meta["steps"] == 0 and meta["method"] == "encoder" and meta["encoder"] == str(enc)
         truth = truths[f.stem]
         nearer += float((ws - truth).norm()) < float((w_avg - truth).norm())
@@ -198,14 +200,15 @@ def test_refinement_starts_at_the_prediction_and_improves_it(network, trained, t
 
 def test_encoder_method_errors(network, trained, tmp_path):
     enc, _ = trained
-    with pytest.raises(InvalidArgumentError, match="needs --encoder"):
+    with pytest.raises(InvalidArgumentError, match="needs an encoder file"):
         prepare_job(network, "encoder")
-    with pytest.raises(InvalidArgumentError, match="--method encoder only"):
+    with pytest.raises(InvalidArgumentError, match="used by `method` 'encoder' only"):
         prepare_job(network, "fast", encoder=enc)
     with pytest.raises(InvalidArgumentError, match=">= 0"):
         prepare_job(network, "encoder", steps=-1, encoder=enc)
-    with pytest.raises(InvalidArgumentError, match="--init"):
+    with pytest.raises(InvalidArgumentError, match="`init` does not apply") as info:
         prepare_job(network, "encoder", encoder=enc, init="mean")
+    assert info.value.params == ("init", "method")
     other = save_checkpoint(tiny_checkpoint(res=16), tmp_path / "small.safetensors")
     from styleblend.errors import ArchitectureMismatchError
 
@@ -239,7 +242,7 @@ def test_cli_train_resume_and_project(network, tmp_path, no_vgg, capsys):
     assert "2 steps" in capsys.readouterr().out
     assert main(["project", "--network", str(network), "--target", str(tmp_path / "in"), "--outdir",
                  str(tmp_path / "p2"), "--method", "encoder"]) == 1
-    assert "needs --encoder" in capsys.readouterr().err
+    assert "needs an encoder file (--encoder;" in capsys.readouterr().err
     assert main(["project", "--network", str(network), "--target", str(tmp_path / "in"), "--outdir",
                  str(tmp_path / "p3"), "--method", "fast", "--steps", "0"]) == 1
     assert ">= 1" in capsys.readouterr().err

@@ -142,7 +142,7 @@ def test_blend_weights_come_from_the_recipe_beside_the_file(tmp_path):
 
 def test_a_blend_without_any_record_needs_a_schedule():
     base = tiny_checkpoint(seed=0)
-    with pytest.raises(InvalidArgumentError, match="--pti-schedule"):
+    with pytest.raises(InvalidArgumentError, match="pti_schedule"):
         blend_base_weights(base)
     w0 = blend_base_weights(base, schedule="swap:8")
     assert w0["synthesis.b8.conv0.weight"] == 0.0 and w0["synthesis.b32.conv0.weight"] == 1.0

@@ -105,7 +105,7 @@ def test_default_method_is_editable_with_the_toonify_step_count(tmp_path, pair, 
     r = toonify(base, [blend], _photo(tmp_path, load_checkpoint(base)), tmp_path / "out", align=False,
                 callback=lambda s, p, w: calls.append(s))
     assert calls == [1, 2] and r.metrics["embedding"]["method"] == "editable, 2 steps"
-    assert "--critic" in r.metrics["toons"]["blend.safetensors"]["realism_note"]
+    assert "pass critic" in r.metrics["toons"]["blend.safetensors"]["realism_note"]
     assert bundled_encoder("0" * 64) is None  # no bundled encoder for a foreign base
 
 
@@ -179,7 +179,7 @@ def test_cli_method_encoder_needs_an_encoder_and_init_is_passed_on(tmp_path, pai
     photo = _photo(tmp_path, load_checkpoint(base))
     args = ["toonify", "--base", str(base), "--blend", str(blend), "--photo", str(photo), "--no-align"]
     assert main(args + ["--outdir", str(tmp_path / "e"), "--method", "encoder"]) == 1
-    assert "needs --encoder" in capsys.readouterr().err
+    assert "--method 'encoder' needs an encoder file (--encoder;" in capsys.readouterr().err
     mean = toonify(base, [blend], photo, tmp_path / "m", align=False, method="fast", steps=1)
     rand = toonify(base, [blend], photo, tmp_path / "r", align=False, method="fast", steps=1, init="random")
     assert not torch.allclose(mean.ws, rand.ws)

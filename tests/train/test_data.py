@@ -103,6 +103,15 @@ def test_folder_of_pngs_with_grayscale(tmp_path: Path) -> None:
     assert (ds.images[2] == 9).all()
 
 
+def test_a_folder_reads_every_image_suffix_the_library_reads(tmp_path: Path) -> None:
+    arrays = _random_images(2, seed=2)
+    (tmp_path / "f").mkdir()
+    Image.fromarray(arrays[0]).save(tmp_path / "f" / "a.tif")  # one suffix list: media.load.IMAGE_SUFFIXES
+    Image.fromarray(arrays[1]).save(tmp_path / "f" / "b.ppm")
+    ds = ImageZipDataset(tmp_path / "f")
+    assert len(ds) == 2 and torch.equal(ds.images[1], torch.from_numpy(arrays[1]).permute(2, 0, 1))
+
+
 def test_reads_nvidia_style_zip_with_folder_entries(tmp_path: Path) -> None:
     path = tmp_path / "nv.zip"
     arrays = _random_images(2, seed=2)

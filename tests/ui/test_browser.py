@@ -102,7 +102,10 @@ def test_slider_updates_the_preview_and_errors_are_shown(page, server, tmp_path)
     page.keyboard.press("Home")
     after_key = wait_changed(page, after)
 
-    # A preset button sets every slider.
+    # The preset controls show the server's defaults (BlendSession.preset_defaults), and a preset button
+    # sets every slider.
+    assert [page.input_value(f"#{i}") for i in ("swap-res", "linear-from", "linear-to", "sigmoid-centre",
+                                                 "sigmoid-width")] == ["16", "8", "16", "16", "1"]
     page.click("#preset-linear")
     page.wait_for_function("document.getElementById('alpha-32').value === '0'")
     wait_changed(page, after_key)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import styleblend.ui
 from styleblend.blend import Table, blend_two
 from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
 from styleblend.errors import (ArchitectureMismatchError, CheckpointError, ImageError, InvalidArgumentError,
@@ -70,7 +72,8 @@ def test_preview_matches_the_library_blend(session):
     G = Generator(session._base.g_config).eval()
     G.load_state_dict(state)
     from styleblend.media.images import to_uint8
-    from styleblend.render import render_ws, seeds_to_ws
+    from styleblend.latents.mapping import seeds_to_ws
+    from styleblend.render import render_ws
 
     np.testing.assert_array_equal(cells[0, 2], to_uint8(render_ws(G, seeds_to_ws(G, [4], 1.0)))[0])
 
@@ -97,6 +100,17 @@ def test_blend_cache_respects_its_memory_budget(pair_paths):
         assert s.info()["alphas"] == [0.5, 0.5, 0.5, 0.5]  # the last preview became the current blend
     finally:
         s.close()
+
+
+def test_preset_defaults_are_defined_once_and_given_to_the_page(session):
+    defaults = session.info()["presets"]
+    assert defaults == {"swap": {"res": 16}, "linear": {"from_res": 8, "to_res": 16},
+                        "sigmoid": {"centre": 16, "width": 1.0}}  # resolutions 4, 8, 16, 32
+    for kind, kwargs in defaults.items():
+        assert session.preset(kind) == session.preset(kind, **kwargs)  # what the page shows is what it gets
+    static = (Path(styleblend.ui.__file__).parent / "static")
+    page = (static / "app.js").read_text() + (static / "index.html").read_text()
+    assert "res.length / 2" not in page and 'value="1" min="0.1"' not in page  # no second copy of them
 
 
 def test_presets_follow_the_library_schedules(session):

@@ -3,11 +3,18 @@
 ``align_faces(photo, output_size)`` detects every face and returns one aligned crop per face, left to
 right; :func:`~styleblend.align.ffhq.align_face` aligns one face from given landmarks (pure geometry +
 resampling, no detector needed).
+
+**Which face a photo is about** - the one rule every command and the UI use when a photo becomes a
+projection target (:func:`main_face`, :func:`align_main_face`): the face with the largest detection
+box; on a tie, the left-most. Why the largest: in a portrait or a selfie the subject is the biggest
+face and bystanders are smaller; the largest face also has the most pixels to align, so its crop is
+the sharpest; and the choice does not depend on where the subject stands, unlike "left-most".
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +29,7 @@ from .landmarks import (
 )
 
 __all__ = ["MIN_FACE_SIZE", "DlibDetector", "Face", "FaceQuad", "LandmarkDetector", "NoFaceError", "align_face",
-           "align_faces", "default_detector", "ffhq_quad", "key_points"]
+           "align_faces", "align_main_face", "default_detector", "ffhq_quad", "key_points", "main_face"]
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +77,29 @@ def align_faces(photo: str | Path | np.ndarray, output_size: int = 1024, detecto
                     widest)
         faces = [f for f in faces if face_width(f.box) >= min_face_size]
     return [(align_face(image, f.landmarks, output_size, transform_size, enable_padding), f) for f in faces]
+
+
+def main_face(faces: Sequence[tuple[np.ndarray, Face]]) -> tuple[np.ndarray, Face]:
+    """The face a photo is about: the largest detection box, the left-most of equal ones (see the module docstring).
+
+    Args:
+        faces: :func:`align_faces`' result (left to right), at least one face.
+    """
+    def area(item: tuple[np.ndarray, Face]) -> int:
+        left, top, right, bottom = item[1].box
+        return (right - left) * (bottom - top)
+
+    return max(faces, key=area)  # max keeps the first (left-most) of equal areas
+
+
+def align_main_face(photo: str | Path | np.ndarray, output_size: int = 1024,
+                    detector: LandmarkDetector | None = None) -> np.ndarray:
+    """The photo's :func:`main_face`, aligned as FFHQ: uint8 [output_size, output_size, 3].
+
+    Logs a warning when the photo has several faces. Raises as :func:`align_faces`.
+    """
+    faces = align_faces(photo, output_size, detector)
+    if len(faces) > 1:
+        name = str(photo) if isinstance(photo, (str, Path)) else "the image"
+        log.warning("%d faces in %s; using the largest", len(faces), name)
+    return main_face(faces)[0]

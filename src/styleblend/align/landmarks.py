@@ -74,7 +74,8 @@ def find_predictor(path: str | Path | None = None) -> Path:
         if c.is_file():
             return c
     raise MissingWeightsError(f"dlib's 68-point landmark model ({PREDICTOR_FILE}) was not found; {INSTALL_HINT}, "
-                              f"or `apt-get install libdlib-data`, or pass its path with --predictor")
+                              f"or `apt-get install libdlib-data`, or pass its path as `predictor_path`",
+                              param="predictor_path")
 
 
 class DlibDetector:

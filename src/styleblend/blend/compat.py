@@ -65,7 +65,7 @@ def check_configs(base: GeneratorConfig, other: GeneratorConfig, name: str = "th
     if other.img_resolution > base.img_resolution:
         raise ArchitectureMismatchError(
             f"{name} is {other.img_resolution} px but the base is {base.img_resolution} px; use the "
-            "higher-resolution model as --base (a lower-resolution model can only give the low blocks)")
+            "higher-resolution model as the base (a lower-resolution model can only give the low blocks)")
     if other.synthesis.conv_clamp != base.synthesis.conv_clamp:
         log.warning("%s has conv_clamp=%s, the base %s; the blend uses the base's", name,
                     other.synthesis.conv_clamp, base.synthesis.conv_clamp)

@@ -16,8 +16,9 @@ import torch
 
 from ..errors import InvalidArgumentError
 from ..io.checkpoint import Checkpoint
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
-from ..render import render_ws, seeds_to_ws
+from ..render import render_ws
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def preview_grid(models: Iterable[Checkpoint], seeds: Sequence[int], truncation_
         InvalidArgumentError: no models or seeds, or models with different z_dim / image channels.
     """
     if not seeds:
-        raise InvalidArgumentError("a preview needs at least one seed, e.g. --seeds 0-5")
+        raise InvalidArgumentError("a preview needs at least one seed in `seeds`, e.g. [0, 1, 2]", param="seeds")
     columns: list[np.ndarray] = []
     z_dim = None
     for ckpt in models:

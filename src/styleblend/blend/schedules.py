@@ -40,7 +40,7 @@ def _resolution(param: ParamInfo, what: str) -> int:
     if param.resolution is None:
         raise InvalidArgumentError(
             f"'{param.key}' ({param.group}) has no resolution, so a {what} schedule cannot set it; "
-            f"give that group a number instead, e.g. --group {param.group}=0")
+            f"give that group a number instead, e.g. the group override {param.group}=0")
     return param.resolution
 
 
@@ -121,7 +121,7 @@ class Linear(Schedule):
         _check_res(self.to_res, "linear to-res")
         if self.to_res <= self.from_res:
             raise InvalidArgumentError(f"linear ramp from {self.from_res} to {self.to_res}: to-res must be larger "
-                                       "than from-res (use --flip to reverse the direction)")
+                                       "than from-res (use `flip` to reverse the direction)", param="flip")
 
     def alpha(self, param: ParamInfo) -> float:
         x = math.log2(_resolution(param, "linear"))

@@ -211,9 +211,22 @@ def close_progress_bars() -> None:
             bar.close()
 
 
-def warn(text: str) -> None:
-    """Show a warning once per run (the same text logged by the library is not repeated)."""
-    logging.getLogger("styleblend.cli").warning(text)
+def warn(text: str, params: Sequence[str] = ()) -> None:
+    """Show a warning once per run (the same text logged by the library is not repeated).
+
+    ``params``: library parameter names the text speaks of, shown as their flags (:func:`flag_names`).
+    """
+    logging.getLogger("styleblend.cli").warning(text, extra={"params": tuple(params)})
+
+
+class _FlagNames(logging.Filter):
+    """Rewrites the parameter names a library log record declares (``extra={"params": ...}``) into flags."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        params = getattr(record, "params", ())
+        if params:
+            record.msg, record.args = flag_names(record.getMessage(), params), ()
+        return True
 
 
 class _Once(logging.Filter):
@@ -252,6 +265,7 @@ def cli_logging(level: int) -> Iterator[None]:
     root = logging.getLogger()
     handler = _Handler(level)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_FlagNames())
     handler.addFilter(_Once())
     before = root.level
     root.addHandler(handler)
@@ -297,7 +311,58 @@ def error_line(exc: BaseException) -> str:
         text += f"; {hint}" if hint else ""
     else:
         text = str(exc)
+        if isinstance(exc, StyleblendError):
+            text = flag_names(text, exc.params)
     return " ".join(text.split())
+
+
+#: The flag that sets each library parameter, for error messages: the library speaks of
+#: ``class_idx``, the user typed ``--class``. The one place where parameter names meet flag names.
+PARAM_FLAGS = {
+    "batch_size": "--batch",
+    "blended_ckpts": "--blend",
+    "class_idx": "--class",
+    "critic": "--critic",
+    "discriminator": "--discriminator",
+    "download": "--download",
+    "encoder": "--encoder",
+    "flip": "--flip",
+    "fid_sqrt": "--fid-sqrt",
+    "identity": "--identity",
+    "inception_path": "--inception",
+    "init": "--init",
+    "kid_subset_size": "--kid-subset-size",
+    "kid_subsets": "--kid-subsets",
+    "loss": "--loss",
+    "max_real": "--max-real",
+    "method": "--method",
+    "metrics": "--metrics",
+    "num_gen": "--num-gen",
+    "predictor_path": "--predictor",
+    "pti_steps": "--pti-steps",
+    "pti_schedule": "--pti-schedule",
+    "seeds": "--seeds",
+    "space": "--space",
+    "steps": "--steps",
+    "styles": "--styles",
+    "target": "--target",
+    "truncation_cutoff": "--trunc-cutoff",
+    "truncation_psi": "--trunc",
+    "vgg_path": "--vgg",
+}
+
+
+def flag_names(text: str, params: Sequence[str]) -> str:
+    """Rewrite the parameters an error is about (``exc.params``) into the flags that set them.
+
+    The library marks a parameter in its messages with backticks (```steps``` 0 needs ...), so only
+    those are replaced - ordinary words (an 'encoder' file, the 'steps' of a run) stay as they are.
+    """
+    for name in params:
+        flag = PARAM_FLAGS.get(name)
+        if flag is not None:
+            text = text.replace(f"`{name}`", flag)
+    return text
 
 
 def _named_files(value: Any) -> Iterator[Path]:

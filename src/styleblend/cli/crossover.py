@@ -25,9 +25,10 @@ from ..latents.crossover import (
     style_fusion,
 )
 from ..latents.files import latent_source, save_latents
-from ..latents.paths import render_frames
 from ..media.images import make_grid, save_png
 from ..media.load import IMAGE_SUFFIXES
+from ..project.losses import FALLBACK_PARAMS
+from ..render import render_frames
 from .common import (
     add_generator_args,
     add_truncation,
@@ -99,7 +100,7 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
     job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
                       seed=args.seed, vgg_path=args.vgg, download=args.download, device=resolve_device(args.device))
     if job.warning:
-        warn(job.warning)  # once, though the library logs it too
+        warn(job.warning, FALLBACK_PARAMS)  # once, though the library logs it too
     detector = None
     if args.align:
         from ..align import default_detector

@@ -14,8 +14,8 @@ from ..latents.expression import (
     threshold_channels,
 )
 from ..latents.files import latent_source, save_latents
-from ..latents.paths import render_frames
 from ..media.images import make_grid, save_png
+from ..render import render_frames
 from .common import (
     add_generator_args,
     add_truncation,

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, save_png, to_uint8
-from ..render import render_with_seed_noise, render_ws, seeds_to_ws
+from ..render import render_with_seed_noise, render_ws
 from .common import (
     add_generator_args,
     add_truncation,

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from ..errors import InvalidArgumentError
+from ..latents.crossover import mix_styles
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, save_png, to_uint8
-from ..render import mix_styles, render_ws, seeds_to_ws
+from ..render import render_ws
 from .common import add_generator_args, add_truncation, int_list, load_generator
 
 

@@ -15,9 +15,10 @@ import torch
 from ..errors import InvalidArgumentError
 from ..latents.files import latent_source, latent_source_z, load_pca, save_latents
 from ..latents.interpolate import EASINGS, LAYER_ORDERS
-from ..latents.paths import build_path, render_frames, strip_indices
+from ..latents.paths import build_path, strip_indices
 from ..media.images import make_grid, save_png
 from ..media.video import check_video_path, write_video
+from ..render import render_frames
 from .common import (
     MAX_FRAMES,
     add_generator_args,

@@ -11,9 +11,10 @@ import torch
 from ..errors import InvalidArgumentError
 from ..latents.crossover import format_layers, parse_layers
 from ..latents.files import latent_source, load_pca, save_latents, save_pca
-from ..latents.paths import render_frames
+from ..latents.mapping import class_vector
 from ..latents.pca import apply_component, fit_pca, sample_w
 from ..media.images import make_grid, save_png
+from ..render import render_frames
 from .common import (
     MAX_SAMPLES,
     add_generator_args,
@@ -58,8 +59,6 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidArgumentError(f"--samples {args.samples} must be >= 2")
         if G.c_dim > 0 and args.class_idx is None:
             raise InvalidArgumentError("this network is conditional; pass --class to sample w for one class")
-        from ..render import class_vector
-
         def mapping(z: torch.Tensor) -> torch.Tensor:
             return G.mapping(z, class_vector(G.c_dim, args.class_idx, z.shape[0], z.device))
 

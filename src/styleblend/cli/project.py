@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from ..media.load import list_images
 from ..project.batch import ENCODER_DEFAULT_STEPS, ENCODER_METHOD, parse_shard, prepare_job, project_batch
-from ..project.losses import LOSS_KINDS
+from ..project.losses import FALLBACK_PARAMS, LOSS_KINDS
 from ..project.projector import METHODS, NOISE_INITS, SPACES, settings_for
 from .common import add_device, progress_bar, resolve_device, warn
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                       loss=args.loss, discriminator=args.discriminator, w_reg=args.w_reg,
                       optimize_noise=args.optimize_noise, noise_init=args.noise_init, encoder=args.encoder)
     if job.warning:
-        warn(job.warning)  # once, though the library logs it too
+        warn(job.warning, FALLBACK_PARAMS)  # once, though the library logs it too
     if not args.quiet:
         extras = [f"w_reg {job.settings.w_reg:g}"] if job.settings.w_reg > 0 else []
         if job.settings.optimize_noise:

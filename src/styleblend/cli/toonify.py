@@ -104,6 +104,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..project.losses import FALLBACK_PARAMS
     from ..project.pti import PTISettings
     from ..project.toonify import toonify
 
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     pti_bar.close()
     if not args.quiet:
         if result.warning and not result.cache_hit:
-            warn(result.warning)  # once, though the library logs it too
+            warn(result.warning, FALLBACK_PARAMS)  # once, though the library logs it too
         print(("reused embedding " if result.cache_hit else "embedded into ") + str(result.cache_path))
         _print_metrics(result.metrics)
         for path in result.written:

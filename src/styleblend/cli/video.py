@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..latents.paths import iter_frames
 from ..media.video import check_video_path, write_video
+from ..render import iter_frames
 from .common import MAX_FRAMES, add_generator_args, int_in_range, int_list, load_generator, progress
 from .morph import LATENT_HELP, add_path_args, keyframes, path_from_args
 

@@ -137,3 +137,22 @@ def format_layers(layers: Sequence[int]) -> str:
         parts.append(str(layers[i]) if i == j else f"{layers[i]}-{layers[j]}")
         i = j + 1
     return ",".join(parts)
+
+
+def mix_styles(row_ws: torch.Tensor, col_ws: torch.Tensor, styles: Sequence[int]) -> torch.Tensor:
+    """Style-mixing grid latents as NVIDIA's style_mixing.py: cell (r, c) = row r's ws with ``styles`` from col c.
+
+    Args:
+        row_ws: [R, num_ws, w_dim]; col_ws: [C, num_ws, w_dim]; styles: W+ indices taken from the column.
+    Returns:
+        [R, C, num_ws, w_dim].
+    """
+    num_ws = row_ws.shape[1]
+    bad = [s for s in styles if not 0 <= s < num_ws]
+    if bad:
+        raise InvalidArgumentError(f"`styles` {bad} out of range; this model has W+ indices 0..{num_ws - 1}",
+                                   param="styles")
+    out = row_ws[:, None].repeat(1, col_ws.shape[0], 1, 1)
+    idx = list(styles)
+    out[:, :, idx] = col_ws[None, :, idx].expand(row_ws.shape[0], -1, -1, -1)
+    return out

@@ -1,5 +1,19 @@
 """Latent files (z, W, W+ as .npy/.npz), PCA files, and one resolver from a text spec to ws.
 
+The one layout every command writes (:func:`save_latents`) and every command reads
+(:func:`read_latent_file`):
+
+=====================  =======================================================================
+``w``                  W+ codes ``[n, num_ws, w_dim]`` (3-D, so never ambiguous; a projection is
+                       n = 1, the layout of NVIDIA's ``projected_w.npz``) - or ``z`` ``[n, z_dim]``
+``meta_json``          all metadata as one JSON object (a 0-d string array); JSON scalars are also
+                       stored as 0-d arrays under their own name, so ``np.load(f)["method"]`` works
+``noise.<buffer>``     optimised noise maps of a projection (optional)
+=====================  =======================================================================
+
+A ``.npy`` holds the bare array. Files written by older versions - projections with ``w`` of shape
+``[num_ws, w_dim]``, edits with metadata as separate arrays and no ``meta_json`` - read the same.
+
 Accepted latent arrays (checked against the network's z_dim, w_dim and num_ws):
 
 =====================  =======================================================================
@@ -18,6 +32,7 @@ rows of W. Pass ``layout='w'`` or ``layout='w+'`` to override. Files are read wi
 
 from __future__ import annotations
 
+import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
@@ -30,16 +45,18 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_path
-from ..render import class_vector
+from ..media.load import IMAGE_SUFFIXES
+from .mapping import generator_device, map_z
 from .pca import PCA
 from .seeds import parse_int_list, z_from_seeds
 
 log = logging.getLogger(__name__)
 
 LATENT_KEYS = ("z", "w", "ws")
+META_KEY = "meta_json"
+NOISE_PREFIX = "noise."
 KINDS = ("auto", "z", "w")
 LAYOUTS = ("auto", "w", "w+")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 @dataclass
@@ -49,15 +66,17 @@ class LatentFile:
     Attributes:
         kind: 'z' (data [n, z_dim]) or 'w' (data [n, num_ws, w_dim]; W rows are broadcast to all layers).
         data: float32 array.
-        meta: the file's other ``.npz`` entries (0-d arrays as Python values), e.g. a projection's
-            network, method, steps and loss.
+        meta: the metadata: ``meta_json`` parsed, plus other ``.npz`` entries of older files (0-d arrays
+            as Python values), e.g. a projection's network, method, steps and loss.
         path: where it was read from.
+        noise: a projection's optimised noise maps by buffer name (``noise.<name>`` entries).
     """
 
     kind: str
     data: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    noise: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], str | None]:
@@ -66,8 +85,8 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], str | None]:
         raise InvalidArgumentError(f"latent file '{path}' does not exist; check the path")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise InvalidArgumentError(
-            f"'{path}' is an image, not a latent; embed it first with `styleblend project --target {path} "
-            "--outdir DIR` and pass the .npz it writes")
+            f"'{path}' is an image, not a latent; embed it first (styleblend.project, or the 'project' command) "
+            "and pass the .npz it writes")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):
@@ -89,13 +108,26 @@ def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], str | None]:
     return arrays, keys[0]
 
 
-def _meta(arrays: dict[str, np.ndarray], key: str | None) -> dict[str, Any]:
+def _meta(arrays: dict[str, np.ndarray], key: str | None, path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(metadata, noise maps) of a file's non-latent entries."""
     meta: dict[str, Any] = {}
+    noise: dict[str, np.ndarray] = {}
     for k, v in arrays.items():
-        if k == key or k == "":
+        if k in (key, "", META_KEY):
             continue
-        meta[k] = v.item() if v.ndim == 0 else v
-    return meta
+        if k.startswith(NOISE_PREFIX):
+            noise[k[len(NOISE_PREFIX):]] = v
+        else:
+            meta[k] = v.item() if v.ndim == 0 else v
+    if META_KEY in arrays:
+        try:
+            parsed = json.loads(str(arrays[META_KEY]))
+        except ValueError:
+            raise InvalidArgumentError(f"latent file '{path}' has unreadable metadata ({META_KEY} is not JSON); "
+                                       "write the file again") from None
+        if isinstance(parsed, dict):
+            meta.update(parsed)
+    return meta, noise
 
 
 def read_latent_file(path: str | Path, cfg: GeneratorConfig, kind: str = "auto",
@@ -134,7 +166,8 @@ def read_latent_file(path: str | Path, cfg: GeneratorConfig, kind: str = "auto",
         data = _z_shape(data, cfg, path)
     else:
         data = _ws_shape(data, cfg, path, layout, projection=key in ("w", "ws"))
-    return LatentFile(kind=kind, data=data, meta=_meta(arrays, key), path=path)
+    meta, noise = _meta(arrays, key, path)
+    return LatentFile(kind=kind, data=data, meta=meta, path=path, noise=noise)
 
 
 def _z_shape(data: np.ndarray, cfg: GeneratorConfig, path: Path) -> np.ndarray:
@@ -172,36 +205,58 @@ def _ws_shape(data: np.ndarray, cfg: GeneratorConfig, path: Path, layout: str, p
     return data
 
 
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, Path):
+        value = str(value)
+    elif isinstance(value, (list, tuple)):
+        value = [_jsonable(v) for v in value]
+    return value
+
+
 def save_latents(path: str | Path, data: np.ndarray | torch.Tensor, kind: str = "w",
-                 meta: dict[str, Any] | None = None) -> Path:
-    """Write latents atomically: ``.npz`` (key 'z' or 'w' plus scalar/string/array metadata) or ``.npy``.
+                 meta: dict[str, Any] | None = None, noise: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write latents atomically in the one layout of this module (see the module docstring), or a bare ``.npy``.
 
     Args:
         path: target; its suffix picks the format.
-        data: z [n, z_dim], W+ [n, num_ws, w_dim] (written 3-D, so it reads back unambiguously).
+        data: z [n, z_dim] or W+ [n, num_ws, w_dim] (one W+ code [num_ws, w_dim] is written as [1, num_ws, w_dim]).
         kind: 'z' or 'w'.
-        meta: extra entries for ``.npz`` (ignored for ``.npy``); values must be numbers, strings or arrays.
+        meta: metadata for ``.npz`` (ignored for ``.npy``): JSON values (numbers, strings, lists, dicts);
+            numpy arrays and paths are converted.
+        noise: optimised noise maps by buffer name (``.npz`` only).
     """
     path = Path(path)
     if kind not in ("z", "w"):
         raise InvalidArgumentError(f"latent kind {kind!r} must be 'z' or 'w'")
     arr = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
     arr = arr.astype(np.float32)
+    if kind == "w" and arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != (2 if kind == "z" else 3):
+        raise InvalidArgumentError(f"{kind} latents have shape {list(arr.shape)}; expected "
+                                   + ("[n, z_dim]" if kind == "z" else "[n, num_ws, w_dim]"))
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise InvalidArgumentError(f"latent file '{path}' must end in .npz or .npy")
-    extra = {}
-    for k, v in (meta or {}).items():
-        if k in LATENT_KEYS:
-            raise InvalidArgumentError(f"metadata key {k!r} is reserved for the latents; rename it")
-        extra[k] = np.asarray(v)
-        if extra[k].dtype == object:
-            raise InvalidArgumentError(f"metadata {k!r} is not a number, string or numeric array")
+    meta = {k: _jsonable(v) for k, v in (meta or {}).items()}
+    reserved = [k for k in meta if k in LATENT_KEYS or k == META_KEY or k.startswith(NOISE_PREFIX)]
+    if reserved:
+        raise InvalidArgumentError(f"metadata keys {reserved} are reserved for the latents; rename them")
+    try:
+        arrays: dict[str, np.ndarray] = {kind: arr, META_KEY: np.array(json.dumps(meta, sort_keys=True))}
+    except TypeError as exc:
+        raise InvalidArgumentError(f"latent metadata must be JSON values ({exc})") from None
+    arrays.update({k: np.array(v) for k, v in meta.items() if isinstance(v, (str, int, float, bool))})
+    arrays.update({f"{NOISE_PREFIX}{name}": buf.detach().cpu().numpy() for name, buf in (noise or {}).items()})
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if suffix == ".npy":
             np.save(f, arr)
         else:
-            np.savez(f, **{kind: arr}, **extra)
+            np.savez(f, **arrays)
     return path
 
 
@@ -243,27 +298,6 @@ def load_pca(path: str | Path, w_dim: int | None = None) -> PCA:
 
 
 # --------------------------------------------------------------------------- resolving specs to ws
-
-
-def generator_device(G: torch.nn.Module) -> torch.device:
-    """Device of a generator's parameters."""
-    return next(G.parameters()).device
-
-
-def map_z(G: torch.nn.Module, z: torch.Tensor, class_idx: int | None = None, truncation_psi: float = 1.0,
-          truncation_cutoff: int | None = None, batch_size: int = 256) -> torch.Tensor:
-    """z [n, z_dim] -> ws [n, num_ws, w_dim] through ``G.mapping`` in batches (no gradients).
-
-    ``class_idx`` is the class of a conditional model (None for unconditional ones).
-    """
-    device = generator_device(G)
-    out = []
-    with torch.no_grad():
-        for start in range(0, z.shape[0], batch_size):
-            zb = z[start:start + batch_size].to(device)
-            c = class_vector(G.c_dim, class_idx, zb.shape[0], device)
-            out.append(G.mapping(zb, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff))
-    return torch.cat(out) if out else torch.zeros([0, G.num_ws, G.w_dim], device=device)
 
 
 def _truncate_file_ws(G: torch.nn.Module, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
@@ -352,5 +386,6 @@ def latent_source_z(spec: str | LatentSpec, G: torch.nn.Module) -> torch.Tensor:
     lf = read_latent_file(parsed.path, G.cfg, kind=parsed.kind)
     if lf.kind != "z":
         raise InvalidArgumentError(
-            f"'{parsed.path}' holds W codes, which have no z; interpolate in W (--space w) or give seeds/z-files")
+            f"'{parsed.path}' holds W codes, which have no z; interpolate in W (`space` 'w') or give seeds/z-files",
+            param="space")
     return torch.from_numpy(lf.data).to(device)

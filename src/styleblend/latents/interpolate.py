@@ -41,13 +41,15 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Ten
     Args:
         a, b: latents of the same (or broadcastable) shape, e.g. w [N, w_dim] or ws [N, num_ws, w_dim].
         t: float, or a tensor aligned with the leading dims (see the module docstring); values
-            outside [0, 1] extrapolate.
+            outside [0, 1] extrapolate. A t of shape [T] with one-row latents ``a, b`` [1, ...]
+            gives T rows: the path from a to b, e.g. ``lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, T))``.
     Returns:
-        The interpolated latents, shape of ``a + b``.
+        The interpolated latents, the broadcast shape of ``a``, ``b`` and ``t``.
     """
     a, b = torch.broadcast_tensors(a, b)
+    a, b, tt = torch.broadcast_tensors(a, b, _as_t(t, a))
     # torch.lerp switches formula at t = 0.5 so that t = 0 and t = 1 give a and b exactly.
-    return torch.lerp(a, b, _as_t(t, a).expand_as(a))
+    return torch.lerp(a, b, tt)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Paths through latent space (morphs, keyframe loops) and rendering them in batches.
+"""Paths through latent space (morphs, keyframe loops); :mod:`styleblend.render` renders them.
 
 A path is built from K keyframe latents: an open path visits them in order ((K-1) F + 1 frames, the
 last frame is the last key exactly); a closed path returns to the first key (K F frames, so a video
@@ -9,14 +9,9 @@ easing, a per-layer schedule, a truncation-psi schedule and a gentle Gaussian po
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import numpy as np
 import torch
 
 from ..errors import InvalidArgumentError
-from ..media.images import to_uint8
-from .files import generator_device, map_z
 from .interpolate import (
     ease,
     gaussian_smooth,
@@ -26,10 +21,10 @@ from .interpolate import (
     slerp,
     truncate_ws,
 )
+from .mapping import generator_device, map_z
 from .pca import PCA, project_to_subspace
 
 SPACES = ("w", "z")
-ProgressCallback = Callable[[int, int], None]
 
 
 def keyframe_times(num_keys: int, frames_per_segment: int, closed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,7 +64,7 @@ def interpolate_keys(keys: torch.Tensor, segment: torch.Tensor, local_t: torch.T
     local_t = local_t.to(keys.device)
     if method == "slerp":
         if layer_order != "uniform" and spread > 0:
-            raise InvalidArgumentError("per-layer schedules need W+ keys; interpolate in W (--space w)")
+            raise InvalidArgumentError("per-layer schedules need W+ keys; interpolate in W (`space` 'w')", param="space")
         return slerp(a, b, ease(local_t, easing))
     if method != "lerp":
         raise InvalidArgumentError(f"interpolation {method!r} is unknown; choose 'lerp' or 'slerp'")
@@ -128,32 +123,6 @@ def build_path(G: torch.nn.Module, keys: torch.Tensor, space: str = "w", frames_
     if smooth_sigma > 0:
         ws = gaussian_smooth(ws, smooth_sigma, closed=closed)
     return ws
-
-
-def iter_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
-                callback: ProgressCallback | None = None) -> Iterator[np.ndarray]:
-    """Render ws [T, num_ws, w_dim] in batches; yields uint8 frames [H, W, C] one by one.
-
-    ``callback(done, total)`` is called after every batch (e.g. to drive a progress bar).
-    """
-    if batch_size < 1:
-        raise InvalidArgumentError(f"batch size must be >= 1, got {batch_size}")
-    total = ws.shape[0]
-    device = generator_device(G)
-    with torch.no_grad():
-        for start in range(0, total, batch_size):
-            img = G.synthesis(ws[start:start + batch_size].to(device), noise_mode=noise_mode)
-            frames = to_uint8(img)
-            if callback is not None:
-                callback(min(start + batch_size, total), total)
-            yield from frames
-
-
-def render_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
-                  callback: ProgressCallback | None = None) -> np.ndarray:
-    """All frames at once: uint8 [T, H, W, C] (see :func:`iter_frames`)."""
-    frames = list(iter_frames(G, ws, batch_size, noise_mode, callback))
-    return np.stack(frames)
 
 
 def strip_indices(num_frames: int, count: int) -> list[int]:

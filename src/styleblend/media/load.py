@@ -46,6 +46,8 @@ DEFAULT_MAX_DECODED_BYTES = 2**30
 # (RGB included: Pillow pads it to 4) 4.
 _STORAGE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 
+#: File suffixes styleblend reads as images - everywhere: targets, image folders, data sets, and the check
+#: that an image was not passed where a latent file belongs. The one list; others import it.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pnm")
 
 FITS = ("crop", "pad", "stretch")

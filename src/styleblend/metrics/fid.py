@@ -68,8 +68,8 @@ def _trace_sqrt_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     try:
         from scipy import linalg
     except ImportError:
-        raise MissingDependencyError("FID with method='sqrtm' needs scipy (pip install scipy); or use "
-                                     "method='eigh' (--fid-sqrt eigh), which needs only numpy") from None
+        raise MissingDependencyError("FID's 'sqrtm' matrix square root needs scipy (pip install scipy); the "
+                                     "'eigh' square root needs only numpy") from None
     covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         log.warning("FID: sqrt(S1 S2) is not finite (singular covariances: too few images for %d feature "

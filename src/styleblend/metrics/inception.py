@@ -20,9 +20,9 @@ Preprocessing follows pytorch-fid: uint8 -> [0, 1] -> bilinear resize to 299x299
 TorchScript export of the same graph with its own resize, so values can differ slightly from
 NVIDIA's published numbers; they agree with pytorch-fid's.
 
-Weights are looked up (:func:`find_inception_weights`) at an explicit path, then in the torch hub
-cache ``$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth`` (``TORCH_HOME``
-defaults to ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``). Nothing is downloaded. NVIDIA's
+Weights are found, SHA-256-checked and (only when allowed) downloaded by :mod:`styleblend.weights`
+(:data:`~styleblend.weights.INCEPTION`): an explicit path, then the torch hub cache
+``$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth``. NVIDIA's
 ``inception-2015-12-05.pkl`` / ``.pt`` are pickled TorchScript programs whose loading runs code;
 they are refused with a message that says which file to use instead.
 """
@@ -47,14 +47,14 @@ from ..errors import (
 )
 from ..io.checkpoint import load_state_dict_strict
 from ..io.safe_torch_load import safe_torch_load
-from ..project.vgg import torch_hub_dir
+from ..weights import INCEPTION, find_weights, how_to_get
 
 log = logging.getLogger(__name__)
 
 #: File name of pytorch-fid's port of the 2015 TensorFlow Inception graph (sha256 starts 6726825d).
-WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-#: Where that file is published (download it yourself; styleblend never fetches it).
-WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILE
+WEIGHTS_FILE = INCEPTION.filename
+#: Where that file is published.
+WEIGHTS_URL = INCEPTION.url
 #: Side of the square input the network was trained on.
 INPUT_SIZE = 299
 #: Length of the pool3 feature vector.
@@ -264,33 +264,8 @@ class InceptionFeatures:
 # Finding and reading weights
 
 
-def default_weights_path() -> Path:
-    """``$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth`` (torch.hub's cache)."""
-    return torch_hub_dir() / "checkpoints" / WEIGHTS_FILE
-
-
 def _how_to_get() -> str:
-    target = default_weights_path()
-    return (f"download {WEIGHTS_URL} (pytorch-fid's Inception weights, 92 MB) into {target.parent}/ "
-            f"or anywhere and pass --inception PATH (API: load_inception(path)); styleblend never downloads it")
-
-
-def find_inception_weights(path: str | Path | None = None) -> Path:
-    """Locate pytorch-fid's Inception weights: ``path`` if given, else the torch hub cache file.
-
-    Raises:
-        MissingWeightsError: ``path`` does not exist, or it is ``None`` and the cache has no
-            ``pt_inception-2015-12-05-6726825d.pth``; the message says where to get it.
-    """
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise MissingWeightsError(f"Inception weights '{p}' do not exist; {_how_to_get()}")
-        return p
-    cached = default_weights_path()
-    if cached.is_file():
-        return cached
-    raise MissingWeightsError(f"FID/KID need the Inception-v3 weights and {cached} does not exist; {_how_to_get()}")
+    return how_to_get(INCEPTION)
 
 
 def _refuse_code(path: Path, what: str) -> CheckpointError:
@@ -349,22 +324,25 @@ def load_inception_state_dict(net: FIDInceptionV3, state: Mapping[str, torch.Ten
         raise CheckpointError(f"{exc}; expected pytorch-fid's {WEIGHTS_FILE} ({WEIGHTS_URL})") from None
 
 
-def load_inception(path: str | Path | None = None, device: str | torch.device = "cpu") -> InceptionFeatures:
+def load_inception(path: str | Path | None = None, device: str | torch.device = "cpu",
+                   download: bool = False) -> InceptionFeatures:
     """Build the FID Inception-v3 with pytorch-fid's weights as a feature extractor.
 
     Args:
         path: the ``.pth`` file; ``None`` looks in the torch hub cache (see module docstring).
         device: where the network runs.
+        download: allow downloading pytorch-fid's file into the torch hub cache when it is not there.
 
     Returns:
         An :class:`InceptionFeatures` ready to use (eval mode, no gradients).
 
     Raises:
-        MissingWeightsError: no weights file (the message says which file to get and where to put it).
+        MissingWeightsError: no weights file (the message says which file to get and where to put it), or
+            a cached file that fails its SHA-256 check.
         CheckpointError: the file is NVIDIA's code-carrying pickle/TorchScript, corrupt, or of another
             network.
     """
-    weights = find_inception_weights(path)
+    weights = find_weights(INCEPTION, path, download)
     net = FIDInceptionV3()
     load_inception_state_dict(net, read_inception_state(weights), source=f"'{weights}'")
     log.info("loaded Inception-v3 weights from %s", weights)

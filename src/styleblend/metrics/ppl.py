@@ -32,10 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InvalidArgumentError
-from ..latents.files import generator_device, map_z
+from ..errors import InvalidArgumentError, MissingWeightsError
 from ..latents.interpolate import layer_schedule, lerp, psi_schedule, slerp, truncate_ws
+from ..latents.mapping import generator_device, map_z
 from ..latents.pca import PCA, project_to_subspace
+from ..perceptual.lpips import LPIPS
+from ..perceptual.vgg import load_vgg16
 
 log = logging.getLogger(__name__)
 
@@ -70,53 +72,20 @@ class PixelProxyDistance:
         return (down(img0) - down(img1)).square().flatten(1).mean(dim=1)
 
 
-class LpipsVggDistance:
-    """LPIPS (Zhang et al. 2018, Eq. 1) on VGG-16 features, as StyleGAN's PPL uses it.
-
-    For each of conv1_2, conv2_2, conv3_3, conv4_3, conv5_3: unit-normalise the activations over
-    channels at every position, take the squared difference, weight channels by LPIPS's learned
-    linear weights when the weights file has them (NVIDIA's ``vgg16.pt``) or by 1 otherwise (the
-    'baseline' variant, torchvision weights), sum over channels, average over positions, and sum the
-    layers. Images are not resized (as NVIDIA's PPL with ``resize_images=False``).
-    """
-
-    def __init__(self, vgg: torch.nn.Module) -> None:
-        from ..project.vgg import LPIPS_LAYERS
-
-        self.vgg = vgg
-        self.layers = LPIPS_LAYERS
-        self.weights = getattr(vgg, "lpips_weights", None)
-        kind = "learned LPIPS weights" if self.weights is not None else "unit channel weights"
-        self.name = f"LPIPS-style VGG-16 ({kind})"
-
-    def __call__(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
-        feats = self.vgg(torch.cat([img0, img1]).to(torch.float32), self.layers)
-        total = torch.zeros(img0.shape[0], device=img0.device)
-        for i, name in enumerate(self.layers):
-            x = feats[name]
-            x = x / (x.square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
-            diff = (x[: img0.shape[0]] - x[img0.shape[0]:]).square()
-            if self.weights is not None:
-                diff = diff * self.weights[i].to(diff).view(1, -1, 1, 1)
-            total = total + diff.sum(dim=1).mean(dim=(1, 2))
-        return total
-
-
 def default_distance(vgg_path: str | None = None, device: torch.device | str = "cpu") -> ImageDistance:
     """The LPIPS-style VGG-16 distance when VGG weights are available, else :class:`PixelProxyDistance`.
 
-    VGG weights are looked up by :func:`styleblend.project.vgg.find_vgg_weights` (``vgg_path``, the
-    torch hub cache, NVIDIA's dnnlib cache; never downloaded from here). Without weights a warning
-    is logged and the pixel proxy is returned - never silently.
+    The distance is :class:`styleblend.perceptual.lpips.LPIPS` on the images as they are (PPL
+    box-filters them to 256 px itself, so ``max_size=None``). VGG weights are looked up by
+    :func:`styleblend.weights.find_weights` (``vgg_path``, the torch hub cache, NVIDIA's dnnlib
+    cache; never downloaded from here). Without weights a warning is logged and the pixel proxy is
+    returned - never silently.
 
     Raises:
         MissingWeightsError, CheckpointError: ``vgg_path`` was given explicitly but cannot be used.
     """
-    from ..errors import MissingWeightsError
-    from ..project.vgg import load_vgg16
-
     try:
-        return LpipsVggDistance(load_vgg16(vgg_path, download=False, device=device))
+        return LPIPS(load_vgg16(vgg_path, download=False, device=device), max_size=None)
     except MissingWeightsError as exc:
         if vgg_path is not None:
             raise

@@ -113,8 +113,8 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused: bool = True,
                 gain: float = 1.0) -> torch.Tensor:
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
+        # noise_mode is a user argument, checked once where it enters (SynthesisNetwork.forward), not
+        # in every layer of every forward pass; here anything but 'random' and 'const' means no noise.
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_mode == "random":

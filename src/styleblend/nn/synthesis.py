@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from ..config import GeneratorConfig
+from ..errors import InvalidArgumentError
 from ..ops.upfirdn2d import setup_filter, upsample2d
-from .layers import Conv2dLayer, SynthesisLayer, ToRGBLayer
+from .layers import NOISE_MODES, Conv2dLayer, SynthesisLayer, ToRGBLayer
 
 
 class SynthesisBlock(nn.Module):
@@ -103,6 +104,8 @@ class SynthesisNetwork(nn.Module):
             (StyleGAN2-ADA-PyTorch on any device, the StyleGAN3 repo on GPUs), to reproduce images made
             that way; None uses ``self.mixed_precision``. No effect on models with num_fp16_res = 0.
         """
+        if noise_mode not in NOISE_MODES:
+            raise InvalidArgumentError(f"noise_mode {noise_mode!r} is unknown; choose one of {NOISE_MODES}")
         fused = (not self.training) if fused_modconv is None else fused_modconv
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         ws = ws.to(torch.float32)

@@ -28,10 +28,13 @@ from PIL import Image, ImageDraw
 from ..errors import ImageError, InvalidArgumentError
 from ..io.atomic import atomic_path, write_bytes_atomic
 from ..io.digest import file_sha256
+from ..latents.files import read_latent_file, save_latents
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..media.load import load_image
 from ..metrics.quality import summarize
-from .losses import LPIPSLikeDistance, WeightedLoss
+from ..perceptual.lpips import LPIPS
+from ..perceptual.vgg import VGG16Features
+from .losses import WeightedLoss
 from .projector import (
     Cancelled,
     ProjectionCallback,
@@ -40,7 +43,6 @@ from .projector import (
     project,
     synthesize,
 )
-from .vgg import VGG16Features
 
 log = logging.getLogger(__name__)
 
@@ -52,48 +54,6 @@ ENCODER_DEFAULT_STEPS = 100
 
 # ----------------------------------------------------------------------------------------------
 # Latent files
-
-
-def save_latent(path: str | Path, ws: torch.Tensor, meta: dict[str, Any],
-                noise: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write ``w`` [num_ws, w_dim] float32 plus metadata to an .npz atomically.
-
-    Metadata: each JSON-scalar value of ``meta`` as its own 0-d array (readable with
-    ``allow_pickle=False``) and everything as one ``meta_json`` string; optimised noise maps as
-    ``noise.<buffer name>``.
-    """
-    w = ws.detach().to("cpu", torch.float32).numpy()
-    w = w[0] if w.ndim == 3 else w
-    arrays: dict[str, np.ndarray] = {"w": w.astype(np.float32), "meta_json": np.array(json.dumps(meta, sort_keys=True))}
-    for key, value in meta.items():
-        if isinstance(value, (str, int, float, bool)) and key not in arrays:
-            arrays[key] = np.array(value)
-    for name, buf in (noise or {}).items():
-        arrays[f"noise.{name}"] = buf.detach().cpu().numpy()
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    return Path(path)
-
-
-def load_latent(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Read ``w`` from our .npz ([num_ws, w_dim]) or NVIDIA's projected_w.npz ([1, num_ws, w_dim]).
-
-    Returns (ws [1, num_ws, w_dim] float32, metadata dict - empty for NVIDIA's files).
-    """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "w" not in data:
-                raise InvalidArgumentError(f"latent file '{path}' has no 'w' array (keys: {sorted(data.files)})")
-            w = np.asarray(data["w"], dtype=np.float32)
-            meta = json.loads(str(data["meta_json"])) if "meta_json" in data else {}
-    except (OSError, ValueError) as exc:
-        raise InvalidArgumentError(f"'{path}' is not a readable latent .npz ({exc})") from None
-    if w.ndim == 2:
-        w = w[None]
-    if w.ndim != 3 or w.shape[0] != 1:
-        raise InvalidArgumentError(f"latent file '{path}' has w of shape {w.shape}; expected [num_ws, w_dim]")
-    return torch.from_numpy(w), meta
 
 
 # ----------------------------------------------------------------------------------------------
@@ -191,8 +151,9 @@ def load_discriminator(ckpt, G: torch.nn.Module, path: str | Path | None,
     if path is not None:
         source = load_checkpoint(path)
         if source.d is None:
-            raise InvalidArgumentError(f"--discriminator '{path}' has no discriminator; use a training snapshot "
-                                       "(NVIDIA network-snapshot-*.pkl or a styleblend checkpoint with D)")
+            raise InvalidArgumentError(f"`discriminator` '{path}' has no discriminator; use a training snapshot "
+                                       "(NVIDIA network-snapshot-*.pkl or a styleblend checkpoint with D)",
+                                       param="discriminator")
     if source.d is None or source.d_config is None:
         return None, None
     cfg = source.d_config
@@ -211,7 +172,7 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                 noise_init: str | None = None, encoder: str | Path | None = None) -> ProjectionJob:
     """Check optional dependencies, load the network, resolve the loss and the settings.
 
-    ``init`` is 'mean', 'random' or a latent .npz path (see :func:`load_latent`); None keeps the method's
+    ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps the method's
     default. ``space``/``steps``/``lr``/``w_reg``/``optimize_noise``/``noise_init`` None keep the method's
     values. ``loss`` is 'pixel', 'vgg', 'dfeat' or None (VGG-16 when its weights are found, else dfeat when
     the network - or ``discriminator``, a checkpoint of the same model - has a discriminator, else pixel;
@@ -230,15 +191,18 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     if video:
         check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step
     if method != ENCODER_METHOD and encoder is not None:
-        raise InvalidArgumentError(f"--encoder is used by --method encoder only (got --method {method})")
+        raise InvalidArgumentError(f"`encoder` is used by `method` 'encoder' only (got `method` {method!r})",
+                                   param=("encoder", "method"))
     if method == ENCODER_METHOD:
         if encoder is None:
-            raise InvalidArgumentError("--method encoder needs --encoder FILE (train one with 'styleblend encoder "
-                                       "train --network N --out enc.safetensors')")
+            raise InvalidArgumentError("`method` 'encoder' needs an encoder file (`encoder`; train one with "
+                                       "styleblend.project.encoder_train or 'styleblend encoder train')",
+                                       param=("method", "encoder"))
         if init is not None:
-            raise InvalidArgumentError("--init does not apply to --method encoder (the encoder gives the start)")
+            raise InvalidArgumentError("`init` does not apply to `method` 'encoder' (the encoder gives the start)",
+                                       param=("init", "method"))
         if steps is not None and steps < 0:
-            raise InvalidArgumentError(f"--steps {steps} must be >= 0 (0: the encoder's prediction only)")
+            raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)", param="steps")
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
@@ -252,11 +216,12 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     init_ws = None
     init_mode = init
     if init is not None and init not in INITS:
-        init_ws, _ = load_latent(init)
+        start = read_latent_file(init, G.cfg, kind="w")  # checks the shape against the network
+        if start.data.shape[0] != 1:
+            raise InvalidArgumentError(f"`init` '{init}' holds {start.data.shape[0]} latents; give a file with one",
+                                       param="init")
+        init_ws = torch.from_numpy(start.data)
         init_mode = None
-        if tuple(init_ws.shape[1:]) != (G.num_ws, G.w_dim):
-            raise InvalidArgumentError(f"--init '{init}' has w of shape {tuple(init_ws.shape[1:])}; the network "
-                                       f"needs [{G.num_ws}, {G.w_dim}]")
     if enc is not None:
         # The start comes from the encoder, so the mean w is not sampled (num_w_samples=0) when the model
         # tracks one. ProjectionSettings needs >= 1 step; refine_steps=0 never runs the loop.
@@ -379,7 +344,7 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
             "row_spread": metrics["row_spread"], "mean_distance": metrics["mean_distance"]}
     if job.encoder_path is not None:
         meta["encoder"] = job.encoder_path
-    save_latent(outdir / LATENT_NAME, result.ws, meta, result.noise)
+    save_latents(outdir / LATENT_NAME, result.ws[:1], "w", meta, result.noise)
     # Optional extras last.
     save_png(loss_curve_image(result.history, term_weights=result.term_weights), outdir / "loss.png")
     if job.video and frames:
@@ -400,9 +365,9 @@ def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, res
     t, p = from_uint8(target_u8), from_uint8(proj_u8)
     out: dict[str, Any] = summarize(p, t, data_range=2.0)
     if job.vgg is not None:
-        dist = LPIPSLikeDistance(job.vgg)
+        dist = LPIPS(job.vgg)
         out["lpips" if dist.learned else "vgg_distance"] = float(dist(p.to(job.vgg.mean.device),
-                                                                      t.to(job.vgg.mean.device)))
+                                                                      t.to(job.vgg.mean.device)).mean())
     # Distance of the latent from W (units of W's spread, see project.wspace): 0 row spread = a W latent.
     out.update(row_spread=result.w_distance["row_spread"][0], mean_distance=result.w_distance["mean_distance"][0])
     out.update(final_loss=result.final_loss, steps=result.steps_done, seconds=round(result.seconds, 3),

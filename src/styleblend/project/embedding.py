@@ -20,9 +20,10 @@ import torch
 
 from ..errors import ArchitectureMismatchError, InvalidArgumentError
 from ..io.digest import file_sha256
+from ..latents.files import read_latent_file, save_latents
 from ..media.images import from_uint8
 from ..media.load import load_image
-from .batch import ProjectionJob, load_latent, save_latent
+from .batch import ProjectionJob
 from .projector import ProjectionCallback, project
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,12 @@ def embedding_key(photo_sha256: str, base_sha256: str, settings: dict[str, Any],
 
 
 def target_image(photo: Path, resolution: int, align: bool, detector=None) -> np.ndarray:
-    """The photo centre-cropped and resized, or FFHQ-aligned on its largest face."""
+    """The photo centre-cropped and resized, or FFHQ-aligned on its main face (:func:`styleblend.align.main_face`)."""
     if not align:
         return load_image(photo, resolution=resolution)
-    from ..align import align_faces
+    from ..align import align_main_face
 
-    faces = align_faces(photo, resolution, detector)
-    if len(faces) > 1:
-        log.warning("%d faces in %s; using the largest", len(faces), photo)
-    aligned, _ = max(faces, key=lambda item: (item[1].box[2] - item[1].box[0]) * (item[1].box[3] - item[1].box[1]))
-    return aligned
+    return align_main_face(photo, resolution, detector)
 
 
 #: an encoder: img [N, C, R, R] in [-1, 1] -> ws [N, num_ws, w_dim] (e.g. styleblend.project.encoder's)
@@ -92,10 +89,11 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
     key = embedding_key(file_sha256(photo), job.network_sha256, settings, job.loss.describe(), job.seed, align, init)
     cache_path = Path(cache_dir) / f"{key}.npz"
     if cache_path.is_file():
-        ws, _ = load_latent(cache_path)
-        if tuple(ws.shape[1:]) != (G.num_ws, G.w_dim):
-            raise ArchitectureMismatchError(f"cached embedding {cache_path} has shape {tuple(ws.shape[1:])}, the "
-                                            f"network needs [{G.num_ws}, {G.w_dim}]; delete the file to re-embed")
+        try:
+            ws = torch.from_numpy(read_latent_file(cache_path, G.cfg, kind="w").data[:1])
+        except InvalidArgumentError as exc:
+            raise ArchitectureMismatchError(f"cached embedding {cache_path} does not fit the network ({exc}); "
+                                            "delete the file to re-embed") from None
         log.info("reusing the embedding %s", cache_path)
         return CachedEmbedding(ws.to(device), target, cache_path, cache_hit=True)
     init_ws = job.init_ws
@@ -109,12 +107,12 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
     meta = {"network": job.network, "network_sha256": job.network_sha256, "photo": str(photo), "seed": job.seed,
             "aligned": align, "init": init}
     if steps == 0:
-        save_latent(cache_path, init_ws, {**meta, "method": "encoder", "steps": 0})
+        save_latents(cache_path, init_ws[:1], "w", {**meta, "method": "encoder", "steps": 0})
         return CachedEmbedding(init_ws, target, cache_path, cache_hit=False)
     proj = project(G, from_uint8(target).to(device), job.settings, job.loss, seed=job.seed, init_ws=init_ws,
                    callback=callback)
     if proj.cancelled:
         raise InvalidArgumentError(f"the embedding of {photo.name} was cancelled; nothing was written")
-    save_latent(cache_path, proj.ws, {**meta, "method": job.settings.method, "steps": proj.steps_done,
-                                      "space": job.settings.space, "final_loss": proj.final_loss})
+    save_latents(cache_path, proj.ws[:1], "w", {**meta, "method": job.settings.method, "steps": proj.steps_done,
+                                               "space": job.settings.space, "final_loss": proj.final_loss})
     return CachedEmbedding(proj.ws.to(device), target, cache_path, cache_hit=False)

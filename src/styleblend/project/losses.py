@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..metrics.quality import ms_ssim
-from .vgg import LPIPS_LAYERS, VGG16Features, resize_for_vgg
+from ..perceptual.lpips import LPIPS
+from ..perceptual.vgg import VGG16Features, resize_for_vgg
 
 log = logging.getLogger(__name__)
 
@@ -127,37 +128,19 @@ class VGGPerceptualLoss:
         return loss
 
 
-class LPIPSLikeDistance:
-    """LPIPS-style VGG distance as used by NVIDIA's projector (Zhang et al. 2018, Eq. 1).
-
-    d = sum_l mean_hw sum_c w_lc (f^l_hwc(x) / ||f^l_hw(x)|| - f^l_hwc(y) / ||f^l_hw(y)||)^2 over
-    conv1_2, conv2_2, conv3_3, conv4_3, conv5_3, with images larger than ``max_size`` area-downsampled
-    to it (NVIDIA: 256) and smaller ones used as they are. ``w_lc`` are LPIPS's learned linear weights when
-    the VGG came from NVIDIA's ``vgg16.pt``; otherwise all ones - plain unit-normalised VGG features,
-    the "baseline" variant of LPIPS, which is *not* identical to NVIDIA's distance.
+class LPIPSLoss:
+    """The LPIPS-style distance (:class:`~styleblend.perceptual.lpips.LPIPS`, NVIDIA's projector objective)
+    as a loss: its mean over the batch, with the fixed target's features computed once.
     """
 
     def __init__(self, vgg: VGG16Features, max_size: int = 256) -> None:
-        self.vgg, self.max_size = vgg, max_size
-        self.learned = vgg.lpips_weights is not None
+        self.lpips = LPIPS(vgg, max_size)
+        self.learned = self.lpips.learned
         self._cache = _TargetCache()
 
-    def _features(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
-        if img.shape[-1] > self.max_size:
-            img = F.interpolate(img, size=(self.max_size, self.max_size), mode="area")
-        feats = self.vgg(img, LPIPS_LAYERS)
-        return {k: v / (v.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for k, v in feats.items()}
-
     def __call__(self, synth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        tf = self._cache.get(target, self._features)
-        sf = self._features(synth)
-        loss = synth.new_zeros([])
-        for i, name in enumerate(LPIPS_LAYERS):
-            diff = (sf[name] - tf[name]).square()
-            if self.learned:
-                diff = diff * self.vgg.lpips_weights[i].view(1, -1, 1, 1)
-            loss = loss + diff.sum(dim=1).mean()
-        return loss
+        tf = self._cache.get(target, self.lpips.features)
+        return self.lpips.from_features(self.lpips.features(synth), tf).mean()
 
 
 class DiscriminatorFeatureDistance:
@@ -227,7 +210,7 @@ def image2stylegan_loss(vgg: VGG16Features) -> WeightedLoss:
 
 def nvidia_loss(vgg: VGG16Features) -> WeightedLoss:
     """NVIDIA's projector objective: the LPIPS-style distance only (noise regularisation is added by the loop)."""
-    return WeightedLoss([LossTerm("lpips", 1.0, LPIPSLikeDistance(vgg))], kind="vgg")
+    return WeightedLoss([LossTerm("lpips", 1.0, LPIPSLoss(vgg))], kind="vgg")
 
 
 #: Weight of the pixel MSE beside the discriminator-feature distance (see :func:`dfeat_loss`).
@@ -254,12 +237,14 @@ def pixel_fallback_loss() -> WeightedLoss:
     return WeightedLoss([LossTerm("mse", 1.0, pixel_mse), LossTerm("ms_ssim", 0.1, ms_ssim_loss)], kind="pixel")
 
 
-#: The loss families ``--loss`` chooses from.
+#: The loss families ``loss`` chooses from.
 LOSS_KINDS = ("pixel", "vgg", "dfeat")
 
 FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} method's "
-                    "perceptual loss; reconstructions will be blurrier. Pass --vgg PATH or --download to use "
-                    "VGG-16, or --discriminator CKPT (a checkpoint of this model that has D) for --loss dfeat.")
+                    "perceptual loss; reconstructions will be blurrier. Pass `vgg_path` or `download` to use "
+                    "VGG-16, or `discriminator` (a checkpoint of this model that has D) for `loss` 'dfeat'.")
+#: The parameters :data:`FALLBACK_WARNING` speaks of (a front end may name them its own way).
+FALLBACK_PARAMS = ("vgg_path", "download", "discriminator", "loss")
 
 
 def loss_for_method(method: str, vgg: VGG16Features | None) -> WeightedLoss:
@@ -284,17 +269,18 @@ def resolve_loss(method: str, vgg_path: str | None = None, download: bool = Fals
     Returns (loss, vgg or None, warning or note text or None). The text is also logged; a CLI should print it.
     """
     from ..errors import InvalidArgumentError, MissingWeightsError
-    from .vgg import download_allowed, load_vgg16
+    from ..perceptual.vgg import load_vgg16
+    from ..weights import download_allowed
 
     if kind is not None and kind not in LOSS_KINDS:
-        raise InvalidArgumentError(f"loss {kind!r} must be one of {LOSS_KINDS}")
+        raise InvalidArgumentError(f"`loss` {kind!r} must be one of {LOSS_KINDS}", param="loss")
     if kind == "pixel":
         return pixel_fallback_loss(), None, None
     if kind == "dfeat":
         if discriminator is None:
-            raise InvalidArgumentError("--loss dfeat needs the model's discriminator, and this checkpoint has none; "
-                                       "pass --discriminator CKPT (a snapshot of the same model that has D) or "
-                                       "choose --loss pixel")
+            raise InvalidArgumentError("`loss` 'dfeat' needs the model's discriminator, and this checkpoint has none; "
+                                       "pass `discriminator` (a snapshot of the same model that has D) or "
+                                       "choose `loss` 'pixel'", param=("loss", "discriminator"))
         return dfeat_loss(discriminator), None, None
     try:
         vgg = load_vgg16(vgg_path, download=download, device=device)
@@ -307,7 +293,7 @@ def resolve_loss(method: str, vgg_path: str | None = None, download: bool = Fals
             log.info(note)
             return dfeat_loss(discriminator), None, note
         warning = FALLBACK_WARNING.format(method=method)
-        log.warning(warning)
+        log.warning(warning, extra={"params": FALLBACK_PARAMS})
         return pixel_fallback_loss(), None, warning
     note = None
     if method == "nvidia" and vgg.lpips_weights is None:

@@ -76,7 +76,7 @@ class PTISettings:
 
     def __post_init__(self) -> None:
         if self.steps < 1:
-            raise InvalidArgumentError(f"PTI steps={self.steps} must be >= 1 (e.g. --pti-steps 100)")
+            raise InvalidArgumentError(f"PTI steps {self.steps} must be >= 1 (e.g. 100)", param="pti_steps")
         if not self.lr > 0:
             raise InvalidArgumentError(f"PTI lr={self.lr} must be positive")
         if self.rank is not None and self.rank < 1:
@@ -265,7 +265,7 @@ def check_delta_base(delta: Delta, base_state: Mapping[str, torch.Tensor], what:
     actual = weights_sha256(base_state)
     if expected != actual:
         raise DeltaMismatchError(f"the PTI delta was tuned on a base with weights sha256 {str(expected)[:12]}..., "
-                                 f"{what} has {actual[:12]}...; tune a delta for this base (toonify --pti)")
+                                 f"{what} has {actual[:12]}...; tune a delta for this base (toonify with pti settings)")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -126,7 +126,8 @@ def blend_base_weights(blend: Checkpoint, blend_path: str | Path | None = None, 
     name = Path(blend_path).name if blend_path is not None else blend.describe()
     if record is None:
         raise InvalidArgumentError(f"blend {name} records no schedule (no {name}{'.recipe.json'} beside it, no blend "
-                                   "metadata); give the schedule it was made with, e.g. --pti-schedule swap:16")
+                                   "metadata); give the schedule it was made with as `pti_schedule`, e.g. 'swap:16'",
+                                   param="pti_schedule")
     inputs = record["inputs"]
     recorded = inputs[0].get("sha256") if inputs else None
     if base_sha256 and recorded and recorded != base_sha256:

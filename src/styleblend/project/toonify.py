@@ -177,21 +177,22 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         MissingDependencyError, MissingWeightsError: from alignment and loading.
     """
     if not blended_ckpts:
-        raise InvalidArgumentError("toonify needs at least one blended model (--blend)")
+        raise InvalidArgumentError("toonify needs at least one blended model (`blended_ckpts`)", param="blended_ckpts")
     if steps is not None and steps < 0:
-        raise InvalidArgumentError(f"steps={steps} must be >= 0 (0: the encoder's prediction alone)")
+        raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction alone)", param="steps")
     started = time.perf_counter()
     photo, outdir, base_ckpt = Path(photo), Path(outdir), Path(base_ckpt)
     old_files = previous_outputs(outdir)
     base_sha = file_sha256(base_ckpt)
     encoder_path = Path(encoder) if encoder is not None else None
     if encoder_path is not None and not encoder_path.is_file():
-        raise InvalidArgumentError(f"encoder '{encoder_path}' does not exist; train one with `styleblend encoder "
-                                   "train` or leave --encoder out")
+        raise InvalidArgumentError(f"encoder '{encoder_path}' does not exist; train one (styleblend.project."
+                                   "encoder_train, 'styleblend encoder train') or leave `encoder` out", param="encoder")
     if method in (None, "encoder") and encoder_path is None:
         encoder_path = bundled_encoder(base_sha)
         if method == "encoder" and encoder_path is None:
-            raise InvalidArgumentError("--method encoder needs --encoder FILE (no encoder is bundled for this base)")
+            raise InvalidArgumentError("`method` 'encoder' needs an encoder file (`encoder`; none is bundled for this base)",
+                                       param=("method", "encoder"))
     use_encoder = encoder_path is not None and method in (None, "encoder")
     if use_encoder:
         refine_steps = DEFAULT_REFINE_STEPS if steps is None else steps
@@ -207,7 +208,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     else:
         no_loss = False
         if steps == 0:
-            raise InvalidArgumentError("steps=0 needs an encoder (--encoder FILE)")
+            raise InvalidArgumentError("`steps` 0 needs an encoder file (`encoder`)", param=("steps", "encoder"))
         run_method = method or TOONIFY_METHOD
         job_steps = steps if steps is not None else (DEFAULT_FAST_STEPS if method is None else None)
         job = prepare_job(base_ckpt, run_method, space=space, steps=job_steps, init=init, lr=lr, seed=seed,
@@ -287,7 +288,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         toon = _render(Gb, ws)
         result.toons[str(path)] = toon
         result.written.append(save_png(toon, outdir / f"toon_{path.stem}.png"))
-        scorer, why = critic_model, "no transfer discriminator (pass --critic with the transfer's training snapshot)"
+        scorer, why = critic_model, "no transfer discriminator (pass critic: the transfer's training snapshot)"
         if scorer is None:
             snapshot = transfer_snapshot(blend_record(path, blend))
             try:
@@ -329,7 +330,7 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 def _identity(metrics: dict[str, Any], target_u8: np.ndarray, result: ToonifyResult, shown: np.ndarray,
               enabled: bool) -> None:
     if not enabled:
-        metrics["identity_note"] = "not measured: not a face photo (--no-align); pass --identity to measure"
+        metrics["identity_note"] = "not measured: not a face photo (align off); pass identity=True to measure"
         return
     from ..metrics.identity import FaceIdentity
 

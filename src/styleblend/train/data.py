@@ -13,12 +13,10 @@ import torch
 from PIL import Image
 
 from styleblend.errors import ImageError, InvalidArgumentError
-from styleblend.media.load import DEFAULT_MAX_PIXELS, check_decoded_size, max_image_pixels
+from styleblend.media.load import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_decoded_size, max_image_pixels
 
 logger = logging.getLogger(__name__)
 
-#: File suffixes read as images (what NVIDIA's tools write is PNG).
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 
 
 #: Largest single file a data set may hold, in bytes (uncompressed). A training image made by

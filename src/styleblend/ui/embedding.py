@@ -126,8 +126,8 @@ def photo_target(path: Path, resolution: int, channels: int, align: bool = False
     """The projection target [1, channels, R, R] in [-1, 1] from a photo file.
 
     Without ``align`` the photo is centre-cropped and resized (:func:`styleblend.media.load.load_target`);
-    with it, the left-most face is aligned as FFHQ was (:func:`styleblend.align.align_faces`, ``detector``
-    None meaning dlib).
+    with it, the photo's main face (the largest, :func:`styleblend.align.main_face`) is aligned as FFHQ
+    was, ``detector`` None meaning dlib.
 
     Raises:
         ImageError: not an image; NoFaceError: no face (``align``); MissingDependencyError: no dlib.
@@ -136,9 +136,9 @@ def photo_target(path: Path, resolution: int, channels: int, align: bool = False
         from ..media.load import load_target
 
         return load_target(path, resolution, channels=channels)
-    from ..align import align_faces
+    from ..align import align_main_face
 
-    image = align_faces(path, output_size=resolution, detector=detector)[0][0]
+    image = align_main_face(path, resolution, detector)
     if channels == 1:
         image = image.mean(axis=2, keepdims=True).round().astype(np.uint8)
     return from_uint8(image)

@@ -328,7 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
             _field(d, "kind", str), res=_field(d, "res", integer, None),
             from_res=_field(d, "from_res", integer, None), to_res=_field(d, "to_res", integer, None),
             centre=_field(d, "centre", number, None),
-            width=_field(d, "width", number, 1.0), flip=_flag(d.get("flip")))
+            width=_field(d, "width", number, None), flip=_flag(d.get("flip")))
         self._json({"alphas": alphas, "spec": self.server.session.schedule(alphas).spec()})
 
     def preview(self) -> None:

@@ -47,10 +47,11 @@ from ..io.checkpoint import load_state_dict_strict
 from ..io.registry import output_format, suffix_for
 from ..latents.crossover import crossover, parse_layers
 from ..latents.interpolate import lerp
+from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
 from ..nn import Generator
 from ..nn.naming import param_info
-from ..render import render_ws, seeds_to_ws
+from ..render import render_ws
 from .embedding import (
     DEFAULT_REFINE_STEPS,
     MAX_STEPS,
@@ -192,7 +193,7 @@ class BlendSession:
                     "resolutions": self.resolutions, "img_resolution": cfg.img_resolution,
                     "transfer_resolution": self._transfer.g_config.img_resolution, "num_ws": cfg.num_ws,
                     "alphas": list(self._current[0]), "mapping": self._current[1], "mappings": list(MAPPINGS),
-                    "models": list(MODELS), "presets": list(PRESETS), "max_seeds": MAX_SEEDS,
+                    "models": list(MODELS), "presets": self.preset_defaults(), "max_seeds": MAX_SEEDS,
                     "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
                     "encoder": self._encoder.name, "encoder_note": self._encoder.note,
                     "refine_steps": self.refine_steps,
@@ -252,28 +253,40 @@ class BlendSession:
     # ------------------------------------------------------------------------------------------
     # Blending
 
-    def preset(self, kind: str, res: int | None = None, from_res: int | None = None, to_res: int | None = None,
-               centre: float | None = None, width: float = 1.0, flip: bool = False) -> list[float]:
-        """α per block resolution from a schedule preset (what the preset buttons put on the sliders).
+    def preset_defaults(self) -> dict[str, dict[str, float]]:
+        """Each preset's default arguments for this base - the one place they are defined; the page
+        shows them (``info()["presets"]``) and :meth:`preset` fills in what a request leaves out.
 
-        kind: 'swap' (α = 1 up to ``res``; default the middle resolution), 'linear' (1 at ``from_res``,
-        0 at ``to_res``; default the second and second-to-last resolutions) or 'sigmoid' (α(centre) = 0.5,
-        ``width`` in octaves); ``flip`` reverses. See :mod:`styleblend.blend.schedules`.
+        'swap': the middle resolution; 'linear': from the second to the second-to-last resolution;
+        'sigmoid': centred on the middle resolution, one octave wide.
         """
         res_list = self.resolutions
         mid = res_list[len(res_list) // 2]
+        lo, hi = (res_list[1], res_list[-2]) if len(res_list) > 2 else (res_list[0], res_list[-1])
+        return {"swap": {"res": mid}, "linear": {"from_res": lo, "to_res": hi},
+                "sigmoid": {"centre": mid, "width": 1.0}}
+
+    def preset(self, kind: str, res: int | None = None, from_res: int | None = None, to_res: int | None = None,
+               centre: float | None = None, width: float | None = None, flip: bool = False) -> list[float]:
+        """α per block resolution from a schedule preset (what the preset buttons put on the sliders).
+
+        kind: 'swap' (α = 1 up to ``res``), 'linear' (1 at ``from_res``, 0 at ``to_res``) or 'sigmoid'
+        (α(centre) = 0.5, ``width`` in octaves); ``flip`` reverses. Arguments left out take
+        :meth:`preset_defaults`. See :mod:`styleblend.blend.schedules`.
+        """
+        d = self.preset_defaults()
         schedule: Schedule
         if choice(kind, PRESETS, "preset") == "swap":
-            schedule = Swap(int(res if res is not None else mid), flip=bool(flip))
+            schedule = Swap(int(res if res is not None else d["swap"]["res"]), flip=bool(flip))
         elif kind == "linear":
-            lo = res_list[1] if len(res_list) > 2 else res_list[0]
-            hi = res_list[-2] if len(res_list) > 2 else res_list[-1]
-            schedule = Linear(int(from_res or lo), int(to_res or hi), flip=bool(flip))
+            schedule = Linear(int(from_res or d["linear"]["from_res"]), int(to_res or d["linear"]["to_res"]),
+                              flip=bool(flip))
         else:
-            schedule = Sigmoid(float(centre if centre is not None else mid), float(width), flip=bool(flip))
+            schedule = Sigmoid(float(centre if centre is not None else d["sigmoid"]["centre"]),
+                               float(width if width is not None else d["sigmoid"]["width"]), flip=bool(flip))
         schedule.validate(self._base.g_config)
         # The conv1 of each block stands for its resolution (every block has one, b4 included).
-        return [round(schedule.alpha(param_info(f"synthesis.b{r}.conv1.weight")), 4) for r in res_list]
+        return [round(schedule.alpha(param_info(f"synthesis.b{r}.conv1.weight")), 4) for r in self.resolutions]
 
     def _alpha_key(self, alphas: Sequence[float] | None, mapping: str | None) -> AlphaKey:
         if alphas is None and mapping is None:
@@ -314,7 +327,7 @@ class BlendSession:
             self._G_blend_key = key
         return self._G_blend
 
-    def _renderparse_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+    def _render_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         G = self._generator(model, key)
         images = to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=MAX_SEEDS))
         return _enlarge(images, self._base.g_config.img_resolution)
@@ -323,7 +336,7 @@ class BlendSession:
         """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
         ck = (model, seeds, psi)
         if ck not in self._columns:
-            self._columns[ck] = self._renderparse_seeds(model, self._current, seeds, psi)
+            self._columns[ck] = self._render_seeds(model, self._current, seeds, psi)
             while len(self._columns) > 32:
                 self._columns.popitem(last=False)
         return self._columns[ck]
@@ -341,7 +354,7 @@ class BlendSession:
         """
         with self._lock:
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
-            blend = self._renderparse_seeds("blend", key, seeds_t, psi)
+            blend = self._render_seeds("blend", key, seeds_t, psi)
             self._current = key
             return np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
 
@@ -398,8 +411,7 @@ class BlendSession:
             key, psi = self._alpha_key(alphas, mapping), parse_psi(psi)
             G = self._generator(model, key)
             ws = seeds_to_ws(G, parse_seeds([seed_a, seed_b]), psi)
-            t = torch.linspace(0, 1, steps)
-            path = lerp(ws[0:1].expand(steps, -1, -1), ws[1:2].expand(steps, -1, -1), t)
+            path = lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, steps))
             return _enlarge(to_uint8(render_ws(G, path)), self._base.g_config.img_resolution)
 
     def morph(self, seed_a: int, seed_b: int, steps: int = 8, psi: float = 0.7, model: str = "blend",
@@ -432,10 +444,10 @@ class BlendSession:
         """Embed a photo into the base's W+: at once with an encoder, refined in a worker thread.
 
         The photo is decoded here, so a file that is not an image fails at once with an ImageError.
-        It is centre-cropped to a square and resized to the base's resolution, or with ``align`` the
-        left-most face is cropped the way FFHQ was made (:func:`styleblend.align.align_faces`, with the
-        session's ``face_detector``; dlib by default). A running embedding is cancelled first: a new photo
-        makes it stale.
+        It is centre-cropped to a square and resized to the base's resolution, or with ``align`` its main
+        face (the largest, :func:`styleblend.align.main_face`) is cropped the way FFHQ was made, with the
+        session's ``face_detector`` (dlib by default).
+        A running embedding is cancelled first: a new photo makes it stale.
 
         With an encoder for the base (see :attr:`info`'s 'encoder'), its prediction is computed before this
         returns and is the job's result at once (stage 'encoder'); the job then refines it for ``steps``

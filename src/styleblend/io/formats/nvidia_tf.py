@@ -41,9 +41,9 @@ from ...errors import (
     UnsupportedArchitectureError,
 )
 from ...ops.bias_act import ACTIVATIONS
-from ..checkpoint import Checkpoint, StateDict
+from ..checkpoint import Checkpoint, StateDict, state_shapes
 from ..keymaps import nvidia_tf as keymap
-from ..keymaps.common import complete_and_check, fit_channels, state_shapes
+from ..keymaps.common import complete_and_check, fit_channels
 from ..reading import check_weights_cover, reader
 from ..safe_unpickle import EasyDictStandIn, plain_data, restricted_load
 

@@ -35,12 +35,11 @@ from ...errors import (
     UnsupportedArchitectureError,
 )
 from ..atomic import atomic_path
-from ..checkpoint import Checkpoint, StateDict
+from ..checkpoint import Checkpoint, StateDict, state_shapes
 from ..keymaps import rosinality as keymap
 from ..keymaps.common import (
     complete_and_check,
     fit_channels,
-    state_shapes,
     taps_from_kernel,
 )
 from ..reading import check_weights_cover, count_elements, reader

@@ -10,7 +10,6 @@ from ...config import MAX_RESOLUTION
 from ...errors import UnsupportedArchitectureError
 from ...ops.upfirdn2d import setup_filter
 from ..checkpoint import check_state_dict
-from ..checkpoint import state_shapes as state_shapes  # re-exported for the readers
 
 
 def fit_channels(table: Mapping[int, int], what: str, prefer_base: int | None = None) -> tuple[int, int]:

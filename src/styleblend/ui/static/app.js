@@ -112,11 +112,13 @@ function buildControls() {
     sliders.append(label, slider, out);
   });
   setAlphas(info.alphas);
-  const mid = res[Math.floor(res.length / 2)];
-  fillSelect($("swap-res"), res, mid, px);
-  fillSelect($("linear-from"), res, res.length > 2 ? res[1] : res[0], px);
-  fillSelect($("linear-to"), res, res.length > 2 ? res[res.length - 2] : res[res.length - 1], px);
-  fillSelect($("sigmoid-centre"), res, mid, px);
+  // The presets' defaults come from the server (BlendSession.preset_defaults), not from here.
+  const presets = info.presets;
+  fillSelect($("swap-res"), res, presets.swap.res, px);
+  fillSelect($("linear-from"), res, presets.linear.from_res, px);
+  fillSelect($("linear-to"), res, presets.linear.to_res, px);
+  fillSelect($("sigmoid-centre"), res, presets.sigmoid.centre, px);
+  $("sigmoid-width").value = presets.sigmoid.width;
   fillSelect($("mapping"), info.mappings, info.mapping, (m) => `from ${m}`);
   document.querySelectorAll(".model-select").forEach((s) => fillSelect(s, info.models, "blend"));
   $("mix-hint").textContent = `W+ layers 0-${info.num_ws - 1}: low = coarse (pose, shape), high = fine (colour).`;

@@ -4,26 +4,17 @@ The module tree mirrors torchvision's ``vgg16().features`` (13 convolutions at i
 12, 14, 17, 19, 21, 24, 26, 28, ReLUs between, max-pools at 4, 9, 16, 23, 30), so torchvision's
 ImageNet state dict (``features.{i}.weight``/``bias``) loads directly; the classifier is not needed.
 
-Weights are looked up, in order (:func:`find_vgg_weights`):
-
-1. an explicit path (``--vgg PATH``): a torchvision state dict ``.pth`` or NVIDIA's TorchScript
-   ``vgg16.pt``. TorchScript archives are read as data: their tensors are unpickled with an allow-list
-   and their code is never loaded or executed (``torch.jit.load`` would run it).
-2. the torch hub cache ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth`` (TORCH_HOME defaults to
-   ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``, as torch.hub does).
-3. NVIDIA's dnnlib download cache (``$DNNLIB_CACHE_DIR`` or ``~/.cache/dnnlib``)/downloads/*vgg16.pt.
-4. a download of torchvision's file into the hub cache - only when the caller allows it
-   (``download=True`` or ``STYLEBLEND_ALLOW_DOWNLOAD=1``).
+Weights are found, verified and (only when allowed) downloaded by :mod:`styleblend.weights`
+(:data:`~styleblend.weights.VGG16`): an explicit file - a torchvision state dict ``.pth`` or NVIDIA's
+TorchScript ``vgg16.pt`` - then the torch hub cache, then NVIDIA's dnnlib cache. TorchScript archives are
+read as data: their tensors are unpickled with an allow-list and their code is never loaded or executed
+(``torch.jit.load`` would run it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import pickle
-import urllib.error
-import urllib.request
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -35,15 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, MissingWeightsError
-from ..io.atomic import atomic_path
 from ..io.safe_torch_load import safe_torch_load
 from ..io.safe_unpickle import STORAGE_DTYPES, RestrictedUnpickler, check_graph, check_view, one_line
+from ..weights import VGG16, find_weights
 
 log = logging.getLogger(__name__)
-
-TORCHVISION_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
-TORCHVISION_FILE = "vgg16-397923af.pth"
-DOWNLOAD_ENV = "STYLEBLEND_ALLOW_DOWNLOAD"
 
 #: conv name -> index in ``features`` (torchvision layout).
 CONV_INDEX = OrderedDict([
@@ -108,80 +95,6 @@ class VGG16Features(nn.Module):
             if i in wanted:
                 out[wanted[i]] = x
         return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Finding weights
-
-
-def torch_hub_dir() -> Path:
-    """torch.hub's directory, following TORCH_HOME and XDG_CACHE_HOME like torch itself."""
-    home = os.environ.get("TORCH_HOME")
-    if home:
-        return Path(home).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "torch" / "hub"
-
-
-def _dnnlib_candidates() -> list[Path]:
-    root = os.environ.get("DNNLIB_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "dnnlib"
-    folder = base / "downloads"
-    return sorted(folder.glob("*vgg16.pt")) if folder.is_dir() else []
-
-
-def download_allowed(download: bool = False) -> bool:
-    """Downloads happen only when asked: the argument, or STYLEBLEND_ALLOW_DOWNLOAD=1 in the environment."""
-    return download or os.environ.get(DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
-def _missing_message() -> str:
-    target = torch_hub_dir() / "checkpoints" / TORCHVISION_FILE
-    return (f"no VGG-16 weights found (looked for --vgg, {target} and NVIDIA's ~/.cache/dnnlib/downloads/*vgg16.pt); "
-            f"pass --download (or set {DOWNLOAD_ENV}=1) to fetch torchvision's ImageNet weights once, or download "
-            f"{TORCHVISION_URL} yourself into {target.parent} or anywhere and pass --vgg PATH")
-
-
-def _download(dest: Path) -> Path:
-    """Fetch torchvision's VGG-16 into ``dest`` atomically, checking the sha256 prefix in its name."""
-    log.warning("downloading VGG-16 weights (528 MB) from %s to %s", TORCHVISION_URL, dest)
-    try:
-        with atomic_path(dest) as tmp:
-            digest = hashlib.sha256()
-            with urllib.request.urlopen(TORCHVISION_URL, timeout=60) as resp, open(tmp, "wb") as fh:
-                while chunk := resp.read(1 << 20):
-                    digest.update(chunk)
-                    fh.write(chunk)
-            if not digest.hexdigest().startswith("397923af"):
-                raise MissingWeightsError(f"the VGG-16 download from {TORCHVISION_URL} has sha256 "
-                                          f"{digest.hexdigest()[:16]}..., expected 397923af...; try again")
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise MissingWeightsError(f"could not download VGG-16 weights ({exc}); you may be offline. "
-                                  + _missing_message()) from None
-    return dest
-
-
-def find_vgg_weights(path: str | Path | None = None, download: bool = False) -> Path:
-    """Locate VGG-16 weights in the documented order (see the module docstring).
-
-    Raises:
-        MissingWeightsError: ``path`` does not exist, or nothing was found and downloading is not
-            allowed or failed; the message says how to get the weights.
-    """
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise MissingWeightsError(f"--vgg '{p}' does not exist; pass a torchvision vgg16 .pth or NVIDIA's vgg16.pt")
-        return p
-    cached = torch_hub_dir() / "checkpoints" / TORCHVISION_FILE
-    if cached.is_file():
-        return cached
-    nvidia = _dnnlib_candidates()
-    if nvidia:
-        return nvidia[0]
-    if download_allowed(download):
-        return _download(cached)
-    raise MissingWeightsError(_missing_message())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -340,7 +253,7 @@ def _state_from_torchscript(path: Path) -> tuple[dict[str, torch.Tensor], list[t
     expected = list(zip(CONV_CHANNELS, (3,) + CONV_CHANNELS[:-1]))
     if shapes != expected:
         raise CheckpointError(f"'{path}' holds 3x3 convolutions of shapes {shapes[:4]}... ({len(shapes)} of them), "
-                              "not VGG-16's 13; pass torchvision's vgg16-397923af.pth with --vgg instead")
+                              f"not VGG-16's 13; pass torchvision's {VGG16.filename} as `vgg_path` instead", param="vgg_path")
     state = {}
     for (w, b), idx in zip(convs, CONV_INDEX.values()):
         state[f"features.{idx}.weight"] = w.float()
@@ -351,13 +264,16 @@ def _state_from_torchscript(path: Path) -> tuple[dict[str, torch.Tensor], list[t
 
 def load_vgg16(path: str | Path | None = None, download: bool = False,
                device: str | torch.device = "cpu") -> VGG16Features:
-    """Build :class:`VGG16Features` with ImageNet weights found by :func:`find_vgg_weights`, frozen, eval mode.
+    """Build :class:`VGG16Features` with ImageNet weights, frozen, in eval mode.
 
+    Args:
+        path: a weights file; None looks in the caches (:func:`styleblend.weights.find_weights`).
+        download: allow downloading torchvision's weights into the torch hub cache when none are found.
     Raises:
-        MissingWeightsError: no weights (see :func:`find_vgg_weights`).
+        MissingWeightsError: no weights, or a cached file that fails its SHA-256 check.
         CheckpointError: the file is not a VGG-16 state dict / TorchScript VGG-16, or is unreadable.
     """
-    p = find_vgg_weights(path, download)
+    p = find_weights(VGG16, path, download)
     net = VGG16Features()
     lpips: list[torch.Tensor] | None = None
     if _is_torchscript(p):

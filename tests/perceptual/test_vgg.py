@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zipfile
 
@@ -9,22 +10,17 @@ import pytest
 import torch
 
 from styleblend.errors import CheckpointError, MissingWeightsError
+from styleblend.perceptual.lpips import LPIPS
+from styleblend.perceptual.vgg import CONV_INDEX, VGG16Features, load_vgg16, read_torchscript_tensors
 from styleblend.project.losses import (
     IMAGE2STYLEGAN_LAYERS,
-    LPIPSLikeDistance,
+    LPIPSLoss,
     VGGPerceptualLoss,
     image2stylegan_loss,
     resolve_loss,
 )
-from styleblend.project.vgg import (
-    CONV_INDEX,
-    TORCHVISION_FILE,
-    VGG16Features,
-    find_vgg_weights,
-    load_vgg16,
-    read_torchscript_tensors,
-    torch_hub_dir,
-)
+from styleblend.weights import VGG16, find_weights, sha256_of, torch_hub_dir
+
 
 
 def _random_torchvision_state(seed=0):
@@ -55,19 +51,22 @@ def test_loads_explicit_pth(tmp_path, no_vgg):
 
 
 def test_hub_cache_respects_torch_home(no_vgg, monkeypatch):
-    cache = torch_hub_dir() / "checkpoints" / TORCHVISION_FILE
+    cache = torch_hub_dir() / "checkpoints" / VGG16.filename
     assert str(cache).startswith(str(no_vgg / "torch_home"))
-    with pytest.raises(MissingWeightsError, match="--download"):
-        find_vgg_weights()
+    with pytest.raises(MissingWeightsError, match="allow `download`"):
+        find_weights(VGG16)
     cache.parent.mkdir(parents=True)
     torch.save(_random_torchvision_state(1), cache)
-    assert find_vgg_weights() == cache
+    # a random file under the published name fails the SHA-256 check; one with that hash is used
+    with pytest.raises(MissingWeightsError, match="SHA-256"):
+        find_weights(VGG16)
+    monkeypatch.setattr("styleblend.perceptual.vgg.VGG16", dataclasses.replace(VGG16, sha256_prefix=sha256_of(cache)[:8]))
     assert torch.equal(load_vgg16().features[0].bias, _random_torchvision_state(1)["features.0.bias"])
 
 
 def test_missing_explicit_path_is_an_error(tmp_path):
     with pytest.raises(MissingWeightsError, match="does not exist"):
-        find_vgg_weights(tmp_path / "nope.pth")
+        find_weights(VGG16, tmp_path / "nope.pth")
 
 
 def test_bad_files_are_refused(tmp_path, no_vgg):
@@ -111,7 +110,7 @@ def test_torchscript_weights_read_without_executing(tmp_path, no_vgg, monkeypatc
     net = load_vgg16(path)
     assert torch.equal(net.features[28].weight, state["features.28.weight"])
     assert net.lpips_weights is not None and float(net.lpips_weights[4][0]) == pytest.approx(0.5)
-    assert LPIPSLikeDistance(net).learned
+    assert LPIPS(net).learned and LPIPSLoss(net).learned
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -143,7 +142,7 @@ def test_perceptual_losses_are_zero_on_identical_images_and_cache_target(tmp_pat
     perc = VGGPerceptualLoss(net, size=64)
     assert perc(x, x).item() == pytest.approx(0.0, abs=1e-8)
     assert perc(y, x).item() > 0
-    lp = LPIPSLikeDistance(net)
+    lp = LPIPSLoss(net)
     assert lp(x, x).item() == pytest.approx(0.0, abs=1e-6) and lp(y, x).item() > 0
     total, parts = image2stylegan_loss(net)(y, x)
     assert set(parts) == {"perceptual", "mse"} and total.item() == pytest.approx(sum(parts.values()), rel=1e-5)
