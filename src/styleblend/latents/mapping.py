@@ -7,11 +7,15 @@ Everything up to ws lives in :mod:`styleblend.latents`; turning ws into images i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import torch
 
 from ..errors import InvalidArgumentError
 from .seeds import z_from_seeds
+
+if TYPE_CHECKING:
+    from ..nn import Generator
 
 
 def generator_device(G: torch.nn.Module) -> torch.device:
@@ -49,19 +53,20 @@ def map_z(G: torch.nn.Module, z: torch.Tensor, class_idx: int | None = None, tru
     ``class_idx`` is the class of a conditional model (None for unconditional ones); truncation is
     NVIDIA's (towards ``w_avg``, the first ``truncation_cutoff`` layers only when given).
     """
+    g = cast("Generator", G)  # typed as StyleGAN2's until the generator Protocol lands
     device = generator_device(G)
-    class_vector(G.c_dim, class_idx, 0)  # a wrong class is an error even for zero latents
+    class_vector(g.c_dim, class_idx, 0)  # a wrong class is an error even for zero latents
     out = []
     with torch.no_grad():
         for start in range(0, z.shape[0], batch_size):
             zb = z[start:start + batch_size].to(device)
-            c = class_vector(G.c_dim, class_idx, zb.shape[0], device)
-            out.append(G.mapping(zb, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff))
-    return torch.cat(out) if out else torch.zeros([0, G.num_ws, G.w_dim], device=device)
+            c = class_vector(g.c_dim, class_idx, zb.shape[0], device)
+            out.append(g.mapping(zb, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff))
+    return torch.cat(out) if out else torch.zeros([0, g.num_ws, g.w_dim], device=device)
 
 
 def seeds_to_ws(G: torch.nn.Module, seeds: Sequence[int], truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, class_idx: int | None = None) -> torch.Tensor:
     """ws [len(seeds), num_ws, w_dim] for seeds with NVIDIA's z convention and truncation."""
-    z = z_from_seeds(seeds, G.z_dim, device=generator_device(G))
+    z = z_from_seeds(seeds, cast("Generator", G).z_dim, device=generator_device(G))
     return map_z(G, z, class_idx, truncation_psi, truncation_cutoff)

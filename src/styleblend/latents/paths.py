@@ -116,9 +116,10 @@ def build_path(G: torch.nn.Module, keys: torch.Tensor, space: str = "w", frames_
     if pca is not None:
         ws = project_to_subspace(ws, pca, pca_components or pca.num_components)
     if psi != 1 or psi_middle is not None:
-        if not hasattr(G.mapping, "w_avg"):
+        w_avg = getattr(G.mapping, "w_avg", None)
+        if not isinstance(w_avg, torch.Tensor):
             raise InvalidArgumentError("this network tracks no w_avg, so truncation is impossible; use psi 1")
-        ws = truncate_ws(ws, G.mapping.w_avg, psi_schedule(local, psi, psi, psi_middle).to(ws.device),
+        ws = truncate_ws(ws, w_avg, psi_schedule(local, psi, psi, psi_middle).to(ws.device),
                          truncation_cutoff)
     if smooth_sigma > 0:
         ws = gaussian_smooth(ws, smooth_sigma, closed=closed)
