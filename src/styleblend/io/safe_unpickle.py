@@ -156,7 +156,8 @@ def _load_storage_blob(blob: bytes) -> tuple[torch.UntypedStorage, torch.dtype]:
     if len(blob) - start != nbytes:
         raise CheckpointError(f"a tensor storage blob announces {nbytes} bytes of data but holds {len(blob) - start}")
     # A writable copy: the tensors handed out may be modified in place, the bytes object must not be.
-    data = torch.frombuffer(bytearray(memoryview(blob)[start:]), dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
+    data = (torch.frombuffer(bytearray(memoryview(blob)[start:]), dtype=torch.uint8) if nbytes
+            else torch.empty(0, dtype=torch.uint8))
     return data.untyped_storage(), dtype
 
 
@@ -343,7 +344,8 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def _fresh_result(self) -> None:
         obj = self.stack[-1]
-        if isinstance(obj, (np.ndarray, np.dtype, collections.OrderedDict)) or type(obj).__module__.startswith("styleblend"):
+        if (isinstance(obj, (np.ndarray, np.dtype, collections.OrderedDict))
+                or type(obj).__module__.startswith("styleblend")):
             self._fresh[id(obj)] = obj
 
     def _wrap_creator(opcode: bytes) -> Callable[[Any], None]:  # type: ignore[misc]

@@ -64,7 +64,8 @@ def interpolate_keys(keys: torch.Tensor, segment: torch.Tensor, local_t: torch.T
     local_t = local_t.to(keys.device)
     if method == "slerp":
         if layer_order != "uniform" and spread > 0:
-            raise InvalidArgumentError("per-layer schedules need W+ keys; interpolate in W (`space` 'w')", param="space")
+            raise InvalidArgumentError("per-layer schedules need W+ keys; interpolate in W (`space` 'w')",
+                                       param="space")
         return slerp(a, b, ease(local_t, easing))
     if method != "lerp":
         raise InvalidArgumentError(f"interpolation {method!r} is unknown; choose 'lerp' or 'slerp'")

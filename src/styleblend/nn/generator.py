@@ -11,7 +11,10 @@ from .synthesis import SynthesisNetwork
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator with NVIDIA's parameter names (``mapping.fc0.weight``, ``synthesis.b8.conv0.affine.bias``...)."""
+    """StyleGAN2 generator with NVIDIA's parameter names.
+
+    For example ``mapping.fc0.weight`` and ``synthesis.b8.conv0.affine.bias``.
+    """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()

@@ -29,7 +29,8 @@ class SynthesisBlock(nn.Module):
         self.use_fp16 = resolution in cfg.fp16_resolutions
         self.architecture = s.architecture
         self.register_buffer("resample_filter", setup_filter(s.resample_filter))
-        layer_args: dict[str, Any] = dict(w_dim=w_dim, resolution=resolution, kernel_size=s.kernel_size, use_noise=s.use_noise,
+        layer_args: dict[str, Any] = dict(w_dim=w_dim, resolution=resolution, kernel_size=s.kernel_size,
+                                          use_noise=s.use_noise,
                           activation=s.activation, resample_filter=s.resample_filter, conv_clamp=s.conv_clamp)
         self.num_conv = 0
         self.num_torgb = 0

@@ -26,7 +26,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if x.dtype == torch.float16 and demodulate:
         # Demodulation cancels any scale of weight and styles, so bring both near 1 first: the products
         # below are cast to float16 and would otherwise overflow (NVIDIA does the same in fp16 layers).
-        weight = weight * (1 / math.sqrt(in_channels * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (1 / math.sqrt(in_channels * kh * kw)
+                           / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     w: torch.Tensor | None = None

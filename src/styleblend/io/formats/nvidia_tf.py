@@ -154,7 +154,8 @@ def _kwargs(nets: list[TFNetworkStandIn], ignored: set[str], used: set[str], wha
         for key, value in net.static_kwargs.items():
             if key not in ignored and key not in used:
                 raise UnsupportedArchitectureError(
-                    f"{what}: static kwarg '{key}={reprlib.repr(value)}' is not one of NVIDIA's StyleGAN2 kwargs; it may "
+                    f"{what}: static kwarg '{key}={reprlib.repr(value)}' is not one of NVIDIA's StyleGAN2 kwargs; "
+                    "it may "
                     "change the network in a way styleblend does not implement, so the file is not converted")
             merged.setdefault(key, value)
     return merged
@@ -165,14 +166,16 @@ def _filter(kw: Mapping[str, Any], what: str) -> tuple[int, ...]:
     if taps is None:
         return (1, 1)  # TF: None means a box filter
     if not isinstance(taps, (list, tuple)) or not all(isinstance(t, (int, float)) and t == int(t) for t in taps):
-        raise UnsupportedArchitectureError(f"{what}: resample_kernel={reprlib.repr(taps)} is not a 1-D list of integer taps")
+        raise UnsupportedArchitectureError(
+            f"{what}: resample_kernel={reprlib.repr(taps)} is not a 1-D list of integer taps")
     return tuple(int(t) for t in taps)
 
 
 def _activation(kw: Mapping[str, Any], key: str, what: str) -> str:
     act = kw.get(key, "lrelu")
     if act not in ACTIVATIONS:
-        raise UnsupportedArchitectureError(f"{what}: {key}={reprlib.repr(act)} is not an activation styleblend implements")
+        raise UnsupportedArchitectureError(
+            f"{what}: {key}={reprlib.repr(act)} is not an activation styleblend implements")
     return str(act)
 
 
@@ -228,7 +231,8 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
                                            "generator (expected 'G_main')")
     version = net.state.get("version")
     if version not in (2, 3, 4, 5):
-        raise UnsupportedArchitectureError(f"{what}: TensorFlow network pickle version {reprlib.repr(version)} is not supported")
+        raise UnsupportedArchitectureError(
+            f"{what}: TensorFlow network pickle version {reprlib.repr(version)} is not supported")
     comps = net.components
     mapping, synthesis = comps.get("mapping"), comps.get("synthesis")
     if not isinstance(mapping, TFNetworkStandIn) or not isinstance(synthesis, TFNetworkStandIn):
@@ -245,8 +249,9 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
         raise UnsupportedArchitectureError(f"{what}: class-conditional StyleGAN2 (LabelConcat) generators are not "
                                            "supported; StyleGAN2-ADA's LabelEmbed is")
     if kw.get("normalize_latents", True) is not True:
-        raise UnsupportedArchitectureError(f"{what}: normalize_latents={reprlib.repr(kw['normalize_latents'])} changes the "
-                                           "mapping network; styleblend always normalises z")
+        raise UnsupportedArchitectureError(
+            f"{what}: normalize_latents={reprlib.repr(kw['normalize_latents'])} changes the "
+            "mapping network; styleblend always normalises z")
     num_layers = len([n for n in mv if re.fullmatch(r"Dense\d+/weight", n)])
     if num_layers == 0 or "4x4/Const/const" not in sv or "4x4/Conv/weight" not in sv:
         raise CheckpointError(f"{what}: no mapping layers or no 4x4 block; not a StyleGAN2 generator")
