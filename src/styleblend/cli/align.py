@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..align.ffhq import MIN_FACE_SIZE
 from ..errors import InvalidArgumentError
-from ..media.images import save_png
 from .common import int_in_range
 
 
@@ -38,6 +37,7 @@ def output_paths(out: Path, count: int) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from ..align import align_faces, default_detector
+    from ..media.images import save_png  # here, so that `align --help` needs no torch
 
     if args.size < 8:
         raise InvalidArgumentError(f"--size {args.size} must be at least 8")

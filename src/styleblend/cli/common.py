@@ -1,4 +1,8 @@
-"""Argument helpers shared by several commands, and the CLI's output, logging and error conventions."""
+"""Argument helpers shared by several commands, and the CLI's output, logging and error conventions.
+
+Importing this module imports neither torch nor tqdm (each is imported where it is used), so that parsers
+are built, and ``--help`` answers, without loading them.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,19 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from tqdm import tqdm
-
-from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError, StyleblendError
-from ..io import Checkpoint, load_checkpoint
 from ..io.atomic import protected_inputs, same_file
 from ..latents.limits import PSI_RANGE, check_psi, check_truncation_cutoff
-from ..latents.seeds import MAX_LIST_LENGTH, parse_int_list
+
+if TYPE_CHECKING:
+    import torch
+    from tqdm import tqdm
+
+    from ..config import GeneratorConfig
+    from ..io import Checkpoint
+    from ..types import Generator
 
 #: Most images one forward pass may hold, whatever their size.
 MAX_BATCH = 4096
@@ -51,6 +57,8 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 def resolve_device(name: str) -> torch.device:
     """Validate a --device value and say why it cannot be used."""
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -87,6 +95,8 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
 
 def load_network(args: argparse.Namespace) -> Checkpoint:
     """Read --network and check --batch, --trunc and --trunc-cutoff against it."""
+    from ..io import load_checkpoint
+
     if args.batch < 1:
         raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
     ckpt = load_checkpoint(args.network)
@@ -113,7 +123,7 @@ def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
     return batch
 
 
-def load_generator(args: argparse.Namespace) -> torch.nn.Module:
+def load_generator(args: argparse.Namespace) -> Generator:
     """Check --batch and load --network as an eval-mode generator on --device."""
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
 
@@ -187,12 +197,16 @@ def finite_floats(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def progress(args: argparse.Namespace, total: int, desc: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar as a ``callback(done, total)``; silent with -q, for tiny jobs and when stderr is no terminal."""
+    from tqdm import tqdm
+
     with tqdm(total=total, desc=desc, unit="img", disable=args.quiet or total < 2 or not _tty(), leave=False) as bar:
         yield lambda done, _total: bar.update(done - bar.n)
 
 
 def progress_bar(args: argparse.Namespace, *, disable: bool = False, **kwargs: Any) -> tqdm:
     """A tqdm bar on stderr, drawn only on a terminal and without -q (a log file gets no bar fragments)."""
+    from tqdm import tqdm
+
     return tqdm(disable=disable or bool(args.quiet) or not _tty(), **kwargs)
 
 
@@ -205,7 +219,10 @@ def _tty() -> bool:
 
 def close_progress_bars() -> None:
     """Erase every open tqdm bar, so that an error message that follows starts on a clean line."""
-    for bar in list(getattr(tqdm, "_instances", ())):
+    std = sys.modules.get("tqdm.std")
+    if std is None:  # no bar was ever made (tqdm not even imported)
+        return
+    for bar in list(getattr(std.tqdm, "_instances", ())):
         with contextlib.suppress(Exception):
             bar.leave = False
             bar.close()
@@ -250,6 +267,8 @@ class _Handler(logging.Handler):
     """Writes through tqdm, so a message never lands in the middle of a progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
         try:
             text = self.format(record)
             if record.levelno >= logging.WARNING and not text.startswith(("warning:", "error:")):
@@ -452,22 +471,28 @@ def add_threads(parser: argparse.ArgumentParser, default: int = 0, why: str = ""
 @contextlib.contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Use ``count`` intra-op threads inside the block (0 leaves torch's setting), then restore."""
+    if not count:  # nothing to set, so torch need not be imported for it
+        yield
+        return
+    import torch
+
     before = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
 
 
-def int_list(what: str, max_count: int = MAX_LIST_LENGTH) -> Callable[[str], list[int]]:
-    """argparse type for '0-7,42' lists of at most ``max_count`` numbers (counted before expanding;
-    seeds must also lie in [0, 2**32))."""
+def int_list(what: str, max_count: int | None = None) -> Callable[[str], list[int]]:
+    """argparse type for '0-7,42' lists of at most ``max_count`` numbers (counted before expanding; default
+    :data:`~styleblend.latents.seeds.MAX_LIST_LENGTH`; seeds must also lie in [0, 2**32))."""
 
     def parse(text: str) -> list[int]:
+        from ..latents.seeds import MAX_LIST_LENGTH, parse_int_list
+
         try:
-            return parse_int_list(text, what, max_count=max_count)
+            return parse_int_list(text, what, max_count=MAX_LIST_LENGTH if max_count is None else max_count)
         except InvalidArgumentError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -6,10 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from ..io import load_checkpoint
-from ..io.conversion import convert_checkpoint, find_template
 from ..io.registry import format_names, get_format
 from .common import check_outputs
 
@@ -33,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch  # here, so that `convert --help` needs no torch
+
+    from ..io import load_checkpoint
+    from ..io.conversion import convert_checkpoint, find_template
+
     check_outputs([args.out], [i for i in (args.network, args.template) if i is not None], force=args.force)
     ckpt = load_checkpoint(args.network)
     template = find_template(ckpt, args.template) if get_format(args.to).into_existing else args.template

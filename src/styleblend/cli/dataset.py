@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..train.dataset_tool import make_dataset
 from .common import int_in_range, progress_bar
 
 
@@ -36,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train.dataset_tool import make_dataset  # here, so that `dataset --help` needs no torch
+
     labels = None
     if args.labels is not None:
         try:

@@ -6,7 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-from ..demo import run_demo
 from .common import add_threads, int_in_range
 
 
@@ -25,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..demo import run_demo  # here, so that `demo --help` needs no torch
+
     start = time.perf_counter()
     written = run_demo(args.outdir, base=args.base, transfer=args.transfer, embed_steps=args.steps,
                        report=None if args.quiet else print, third=args.third)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..blend.diff import diff_state_dicts, format_diff
 from ..errors import InvalidArgumentError
-from ..io import load_checkpoint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..blend.diff import diff_state_dicts, format_diff  # here, so that `diff --help` needs no torch
+    from ..io import load_checkpoint
+
     a, b = load_checkpoint(args.a), load_checkpoint(args.b)
     states = [getattr(c, args.which) for c in (a, b)]
     if any(s is None for s in states):

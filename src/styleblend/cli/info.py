@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import re
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from ..io import Checkpoint, load_checkpoint
+if TYPE_CHECKING:
+    from ..io import Checkpoint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +77,8 @@ def _fp16_text(resolutions: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import load_checkpoint  # here, so that `info --help` needs no torch
+
     ckpt = load_checkpoint(args.network)
     ckpt.check_networks()  # a network whose tensors do not fit its architecture is refused, as by every command
     print(describe(ckpt))

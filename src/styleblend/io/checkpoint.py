@@ -18,6 +18,7 @@ import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
 from ..errors import ArchitectureMismatchError, InvalidArgumentError
+from ..types import Generator as GeneratorType
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ class Checkpoint:
     source_layout: Any = field(default=None, repr=False, compare=False)
 
     def generator(self, device: str | torch.device = "cpu", which: str = "g_ema",
-                  mixed_precision: bool = False) -> torch.nn.Module:
+                  mixed_precision: bool = False) -> GeneratorType:
         """Build a :class:`~styleblend.nn.Generator` in eval mode with the chosen weights on ``device``.
+
+        Returns a :class:`styleblend.types.Generator` (the interface both generator families answer).
 
         mixed_precision: render the model's fp16 resolutions in float16 as NVIDIA's generate.py does
             (see :meth:`styleblend.nn.synthesis.SynthesisNetwork.forward`); float32 otherwise.

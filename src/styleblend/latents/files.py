@@ -51,7 +51,8 @@ from .pca import PCA
 from .seeds import parse_int_list, z_from_seeds
 
 if TYPE_CHECKING:
-    from ..nn import Generator
+    from ..nn import Generator as StyleGAN2Generator
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ def load_pca(path: str | Path, w_dim: int | None = None) -> PCA:
 # --------------------------------------------------------------------------- resolving specs to ws
 
 
-def _truncate_file_ws(G: torch.nn.Module, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+def _truncate_file_ws(G: Generator, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
     if psi == 1:
         return ws
     w_avg = getattr(G.mapping, "w_avg", None)
@@ -314,7 +315,7 @@ def _truncate_file_ws(G: torch.nn.Module, ws: torch.Tensor, psi: float, cutoff: 
     return truncate_ws(ws, w_avg, psi, cutoff)
 
 
-def load_ws(path: str | Path, G: torch.nn.Module, truncation_psi: float = 1.0,
+def load_ws(path: str | Path, G: Generator, truncation_psi: float = 1.0,
             truncation_cutoff: int | None = None, kind: str = "auto", class_idx: int | None = None,
             layout: str = "auto") -> torch.Tensor:
     """ws [n, num_ws, w_dim] on G's device from a z-file (mapped, with truncation) or a w-file.
@@ -323,7 +324,7 @@ def load_ws(path: str | Path, G: torch.nn.Module, truncation_psi: float = 1.0,
     a file are truncated towards ``G.mapping.w_avg`` too when psi != 1 (same formula as for z);
     ``class_idx`` is only used to map z of a conditional model.
     """
-    lf = read_latent_file(path, cast("Generator", G).cfg, kind=kind, layout=layout)
+    lf = read_latent_file(path, cast("StyleGAN2Generator", G).cfg, kind=kind, layout=layout)
     data = torch.from_numpy(lf.data).to(generator_device(G))
     if lf.kind == "z":
         return map_z(G, data, class_idx, truncation_psi, truncation_cutoff)
@@ -361,7 +362,7 @@ def parse_latent_spec(spec: str) -> LatentSpec:
         "pass seeds, a z-file ('z:path.npy'), a w-file ('w:path.npz') or a projection .npz")
 
 
-def latent_source(spec: str | LatentSpec, G: torch.nn.Module, truncation_psi: float = 1.0,
+def latent_source(spec: str | LatentSpec, G: Generator, truncation_psi: float = 1.0,
                   truncation_cutoff: int | None = None, class_idx: int | None = None) -> torch.Tensor:
     """Resolve a latent spec to ws [n, num_ws, w_dim] on G's device.
 
@@ -370,13 +371,13 @@ def latent_source(spec: str | LatentSpec, G: torch.nn.Module, truncation_psi: fl
     """
     parsed = spec if isinstance(spec, LatentSpec) else parse_latent_spec(spec)
     if parsed.seeds is not None:
-        z = z_from_seeds(parsed.seeds, cast("Generator", G).z_dim, device=generator_device(G))
+        z = z_from_seeds(parsed.seeds, G.z_dim, device=generator_device(G))
         return map_z(G, z, class_idx, truncation_psi, truncation_cutoff)
     assert parsed.path is not None
     return load_ws(parsed.path, G, truncation_psi, truncation_cutoff, kind=parsed.kind, class_idx=class_idx)
 
 
-def latent_source_z(spec: str | LatentSpec, G: torch.nn.Module) -> torch.Tensor:
+def latent_source_z(spec: str | LatentSpec, G: Generator) -> torch.Tensor:
     """Resolve a spec to z [n, z_dim] (seeds or a z-file) for interpolation in Z.
 
     Raises:
@@ -385,9 +386,9 @@ def latent_source_z(spec: str | LatentSpec, G: torch.nn.Module) -> torch.Tensor:
     parsed = spec if isinstance(spec, LatentSpec) else parse_latent_spec(spec)
     device = generator_device(G)
     if parsed.seeds is not None:
-        return z_from_seeds(parsed.seeds, cast("Generator", G).z_dim, device=device)
+        return z_from_seeds(parsed.seeds, G.z_dim, device=device)
     assert parsed.path is not None
-    lf = read_latent_file(parsed.path, cast("Generator", G).cfg, kind=parsed.kind)
+    lf = read_latent_file(parsed.path, cast("StyleGAN2Generator", G).cfg, kind=parsed.kind)
     if lf.kind != "z":
         raise InvalidArgumentError(
             f"'{parsed.path}' holds W codes, which have no z; interpolate in W (`space` 'w') or give seeds/z-files",

@@ -9,6 +9,8 @@ easing, a per-layer schedule, a truncation-psi schedule and a gentle Gaussian po
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import InvalidArgumentError
@@ -23,6 +25,9 @@ from .interpolate import (
 )
 from .mapping import generator_device, map_z
 from .pca import PCA, project_to_subspace
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 SPACES = ("w", "z")
 
@@ -78,7 +83,7 @@ def interpolate_keys(keys: torch.Tensor, segment: torch.Tensor, local_t: torch.T
     return lerp(a, b, t)
 
 
-def build_path(G: torch.nn.Module, keys: torch.Tensor, space: str = "w", frames_per_segment: int = 30,
+def build_path(G: Generator, keys: torch.Tensor, space: str = "w", frames_per_segment: int = 30,
                closed: bool = False, easing: str = "linear", layer_order: str = "uniform", spread: float = 0.0,
                psi: float = 1.0, psi_middle: float | None = None, truncation_cutoff: int | None = None,
                smooth_sigma: float = 0.0, class_idx: int | None = None, pca: PCA | None = None,
