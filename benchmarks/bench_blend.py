@@ -50,8 +50,8 @@ def _rss_mb() -> float:
 def make_models(workdir: Path) -> dict[str, tuple[Path, Path]]:
     """Write base and transfer in both formats (reused when present)."""
     import torch
-
     from nvidia_structure import write_snapshot
+
     from styleblend.config import DiscriminatorConfig, GeneratorConfig
     from styleblend.io import Checkpoint, save_checkpoint
     from styleblend.nn import Discriminator, Generator
@@ -80,8 +80,8 @@ def make_models(workdir: Path) -> dict[str, tuple[Path, Path]]:
 def child(base: str, transfer: str, out: str) -> None:
     """One measured blend; prints a JSON line."""
     from styleblend.blend import Swap, blend_checkpoints, save_blend
-    from styleblend.io.digest import file_sha256
     from styleblend.io import load_checkpoint
+    from styleblend.io.digest import file_sha256
 
     rss_start = _rss_mb()
     t0 = time.perf_counter()

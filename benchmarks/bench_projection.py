@@ -157,7 +157,7 @@ def run_batch(t: Target, idx: list[int], method: str, steps: int, loss_name: str
     p, s = psnr(rec, target).tolist(), ssim(rec, target).tolist()
     dist = wspace.distance_from_w(ws, t.w_avg, t.w_std)
     truth = true_distance(ws, t.true_ws[idx], t.w_std).tolist() if t.true_ws is not None else [None] * len(idx)
-    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return [{"psnr": p[k], "ssim": s[k], "row_spread": dist["row_spread"][k],
              "mean_distance": dist["mean_distance"][k], "true_distance": truth[k], "wall_s": wall / len(idx),

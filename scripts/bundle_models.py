@@ -28,9 +28,9 @@ from styleblend.blend.preview import preview_grid  # noqa: E402
 from styleblend.demo import DEMO_SEEDS, labelled, three_model_grid  # noqa: E402
 from styleblend.io import Checkpoint, load_checkpoint  # noqa: E402
 from styleblend.io.formats import native  # noqa: E402
+from styleblend.latents.mapping import seeds_to_ws  # noqa: E402
 from styleblend.media.images import make_grid, save_png, to_uint8  # noqa: E402
 from styleblend.models import BUNDLED  # noqa: E402
-from styleblend.latents.mapping import seeds_to_ws  # noqa: E402
 from styleblend.render import render_ws  # noqa: E402
 
 CREDIT = {

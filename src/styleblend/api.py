@@ -143,7 +143,7 @@ def seeds_to_ws(model: Generator | Checkpoint, seeds: int | Sequence[int], trunc
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     psi = check_psi(truncation_psi, "truncation_psi")
     # (the library's functions still say nn.Module; they take any Generator)
-    return _seeds_to_ws(G, seeds, psi, truncation_cutoff, class_idx)  # type: ignore[arg-type]
+    return _seeds_to_ws(G, seeds, psi, truncation_cutoff, class_idx)
 
 
 def generate(model: Generator | Checkpoint, latents: int | Sequence[int] | torch.Tensor,
@@ -178,7 +178,7 @@ def generate(model: Generator | Checkpoint, latents: int | Sequence[int] | torch
         raise InvalidArgumentError(f"noise_mode {noise_mode!r} must be 'const', 'random' or 'none'")
     if batch_size < 1:
         raise InvalidArgumentError(f"batch_size {batch_size} must be >= 1")
-    return to_uint8(render_ws(G, ws, noise_mode=noise_mode, batch_size=batch_size,  # type: ignore[arg-type]
+    return to_uint8(render_ws(G, ws, noise_mode=noise_mode, batch_size=batch_size,
                               progress=progress))
 
 

@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from .blend import Swap, WeightTable, blend_checkpoints, save_blend, swap_sweep
 from .blend.compat import check_configs
 from .blend.preview import preview_grid
-from .io import Checkpoint, load_checkpoint
 from .config import GeneratorConfig
+from .io import Checkpoint, load_checkpoint
 from .latents.crossover import mix_styles
 from .latents.files import save_latents
 from .latents.interpolate import lerp

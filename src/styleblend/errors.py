@@ -6,7 +6,6 @@ the CLI prints ``str(error)`` as one line and exits non-zero.
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 
 

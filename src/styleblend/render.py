@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,15 +18,18 @@ from .errors import InvalidArgumentError
 from .latents.seeds import noise_from_seed
 from .media.images import to_uint8
 
+if TYPE_CHECKING:
+    from .types import Generator
+
 ProgressFn = Callable[[int, int], None]
 
 
-def _check_ws(G: torch.nn.Module, ws: torch.Tensor) -> None:
+def _check_ws(G: Generator, ws: torch.Tensor) -> None:
     if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
         raise InvalidArgumentError(f"ws has shape {tuple(ws.shape)}; this model expects [N, {G.num_ws}, {G.w_dim}]")
 
 
-def iter_batches(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 8,
+def iter_batches(G: Generator, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 8,
                  progress: ProgressFn | None = None) -> Iterator[torch.Tensor]:
     """Synthesise ws [N, num_ws, w_dim] batch by batch; yields float32 images [B, C, H, W] on the CPU.
 
@@ -44,14 +48,14 @@ def iter_batches(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const"
         yield img
 
 
-def render_ws(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 8,
+def render_ws(G: Generator, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 8,
               progress: ProgressFn | None = None) -> torch.Tensor:
     """Synthesise images [N, C, H, W] (float32, about [-1, 1]) from ws [N, num_ws, w_dim] in batches."""
     out = list(iter_batches(G, ws, noise_mode, batch_size, progress))
     return torch.cat(out) if out else torch.zeros([0, G.img_channels, G.img_resolution, G.img_resolution])
 
 
-def iter_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
+def iter_frames(G: Generator, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
                 callback: ProgressFn | None = None) -> Iterator[np.ndarray]:
     """Render ws [T, num_ws, w_dim] in batches; yields uint8 frames [H, W, C] one by one (for videos).
 
@@ -61,7 +65,7 @@ def iter_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise
         yield from to_uint8(img)
 
 
-def render_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
+def render_frames(G: Generator, ws: torch.Tensor, batch_size: int = 8, noise_mode: str = "const",
                   callback: ProgressFn | None = None) -> np.ndarray:
     """All frames at once: uint8 [T, H, W, C] (see :func:`iter_frames`)."""
     _check_ws(G, ws)
@@ -70,7 +74,7 @@ def render_frames(G: torch.nn.Module, ws: torch.Tensor, batch_size: int = 8, noi
     return np.stack(list(iter_frames(G, ws, batch_size, noise_mode, callback)))
 
 
-def noise_buffers(G: torch.nn.Module) -> list[torch.Tensor]:
+def noise_buffers(G: Generator) -> list[torch.Tensor]:
     """The constant-noise buffers of G's layers in layer order (4x4 conv, then conv0, conv1 per block);
     none for StyleGAN3, which has no noise inputs."""
     out = []
@@ -97,7 +101,7 @@ def _constant_noise(buffers: list[torch.Tensor], values: Sequence[np.ndarray]) -
 
 
 @torch.no_grad()
-def render_with_seed_noise(G: torch.nn.Module, ws: torch.Tensor, seeds: Sequence[int],
+def render_with_seed_noise(G: Generator, ws: torch.Tensor, seeds: Sequence[int],
                            progress: ProgressFn | None = None) -> torch.Tensor:
     """Render ws[i] with the noise that seed i draws after its z (NVIDIA's TensorFlow tools' convention).
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from styleblend.blend.model import blend_checkpoints, save_blend, swap_sweep
-from styleblend.blend.recipe import format_alpha_table, recipe_path
 from styleblend.blend.multi import Bands
+from styleblend.blend.recipe import format_alpha_table, recipe_path
 from styleblend.blend.schedules import Swap, parse_schedule
 from styleblend.errors import ArchitectureMismatchError, InvalidArgumentError
 from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint

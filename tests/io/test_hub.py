@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from styleblend.errors import CheckpointError, InvalidArgumentError, MissingDependencyError
-from styleblend.io import load_checkpoint, save_checkpoint
-from styleblend.io import hub
+from styleblend.io import hub, load_checkpoint, save_checkpoint
 from styleblend.io.digest import file_sha256
 from styleblend.io.hub import load_pretrained, parse_repo_id, save_pretrained
 from styleblend.nn import Generator

@@ -12,8 +12,7 @@ import torch
 
 from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
 from styleblend.errors import CheckpointError, UnsafeCheckpointError
-from styleblend.io import load_checkpoint
-from styleblend.io import budgets
+from styleblend.io import budgets, load_checkpoint
 from styleblend.io.formats.nvidia_pkl import STAND_INS
 from styleblend.io.safe_unpickle import (
     MAX_DEPTH,

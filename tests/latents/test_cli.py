@@ -10,9 +10,9 @@ from PIL import Image
 from styleblend.cli.main import main
 from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.latents.files import load_pca, read_latent_file
+from styleblend.latents.mapping import seeds_to_ws
 from styleblend.latents.pca import project_to_subspace
 from styleblend.media.video import read_video
-from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_checkpoint
 

@@ -4,8 +4,16 @@ import pytest
 import torch
 
 from styleblend.errors import InvalidArgumentError
-from styleblend.latents.crossover import (crossover, format_layers, fusion_ranges, layer_resolution,
-                                          layers_for_resolutions, mix_styles, parse_layers, style_fusion)
+from styleblend.latents.crossover import (
+    crossover,
+    format_layers,
+    fusion_ranges,
+    layer_resolution,
+    layers_for_resolutions,
+    mix_styles,
+    parse_layers,
+    style_fusion,
+)
 
 from ..conftest import tiny_config
 

@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from styleblend.errors import InvalidArgumentError
-from styleblend.latents.expression import (channel_norms, expression_delta, expression_strip, expression_transfer,
-                                           normalize_delta, threshold_channels)
+from styleblend.latents.expression import (
+    channel_norms,
+    expression_delta,
+    expression_strip,
+    expression_transfer,
+    normalize_delta,
+    threshold_channels,
+)
 
 
 def test_threshold_zeroes_exactly_the_channels_below_tau():

@@ -8,8 +8,14 @@ import pytest
 import torch
 
 from styleblend.errors import InvalidArgumentError
-from styleblend.latents.files import (latent_source, latent_source_z, load_ws, parse_latent_spec, read_latent_file,
-                                      save_latents)
+from styleblend.latents.files import (
+    latent_source,
+    latent_source_z,
+    load_ws,
+    parse_latent_spec,
+    read_latent_file,
+    save_latents,
+)
 from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_checkpoint, tiny_config

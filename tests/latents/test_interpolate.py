@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from styleblend.errors import InvalidArgumentError
-from styleblend.latents.interpolate import (ease, gaussian_smooth, layer_schedule, lerp, psi_schedule, slerp,
-                                            truncate_ws)
+from styleblend.latents.interpolate import ease, gaussian_smooth, layer_schedule, lerp, psi_schedule, slerp, truncate_ws
 
 
 def test_lerp_endpoints_and_per_row_and_per_layer_t():

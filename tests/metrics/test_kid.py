@@ -13,7 +13,10 @@ from styleblend.metrics.kid import kernel_inception_distance, kid_subset_values,
 def naive_mmd2(x, y):
     """Gretton et al. 2012, Eq. 3, written as loops with k(a, b) = (a.b / D + 1)^3."""
     m, d = x.shape
-    k = lambda a, b: (np.dot(a, b) / d + 1) ** 3
+
+    def k(a, b):
+        return (np.dot(a, b) / d + 1) ** 3
+
     xx = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(m), 2))
     yy = sum(k(y[i], y[j]) for i, j in itertools.permutations(range(m), 2))
     xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))

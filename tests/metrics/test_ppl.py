@@ -6,9 +6,21 @@ import torch
 
 from styleblend.errors import InvalidArgumentError
 from styleblend.latents.pca import fit_pca, sample_w
-from styleblend.metrics.ppl import (PathScheme, PixelProxyDistance, crop_face, default_distance, filtered_mean,
-                                    layer_schedule_scheme, lerp_w_scheme, pca_subspace_scheme, path_times,
-                                    perceptual_path_length, psi_schedule_scheme, slerp_z_scheme, step_distances)
+from styleblend.metrics.ppl import (
+    PathScheme,
+    PixelProxyDistance,
+    crop_face,
+    default_distance,
+    filtered_mean,
+    layer_schedule_scheme,
+    lerp_w_scheme,
+    path_times,
+    pca_subspace_scheme,
+    perceptual_path_length,
+    psi_schedule_scheme,
+    slerp_z_scheme,
+    step_distances,
+)
 
 from ..conftest import tiny_checkpoint
 

@@ -1,7 +1,6 @@
 """The bundled models: present, loadable, a base and two fine-tunes of it (so blending them is meaningful)."""
 
 import pytest
-
 import torch
 
 from styleblend.blend import diff_state_dicts

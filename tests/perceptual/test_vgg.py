@@ -22,7 +22,6 @@ from styleblend.project.losses import (
 from styleblend.weights import VGG16, find_weights, sha256_of, torch_hub_dir
 
 
-
 def _random_torchvision_state(seed=0):
     """Random weights in torchvision's vgg16 key layout, including classifier keys we must ignore."""
     torch.manual_seed(seed)

@@ -16,8 +16,8 @@ from PIL import Image
 from styleblend.cli.main import main
 from styleblend.errors import CheckpointError, InvalidArgumentError
 from styleblend.io import save_checkpoint
-from styleblend.media.images import to_uint8
 from styleblend.latents.files import read_latent_file
+from styleblend.media.images import to_uint8
 from styleblend.project.batch import LATENT_NAME, prepare_job, project_batch
 from styleblend.project.encoder import load_encoder
 from styleblend.project.encoder_train import (

@@ -36,7 +36,6 @@ from styleblend.project.pti_blend import base_weights, blend_base_weights, check
 from ..blend.conftest import finetuned
 from ..conftest import tiny_checkpoint
 
-
 MSE = WeightedLoss([LossTerm("mse", 1.0, pixel_mse)])  # cheaper than MS-SSIM on a busy test machine
 
 
@@ -176,7 +175,7 @@ def test_bad_delta_files_are_refused(tmp_path):
 
     key = delta.keys()[0]
     save_file({f"full.{key}": torch.zeros(2)}, str(tmp_path / "bad.safetensors"),
-              metadata={"styleblend_delta": '{"format_version": 1, "rank": 1, "shapes": {"%s": [4, 4]}}' % key})
+              metadata={"styleblend_delta": '{"format_version": 1, "rank": 1, "shapes": {"' + key + '": [4, 4]}}'})
     with pytest.raises(CheckpointError, match="damaged"):
         load_delta(tmp_path / "bad.safetensors")
 

@@ -16,7 +16,6 @@ from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.media.images import to_uint8
 from styleblend.project import toonify as toonify_module
 from styleblend.project.pti import PTISettings, apply_delta, save_delta
-from styleblend.project import toonify as toonify_module
 from styleblend.project.toonify import bundled_encoder, toonify
 
 from ..blend.conftest import finetuned

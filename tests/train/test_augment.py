@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from styleblend.train.augment import (AugmentPipe, ada_adjust, apply_color, color_matrices,
-                                      translate_integer)
+from styleblend.train.augment import AugmentPipe, ada_adjust, apply_color, color_matrices, translate_integer
 
 
 def test_p_zero_is_identity_object():

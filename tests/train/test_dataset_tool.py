@@ -231,14 +231,12 @@ def test_decompression_bomb_guard_skips_and_restores_global(tmp_path: Path) -> N
 
 def test_max_image_pixels_restores_on_error() -> None:
     before = Image.MAX_IMAGE_PIXELS
-    with pytest.raises(RuntimeError):
-        with max_image_pixels(10):
-            assert Image.MAX_IMAGE_PIXELS == 10
-            raise RuntimeError
+    with pytest.raises(RuntimeError), max_image_pixels(10):
+        assert Image.MAX_IMAGE_PIXELS == 10
+        raise RuntimeError
     assert Image.MAX_IMAGE_PIXELS == before
-    with pytest.raises(InvalidArgumentError):
-        with max_image_pixels(0):
-            pass
+    with pytest.raises(InvalidArgumentError), max_image_pixels(0):
+        pass
 
 
 def test_source_errors(tmp_path: Path) -> None:

@@ -12,8 +12,7 @@ import torch
 from PIL import Image
 
 from styleblend.cli.main import main
-from styleblend.io import load_checkpoint
-from styleblend.io import Checkpoint, save_checkpoint
+from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.nn import Discriminator, Generator
 from styleblend.train import checkpointing as ckpt_io
 from styleblend.train.loop import DataOrder, build_networks, train, update_ema

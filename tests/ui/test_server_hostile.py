@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-
 from .conftest import ui_process
 from .test_server import alive, call, error_of
-
 
 
 def _deep_png(width: int, height: int) -> bytes:

@@ -14,8 +14,13 @@ from PIL import Image
 import styleblend.ui
 from styleblend.blend import Table, blend_two
 from styleblend.config import GeneratorConfig, MappingConfig, SynthesisConfig
-from styleblend.errors import (ArchitectureMismatchError, CheckpointError, ImageError, InvalidArgumentError,
-                               UnsafeCheckpointError)
+from styleblend.errors import (
+    ArchitectureMismatchError,
+    CheckpointError,
+    ImageError,
+    InvalidArgumentError,
+    UnsafeCheckpointError,
+)
 from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.nn import Generator
 from styleblend.ui.service import PAD, BlendSession, png_bytes
@@ -71,8 +76,8 @@ def test_preview_matches_the_library_blend(session):
                       session._base.g_config)
     G = Generator(session._base.g_config).eval()
     G.load_state_dict(state)
-    from styleblend.media.images import to_uint8
     from styleblend.latents.mapping import seeds_to_ws
+    from styleblend.media.images import to_uint8
     from styleblend.render import render_ws
 
     np.testing.assert_array_equal(cells[0, 2], to_uint8(render_ws(G, seeds_to_ws(G, [4], 1.0)))[0])

@@ -115,7 +115,8 @@ class DlibDetector:
         h, w = img.shape[:2]
         scale = min(1.0, self.detect_size / max(h, w))
         small = img if scale == 1.0 else np.asarray(
-            Image.fromarray(img).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS))
+            Image.fromarray(img).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                        Image.Resampling.LANCZOS))
         faces = []
         rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
         for rect, score in zip(rects, scores):

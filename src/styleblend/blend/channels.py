@@ -153,9 +153,11 @@ def _layer_name(text: str) -> str:
 
 
 def _ranges(channels: Sequence[int]) -> str:
-    out, start, prev = [], None, None
-    for c in list(channels) + [None]:
-        if start is not None and (c is None or c != prev + 1):
+    out: list[str] = []
+    start: int | None = None
+    prev: int | None = None
+    for c in [*channels, None]:
+        if start is not None and prev is not None and (c is None or c != prev + 1):  # prev is set with start
             out.append(f"{start}" if start == prev else f"{start}-{prev}")
             start = None
         if c is not None and start is None:

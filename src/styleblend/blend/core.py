@@ -18,7 +18,6 @@ and always come from the base.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
 
 import torch
 
@@ -31,10 +30,10 @@ from .multi import MultiSchedule
 from .schedules import ByGroup, Constant, Schedule
 
 StateDict = dict[str, torch.Tensor]
-Weight = Union[float, torch.Tensor]
+Weight = float | torch.Tensor
 # (tensor info, tensor shape) -> one weight per model; a tensor weight is a vector over the output channels.
 WeightsFn = Callable[[ParamInfo, torch.Size], Sequence[Weight]]
-MappingChoice = Union[str, float, Sequence[float]]
+MappingChoice = str | float | Sequence[float]
 
 _TOL = 1e-6
 
@@ -125,6 +124,7 @@ def _combine(tensors: Sequence[torch.Tensor | None], weights: tuple[Weight, ...]
     assert base is not None
     for t, w in zip(tensors, weights):
         if not isinstance(w, torch.Tensor) and w == 1.0:
+            assert t is not None  # plan_weights gives a missing tensor's share to the base
             return t  # exact: selected, never computed (the other weights are then 0)
     if not base.is_floating_point():
         raise InvalidArgumentError(f"'{key}' is an integer tensor and can only be taken whole from one model")
@@ -197,9 +197,10 @@ def two_model_weights(schedule: Schedule, mapping: MappingChoice = "base",
     masks = tuple(channels)
 
     def weights(info: ParamInfo, shape: torch.Size) -> tuple[Weight, Weight]:
-        a: Weight = full.alpha(info)
+        alpha = full.alpha(info)
+        a: Weight = alpha
         if masks and info.channel_dim is not None:
-            a = channel_alpha(info, a, shape[info.channel_dim], masks)
+            a = channel_alpha(info, alpha, shape[info.channel_dim], masks)
         return (1 - a, a)
 
     return weights

@@ -13,20 +13,23 @@ import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_paths
 from ..io.checkpoint import Checkpoint
 from ..io.digest import file_sha256
 from ..io.files import save_checkpoint
-from ..io.registry import output_format  # its old home was here; kept importable from this module
+from ..io.registry import output_format as output_format  # its old home was here; kept importable from this module
 from ..nn.naming import param_info
 from .channels import ChannelMask, check_masks
 from .compat import check_configs, check_states
 from .core import (
     MappingChoice,
+    StateDict,
     WeightsFn,
     apply_plan,
     blend_state_dicts,
@@ -57,7 +60,7 @@ def _weights_fn(schedule: Schedule | MultiSchedule, num_models: int, mapping: Ma
     return two_model_weights(schedule, mapping, channels)
 
 
-def _input_record(role: str, ckpt: Checkpoint, hash_inputs: bool) -> dict:
+def _input_record(role: str, ckpt: Checkpoint, hash_inputs: bool) -> dict[str, Any]:
     source = ckpt.source
     return {"role": role, "path": str(source) if source is not None else None, "format": ckpt.format,
             "img_resolution": ckpt.g_config.img_resolution,
@@ -98,7 +101,7 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     networks = {"g_ema": "blended"}
     g = base.g
     if base.g is not None and all(t.g is not None for t in transfers):
-        g = blend_state_dicts([base.g] + [t.g for t in transfers], weights_fn, cfg)  # type: ignore[list-item]
+        g = blend_state_dicts([base.g] + [t.g for t in transfers if t.g is not None], weights_fn, cfg)  # all have g
         networks["g"] = "blended"
     else:
         networks["g"] = "base" if base.g is not None else "absent"
@@ -121,7 +124,7 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     return out, recipe
 
 
-def unmet_resolutions(states: Sequence[dict], weights_fn: WeightsFn, cfg) -> dict[int, list[int]]:
+def unmet_resolutions(states: Sequence[StateDict], weights_fn: WeightsFn, cfg: GeneratorConfig) -> dict[int, list[int]]:
     """Resolutions at which the schedule gives a model a share although it has no such block.
 
     Returns {model index (1 = first transfer): sorted resolutions}; empty when every share can be met.
@@ -141,7 +144,8 @@ def unmet_resolutions(states: Sequence[dict], weights_fn: WeightsFn, cfg) -> dic
     return {i: sorted(r) for i, r in unmet.items()}
 
 
-def _warn_unmet(states: Sequence[dict], transfers: Sequence[Checkpoint], weights_fn: WeightsFn, cfg) -> None:
+def _warn_unmet(states: Sequence[StateDict], transfers: Sequence[Checkpoint], weights_fn: WeightsFn,
+                cfg: GeneratorConfig) -> None:
     for i, res in unmet_resolutions(states, weights_fn, cfg).items():
         t = transfers[i - 1]
         log.warning("the schedule gives the transfer %s (%d px) a share at %s px, which it does not have; those "
@@ -205,7 +209,7 @@ def swap_sweep(base: Checkpoint, transfer: Checkpoint, flip: bool = False, mappi
     """
     res_list = list(resolutions) if resolutions is not None else \
         [r for r in base.g_config.block_resolutions if r <= transfer.g_config.img_resolution]
-    hashes: list | None = None
+    hashes: list[str | None] | None = None
     for res in res_list:
         schedule = with_groups(Swap(res, flip=flip), groups or {})
         ckpt, recipe = blend_checkpoints(base, [transfer], schedule, mapping=mapping, channels=channels,

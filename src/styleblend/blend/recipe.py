@@ -54,7 +54,7 @@ class Recipe:
     ignored: list[str] = field(default_factory=list)
     output: dict[str, Any] = field(default_factory=dict)
     styleblend_version: str = __version__
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,8 +95,8 @@ def layer_weights(plan: dict[str, tuple[float | torch.Tensor, ...]], config: Gen
             by_leaf = per_layer[name][group]
             values = list(by_leaf.values())
             groups[group] = values[0] if all(v == values[0] for v in values) else by_leaf
-        info = meta.get(name)
-        out.append(LayerWeights(name, info.resolution if info else None, info.ws_index if info else None, groups))
+        layer = meta.get(name)
+        out.append(LayerWeights(name, layer.resolution if layer else None, layer.ws_index if layer else None, groups))
     return out
 
 

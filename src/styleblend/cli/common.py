@@ -432,9 +432,8 @@ def guard_outputs(args: argparse.Namespace) -> contextlib.AbstractContextManager
     outs = [getattr(args, name, None) for name in OUTPUT_ARGS if name != "outdir"]
     check_outputs(outs, inputs, force)
     outdir = getattr(args, "outdir", None)
-    if outdir is not None:
-        if Path(outdir).is_file():
-            raise InvalidArgumentError(f"--outdir '{outdir}' is a file, not a folder; give a folder name")
+    if outdir is not None and Path(outdir).is_file():
+        raise InvalidArgumentError(f"--outdir '{outdir}' is a file, not a folder; give a folder name")
     for name in ("out", "preview", "json"):
         out = getattr(args, name, None)
         if isinstance(out, (str, Path)) and Path(out).is_dir():

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def layer_table(state: dict) -> "OrderedDict[str, tuple[int, int]]":
+def layer_table(state: dict) -> OrderedDict[str, tuple[int, int]]:
     """Group generator tensors by block: {'mapping': (tensors, params), '4x4': ..., ...}."""
     table: OrderedDict[str, list[int]] = OrderedDict()
     for key, value in state.items():

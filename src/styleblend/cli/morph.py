@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from ..latents.paths import build_path, strip_indices
 from ..media.images import make_grid, save_png
 from ..media.video import check_video_path, write_video
 from ..render import render_frames
+
+if TYPE_CHECKING:
+    from ..types import Generator
 from .common import (
     MAX_FRAMES,
     add_generator_args,
@@ -62,14 +66,14 @@ def add_path_args(p: argparse.ArgumentParser) -> None:
                    help="subspace size for --pca (default: all components in the file)")
 
 
-def keyframes(G: torch.nn.Module, specs: list[str], space: str, class_idx: int | None) -> torch.Tensor:
+def keyframes(G: Generator, specs: list[str], space: str, class_idx: int | None) -> torch.Tensor:
     """z [K, z_dim] (space z) or untruncated ws [K, num_ws, w_dim] (space w) from specs, in order."""
     if space == "z":
         return torch.cat([latent_source_z(s, G) for s in specs])
     return torch.cat([latent_source(s, G, class_idx=class_idx) for s in specs])
 
 
-def path_from_args(G: torch.nn.Module, keys: torch.Tensor, args: argparse.Namespace, frames_per_segment: int,
+def path_from_args(G: Generator, keys: torch.Tensor, args: argparse.Namespace, frames_per_segment: int,
                    closed: bool) -> torch.Tensor:
     pca = load_pca(args.pca, G.w_dim) if args.pca is not None else None
     return build_path(G, keys, space=args.space, frames_per_segment=frames_per_segment, closed=closed,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from .common import progress_bar, resolve_device, warn
 from .project import add_projection_options
 
@@ -101,7 +100,7 @@ def _print_metrics(metrics: dict) -> None:
         print(f"toon {name}: {text}")
     if "identity_note" in metrics:
         print(f"identity {metrics['identity_note']}")
-    print(f"seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["seconds"].items()))
+    print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics["seconds"].items()))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,7 +71,7 @@ def check_not_protected(path: str | Path) -> None:
     for protected in _PROTECTED.get():
         if same_file(path, protected):
             raise InvalidArgumentError(
-                f"refusing to overwrite '{path}': it is " + ("" if Path(path) == protected else f"the same file as ")
+                f"refusing to overwrite '{path}': it is " + ("" if Path(path) == protected else "the same file as ")
                 + f"the input '{protected}'; choose another output name (or pass --force to replace it)")
 
 
@@ -96,7 +96,7 @@ def clean_stale_temps(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     prefix = f".{path.name}."
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:

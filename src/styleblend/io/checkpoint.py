@@ -18,7 +18,7 @@ import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
 from ..config_sg3 import StyleGAN3Config
-from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
+from ..errors import ArchitectureMismatchError, InvalidArgumentError
 from ..types import Generator as GeneratorType
 
 log = logging.getLogger(__name__)

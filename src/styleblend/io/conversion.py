@@ -181,7 +181,8 @@ def conversion_losses(ckpt: Checkpoint, fmt: str, own_template: bool = False,
         when = f" at {_number(kimg)} kimg" if isinstance(kimg, (int, float)) else ""
         holder = "an NVIDIA pickle has no place for it" if into_template else gone
         out.append(f"the training run's options and progress{when}: {holder}")
-    args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
+    saved_args = meta.get("args")
+    args: dict[Any, Any] = saved_args if isinstance(saved_args, dict) else {}
     args = {k: v for k, v in args.items() if k not in _ARCHITECTURE_ARGS and not str(k).startswith("styleblend_")}
     if args and not keeps_notes:
         holder = ("the file gets new args (size, latent, n_mlp, lr_mlp)" if fmt == ROSINALITY.name

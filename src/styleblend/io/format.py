@@ -82,7 +82,7 @@ class FileHead:
             try:
                 for op, arg, _ in pickletools.genops(self.data[:PICKLE_SCAN_BYTES]):
                     if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                        recent = (recent + [arg])[-2:]
+                        recent = (recent + [str(arg)])[-2:]  # a text opcode's argument is a str
                     elif op.name == "STACK_GLOBAL" and len(recent) == 2:
                         found.add(recent[0])
                     elif op.name == "GLOBAL":
@@ -152,7 +152,8 @@ class Format:
         if not self.can_write(ckpt):
             raise CheckpointError(
                 f"writing {self.name} needs an original {self.label} to put the tensors into, but this checkpoint "
-                f"comes from {ckpt.describe()}; write another format, or put its tensors into an existing {self.label} of the "
+                f"comes from {ckpt.describe()}; write another format, or put its tensors into an existing "
+                f"{self.label} of the "
                 f"same architecture: convert_checkpoint(ckpt, out, '{self.name}', template=FILE) or "
                 f"'styleblend convert --to {self.name} --template FILE'")
         write: Callable[[Checkpoint, Path], Path] = self.codec().write

@@ -324,7 +324,8 @@ def _as_checkpoint(model: Checkpoint | torch.nn.Module) -> Checkpoint:
     if isinstance(model, (Generator, StyleGAN3Generator)):
         state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         return Checkpoint(g_config=model.cfg, g_ema=state)
-    raise InvalidArgumentError(f"save_pretrained takes a styleblend Checkpoint or Generator, not a {type(model).__name__}")
+    raise InvalidArgumentError(
+        f"save_pretrained takes a styleblend Checkpoint or Generator, not a {type(model).__name__}")
 
 
 def _check_target(folder: Path, overwrite: bool) -> None:

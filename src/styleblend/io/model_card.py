@@ -131,7 +131,8 @@ def _lineage_lines(lineage: Mapping[str, Any]) -> list[str]:
                      f"SHA-256 `{source.get('sha256')}`.")
     blend = lineage.get("blend")
     if isinstance(blend, Mapping):
-        lines.append(f"- A blend (schedule `{blend.get('schedule')}`, mapping network from `{blend.get('mapping')}`) of:")
+        lines.append(f"- A blend (schedule `{blend.get('schedule')}`, "
+                     f"mapping network from `{blend.get('mapping')}`) of:")
         for p in blend.get("parents") or []:
             lines.append(f"  - {p.get('role')}: `{p.get('file')}`" + (f" ({p['format']})" if p.get("format") else "")
                          + (f", SHA-256 `{p['sha256']}`" if p.get("sha256") else ", SHA-256 unknown"))

@@ -121,7 +121,8 @@ _TORCH_LEGACY_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
 def _is_torch_save(head: FileHead) -> bool:
     """A ``torch.save`` file: a zip archive (torch >= 1.6) or the legacy stream opening with torch's magic."""
     data = head.data
-    return data[:4] == b"PK\x03\x04" or (head.is_pickle and data[2: 2 + len(_TORCH_LEGACY_MAGIC)] == _TORCH_LEGACY_MAGIC)
+    return data[:4] == b"PK\x03\x04" or (head.is_pickle
+                                         and data[2: 2 + len(_TORCH_LEGACY_MAGIC)] == _TORCH_LEGACY_MAGIC)
 
 
 def _rosinality_codec() -> ModuleType:

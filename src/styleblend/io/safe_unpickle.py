@@ -29,20 +29,20 @@ import pickle
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import CheckpointError, UnsafeCheckpointError
-from .budgets import (  # noqa: F401 - MAX_DEPTH and MAX_NODES re-exported for callers of this module
-    MAX_DEPTH,
-    MAX_HASH_WORK,
-    MAX_NODES,
-    check_graph,
-    check_view,
-    one_line,
-)
+
+# Budgets and checks re-exported (``name as name``) for the readers that import them from here.
+from .budgets import MAX_DEPTH as MAX_DEPTH
+from .budgets import MAX_HASH_WORK
+from .budgets import MAX_NODES as MAX_NODES
+from .budgets import check_graph as check_graph
+from .budgets import check_view as check_view
+from .budgets import one_line as one_line
 from .numpy_stand_ins import NDARRAY, array_setstate, dtype_stand_in, reconstruct_stand_in, scalar_stand_in
 
 # Legacy ``torch.save`` storage class names -> element dtype.
@@ -70,7 +70,7 @@ class PersistentObject:
     state: dict[str, Any]
 
 
-class EasyDictStandIn(dict):
+class EasyDictStandIn(dict[Any, Any]):
     """Stand-in for ``dnnlib.EasyDict`` (a dict with attribute access; attribute access not needed here).
 
     No instance attributes (``__slots__ = ()``): everything an EasyDict holds is in its items.
@@ -156,7 +156,8 @@ def _load_storage_blob(blob: bytes) -> tuple[torch.UntypedStorage, torch.dtype]:
     if len(blob) - start != nbytes:
         raise CheckpointError(f"a tensor storage blob announces {nbytes} bytes of data but holds {len(blob) - start}")
     # A writable copy: the tensors handed out may be modified in place, the bytes object must not be.
-    data = torch.frombuffer(bytearray(memoryview(blob)[start:]), dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
+    data = (torch.frombuffer(bytearray(memoryview(blob)[start:]), dtype=torch.uint8) if nbytes
+            else torch.empty(0, dtype=torch.uint8))
     return data.untyped_storage(), dtype
 
 
@@ -169,19 +170,32 @@ def _file_size(file: Any) -> int:
         return os.fstat(file.fileno()).st_size
     except (AttributeError, OSError, io.UnsupportedOperation):
         here = file.tell()
-        end = file.seek(0, io.SEEK_END)
+        end: int = file.seek(0, io.SEEK_END)
         file.seek(here)
         return end
 
 
-class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+# The pure-Python unpickler's opcode table; its handlers take any unpickler built on it (typeshed says Unpickler).
+_PY_DISPATCH: dict[int, Callable[[Any], None]] = pickle._Unpickler.dispatch
+
+
+class RestrictedUnpickler(pickle._Unpickler):
     """Unpickle with an allow-list of inert globals and size budgets (see the module docstring).
 
     ``extra`` adds format-specific stand-ins: {(module, name): callable or class}. A class listed
     there gets ``BUILD`` only if it defines ``__setstate__`` (which then must accept any value).
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(_PY_DISPATCH)
+    # State the pure-Python unpickler creates in __init__ and load(); typeshed does not declare it.
+    read: Callable[[int], bytes]
+    append: Callable[[Any], None]
+    stack: list[Any]
+    memo: dict[int, Any]
+    proto: int
+    _unframer: Any
+    _decode_string: Callable[[bytes], Any]
+    pop_mark: Callable[[], list[Any]]
 
     def __init__(self, file: io.BufferedIOBase, extra: dict[tuple[str, str], Any] | None = None) -> None:
         super().__init__(file)
@@ -198,7 +212,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         # only these may receive BUILD.
         self._fresh: dict[int, Any] = {}
         # Expanded item counts of tuples that contain tuples (kept alive for the same reason).
-        self._tuple_sizes: dict[int, tuple[tuple, int]] = {}
+        self._tuple_sizes: dict[int, tuple[tuple[Any, ...], int]] = {}
         self._hash_work = 0
         self.allowed: dict[tuple[str, str], Any] = {
             ("collections", "OrderedDict"): self._ordered_dict,
@@ -238,6 +252,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         raw = self.read(struct.calcsize(fmt))
         if len(raw) != struct.calcsize(fmt):
             raise CheckpointError("the pickle is truncated")
+        n: int
         (n,) = struct.unpack(fmt, raw)
         if n < 0 or n > self._file_size:
             raise CheckpointError(f"the pickle's {op} opcode announces {n} bytes but the whole file has "
@@ -308,7 +323,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         if isinstance(inst, np.ndarray):
             array_setstate(inst, state)
         elif isinstance(inst, np.dtype):
-            inst.__setstate__(state)
+            inst.__setstate__(state)  # type: ignore[attr-defined]  # numpy's stubs leave out dtype.__setstate__
             if inst.hasobject or inst.itemsize > self._file_size:
                 raise CheckpointError(f"a numpy dtype announces {inst.itemsize}-byte items (or Python objects)")
         elif type(inst) is collections.OrderedDict:
@@ -322,18 +337,19 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 raise CheckpointError("an EasyDict carries attribute state; the file is corrupt")
         elif type(inst) in {v for v in self.allowed.values() if isinstance(v, type)} \
                 and "__setstate__" in vars(type(inst)):
-            inst.__setstate__(state)
+            inst.__setstate__(state)  # type: ignore[union-attr]  # inst is the stack top, never None here
         else:
             raise UnsafeCheckpointError(f"refused to load: the file tries to set the state of a "
                                         f"{type(inst).__name__}, which checkpoints never do")
 
     def _fresh_result(self) -> None:
         obj = self.stack[-1]
-        if isinstance(obj, (np.ndarray, np.dtype, collections.OrderedDict)) or type(obj).__module__.startswith("styleblend"):
+        if (isinstance(obj, (np.ndarray, np.dtype, collections.OrderedDict))
+                or type(obj).__module__.startswith("styleblend")):
             self._fresh[id(obj)] = obj
 
     def _wrap_creator(opcode: bytes) -> Callable[[Any], None]:  # type: ignore[misc]
-        original = pickle._Unpickler.dispatch[opcode[0]]  # type: ignore[attr-defined]
+        original = _PY_DISPATCH[opcode[0]]
 
         def handler(self: RestrictedUnpickler) -> None:
             original(self)
@@ -354,7 +370,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             raise CheckpointError(f"building the pickle's dict keys and sets takes over {MAX_HASH_WORK} steps "
                                   "(shared tuples used as keys over and over); the file is corrupt or hostile")
 
-    def _new_tuple(self, items: tuple) -> tuple:
+    def _new_tuple(self, items: tuple[Any, ...]) -> tuple[Any, ...]:
         size = 1 + sum(self._size_of(v) for v in items)
         if size > MAX_NODES:
             raise CheckpointError(f"a tuple in the pickle expands to over {MAX_NODES} items through shared "
@@ -379,23 +395,23 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
 
     def _op_setitem(self) -> None:
         self._charge([self.stack[-2]])
-        pickle._Unpickler.dispatch[pickle.SETITEM[0]](self)  # type: ignore[attr-defined]
+        _PY_DISPATCH[pickle.SETITEM[0]](self)
 
     def _op_setitems(self) -> None:
         self._charge(self.stack[::2])
-        pickle._Unpickler.dispatch[pickle.SETITEMS[0]](self)  # type: ignore[attr-defined]
+        _PY_DISPATCH[pickle.SETITEMS[0]](self)
 
     def _op_dict(self) -> None:
         self._charge(self.stack[::2])
-        pickle._Unpickler.dispatch[pickle.DICT[0]](self)  # type: ignore[attr-defined]
+        _PY_DISPATCH[pickle.DICT[0]](self)
 
     def _op_additems(self) -> None:
         self._charge(self.stack)
-        pickle._Unpickler.dispatch[pickle.ADDITEMS[0]](self)  # type: ignore[attr-defined]
+        _PY_DISPATCH[pickle.ADDITEMS[0]](self)
 
     def _op_frozenset(self) -> None:
         self._charge(self.stack)
-        pickle._Unpickler.dispatch[pickle.FROZENSET[0]](self)  # type: ignore[attr-defined]
+        _PY_DISPATCH[pickle.FROZENSET[0]](self)
 
     # (MARK-delimited opcodes run with 'stack' holding just their items: pickle's MARK starts a new
     # stack and pop_mark restores the enclosing one, whose top is the dict or set being filled.)
@@ -414,17 +430,17 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     del _op, _handler, _wrap_creator, _op_tuple_n
 
     # --- stand-ins ---
-    def _ordered_dict(self, items: Any = ()) -> collections.OrderedDict:
+    def _ordered_dict(self, items: Any = ()) -> collections.OrderedDict[Any, Any]:
         items = list(items.items()) if isinstance(items, dict) else list(items)
         self._charge(k[0] if isinstance(k, (tuple, list)) and k else k for k in items)
         return collections.OrderedDict(items)
 
-    def _set(self, items: Any = ()) -> set:
+    def _set(self, items: Any = ()) -> set[Any]:
         items = list(items)
         self._charge(items)
         return set(items)
 
-    def _frozenset(self, items: Any = ()) -> frozenset:
+    def _frozenset(self, items: Any = ()) -> frozenset[Any]:
         items = list(items)
         self._charge(items)
         return frozenset(items)

@@ -56,7 +56,7 @@ def layer_resolution(cfg: GeneratorConfig, index: int) -> int:
     """
     if not 0 <= index < cfg.num_ws:
         raise InvalidArgumentError(f"layer {index} is outside 0-{cfg.num_ws - 1}")
-    return min(4 * 2 ** ((index + 1) // 2), cfg.img_resolution)
+    return min(4 << ((index + 1) // 2), cfg.img_resolution)  # 4 * 2 ** k
 
 
 def layers_for_resolutions(cfg: GeneratorConfig, min_res: int, max_res: int) -> list[int]:
@@ -78,7 +78,8 @@ def _check_pair(ws_a: torch.Tensor, ws_b: torch.Tensor) -> tuple[torch.Tensor, t
             f"crossover of W+ codes of different shapes {tuple(ws_a.shape[-2:])} and {tuple(ws_b.shape[-2:])}; "
             "both latents must come from the same network")
     try:
-        return torch.broadcast_tensors(ws_a, ws_b)
+        a, b = torch.broadcast_tensors(ws_a, ws_b)
+        return a, b
     except RuntimeError:
         raise InvalidArgumentError(
             f"cannot pair {ws_a.shape[0]} latents with {ws_b.shape[0]}; give equal counts or one of either") from None

@@ -30,7 +30,8 @@ def _check_ws(ws: torch.Tensor, what: str) -> None:
 
 def channel_norms(delta: torch.Tensor) -> torch.Tensor:
     """L2 norm of every channel across layers: [..., num_ws, w_dim] -> [..., w_dim]."""
-    return delta.norm(dim=-2)
+    norms: torch.Tensor = delta.norm(dim=-2)
+    return norms
 
 
 def threshold_channels(delta: torch.Tensor, tau: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,8 @@ def normalize_delta(delta: torch.Tensor, mode: str = "none", eps: float = 1e-12)
         norm = delta.norm(dim=-1, keepdim=True)
     else:
         raise InvalidArgumentError(f"normalisation {mode!r} is unknown; choose one of {NORMALIZE}")
-    return delta / norm.clamp_min(eps)
+    normalized: torch.Tensor = delta / norm.clamp_min(eps)
+    return normalized
 
 
 def expression_delta(ws_neutral: torch.Tensor, ws_expressive: torch.Tensor, tau: float = 1.0,

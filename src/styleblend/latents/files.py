@@ -37,7 +37,7 @@ import logging
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -49,6 +49,10 @@ from ..media.load import IMAGE_SUFFIXES
 from .mapping import generator_device, map_z
 from .pca import PCA
 from .seeds import parse_int_list, z_from_seeds
+
+if TYPE_CHECKING:
+    from ..nn import Generator as StyleGAN2Generator
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +260,7 @@ def save_latents(path: str | Path, data: np.ndarray | torch.Tensor, kind: str = 
         if suffix == ".npy":
             np.save(f, arr)
         else:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # the stub types allow_pickle, which no key names
     return path
 
 
@@ -270,7 +274,7 @@ def save_pca(path: str | Path, pca: PCA, meta: dict[str, Any] | None = None) -> 
         out[f"meta_{k}"] = np.asarray(v)
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **out)
+        np.savez(f, **out)  # type: ignore[arg-type]  # the stub types allow_pickle, which no key names
     return path
 
 
@@ -300,17 +304,18 @@ def load_pca(path: str | Path, w_dim: int | None = None) -> PCA:
 # --------------------------------------------------------------------------- resolving specs to ws
 
 
-def _truncate_file_ws(G: torch.nn.Module, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+def _truncate_file_ws(G: Generator, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
     if psi == 1:
         return ws
-    if not hasattr(G.mapping, "w_avg"):
+    w_avg = getattr(G.mapping, "w_avg", None)
+    if not isinstance(w_avg, torch.Tensor):
         raise InvalidArgumentError("this network tracks no w_avg, so truncation is impossible; use psi 1")
     from .interpolate import truncate_ws
 
-    return truncate_ws(ws, G.mapping.w_avg, psi, cutoff)
+    return truncate_ws(ws, w_avg, psi, cutoff)
 
 
-def load_ws(path: str | Path, G: torch.nn.Module, truncation_psi: float = 1.0,
+def load_ws(path: str | Path, G: Generator, truncation_psi: float = 1.0,
             truncation_cutoff: int | None = None, kind: str = "auto", class_idx: int | None = None,
             layout: str = "auto") -> torch.Tensor:
     """ws [n, num_ws, w_dim] on G's device from a z-file (mapped, with truncation) or a w-file.
@@ -319,7 +324,7 @@ def load_ws(path: str | Path, G: torch.nn.Module, truncation_psi: float = 1.0,
     a file are truncated towards ``G.mapping.w_avg`` too when psi != 1 (same formula as for z);
     ``class_idx`` is only used to map z of a conditional model.
     """
-    lf = read_latent_file(path, G.cfg, kind=kind, layout=layout)
+    lf = read_latent_file(path, cast("StyleGAN2Generator", G).cfg, kind=kind, layout=layout)
     data = torch.from_numpy(lf.data).to(generator_device(G))
     if lf.kind == "z":
         return map_z(G, data, class_idx, truncation_psi, truncation_cutoff)
@@ -357,7 +362,7 @@ def parse_latent_spec(spec: str) -> LatentSpec:
         "pass seeds, a z-file ('z:path.npy'), a w-file ('w:path.npz') or a projection .npz")
 
 
-def latent_source(spec: str | LatentSpec, G: torch.nn.Module, truncation_psi: float = 1.0,
+def latent_source(spec: str | LatentSpec, G: Generator, truncation_psi: float = 1.0,
                   truncation_cutoff: int | None = None, class_idx: int | None = None) -> torch.Tensor:
     """Resolve a latent spec to ws [n, num_ws, w_dim] on G's device.
 
@@ -372,7 +377,7 @@ def latent_source(spec: str | LatentSpec, G: torch.nn.Module, truncation_psi: fl
     return load_ws(parsed.path, G, truncation_psi, truncation_cutoff, kind=parsed.kind, class_idx=class_idx)
 
 
-def latent_source_z(spec: str | LatentSpec, G: torch.nn.Module) -> torch.Tensor:
+def latent_source_z(spec: str | LatentSpec, G: Generator) -> torch.Tensor:
     """Resolve a spec to z [n, z_dim] (seeds or a z-file) for interpolation in Z.
 
     Raises:
@@ -383,7 +388,7 @@ def latent_source_z(spec: str | LatentSpec, G: torch.nn.Module) -> torch.Tensor:
     if parsed.seeds is not None:
         return z_from_seeds(parsed.seeds, G.z_dim, device=device)
     assert parsed.path is not None
-    lf = read_latent_file(parsed.path, G.cfg, kind=parsed.kind)
+    lf = read_latent_file(parsed.path, cast("StyleGAN2Generator", G).cfg, kind=parsed.kind)
     if lf.kind != "z":
         raise InvalidArgumentError(
             f"'{parsed.path}' holds W codes, which have no z; interpolate in W (`space` 'w') or give seeds/z-files",

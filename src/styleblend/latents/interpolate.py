@@ -19,7 +19,9 @@ from ..errors import InvalidArgumentError
 
 # The truncation trick (one psi per row allowed) lives with the mapping network that owns w_avg;
 # re-exported under its latent-tools name.
-from ..nn.mapping import truncate as truncate_ws  # noqa: F401
+from ..nn.mapping import truncate
+
+truncate_ws = truncate
 
 EASINGS = ("linear", "smoothstep", "cosine")
 LAYER_ORDERS = ("uniform", "coarse-first", "fine-first")
@@ -100,7 +102,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, eps: float 
         turned = torch.cos(math.pi * tt) * ua + torch.sin(math.pi * tt) * perp
         direction = torch.where(opposite, turned, direction)
     direction = direction / direction.norm(dim=-1, keepdim=True)
-    return direction * (na + tt * (nb - na))
+    out: torch.Tensor = direction * (na + tt * (nb - na))
+    return out
 
 
 def ease(t: torch.Tensor, kind: str = "linear") -> torch.Tensor:

@@ -7,14 +7,18 @@ Everything up to ws lives in :mod:`styleblend.latents`; turning ws into images i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import InvalidArgumentError
 from .seeds import z_from_seeds
 
+if TYPE_CHECKING:
+    from ..types import Generator
 
-def generator_device(G: torch.nn.Module) -> torch.device:
+
+def generator_device(G: Generator) -> torch.device:
     """Device of a generator's parameters."""
     return next(G.parameters()).device
 
@@ -42,25 +46,26 @@ def class_vector(c_dim: int, class_idx: int | None, n: int, device: torch.device
     return c
 
 
-def map_z(G: torch.nn.Module, z: torch.Tensor, class_idx: int | None = None, truncation_psi: float = 1.0,
+def map_z(G: Generator, z: torch.Tensor, class_idx: int | None = None, truncation_psi: float = 1.0,
           truncation_cutoff: int | None = None, batch_size: int = 256) -> torch.Tensor:
     """z [n, z_dim] -> ws [n, num_ws, w_dim] on G's device through ``G.mapping`` in batches (no gradients).
 
     ``class_idx`` is the class of a conditional model (None for unconditional ones); truncation is
     NVIDIA's (towards ``w_avg``, the first ``truncation_cutoff`` layers only when given).
     """
+    g = G
     device = generator_device(G)
-    class_vector(G.c_dim, class_idx, 0)  # a wrong class is an error even for zero latents
+    class_vector(g.c_dim, class_idx, 0)  # a wrong class is an error even for zero latents
     out = []
     with torch.no_grad():
         for start in range(0, z.shape[0], batch_size):
             zb = z[start:start + batch_size].to(device)
-            c = class_vector(G.c_dim, class_idx, zb.shape[0], device)
-            out.append(G.mapping(zb, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff))
-    return torch.cat(out) if out else torch.zeros([0, G.num_ws, G.w_dim], device=device)
+            c = class_vector(g.c_dim, class_idx, zb.shape[0], device)
+            out.append(g.mapping(zb, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff))
+    return torch.cat(out) if out else torch.zeros([0, g.num_ws, g.w_dim], device=device)
 
 
-def seeds_to_ws(G: torch.nn.Module, seeds: Sequence[int], truncation_psi: float = 1.0,
+def seeds_to_ws(G: Generator, seeds: Sequence[int], truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, class_idx: int | None = None) -> torch.Tensor:
     """ws [len(seeds), num_ws, w_dim] for seeds with NVIDIA's z convention and truncation."""
     z = z_from_seeds(seeds, G.z_dim, device=generator_device(G))

@@ -9,6 +9,8 @@ easing, a per-layer schedule, a truncation-psi schedule and a gentle Gaussian po
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import InvalidArgumentError
@@ -23,6 +25,9 @@ from .interpolate import (
 )
 from .mapping import generator_device, map_z
 from .pca import PCA, project_to_subspace
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 SPACES = ("w", "z")
 
@@ -64,7 +69,8 @@ def interpolate_keys(keys: torch.Tensor, segment: torch.Tensor, local_t: torch.T
     local_t = local_t.to(keys.device)
     if method == "slerp":
         if layer_order != "uniform" and spread > 0:
-            raise InvalidArgumentError("per-layer schedules need W+ keys; interpolate in W (`space` 'w')", param="space")
+            raise InvalidArgumentError("per-layer schedules need W+ keys; interpolate in W (`space` 'w')",
+                                       param="space")
         return slerp(a, b, ease(local_t, easing))
     if method != "lerp":
         raise InvalidArgumentError(f"interpolation {method!r} is unknown; choose 'lerp' or 'slerp'")
@@ -77,7 +83,7 @@ def interpolate_keys(keys: torch.Tensor, segment: torch.Tensor, local_t: torch.T
     return lerp(a, b, t)
 
 
-def build_path(G: torch.nn.Module, keys: torch.Tensor, space: str = "w", frames_per_segment: int = 30,
+def build_path(G: Generator, keys: torch.Tensor, space: str = "w", frames_per_segment: int = 30,
                closed: bool = False, easing: str = "linear", layer_order: str = "uniform", spread: float = 0.0,
                psi: float = 1.0, psi_middle: float | None = None, truncation_cutoff: int | None = None,
                smooth_sigma: float = 0.0, class_idx: int | None = None, pca: PCA | None = None,
@@ -116,9 +122,10 @@ def build_path(G: torch.nn.Module, keys: torch.Tensor, space: str = "w", frames_
     if pca is not None:
         ws = project_to_subspace(ws, pca, pca_components or pca.num_components)
     if psi != 1 or psi_middle is not None:
-        if not hasattr(G.mapping, "w_avg"):
+        w_avg = getattr(G.mapping, "w_avg", None)
+        if not isinstance(w_avg, torch.Tensor):
             raise InvalidArgumentError("this network tracks no w_avg, so truncation is impossible; use psi 1")
-        ws = truncate_ws(ws, G.mapping.w_avg, psi_schedule(local, psi, psi, psi_middle).to(ws.device),
+        ws = truncate_ws(ws, w_avg, psi_schedule(local, psi, psi, psi_middle).to(ws.device),
                          truncation_cutoff)
     if smooth_sigma > 0:
         ws = gaussian_smooth(ws, smooth_sigma, closed=closed)

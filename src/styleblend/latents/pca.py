@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -79,7 +80,7 @@ def fit_pca(w: torch.Tensor, num_components: int | None = None) -> PCA:
     # Fix the arbitrary sign of each singular vector.
     idx = comps.abs().argmax(dim=1, keepdim=True)
     comps = comps * comps.gather(1, idx).sign()
-    f32 = dict(dtype=torch.float32, device=w.device)
+    f32: dict[str, Any] = dict(dtype=torch.float32, device=w.device)
     return PCA(mean=mean.to(**f32), components=comps.to(**f32), variance=variance[:k].to(**f32),
                explained_ratio=(variance[:k] / total).to(**f32), num_samples=n)
 

@@ -42,7 +42,6 @@ from ..errors import (
     ArchitectureMismatchError,
     CheckpointError,
     InvalidArgumentError,
-    MissingWeightsError,
     UnsafeCheckpointError,
 )
 from ..io.checkpoint import load_state_dict_strict

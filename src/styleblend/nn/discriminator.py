@@ -17,6 +17,8 @@ from .mapping import MappingNetwork
 class DiscriminatorBlock(nn.Module):
     """[fromrgb], conv0 3x3, conv1 3x3 down x2, [skip 1x1 down x2 for resnet]."""
 
+    resample_filter: torch.Tensor  # a buffer, declared for the type checker
+
     def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int,
                  cfg: DiscriminatorConfig, first_layer_idx: int = 0, freeze_layers: int = 0) -> None:
         super().__init__()
@@ -45,6 +47,7 @@ class DiscriminatorBlock(nn.Module):
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.in_channels == 0 or self.architecture == "skip":
+            assert img is not None, "the first block and skip blocks read the image"
             y = self.fromrgb(img)
             x = x + y if x is not None else y
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
@@ -94,6 +97,7 @@ class DiscriminatorEpilogue(nn.Module):
         x = self.fc(x.flatten(1))
         x = self.out(x)
         if self.cmap_dim > 0:
+            assert cmap is not None, "a conditional discriminator projects onto the label map"
             x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
         return x
 
@@ -131,7 +135,8 @@ class Discriminator(nn.Module):
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(x, img, cmap)
+        logits: torch.Tensor = self.b4(x, img, cmap)
+        return logits
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
         """Activations at every block resolution, for feature distances (see ``project.losses``).
@@ -152,4 +157,5 @@ class Discriminator(nn.Module):
         finally:
             for h in hooks:
                 h.remove()
+        assert x is not None  # there is at least one block
         return taps + [x]

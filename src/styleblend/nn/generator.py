@@ -11,7 +11,10 @@ from .synthesis import SynthesisNetwork
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator with NVIDIA's parameter names (``mapping.fc0.weight``, ``synthesis.b8.conv0.affine.bias``...)."""
+    """StyleGAN2 generator with NVIDIA's parameter names.
+
+    For example ``mapping.fc0.weight`` and ``synthesis.b8.conv0.affine.bias``.
+    """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
@@ -27,4 +30,5 @@ class Generator(nn.Module):
                 fused_modconv: bool | None = None) -> torch.Tensor:
         """z [N, z_dim] (and c [N, c_dim]) -> image [N, C, R, R] in about [-1, 1]."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+        img: torch.Tensor = self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+        return img

@@ -37,7 +37,7 @@ class FullyConnectedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
+        b: torch.Tensor | None = self.bias
         if b is not None:
             b = b.to(x.dtype)
             if self.bias_gain != 1:
@@ -49,6 +49,11 @@ class FullyConnectedLayer(nn.Module):
 
 class Conv2dLayer(nn.Module):
     """Convolution with optional FIR up/down-sampling, bias, activation and clamp (used by D)."""
+
+    # Registered as buffers or parameters below; declared so the type checker sees tensors, not Modules.
+    resample_filter: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
                  activation: str = "linear", up: int = 1, down: int = 1,
@@ -83,6 +88,9 @@ class Conv2dLayer(nn.Module):
 
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 convolution + noise + bias + lrelu; optionally up-samples by 2."""
+
+    resample_filter: torch.Tensor  # buffers, declared for the type checker
+    noise_const: torch.Tensor
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
                  up: int = 1, use_noise: bool = True, activation: str = "lrelu",

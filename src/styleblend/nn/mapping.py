@@ -19,6 +19,8 @@ class MappingNetwork(nn.Module):
         cfg: layer count, widths, activation, lr multiplier and w_avg decay.
     """
 
+    w_avg: torch.Tensor  # a buffer, declared for the type checker
+
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, cfg: MappingConfig) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
@@ -45,14 +47,17 @@ class MappingNetwork(nn.Module):
         Truncation pulls the first ``truncation_cutoff`` ws (all when None) towards w_avg:
         w' = w_avg + psi * (w - w_avg).
         """
-        x = None
+        x: torch.Tensor | None = None
         if self.z_dim > 0:
+            assert z is not None, "z is required when z_dim > 0"
             x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
+            assert c is not None, "c is required when c_dim > 0"
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
+        assert x is not None  # num_layers >= 1
         if update_w_avg and self.w_avg_beta is not None:
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         if self.num_ws is None:

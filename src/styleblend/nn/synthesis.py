@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +17,8 @@ from .layers import NOISE_MODES, Conv2dLayer, SynthesisLayer, ToRGBLayer
 class SynthesisBlock(nn.Module):
     """The block at one resolution: [const | conv0 (up x2)], conv1, [torgb], [skip for resnet]."""
 
+    resample_filter: torch.Tensor  # a buffer, declared for the type checker
+
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
                  is_last: bool, cfg: GeneratorConfig) -> None:
         super().__init__()
@@ -26,7 +29,8 @@ class SynthesisBlock(nn.Module):
         self.use_fp16 = resolution in cfg.fp16_resolutions
         self.architecture = s.architecture
         self.register_buffer("resample_filter", setup_filter(s.resample_filter))
-        layer_args = dict(w_dim=w_dim, resolution=resolution, kernel_size=s.kernel_size, use_noise=s.use_noise,
+        layer_args: dict[str, Any] = dict(w_dim=w_dim, resolution=resolution, kernel_size=s.kernel_size,
+                                          use_noise=s.use_noise,
                           activation=s.activation, resample_filter=s.resample_filter, conv_clamp=s.conv_clamp)
         self.num_conv = 0
         self.num_torgb = 0
@@ -52,12 +56,14 @@ class SynthesisBlock(nn.Module):
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
         elif self.architecture == "resnet":
+            assert x is not None, "blocks after the first take the previous block's features"
             x = x.to(dtype)
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5))
             x = y + x
         else:
+            assert x is not None, "blocks after the first take the previous block's features"
             x = self.conv0(x.to(dtype), next(w_iter), noise_mode=noise_mode, fused=fused)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
         if img is not None:
@@ -104,11 +110,13 @@ class SynthesisNetwork(nn.Module):
         fused = (not self.training) if fused_modconv is None else fused_modconv
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         ws = ws.to(torch.float32)
-        x = img = None
+        x: torch.Tensor | None = None
+        img: torch.Tensor | None = None
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed)
+        assert img is not None  # the last block always has a torgb
         return img

@@ -28,7 +28,8 @@ def setup_filter(taps: Sequence[float], normalize: bool = True, gain: float = 1.
         f = torch.outer(f, f)
     if normalize:
         f = f / f.sum()
-    return f * (gain ** (f.ndim / 2))
+    scaled: torch.Tensor = f * (gain ** (f.ndim / 2))
+    return scaled
 
 
 def _padding4(padding: Padding) -> tuple[int, int, int, int]:

@@ -14,7 +14,6 @@ read as data: their tensors are unpickled with an allow-list and their code is n
 from __future__ import annotations
 
 import logging
-import pickle
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, MissingWeightsError
+from ..errors import CheckpointError
 from ..io.safe_torch_load import safe_torch_load
 from ..io.safe_unpickle import STORAGE_DTYPES, RestrictedUnpickler, check_graph, check_view, one_line
 from ..weights import VGG16, find_weights

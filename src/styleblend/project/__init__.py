@@ -25,7 +25,6 @@ from .projector import (
                         settings_for,
                         synthesize,
 )
-
 from .wspace import distance_from_w, row_spread
 
 __all__ = ["DEFAULT_W_REG", "LOSS_KINDS", "METHODS", "Cancelled", "DiscriminatorFeatureDistance", "LossTerm",

@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..errors import ImageError, InvalidArgumentError
-from ..io.atomic import atomic_path, write_bytes_atomic
+from ..io.atomic import write_bytes_atomic
 from ..io.digest import file_sha256
 from ..latents.files import read_latent_file, save_latents
 from ..media.images import from_uint8, make_grid, save_png, to_uint8

@@ -289,7 +289,7 @@ def resolve_loss(method: str, vgg_path: str | None = None, download: bool = Fals
             raise
         if discriminator is not None:
             note = ("no VGG-16 weights: using the discriminator-feature loss (dfeat: the model's own D as the "
-                    "perceptual distance + pixel MSE) for the {method} method").format(method=method)
+                    f"perceptual distance + pixel MSE) for the {method} method")
             log.info(note)
             return dfeat_loss(discriminator), None, note
         warning = FALLBACK_WARNING.format(method=method)

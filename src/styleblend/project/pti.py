@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -38,7 +38,7 @@ from .losses import WeightedLoss, pixel_fallback_loss
 log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
-Weight = Union[float, torch.Tensor]
+Weight = float | torch.Tensor
 DELTA_FORMAT_VERSION = 1
 #: parameter groups (see :mod:`styleblend.nn.naming`) a delta may change; the mapping never changes
 #: because the pivot is already a w.

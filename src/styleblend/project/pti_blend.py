@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -30,7 +30,7 @@ from .pti import DeltaMismatchError
 
 log = logging.getLogger(__name__)
 
-Weight = Union[float, torch.Tensor]
+Weight = float | torch.Tensor
 _MULTI_KINDS = ("bands:", "weights:")
 
 

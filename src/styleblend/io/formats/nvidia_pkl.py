@@ -55,7 +55,7 @@ _SYNTHESIS_FIELDS = {"channel_base", "channel_max", "num_fp16_res", "architectur
                      "resample_filter", "use_noise", "activation", "kernel_size"}
 
 
-def _reconstruct(meta: dict) -> PersistentObject:
+def _reconstruct(meta: dict[str, Any]) -> PersistentObject:
     if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
         raise CheckpointError("a persistent network object has no state dict")
     version, source = meta.get("version", 0), meta.get("module_src", "")
@@ -72,7 +72,7 @@ STAND_INS: dict[tuple[str, str], Any] = {
 }
 
 
-def _entries(state: dict, field: str, where: str) -> list[tuple[str, Any]]:
+def _entries(state: dict[str, Any], field: str, where: str) -> list[tuple[str, Any]]:
     """The (name, value) pairs of a module's ``_parameters``/``_buffers``/``_modules`` (a dict of str keys)."""
     value = state.get(field)
     if value is None:
@@ -110,7 +110,7 @@ def flatten_state(obj: PersistentObject, prefix: str = "") -> OrderedDict[str, t
     return out
 
 
-def _split_known(kwargs: dict, known: set[str], where: str) -> dict:
+def _split_known(kwargs: dict[str, Any], known: set[str], where: str) -> dict[str, Any]:
     out = {}
     for key, value in kwargs.items():
         if key in known:
@@ -242,7 +242,8 @@ def read(path: Path) -> Checkpoint:
         UnsupportedArchitectureError: e.g. a StyleGAN3 generator or an unknown constructor kwarg.
     """
     nets, unpickler = _load(path)
-    main = nets.get("G_ema") if isinstance(nets.get("G_ema"), PersistentObject) else nets["G"]
+    g_ema_net = nets.get("G_ema")
+    main = g_ema_net if isinstance(g_ema_net, PersistentObject) else nets["G"]
     g_config = generator_config(main)
     states = {attr: flatten_state(nets[key]) for key, attr in NETWORK_KEYS.items()
               if isinstance(nets.get(key), PersistentObject)}
@@ -279,17 +280,18 @@ def read(path: Path) -> Checkpoint:
                       source_layout=_layout(path, nets, unpickler))
 
 
-def _opt(state: OrderedDict | None) -> StateDict | None:
+def _opt(state: OrderedDict[str, Any] | None) -> StateDict | None:
     return dict(state) if state is not None else None
 
 
 def _blob_offsets(path: Path) -> list[tuple[int, int]]:
     """(start, length) of every bytes object in the pickle stream, in stream order (streams the file)."""
     header = {"SHORT_BINBYTES": 1, "BINBYTES": 4, "BINBYTES8": 8}
-    out = []
+    out: list[tuple[int, int]] = []
     with path.open("rb") as f:
         for op, arg, pos in pickletools.genops(f):
             if op.name in header:
+                assert pos is not None and arg is not None  # a bytes opcode, at a known position
                 out.append((pos + 1 + header[op.name], len(arg)))
     return out
 
@@ -447,5 +449,5 @@ def _patch_copy(source: Path, layout: SourceLayout, states: dict[str, StateDict 
                 (numel,) = struct.unpack("<q", f.read(8))
                 if numel != flat.numel():
                     raise CheckpointError("internal: unexpected storage layout in the source pickle; not written")
-                f.write(memoryview(raw))
+                f.write(memoryview(raw))  # type: ignore[arg-type]  # numpy's stubs omit the buffer protocol
     return out

@@ -16,6 +16,7 @@ converted exactly is left out and listed in ``meta['dropped']``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import reprlib
@@ -59,7 +60,8 @@ class TFNetworkStandIn:
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.__dict__.get("state", {})
+        state: dict[str, Any] = self.__dict__.get("state", {})
+        return state
 
     @property
     def build_func_name(self) -> str:
@@ -152,7 +154,8 @@ def _kwargs(nets: list[TFNetworkStandIn], ignored: set[str], used: set[str], wha
         for key, value in net.static_kwargs.items():
             if key not in ignored and key not in used:
                 raise UnsupportedArchitectureError(
-                    f"{what}: static kwarg '{key}={reprlib.repr(value)}' is not one of NVIDIA's StyleGAN2 kwargs; it may "
+                    f"{what}: static kwarg '{key}={reprlib.repr(value)}' is not one of NVIDIA's StyleGAN2 kwargs; "
+                    "it may "
                     "change the network in a way styleblend does not implement, so the file is not converted")
             merged.setdefault(key, value)
     return merged
@@ -163,14 +166,16 @@ def _filter(kw: Mapping[str, Any], what: str) -> tuple[int, ...]:
     if taps is None:
         return (1, 1)  # TF: None means a box filter
     if not isinstance(taps, (list, tuple)) or not all(isinstance(t, (int, float)) and t == int(t) for t in taps):
-        raise UnsupportedArchitectureError(f"{what}: resample_kernel={reprlib.repr(taps)} is not a 1-D list of integer taps")
+        raise UnsupportedArchitectureError(
+            f"{what}: resample_kernel={reprlib.repr(taps)} is not a 1-D list of integer taps")
     return tuple(int(t) for t in taps)
 
 
 def _activation(kw: Mapping[str, Any], key: str, what: str) -> str:
     act = kw.get(key, "lrelu")
     if act not in ACTIVATIONS:
-        raise UnsupportedArchitectureError(f"{what}: {key}={reprlib.repr(act)} is not an activation styleblend implements")
+        raise UnsupportedArchitectureError(
+            f"{what}: {key}={reprlib.repr(act)} is not an activation styleblend implements")
     return str(act)
 
 
@@ -226,7 +231,8 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
                                            "generator (expected 'G_main')")
     version = net.state.get("version")
     if version not in (2, 3, 4, 5):
-        raise UnsupportedArchitectureError(f"{what}: TensorFlow network pickle version {reprlib.repr(version)} is not supported")
+        raise UnsupportedArchitectureError(
+            f"{what}: TensorFlow network pickle version {reprlib.repr(version)} is not supported")
     comps = net.components
     mapping, synthesis = comps.get("mapping"), comps.get("synthesis")
     if not isinstance(mapping, TFNetworkStandIn) or not isinstance(synthesis, TFNetworkStandIn):
@@ -243,8 +249,9 @@ def _generator_config(net: TFNetworkStandIn, what: str) -> tuple[GeneratorConfig
         raise UnsupportedArchitectureError(f"{what}: class-conditional StyleGAN2 (LabelConcat) generators are not "
                                            "supported; StyleGAN2-ADA's LabelEmbed is")
     if kw.get("normalize_latents", True) is not True:
-        raise UnsupportedArchitectureError(f"{what}: normalize_latents={reprlib.repr(kw['normalize_latents'])} changes the "
-                                           "mapping network; styleblend always normalises z")
+        raise UnsupportedArchitectureError(
+            f"{what}: normalize_latents={reprlib.repr(kw['normalize_latents'])} changes the "
+            "mapping network; styleblend always normalises z")
     num_layers = len([n for n in mv if re.fullmatch(r"Dense\d+/weight", n)])
     if num_layers == 0 or "4x4/Const/const" not in sv or "4x4/Conv/weight" not in sv:
         raise CheckpointError(f"{what}: no mapping layers or no 4x4 block; not a StyleGAN2 generator")
@@ -314,7 +321,7 @@ def convert_generator(net: TFNetworkStandIn, what: str, shapes: dict[str, tuple[
     check_weights_cover(cfg, sum(t.numel() for v in variables.values() for t in v.values()), what)
     state: StateDict = {}
     for component, values in variables.items():
-        state.update(_convert(values, lambda n, c=component: keymap.generator_key(c, n), what))
+        state.update(_convert(values, functools.partial(keymap.generator_key, component), what))
     if "mapping.w_avg" not in state:
         raise CheckpointError(f"{what}: the generator has no 'dlatent_avg' variable")
     from ...nn import Generator

@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -38,14 +38,16 @@ from ...errors import (
 from ..atomic import atomic_path
 from ..checkpoint import Checkpoint, StateDict, state_shapes
 from ..keymaps import rosinality as keymap
-from ..reading import check_weights_cover, count_elements, reader
 from ..keymaps.common import (
     complete_and_check,
     fit_channels,
     taps_from_kernel,
 )
+from ..reading import check_weights_cover, count_elements, reader
 from ..safe_torch_load import safe_torch_load
 from ..safe_unpickle import NamespaceStandIn
+
+_ConfigT = TypeVar("_ConfigT", GeneratorConfig, DiscriminatorConfig)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def _state(value: Any, name: str, path: Path) -> dict[str, torch.Tensor]:
     return dict(value)
 
 
-def _split_payload(obj: Any, path: Path) -> tuple[dict[str, dict], Any, dict, list[str]]:
+def _split_payload(obj: Any, path: Path) -> tuple[dict[str, dict[str, Any]], Any, dict[str, Any], list[str]]:
     """-> (state dicts by part, latent_avg, args, dropped) for the layouts rosinality-based code saves."""
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a rosinality checkpoint dict")
@@ -103,7 +105,8 @@ def _split_payload(obj: Any, path: Path) -> tuple[dict[str, dict], Any, dict, li
                           f"(top-level keys: {sorted(map(str, obj))[:8]}); expected 'g_ema'")
 
 
-def _saved_config(cls: Any, saved: Mapping[str, Any], state: Mapping[str, torch.Tensor], what: str) -> Any:
+def _saved_config(cls: type[_ConfigT], saved: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                  what: str) -> _ConfigT:
     """The exact config styleblend wrote into ``args``, held to the weights the file really has."""
     try:
         cfg = cls.from_dict(dict(saved))
@@ -126,7 +129,7 @@ def _resolution(count: int, what: str) -> int:
     if not 0 <= count <= 10:  # 4 px .. 4096 px
         raise CheckpointError(f"{what}: {count} resolution blocks describe a network of 2**{count + 2} px; "
                               "styleblend reads up to 4096 px")
-    return 2 ** (count + 2)
+    return 1 << (count + 2)  # 2 ** n, as an int the type checker sees
 
 
 def infer_generator_config(state: Mapping[str, torch.Tensor], args: Mapping[str, Any], what: str) -> GeneratorConfig:
@@ -268,7 +271,8 @@ def estimate_w_avg(state: Mapping[str, torch.Tensor], cfg: GeneratorConfig,
                          and k != "mapping.w_avg"})
     z = torch.randn([samples, cfg.z_dim], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        return net(z).mean(dim=0)
+        w_avg: torch.Tensor = net(z).mean(dim=0)
+    return w_avg
 
 
 @reader("rosinality checkpoint")
@@ -324,7 +328,8 @@ def read(path: Path) -> Checkpoint:
             d_cfg = infer_discriminator_config(parts["d"], args, f"{what} 'd'")
             d_state = _to_ours(parts["d"], keymap.discriminator_table(d_cfg), keymap.discriminator_kernels(d_cfg),
                                False, f"{what} 'd'")
-            states["d"] = complete_and_check(d_state, state_shapes(lambda: _discriminator(d_cfg)),
+            d_cfg_read = d_cfg  # a name the lambda can close over with its type (not None)
+            states["d"] = complete_and_check(d_state, state_shapes(lambda: _discriminator(d_cfg_read)),
                                              d_cfg.resample_filter, f"{what} 'd'")
         except (CheckpointError, ArchitectureMismatchError, InvalidArgumentError) as exc:
             dropped.append(f"discriminator ({exc})")
@@ -405,7 +410,9 @@ def _from_ours(state: StateDict, table: list[keymap.Entry], kernels: Mapping[str
         if value is None and ours.endswith("noise_strength"):
             value = torch.zeros([])  # no noise == zero strength: the same images
         elif value is None and ours.endswith("noise_const"):
-            res = int(re.search(r"\.b(\d+)\.", ours).group(1))
+            match = re.search(r"\.b(\d+)\.", ours)
+            assert match is not None  # every noise_const key of the table names its block
+            res = int(match.group(1))
             value = torch.zeros([res, res])
         if value is None:
             raise ArchitectureMismatchError(f"{what}: tensor '{ours}' is missing")
