@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from styleblend.latents.mapping import seeds_to_ws
 from styleblend.project.losses import pixel_fallback_loss
 from styleblend.project.projector import ProjectionSettings, project
-from styleblend.latents.mapping import seeds_to_ws
 
 from ..conftest import tiny_sg3_checkpoint
 
