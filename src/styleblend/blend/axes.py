@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError
 from ..nn.naming import ParamInfo
+from .tables import parse_float as _parse_float
+from .tables import parse_pairs
 
 # This module follows the Schedule interface of :mod:`.schedules` (alpha, spec, validate) without
 # importing it: schedules imports this module to parse 'size:' and 'index:' specs.
@@ -147,31 +149,6 @@ def _check_alpha(value: float, what: str) -> float:
     return float(value)
 
 
-def _parse_float(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{what} '{text}' is not a number") from None
-
-
-def _pairs(text: str, what: str) -> tuple[list[tuple[str, str]], str | None]:
-    """'36:1,52:0.5,*:0' -> ([('36', '1'), ('52', '0.5')], '0'), as the resolution tables of .schedules."""
-    pairs, default = [], None
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.rpartition(":")
-        if not sep or not key.strip() or not value.strip():
-            raise InvalidArgumentError(f"{what} entry '{part}' must look like KEY:VALUE, e.g. '36:0.5'")
-        if key.strip() == "*":
-            default = value.strip()
-        else:
-            pairs.append((key.strip(), value.strip()))
-    if not pairs and default is None:
-        raise InvalidArgumentError(f"{what} '{text}' is empty; write e.g. '36:1,52:0.5,*:0'")
-    return pairs, default
-
-
 def _size(layer, cfg) -> int:  # noqa: ANN001
     return cfg.input_spec.size if layer.name == "input" else int(layer.name.split("_")[1])
 
@@ -192,7 +169,7 @@ def parse_axis_schedule(axis: str, rest: str) -> AxisSchedule:
     kind, _, args_text = rest.partition(":")
     kind = kind.strip().lower()
     if kind == "table":
-        pairs, default = _pairs(args_text, f"{axis} table")
+        pairs, default = parse_pairs(args_text, f"{axis} table", "36:1,52:0.5,*:0", "36:0.5")
         return AxisSchedule(axis, "table", table=tuple((_parse_float(k, f"{axis} table key"),
                                                         _parse_float(v, f"alpha at {k}")) for k, v in pairs),
                             default=None if default is None else _parse_float(default, f"{axis} table default"))

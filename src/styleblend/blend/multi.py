@@ -23,11 +23,11 @@ from .schedules import (
     _check_res,
     _freeze,
     _num,
-    _parse_float,
     _parse_int,
     _resolution,
-    parse_pairs,
 )
+from .tables import parse_float as _parse_float
+from .tables import parse_pairs
 
 
 class MultiSchedule:

@@ -35,6 +35,8 @@ from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import GROUPS, ParamInfo, generator_layers
 from .axes import parse_axis_schedule
+from .tables import parse_float as _parse_float
+from .tables import parse_pairs
 
 # Groups a user may override; resampling filters are always the base's.
 OVERRIDABLE_GROUPS = tuple(g for g in GROUPS if g != "buffer")
@@ -314,36 +316,11 @@ def _num(value: float) -> str:
     return f"{float(value):g}"
 
 
-def _parse_float(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{what} '{text}' is not a number") from None
-
-
 def _parse_int(text: str, what: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise InvalidArgumentError(f"{what} '{text}' is not an integer resolution like 16") from None
-
-
-def parse_pairs(text: str, what: str) -> tuple[list[tuple[str, str]], str | None]:
-    """'4:1,8:0.5,*:0' -> ([('4', '1'), ('8', '0.5')], '0')."""
-    pairs, default = [], None
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.rpartition(":")
-        if not sep or not key.strip() or not value.strip():
-            raise InvalidArgumentError(f"{what} entry '{part}' must look like KEY:VALUE, e.g. '16:0.5'")
-        if key.strip() == "*":
-            default = value.strip()
-        else:
-            pairs.append((key.strip(), value.strip()))
-    if not pairs and default is None:
-        raise InvalidArgumentError(f"{what} '{text}' is empty; write e.g. '4:1,8:1,16:0.5,*:0'")
-    return pairs, default
 
 
 def parse_table(text: str) -> Table:
