@@ -14,10 +14,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import styleblend
 from styleblend.train import checkpointing as ckpt_io
@@ -25,18 +23,9 @@ from styleblend.train import distributed as ddp
 from styleblend.train.loop import train
 from styleblend.train.options import TrainOptions
 
+from .conftest import blob_images
+
 SRC = Path(styleblend.__file__).resolve().parents[1]
-
-
-def _images(folder: Path, count: int = 12, res: int = 8) -> Path:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    for i in range(count):
-        img = np.full([res, res, 3], 255, np.uint8)
-        y, x = rng.integers(0, res - 3, 2)
-        img[y:y + 3, x:x + 3] = rng.integers(0, 255, 3)
-        Image.fromarray(img).save(folder / f"{i:02d}.png")
-    return folder
 
 
 def _torchrun(args: list[str], nproc: int, tmp_path: Path) -> None:
@@ -129,7 +118,7 @@ def _assert_identical(a: dict, b: dict) -> None:
 
 def _compare_runs(tmp_path: Path, steps: int, launch: Callable[[TrainOptions, int, Path], None]
                   ) -> tuple[float, dict, dict]:
-    data = _images(tmp_path / "data")
+    data = blob_images(tmp_path / "data", count=12, seed=0)
     one = _options(data, tmp_path / "one", steps, batch_gpu=4)  # one process, two passes of 4
     train(one, show_progress=False)
     launch(_options(data, tmp_path / "two", steps, batch_gpu=4), 2, tmp_path)  # two processes, one pass each
@@ -219,7 +208,7 @@ def test_init_from_env_without_variables_is_single_process(monkeypatch):
 def test_batch_split_is_validated(tmp_path, batch, batch_gpu, msg):
     from styleblend.errors import InvalidArgumentError
 
-    data = _images(tmp_path / "data")
+    data = blob_images(tmp_path / "data", count=12, seed=0)
     opts = TrainOptions(data=str(data), outdir=str(tmp_path / "o"), cfg="tiny32", batch=batch, batch_gpu=batch_gpu,
                         kimg=0.01)
     with pytest.raises(InvalidArgumentError, match=msg):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from styleblend.errors import InvalidArgumentError
 from styleblend.train import checkpointing as ckpt_io
@@ -18,18 +16,9 @@ from styleblend.train.progress import StatAverager
 from styleblend.train.state import Counters, open_run, plan_phases, split_batch, training_state
 from styleblend.train.step import train_step
 
+from .conftest import blob_images
+
 CPU = torch.device("cpu")
-
-
-def _data(folder: Path, count: int = 10, res: int = 8) -> Path:
-    rng = np.random.default_rng(1)
-    folder.mkdir(parents=True)
-    for i in range(count):
-        img = np.full([res, res, 3], 255, np.uint8)
-        y, x = rng.integers(0, res - 3, 2)
-        img[y:y + 3, x:x + 3] = rng.integers(0, 255, 3)
-        Image.fromarray(img).save(folder / f"{i:02d}.png")
-    return folder
 
 
 def _options(tmp_path: Path, name: str, steps: int, **kw) -> TrainOptions:
@@ -48,7 +37,7 @@ def _assert_same_tensors(a: dict, b: dict, what: str) -> None:
 def test_steps_driven_by_hand_are_the_loop_bit_for_bit(tmp_path):
     """open_run + train_step, with no loop around them, reach the weights, optimiser states,
     path-length mean, ADA p and accumulator that train() saves after the same steps."""
-    _data(tmp_path / "data")
+    blob_images(tmp_path / "data", count=10, seed=1)
     steps = 4  # step 0 has every phase, 1 none of the lazy ones, 2 Greg, 3 Dreg
     train(_options(tmp_path, "loop", steps), show_progress=False)
     saved = ckpt_io.load_training_state(tmp_path / "loop")
@@ -71,7 +60,7 @@ def test_steps_driven_by_hand_are_the_loop_bit_for_bit(tmp_path):
 
 
 def test_lazy_phases_run_on_their_interval_with_the_index_of_the_full_plan(tmp_path):
-    _data(tmp_path / "data")
+    blob_images(tmp_path / "data", count=10, seed=1)
     opts = _options(tmp_path, "lazy", steps=7)
     assert plan_phases(opts) == [("Gmain", "G", 1), ("Greg", "G", 2), ("Dmain", "D", 1), ("Dreg", "D", 3)]
     run, counters = open_run(opts, DistInfo(), CPU, None)
