@@ -12,9 +12,18 @@ every preview is a 3 x 3 grid (base | transfer | blend):
 * revisit: an α vector whose blend is cached but whose PNG was evicted;
 * mix / morph (8 frames) through the blend.
 
+``--live R`` measures instead the live renderer the UI's big-model path uses
+(:class:`styleblend.blend.live.LiveBlend`) on a config-f-shaped model of R px (random weights, z = w = 512,
+8 mapping layers, channel_base 32768, channel_max 512) and a perturbed copy: for a move of each resolution's
+slider, the time until the low-resolution preview of the first seed (its skip image at ``--preview`` px, 64 by
+default), until its full-resolution image, and until all seeds are done, with the blocks each move re-ran;
+beside it the whole blended generator rendered from scratch for the same move (blend the state dicts, load,
+render the seeds).
+
 Usage::
 
     python benchmarks/bench_ui.py [--base A --transfer B] [--repeats 20] [--threads N]
+    python benchmarks/bench_ui.py --live 1024 [--preview 128] [--seeds 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -86,14 +95,22 @@ def main() -> None:
     parser.add_argument("--transfer")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--live", type=int, default=None, metavar="R",
+                        help="measure the live renderer on an R px config-f-shaped model instead")
+    parser.add_argument("--preview", type=int, default=64, help="preview resolution for --live (default 64)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per preview for --live (default 3)")
     args = parser.parse_args()
 
     import torch
 
-    from styleblend.ui.service import BlendSession
-
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.live:
+        live_table(args.live, args.preview, args.seeds)
+        return
+
+    from styleblend.ui.service import BlendSession
+
     base, transfer, what = load_models(args.base, args.transfer)
     params = sum(v.numel() for k, v in base.g_ema.items() if not k.endswith(("noise_const", "resample_filter")))
     t0 = time.perf_counter()
@@ -131,6 +148,70 @@ def main() -> None:
     print(row("revisit (blend cache)", revisit))
     print(row("style mixing, through the blend", mix))
     print(row("morph, 8 frames, through the blend", morph))
+
+
+def live_table(resolution: int, preview: int, n_seeds: int) -> None:
+    """Per slider: time to the first seed's preview, its full image and all seeds, live vs from scratch."""
+    import os
+
+    import torch
+
+    from styleblend.blend.core import blend_two
+    from styleblend.blend.live import LiveBlend
+    from styleblend.blend.schedules import Table
+    from styleblend.config import GeneratorConfig
+    from styleblend.io import Checkpoint
+    from styleblend.io.checkpoint import load_state_dict_strict
+    from styleblend.nn import Generator
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(img_resolution=resolution)
+    base = Checkpoint(g_config=cfg, g_ema={k: v.clone() for k, v in Generator(cfg).state_dict().items()})
+    transfer = _perturbed(base)
+    res = list(cfg.block_resolutions)
+    preview = min(preview, resolution)
+    live = LiveBlend(base.g_ema, transfer.g_ema, cfg)
+    seeds = list(range(n_seeds))
+    ws = live.latents(seeds, 0.7)
+    alphas = [1.0 if r <= 16 else 0.0 for r in res]
+    load = [os.getloadavg()[0]]
+
+    def move(alphas: list[float]) -> tuple[float, float, float, int]:
+        t0 = time.perf_counter()
+        first = live.render(0, ws[:1], alphas, stop_resolution=preview if preview < resolution else None)
+        t_preview = time.perf_counter() - t0
+        blocks = first.blocks_run
+        if not first.final:
+            blocks += live.render(0, ws[:1], alphas).blocks_run
+        t_first = time.perf_counter() - t0
+        for k in range(1, n_seeds):
+            blocks += live.render(k, ws[k:k + 1], alphas).blocks_run
+        return t_preview, t_first, time.perf_counter() - t0, blocks
+
+    G = Generator(cfg).eval()
+
+    def scratch(alphas: list[float]) -> float:
+        t0 = time.perf_counter()
+        load_state_dict_strict(G, blend_two(base.g_ema, transfer.g_ema, Table(tuple(zip(res, alphas))), cfg),
+                               what="scratch")
+        with torch.inference_mode():
+            for k in range(n_seeds):
+                G.synthesis(ws[k:k + 1], noise_mode="const")
+        return time.perf_counter() - t0
+
+    cold = move(alphas)
+    print(f"live renderer, {resolution} px config-f-shaped model (random weights) + perturbed copy, {n_seeds} seeds "
+          f"rendered one by one, preview at {preview} px; torch threads {torch.get_num_threads()}")
+    print("| slider moved | preview of seed 1 s | seed 1 full s | all seeds s | blocks re-run | from scratch s |")
+    print("|--------------|---------------------|---------------|-------------|---------------|----------------|")
+    print(f"| (first render) | {cold[0]:.2f} | {cold[1]:.2f} | {cold[2]:.2f} | {cold[3]} | - |")
+    for i, r in enumerate(res):
+        alphas = list(alphas)
+        alphas[i] = 0.5 if alphas[i] != 0.5 else 0.25
+        t = move(alphas)
+        load.append(os.getloadavg()[0])
+        print(f"| {r} px | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[3]} | {scratch(alphas):.2f} |")
+    print(f"load average (1 min) during the run: {min(load):.1f}-{max(load):.1f}")
 
 
 if __name__ == "__main__":
