@@ -65,6 +65,7 @@ from .embedding import (
 )
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
+from .messages import PIXEL_LOSS_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,19 @@ class BlendSession:
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="styleblend-ui-")) if workdir is None else Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.jobs = JobRunner(max_running=1)
+        try:
+            self._setup(base, transfer, encoder)
+        except BaseException:  # a refused pair, or Ctrl-C / SIGTERM while the models load: no folder left behind
+            self.close()
+            raise
+
+    def _setup(self, base: Checkpoint, transfer: Checkpoint, encoder: str | Path | None) -> None:
         self._lock = threading.RLock()
         self._loss_lock = threading.Lock()
         self._loss: tuple[Any, str | None] | None = None
         self._ids = itertools.count(1)
         self._uploads: dict[str, Path] = {}
-        self.jobs = JobRunner(max_running=1)
         self._embed_lock = threading.Lock()  # one photo starts at a time (it cancels the one before)
         self._holds: dict[str, threading.Event] = {}  # refinements waiting for their encoder result to be shown
         self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0}
@@ -197,7 +205,9 @@ class BlendSession:
                     "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
                     "encoder": self._encoder.name, "encoder_note": self._encoder.note,
                     "refine_steps": self.refine_steps,
-                    "pair_error": self._pair_error, "download_format": output_format(self._base)}
+                    "pair_error": self._pair_error, "download_format": output_format(self._base),
+                    # a reloaded page finds a running embedding (to show it and cancel it)
+                    "embed_job": self.jobs.latest("embed")}
 
     def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
         """Replace the base or the transfer by an uploaded checkpoint file.
@@ -241,7 +251,8 @@ class BlendSession:
                 if kind == "base":
                     self._encoder = self._choose_encoder()
                 old, self._uploads[kind] = self._uploads.get(kind), folder
-            self._cancel_embeddings()  # a running embedding belongs to the old models
+            # A running embedding belongs to the old models.
+            self._cancel_embeddings("the models changed: embed the photo again")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -430,7 +441,8 @@ class BlendSession:
         with self._loss_lock:
             if self._loss is None:
                 loss, _, warning = resolve_loss("fast", self.vgg_path, download=False, device=self.device)
-                self._loss = (loss, warning)
+                # The projector's advice names arguments the page does not have; say what the person can do.
+                self._loss = (loss, PIXEL_LOSS_NOTE if loss.kind == "pixel" and warning else warning)
             return self._loss
 
     def _job_generator(self) -> torch.nn.Module:
@@ -486,7 +498,7 @@ class BlendSession:
                 shutil.rmtree(folder, ignore_errors=True)
             # The old photo's job is stale: it stops after its current step, and the new job's thread waits
             # for that (they share the job generator); this request does not.
-            stale = self._cancel_embeddings()
+            stale = self._cancel_embeddings("a new photo replaced it")
             with self._lock:  # the encoder may render through the base: the previews' copy, under the lock
                 G, generation, choice = self._job_generator(), self._generation, self._encoder
                 info: dict[str, Any] = {"stage": "optimised", "method": "fast", "encoder": None,
@@ -504,12 +516,13 @@ class BlendSession:
                 self._holds[job] = hold
             return job
 
-    def _cancel_embeddings(self) -> list[str]:
-        """Cancel running embeddings (stale: a new photo or new models) without waiting; returns their ids."""
+    def _cancel_embeddings(self, reason: str) -> list[str]:
+        """Cancel running embeddings (stale: a new photo or new models) without waiting; returns their ids.
+        Their status keeps ``reason``, so the page can say why they stopped."""
         for hold in list(self._holds.values()):
             hold.set()
         self._holds.clear()
-        return self.jobs.cancel_kind("embed")
+        return self.jobs.cancel_kind("embed", reason=reason)
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info (with 'stage'
