@@ -27,19 +27,23 @@ PAGE_CONTROLS = {
 
 #: Shown instead of the projector's pixel-loss warning, whose advice (`vgg_path`, `download`, a
 #: discriminator) names arguments the page does not have.
-PIXEL_LOSS_NOTE = ("no VGG-16 weights were found, so the photo is matched by pixels (MSE + MS-SSIM) and its "
+PIXEL_LOSS_NOTE = ("no VGG-16 weights were found, so the photo is matched by pixel MSE + MS-SSIM and its "
                    "reconstruction is blurrier; to use VGG-16, restart the server with 'styleblend ui --vgg FILE'")
 
 _BACKTICKED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
 
 
 
-def page_message(text: str, params: Sequence[str] = (), workdir: str | Path | None = None) -> str:
+def page_message(text: str, params: Sequence[str] | None = None, workdir: str | Path | None = None) -> str:
     """``text`` for the page: ``params`` in backticks become the controls that set them (the other backticked
-    names lose their backticks), and paths inside ``workdir`` become their file names."""
+    names lose their backticks), and paths inside ``workdir`` become their file names.
+
+    ``params`` None (a job's error or warning, a plain string): every backticked name :data:`PAGE_CONTROLS`
+    knows - the library backticks parameter names only.
+    """
     if workdir is not None:
         text = hide_paths(text, workdir)
-    for name in params:
+    for name in PAGE_CONTROLS if params is None else params:
         control = PAGE_CONTROLS.get(name)
         if control is not None:
             text = text.replace(f"`{name}`", control)
@@ -57,7 +61,7 @@ def page_status(status: dict[str, Any], workdir: str | Path | None = None) -> di
     """A job status (:meth:`styleblend.ui.jobs.Job.snapshot`) with its error and warning as :func:`page_message`."""
     out = dict(status, info=dict(status.get("info") or {}))
     if out.get("error"):
-        out["error"] = page_message(out["error"], (), workdir)
+        out["error"] = page_message(out["error"], None, workdir)
     if out["info"].get("warning"):
-        out["info"]["warning"] = page_message(out["info"]["warning"], (), workdir)
+        out["info"]["warning"] = page_message(out["info"]["warning"], None, workdir)
     return out

@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply_error(page_message(str(exc), exc.params, self.server.session.workdir), 400)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the server; it is logged in full
             log.exception("%s %s failed", method, url.path)
-            self._reply_error(page_message(f"internal error: {type(exc).__name__}: {exc}", (),
+            self._reply_error(page_message(f"internal error: {type(exc).__name__}: {exc}", None,
                                            self.server.session.workdir), 500)
         finally:
             log.debug("%s %s %.0f ms", method, url.path, 1000 * (time.perf_counter() - start))
@@ -333,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
             out["embed_job"] = page_status(out["embed_job"], workdir)
         for key in ("warning", "pair_error"):
             if out.get(key):
-                out[key] = page_message(out[key], (), workdir)
+                out[key] = page_message(out[key], None, workdir)
         return out
 
     def info(self) -> None:
