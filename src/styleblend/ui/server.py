@@ -23,6 +23,8 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
                            (headers X-Embedding-Stage: encoder|refined|optimised, X-Embedding-Steps)
     POST /api/download     {alphas?, mapping?}                 -> the blended checkpoint (attachment)
     POST /api/upload?kind=base|transfer&filename=   raw checkpoint bytes -> info (+ warning)
+    POST /api/recipe       {alphas?, mapping?}                 -> the blend's recipe and its CLI command
+    POST /api/recipe/load  {recipe}                            -> {alphas, mapping, spec, notes}
 
 Two guards for a server on localhost: when bound to a loopback address it only answers requests
 addressed to a loopback host name (so a web page cannot reach it through DNS rebinding), and POSTs
@@ -411,6 +413,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, "application/octet-stream",
                    {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"})
 
+    def recipe(self) -> None:
+        d = self._json_body()
+        self._json(self.server.session.recipe(_field(d, "alphas", _alphas, None), _field(d, "mapping", str, None)))
+
+    def load_recipe(self) -> None:
+        d = self._json_body()
+        self._json(self.server.session.apply_recipe(_field(d, "recipe", dict)))
+
     def upload(self) -> None:
         q = self.query
         kind = _field(q, "kind", str)
@@ -430,6 +440,8 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
     ("POST", "/api/toonify"): _Handler.toonify,
     ("POST", "/api/download"): _Handler.download,
     ("POST", "/api/upload"): _Handler.upload,
+    ("POST", "/api/recipe"): _Handler.recipe,
+    ("POST", "/api/recipe/load"): _Handler.load_recipe,
 }
 
 

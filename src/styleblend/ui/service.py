@@ -44,6 +44,7 @@ from ..errors import (
 from ..io import Checkpoint, load_checkpoint, save_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.checkpoint import load_state_dict_strict
+from ..io.digest import file_sha256
 from ..io.registry import output_format, suffix_for
 from ..latents.crossover import crossover, parse_layers
 from ..latents.interpolate import lerp
@@ -66,6 +67,7 @@ from .embedding import (
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
 from .messages import PIXEL_LOSS_NOTE
+from .recipes import page_schedule, recipe_for_page, sliders_from_recipe
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,7 @@ class BlendSession:
         self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
         self._current: AlphaKey = (tuple(self.preset("swap")), "base")
         self._G_job: torch.nn.Module | None = None  # the embedding jobs' own copy of the base (made when needed)
+        self._digests: tuple[str | None, ...] | None = None  # the inputs' SHA-256 for recipes (made when needed)
 
     def _choose_encoder(self) -> EncoderChoice:
         choice = choose_encoder(self._base, self._G["base"], self.device, self._given_encoder,
@@ -578,6 +581,40 @@ class BlendSession:
         return self.toonify_result(job_id, alphas, mapping)[0]
 
     # ------------------------------------------------------------------------------------------
+    # Recipes (:mod:`.recipes`)
+
+    def _input_digests(self) -> tuple[str | None, ...]:
+        """SHA-256 of the base's and the transfer's files (None for one not read from a file); call under the lock."""
+        if self._digests is None:
+            self._digests = tuple(file_sha256(c.source) if c.source is not None and Path(c.source).is_file() else None
+                                  for c in (self._base, self._transfer))
+        return self._digests
+
+    def _download_name(self) -> str:
+        stem = Path(self._base.source).stem if self._base.source is not None else "styleblend"
+        return f"{stem}-blend{suffix_for(output_format(self._base))}"
+
+    def recipe(self, alphas: Sequence[float] | None = None, mapping: str | None = None) -> dict[str, Any]:
+        """The blend's recipe (the keys ``styleblend blend`` writes) and the command that rebuilds it."""
+        with self._lock:
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            key = self._alpha_key(alphas, mapping)
+            return recipe_for_page(self._base, self._transfer, self.resolutions, key[0], key[1],
+                                   self._input_digests(), self._download_name())
+
+    def apply_recipe(self, recipe: Any) -> dict[str, Any]:
+        """A recipe (a CLI ``<out>.recipe.json`` or one from :meth:`recipe`) as the page's sliders:
+        {'alphas', 'mapping', 'spec', 'notes'}; refused when the sliders cannot express it."""
+        with self._lock:
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            alphas, mapping, notes = sliders_from_recipe(recipe, self._base, self._transfer, self.resolutions,
+                                                         self._input_digests())
+            return {"alphas": alphas, "mapping": mapping, "spec": page_schedule(self.resolutions, alphas).spec(),
+                    "notes": notes}
+
+    # ------------------------------------------------------------------------------------------
     # Download
 
     def download_blend(self, alphas: Sequence[float] | None = None,
@@ -595,8 +632,7 @@ class BlendSession:
             ckpt, _ = blend_checkpoints(self._base, [self._transfer], Table(tuple(zip(self.resolutions, key[0]))),
                                         mapping=key[1], hash_inputs=False)
             fmt = output_format(ckpt)
-            stem = Path(self._base.source).stem if self._base.source is not None else "styleblend"
-            name = f"{stem}-blend{suffix_for(fmt)}"
+            name = self._download_name()
             folder = self.workdir / f"download-{next(self._ids)}"
             try:
                 path = save_checkpoint(ckpt, folder / name, fmt)

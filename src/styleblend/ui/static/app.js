@@ -216,6 +216,7 @@ async function runPreview() {
     const res = await api("/api/preview", body);
     if (await showImage($("preview"), res, version)) {
       $("preview").dataset.seq = String(++previewSeq);
+      saveToURL(res.headers.get("X-Schedule"));
       const total = Math.round(performance.now() - started);
       $("preview-status").textContent =
         `${res.headers.get("X-Schedule")} · server ${res.headers.get("X-Elapsed-Ms")} ms, total ${total} ms`;
@@ -267,6 +268,65 @@ async function download() {
     button.disabled = false;
     button.textContent = "Download blended model";
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recipes: the blend in the page's address (#schedule=...&mapping=...&seeds=...&psi=...), as JSON to copy
+// (with the styleblend blend command that rebuilds it), and loaded from a recipe file (the CLI's
+// <out>.recipe.json or one copied here). The server turns a recipe into sliders, or says why it cannot.
+
+function saveToURL(spec) {
+  if (!spec) return;
+  const params = new URLSearchParams({ schedule: spec, mapping: $("mapping").value, seeds: $("seeds").value,
+                                       psi: $("psi").value });
+  history.replaceState(null, "", `#${params}`);
+}
+
+async function applyRecipe(recipe) {
+  const data = await (await api("/api/recipe/load", { recipe })).json();
+  setAlphas(data.alphas);
+  $("mapping").value = data.mapping;
+  return data;
+}
+
+async function restoreFromURL() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  if (!params.get("schedule")) return;
+  if (params.get("seeds")) $("seeds").value = params.get("seeds");
+  if (params.get("psi")) $("psi").value = params.get("psi");
+  await applyRecipe({ schedule: params.get("schedule"), mapping: params.get("mapping") || "base" });
+}
+
+async function copyRecipe() {
+  const recipe = await (await api("/api/recipe", { alphas: alphas(), mapping: $("mapping").value })).json();
+  const text = JSON.stringify(recipe, null, 2);
+  $("recipe-json").value = text;
+  $("recipe-details").open = true;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    copied = true;
+  } catch (_) { /* no clipboard here (permission, plain http): the text box below has it */ }
+  $("recipe-status").textContent = copied ? "recipe copied" : "recipe below: select it and copy";
+}
+
+async function loadRecipeFile() {
+  const input = $("recipe-file");
+  const file = input.files[0];
+  if (!file) return;
+  if (file.size > 2 ** 20) throw new FieldError(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB; a recipe ` +
+                                                "is a small JSON file (at most 1 MB)", input);
+  let recipe;
+  try {
+    recipe = JSON.parse(await file.text());
+  } catch (e) {
+    throw new FieldError(`${file.name} is not JSON (${e.message}); choose a .recipe.json file`, input);
+  }
+  input.value = "";  // the same file can be chosen again
+  const data = await applyRecipe(recipe);
+  $("recipe-status").textContent = `loaded ${file.name}: ${data.spec}` +
+    (data.notes.length ? ` · ${data.notes.join(" · ")}` : "");
+  await runPreview();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,6 +577,8 @@ function wire() {
     $(`preset-${kind}`).addEventListener("click", () => guarded(() => applyPreset(kind), $(`preset-${kind}`))));
   ["seeds", "psi", "mapping"].forEach((id) => $(id).addEventListener("change", () => schedulePreview(0)));
   $("download").addEventListener("click", () => guarded(download, $("download")));
+  $("recipe-copy").addEventListener("click", () => guarded(copyRecipe, $("recipe-copy")));
+  $("recipe-file").addEventListener("change", () => guarded(loadRecipeFile, $("recipe-file")));
   $("mix-run").addEventListener("click", () => guarded(runMix, $("mix-run")));
   $("morph-run").addEventListener("click", () => guarded(runMorph, $("morph-run")));
   $("embed-run").addEventListener("click", () => guarded(startEmbedding, $("photo")));
@@ -531,6 +593,7 @@ async function start() {
   const loaded = await guarded(async () => { info = await (await api("/api/info")).json(); });
   if (loaded) {
     buildControls();
+    await guarded(restoreFromURL, $("recipe-copy"));
     await resumeJob(info.embed_job);
     await renderPanels();
   }
