@@ -51,7 +51,7 @@ from ..latents.interpolate import lerp
 from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
 from ..nn import Generator
-from ..nn.naming import param_info
+from ..nn.naming import generator_layers, param_info
 from ..render import render_ws
 from .embedding import (
     DEFAULT_REFINE_STEPS,
@@ -210,7 +210,7 @@ class BlendSession:
                     "refine_steps": self.refine_steps,
                     "pair_error": self._pair_error, "download_format": output_format(self._base),
                     # a reloaded page finds a running embedding (to show it and cancel it)
-                    "embed_job": self.jobs.latest("embed")}
+                    "embed_job": self.jobs.latest("embed"), "ws_layers": ws_layers(cfg)}
 
     def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
         """Replace the base or the transfer by an uploaded checkpoint file.
@@ -651,6 +651,22 @@ class BlendSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ws_layers(cfg: Any) -> dict[str, Any]:
+    """Which W+ rows each block resolution reads, for the page's layer row (sliders speak px, mixing W+ rows).
+
+    'blocks': [{res, ws}] - every W+ index a block's layers read (its conv0 shares one with the torgb below it);
+    'owner': per W+ index, the resolution of the conv layer that reads it (the last torgb's index: its block),
+    so that the row shows each index once.
+    """
+    layers = [layer for layer in generator_layers(cfg) if layer.ws_index is not None]
+    blocks = [{"res": r, "ws": sorted({layer.ws_index for layer in layers if layer.resolution == r})}
+              for r in cfg.block_resolutions]
+    owner: dict[int, int] = {}
+    for layer in sorted(layers, key=lambda layer: layer.kind != "conv"):  # a conv claims its index first
+        owner.setdefault(layer.ws_index, layer.resolution)
+    return {"blocks": blocks, "owner": [owner[i] for i in range(cfg.num_ws)]}
 
 
 def _check_unconditional(ckpt: Checkpoint) -> None:

@@ -163,6 +163,13 @@ function buildControls() {
     const label = document.createElement("label");
     label.textContent = px(r);
     label.htmlFor = `alpha-${r}`;
+    const block = info.ws_layers.blocks.find((b) => b.res === r);
+    if (block) {  // the W+ rows this resolution's layers read: what 'layers from B' in mixing counts
+      const ws = document.createElement("small");
+      ws.className = "ws";
+      ws.textContent = `W+ ${wsRange(block.ws)}`;
+      label.append(ws);
+    }
     const slider = document.createElement("input");
     Object.assign(slider, { type: "range", id: `alpha-${r}`, min: 0, max: 1, step: 0.01 });
     slider.dataset.res = r;
@@ -184,9 +191,64 @@ function buildControls() {
   fillSelect($("mapping"), info.mappings, info.mapping, (m) => `from ${m}`);
   document.querySelectorAll(".model-select").forEach((s) => fillSelect(s, info.models, "blend"));
   $("mix-hint").textContent = `W+ layers 0-${info.num_ws - 1}: low = coarse (pose, shape), high = fine (colour).`;
+  buildLayerRow();
   embedDefaults();
   $("models").textContent = `base: ${info.base} · transfer: ${info.transfer}`;
   if (info.pair_error) showError(info.pair_error, $("upload-base"));
+}
+
+function wsRange(list) {
+  return list.length > 1 ? `${list[0]}–${list[list.length - 1]}` : String(list[0]);
+}
+
+// One row of W+ indices grouped under the resolution whose convolutions read them, so that the sliders (px)
+// and the mixing ranges (W+ indices) speak one language; the indices 'layers from B' picks are marked.
+function buildLayerRow() {
+  const row = $("layer-row");
+  row.replaceChildren();
+  const owner = info.ws_layers.owner;
+  info.resolutions.forEach((r) => {
+    const indices = owner.map((o, i) => (o === r ? i : -1)).filter((i) => i >= 0);
+    if (!indices.length) return;
+    const group = document.createElement("span");
+    group.className = "ws-group";
+    group.dataset.res = r;
+    const cells = document.createElement("span");
+    cells.className = "ws-cells";
+    indices.forEach((i) => {
+      const cell = document.createElement("span");
+      cell.className = "ws-cell";
+      cell.dataset.ws = i;
+      cell.textContent = i;
+      cells.append(cell);
+    });
+    const name = document.createElement("span");
+    name.className = "ws-res";
+    name.textContent = `${r} px`;
+    group.append(cells, name);
+    row.append(group);
+  });
+  markLayers();
+}
+
+// 'layers from B' as a set of indices ('0-3,5'); an unreadable field marks nothing (the server says why).
+function pickedLayers(text) {
+  const picked = new Set();
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return new Set();
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    for (let i = lo; i <= Math.min(hi, info.num_ws - 1); i += 1) picked.add(i);
+  }
+  return picked;
+}
+
+function markLayers() {
+  const picked = pickedLayers($("mix-layers").value);
+  document.querySelectorAll("#layer-row .ws-cell").forEach((cell) => {
+    cell.classList.toggle("picked", picked.has(Number(cell.dataset.ws)));
+  });
 }
 
 let previewTimer = null;
@@ -578,6 +640,7 @@ function wire() {
   ["seeds", "psi", "mapping"].forEach((id) => $(id).addEventListener("change", () => schedulePreview(0)));
   $("download").addEventListener("click", () => guarded(download, $("download")));
   $("recipe-copy").addEventListener("click", () => guarded(copyRecipe, $("recipe-copy")));
+  $("mix-layers").addEventListener("input", markLayers);
   $("recipe-file").addEventListener("change", () => guarded(loadRecipeFile, $("recipe-file")));
   $("mix-run").addEventListener("click", () => guarded(runMix, $("mix-run")));
   $("morph-run").addEventListener("click", () => guarded(runMorph, $("morph-run")));

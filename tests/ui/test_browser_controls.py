@@ -122,3 +122,27 @@ def test_a_cli_recipe_loads_into_the_page_or_is_refused_next_to_the_file_input(b
     text = field_error(tab, "#recipe-file")
     assert "noise" in text and "styleblend blend" in text
     tab.close()
+
+
+def test_one_row_shows_the_w_indices_of_each_resolution_and_the_mixing_layers(browser, server):
+    from styleblend.nn.naming import generator_layers
+
+    tab = new_tab(browser, server.url)
+    cfg = server.session._base.g_config
+    layers = [layer for layer in generator_layers(cfg) if layer.ws_index is not None]
+    # Each slider says which W+ rows its resolution's layers read.
+    for r in cfg.block_resolutions:
+        ws = sorted({layer.ws_index for layer in layers if layer.resolution == r})
+        label = tab.inner_text(f"label[for=alpha-{r}] .ws")
+        assert label == f"W+ {ws[0]}–{ws[-1]}" if len(ws) > 1 else f"W+ {ws[0]}"
+    # The row: every index once, under the resolution whose convolution reads it.
+    groups = tab.evaluate("""Array.from(document.querySelectorAll('#layer-row .ws-group')).map(g => [
+        Number(g.dataset.res), Array.from(g.querySelectorAll('.ws-cell')).map(c => Number(c.textContent))])""")
+    assert [i for _, cells in groups for i in cells] == list(range(cfg.num_ws))
+    convs = {layer.ws_index: layer.resolution for layer in layers if layer.kind == "conv"}
+    assert all(convs.get(i, cfg.img_resolution) == r for r, cells in groups for i in cells)
+    # 'layers from B' marks its indices as it is typed.
+    tab.fill("#mix-layers", "1-2,5")
+    assert tab.evaluate("Array.from(document.querySelectorAll('#layer-row .picked')).map(c => Number(c.textContent))"
+                        ) == [1, 2, 5]
+    tab.close()
