@@ -8,9 +8,7 @@ Skips cleanly without Playwright or a system Chromium.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -231,10 +229,6 @@ def test_at_400_px_nothing_scrolls_sideways_and_every_alpha_shows(browser, serve
         outputs = tab.evaluate(ALPHA_OUTPUTS)
         assert len(outputs) == 4
         assert all(o["fits"] and o["inside"] and len(o["text"]) == 4 for o in outputs), outputs
-        folder = os.environ.get("STYLEBLEND_UI_SCREENSHOTS")  # docs/ui-400px.png, docs/ui-desktop.png
-        if folder:
-            name = "ui-400px.png" if width == 400 else "ui-desktop.png"
-            tab.screenshot(path=str(Path(folder) / name), full_page=True)
         tab.close()
 
 
