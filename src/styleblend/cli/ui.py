@@ -44,13 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
+    session = None
     with sigterm_interrupts():  # a SIGTERM while the models load also removes the session's folder
-        session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
-                               embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
         try:
+            session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
+                                   embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
             _serve(args, session)
         finally:
-            session.close()
+            if session is not None:
+                session.close()
     return 0
 
 

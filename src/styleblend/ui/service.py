@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import secrets
 import shutil
 import tempfile
 import threading
@@ -137,15 +138,28 @@ class BlendSession:
         if not 0 <= self.refine_steps <= MAX_STEPS:
             raise InvalidArgumentError(f"refine steps {refine_steps} must be in [0, {MAX_STEPS}]")
         self.cache_bytes = int(cache_mb * 2**20)
+        # The folder's name is known before it exists, so that Ctrl-C / SIGTERM at any moment (mkdtemp would
+        # not name a folder it made just before the interrupt) and a refused pair leave no folder behind.
         self._own_workdir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="styleblend-ui-")) if workdir is None else Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = _workdir_candidate() if workdir is None else Path(workdir)
         self.jobs = JobRunner(max_running=1)
         try:
+            self._make_workdir()
             self._setup(base, transfer, encoder)
-        except BaseException:  # a refused pair, or Ctrl-C / SIGTERM while the models load: no folder left behind
+        except BaseException:
             self.close()
             raise
+
+    def _make_workdir(self) -> None:
+        if not self._own_workdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            return
+        while True:
+            try:
+                self.workdir.mkdir(mode=0o700)  # private, as mkdtemp makes it
+                return
+            except FileExistsError:
+                self.workdir = _workdir_candidate()
 
     def _setup(self, base: Checkpoint, transfer: Checkpoint, encoder: str | Path | None) -> None:
         self._lock = threading.RLock()
@@ -651,6 +665,11 @@ class BlendSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _workdir_candidate() -> Path:
+    """A fresh name for a session folder in the system's temporary folder (``styleblend-ui-*``, not yet made)."""
+    return Path(tempfile.gettempdir()) / f"styleblend-ui-{secrets.token_hex(6)}"
 
 
 def ws_layers(cfg: Any) -> dict[str, Any]:
