@@ -3,7 +3,7 @@
 No browser is ever downloaded: Playwright only drives the system executable (``playwright install`` is
 never needed). Also a script that takes ``docs/ui-screenshot.png``::
 
-    PYTHONPATH=src python3 tests/ui/browser.py [--base A --transfer B] [--out docs/ui-screenshot.png]
+    PYTHONPATH=src python3 tests/ui/browser.py [--base A --transfer B] [--out docs/ui-screenshot.png] [--width 400]
 
 (without --base/--transfer: the bundled pair, else tiny random models).
 """
@@ -54,7 +54,15 @@ def wait_ready(page, url: str) -> None:
                                timeout=60_000)
 
 
-def screenshot(base: str | None, transfer: str | None, out: Path, photo: Path | None = None) -> Path:
+def field_error(page, control: str) -> str:
+    """The visible error the page shows right after the row (or preset line) of ``control``; waits for it."""
+    selector = ", ".join(f"{row}:has({control}) + .field-error:not([hidden])" for row in (".row", ".presets"))
+    page.wait_for_selector(selector)
+    return page.inner_text(selector)
+
+
+def screenshot(base: str | None, transfer: str | None, out: Path, photo: Path | None = None,
+               width: int = 1280) -> Path:
     """Serve the UI (given or bundled models), set a sigmoid blend, embed a photo, save a full-page PNG."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
     from playwright.sync_api import sync_playwright
@@ -79,7 +87,7 @@ def screenshot(base: str | None, transfer: str | None, out: Path, photo: Path | 
     try:
         with sync_playwright() as p:
             browser = launch(p)
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+            page = browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)
             wait_ready(page, server.url)
             page.click("#preset-sigmoid")
             page.set_input_files("#photo", files=[{"name": "photo.png", "mimeType": "image/png",
@@ -105,8 +113,9 @@ if __name__ == "__main__":
     parser.add_argument("--transfer")
     parser.add_argument("--photo", type=Path, help="a photo to embed (default: an image of the base)")
     parser.add_argument("--out", type=Path, default=Path("docs/ui-screenshot.png"))
+    parser.add_argument("--width", type=int, default=1280, help="viewport width in px (400: a phone)")
     args = parser.parse_args()
     reason = missing_reason()
     if reason:
         sys.exit(f"cannot take the screenshot: {reason}")
-    print(screenshot(args.base, args.transfer, args.out, args.photo))
+    print(screenshot(args.base, args.transfer, args.out, args.photo, args.width))

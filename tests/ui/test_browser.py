@@ -15,7 +15,7 @@ from styleblend.ui.server import UIServer
 from styleblend.ui.service import BlendSession, png_bytes
 
 from ..conftest import tiny_checkpoint
-from .browser import launch, missing_reason, wait_ready
+from .browser import field_error, launch, missing_reason, wait_ready
 from .conftest import hostile_pickles
 
 TOON = "document.getElementById('toonify-image')"
@@ -110,17 +110,14 @@ def test_slider_updates_the_preview_and_errors_are_shown(page, server, tmp_path)
     page.wait_for_function("document.getElementById('alpha-32').value === '0'")
     wait_changed(page, after_key)
 
-    # A text file as the photo: a clear error in the page...
+    # A text file as the photo: a clear error next to the photo input...
     page.set_input_files("#photo", files=[{"name": "notes.txt", "mimeType": "text/plain",
                                            "buffer": b"this is not a photo"}])
     page.click("#embed-run")
-    page.wait_for_selector("#error:not([hidden])")
-    assert "not an image" in page.inner_text("#error-text")
+    assert "not an image" in field_error(page, "#photo")
     assert page.is_enabled("#embed-run")
 
     # ...and the page keeps working.
-    page.click("#error-close")
-    assert page.is_hidden("#error")
     before = page.evaluate(PREVIEW_SRC)
     move_slider(page, "#alpha-16", "0.5" if page.locator("#alpha-16").input_value() != "0.5" else "1")
     wait_changed(page, before)
@@ -131,12 +128,9 @@ def test_slider_updates_the_preview_and_errors_are_shown(page, server, tmp_path)
     page.screenshot(path=shot, full_page=True)
 
 
-def error_after(page, action) -> str:
-    if page.is_visible("#error"):
-        page.click("#error-close")
+def error_after(page, action, control: str) -> str:
     action()
-    page.wait_for_selector("#error:not([hidden])")
-    return page.inner_text("#error-text")
+    return field_error(page, control)
 
 
 def test_photo_toonify_download_and_bad_checkpoints(page, server, tmp_path):
@@ -160,13 +154,13 @@ def test_photo_toonify_download_and_bad_checkpoints(page, server, tmp_path):
     evil = hostile_pickles(marker)["nvidia"]
     page.set_input_files("#upload-base", files=[{"name": "evil.pkl", "mimeType": "application/octet-stream",
                                                  "buffer": evil}])
-    assert "refused to load" in error_after(page, lambda: page.click("#upload-base-run"))
+    assert "refused to load" in error_after(page, lambda: page.click("#upload-base-run"), "#upload-base")
     assert not marker.exists()
     small = tiny_checkpoint(seed=5, res=32, architecture="resnet")
     data = save_checkpoint(small, tmp_path / "resnet.safetensors").read_bytes()
     page.set_input_files("#upload-transfer", files=[{"name": "resnet.safetensors",
                                                      "mimeType": "application/octet-stream", "buffer": data}])
-    assert "same architecture" in error_after(page, lambda: page.click("#upload-transfer-run"))
+    assert "same architecture" in error_after(page, lambda: page.click("#upload-transfer-run"), "#upload-transfer")
     assert page.inner_text("#upload-status") == "transfer not loaded"
     assert "transfer.safetensors" in page.inner_text("#models")  # the old pair is still in use
 

@@ -141,3 +141,22 @@ def test_cancel_kind_stops_only_that_kind_and_a_successor_waits_for_it():
     assert runner.status(other)["state"] == "running"
     assert runner.cancel_kind("embed", timeout=5) == []  # nothing of that kind runs now
     assert runner.cancel_kind("train", timeout=10) == [other] and runner.status(other)["state"] == "cancelled"
+
+
+def test_a_stopping_job_says_so_and_why_and_the_newest_of_a_kind_is_found():
+    runner = JobRunner(max_running=2)
+    assert runner.latest("embed") is None
+    first = runner.start("embed", counting(100_000))
+    runner.start("train", counting(100_000))
+    assert runner.latest("embed")["id"] == first and not runner.latest("embed")["stopping"]
+    runner.cancel_kind("embed", reason="the models changed")
+    status = runner.status(first)
+    assert status["stopped_because"] == "the models changed"
+    assert status["stopping"] == (status["state"] == "running")  # asked to stop, maybe still in its last step
+    runner.cancel(first)  # a later Cancel keeps the first reason
+    final = runner.wait(first, 10)
+    assert final["state"] == "cancelled" and not final["stopping"] and final["stopped_because"] == "the models changed"
+    second = runner.start("embed", counting(100_000))
+    assert runner.latest("embed")["id"] == second
+    assert runner.cancel(second)["stopped_because"] is None  # the Cancel button gives no reason
+    runner.shutdown(10)

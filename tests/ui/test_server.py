@@ -96,6 +96,8 @@ def test_mix_morph_download(server):
     ("/api/preview", {"alphas": [0, 0, 2, 0], "seeds": "1"}, None, 400, r"alpha at 16 px is 2"),
     ("/api/preview", {"alphas": "half", "seeds": "1"}, None, 400, "field 'alphas'"),
     ("/api/preview", {"alphas": [0, 0, 0, 0], "seeds": "1", "psi": "x"}, None, 400, "field 'psi'"),
+    ("/api/preview", {"alphas": [0, 0, 0, 0], "seeds": "1", "psi": ""}, None, 400, "field 'psi'"),  # not ψ = 0.7
+    ("/api/preset", {"kind": "linear", "from_res": 16, "to_res": 8}, None, 400, "use the 'flip' box"),
     ("/api/mix", {"seed_a": 1, "seed_b": 2, "layers": "0-99"}, None, 400, "W\\+ range"),
     ("/api/preset", {"kind": "swap", "res": 7}, None, 400, "power of two"),
     ("/api/preview", b"seeds=1", "application/x-www-form-urlencoded", 415, "application/json"),

@@ -91,6 +91,6 @@ def test_sigterm_removes_the_temp_folder_with_uploads(pair_paths, tmp_path):
         folders = list(tmpdir.glob("styleblend-ui-*"))
         assert len(folders) == 1 and list(folders[0].glob("upload-*/t.safetensors"))
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
         assert not list(tmpdir.glob("styleblend-ui-*"))
         assert "Traceback" not in proc.stderr.read()

@@ -232,6 +232,33 @@ def test_a_new_photo_cancels_the_running_embedding(session):
     assert session.jobs.result(new).stage == "optimised"
 
 
+def test_new_models_cancel_the_embedding_and_say_why_and_info_finds_the_job(fresh, tmp_path):
+    assert fresh.info()["embed_job"] is None
+    job = fresh.start_embedding(_photo(fresh), steps=5000)
+    _wait_steps(fresh, job, 1)
+    assert fresh.info()["embed_job"]["id"] == job  # a reloaded page finds it
+    new = perturbed(fresh._base, scale=1.0, seed=7)
+    shown = fresh.load_uploaded("transfer", file_bytes(new, tmp_path))["embed_job"]
+    assert shown["id"] == job and shown["stopped_because"].startswith("the models changed")
+    assert shown["stopping"] or shown["state"] == "cancelled"
+    assert fresh.jobs.wait(job, 30)["state"] == "cancelled"
+    with pytest.raises(InvalidArgumentError, match="models changed"):
+        fresh.toonify(job)
+    # Nothing keeps the next photo from starting.
+    assert fresh.jobs.wait(fresh.start_embedding(_photo(fresh), steps=2), 60)["state"] == "done"
+
+
+def test_a_refused_pair_leaves_no_temp_folder(pair_paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    small = tiny_checkpoint(seed=5, res=16)
+    with pytest.raises(ArchitectureMismatchError):
+        BlendSession(Checkpoint(g_config=small.g_config, g_ema=small.g_ema), load_checkpoint(pair_paths[1]))
+    assert not list(tmp_path.glob("styleblend-ui-*"))
+
+
 class FakeDetector:
     """Finds one 'face' whose eyes and mouth corners sit at fixed pixels (no dlib needed)."""
 

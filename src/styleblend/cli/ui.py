@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..ui.embedding import MAX_STEPS
-from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve
-from ..ui.service import open_session
+from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve, sigterm_interrupts
+from ..ui.service import BlendSession, open_session
 from .common import add_device, add_threads, int_in_range, resolve_device
 
 
@@ -44,9 +44,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
-                           embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
+    session = None
+    with sigterm_interrupts():  # a SIGTERM while the models load also removes the session's folder
+        try:
+            session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
+                                   embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
+            _serve(args, session)
+        finally:
+            if session is not None:
+                session.close()
+    return 0
 
+
+def _serve(args: argparse.Namespace, session: BlendSession) -> None:
     def ready(server: UIServer) -> None:
         if not args.quiet:
             info = session.info()
@@ -55,8 +65,4 @@ def run(args: argparse.Namespace) -> int:
                 print(f"warning: listening on {args.host}: anyone who can reach this port can use the UI")
             print(f"styleblend ui: open {server.url} (Ctrl-C to stop)", flush=True)
 
-    try:
-        serve(session, args.host, args.port, max_upload_mb=args.max_upload_mb, ready=ready)
-    finally:
-        session.close()
-    return 0
+    serve(session, args.host, args.port, max_upload_mb=args.max_upload_mb, ready=ready)

@@ -71,12 +71,24 @@ class Job:
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     thread: threading.Thread | None = None
+    #: why the job was asked to stop ('the models changed', 'a new photo replaced it'), None for the Cancel button
+    stopped_because: str | None = None
+
+    def ask_to_stop(self, reason: str | None = None) -> None:
+        """Set the stop flag; the first reason given is kept (a later Cancel does not overwrite it)."""
+        with self.lock:
+            if not self.stop.is_set():
+                self.stopped_because = reason
+            self.stop.set()
 
     def snapshot(self) -> dict[str, Any]:
-        """A JSON-able status: id, kind, state, done/total, fraction, seconds, error and info."""
+        """A JSON-able status: id, kind, state, done/total, fraction, seconds, error, info, has_result, and
+        'stopping' (asked to stop, still finishing its current step) with 'stopped_because' (why, or None)."""
         with self.lock:
             end = self.finished if self.finished is not None else time.monotonic()
             return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done,
+                    "stopping": self.state == "running" and self.stop.is_set(),
+                    "stopped_because": self.stopped_because,
                     "total": self.total, "fraction": (self.done / self.total) if self.total else 0.0,
                     "seconds": round(end - self.started, 3), "error": self.error, "info": dict(self.info),
                     "has_result": self.result is not None}
@@ -164,21 +176,28 @@ class JobRunner:
         """The job's :meth:`Job.snapshot`."""
         return self._get(job_id).snapshot()
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
         """Ask a job to stop (it stops at its next progress check); returns its status."""
         job = self._get(job_id)
-        job.stop.set()
+        job.ask_to_stop(reason)
         return job.snapshot()
 
-    def cancel_kind(self, kind: str, timeout: float = 0.0) -> list[str]:
+    def latest(self, kind: str) -> dict[str, Any] | None:
+        """The status of the newest job of ``kind`` still remembered, or None (a reloaded page finds its job)."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.kind == kind]
+        return jobs[-1].snapshot() if jobs else None
+
+    def cancel_kind(self, kind: str, timeout: float = 0.0, reason: str | None = None) -> list[str]:
         """Ask every running job of ``kind`` to stop and wait up to ``timeout`` seconds in total for them.
 
-        Returns the ids asked to stop (a superseded job: a new photo, or new models, made it stale).
+        Returns the ids asked to stop (a superseded job: a new photo, or new models, made it stale);
+        ``reason`` is what their status says about it.
         """
         with self._lock:
             jobs = [j for j in self._jobs.values() if j.kind == kind and j.state == "running"]
         for job in jobs:
-            job.stop.set()
+            job.ask_to_stop(reason)
         deadline = time.monotonic() + timeout
         for job in jobs:
             if job.thread is not None and timeout > 0:
@@ -202,7 +221,7 @@ class JobRunner:
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
-            job.stop.set()
+            job.ask_to_stop("the server is stopping")
         deadline = time.monotonic() + timeout
         for job in jobs:
             if job.thread is not None:

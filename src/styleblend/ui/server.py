@@ -23,6 +23,8 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
                            (headers X-Embedding-Stage: encoder|refined|optimised, X-Embedding-Steps)
     POST /api/download     {alphas?, mapping?}                 -> the blended checkpoint (attachment)
     POST /api/upload?kind=base|transfer&filename=   raw checkpoint bytes -> info (+ warning)
+    POST /api/recipe       {alphas?, mapping?}                 -> the blend's recipe and its CLI command
+    POST /api/recipe/load  {recipe}                            -> {alphas, mapping, spec, notes}
 
 Two guards for a server on localhost: when bound to a loopback address it only answers requests
 addressed to a loopback host name (so a web page cannot reach it through DNS rebinding), and POSTs
@@ -32,6 +34,7 @@ without a CORS preflight this server never grants.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -41,7 +44,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -49,6 +52,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from ..errors import InvalidArgumentError, StyleblendError
 from .inputs import parse_int
+from .messages import page_message, page_status
 from .service import BlendSession
 
 log = logging.getLogger(__name__)
@@ -136,8 +140,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def _field(data: dict[str, Any], name: str, kind: Callable[[Any], Any], default: Any = _REQUIRED) -> Any:
-    """``data[name]`` converted by ``kind``; a clear InvalidArgumentError when missing or malformed."""
-    if name not in data or data[name] is None or data[name] == "":
+    """``data[name]`` converted by ``kind``; a clear InvalidArgumentError when missing or malformed.
+
+    An empty string is a value, not a missing field: an emptied ψ box must be an error, not the default ψ.
+    """
+    if name not in data or data[name] is None:
         if default is _REQUIRED:
             raise InvalidArgumentError(f"the request lacks the field '{name}'")
         return default
@@ -216,10 +223,11 @@ class _Handler(BaseHTTPRequestHandler):
         except HTTPError as exc:
             self._reply_error(str(exc), exc.status)
         except StyleblendError as exc:
-            self._reply_error(str(exc), 400)
+            self._reply_error(page_message(str(exc), exc.params, self.server.session.workdir), 400)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the server; it is logged in full
             log.exception("%s %s failed", method, url.path)
-            self._reply_error(f"internal error: {type(exc).__name__}: {exc}", 500)
+            self._reply_error(page_message(f"internal error: {type(exc).__name__}: {exc}", None,
+                                           self.server.session.workdir), 500)
         finally:
             log.debug("%s %s %.0f ms", method, url.path, 1000 * (time.perf_counter() - start))
 
@@ -318,9 +326,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------------------------
 
+    def _page_info(self, data: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`BlendSession.info` with the limits of this server, and its messages in the page's words."""
+        workdir = self.server.session.workdir
+        out = dict(data, max_upload_mb=self.server.max_upload_bytes / 2**20,
+                   max_image_mb=self.server.max_image_bytes / 2**20)
+        if out.get("embed_job") is not None:
+            out["embed_job"] = page_status(out["embed_job"], workdir)
+        for key in ("warning", "pair_error"):
+            if out.get(key):
+                out[key] = page_message(out[key], None, workdir)
+        return out
+
     def info(self) -> None:
-        self._json(dict(self.server.session.info(), max_upload_mb=self.server.max_upload_bytes / 2**20,
-                        max_image_mb=self.server.max_image_bytes / 2**20))
+        self._json(self._page_info(self.server.session.info()))
 
     def preset(self) -> None:
         d = self._json_body()
@@ -366,14 +385,17 @@ class _Handler(BaseHTTPRequestHandler):
                                                   seed=_field(q, "seed", integer, 0), filename=q.get("filename"),
                                                   align=_flag(q.get("align")))
         # The status tells the page whether an encoder's latent can be shown now (has_result) or later.
-        self._json({"job": job, "status": self.server.session.job_status(job),
+        status = page_status(self.server.session.job_status(job), self.server.session.workdir)
+        self._json({"job": job, "status": status,
                     "elapsed_ms": round(1000 * (time.perf_counter() - start), 1)})
 
     def job(self) -> None:
-        self._json(self.server.session.job_status(_field(self.query, "id", str)))
+        self._json(page_status(self.server.session.job_status(_field(self.query, "id", str)),
+                               self.server.session.workdir))
 
     def cancel(self) -> None:
-        self._json(self.server.session.cancel(_field(self._json_body(), "job", str)))
+        self._json(page_status(self.server.session.cancel(_field(self._json_body(), "job", str)),
+                               self.server.session.workdir))
 
     def toonify(self) -> None:
         start = time.perf_counter()
@@ -391,11 +413,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, "application/octet-stream",
                    {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"})
 
+    def recipe(self) -> None:
+        d = self._json_body()
+        self._json(self.server.session.recipe(_field(d, "alphas", _alphas, None), _field(d, "mapping", str, None)))
+
+    def load_recipe(self) -> None:
+        d = self._json_body()
+        self._json(self.server.session.apply_recipe(_field(d, "recipe", dict)))
+
     def upload(self) -> None:
         q = self.query
         kind = _field(q, "kind", str)
         data = self._body(self.server.max_upload_bytes, "checkpoint")
-        self._json(self.server.session.load_uploaded(kind, data, q.get("filename")))
+        self._json(self._page_info(self.server.session.load_uploaded(kind, data, q.get("filename"))))
 
 
 _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
@@ -410,6 +440,8 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
     ("POST", "/api/toonify"): _Handler.toonify,
     ("POST", "/api/download"): _Handler.download,
     ("POST", "/api/upload"): _Handler.upload,
+    ("POST", "/api/recipe"): _Handler.recipe,
+    ("POST", "/api/recipe/load"): _Handler.load_recipe,
 }
 
 
@@ -423,19 +455,33 @@ def serve(session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     The handler is installed only when called from the main thread, and the previous one restored.
     """
     server = UIServer(session, host, port, max_upload_mb=max_upload_mb, max_image_mb=max_image_mb)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
+    with sigterm_interrupts():
+        try:
+            if ready is not None:
+                ready(server)
+            server.serve_forever()
+        except KeyboardInterrupt:
+            log.info("stopping")
+        finally:
+            server.server_close()
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so ``finally`` clauses run.
+
+    `styleblend ui` enters it before it loads the models: a SIGTERM while they load (the session's folder
+    already made) then removes the folder too. Only the main thread can install it (elsewhere this does
+    nothing); the previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        if ready is not None:
-            ready(server)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("stopping")
+        yield
     finally:
-        server.server_close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _terminate(signum: int, frame: Any) -> None:

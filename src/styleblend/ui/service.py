@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import secrets
 import shutil
 import tempfile
 import threading
@@ -44,13 +45,14 @@ from ..errors import (
 from ..io import Checkpoint, load_checkpoint, save_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.checkpoint import load_state_dict_strict
+from ..io.digest import file_sha256
 from ..io.registry import output_format, suffix_for
 from ..latents.crossover import crossover, parse_layers
 from ..latents.interpolate import lerp
 from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
 from ..nn import Generator
-from ..nn.naming import param_info
+from ..nn.naming import generator_layers, param_info
 from ..render import render_ws
 from .embedding import (
     DEFAULT_REFINE_STEPS,
@@ -65,6 +67,8 @@ from .embedding import (
 )
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
+from .messages import PIXEL_LOSS_NOTE
+from .recipes import page_schedule, recipe_for_page, sliders_from_recipe
 
 log = logging.getLogger(__name__)
 
@@ -134,15 +138,35 @@ class BlendSession:
         if not 0 <= self.refine_steps <= MAX_STEPS:
             raise InvalidArgumentError(f"refine steps {refine_steps} must be in [0, {MAX_STEPS}]")
         self.cache_bytes = int(cache_mb * 2**20)
+        # The folder's name is known before it exists, so that Ctrl-C / SIGTERM at any moment (mkdtemp would
+        # not name a folder it made just before the interrupt) and a refused pair leave no folder behind.
         self._own_workdir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="styleblend-ui-")) if workdir is None else Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = _workdir_candidate() if workdir is None else Path(workdir)
+        self.jobs = JobRunner(max_running=1)
+        try:
+            self._make_workdir()
+            self._setup(base, transfer, encoder)
+        except BaseException:
+            self.close()
+            raise
+
+    def _make_workdir(self) -> None:
+        if not self._own_workdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            return
+        while True:
+            try:
+                self.workdir.mkdir(mode=0o700)  # private, as mkdtemp makes it
+                return
+            except FileExistsError:
+                self.workdir = _workdir_candidate()
+
+    def _setup(self, base: Checkpoint, transfer: Checkpoint, encoder: str | Path | None) -> None:
         self._lock = threading.RLock()
         self._loss_lock = threading.Lock()
         self._loss: tuple[Any, str | None] | None = None
         self._ids = itertools.count(1)
         self._uploads: dict[str, Path] = {}
-        self.jobs = JobRunner(max_running=1)
         self._embed_lock = threading.Lock()  # one photo starts at a time (it cancels the one before)
         self._holds: dict[str, threading.Event] = {}  # refinements waiting for their encoder result to be shown
         self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0}
@@ -173,6 +197,7 @@ class BlendSession:
         self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
         self._current: AlphaKey = (tuple(self.preset("swap")), "base")
         self._G_job: torch.nn.Module | None = None  # the embedding jobs' own copy of the base (made when needed)
+        self._digests: tuple[str | None, ...] | None = None  # the inputs' SHA-256 for recipes (made when needed)
 
     def _choose_encoder(self) -> EncoderChoice:
         choice = choose_encoder(self._base, self._G["base"], self.device, self._given_encoder,
@@ -197,7 +222,9 @@ class BlendSession:
                     "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
                     "encoder": self._encoder.name, "encoder_note": self._encoder.note,
                     "refine_steps": self.refine_steps,
-                    "pair_error": self._pair_error, "download_format": output_format(self._base)}
+                    "pair_error": self._pair_error, "download_format": output_format(self._base),
+                    # a reloaded page finds a running embedding (to show it and cancel it)
+                    "embed_job": self.jobs.latest("embed"), "ws_layers": ws_layers(cfg)}
 
     def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
         """Replace the base or the transfer by an uploaded checkpoint file.
@@ -241,7 +268,8 @@ class BlendSession:
                 if kind == "base":
                     self._encoder = self._choose_encoder()
                 old, self._uploads[kind] = self._uploads.get(kind), folder
-            self._cancel_embeddings()  # a running embedding belongs to the old models
+            # A running embedding belongs to the old models.
+            self._cancel_embeddings("the models changed: embed the photo again")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -430,7 +458,8 @@ class BlendSession:
         with self._loss_lock:
             if self._loss is None:
                 loss, _, warning = resolve_loss("fast", self.vgg_path, download=False, device=self.device)
-                self._loss = (loss, warning)
+                # The projector's advice names arguments the page does not have; say what the person can do.
+                self._loss = (loss, PIXEL_LOSS_NOTE if loss.kind == "pixel" and warning else warning)
             return self._loss
 
     def _job_generator(self) -> torch.nn.Module:
@@ -486,7 +515,7 @@ class BlendSession:
                 shutil.rmtree(folder, ignore_errors=True)
             # The old photo's job is stale: it stops after its current step, and the new job's thread waits
             # for that (they share the job generator); this request does not.
-            stale = self._cancel_embeddings()
+            stale = self._cancel_embeddings("a new photo replaced it")
             with self._lock:  # the encoder may render through the base: the previews' copy, under the lock
                 G, generation, choice = self._job_generator(), self._generation, self._encoder
                 info: dict[str, Any] = {"stage": "optimised", "method": "fast", "encoder": None,
@@ -504,12 +533,13 @@ class BlendSession:
                 self._holds[job] = hold
             return job
 
-    def _cancel_embeddings(self) -> list[str]:
-        """Cancel running embeddings (stale: a new photo or new models) without waiting; returns their ids."""
+    def _cancel_embeddings(self, reason: str) -> list[str]:
+        """Cancel running embeddings (stale: a new photo or new models) without waiting; returns their ids.
+        Their status keeps ``reason``, so the page can say why they stopped."""
         for hold in list(self._holds.values()):
             hold.set()
         self._holds.clear()
-        return self.jobs.cancel_kind("embed")
+        return self.jobs.cancel_kind("embed", reason=reason)
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info (with 'stage'
@@ -565,6 +595,40 @@ class BlendSession:
         return self.toonify_result(job_id, alphas, mapping)[0]
 
     # ------------------------------------------------------------------------------------------
+    # Recipes (:mod:`.recipes`)
+
+    def _input_digests(self) -> tuple[str | None, ...]:
+        """SHA-256 of the base's and the transfer's files (None for one not read from a file); call under the lock."""
+        if self._digests is None:
+            self._digests = tuple(file_sha256(c.source) if c.source is not None and Path(c.source).is_file() else None
+                                  for c in (self._base, self._transfer))
+        return self._digests
+
+    def _download_name(self) -> str:
+        stem = Path(self._base.source).stem if self._base.source is not None else "styleblend"
+        return f"{stem}-blend{suffix_for(output_format(self._base))}"
+
+    def recipe(self, alphas: Sequence[float] | None = None, mapping: str | None = None) -> dict[str, Any]:
+        """The blend's recipe (the keys ``styleblend blend`` writes) and the command that rebuilds it."""
+        with self._lock:
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            key = self._alpha_key(alphas, mapping)
+            return recipe_for_page(self._base, self._transfer, self.resolutions, key[0], key[1],
+                                   self._input_digests(), self._download_name())
+
+    def apply_recipe(self, recipe: Any) -> dict[str, Any]:
+        """A recipe (a CLI ``<out>.recipe.json`` or one from :meth:`recipe`) as the page's sliders:
+        {'alphas', 'mapping', 'spec', 'notes'}; refused when the sliders cannot express it."""
+        with self._lock:
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            alphas, mapping, notes = sliders_from_recipe(recipe, self._base, self._transfer, self.resolutions,
+                                                         self._input_digests())
+            return {"alphas": alphas, "mapping": mapping, "spec": page_schedule(self.resolutions, alphas).spec(),
+                    "notes": notes}
+
+    # ------------------------------------------------------------------------------------------
     # Download
 
     def download_blend(self, alphas: Sequence[float] | None = None,
@@ -582,8 +646,7 @@ class BlendSession:
             ckpt, _ = blend_checkpoints(self._base, [self._transfer], Table(tuple(zip(self.resolutions, key[0]))),
                                         mapping=key[1], hash_inputs=False)
             fmt = output_format(ckpt)
-            stem = Path(self._base.source).stem if self._base.source is not None else "styleblend"
-            name = f"{stem}-blend{suffix_for(fmt)}"
+            name = self._download_name()
             folder = self.workdir / f"download-{next(self._ids)}"
             try:
                 path = save_checkpoint(ckpt, folder / name, fmt)
@@ -602,6 +665,27 @@ class BlendSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _workdir_candidate() -> Path:
+    """A fresh name for a session folder in the system's temporary folder (``styleblend-ui-*``, not yet made)."""
+    return Path(tempfile.gettempdir()) / f"styleblend-ui-{secrets.token_hex(6)}"
+
+
+def ws_layers(cfg: Any) -> dict[str, Any]:
+    """Which W+ rows each block resolution reads, for the page's layer row (sliders speak px, mixing W+ rows).
+
+    'blocks': [{res, ws}] - every W+ index a block's layers read (its conv0 shares one with the torgb below it);
+    'owner': per W+ index, the resolution of the conv layer that reads it (the last torgb's index: its block),
+    so that the row shows each index once.
+    """
+    layers = [layer for layer in generator_layers(cfg) if layer.ws_index is not None]
+    blocks = [{"res": r, "ws": sorted({layer.ws_index for layer in layers if layer.resolution == r})}
+              for r in cfg.block_resolutions]
+    owner: dict[int, int] = {}
+    for layer in sorted(layers, key=lambda layer: layer.kind != "conv"):  # a conv claims its index first
+        owner.setdefault(layer.ws_index, layer.resolution)
+    return {"blocks": blocks, "owner": [owner[i] for i in range(cfg.num_ws)]}
 
 
 def _check_unconditional(ckpt: Checkpoint) -> None:

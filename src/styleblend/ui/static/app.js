@@ -3,8 +3,19 @@
 
 const $ = (id) => document.getElementById(id);
 let info = null;          // /api/info: resolutions, models, limits
-let embedJob = null;      // id of the last embedding job
+let embedJob = null;      // id of the embedding job the photo panel's status line follows
+let toonJob = null;       // the job whose latent is drawn through the blend (none once the models changed)
 let toonReady = false;    // that job has a result to render through the blend
+let modelsVersion = 0;    // +1 per model change: an image asked for under older models is not drawn
+const watching = new Set();  // jobs being polled
+
+// An error about one field: shown next to it.
+class FieldError extends Error {
+  constructor(message, control) {
+    super(message);
+    this.control = control;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -32,14 +43,57 @@ async function api(path, body) {
   return res;
 }
 
-function showError(message) {
-  $("error-text").textContent = message;
-  $("error").hidden = false;
+// Errors appear next to the control that caused them: in a line after the control's row (made when first
+// needed). Only an error with no control (the server unreachable at start) uses the banner at the top.
+function errorSlot(control, create = true) {
+  const row = control.closest(".row, .presets, #sliders") || control;
+  const next = row.nextElementSibling;
+  if (next && next.classList.contains("field-error")) return next;
+  if (!create) return null;
+  const slot = document.createElement("p");
+  slot.className = "field-error";
+  slot.setAttribute("role", "alert");
+  slot.hidden = true;
+  row.after(slot);
+  return slot;
 }
 
-function clearError() {
-  $("error").hidden = true;
-  $("error-text").textContent = "";
+function showError(message, control) {
+  if (!control) {
+    $("error-text").textContent = message;
+    $("error").hidden = false;
+    return;
+  }
+  const slot = errorSlot(control);
+  slot.textContent = message;
+  slot.dataset.control = control.id;
+  slot.hidden = false;
+  const box = slot.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) slot.scrollIntoView({ block: "nearest" });
+}
+
+function clearError(control) {
+  if (!control) {
+    $("error").hidden = true;
+    $("error-text").textContent = "";
+    return;
+  }
+  const slot = errorSlot(control, false);
+  if (slot) {
+    slot.hidden = true;
+    slot.textContent = "";
+  }
+}
+
+// A number from an input; an empty or malformed field is an error next to it (never a silent 0).
+function numberField(id, what) {
+  const input = $(id);
+  const text = input.value.trim();
+  if (input.validity && input.validity.badInput) throw new FieldError(`${what} is not a number; enter one`, input);
+  if (text === "") throw new FieldError(`${what} is empty; enter a number`, input);
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new FieldError(`${what} '${text}' is not a number; enter one`, input);
+  return value;
 }
 
 function toDataURL(blob) {
@@ -51,20 +105,28 @@ function toDataURL(blob) {
   });
 }
 
-// Show a PNG response; small models are enlarged with crisp pixels.
-async function showImage(img, res) {
+// Show a PNG response asked for under models ``version``; small models are enlarged with crisp pixels.
+// Returns false (and draws nothing) when the models changed meanwhile.
+async function showImage(img, res, version) {
   const url = await toDataURL(await res.blob());
+  if (version !== modelsVersion) return false;
   const zoom = Math.max(1, Math.floor(160 / (info ? info.img_resolution : 64)));
   img.onload = () => { img.style.width = `${img.naturalWidth * zoom}px`; };
   img.src = url;
+  img.dataset.models = String(version);
+  return true;
 }
 
-// Run an async action; show its error in the page instead of breaking it.
-async function guarded(action) {
+// Run an async action; its error is shown next to ``control`` (or the control a FieldError names). A new
+// attempt clears the control's old error first.
+async function guarded(action, control) {
+  if (control) clearError(control);
   try {
     await action();
+    return true;
   } catch (e) {
-    showError(e.message);
+    showError(e.message, e.control || control);
+    return false;
   }
 }
 
@@ -101,6 +163,13 @@ function buildControls() {
     const label = document.createElement("label");
     label.textContent = px(r);
     label.htmlFor = `alpha-${r}`;
+    const block = info.ws_layers.blocks.find((b) => b.res === r);
+    if (block) {  // the W+ rows this resolution's layers read: what 'layers from B' in mixing counts
+      const ws = document.createElement("small");
+      ws.className = "ws";
+      ws.textContent = `W+ ${wsRange(block.ws)}`;
+      label.append(ws);
+    }
     const slider = document.createElement("input");
     Object.assign(slider, { type: "range", id: `alpha-${r}`, min: 0, max: 1, step: 0.01 });
     slider.dataset.res = r;
@@ -122,9 +191,64 @@ function buildControls() {
   fillSelect($("mapping"), info.mappings, info.mapping, (m) => `from ${m}`);
   document.querySelectorAll(".model-select").forEach((s) => fillSelect(s, info.models, "blend"));
   $("mix-hint").textContent = `W+ layers 0-${info.num_ws - 1}: low = coarse (pose, shape), high = fine (colour).`;
+  buildLayerRow();
   embedDefaults();
   $("models").textContent = `base: ${info.base} · transfer: ${info.transfer}`;
-  if (info.pair_error) showError(info.pair_error);
+  if (info.pair_error) showError(info.pair_error, $("upload-base"));
+}
+
+function wsRange(list) {
+  return list.length > 1 ? `${list[0]}–${list[list.length - 1]}` : String(list[0]);
+}
+
+// One row of W+ indices grouped under the resolution whose convolutions read them, so that the sliders (px)
+// and the mixing ranges (W+ indices) speak one language; the indices 'layers from B' picks are marked.
+function buildLayerRow() {
+  const row = $("layer-row");
+  row.replaceChildren();
+  const owner = info.ws_layers.owner;
+  info.resolutions.forEach((r) => {
+    const indices = owner.map((o, i) => (o === r ? i : -1)).filter((i) => i >= 0);
+    if (!indices.length) return;
+    const group = document.createElement("span");
+    group.className = "ws-group";
+    group.dataset.res = r;
+    const cells = document.createElement("span");
+    cells.className = "ws-cells";
+    indices.forEach((i) => {
+      const cell = document.createElement("span");
+      cell.className = "ws-cell";
+      cell.dataset.ws = i;
+      cell.textContent = i;
+      cells.append(cell);
+    });
+    const name = document.createElement("span");
+    name.className = "ws-res";
+    name.textContent = `${r} px`;
+    group.append(cells, name);
+    row.append(group);
+  });
+  markLayers();
+}
+
+// 'layers from B' as a set of indices ('0-3,5'); an unreadable field marks nothing (the server says why).
+function pickedLayers(text) {
+  const picked = new Set();
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return new Set();
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    for (let i = lo; i <= Math.min(hi, info.num_ws - 1); i += 1) picked.add(i);
+  }
+  return picked;
+}
+
+function markLayers() {
+  const picked = pickedLayers($("mix-layers").value);
+  document.querySelectorAll("#layer-row .ws-cell").forEach((cell) => {
+    cell.classList.toggle("picked", picked.has(Number(cell.dataset.ws)));
+  });
 }
 
 let previewTimer = null;
@@ -144,19 +268,24 @@ async function runPreview() {
     return;
   }
   previewBusy = true;
+  const control = $("seeds");
+  clearError(control);
   try {
     const started = performance.now();
-    const res = await api("/api/preview", {
-      alphas: alphas(), seeds: $("seeds").value, psi: Number($("psi").value), mapping: $("mapping").value,
-    });
-    await showImage($("preview"), res);
-    $("preview").dataset.seq = String(++previewSeq);
-    const total = Math.round(performance.now() - started);
-    $("preview-status").textContent =
-      `${res.headers.get("X-Schedule")} · server ${res.headers.get("X-Elapsed-Ms")} ms, total ${total} ms`;
+    const version = modelsVersion;
+    const body = { alphas: alphas(), seeds: $("seeds").value, psi: numberField("psi", "truncation ψ"),
+                   mapping: $("mapping").value };
+    const res = await api("/api/preview", body);
+    if (await showImage($("preview"), res, version)) {
+      $("preview").dataset.seq = String(++previewSeq);
+      saveToURL(res.headers.get("X-Schedule"));
+      const total = Math.round(performance.now() - started);
+      $("preview-status").textContent =
+        `${res.headers.get("X-Schedule")} · server ${res.headers.get("X-Elapsed-Ms")} ms, total ${total} ms`;
+    }
     if (toonReady) scheduleToonify();
   } catch (e) {
-    showError(e.message);
+    showError(e.message, e.control || control);
   } finally {
     previewBusy = false;
     if (previewAgain) {
@@ -175,7 +304,7 @@ async function applyPreset(kind) {
   }
   if (kind === "sigmoid") {
     body.centre = Number($("sigmoid-centre").value);
-    body.width = Number($("sigmoid-width").value);
+    body.width = numberField("sigmoid-width", "sigmoid width");
   }
   const data = await (await api("/api/preset", body)).json();
   setAlphas(data.alphas);
@@ -204,23 +333,85 @@ async function download() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Recipes: the blend in the page's address (#schedule=...&mapping=...&seeds=...&psi=...), as JSON to copy
+// (with the styleblend blend command that rebuilds it), and loaded from a recipe file (the CLI's
+// <out>.recipe.json or one copied here). The server turns a recipe into sliders, or says why it cannot.
+
+function saveToURL(spec) {
+  if (!spec) return;
+  const params = new URLSearchParams({ schedule: spec, mapping: $("mapping").value, seeds: $("seeds").value,
+                                       psi: $("psi").value });
+  history.replaceState(null, "", `#${params}`);
+}
+
+async function applyRecipe(recipe) {
+  const data = await (await api("/api/recipe/load", { recipe })).json();
+  setAlphas(data.alphas);
+  $("mapping").value = data.mapping;
+  return data;
+}
+
+async function restoreFromURL() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  if (!params.get("schedule")) return;
+  if (params.get("seeds")) $("seeds").value = params.get("seeds");
+  if (params.get("psi")) $("psi").value = params.get("psi");
+  await applyRecipe({ schedule: params.get("schedule"), mapping: params.get("mapping") || "base" });
+}
+
+async function copyRecipe() {
+  const recipe = await (await api("/api/recipe", { alphas: alphas(), mapping: $("mapping").value })).json();
+  const text = JSON.stringify(recipe, null, 2);
+  $("recipe-json").value = text;
+  $("recipe-details").open = true;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    copied = true;
+  } catch (_) { /* no clipboard here (permission, plain http): the text box below has it */ }
+  $("recipe-status").textContent = copied ? "recipe copied" : "recipe below: select it and copy";
+}
+
+async function loadRecipeFile() {
+  const input = $("recipe-file");
+  const file = input.files[0];
+  if (!file) return;
+  if (file.size > 2 ** 20) throw new FieldError(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB; a recipe ` +
+                                                "is a small JSON file (at most 1 MB)", input);
+  let recipe;
+  try {
+    recipe = JSON.parse(await file.text());
+  } catch (e) {
+    throw new FieldError(`${file.name} is not JSON (${e.message}); choose a .recipe.json file`, input);
+  }
+  input.value = "";  // the same file can be chosen again
+  const data = await applyRecipe(recipe);
+  $("recipe-status").textContent = `loaded ${file.name}: ${data.spec}` +
+    (data.notes.length ? ` · ${data.notes.join(" · ")}` : "");
+  await runPreview();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Editing panels
 
 function editBody(prefix) {
   return {
-    seed_a: Number($(`${prefix}-a`).value), seed_b: Number($(`${prefix}-b`).value),
-    psi: Number($("psi").value), model: $(`${prefix}-model`).value, alphas: alphas(), mapping: $("mapping").value,
+    seed_a: numberField(`${prefix}-a`, "seed A"), seed_b: numberField(`${prefix}-b`, "seed B"),
+    psi: numberField("psi", "truncation ψ"), model: $(`${prefix}-model`).value, alphas: alphas(),
+    mapping: $("mapping").value,
   };
 }
 
 async function runMix() {
+  const version = modelsVersion;
   const res = await api("/api/mix", { ...editBody("mix"), layers: $("mix-layers").value });
-  await showImage($("mix-image"), res);
+  await showImage($("mix-image"), res, version);
 }
 
 async function runMorph() {
-  const res = await api("/api/morph", { ...editBody("morph"), steps: Number($("morph-steps").value) });
-  await showImage($("morph-image"), res);
+  const version = modelsVersion;
+  const res = await api("/api/morph", { ...editBody("morph"), steps: numberField("morph-steps", "morph steps") });
+  await showImage($("morph-image"), res, version);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,19 +431,20 @@ const STAGE_TEXT = {
 
 function scheduleToonify() {
   clearTimeout(toonTimer);
-  toonTimer = setTimeout(() => guarded(runToonify), 150);
+  toonTimer = setTimeout(() => guarded(runToonify, $("photo")), 150);
 }
 
 async function runToonify() {
-  if (!embedJob) return;
-  const job = embedJob;
+  if (!toonJob) return;
+  const job = toonJob;
   const seq = ++toonSeq;
+  const version = modelsVersion;
   const res = await api("/api/toonify", { job, alphas: alphas(), mapping: $("mapping").value });
-  if (seq !== toonSeq || job !== embedJob) return;  // a newer photo or a newer request won
+  if (seq !== toonSeq || job !== toonJob) return;  // a newer photo, a newer request or new models won
   const stage = res.headers.get("X-Embedding-Stage") || "";
   const steps = res.headers.get("X-Embedding-Steps") || "0";
   const img = $("toonify-image");
-  await showImage(img, res);
+  if (!await showImage(img, res, version)) return;
   img.dataset.stage = stage;
   img.dataset.job = job;
   img.dataset.steps = steps;
@@ -280,133 +472,194 @@ function embedDefaults() {
     : info.encoder_note;
 }
 
+function clearToonify() {
+  const img = $("toonify-image");
+  img.removeAttribute("src");
+  img.style.width = "";
+  ["stage", "job", "steps", "models"].forEach((k) => delete img.dataset[k]);
+  $("toonify-shown").textContent = "";
+}
+
 async function startEmbedding() {
-  const file = $("photo").files[0];
-  if (!file) throw new Error("choose a photo first");
+  const input = $("photo");
+  const file = input.files[0];
+  if (!file) throw new FieldError("choose a photo first", input);
   if (info && file.size > info.max_image_mb * 2 ** 20) {
-    throw new Error(`the photo is ${(file.size / 2 ** 20).toFixed(1)} MB; the limit is ${info.max_image_mb} MB`);
+    throw new FieldError(`the photo is ${(file.size / 2 ** 20).toFixed(1)} MB; the limit is ${info.max_image_mb} MB`,
+                         input);
   }
-  const steps = Number($("embed-steps").value);
+  const steps = numberField("embed-steps", "steps");
   const align = $("embed-align").checked ? "1" : "0";
   const query = `steps=${encodeURIComponent(steps)}&align=${align}&filename=${encodeURIComponent(file.name)}`;
   const data = await (await api(`/api/embed?${query}`, file)).json();
   embedJob = data.job;
+  toonJob = data.job;
   toonReady = false;
-  $("embed-cancel").disabled = false;
-  $("embed-run").disabled = true;
-  $("embed-progress").max = steps || 1;
-  $("embed-progress").value = 0;
   showStatus(data.status);
   if (data.status.has_result) {  // the encoder's latent: draw it now, refine meanwhile
     toonReady = true;
-    await guarded(runToonify);
+    await guarded(runToonify, input);
   }
-  pollJob(data.job);
+  watchJob(data.job);
 }
 
+// The status line and the buttons follow the job: Cancel while it runs, Embed once it ends or is stopping
+// (a new photo need not wait for the old job's last step).
 function showStatus(status) {
+  const running = status.state === "running";
+  const stopping = running && status.stopping;
   $("embed-progress").max = status.total || 1;
   $("embed-progress").value = status.done;
   const extra = status.info;
   const loss = extra.loss == null ? "" : ` · loss ${Number(extra.loss).toPrecision(4)}`;
   const encoder = extra.encoder_ms == null ? "" : ` · encoder ${extra.encoder_ms} ms`;
   const note = extra.warning ? ` · ${extra.warning}` : "";
-  $("embed-status").textContent =
-    `${status.state}: step ${status.done}/${status.total}${loss}${encoder} · ${status.seconds} s${note}`;
+  const state = (stopping ? "stopping" : status.state) + (status.stopped_because ? ` (${status.stopped_because})` : "");
+  const line = $("embed-status");
+  line.textContent = `${state}: step ${status.done}/${status.total}${loss}${encoder} · ${status.seconds} s${note}`;
+  line.dataset.state = stopping ? "stopping" : status.state;
+  line.dataset.job = status.id;
+  $("embed-cancel").disabled = !running || stopping;
+  $("embed-run").disabled = running && !stopping;
 }
 
-async function pollJob(id) {
-  let status;
+// Poll a job until it ends (once per job, however often asked); the newest job of the panel is shown.
+async function watchJob(id) {
+  if (watching.has(id)) return;
+  watching.add(id);
   try {
-    status = await (await api(`/api/job?id=${encodeURIComponent(id)}`)).json();
-  } catch (e) {
-    if (id === embedJob) {
-      showError(e.message);
-      finishJob();
+    for (;;) {
+      let status;
+      try {
+        status = await (await api(`/api/job?id=${encodeURIComponent(id)}`)).json();
+      } catch (e) {
+        if (id === embedJob) {
+          showError(e.message, $("photo"));
+          $("embed-cancel").disabled = true;
+          $("embed-run").disabled = false;
+        }
+        return;
+      }
+      if (id !== embedJob) return;  // a newer photo replaced this job
+      showStatus(status);
+      if (status.state !== "running") {
+        if (status.state === "failed") showError(status.error, $("photo"));
+        if (status.has_result && id === toonJob) {
+          toonReady = true;
+          await guarded(runToonify, $("photo"));
+        }
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    return;
+  } finally {
+    watching.delete(id);
   }
-  if (id !== embedJob) return;  // a newer photo replaced this job
-  showStatus(status);
-  if (status.state === "running") {
-    setTimeout(() => pollJob(id), 300);
-    return;
-  }
-  finishJob();
-  if (status.state === "failed") showError(status.error);
-  if (status.has_result) {
-    toonReady = true;
-    await guarded(runToonify);
-  }
-}
-
-function finishJob() {
-  $("embed-cancel").disabled = true;
-  $("embed-run").disabled = false;
 }
 
 async function cancelEmbedding() {
-  if (embedJob) await api("/api/cancel", { job: embedJob });
+  if (embedJob) showStatus(await (await api("/api/cancel", { job: embedJob })).json());
+}
+
+// A reloaded page takes up the job the server still runs: its status, its Cancel button, its result.
+async function resumeJob(status) {
+  if (!status || status.state !== "running") return;
+  embedJob = status.id;
+  toonJob = status.stopping ? null : status.id;
+  showStatus(status);
+  if (status.has_result && toonJob) {
+    toonReady = true;
+    await guarded(runToonify, $("photo"));
+  }
+  watchJob(status.id);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Uploading checkpoints
 
 async function uploadModel(kind) {
-  const file = $(`upload-${kind}`).files[0];
-  if (!file) throw new Error(`choose a ${kind} checkpoint file first`);
+  const input = $(`upload-${kind}`);
+  const file = input.files[0];
+  if (!file) throw new FieldError(`choose a ${kind} checkpoint file first`, input);
   if (info && file.size > info.max_upload_mb * 2 ** 20) {
-    throw new Error(`the file is ${(file.size / 2 ** 20).toFixed(0)} MB; the server accepts at most ` +
-                    `${info.max_upload_mb} MB (restart it with a larger --max-upload-mb)`);
+    throw new FieldError(`the file is ${(file.size / 2 ** 20).toFixed(0)} MB; the server accepts at most ` +
+                         `${info.max_upload_mb} MB (restart it with 'styleblend ui --max-upload-mb' and a larger ` +
+                         "number)", input);
   }
   $("upload-status").textContent = `uploading ${file.name}…`;
+  let data;
   try {
     const query = `kind=${kind}&filename=${encodeURIComponent(file.name)}`;
-    const data = await (await api(`/api/upload?${query}`, file)).json();
-    info = { ...info, ...data };
-    embedJob = null;  // the server cancelled its job: the latent belongs to the old models
-    toonReady = false;
-    finishJob();
-    buildControls();
-    $("upload-status").textContent = `loaded ${kind}: ${kind === "base" ? data.base : data.transfer}`;
-    if (data.warning) {
-      showError(data.warning);
-    } else {
-      clearError();
-      await runPreview();
-    }
+    data = await (await api(`/api/upload?${query}`, file)).json();
   } catch (e) {
     $("upload-status").textContent = `${kind} not loaded`;
-    throw e;
+    throw new FieldError(e.message, input);
   }
+  info = { ...info, ...data };
+  $("upload-status").textContent = `loaded ${kind}: ${kind === "base" ? data.base : data.transfer}`;
+  ["base", "transfer"].forEach((k) => clearError($(`upload-${k}`)));
+  await modelsChanged();
+  if (data.warning) showError(data.warning, input);
+}
+
+// New models: every panel drops the old pair's images and renders again; the embedding the server cancelled
+// says so, and its latent (of the old base) is not drawn again.
+async function modelsChanged() {
+  modelsVersion += 1;
+  toonJob = null;
+  toonReady = false;
+  ["preview", "mix-image", "morph-image"].forEach((id) => {
+    const img = $(id);
+    img.removeAttribute("src");
+    img.style.width = "";
+    delete img.dataset.models;
+  });
+  $("preview-status").textContent = "";
+  clearToonify();
+  buildControls();
+  const job = info.embed_job;
+  if (job && job.id === embedJob) {
+    showStatus(job);
+    if (job.state === "running") watchJob(job.id);
+  }
+  await renderPanels();
+}
+
+async function renderPanels() {
+  await runPreview();
+  await Promise.all([guarded(runMix, $("mix-run")), guarded(runMorph, $("morph-run"))]);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Start
 
 function wire() {
-  $("error-close").addEventListener("click", clearError);
+  $("error-close").addEventListener("click", () => clearError());
   ["swap", "linear", "sigmoid"].forEach((kind) =>
-    $(`preset-${kind}`).addEventListener("click", () => guarded(() => applyPreset(kind))));
+    $(`preset-${kind}`).addEventListener("click", () => guarded(() => applyPreset(kind), $(`preset-${kind}`))));
   ["seeds", "psi", "mapping"].forEach((id) => $(id).addEventListener("change", () => schedulePreview(0)));
-  $("download").addEventListener("click", () => guarded(download));
-  $("mix-run").addEventListener("click", () => guarded(runMix));
-  $("morph-run").addEventListener("click", () => guarded(runMorph));
-  $("embed-run").addEventListener("click", () => guarded(startEmbedding));
-  $("photo").addEventListener("change", () => { if ($("photo").files.length) guarded(startEmbedding); });
-  $("embed-cancel").addEventListener("click", () => guarded(cancelEmbedding));
-  $("upload-base-run").addEventListener("click", () => guarded(() => uploadModel("base")));
-  $("upload-transfer-run").addEventListener("click", () => guarded(() => uploadModel("transfer")));
+  $("download").addEventListener("click", () => guarded(download, $("download")));
+  $("recipe-copy").addEventListener("click", () => guarded(copyRecipe, $("recipe-copy")));
+  $("mix-layers").addEventListener("input", markLayers);
+  $("recipe-file").addEventListener("change", () => guarded(loadRecipeFile, $("recipe-file")));
+  $("mix-run").addEventListener("click", () => guarded(runMix, $("mix-run")));
+  $("morph-run").addEventListener("click", () => guarded(runMorph, $("morph-run")));
+  $("embed-run").addEventListener("click", () => guarded(startEmbedding, $("photo")));
+  $("photo").addEventListener("change", () => { if ($("photo").files.length) guarded(startEmbedding, $("photo")); });
+  $("embed-cancel").addEventListener("click", () => guarded(cancelEmbedding, $("photo")));
+  ["base", "transfer"].forEach((kind) => $(`upload-${kind}-run`).addEventListener(
+    "click", () => guarded(() => uploadModel(kind), $(`upload-${kind}`))));
 }
 
 async function start() {
   wire();
-  await guarded(async () => {
-    info = await (await api("/api/info")).json();
+  const loaded = await guarded(async () => { info = await (await api("/api/info")).json(); });
+  if (loaded) {
     buildControls();
-    await runPreview();
-    await Promise.all([guarded(runMix), guarded(runMorph)]);
-  });
+    await guarded(restoreFromURL, $("recipe-copy"));
+    await resumeJob(info.embed_job);
+    await renderPanels();
+  }
   document.body.dataset.ready = "1";
 }
 
