@@ -7,9 +7,11 @@ perturbed copy. Timing goes through :class:`styleblend.ui.service.BlendSession` 
 every preview is a 3 x 3 grid (base | transfer | blend):
 
 * cold: the first preview (renders the base and transfer columns too);
-* slider move: a new α vector (blend the state dicts, load them, render the blend column, encode PNG);
+* slider move: a new α vector, one resolution moved (the live renderer re-runs the blocks from that resolution
+  up for the blend column, :mod:`styleblend.blend.live`; encode PNG);
 * repeat: an α vector seen before (the PNG cache);
-* revisit: an α vector whose blend is cached but whose PNG was evicted;
+* revisit: an α vector seen before whose PNG was evicted (rendered again from the first block that differs
+  from the last render);
 * mix / morph (8 frames) through the blend.
 
 ``--live R`` measures instead the live renderer the UI's big-model path uses
@@ -128,7 +130,7 @@ def main() -> None:
     cold = _time(lambda i: session.preview(alphas(10_000), seeds, 0.7), 1)[0]
     move = _time(lambda i: session.preview(alphas(i), seeds, 0.7), args.repeats)
     repeat = _time(lambda i: session.preview(alphas(i), seeds, 0.7), args.repeats)
-    session._pngs.clear()  # keep the blended state dicts, drop the PNGs: the 'revisit' case
+    session._pngs.clear()  # drop the PNGs: the "revisit" case
     revisit = _time(lambda i: session.preview(alphas(i), seeds, 0.7), args.repeats)
     mix = _time(lambda i: session.mix(1, 5, "0-3"), 5)
     morph = _time(lambda i: session.morph(1, 5, 8), 5)
@@ -145,7 +147,7 @@ def main() -> None:
     print(row("cold first preview", [cold]))
     print(row("slider move (new alphas)", move))
     print(row("repeat (PNG cache)", repeat))
-    print(row("revisit (blend cache)", revisit))
+    print(row("revisit (PNG evicted)", revisit))
     print(row("style mixing, through the blend", mix))
     print(row("morph, 8 frames, through the blend", morph))
 

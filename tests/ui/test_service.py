@@ -90,18 +90,40 @@ def test_repeated_previews_are_cached(session):
     again = session.preview([a + 1e-6 for a in alphas], "5,6", 0.5)  # jitter below the 4th decimal
     assert again is first and session.stats["png_hits"] == hits["png_hits"] + 1
     # Back to a blend seen before, with new seeds: re-rendered, but the blended state dict is re-used.
-    session.preview([0.01, 0.02, 0.03, 0.04], "5,6", 0.5)
-    session.preview(alphas, "7", 0.5)
+    session.mix(1, 2, "0-3", alphas=[0.01, 0.02, 0.03, 0.04])
+    session.mix(1, 2, "0-3", alphas=alphas)
+    session.mix(1, 2, "0-3", alphas=[0.01, 0.02, 0.03, 0.04])
     assert session.stats["blend_hits"] == hits["blend_hits"] + 1
-    assert session.stats["blend_misses"] == hits["blend_misses"] + 1  # only that blend was new
+    assert session.stats["blend_misses"] == hits["blend_misses"] + 2  # both blends were new, the third a revisit
+
+
+def test_a_slider_move_renders_only_the_blocks_from_its_resolution_up(session):
+    seeds, psi = "2,9", 0.6
+    session.preview([0.0, 0.0, 0.0, 0.0], seeds, psi)
+    blocks = session.stats["live_blocks"]
+    moved = session.preview_images([0.0, 0.0, 0.0, 0.7], seeds, psi)  # the 32 px slider: the last block
+    assert session.stats["live_blocks"] == blocks + 1
+    session.preview_images([0.0, 0.4, 0.0, 0.7], seeds, psi)  # the 8 px slider: blocks 8, 16 and 32
+    assert session.stats["live_blocks"] == blocks + 4
+    # Still exactly the blended generator's images.
+    state = blend_two(session._base.g_ema, session._transfer.g_ema, Table({4: 0.0, 8: 0.0, 16: 0.0, 32: 0.7}),
+                      session._base.g_config)
+    G = Generator(session._base.g_config).eval()
+    G.load_state_dict(state)
+    from styleblend.latents.mapping import seeds_to_ws
+    from styleblend.media.images import to_uint8
+    from styleblend.render import render_ws
+
+    np.testing.assert_array_equal(moved[:, 2], to_uint8(render_ws(G, seeds_to_ws(G, [2, 9], psi))))
 
 
 def test_blend_cache_respects_its_memory_budget(pair_paths):
     s = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), cache_mb=0.2)
     try:
         for i in range(6):
-            s.preview([0.1 * i, 0.5, 0.5, 0.5], "1", 0.7)
+            s.mix(1, 2, "0-3", alphas=[0.1 * i, 0.5, 0.5, 0.5])
         assert 1 <= len(s._states) < 6
+        s.preview([0.5, 0.5, 0.5, 0.5], "1", 0.7)
         assert s.info()["alphas"] == [0.5, 0.5, 0.5, 0.5]  # the last preview became the current blend
     finally:
         s.close()

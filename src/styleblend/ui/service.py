@@ -34,6 +34,7 @@ from PIL import Image
 
 from ..blend.compat import check_configs, check_states
 from ..blend.core import blend_two
+from ..blend.live import LiveBlend
 from ..blend.model import blend_checkpoints
 from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
 from ..errors import (
@@ -169,7 +170,7 @@ class BlendSession:
         self._uploads: dict[str, Path] = {}
         self._embed_lock = threading.Lock()  # one photo starts at a time (it cancels the one before)
         self._holds: dict[str, threading.Event] = {}  # refinements waiting for their encoder result to be shown
-        self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0}
+        self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0, "live_blocks": 0}
         for ckpt in (base, transfer):
             _check_unconditional(ckpt)
         _check_pair(base, transfer)
@@ -192,6 +193,9 @@ class BlendSession:
         self._G = {"base": self._base.generator(self.device), "transfer": self._transfer.generator(self.device)}
         self._G_blend = Generator(self._base.g_config).eval().requires_grad_(False).to(self.device)
         self._G_blend_key: AlphaKey | None = None
+        # Previews render the blend column with a live renderer per mapping choice: a slider move re-runs only
+        # the blocks from its resolution up (blend/live.py); mixing, morphs and photos use the blended generator.
+        self._lives: dict[str, LiveBlend] = {}
         self._states: OrderedDict[AlphaKey, tuple[dict[str, torch.Tensor], int]] = OrderedDict()
         self._columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
@@ -356,9 +360,26 @@ class BlendSession:
         return self._G_blend
 
     def _render_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+        if choice(model, MODELS, "model") == "blend":
+            return self._render_blend(key, seeds, psi)
         G = self._generator(model, key)
         images = to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=MAX_SEEDS))
         return _enlarge(images, self._base.g_config.img_resolution)
+
+    def _render_blend(self, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+        """The blend column: bit for bit the blended generator's images, from the first block whose α moved."""
+        if self._pair_error is not None:
+            raise ArchitectureMismatchError(self._pair_error)
+        alphas, mapping = key
+        live = self._lives.get(mapping)
+        if live is None:
+            live = LiveBlend(self._base.g_ema, self._transfer.g_ema, self._base.g_config, mapping=mapping,
+                             device=self.device, max_latents=2)
+            self._lives[mapping] = live
+        before = live.blocks_run
+        stage = live.render((seeds, psi), live.latents(seeds, psi), alphas)
+        self.stats["live_blocks"] += live.blocks_run - before
+        return _enlarge(to_uint8(stage.image), self._base.g_config.img_resolution)
 
     def _column(self, model: str, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
