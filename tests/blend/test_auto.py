@@ -119,3 +119,13 @@ def test_objective_checks(objective):
         AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, D, [0, 1, 2, 3, 4, 5])
     with pytest.raises(InvalidArgumentError, match="structure_res"):
         AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, D, [0, 1, 2, 3], structure_res=5)
+
+
+def test_chosen_beats_the_most_swaps_of_any_front_point(objective):
+    result = timed_search(objective[0], 40, seed=2)
+    count = len(result.beaten_swaps)
+    assert all(sum(f.beats(s) for s in result.swaps) <= count for f in result.front)
+    assert set(result.beaten_swaps) <= set(result.swaps_beaten_by_front)
+    report = result.to_dict()
+    assert report["beats_every_swap"] == (count == len(result.swaps))
+    assert report["table"] == ",".join(f"{r}:{a:g}" for r, a in zip((4, 8, 16), result.chosen.alphas))

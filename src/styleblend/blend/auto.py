@@ -86,6 +86,11 @@ class AutoResult:
         """The plain swaps the chosen table beats on both scores."""
         return tuple(s for s in self.swaps if self.chosen.beats(s))
 
+    @property
+    def swaps_beaten_by_front(self) -> tuple[Candidate, ...]:
+        """The plain swaps some scored table beats on both scores (not necessarily the chosen one)."""
+        return tuple(s for s in self.swaps if any(c.beats(s) for c in self.front))
+
     def table_spec(self) -> str:
         """The chosen α as a ``--table`` string, e.g. '4:0,8:0.25,16:1,32:1,64:1'."""
         return ",".join(f"{r}:{a:g}" for r, a in zip(self.resolutions, self.chosen.alphas))
@@ -97,7 +102,9 @@ class AutoResult:
 
         return {"resolutions": list(self.resolutions), "table": self.table_spec(), "chosen": row(self.chosen),
                 "beats_every_swap": len(self.beaten_swaps) == len(self.swaps),
-                "beaten_swaps": [s.label for s in self.beaten_swaps], "swaps": [row(s) for s in self.swaps],
+                "beaten_swaps": [s.label for s in self.beaten_swaps],
+                "swaps_beaten_by_front": [s.label for s in self.swaps_beaten_by_front],
+                "swaps": [row(s) for s in self.swaps],
                 "front": [row(c) for c in self.front], "evaluations": len(self.candidates),
                 "elapsed_s": round(self.elapsed_s, 2), "budget_s": self.budget_s, "settings": self.settings,
                 "candidates": [row(c) for c in self.candidates]}

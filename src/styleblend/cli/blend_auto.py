@@ -92,7 +92,8 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
     save_png(front_plot(result), png_path)
     c = result.chosen
     print(f"auto alpha: table {result.table_spec()} (realism {c.realism:.3f}, structure distance {c.distance:.2f}); "
-          f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores; "
+          f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores (the front: "
+          f"{len(result.swaps_beaten_by_front)}); "
           f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
     return Table(tuple(zip(result.resolutions, c.alphas)))
 

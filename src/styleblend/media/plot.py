@@ -42,8 +42,10 @@ def scatter_plot(series: Sequence[Series], x_label: str, y_label: str, title: st
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     dx, dy = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    x0, x1, y0, y1 = x0 - 0.05 * dx, x1 + 0.05 * dx, y0 - 0.05 * dy, y1 + 0.05 * dy
-    left, right, top, bottom = 56, width - 16, 28 if title else 12, height - 40
+    x0, x1, y0, y1 = x0 - 0.05 * dx, x1 + 0.12 * dx, y0 - 0.05 * dy, y1 + 0.05 * dy
+    named = [s for s in series if s.name]
+    legend_w = 120 if named else 0  # the legend sits right of the axes, never over a point
+    left, right, top, bottom = 48, width - 16 - legend_w, 44 if title else 28, height - 40
     im = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(im)
     font = ImageFont.load_default()
@@ -61,7 +63,7 @@ def scatter_plot(series: Sequence[Series], x_label: str, y_label: str, title: st
     draw.text(((left + right) / 2, bottom + 18), x_label, fill=(0, 0, 0), font=font, anchor="ma")
     draw.text((left - 4, bottom), f"{y0:.3g}", fill=(0, 0, 0), font=font, anchor="rs")
     draw.text((left - 4, top), f"{y1:.3g}", fill=(0, 0, 0), font=font, anchor="ra")
-    draw.text((4, (top + bottom) / 2), y_label, fill=(0, 0, 0), font=font)
+    draw.text((left, top - 14), y_label, fill=(0, 0, 0), font=font)
     if title:
         draw.text((width / 2, 8), title, fill=(0, 0, 0), font=font, anchor="ma")
     for s in series:
@@ -80,11 +82,10 @@ def scatter_plot(series: Sequence[Series], x_label: str, y_label: str, title: st
                 draw.ellipse([px - r, py - r, px + r, py + r], fill=s.colour)
             if i < len(s.labels) and s.labels[i]:
                 draw.text((px + r + 2, py - r - 2), s.labels[i], fill=s.colour, font=font)
-    named = [s for s in series if s.name]
-    for i, s in enumerate(named):  # legend, top right
-        ly = top + 6 + 13 * i
-        draw.rectangle([right - 120, ly + 2, right - 112, ly + 10], fill=s.colour)
-        draw.text((right - 108, ly), s.name, fill=(0, 0, 0), font=font)
+    for i, s in enumerate(named):  # legend, right of the axes
+        ly = top + 6 + 14 * i
+        draw.rectangle([right + 10, ly + 2, right + 18, ly + 10], fill=s.colour)
+        draw.text((right + 22, ly), s.name, fill=(0, 0, 0), font=font)
     return np.asarray(im, dtype=np.uint8)
 
 
