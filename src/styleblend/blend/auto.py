@@ -13,11 +13,12 @@ Two scores of a per-resolution table α (one value per block resolution, α = th
 
 The search (:func:`search_alpha`) first scores every *plain swap* (α = 1 up to a resolution and 0 above,
 and its flip, for every inner resolution - the blends the paper makes by hand), then spends the rest of the
-time budget on a seeded evolutionary search: each step mutates a table of the current front (or draws a new
-one) and scores it. Rendering reuses :class:`~styleblend.blend.live.LiveBlend`, which re-runs only the
-blocks whose α changed. The result keeps every scored table, the front, the swaps and the chosen table:
-the front point that beats (is better on both scores than) the most plain swaps, then the one with the best
-balance of the two normalised scores.
+time budget on a seeded evolutionary search. Each step draws a new table, refines the table nearest to the
+*box* of tables better than every swap on both scores (realism above the best swap's, distance below the
+closest swap's), or mutates a point of the current front to widen it, and scores it. Rendering reuses
+:class:`~styleblend.blend.live.LiveBlend`, which re-runs only the blocks whose α changed. The result keeps
+every scored table, the front, the swaps and the chosen table: the front point that beats (is better on
+both scores than) the most plain swaps, then the one with the best balance of the two normalised scores.
 
 StyleGAN2 generators only (per-resolution blocks), like LiveBlend.
 """
@@ -28,6 +29,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -79,7 +81,7 @@ class AutoResult:
     chosen: Candidate
     elapsed_s: float
     budget_s: float
-    settings: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def beaten_swaps(self) -> tuple[Candidate, ...]:
@@ -95,8 +97,8 @@ class AutoResult:
         """The chosen α as a ``--table`` string, e.g. '4:0,8:0.25,16:1,32:1,64:1'."""
         return ",".join(f"{r}:{a:g}" for r, a in zip(self.resolutions, self.chosen.alphas))
 
-    def to_dict(self) -> dict:
-        def row(c: Candidate) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        def row(c: Candidate) -> dict[str, Any]:
             return {"alphas": dict(zip(map(str, self.resolutions), c.alphas)), "realism": round(c.realism, 5),
                     "distance": round(c.distance, 5), "label": c.label}
 
@@ -193,6 +195,15 @@ class AlphaObjective:
 ProgressFn = Callable[[int, float, float], None]
 
 
+def _box_shortfall(swaps: Sequence[Candidate], scored: Sequence[Candidate]) -> Callable[[Candidate], float]:
+    """How far a table is from beating every swap: max of its realism shortfall below the best swap's and its
+    distance above the closest swap's, each over the spread of the fixed tables' scores (< 0: inside the box)."""
+    best_r, best_d = max(s.realism for s in swaps), min(s.distance for s in swaps)
+    r_scale = max(c.realism for c in scored) - min(c.realism for c in scored) or 1.0
+    d_scale = max(c.distance for c in scored) - min(c.distance for c in scored) or 1.0
+    return lambda c: max((best_r - c.realism) / r_scale, (c.distance - best_d) / d_scale)
+
+
 def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic, progress: ProgressFn | None = None) -> AutoResult:
     """Search per-resolution α tables within ``budget_s`` seconds (see the module docstring).
@@ -225,20 +236,27 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
         return cand
 
     fixed = [("base", (0.0,) * n), ("transfer", (1.0,) * n), *plain_swaps(resolutions)]
-    evaluate(*reversed(fixed[0]))
+    evaluate(fixed[0][1], fixed[0][0])
     if slowest * len(fixed) > budget_s:
         raise InvalidArgumentError(f"`budget_s` {budget_s:g} s is too short: one score takes {slowest:.2f} s and the "
                                    f"{len(fixed)} plain swaps and models need {slowest * len(fixed):.1f} s; give more "
                                    "time or fewer samples", param="budget_s")
-    for label, alphas in fixed[1:]:
-        evaluate(alphas, label)
+    for label, table in fixed[1:]:
+        evaluate(table, label)
     swaps = tuple(c for c in candidates if c.label.startswith("swap"))
+    shortfall = _box_shortfall(swaps, candidates)
     gen = torch.Generator().manual_seed(seed)
     while budget_s - (clock() - start) >= slowest:
-        front = pareto_front(candidates)
-        if float(torch.rand([], generator=gen)) < 0.2:  # explore: a fresh random table
+        u = float(torch.rand([], generator=gen))
+        alphas: Sequence[float]
+        if u < 0.15:  # explore: a fresh random table
             alphas = torch.rand([n], generator=gen).tolist()
-        else:  # exploit: mutate a front point, a few resolutions at a time
+        elif u < 0.55:  # aim at the box of tables better than every swap: refine the one nearest to it
+            parent = min(candidates, key=shortfall)
+            sigma = 0.15 if u < 0.35 else 0.05  # big and small steps: reach the box, then creep into it
+            alphas = [a + float(s) for a, s in zip(parent.alphas, torch.randn([n], generator=gen) * sigma)]
+        else:  # widen the front: mutate a front point, a few resolutions at a time
+            front = pareto_front(candidates)
             parent = front[int(torch.randint(len(front), [1], generator=gen))]
             step = torch.randn([n], generator=gen) * 0.3
             keep = torch.rand([n], generator=gen) < 0.5

@@ -38,7 +38,7 @@ from ..errors import InvalidArgumentError
 from ..media.images import to_uint8
 
 if TYPE_CHECKING:
-    from ..nn.generator import Generator
+    from ..types import Generator
 
 #: A region per image: a tensor [N, S, S] / [S, S] (bool or float in [0, 1]), or a function ws -> such a tensor
 #: (e.g. the part map of each frame's own content).
@@ -55,10 +55,10 @@ def check_pair(base: Generator, transfer: Generator) -> tuple[int, ...]:
             raise InvalidArgumentError(f"feature blends need StyleGAN2 generators (per-resolution synthesis blocks); "
                                        f"the {role} is a {type(getattr(G, 'cfg', G)).__name__}. Blend StyleGAN3 "
                                        "models by weights instead ('styleblend blend')")
-    if base.cfg != transfer.cfg:  # type: ignore[attr-defined]
+    if getattr(base, "cfg", None) != getattr(transfer, "cfg", None):
         raise InvalidArgumentError("base and transfer have different architectures; a feature blend mixes feature "
                                    "maps channel by channel, so the transfer must be fine-tuned from the base")
-    return tuple(base.synthesis.block_resolutions)  # type: ignore[attr-defined]
+    return tuple(getattr(base.synthesis, "block_resolutions", ()))
 
 
 def parse_feature_layers(text: str | Sequence[int | str], resolutions: Sequence[int]) -> tuple[int, ...]:
@@ -176,7 +176,7 @@ def feature_blend(base: Generator, transfer: Generator, ws: torch.Tensor, region
     resolutions = check_pair(base, transfer)
     chosen = parse_feature_layers(list(layers), resolutions)
     alphas = _alphas(alpha, chosen)
-    G_b, G_t = base.synthesis, transfer.synthesis  # type: ignore[attr-defined]
+    G_b, G_t = base.synthesis, transfer.synthesis
     if ws.ndim != 3 or ws.shape[1:] != (base.num_ws, base.w_dim):
         raise InvalidArgumentError(f"ws has shape {tuple(ws.shape)}; this model expects [N, {base.num_ws}, "
                                    f"{base.w_dim}]")
@@ -203,7 +203,7 @@ def feature_blend(base: Generator, transfer: Generator, ws: torch.Tensor, region
             xb = torch.lerp(xb, xt, m.to(xb.dtype))
             if ib is not None and it is not None:
                 ib = torch.lerp(ib, it, m)
-    assert ib is not None  # the last block always has a torgb
+    assert isinstance(ib, torch.Tensor)  # the last block always has a torgb
     return ib
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from ..errors import InvalidArgumentError
 from .common import MAX_FRAMES, add_device, int_in_range, int_list, progress, resolve_device
 from .morph import add_path_args
 from .regions import BLEND_FLAGS, MAX_SAMPLES, flags_in_errors
+
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
 
 #: Seeds (images, or video keyframes) one call renders.
 MAX_SEEDS = 1024
@@ -89,18 +93,20 @@ def _run(args: argparse.Namespace) -> int:
     base_ckpt, transfer_ckpt = load_checkpoint(args.base), load_checkpoint(args.transfer)
     Gb, Gt = base_ckpt.generator(device), transfer_ckpt.generator(device)
     resolutions = check_pair(Gb, Gt)
+    # check_pair refused anything but StyleGAN2 generators, which is what the region analysis takes.
+    G_sg2 = cast("Generator", Gb)
     # The region: a part is found again in every image (the base's features at the analysed layer, assigned to
     # the centroids of the analysis); a mask is the same for every image.
-    plan = plan_region_blend(Gb, args.region, layer=args.region_layer, parts=args.parts,
+    plan = plan_region_blend(G_sg2, args.region, layer=args.region_layer, parts=args.parts,
                              samples=args.region_samples, top_k=0)
     res = int(plan.layer.split(".")[0][1:])
     layers = parse_feature_layers(args.layers or f"{res}-{resolutions[-1]}", resolutions)
 
     def region(ws):
-        return plan.region_maps(Gb, ws)
+        return plan.region_maps(G_sg2, ws)
 
     label = plan.record["region"]
-    written = []
+    written: list[str] = []
     if args.outdir is not None:
         ws = seeds_to_ws(Gb, args.seeds, args.trunc, args.trunc_cutoff)
         with progress(args, len(args.seeds), "region-render") as cb:
@@ -112,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         base_img = to_uint8(render_ws(Gb, ws[rows]))
         cells = [base_img, to_uint8(render_ws(Gt, ws[rows])), blended[rows], mark_region(base_img, region(ws[rows]))]
         grid = np.stack(cells, axis=1).reshape(-1, *blended.shape[1:])
-        written.append(save_png(make_grid(grid, cols=4, pad=2), args.outdir / "grid.png"))
+        written.append(str(save_png(make_grid(grid, cols=4, pad=2), args.outdir / "grid.png")))
         written.append(f"{len(args.seeds)} images seedNNNN.png in {args.outdir}")
     if args.video is not None:
         keys = keyframes(Gb, [f"seed:{s}" for s in args.seeds], args.space, None)
