@@ -19,7 +19,9 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
         "score) and structure from the base (distance of low-resolution renderings); writes the blend, "
         "<out stem>.auto.json (table, scores, front, swaps) and <out stem>.front.png (the Pareto front)")
     g.add_argument("--auto", action="store_true", help="search the alpha table instead of giving a schedule")
-    g.add_argument("--budget-s", type=float, default=120.0, help="search time in seconds, all included (default 120)")
+    g.add_argument("--budget-s", type=float, default=120.0,
+                   help="seconds for the search, scoring every table included; loading and writing come on top "
+                        "(default 120)")
     g.add_argument("--critic", default=None,
                    help="checkpoint whose discriminator judges realism in the target domain (default: the "
                         "transfer's own, if its file has one; for the bundled pair use "
