@@ -50,3 +50,15 @@ def test_auto_needs_a_critic_and_no_schedule(tmp_path, pair, capsys):
     assert "drop a schedule flag" in capsys.readouterr().err
     assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "0", "--out", out]) == 1
     assert "--budget-s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, flag", [(["--group", "noise=0"], "--group"),
+                                         (["--channels", "b16.conv1:0-3"], "--channels"),
+                                         (["--region", "1"], "--region"), (["--mapping", "transfer"], "--mapping")])
+def test_auto_refuses_what_it_would_ignore(tmp_path, pair, capsys, extra, flag):
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", *extra,
+                 "--out", str(tmp_path / "x.safetensors")]) == 1
+    assert flag in capsys.readouterr().err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--transfer", pair[1], "--auto",
+                 "--out", str(tmp_path / "x.safetensors")]) == 1
+    assert "single --transfer" in capsys.readouterr().err
