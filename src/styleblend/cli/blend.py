@@ -28,6 +28,7 @@ from ..io import load_checkpoint
 from ..io.registry import format_names
 from ..latents.limits import PSI_RANGE
 from ..media.images import save_png
+from .blend_auto import add_auto_options, check_auto, run_auto
 from .common import add_device, int_list, psi_arg, resolve_device
 from .regions import (
     add_region_options,
@@ -95,6 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the alpha table and write nothing")
     p.add_argument("--no-hash", action="store_true", help="do not record input SHA-256 in the recipe")
     add_region_options(p)
+    add_auto_options(p)
     add_device(p)
     p.set_defaults(func=run)
 
@@ -219,11 +221,17 @@ def run(args: argparse.Namespace) -> int:
     mapping = _mapping(args.mapping)
     region = region_requested(args)
     no_schedule = not (args.schedule or args.swap_res or args.edges or args.table or args.layers or args.spec)
+    check_auto(args, not no_schedule)
     # A region blend without a schedule flag changes only the region's channels (alpha 0 elsewhere).
-    schedule = None if args.sweep else Constant(0.0) if region and no_schedule else \
+    schedule = None if args.sweep or args.auto else Constant(0.0) if region and no_schedule else \
         build_schedule(args, len(args.transfer))
     base = load_checkpoint(args.base)
-    transfers = [load_checkpoint(t).generators_only() for t in args.transfer]
+    transfers = []
+    for path in args.transfer:
+        loaded = load_checkpoint(path)
+        if args.auto:  # the search may use the transfer's discriminator as its critic
+            schedule = run_auto(args, base, loaded, device)
+        transfers.append(loaded.generators_only())
     region_plan = plan_region(args, base, device) if region else None
     if region_plan is not None:
         channels = channels + region_plan.masks

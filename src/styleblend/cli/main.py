@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a StyleGAN2-ADA model or fine-tune one on new data"),
     "blend": ("blend", "blend models by resolution (layer swapping, smooth schedules)"),
     "regions": ("regions", "find image parts in a layer's features and the channels that draw them"),
+    "region-render": ("region_render", "render a region blend of feature maps (images or video; not a weight file)"),
     "diff": ("diff", "compare two generators layer by layer (are they base + fine-tune?)"),
     "morph": ("morph", "interpolate between two latents (frames, strip, GIF, MP4)"),
     "interp-video": ("video", "looping interpolation video through seeds or latents"),

@@ -154,6 +154,9 @@ def add_region_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--parts", type=int, default=8, help="number of parts, as in 'regions' (default 8)")
     g.add_argument("--region-samples", type=int_in_range(1, MAX_SAMPLES, "--region-samples"), default=16,
                    help="sample images of the analysis, seeds 0..S-1 (default 16, as 'regions')")
+    g.add_argument("--features", action="store_true",
+                   help="not here: a region blend of feature maps (spatial alpha) mixes two networks per image at "
+                        "render time and cannot be one weight file; render it with 'styleblend region-render'")
     sel = g.add_mutually_exclusive_group()
     sel.add_argument("--top-k", type=int, default=None, help="blend the N best-scoring channels (default: a quarter)")
     sel.add_argument("--threshold", type=float, default=None, help="blend every channel scoring >= T")
@@ -161,6 +164,11 @@ def add_region_options(p: argparse.ArgumentParser) -> None:
 
 def region_requested(args: argparse.Namespace) -> bool:
     """True when --region was given; then a missing schedule means 'base everywhere else' (α = 0)."""
+    if getattr(args, "features", False):
+        raise InvalidArgumentError("--features: a feature region blend mixes the base's and the transfer's feature maps "
+                                   "inside each image's region while rendering, so it cannot be saved as one weight "
+                                   "file; render it with 'styleblend region-render --base B --transfer T --region "
+                                   f"{args.region or 'PART'} --outdir DIR' (or --video out.mp4)")
     if args.region is None:
         if args.top_k is not None or args.threshold is not None or args.region_layers or args.region_layer:
             raise InvalidArgumentError("--top-k, --threshold and --region-layer(s) need --region PART|MASK.png")

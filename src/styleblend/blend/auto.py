@@ -1,0 +1,268 @@
+"""Automatic α: search a per-resolution α table for realism in the target domain and structure from the base.
+
+Why: users tune a blend's α by trial and error. DualStyleGAN (Yang et al., CVPR 2022) and StyleGAN-NADA (Gal
+et al., 2022) choose per-layer weights by an objective; here the two objectives of a blend are measured and
+the search keeps the whole trade-off (the Pareto front), not one weighted sum.
+
+Two scores of a per-resolution table α (one value per block resolution, α = the transfer's share):
+
+* **realism** (higher is better): the mean logit of a *critic* - a discriminator trained on the target
+  domain, usually the transfer model's own D - on images the blend renders for fixed latents;
+* **structure distance** (lower is better): mean |blend - base| of the renderings area-averaged to
+  ``structure_res`` px (8-bit units, RGB mean), i.e. how far the blend moves the base's layout and colours.
+
+The search (:func:`search_alpha`) first scores every *plain swap* (α = 1 up to a resolution and 0 above,
+and its flip, for every inner resolution - the blends the paper makes by hand), then spends the rest of the
+time budget on a seeded evolutionary search. Each step draws a new table, refines the table nearest to the
+*box* of tables better than every swap on both scores (realism above the best swap's, distance below the
+closest swap's), or mutates a point of the current front to widen it, and scores it. Rendering reuses
+:class:`~styleblend.blend.live.LiveBlend`, which re-runs only the blocks whose α changed. The result keeps
+every scored table, the front, the swaps and the chosen table: the front point that beats (is better on
+both scores than) the most plain swaps, then the one with the best balance of the two normalised scores.
+
+StyleGAN2 generators only (per-resolution blocks), like LiveBlend.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..config import GeneratorConfig
+from ..errors import InvalidArgumentError
+from .core import StateDict
+from .live import LiveBlend
+
+#: Most latents one score renders (each candidate renders all of them).
+MAX_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored table: ``alphas`` per resolution (ascending), the two scores and where it came from."""
+
+    alphas: tuple[float, ...]
+    realism: float
+    distance: float
+    label: str  # 'swap 16', 'swap 16 flip', 'base', 'transfer' or 'search'
+
+    def beats(self, other: Candidate) -> bool:
+        """Strictly better on both scores."""
+        return self.realism > other.realism and self.distance < other.distance
+
+    def dominates(self, other: Candidate) -> bool:
+        """Pareto dominance: no worse on both scores and better on one."""
+        return (self.realism >= other.realism and self.distance <= other.distance
+                and (self.realism > other.realism or self.distance < other.distance))
+
+
+@dataclass(frozen=True)
+class AutoResult:
+    """What :func:`search_alpha` found.
+
+    Attributes:
+        resolutions: the block resolutions the α values belong to (ascending).
+        candidates: every scored table, in the order scored.
+        swaps: the plain swaps (labels 'swap R' and 'swap R flip'), also in ``candidates``.
+        front: the Pareto-optimal candidates, sorted by distance.
+        chosen: the selected front point.
+        elapsed_s: seconds the search took (by its clock); budget_s: the budget it had.
+    """
+
+    resolutions: tuple[int, ...]
+    candidates: tuple[Candidate, ...]
+    swaps: tuple[Candidate, ...]
+    front: tuple[Candidate, ...]
+    chosen: Candidate
+    elapsed_s: float
+    budget_s: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def beaten_swaps(self) -> tuple[Candidate, ...]:
+        """The plain swaps the chosen table beats on both scores."""
+        return tuple(s for s in self.swaps if self.chosen.beats(s))
+
+    @property
+    def swaps_beaten_by_front(self) -> tuple[Candidate, ...]:
+        """The plain swaps some scored table beats on both scores (not necessarily the chosen one)."""
+        return tuple(s for s in self.swaps if any(c.beats(s) for c in self.front))
+
+    def table_spec(self) -> str:
+        """The chosen α as a ``--table`` string, e.g. '4:0,8:0.25,16:1,32:1,64:1'."""
+        return ",".join(f"{r}:{a:g}" for r, a in zip(self.resolutions, self.chosen.alphas))
+
+    def to_dict(self) -> dict[str, Any]:
+        def row(c: Candidate) -> dict[str, Any]:
+            return {"alphas": dict(zip(map(str, self.resolutions), c.alphas)), "realism": round(c.realism, 5),
+                    "distance": round(c.distance, 5), "label": c.label}
+
+        return {"resolutions": list(self.resolutions), "table": self.table_spec(), "chosen": row(self.chosen),
+                "beats_every_swap": len(self.beaten_swaps) == len(self.swaps),
+                "beaten_swaps": [s.label for s in self.beaten_swaps],
+                "swaps_beaten_by_front": [s.label for s in self.swaps_beaten_by_front],
+                "swaps": [row(s) for s in self.swaps],
+                "front": [row(c) for c in self.front], "evaluations": len(self.candidates),
+                "elapsed_s": round(self.elapsed_s, 2), "budget_s": self.budget_s, "settings": self.settings,
+                "candidates": [row(c) for c in self.candidates]}
+
+
+def pareto_front(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
+    """The candidates no other candidate dominates (duplicates of a table kept once), sorted by distance."""
+    out: list[Candidate] = []
+    seen = set()
+    for c in candidates:
+        if c.alphas in seen or any(o.dominates(c) for o in candidates):
+            continue
+        seen.add(c.alphas)
+        out.append(c)
+    return tuple(sorted(out, key=lambda c: (c.distance, -c.realism)))
+
+
+def plain_swaps(resolutions: Sequence[int]) -> list[tuple[str, tuple[float, ...]]]:
+    """Every plain swap of the paper: α = 1 for r <= R else 0, and its flip, for each inner resolution R."""
+    out = []
+    for res in resolutions[:-1]:
+        low = tuple(1.0 if r <= res else 0.0 for r in resolutions)
+        out.append((f"swap {res}", low))
+        out.append((f"swap {res} flip", tuple(1.0 - a for a in low)))
+    return out
+
+
+def choose(front: Sequence[Candidate], swaps: Sequence[Candidate]) -> Candidate:
+    """The front point that beats the most swaps; among those, the best sum of the min-max normalised scores."""
+    r_lo, r_hi = min(c.realism for c in front), max(c.realism for c in front)
+    d_lo, d_hi = min(c.distance for c in front), max(c.distance for c in front)
+
+    def balance(c: Candidate) -> float:
+        return ((c.realism - r_lo) / max(r_hi - r_lo, 1e-12)) - ((c.distance - d_lo) / max(d_hi - d_lo, 1e-12))
+
+    return max(front, key=lambda c: (sum(c.beats(s) for s in swaps), balance(c)))
+
+
+class AlphaObjective:
+    """Scores per-resolution α tables of a base/transfer pair (see the module docstring).
+
+    Args:
+        base, transfer: generator state dicts of one StyleGAN2 architecture ``config``.
+        critic: a discriminator ``D(img) -> logits [N, 1]`` of the target domain at the model's resolution.
+        seeds: the latents scored (base mapping network, ψ = ``truncation_psi``, stored noise).
+        structure_res: size the renderings are area-averaged to for the structure distance.
+    """
+
+    def __init__(self, base: StateDict, transfer: StateDict, config: GeneratorConfig, critic: torch.nn.Module,
+                 seeds: Sequence[int], structure_res: int = 16, truncation_psi: float = 1.0,
+                 device: str | torch.device = "cpu") -> None:
+        if not isinstance(config, GeneratorConfig):
+            raise InvalidArgumentError("automatic α needs StyleGAN2 generators (per-resolution blocks); got a "
+                                       f"{type(config).__name__}")
+        if not 1 <= len(seeds) <= MAX_SAMPLES:
+            raise InvalidArgumentError(f"`samples` {len(seeds)} must be in [1, {MAX_SAMPLES}]", param="samples")
+        group = getattr(getattr(critic, "b4", None), "mbstd_group_size", None) or 1
+        if len(seeds) % min(group, len(seeds)):
+            raise InvalidArgumentError(f"`samples` {len(seeds)}: the critic compares images in groups of {group}; "
+                                       f"use a multiple of {group}", param="samples")
+        if structure_res < 1 or config.img_resolution % structure_res:
+            raise InvalidArgumentError(f"`structure_res` {structure_res} must divide the {config.img_resolution} px "
+                                       "output, e.g. 16", param="structure_res")
+        self.live = LiveBlend(base, transfer, config, mapping="base", device=device, max_latents=1)
+        self.resolutions = self.live.resolutions
+        self.critic = critic.eval().requires_grad_(False).to(device)
+        self.ws = self.live.latents(list(seeds), truncation_psi)
+        self.structure_res = structure_res
+        self._base_low = self._low(self._render([0.0] * len(self.resolutions)))
+
+    def _render(self, alphas: Sequence[float]) -> torch.Tensor:
+        return self.live.render("samples", self.ws, alphas).image
+
+    def _low(self, img: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(img.to(torch.float32), self.structure_res)
+
+    @torch.no_grad()
+    def score(self, alphas: Sequence[float]) -> tuple[float, float]:
+        """(realism, structure distance) of one table (one α per resolution, ascending)."""
+        img = self._render(alphas)
+        realism = float(self.critic(img).mean())
+        distance = float((self._low(img) - self._base_low).abs().mean()) * 127.5
+        return realism, distance
+
+
+ProgressFn = Callable[[int, float, float], None]
+
+
+def _box_shortfall(swaps: Sequence[Candidate], scored: Sequence[Candidate]) -> Callable[[Candidate], float]:
+    """How far a table is from beating every swap: max of its realism shortfall below the best swap's and its
+    distance above the closest swap's, each over the spread of the fixed tables' scores (< 0: inside the box)."""
+    best_r, best_d = max(s.realism for s in swaps), min(s.distance for s in swaps)
+    r_scale = max(c.realism for c in scored) - min(c.realism for c in scored) or 1.0
+    d_scale = max(c.distance for c in scored) - min(c.distance for c in scored) or 1.0
+    return lambda c: max((best_r - c.realism) / r_scale, (c.distance - best_d) / d_scale)
+
+
+def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 0,
+                 clock: Callable[[], float] = time.monotonic, progress: ProgressFn | None = None) -> AutoResult:
+    """Search per-resolution α tables within ``budget_s`` seconds (see the module docstring).
+
+    The plain swaps and the two models are scored first; the search then runs while the time left is at least
+    the slowest score so far, so the whole call stays within the budget (measured by ``clock``).
+    ``progress(evaluations, elapsed_s, budget_s)`` after every score.
+
+    Raises:
+        InvalidArgumentError: the budget is not positive, or too short to score the plain swaps.
+    """
+    if not budget_s > 0 or not math.isfinite(budget_s):
+        raise InvalidArgumentError(f"`budget_s` {budget_s} must be a positive number of seconds", param="budget_s")
+    start = clock()
+    resolutions = objective.resolutions
+    n = len(resolutions)
+    candidates: list[Candidate] = []
+    slowest = 0.0
+
+    def evaluate(alphas: Sequence[float], label: str) -> Candidate:
+        nonlocal slowest
+        t0 = clock()
+        values = tuple(round(min(1.0, max(0.0, float(a))), 4) for a in alphas)
+        realism, distance = objective.score(values)
+        slowest = max(slowest, clock() - t0)
+        cand = Candidate(values, realism, distance, label)
+        candidates.append(cand)
+        if progress is not None:
+            progress(len(candidates), clock() - start, budget_s)
+        return cand
+
+    fixed = [("base", (0.0,) * n), ("transfer", (1.0,) * n), *plain_swaps(resolutions)]
+    evaluate(fixed[0][1], fixed[0][0])
+    if slowest * len(fixed) > budget_s:
+        raise InvalidArgumentError(f"`budget_s` {budget_s:g} s is too short: one score takes {slowest:.2f} s and the "
+                                   f"{len(fixed)} plain swaps and models need {slowest * len(fixed):.1f} s; give more "
+                                   "time or fewer samples", param="budget_s")
+    for label, table in fixed[1:]:
+        evaluate(table, label)
+    swaps = tuple(c for c in candidates if c.label.startswith("swap"))
+    shortfall = _box_shortfall(swaps, candidates)
+    gen = torch.Generator().manual_seed(seed)
+    while budget_s - (clock() - start) >= slowest:
+        u = float(torch.rand([], generator=gen))
+        alphas: Sequence[float]
+        if u < 0.15:  # explore: a fresh random table
+            alphas = torch.rand([n], generator=gen).tolist()
+        elif u < 0.55:  # aim at the box of tables better than every swap: refine the one nearest to it
+            parent = min(candidates, key=shortfall)
+            sigma = 0.15 if u < 0.35 else 0.05  # big and small steps: reach the box, then creep into it
+            alphas = [a + float(s) for a, s in zip(parent.alphas, torch.randn([n], generator=gen) * sigma)]
+        else:  # widen the front: mutate a front point, a few resolutions at a time
+            front = pareto_front(candidates)
+            parent = front[int(torch.randint(len(front), [1], generator=gen))]
+            step = torch.randn([n], generator=gen) * 0.3
+            keep = torch.rand([n], generator=gen) < 0.5
+            alphas = [a if k else a + float(s) for a, s, k in zip(parent.alphas, step, keep.tolist())]
+        evaluate(alphas, "search")
+    front = pareto_front(candidates)
+    return AutoResult(tuple(resolutions), tuple(candidates), swaps, front, choose(front, swaps),
+                      clock() - start, float(budget_s),
+                      {"samples": int(objective.ws.shape[0]), "structure_res": objective.structure_res, "seed": seed})

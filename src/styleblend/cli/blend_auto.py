@@ -1,0 +1,120 @@
+"""The ``--auto`` options of ``styleblend blend``: search a per-resolution α table (see blend/auto.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import InvalidArgumentError
+from .common import int_in_range
+
+#: The flags of the library's parameter names, for error messages.
+AUTO_FLAGS = {"budget_s": "--budget-s", "samples": "--auto-samples", "structure_res": "--structure-res"}
+
+
+def add_auto_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "automatic alpha (--auto): search a per-resolution table for realism in the transfer's domain (a critic's "
+        "score) and structure from the base (distance of low-resolution renderings); writes the blend, "
+        "<out stem>.auto.json (table, scores, front, swaps) and <out stem>.front.png (the Pareto front)")
+    g.add_argument("--auto", action="store_true", help="search the alpha table instead of giving a schedule")
+    g.add_argument("--budget-s", type=float, default=120.0,
+                   help="seconds for the search, scoring every table included; loading and writing come on top "
+                        "(default 120)")
+    g.add_argument("--critic", default=None,
+                   help="checkpoint whose discriminator judges realism in the target domain (default: the "
+                        "transfer's own, if its file has one; for the bundled pair use "
+                        "runs/bundle/twemoji-072.safetensors)")
+    g.add_argument("--auto-samples", type=int_in_range(1, 256, "--auto-samples"), default=16,
+                   help="latents every candidate renders, seeds 0..N-1 (default 16; a multiple of the critic's "
+                        "group size, usually 4)")
+    g.add_argument("--structure-res", type=int, default=16,
+                   help="resolution the renderings are averaged to for the structure distance (default 16)")
+    g.add_argument("--auto-seed", type=int, default=0, help="seed of the search (default 0)")
+
+
+def check_auto(args: argparse.Namespace, schedule_given: bool) -> None:
+    """Refuse flags that --auto would ignore, before anything is loaded."""
+    if not args.auto:
+        return
+    clash = [flag for flag, on in (("a schedule flag", schedule_given), ("--group", bool(args.group)),
+                                   ("--channels", bool(args.channels)), ("--region", args.region is not None),
+                                   ("--sweep", args.sweep), ("--dry-run", args.dry_run)) if on]
+    if clash:
+        raise InvalidArgumentError(f"--auto searches the per-resolution alpha table itself; drop {', '.join(clash)}")
+    if len(args.transfer) != 1:
+        raise InvalidArgumentError("--auto blends one transfer model; give a single --transfer")
+    if args.out is None:
+        raise InvalidArgumentError("--auto needs --out for the chosen blend")
+    if args.mapping != "base":
+        raise InvalidArgumentError("--auto keeps the base's mapping network (the latents it scores); drop --mapping")
+
+
+def auto_paths(out: Path) -> tuple[Path, Path]:
+    """(<stem>.auto.json, <stem>.front.png) beside the output checkpoint."""
+    return out.with_name(out.stem + ".auto.json"), out.with_name(out.stem + ".front.png")
+
+
+def run_auto(args: argparse.Namespace, base, transfer, device):
+    """Search, write the JSON and the plot; returns the chosen per-resolution Table."""
+    from ..blend.auto import AlphaObjective, search_alpha
+    from ..blend.schedules import Table
+    from ..io import load_checkpoint
+    from ..io.atomic import write_bytes_atomic
+    from ..media.images import save_png
+    from .common import progress_bar
+    from .regions import flags_in_errors
+
+    if args.critic is not None:
+        critic_ckpt, critic_name = load_checkpoint(args.critic), str(args.critic)
+    elif transfer.d is not None:
+        critic_ckpt, critic_name = transfer, f"{args.transfer[0]} (its discriminator)"
+    else:
+        raise InvalidArgumentError(f"--auto needs a discriminator of the target domain, and {args.transfer[0]} has "
+                                   "none; pass --critic CKPT (a training snapshot of the transfer, e.g. "
+                                   "runs/bundle/twemoji-072.safetensors for the bundled pair)")
+    if critic_ckpt.d_config is None or critic_ckpt.d_config.img_resolution != base.g_config.img_resolution:
+        raise InvalidArgumentError(f"--critic {critic_name}: its discriminator must judge "
+                                   f"{base.g_config.img_resolution} px images")
+    with flags_in_errors(AUTO_FLAGS):
+        objective = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, critic_ckpt.discriminator(device),
+                                   list(range(args.auto_samples)), args.structure_res, device=device)
+        bar = progress_bar(args, total=int(args.budget_s), desc="auto alpha", unit="s")
+        with bar:
+            def tick(evaluations: int, elapsed: float, budget: float) -> None:
+                bar.n = min(int(elapsed), int(budget))
+                bar.set_postfix(evaluations=evaluations)
+                bar.refresh()
+
+            result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick)
+    result.settings["critic"] = critic_name
+    json_path, png_path = auto_paths(args.out)
+    write_bytes_atomic(json_path, (json.dumps(result.to_dict(), indent=1) + "\n").encode())
+    save_png(front_plot(result), png_path)
+    c = result.chosen
+    print(f"auto alpha: table {result.table_spec()} (realism {c.realism:.3f}, structure distance {c.distance:.2f}); "
+          f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores (the front: "
+          f"{len(result.swaps_beaten_by_front)}); "
+          f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
+    return Table(tuple(zip(result.resolutions, c.alphas)))
+
+
+def front_plot(result):
+    """The Pareto front picture: every scored table, the front, the plain swaps, the models, the choice."""
+    from ..media.plot import Series, scatter_plot
+
+    def xy(cands):
+        return [(c.distance, c.realism) for c in cands]
+
+    models = [c for c in result.candidates if c.label in ("base", "transfer")]
+    series = [Series(xy(result.candidates), (170, 170, 170), "dot", "scored tables", size=2),
+              Series(xy(result.front), (31, 119, 180), "line"),
+              Series(xy(result.front), (31, 119, 180), "dot", "Pareto front"),
+              Series(xy(result.swaps), (214, 39, 40), "square", "plain swaps",
+                     labels=[s.label.removeprefix("swap ") for s in result.swaps]),
+              Series(xy(models), (0, 0, 0), "square", "base / transfer", labels=[m.label for m in models]),
+              Series(xy([result.chosen]), (44, 160, 44), "star", "chosen", size=5)]
+    return scatter_plot(series, f"structure distance to the base at {result.settings['structure_res']} px "
+                                "(lower is better)", "realism (critic logit)",
+                        title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")

@@ -1,0 +1,64 @@
+"""styleblend blend --auto, in-process on tiny generators."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from styleblend.blend.core import blend_two
+from styleblend.blend.schedules import parse_table
+from styleblend.cli.main import main
+from styleblend.io import load_checkpoint, save_checkpoint
+
+from ..blend.conftest import finetuned, tiny_checkpoint
+
+
+@pytest.fixture
+def pair(tmp_path):
+    base = tiny_checkpoint(seed=0, res=16, with_d=True)
+    transfer = finetuned(base, 0.3, seed=1)
+    return (str(save_checkpoint(base, tmp_path / "base.safetensors")),
+            str(save_checkpoint(transfer, tmp_path / "t.safetensors")),
+            str(save_checkpoint(transfer.generators_only(), tmp_path / "t-g.safetensors")))
+
+
+def test_auto_writes_the_chosen_blend_its_table_and_the_front(tmp_path, pair, capsys):
+    out = tmp_path / "auto.safetensors"
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "4", "--auto-samples", "4",
+                 "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
+    assert "plain swaps on both scores" in capsys.readouterr().out
+    report = json.loads((tmp_path / "auto.auto.json").read_text())
+    assert report["resolutions"] == [4, 8, 16] and len(report["swaps"]) == 4
+    assert report["evaluations"] == len(report["candidates"]) >= 6
+    assert report["chosen"] in report["front"]
+    assert report["settings"]["critic"].startswith(pair[1])
+    table = parse_table(report["table"])
+    base, transfer = load_checkpoint(pair[0]), load_checkpoint(pair[1])
+    expected = blend_two(base.g_ema, transfer.g_ema, table, base.g_config)
+    got = load_checkpoint(out).g_ema
+    assert all(np.array_equal(got[k].numpy(), expected[k].numpy()) for k in expected)
+    plot = np.asarray(Image.open(tmp_path / "auto.front.png"))
+    assert plot.ndim == 3 and plot.shape[1] >= 200 and (plot != 255).any()
+
+
+def test_auto_needs_a_critic_and_no_schedule(tmp_path, pair, capsys):
+    out = str(tmp_path / "x.safetensors")
+    assert main(["blend", "--base", pair[0], "--transfer", pair[2], "--auto", "--out", out]) == 1
+    assert "--critic" in capsys.readouterr().err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--swap-res", "8", "--out", out]) == 1
+    assert "drop a schedule flag" in capsys.readouterr().err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "0", "--out", out]) == 1
+    assert "--budget-s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, flag", [(["--group", "noise=0"], "--group"),
+                                         (["--channels", "b16.conv1:0-3"], "--channels"),
+                                         (["--region", "1"], "--region"), (["--mapping", "transfer"], "--mapping")])
+def test_auto_refuses_what_it_would_ignore(tmp_path, pair, capsys, extra, flag):
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", *extra,
+                 "--out", str(tmp_path / "x.safetensors")]) == 1
+    assert flag in capsys.readouterr().err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--transfer", pair[1], "--auto",
+                 "--out", str(tmp_path / "x.safetensors")]) == 1
+    assert "single --transfer" in capsys.readouterr().err
