@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .config import (
     _to_jsonable,
 )
 from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 FAMILY = "stylegan3"
 MAX_SG3_LAYERS = 64
@@ -222,7 +225,11 @@ class StyleGAN3Config:
         return cls(mapping=mapping, synthesis=synthesis, **_known(cls, data))
 
 
-def is_stylegan3(cfg: object) -> bool:
+# A generator architecture of either family; code that differs by family asks is_stylegan3.
+AnyGeneratorConfig: TypeAlias = GeneratorConfig | StyleGAN3Config
+
+
+def is_stylegan3(cfg: object) -> TypeIs[StyleGAN3Config]:
     """True for a :class:`StyleGAN3Config` (the one question code asks when families differ)."""
     return isinstance(cfg, StyleGAN3Config)
 
@@ -312,7 +319,7 @@ def default_magnitude_ema_beta(batch_size: int) -> float:
 
 def stylegan3_r(**kwargs: Any) -> SG3SynthesisConfig:
     """A StyleGAN3-R synthesis config: 1x1 convolutions, radial down-sampling filters, doubled channels."""
-    base = dict(conv_kernel=1, use_radial_filters=True, channel_base=65536, channel_max=1024)
+    base: dict[str, Any] = dict(conv_kernel=1, use_radial_filters=True, channel_base=65536, channel_max=1024)
     base.update(kwargs)
     return SG3SynthesisConfig(**base)
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from torch import nn
-
-from ..config import GeneratorConfig
-from ..config_sg3 import StyleGAN3Config
+from ..config_sg3 import AnyGeneratorConfig, StyleGAN3Config
+from .generator import MappedGenerator
 
 
-def build_generator(cfg: GeneratorConfig | StyleGAN3Config) -> nn.Module:
+def build_generator(cfg: AnyGeneratorConfig) -> MappedGenerator:
     """A randomly initialised StyleGAN2 :class:`~styleblend.nn.Generator` or :class:`StyleGAN3Generator`.
 
-    Both answer the same interface: ``mapping``, ``synthesis``, ``num_ws``, ``z_dim``, ``w_dim``,
+    Both are a :class:`~styleblend.nn.generator.MappedGenerator` and answer the same interface
+    (:class:`styleblend.types.Generator`): ``mapping``, ``synthesis``, ``num_ws``, ``z_dim``, ``w_dim``,
     ``c_dim``, ``img_resolution``, ``img_channels``.
     """
     if isinstance(cfg, StyleGAN3Config):
