@@ -27,8 +27,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..config_sg3 import AnyGeneratorConfig, StyleGAN3Config, is_stylegan3
 from ..errors import InvalidArgumentError
-from ..nn.naming import ParamInfo
+from ..nn.naming import LayerInfo, ParamInfo, generator_layers
 from .tables import parse_float as _parse_float
 from .tables import parse_pairs
 
@@ -116,17 +117,15 @@ class AxisSchedule:
             return f"{self.axis}:table:" + ",".join(items)
         return f"{self.axis}:{self.kind}:" + ":".join(_num(a) for a in self.args) + (":flip" if self.flip else "")
 
-    def validate(self, cfg) -> None:  # noqa: ANN001 - either family's config
-        from ..nn.naming import generator_layers
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
 
         layers = [layer for layer in generator_layers(cfg) if layer.kind != "mapping"]
         if self.axis == "index":
             values = sorted({float(layer.ws_index) for layer in layers if layer.ws_index is not None} | {0.0})
+        elif is_stylegan3(cfg):
+            values = sorted({float(_size(layer, cfg)) for layer in layers})
         else:
-            from .. import config_sg3
-
-            values = sorted({float(_size(layer, cfg)) for layer in layers}) if config_sg3.is_stylegan3(cfg) \
-                else [float(r) for r in cfg.block_resolutions]
+            values = [float(r) for r in cfg.block_resolutions]
         if self.kind == "table":
             extra = [_num(v) for v, _ in self.table if v not in values]
             if extra:
@@ -149,7 +148,7 @@ def _check_alpha(value: float, what: str) -> float:
     return float(value)
 
 
-def _size(layer, cfg) -> int:  # noqa: ANN001
+def _size(layer: LayerInfo, cfg: StyleGAN3Config) -> int:
     return cfg.input_spec.size if layer.name == "input" else int(layer.name.split("_")[1])
 
 

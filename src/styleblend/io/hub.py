@@ -35,8 +35,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..config import GeneratorConfig
-from ..config_sg3 import generator_config_from_dict, is_stylegan3
+from ..config_sg3 import AnyGeneratorConfig, generator_config_from_dict, is_stylegan3
 from ..errors import CheckpointError, InvalidArgumentError, MissingDependencyError
 from .atomic import _pid_alive, check_not_protected
 from .checkpoint import Checkpoint
@@ -187,9 +186,9 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _config_difference(a: GeneratorConfig, b: GeneratorConfig) -> str:
+def _config_difference(a: AnyGeneratorConfig, b: AnyGeneratorConfig) -> str:
     da, db = a.to_dict(), b.to_dict()
-    keys = [k for k in da if da.get(k) != db.get(k)]
+    keys = [k for k in {**da, **db} if da.get(k) != db.get(k)]  # either family's fields
     return "; ".join(f"{k}: {da.get(k)} in the config, {db.get(k)} in the weights" for k in keys[:3])
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..config_sg3 import AnyGeneratorConfig, StyleGAN3Config
-from .generator import MappedGenerator
+from .generator import Generator
+from .stylegan3 import StyleGAN3Generator
 
 
-def build_generator(cfg: AnyGeneratorConfig) -> MappedGenerator:
+def build_generator(cfg: AnyGeneratorConfig) -> Generator | StyleGAN3Generator:
     """A randomly initialised StyleGAN2 :class:`~styleblend.nn.Generator` or :class:`StyleGAN3Generator`.
 
     Both are a :class:`~styleblend.nn.generator.MappedGenerator` and answer the same interface
@@ -14,9 +15,5 @@ def build_generator(cfg: AnyGeneratorConfig) -> MappedGenerator:
     ``c_dim``, ``img_resolution``, ``img_channels``.
     """
     if isinstance(cfg, StyleGAN3Config):
-        from .stylegan3 import StyleGAN3Generator
-
         return StyleGAN3Generator(cfg)
-    from .generator import Generator
-
     return Generator(cfg)

@@ -124,7 +124,7 @@ def _same(stored: Any, ours: Any) -> bool:
         return is_number and abs(stored - ours) <= 1e-9 * max(1, abs(ours))
     if isinstance(stored, list) and len(stored) == 2 and stored[0] == stored[1]:
         stored = stored[0]  # sizes are stored as [width, height]
-    return stored == ours
+    return bool(stored == ours)
 
 
 def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
