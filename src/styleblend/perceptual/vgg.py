@@ -56,6 +56,9 @@ class VGG16Features(nn.Module):
         source: where the weights came from (for reports).
     """
 
+    mean: torch.Tensor  # buffers, declared for the type checker
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -89,7 +92,7 @@ class VGG16Features(nn.Module):
             img = img.repeat(1, 3, 1, 1)
         x = ((img + 1) / 2 - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
-        for i, layer in enumerate(self.features[: max(wanted) + 1]):
+        for i, layer in enumerate(list(self.features)[: max(wanted) + 1]):
             x = layer(x)
             if i in wanted:
                 out[wanted[i]] = x
@@ -275,6 +278,7 @@ def load_vgg16(path: str | Path | None = None, download: bool = False,
     p = find_weights(VGG16, path, download)
     net = VGG16Features()
     lpips: list[torch.Tensor] | None = None
+    state: object
     if _is_torchscript(p):
         state, lpips = _state_from_torchscript(p)
     else:

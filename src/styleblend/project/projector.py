@@ -33,15 +33,18 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import InvalidArgumentError
 from . import schedules, wspace
 from .losses import WeightedLoss, noise_regularization
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +196,7 @@ class ProjectionResult:
         return self.history[-1]["loss"] if self.history else float("nan")
 
 
-def w_statistics(G: torch.nn.Module, num_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+def w_statistics(G: Generator, num_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
     """Mean w [w_dim] and the scalar std sqrt(E||w - mean||^2) of ``num_samples`` mapped z ~ N(0, I).
 
     With ``num_samples == 0`` returns the model's tracked ``mapping.w_avg`` and std 1.
@@ -216,10 +219,23 @@ def w_statistics(G: torch.nn.Module, num_samples: int, generator: torch.Generato
     return mean, std
 
 
-def synthesize(G: torch.nn.Module, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """Render ws [N, num_ws, w_dim] with the model's fixed noise, or with ``noise`` buffers substituted."""
+def synthesize(G: Generator, ws: torch.Tensor, noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Render ws [N, num_ws, w_dim] with the model's fixed noise, or with ``noise`` substituted.
+
+    ``noise``: tensors of ``G.synthesis`` by name (noise buffers, or any parameters: PTI passes tuned
+    weights), used in place of the stored ones for this call only (``G`` is not modified).
+
+    Raises:
+        InvalidArgumentError: tensors to substitute, but ``G.synthesis`` is not a torch.nn.Module.
+    """
     if noise:
-        return torch.func.functional_call(G.synthesis, noise, (ws,), {"noise_mode": "const"}, strict=False)
+        synthesis = G.synthesis
+        if not isinstance(synthesis, torch.nn.Module):
+            raise InvalidArgumentError(f"the generator's synthesis is a {type(synthesis).__name__}; substituting "
+                                       "its tensors needs a torch.nn.Module")
+        out: torch.Tensor = torch.func.functional_call(synthesis, dict(noise), (ws,), {"noise_mode": "const"},
+                                                       strict=False)
+        return out
     return G.synthesis(ws, noise_mode="const")
 
 
@@ -253,7 +269,7 @@ class _Latent:
         return w
 
 
-def _initial_ws(G: torch.nn.Module, settings: ProjectionSettings, w_avg: torch.Tensor,
+def _initial_ws(G: Generator, settings: ProjectionSettings, w_avg: torch.Tensor,
                 generator: torch.Generator, n: int) -> torch.Tensor:
     num_ws, w_dim = G.num_ws, G.w_dim
     if settings.init == "random":
@@ -263,7 +279,7 @@ def _initial_ws(G: torch.nn.Module, settings: ProjectionSettings, w_avg: torch.T
     return w_avg.view(1, 1, w_dim).repeat([n, num_ws, 1])
 
 
-def _check_ws(ws: torch.Tensor, n: int, G: torch.nn.Module, what: str, rows_optional: bool = False) -> torch.Tensor:
+def _check_ws(ws: torch.Tensor, n: int, G: Generator, what: str, rows_optional: bool = False) -> torch.Tensor:
     """[1 or n, num_ws, w_dim] (or [num_ws, w_dim]; or [1 or n, w_dim] when ``rows_optional``) -> [n, num_ws, w_dim]."""
     ws = ws.detach().to(device=next(G.parameters()).device, dtype=torch.float32)
     if rows_optional and ws.ndim == 2 and ws.shape[-1] == G.w_dim and ws.shape[0] in (1, n) and ws.shape[0] != G.num_ws:
@@ -275,7 +291,7 @@ def _check_ws(ws: torch.Tensor, n: int, G: torch.nn.Module, what: str, rows_opti
     return ws.expand(n, -1, -1).clone()
 
 
-def _noise_maps(G: torch.nn.Module, settings: ProjectionSettings, n: int,
+def _noise_maps(G: Generator, settings: ProjectionSettings, n: int,
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The noise maps to optimise: [H, W] for one target (the model's buffer shape), [n, 1, H, W] for n.
 
@@ -303,7 +319,7 @@ def _normalise_noise(buf: torch.Tensor) -> torch.Tensor:
     return buf
 
 
-def project(G: torch.nn.Module, target: torch.Tensor, settings: ProjectionSettings, loss: WeightedLoss, *,
+def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, loss: WeightedLoss, *,
             seed: int = 0, init_ws: torch.Tensor | None = None, w_base: torch.Tensor | None = None,
             callback: ProjectionCallback | None = None) -> ProjectionResult:
     """Find ws whose image ``G.synthesis(ws)`` matches ``target`` under ``loss``.
@@ -385,7 +401,7 @@ def project(G: torch.nn.Module, target: torch.Tensor, settings: ProjectionSettin
         ws = latent.ws(t, w_noise)
         synth = synthesize(G, ws, noise)
         total, parts = loss(synth, target)
-        if "noise_reg" in weights:
+        if noise is not None and "noise_reg" in weights:
             reg = noise_regularization(noise.values())
             parts["noise_reg"] = float(reg.detach())
             total = total + settings.noise_reg_weight * reg
