@@ -11,24 +11,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.crossover import (
-    crossover,
-    format_layers,
-    fusion_ranges,
-    layer_resolution,
-    parse_layers,
-    style_fusion,
-)
-from ..latents.files import latent_source, save_latents
-from ..media.images import make_grid, save_png
-from ..media.load import IMAGE_SUFFIXES
-from ..project.losses import FALLBACK_PARAMS
-from ..render import render_frames
 from .common import (
     add_generator_args,
     add_truncation,
@@ -39,6 +26,9 @@ from .common import (
 )
 from .morph import LATENT_HELP
 from .project import add_projection_options
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _add_layer_args(p: argparse.ArgumentParser, default_help: str) -> None:
@@ -80,11 +70,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _is_photo(spec: str) -> bool:
+    from ..media.load import IMAGE_SUFFIXES
+
     return Path(spec).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     """G and the two W+ latents; photos are embedded with the network (or taken from the cache)."""
+    from ..latents.files import latent_source
+    from ..project.losses import FALLBACK_PARAMS
+
     specs = (args.content, args.style)
     if not any(_is_photo(s) for s in specs):
         G = load_generator(args)
@@ -123,6 +118,21 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
 
 
 def run_crossover(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `crossover --help` needs no torch.
+    import torch
+
+    from ..latents.crossover import (
+        crossover,
+        format_layers,
+        fusion_ranges,
+        layer_resolution,
+        parse_layers,
+        style_fusion,
+    )
+    from ..latents.files import latent_source, save_latents
+    from ..media.images import make_grid, save_png
+    from ..render import render_frames
+
     first, second = (args.a, args.b) if args.mode == "crossover" else (args.content, args.style)
     if args.mode == "fusion":
         G, ws1, ws2 = _fusion_inputs(args)

@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.files import latent_source, latent_source_z, load_pca, save_latents
-from ..latents.interpolate import EASINGS, LAYER_ORDERS
-from ..latents.paths import build_path, strip_indices
-from ..media.images import make_grid, save_png
-from ..media.video import check_video_path, write_video
-from ..render import render_frames
+from ..latents.limits import EASINGS, LAYER_ORDERS
 
 if TYPE_CHECKING:
     from ..types import Generator
@@ -32,6 +26,9 @@ from .common import (
     load_generator,
     progress,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 LATENT_HELP = "seed ('42', 'seed:42'), z-file ('z:z.npy'), w-file ('w:w.npy') or a projection .npz"
 
@@ -68,6 +65,10 @@ def add_path_args(p: argparse.ArgumentParser) -> None:
 
 def keyframes(G: Generator, specs: list[str], space: str, class_idx: int | None) -> torch.Tensor:
     """z [K, z_dim] (space z) or untruncated ws [K, num_ws, w_dim] (space w) from specs, in order."""
+    import torch
+
+    from ..latents.files import latent_source, latent_source_z
+
     if space == "z":
         return torch.cat([latent_source_z(s, G) for s in specs])
     return torch.cat([latent_source(s, G, class_idx=class_idx) for s in specs])
@@ -75,6 +76,9 @@ def keyframes(G: Generator, specs: list[str], space: str, class_idx: int | None)
 
 def path_from_args(G: Generator, keys: torch.Tensor, args: argparse.Namespace, frames_per_segment: int,
                    closed: bool) -> torch.Tensor:
+    from ..latents.files import load_pca
+    from ..latents.paths import build_path
+
     pca = load_pca(args.pca, G.w_dim) if args.pca is not None else None
     return build_path(G, keys, space=args.space, frames_per_segment=frames_per_segment, closed=closed,
                       easing=args.easing, layer_order=args.layer_order, spread=args.spread, psi=args.trunc,
@@ -108,6 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `morph --help` needs no torch.
+    from ..latents.files import save_latents
+    from ..latents.paths import strip_indices
+    from ..media.images import make_grid, save_png
+    from ..media.video import check_video_path, write_video
+    from ..render import render_frames
+
     if args.steps < 2:
         raise InvalidArgumentError(f"--steps {args.steps} must be >= 2 (the two endpoints)")
     if args.gif:

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.crossover import format_layers, parse_layers
-from ..latents.files import latent_source, load_pca, save_latents, save_pca
-from ..latents.mapping import class_vector
-from ..latents.pca import apply_component, fit_pca, sample_w
-from ..media.images import make_grid, save_png
-from ..render import render_frames
 from .common import (
     MAX_SAMPLES,
     add_generator_args,
@@ -25,6 +19,9 @@ from .common import (
     progress,
 )
 from .morph import LATENT_HELP
+
+if TYPE_CHECKING:
+    import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `pca --help` needs no torch.
+    import torch
+
+    from ..latents.crossover import format_layers, parse_layers
+    from ..latents.files import latent_source, load_pca, save_latents, save_pca
+    from ..latents.mapping import class_vector
+    from ..latents.pca import apply_component, fit_pca, sample_w
+    from ..media.images import make_grid, save_png
+    from ..render import render_frames
+
     G = load_generator(args)
     written = []
     if args.pca is not None:

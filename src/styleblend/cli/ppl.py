@@ -8,18 +8,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
-from ..latents.files import load_pca
-from ..latents.interpolate import LAYER_ORDERS
-from ..metrics.ppl import (
-    PixelProxyDistance,
-    default_distance,
-    layer_schedule_scheme,
-    lerp_w_scheme,
-    pca_subspace_scheme,
-    perceptual_path_length,
-    psi_schedule_scheme,
-    slerp_z_scheme,
-)
+from ..latents.limits import LAYER_ORDERS
 from .common import MAX_SAMPLES, add_generator_args, int_in_range, load_generator, progress
 
 SCHEMES = ("slerp-z", "lerp-w", "per-layer", "pca", "psi")
@@ -53,6 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_scheme(args: argparse.Namespace, w_dim: int):
+    from ..latents.files import load_pca
+    from ..metrics.ppl import (
+        layer_schedule_scheme,
+        lerp_w_scheme,
+        pca_subspace_scheme,
+        psi_schedule_scheme,
+        slerp_z_scheme,
+    )
+
     name = args.scheme or ("slerp-z" if args.space == "z" else "lerp-w")
     if name == "slerp-z":
         return slerp_z_scheme(args.class_idx)
@@ -68,6 +66,9 @@ def make_scheme(args: argparse.Namespace, w_dim: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `ppl --help` needs no torch.
+    from ..metrics.ppl import PixelProxyDistance, default_distance, perceptual_path_length
+
     G = load_generator(args)
     scheme = make_scheme(args, G.w_dim)
     if args.distance == "pixel":

@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..media.load import list_images
-from ..project.batch import ENCODER_DEFAULT_STEPS, ENCODER_METHOD, parse_shard, prepare_job, project_batch
-from ..project.losses import FALLBACK_PARAMS, LOSS_KINDS
-from ..project.projector import METHODS, NOISE_INITS, SPACES, settings_for
+from ..project.settings import (  # torch-free: the parser lists the methods and their defaults
+    ENCODER_DEFAULT_STEPS,
+    ENCODER_METHOD,
+    LOSS_KINDS,
+    METHODS,
+    NOISE_INITS,
+    SPACES,
+    settings_for,
+)
 from .common import add_device, progress_bar, resolve_device, warn
 
 
@@ -92,6 +97,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `project --help` needs no torch.
+    from ..media.load import list_images
+    from ..project.batch import parse_shard, prepare_job, project_batch
+    from ..project.losses import FALLBACK_PARAMS
+
     device = resolve_device(args.device)
     if args.steps is not None and args.steps < (0 if args.method == ENCODER_METHOD else 1):
         raise InvalidArgumentError(f"--steps {args.steps} must be >= 1 (>= 0 with --method encoder)")

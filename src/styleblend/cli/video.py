@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..media.video import check_video_path, write_video
-from ..render import iter_frames
 from .common import MAX_FRAMES, add_generator_args, int_in_range, int_list, load_generator, progress
 from .morph import LATENT_HELP, add_path_args, keyframes, path_from_args
 
@@ -32,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `video --help` needs no torch.
+    from ..media.video import check_video_path, write_video
+    from ..render import iter_frames
+
     check_video_path(args.out, args.fps)
     if args.frames_per_key < 1:
         raise InvalidArgumentError(f"--frames-per-key {args.frames_per_key} must be >= 1")

@@ -237,7 +237,7 @@ def evaluate(G: torch.nn.Module, dataset: ImageZipDataset | str | Path, metrics:
     names = list(dict.fromkeys(metrics))
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise InvalidArgumentError(f"unknown metric(s) {unknown or names}; choose from {', '.join(METRICS)}",
+        raise InvalidArgumentError(f"unknown metric(s) {unknown or names} in `metrics`; choose from {', '.join(METRICS)}",
                                    param="metrics")
     options = Options(num_gen=num_gen, max_real=max_real, seed=seed, noise_mode=noise_mode, batch_size=batch_size,
                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_sqrt=fid_sqrt)

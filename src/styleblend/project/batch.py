@@ -39,10 +39,10 @@ from .projector import (
     Cancelled,
     ProjectionCallback,
     ProjectionResult,
-    ProjectionSettings,
     project,
     synthesize,
 )
+from .settings import ENCODER_DEFAULT_STEPS, ENCODER_METHOD, INITS, ProjectionSettings, settings_for
 
 if TYPE_CHECKING:
     from ..config_sg3 import AnyGeneratorConfig
@@ -54,9 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LATENT_NAME = "projected_w.npz"
-ENCODER_METHOD = "encoder"
-#: refinement steps after the encoder's prediction when none are given ('fast' settings otherwise)
-ENCODER_DEFAULT_STEPS = 100
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,7 +191,6 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     from ..io import load_checkpoint
     from ..media.video import check_video_path
     from .losses import resolve_loss
-    from .projector import INITS, settings_for
 
     if video:
         check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step

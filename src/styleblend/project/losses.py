@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..metrics.quality import ms_ssim
 from ..perceptual.lpips import LPIPS
 from ..perceptual.vgg import VGG16Features, resize_for_vgg
+from .settings import LOSS_KINDS
 
 if TYPE_CHECKING:
     from ..nn.discriminator import Discriminator
@@ -241,7 +242,6 @@ def pixel_fallback_loss() -> WeightedLoss:
 
 
 #: The loss families ``loss`` chooses from.
-LOSS_KINDS = ("pixel", "vgg", "dfeat")
 
 FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} method's "
                     "perceptual loss; reconstructions will be blurrier. Pass `vgg_path` or `download` to use "

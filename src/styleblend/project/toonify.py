@@ -4,8 +4,8 @@ same latent through one or more *blended* models.
 
 The embedding is cached in ``outdir/embeddings/`` (see :mod:`styleblend.project.embedding`): a key of
 (photo, base network, method, steps, space, alignment, start), so more blends - or re-running - do not
-re-project. Default embedding: an encoder's prediction refined by :data:`DEFAULT_REFINE_STEPS` steps when an
-encoder is given or bundled for this base, else the ``fast`` method with :data:`DEFAULT_FAST_STEPS` steps
+re-project. Default embedding: an encoder's prediction refined by :data:`~.settings.DEFAULT_REFINE_STEPS` steps when an
+encoder is given or bundled for this base, else the ``fast`` method with :data:`~.settings.DEFAULT_FAST_STEPS` steps
 (seconds at 64 px on a CPU).
 
 With pivotal tuning (:mod:`styleblend.project.pti`) the base is tuned on the photo as a low-rank delta
@@ -58,6 +58,7 @@ from .pti import (
     save_delta,
 )
 from .pti_blend import blend_base_weights, blend_record, check_blend_of_base
+from .settings import DEFAULT_FAST_STEPS, DEFAULT_REFINE_STEPS, TOONIFY_METHOD
 from .toonify_measures import (
     MANIFEST,
     Critic,
@@ -72,13 +73,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: the projection toonify runs by default (alone, or as the refinement of an encoder's prediction): ``fast``
-#: with the W+ regulariser (see :mod:`styleblend.project.projector`).
-TOONIFY_METHOD = "editable"
-#: steps of that method when toonify picks it (no encoder): ~2-3 s for a 64 px model on one CPU core.
-DEFAULT_FAST_STEPS = 50
-#: refinement steps after an encoder's prediction.
-DEFAULT_REFINE_STEPS = 50
 
 
 @dataclass
