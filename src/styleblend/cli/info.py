@@ -38,10 +38,7 @@ def describe(ckpt: Checkpoint) -> str:
     if is_stylegan3(cfg):
         return "\n".join(describe_stylegan3(ckpt) + _footer(ckpt))
     s = cfg.synthesis
-    lines = [
-        f"file:        {ckpt.source}",
-        f"format:      {ckpt.format}",
-        f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}",
+    lines = _source_lines(ckpt) + [
         f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
         f"z_dim={cfg.z_dim}  w_dim={cfg.w_dim}  c_dim={cfg.c_dim}  num_ws={cfg.num_ws}",
         f"mapping:     {cfg.mapping.num_layers} layers, lr_multiplier={cfg.mapping.lr_multiplier}",
@@ -73,10 +70,7 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
     k = s.conv_kernel
     kind = "R (1x1 convolutions, radial filters)" if k == 1 else f"T ({k}x{k} convolutions)"
     fp16 = [spec.name for spec in cfg.layers if spec.use_fp16]
-    lines = [
-        f"file:        {ckpt.source}",
-        f"format:      {ckpt.format}",
-        f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}",
+    lines = _source_lines(ckpt) + [
         f"family:      StyleGAN3-{kind}",
         f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
         f"z_dim={cfg.z_dim}  w_dim={cfg.w_dim}  c_dim={cfg.c_dim}  num_ws={cfg.num_ws}",
@@ -102,6 +96,39 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
                      f"{spec.out_channels:>8} {spec.out_cutoff:>8.3g} {spec.conv_kernel:>6} {params.get(spec.name, 0):>11,}")
     lines.append(f"{'total':<12} {'':>6} {'':>6} {'':>5} {'':>8} {'':>8} {'':>6} {sum(params.values()):>11,}")
     return lines
+
+
+def _source_lines(ckpt: Checkpoint) -> list[str]:
+    """Where the model was read from: a file and its format, or a hub-style folder with its licence and lineage."""
+    from ..io.hub import model_folder
+
+    networks = f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}"
+    folder = model_folder(ckpt)
+    if folder is None:
+        return [f"file:        {ckpt.source}", f"format:      {ckpt.format}", networks]
+    lines = [f"folder:      {folder} (hub-style model folder)",
+             f"format:      {ckpt.source.name if ckpt.source else ''} ({ckpt.format}), config.json", networks]
+    if ckpt.meta.get("license"):
+        lines.append(f"license:     {ckpt.meta['license']}")
+    lines.append(f"lineage:     {_lineage_text(ckpt.meta.get('lineage'))} (README.md has the model card)")
+    return lines
+
+
+def _lineage_text(lineage: object) -> str:
+    if not isinstance(lineage, dict):
+        return "unknown"
+    parts = []
+    source, blend, training = lineage.get("source"), lineage.get("blend"), lineage.get("training")
+    if isinstance(source, dict):
+        parts.append(f"read from {source.get('file')} ({source.get('format')})")
+    if isinstance(blend, dict):
+        parents = blend.get("parents") or []
+        parts.append(f"a blend of {len(parents)} models (schedule {blend.get('schedule')})")
+    if lineage.get("started_from"):
+        parts.append("fine-tuned from an NVIDIA pickle")
+    if isinstance(training, dict):
+        parts.append(f"trained for {training.get('kimg')} kimg")
+    return "; ".join(parts) or "unknown"
 
 
 def _footer(ckpt: Checkpoint) -> list[str]:

@@ -112,6 +112,15 @@ def resolve_pretrained(ref: str | Path, *, revision: str | None = None,
     return download(repo, revision=revision or rev, cache_dir=cache_dir)
 
 
+def model_folder(ckpt: Checkpoint) -> Path | None:
+    """The hub-style model folder ``ckpt`` was read from (its source is a folder's ``model.safetensors`` with a
+    ``config.json`` beside it), else None - so a report can name the folder, not the file inside it."""
+    source = ckpt.source
+    if source is None or source.name != MODEL_FILE or not (source.parent / CONFIG_FILE).is_file():
+        return None
+    return source.parent
+
+
 def load_pretrained(ref: str | Path, *, revision: str | None = None,
                     cache_dir: str | Path | None = None) -> Checkpoint:
     """Read a model folder, or the Hub repository ``owner/name[@revision]`` (see :func:`resolve_pretrained`).
