@@ -264,8 +264,8 @@ def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise InvalidArgumentError(f"the output '{out}' is a folder; give a file name such as '{out / 'generator.onnx'}'")
     if out.exists() and not overwrite:
-        raise InvalidArgumentError(f"'{out}' exists; choose another name or allow replacing it "
-                                   "(overwrite=True, --force)")
+        raise InvalidArgumentError(f"'{out}' exists; choose another name or allow replacing it (`overwrite`)",
+                                   param="overwrite")
 
 
 def _require(packages: tuple[str, ...], what: str) -> None:

@@ -41,10 +41,7 @@ import torch
 from ..errors import InvalidArgumentError
 from . import schedules, wspace
 from .losses import WeightedLoss, noise_regularization
-from .settings import (
-    ProjectionSettings,
-    settings_for,  # noqa: F401 - re-exported: ui.embedding imports it from here
-)
+from .settings import ProjectionSettings
 
 if TYPE_CHECKING:
     from ..types import Generator

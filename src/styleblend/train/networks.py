@@ -52,13 +52,14 @@ def build_networks(options: TrainOptions, img_resolution: int, c_dim: int, devic
         source = load_checkpoint(options.resume)
         if is_stylegan3(source.g_config):
             raise ArchitectureMismatchError(
-                f"--resume {options.resume} is a StyleGAN3 model, but training builds StyleGAN2 generators; resume "
-                "from a StyleGAN2 checkpoint (or train from scratch)")
+                f"`resume` {options.resume} is a StyleGAN3 model, but training builds StyleGAN2 generators; resume "
+                "from a StyleGAN2 checkpoint (or train from scratch)", param="resume")
         g_cfg = source.g_config
         if g_cfg.img_resolution != img_resolution or g_cfg.c_dim != c_dim:
             raise ArchitectureMismatchError(
-                f"--resume {options.resume} makes {g_cfg.img_resolution} px images with c_dim={g_cfg.c_dim}, but the "
-                f"data set has {img_resolution} px and c_dim={c_dim}; resize the data (dataset_tool) to match")
+                f"`resume` {options.resume} makes {g_cfg.img_resolution} px images with c_dim={g_cfg.c_dim}, but the "
+                f"data set has {img_resolution} px and c_dim={c_dim}; resize the data (dataset_tool) to match",
+                param="resume")
         _, d_cfg = preset_configs(options.cfg, img_resolution, c_dim)
         if source.d is not None and source.d_config is not None:
             d_cfg = source.d_config
