@@ -80,7 +80,8 @@ class SG3SynthesisConfig:
         _int("synthesis channel_base", self.channel_base, 1, MAX_FEATURES * MAX_RESOLUTION)
         _int("synthesis channel_max", self.channel_max, 1, MAX_FEATURES)
         _int("synthesis num_layers", self.num_layers, 1, MAX_SG3_LAYERS)
-        _int("synthesis num_critical", self.num_critical, 0, self.num_layers - 1 if isinstance(self.num_layers, int) else 0)
+        _int("synthesis num_critical", self.num_critical, 0,
+             self.num_layers - 1 if isinstance(self.num_layers, int) else 0)
         _float("synthesis first_cutoff", self.first_cutoff, 0.0, MAX_RESOLUTION, open_low=True)
         _float("synthesis first_stopband", self.first_stopband, 0.0, MAX_RESOLUTION, open_low=True)
         _float("synthesis last_stopband_rel", self.last_stopband_rel, 0.0, 64.0, open_low=True)
@@ -270,7 +271,8 @@ def design_layers(cfg: StyleGAN3Config) -> tuple[InputSpec, list[LayerSpec]]:
     half_widths = np.maximum(stopbands, rates / 2) - cutoffs
     if not (np.all(np.isfinite(rates)) and rates.min() >= 1 and np.all(half_widths > 0)):
         raise InvalidArgumentError(
-            f"first_cutoff={s.first_cutoff}, first_stopband={s.first_stopband}, last_stopband_rel={s.last_stopband_rel} "
+            f"first_cutoff={s.first_cutoff}, first_stopband={s.first_stopband}, "
+            f"last_stopband_rel={s.last_stopband_rel} "
             "give layers below one sample per image or no transition band; NVIDIA's defaults are 2, 2**2.1 and 2**0.3")
     sizes = rates + s.margin_size * 2
     sizes[-2:] = res

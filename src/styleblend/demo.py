@@ -53,7 +53,8 @@ def blend_grids(base: Checkpoint, transfer: Checkpoint, outdir: Path, seeds: Seq
     res_list = [r for r in base.g_config.block_resolutions if r < base.g_config.img_resolution]
     size = base.g_config.img_resolution
     for flip, name, what in [(False, "blend-grid.png", "structure from the transfer up to r, rendering from the base"),
-                             (True, "blend-grid-flipped.png", "structure from the base up to r, rendering from the transfer")]:
+                             (True, "blend-grid-flipped.png", "structure from the base up to r, rendering from the "
+                                                              "transfer")]:
         models = [base, *(ckpt for _, ckpt, _ in swap_sweep(base, transfer, flip=flip, resolutions=res_list)), transfer]
         grid = preview_grid(models, seeds, truncation_psi=TRUNCATION_PSI)
         labels = ["base", *(f"swap {r}" for r in res_list), "transfer"]

@@ -24,7 +24,8 @@ NOT_YET_CONVERTED = {"project/encoder_train.py", "ui/service.py"}
 
 def test_flag_names_rewrites_only_the_marked_declared_parameters():
     text = "`steps` 5 must be >= 1; `pti_steps` is another; the run's steps and steps.json stay"
-    assert flag_names(text, ["steps"]) == "--steps 5 must be >= 1; `pti_steps` is another; the run's steps and steps.json stay"
+    assert flag_names(text, ["steps"]) == ("--steps 5 must be >= 1; `pti_steps` is another; the run's steps and "
+                                           "steps.json stay")
     assert flag_names(text, []) == text and flag_names("`class_idx` 3", ["unmapped"]) == "`class_idx` 3"
     err = InvalidArgumentError("`class_idx` 4 is out of range; the model has classes 0..3", param="class_idx")
     assert err.params == ("class_idx",) and str(err).startswith("`class_idx` 4")  # the library's words

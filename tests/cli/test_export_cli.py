@@ -109,4 +109,5 @@ def test_onnx_check_warns_when_far_and_says_when_it_could_not_run(tmp_path, netw
     assert main(args) == 0
     assert "not checked: onnxruntime is not installed" in capsys.readouterr().out
     assert main([*args, "--no-check"]) == 0
-    assert capsys.readouterr().out == f"wrote {tmp_path / 'g.onnx'} (synthesis: ws [N, 8, 32] -> img [N, 3, 32, 32] (opset 18))\n"
+    assert capsys.readouterr().out == (f"wrote {tmp_path / 'g.onnx'} (synthesis: ws [N, 8, 32] -> img [N, 3, 32, 32] "
+                                       "(opset 18))\n")

@@ -48,8 +48,8 @@ def axis_value(param: ParamInfo, axis: str) -> float:
     """
     value = (param.size if param.size is not None else param.resolution) if axis == "size" else param.anchor_ws_index
     if value is None:
-        raise InvalidArgumentError(f"'{param.key}' ({param.group}) has no layer {axis}, so a {axis} schedule cannot set "
-                                   f"it; give that group a number instead, e.g. ';{param.group}=0'")
+        raise InvalidArgumentError(f"'{param.key}' ({param.group}) has no layer {axis}, so a {axis} schedule cannot "
+                                   f"set it; give that group a number instead, e.g. ';{param.group}=0'")
     return float(value)
 
 
@@ -75,10 +75,11 @@ class AxisSchedule:
         if need is None:
             raise InvalidArgumentError(f"{self.axis} schedule kind {self.kind!r} must be one of {KINDS}")
         if len(self.args) != need or not all(math.isfinite(a) for a in self.args):
-            raise InvalidArgumentError(f"a {self.axis} {self.kind} schedule needs {need} finite number(s), got {self.args}")
+            raise InvalidArgumentError(f"a {self.axis} {self.kind} schedule needs "
+                                       f"{need} finite number(s), got {self.args}")
         if self.kind == "linear" and self.args[1] <= self.args[0]:
-            raise InvalidArgumentError(f"{self.axis} ramp from {_num(self.args[0])} to {_num(self.args[1])}: the end must "
-                                       "be larger than the start (add ':flip' to reverse the direction)")
+            raise InvalidArgumentError(f"{self.axis} ramp from {_num(self.args[0])} to {_num(self.args[1])}: the end "
+                                       "must be larger than the start (add ':flip' to reverse the direction)")
         if self.kind == "sigmoid" and self.args[1] <= 0:
             raise InvalidArgumentError(f"{self.axis} sigmoid width={_num(self.args[1])} must be > 0")
         if self.kind == "table":
@@ -130,8 +131,8 @@ class AxisSchedule:
             extra = [_num(v) for v, _ in self.table if v not in values]
             if extra:
                 what = "indices" if self.axis == "index" else "sizes"
-                raise InvalidArgumentError(f"the {self.axis} table lists {', '.join(extra)}, which no layer of the model "
-                                           f"has; its layers have {what} {', '.join(map(_num, values))}")
+                raise InvalidArgumentError(f"the {self.axis} table lists {', '.join(extra)}, which no layer of the "
+                                           f"model has; its layers have {what} {', '.join(map(_num, values))}")
             missing = [_num(v) for v in values if v not in dict(self.table)]
             if missing and self.default is None:
                 raise InvalidArgumentError(f"the {self.axis} table has no entry for {', '.join(missing)}; add them or "

@@ -172,7 +172,8 @@ def layer_activations(G: Generator, ws: torch.Tensor, layer: str, noise_mode: st
     return torch.cat(captured)
 
 
-def spherical_kmeans(vectors: torch.Tensor, k: int, seed: int = 0, iterations: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+def spherical_kmeans(vectors: torch.Tensor, k: int, seed: int = 0,
+                     iterations: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine k-means of row vectors (Collins et al. 2020; Dhillon & Modha 2001).
 
     Rows are normalised to unit length; each iteration assigns a row to the centroid of highest cosine

@@ -77,7 +77,8 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
     """
     p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
     modes = ["const", "random", "none"]
-    help_text = "const (default): the model's stored noise, as NVIDIA's generate.py renders (TF pickles too); random; none"
+    help_text = ("const (default): the model's stored noise, as NVIDIA's generate.py renders (TF pickles too); "
+                 "random; none")
     if seed_noise:
         modes.append("seed")
         help_text += "; seed: drawn from each seed after z, as NVIDIA's TensorFlow run_generator.py"
@@ -88,8 +89,8 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
                         f"{BATCH_PIXEL_BUDGET // 2**20} Mpx per pass: 16 images of 1024 px)")
     p.add_argument("--precision", choices=["nvidia", "float32"], default="nvidia",
                    help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
-                        "renders them (no effect when num_fp16_res is 0); float32: everything in float32 "
-                        "(default nvidia)")
+                        "renders them (no effect when num_fp16_res is 0); "
+                        "float32: everything in float32 (default nvidia)")
     add_device(p)
 
 
@@ -118,8 +119,8 @@ def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
     fits = max(1, BATCH_PIXEL_BUDGET // (resolution * resolution))
     if not 1 <= batch <= min(fits, MAX_BATCH):
         raise InvalidArgumentError(f"{flag} {batch} is more than fits: at most {min(fits, MAX_BATCH)} images of "
-                                   f"{resolution}x{resolution} px per pass (a budget of {BATCH_PIXEL_BUDGET // 2**20} "
-                                   f"Mpx); lower {flag}")
+                                   f"{resolution}x{resolution} px per pass (a budget "
+                                   f"of {BATCH_PIXEL_BUDGET // 2**20} Mpx); lower {flag}")
     return batch
 
 
@@ -129,7 +130,8 @@ def load_generator(args: argparse.Namespace) -> Generator:
 
 
 def check_frames(count: int, cfg: GeneratorConfig, flag: str) -> int:
-    """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming ``flag``."""
+    """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming
+    ``flag``."""
     per_frame = cfg.img_resolution**2 * cfg.img_channels * 2  # uint8 frames, listed and then stacked
     fits = max(1, MAX_FRAME_BYTES // per_frame)
     if count > fits:

@@ -80,7 +80,8 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
         f"precision:   num_fp16_res={s.num_fp16_res} ({len(fp16)} float16 layers, in float16 with --precision nvidia "
         "on CUDA only, as NVIDIA's code; float32 on the CPU)",
         "",
-        f"{'layer':<12} {'W+ idx':>6} {'rate':>6} {'size':>5} {'channels':>8} {'cutoff':>8} {'kernel':>6} {'params':>11}",
+        f"{'layer':<12} {'W+ idx':>6} {'rate':>6} {'size':>5} "
+        f"{'channels':>8} {'cutoff':>8} {'kernel':>6} {'params':>11}",
     ]
     params: dict[str, int] = {}
     for key, value in ckpt.g_ema.items():
@@ -88,12 +89,14 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
         group = parts[1] if parts[0] == "synthesis" and len(parts) > 2 else parts[0]
         params[group] = params.get(group, 0) + value.numel()
     spec_in = cfg.input_spec
-    lines.append(f"{'mapping':<12} {'':>6} {'':>6} {'':>5} {cfg.w_dim:>8} {'':>8} {'':>6} {params.get('mapping', 0):>11,}")
+    lines.append(f"{'mapping':<12} {'':>6} {'':>6} {'':>5} {cfg.w_dim:>8} {'':>8} {'':>6} "
+                 f"{params.get('mapping', 0):>11,}")
     lines.append(f"{'input':<12} {0:>6} {spec_in.sampling_rate:>6g} {spec_in.size:>5} {spec_in.channels:>8} "
                  f"{spec_in.bandwidth:>8.3g} {'':>6} {params.get('input', 0):>11,}")
     for spec in cfg.layers:
         lines.append(f"{spec.name:<12} {spec.ws_index:>6} {spec.out_sampling_rate:>6} {spec.out_size:>5} "
-                     f"{spec.out_channels:>8} {spec.out_cutoff:>8.3g} {spec.conv_kernel:>6} {params.get(spec.name, 0):>11,}")
+                     f"{spec.out_channels:>8} {spec.out_cutoff:>8.3g} {spec.conv_kernel:>6} "
+                     f"{params.get(spec.name, 0):>11,}")
     lines.append(f"{'total':<12} {'':>6} {'':>6} {'':>5} {'':>8} {'':>8} {'':>6} {sum(params.values()):>11,}")
     return lines
 

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, type=Path, help="data set: zip made by `make_dataset`/NVIDIA, or folder")
     p.add_argument("--metrics", type=_metric_list, default=["fid"],
                    help="comma-separated: fid, kid (Inception-v3 features) or swd (pixels) (default fid)")
-    p.add_argument("--num-gen", type=int_in_range(2, MAX_SAMPLES, "--num-gen"), default=50000, help="generated images (default 50000, as published)")
+    p.add_argument("--num-gen", type=int_in_range(2, MAX_SAMPLES, "--num-gen"), default=50000,
+                   help="generated images (default 50000, as published)")
     p.add_argument("--max-real", type=int, default=None, help="use at most this many data set images (default all)")
     p.add_argument("--mirror", action="store_true", help="add mirrored data set images (if training used --mirror)")
     p.add_argument("--inception", default=None, metavar="PATH", help="pytorch-fid Inception weights .pth")
@@ -44,9 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="allow downloading pytorch-fid's Inception weights (92 MB) into the torch hub cache")
     p.add_argument("--seed", type=int, default=0, help="first seed of the generated images (default 0)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
-    p.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "--batch"), default=32, help="images per forward pass (default 32)")
-    p.add_argument("--kid-subsets", type=int_in_range(1, 100_000, "--kid-subsets"), default=100, help="KID subset pairs (default 100)")
-    p.add_argument("--kid-subset-size", type=int_in_range(1, MAX_SAMPLES, "--kid-subset-size"), default=1000, help="KID images per subset (default 1000)")
+    p.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "--batch"), default=32,
+                   help="images per forward pass (default 32)")
+    p.add_argument("--kid-subsets", type=int_in_range(1, 100_000, "--kid-subsets"), default=100,
+                   help="KID subset pairs (default 100)")
+    p.add_argument("--kid-subset-size", type=int_in_range(1, MAX_SAMPLES, "--kid-subset-size"), default=1000,
+                   help="KID images per subset (default 1000)")
     p.add_argument("--fid-sqrt", default="sqrtm",
                    help="matrix square root: sqrtm (scipy, as NVIDIA/pytorch-fid) or eigh (numpy only)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")

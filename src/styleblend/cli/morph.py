@@ -99,10 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="dst", required=True, metavar="LATENT", help=LATENT_HELP)
     p.add_argument("--via", action="append", default=[], metavar="LATENT",
                    help="intermediate keyframe (repeatable); --steps then counts frames per transition + 1")
-    p.add_argument("--steps", type=int_in_range(2, MAX_FRAMES, "--steps"), default=16, help="frames from --from to --to including both (default 16)")
+    p.add_argument("--steps", type=int_in_range(2, MAX_FRAMES, "--steps"), default=16,
+                   help="frames from --from to --to including both (default 16)")
     add_path_args(p)
     p.add_argument("--outdir", required=True, type=Path)
-    p.add_argument("--strip", type=int_in_range(0, 64, "--strip"), default=8, metavar="N", help="frames in strip.png (default 8; 0: no strip)")
+    p.add_argument("--strip", type=int_in_range(0, 64, "--strip"), default=8, metavar="N",
+                   help="frames in strip.png (default 8; 0: no strip)")
     p.add_argument("--frames", action="store_true", help="write every frame as frames/frame0000.png")
     p.add_argument("--gif", action="store_true", help="write morph.gif")
     p.add_argument("--mp4", action="store_true", help="write morph.mp4 (needs imageio-ffmpeg)")

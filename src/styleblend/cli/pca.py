@@ -31,10 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--component by each --strengths (in standard deviations) on --layers.")
     add_generator_args(p, batch=8)
     p.add_argument("--pca", type=Path, default=None, help="load this pca.npz instead of fitting")
-    p.add_argument("--samples", type=int_in_range(2, MAX_SAMPLES, "--samples"), default=20000, help="w samples to fit on (default 20000)")
-    p.add_argument("--components", type=int_in_range(1, 4096, "--components"), default=32, help="components to keep (default 32)")
+    p.add_argument("--samples", type=int_in_range(2, MAX_SAMPLES, "--samples"), default=20000,
+                   help="w samples to fit on (default 20000)")
+    p.add_argument("--components", type=int_in_range(1, 4096, "--components"), default=32,
+                   help="components to keep (default 32)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--list", type=int_in_range(0, 4096, "--list"), default=10, metavar="N", help="print the first N components (default 10)")
+    p.add_argument("--list", type=int_in_range(0, 4096, "--list"), default=10, metavar="N",
+                   help="print the first N components (default 10)")
     p.add_argument("--edit", action="append", default=[], metavar="LATENT", help=f"latent(s) to edit: {LATENT_HELP}")
     p.add_argument("--component", type=int, action="append", default=None, help="component index (repeatable)")
     p.add_argument("--strengths", type=float_list("strengths"), default=[-2.0, -1.0, 0.0, 1.0, 2.0],

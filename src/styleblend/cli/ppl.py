@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="interpolation scheme (overrides --space): slerp-z, lerp-w, per-layer (W+ schedule), "
                         "pca (W in a PCA subspace; needs --pca), psi (truncation dip mid-path)")
     p.add_argument("--sampling", choices=["full", "end"], default="end", help="t ~ U[0,1] (full) or t in {0,1} (end)")
-    p.add_argument("--samples", type=int_in_range(1, MAX_SAMPLES, "--samples"), default=1000, help="number of pairs (default 1000; StyleGAN: 50000+)")
+    p.add_argument("--samples", type=int_in_range(1, MAX_SAMPLES, "--samples"), default=1000,
+                   help="number of pairs (default 1000; StyleGAN: 50000+)")
     p.add_argument("--epsilon", type=float, default=1e-4)
     p.add_argument("--crop", action="store_true", help="crop to the face region like StyleGAN (face models)")
     p.add_argument("--seed", type=int, default=0)

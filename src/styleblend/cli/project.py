@@ -35,7 +35,8 @@ def add_projection_options(p: argparse.ArgumentParser, device: bool = True, meth
     method_help = _method_help(method)
     if encoder:
         method_help = method_help.replace(" (default", f", or encoder (a trained encoder's prediction, then "
-                                          f"{ENCODER_DEFAULT_STEPS} 'fast' steps; --steps 0: the prediction only) (default")
+                                          f"{ENCODER_DEFAULT_STEPS} 'fast' steps; --steps 0: the prediction only) "
+                                          "(default")
     p.add_argument("--method", choices=methods, default=method, help=method_help)
     if encoder:
         p.add_argument("--encoder", default=None, metavar="FILE",
@@ -174,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
         done = sum(1 for *_, s in report if s == "done")
         skipped = sum(1 for *_, s in report if s == "skipped")
         failed = sum(1 for *_, s in report if s == "failed")
-        print(f"shard {shard[0]}/{shard[1]}: {done} projected, {skipped} already done, {failed} failed, "
-              f"outputs in {outroot}")
+        print(f"shard {shard[0]}/{shard[1]}: {done} projected, {skipped} "
+              f"already done, {failed} failed, outputs in {outroot}")
         if failed:
             return 1
     return 0

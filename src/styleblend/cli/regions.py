@@ -119,8 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         maps = parts.labels
         names = [str(k) for k in range(args.parts)]
     areas = [round(float((maps == (1 if mask is not None else k)).float().mean()), 4) for k in range(len(names))]
-    report["regions"] = [{"region": name, "area": area,
-                          "top_channels": [int(c) for c in scores[i].argsort(descending=True, stable=True)[:TOP_LISTED]],
+    ranked = [scores[i].argsort(descending=True, stable=True)[:TOP_LISTED] for i in range(len(names))]
+    report["regions"] = [{"region": name, "area": area, "top_channels": [int(c) for c in ranked[i]],
                           "scores": [round(float(s), 4) for s in scores[i]]}
                          for i, (name, area) in enumerate(zip(names, areas))]
     args.outdir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--seeds", type=int_list("seeds"), help="keyframe seeds, e.g. 0-7")
     src.add_argument("--latents", action="append", metavar="LATENT",
                      help=f"keyframes (repeatable; a file gives all its rows): {LATENT_HELP}")
-    p.add_argument("--frames-per-key", type=int_in_range(1, MAX_FRAMES, "--frames-per-key"), default=30, help="frames per transition (default 30)")
+    p.add_argument("--frames-per-key", type=int_in_range(1, MAX_FRAMES, "--frames-per-key"), default=30,
+                   help="frames per transition (default 30)")
     p.add_argument("--open", action="store_true", help="do not return to the first keyframe")
     add_path_args(p)
     p.add_argument("--out", required=True, type=Path, help="output video: .mp4 (imageio-ffmpeg) or .gif")

@@ -194,8 +194,8 @@ def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "syn
     _check_out(out, overwrite)
     _require(_EXPORT_PACKAGES, "ONNX export")
     if not {"dynamo", "dynamic_shapes"} <= set(inspect.signature(torch.onnx.export).parameters):
-        raise MissingDependencyError(f"ONNX export needs torch's dynamo exporter (torch 2.5 or newer); this is torch "
-                                     f"{torch.__version__}")
+        raise MissingDependencyError("ONNX export needs torch's dynamo exporter (torch "
+                                     f"2.5 or newer); this is torch {torch.__version__}")
     inputs, outputs = _signature(G, what)
     example = example_inputs(G, what)
     batch = torch.export.Dim("N", min=1)
@@ -241,8 +241,8 @@ def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "syn
                            truncation_cutoff=truncation_cutoff)
             expected = [ws] if what == "mapping" else [G.synthesis(ws, noise_mode="const"), ws]
     if len(got) != len(expected):
-        raise InvalidArgumentError(f"{Path(path).name} has {len(got)} outputs, but a '{what}' graph has {len(expected)}; "
-                                   "check it with the same 'what' it was exported with")
+        raise InvalidArgumentError(f"{Path(path).name} has {len(got)} outputs, but a '{what}' graph has "
+                                   f"{len(expected)}; check it with the same 'what' it was exported with")
     diffs = []
     for value, ref in zip(got, expected):
         if tuple(value.shape) != tuple(ref.shape):
@@ -262,7 +262,8 @@ def _generator(model: Generator | Checkpoint) -> Generator:
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
-        raise InvalidArgumentError(f"the output '{out}' is a folder; give a file name such as '{out / 'generator.onnx'}'")
+        raise InvalidArgumentError(f"the output '{out}' is a folder; give a file name such as "
+                                   f"'{out / 'generator.onnx'}'")
     if out.exists() and not overwrite:
         raise InvalidArgumentError(f"'{out}' exists; choose another name or allow replacing it (`overwrite`)",
                                    param="overwrite")

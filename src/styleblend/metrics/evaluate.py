@@ -209,8 +209,9 @@ class Report:
 def evaluate(G: torch.nn.Module, dataset: ImageZipDataset | str | Path, metrics: Sequence[str] = ("fid",), *,
              num_gen: int = 50000, max_real: int | None = None, mirror: bool = False, seed: int = 0,
              noise_mode: str = "const", batch_size: int = 32, kid_subsets: int = 100, kid_subset_size: int = 1000,
-             fid_sqrt: str = "sqrtm", extractor: FeatureExtractor | None = None, inception_path: str | Path | None = None,
-             download: bool = False, device: str | torch.device = "cpu", progress: Progress | None = None) -> Report:
+             fid_sqrt: str = "sqrtm", extractor: FeatureExtractor | None = None,
+             inception_path: str | Path | None = None, download: bool = False, device: str | torch.device = "cpu",
+             progress: Progress | None = None) -> Report:
     """Run registered metrics (:data:`METRICS`) of generator ``G`` against a data set.
 
     Args:
@@ -237,7 +238,8 @@ def evaluate(G: torch.nn.Module, dataset: ImageZipDataset | str | Path, metrics:
     names = list(dict.fromkeys(metrics))
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise InvalidArgumentError(f"unknown metric(s) {unknown or names} in `metrics`; choose from {', '.join(METRICS)}",
+        raise InvalidArgumentError(f"unknown metric(s) {unknown or names} in "
+                                   f"`metrics`; choose from {', '.join(METRICS)}",
                                    param="metrics")
     options = Options(num_gen=num_gen, max_real=max_real, seed=seed, noise_mode=noise_mode, batch_size=batch_size,
                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_sqrt=fid_sqrt)

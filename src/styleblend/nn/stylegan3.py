@@ -134,7 +134,8 @@ class SG3SynthesisLayer(nn.Module):
         self.is_torgb, self.use_fp16 = spec.is_torgb, spec.use_fp16
         self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
         self.affine = FullyConnectedLayer(w_dim, spec.in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn([spec.out_channels, spec.in_channels, spec.conv_kernel, spec.conv_kernel]))
+        shape = [spec.out_channels, spec.in_channels, spec.conv_kernel, spec.conv_kernel]
+        self.weight = nn.Parameter(torch.randn(shape))
         self.bias = nn.Parameter(torch.zeros([spec.out_channels]))
         self.register_buffer("magnitude_ema", torch.ones([]))
         self.register_buffer("up_filter", kaiser_lowpass(spec.up_taps, spec.in_cutoff, spec.in_half_width * 2,

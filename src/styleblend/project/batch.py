@@ -177,8 +177,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                 noise_init: str | None = None, encoder: str | Path | None = None) -> ProjectionJob:
     """Check optional dependencies, load the network, resolve the loss and the settings.
 
-    ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps the method's
-    default. ``space``/``steps``/``lr``/``w_reg``/``optimize_noise``/``noise_init`` None keep the method's
+    ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps
+    the method's default. ``space``/``steps``/``lr``/``w_reg``/``optimize_noise``/``noise_init`` None keep the method's
     values. ``loss`` is 'pixel', 'vgg', 'dfeat' or None (VGG-16 when its weights are found, else dfeat when
     the network - or ``discriminator``, a checkpoint of the same model - has a discriminator, else pixel;
     see :func:`~styleblend.project.losses.resolve_loss`). ``video`` checks that MP4 can be written *before*
@@ -206,7 +206,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
             raise InvalidArgumentError("`init` does not apply to `method` 'encoder' (the encoder gives the start)",
                                        param=("init", "method"))
         if steps is not None and steps < 0:
-            raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)", param="steps")
+            raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)",
+                                       param="steps")
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
@@ -243,8 +244,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     loss_method = "fast" if enc is not None else method
     weighted, vgg, warning = resolve_loss(loss_method, vgg_path, download, device, kind=loss, discriminator=D)
     return ProjectionJob(G=G, settings=settings, loss=weighted, network=str(network),
-                         network_sha256=file_sha256(network), g_config=ckpt.g_config, seed=seed, init_ws=init_ws, vgg=vgg,
-                         warning=warning, video=video and refine != 0,
+                         network_sha256=file_sha256(network), g_config=ckpt.g_config, seed=seed, init_ws=init_ws,
+                         vgg=vgg, warning=warning, video=video and refine != 0,
                          discriminator=d_source if weighted.kind == "dfeat" else None, encoder=enc,
                          encoder_path=None if encoder is None else str(encoder), refine_steps=refine)
 
@@ -368,7 +369,8 @@ def _settings_dict(job: ProjectionJob) -> dict[str, Any]:
     return out
 
 
-def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, result: ProjectionResult) -> dict[str, Any]:
+def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray,
+             result: ProjectionResult) -> dict[str, Any]:
     t, p = from_uint8(target_u8), from_uint8(proj_u8)
     out: dict[str, Any] = summarize(p, t, data_range=2.0)
     if job.vgg is not None:
@@ -406,7 +408,8 @@ def parse_shard(text: str | None, env: Mapping[str, str] | None = None) -> tuple
         i_s, n_s = str(text).split("/")
         i, n = int(i_s), int(n_s)
     except ValueError:
-        raise InvalidArgumentError(f"shard '{text}' must look like 'i/n', e.g. 0/4 (0-based index of n shards)") from None
+        raise InvalidArgumentError(f"shard '{text}' must look like 'i/n', e.g. 0/4 (0-based index of n "
+                                   "shards)") from None
     if n < 1 or not 0 <= i < n:
         raise InvalidArgumentError(f"shard '{text}': need n >= 1 and 0 <= i < n")
     return i, n
@@ -450,7 +453,8 @@ def output_names(files: Sequence[Path]) -> dict[Path, str]:
 
 def project_batch(job: ProjectionJob, files: Sequence[Path], outroot: str | Path, shard: tuple[int, int] = (0, 1),
                   callback_for: Callable[[Path], ProjectionCallback | None] | None = None,
-                  on_done: Callable[[Path, Path, dict[str, Any] | None], None] | None = None) -> list[tuple[Path, Path, str]]:
+                  on_done: Callable[[Path, Path, dict[str, Any] | None], None] | None = None,
+                  ) -> list[tuple[Path, Path, str]]:
     """Project this shard's files into ``outroot/<name>/``, skipping images whose latent exists.
 
     Args:

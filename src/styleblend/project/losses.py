@@ -243,8 +243,8 @@ def pixel_fallback_loss() -> WeightedLoss:
 
 #: The loss families ``loss`` chooses from.
 
-FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} method's "
-                    "perceptual loss; reconstructions will be blurrier. Pass `vgg_path` or `download` to use "
+FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} "
+                    "method's perceptual loss; reconstructions will be blurrier. Pass `vgg_path` or `download` to use "
                     "VGG-16, or `discriminator` (a checkpoint of this model that has D) for `loss` 'dfeat'.")
 #: The parameters :data:`FALLBACK_WARNING` speaks of (a front end may name them its own way).
 FALLBACK_PARAMS = ("vgg_path", "download", "discriminator", "loss")

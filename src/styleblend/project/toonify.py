@@ -137,7 +137,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             align: bool = True, detector=None, method: str | None = None, steps: int | None = None,
             space: str | None = None, init: str | None = None, lr: float | None = None, seed: int = 0,
             vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
-            callback: ProjectionCallback | None = None, encoder: str | Path | None = None, pti: PTISettings | None = None, pti_delta: str | Path | None = None,
+            callback: ProjectionCallback | None = None, encoder: str | Path | None = None,
+            pti: PTISettings | None = None, pti_delta: str | Path | None = None,
             pti_schedule: str | None = None, pti_export: str | Path | None = None,
             pti_callback: PTICallback | None = None, critic: str | Path | None = None,
             identity: bool | None = None) -> ToonifyResult:
@@ -188,7 +189,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     if method in (None, "encoder") and encoder_path is None:
         encoder_path = bundled_encoder(base_sha)
         if method == "encoder" and encoder_path is None:
-            raise InvalidArgumentError("`method` 'encoder' needs an encoder file (`encoder`; none is bundled for this base)",
+            raise InvalidArgumentError("`method` 'encoder' needs an encoder file "
+                                       "(`encoder`; none is bundled for this base)",
                                        param=("method", "encoder"))
     use_encoder = encoder_path is not None and method in (None, "encoder")
     encoder_id = ""

@@ -60,7 +60,8 @@ def init_from_env(device: torch.device) -> DistInfo:
         world = int(os.environ["WORLD_SIZE"])
         local = int(os.environ.get("LOCAL_RANK", rank))
     except (KeyError, ValueError) as exc:
-        raise InvalidArgumentError(f"torch.distributed environment is incomplete ({exc}); launch with torchrun") from None
+        raise InvalidArgumentError(f"torch.distributed environment is incomplete ({exc}); launch with "
+                                   "torchrun") from None
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=rank, world_size=world)

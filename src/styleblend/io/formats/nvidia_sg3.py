@@ -145,7 +145,8 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
     present = [n for n in modules if isinstance(n, str) and n != "input"]
     if (stored_names is not None and list(stored_names) != names) or present != names:
         raise UnsupportedArchitectureError(
-            f"the StyleGAN3 synthesis layers {reprlib.repr(stored_names or present)} are not the {names[:2]}...{names[-1:]} "
+            f"the StyleGAN3 synthesis layers {reprlib.repr(stored_names or present)} are not the "
+            f"{names[:2]}...{names[-1:]} "
             "its constructor kwargs imply; this generator was built by modified code styleblend does not reproduce")
     spec_in = cfg.input_spec
     net_input = modules.get("input")
