@@ -14,7 +14,8 @@ S analysis samples = seeds 0..S-1, top-k channels, blended layers), every part p
 Prints one row per part plus the command, the load average and the wall time. Usage::
 
     python benchmarks/bench_region_locality.py [--layer b32] [--parts 6] [--top-k 16] \\
-        [--region-layers b32.conv0,b32.conv1] [--samples 16] [--eval 32] [--picture docs/regions-locality.png] [--picture-parts 1,2]
+        [--region-layers b32.conv0,b32.conv1] [--samples 16] [--eval 32] \\
+        [--picture docs/regions-locality.png] [--picture-parts 1,2]
 """
 
 from __future__ import annotations

@@ -325,7 +325,8 @@ def select_heads(emoji: list[dict], files: dict[str, set[str]]) -> tuple[list[Se
             # A file name is the emoji's code points, so duplicates are the same picture.
             selected.setdefault(
                 file,
-                Selected(name=name, category=entry["category"], subcategory=entry["subcategory"], file=file, skin_tone=tone),
+                Selected(name=name, category=entry["category"], subcategory=entry["subcategory"], file=file,
+                         skin_tone=tone),
             )
     return sorted(selected.values(), key=lambda s: s.file), dropped
 

@@ -59,7 +59,8 @@ def _flags_in_raised_messages(path: Path) -> list[str]:
         if isinstance(node, ast.Raise) and node.exc is not None:
             for const in ast.walk(node.exc):
                 if isinstance(const, ast.Constant) and isinstance(const.value, str):
-                    found += [f"line {node.lineno}: {m}" for m in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", const.value)]
+                    flags = re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", const.value)
+                    found += [f"line {node.lineno}: {m}" for m in flags]
     return found
 
 
@@ -72,7 +73,8 @@ def test_library_errors_name_no_cli_flags():
         if flags := _flags_in_raised_messages(path):
             offenders[rel] = flags
     assert offenders == {}
-    converted = sorted(m for m in NOT_YET_CONVERTED if not (SRC / m).is_file() or not _flags_in_raised_messages(SRC / m))
+    converted = sorted(m for m in NOT_YET_CONVERTED
+                       if not (SRC / m).is_file() or not _flags_in_raised_messages(SRC / m))
     assert converted == [], "these no longer name flags: remove them from NOT_YET_CONVERTED"
 
 

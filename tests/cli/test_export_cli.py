@@ -22,7 +22,8 @@ def test_hub_folder_is_read_by_every_command_and_never_replaced_without_force(tm
     folder = tmp_path / "tiny-model"
     args = ["export", "--network", str(network), "--to", "hub", "--out", str(folder), "--license", "apache-2.0"]
     assert main(args) == 0
-    assert f"wrote {folder} (model.safetensors, config.json, README.md; networks: g_ema, g, d)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote {folder} (model.safetensors, config.json, README.md; networks: g_ema, g, d)" in out
     assert "license: apache-2.0" in (folder / "README.md").read_text()
     for source in (network, folder):
         out = tmp_path / ("from-" + source.name)
