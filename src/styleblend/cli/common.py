@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
     from tqdm import tqdm
 
-    from ..config import GeneratorConfig
+    from ..config_sg3 import AnyGeneratorConfig
     from ..io import Checkpoint
     from ..types import Generator
 
@@ -105,7 +105,7 @@ def load_network(args: argparse.Namespace) -> Checkpoint:
     return ckpt
 
 
-def check_against_network(args: argparse.Namespace, cfg: GeneratorConfig) -> None:
+def check_against_network(args: argparse.Namespace, cfg: AnyGeneratorConfig) -> None:
     """Refuse a --batch that does not fit (:data:`BATCH_PIXEL_BUDGET`) and a --trunc-cutoff outside [0, num_ws]."""
     batch = getattr(args, "batch", None)
     if batch is not None:
@@ -129,13 +129,13 @@ def load_generator(args: argparse.Namespace) -> Generator:
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
 
 
-def check_frames(count: int, cfg: GeneratorConfig, flag: str) -> int:
-    """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming
-    ``flag``."""
-    per_frame = cfg.img_resolution**2 * cfg.img_channels * 2  # uint8 frames, listed and then stacked
+def check_frames(count: int, G: Generator, flag: str) -> int:
+    """``count`` if that many frames rendered by ``G`` fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError
+    naming ``flag``."""
+    per_frame = G.img_resolution**2 * G.img_channels * 2  # uint8 frames, listed and then stacked
     fits = max(1, MAX_FRAME_BYTES // per_frame)
     if count > fits:
-        raise InvalidArgumentError(f"{count} frames of {cfg.img_resolution} px are more than fit in memory (at most "
+        raise InvalidArgumentError(f"{count} frames of {G.img_resolution} px are more than fit in memory (at most "
                                    f"{fits}, {MAX_FRAME_BYTES >> 30} GB); lower {flag}")
     return count
 

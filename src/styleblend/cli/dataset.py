@@ -18,7 +18,7 @@ def _colour(text: str) -> tuple[int, int, int]:
         rgb = ()
     if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
         raise argparse.ArgumentTypeError(f"'{text}' is not a colour like 255,255,255")
-    return rgb  # type: ignore[return-value]
+    return rgb
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..config_sg3 import StyleGAN3Config
     from ..io import Checkpoint
 
 
@@ -36,7 +37,7 @@ def describe(ckpt: Checkpoint) -> str:
 
     cfg = ckpt.g_config
     if is_stylegan3(cfg):
-        return "\n".join(describe_stylegan3(ckpt) + _footer(ckpt))
+        return "\n".join(describe_stylegan3(ckpt, cfg) + _footer(ckpt))
     s = cfg.synthesis
     lines = _source_lines(ckpt) + [
         f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
@@ -62,10 +63,9 @@ def describe(ckpt: Checkpoint) -> str:
     return "\n".join(lines + _footer(ckpt))
 
 
-def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
-    """Header and layer table of a StyleGAN3 generator: per layer its W+ row, sampling rate, output size
-    (with margin), channels, cut-off frequency, kernel and parameters."""
-    cfg = ckpt.g_config
+def describe_stylegan3(ckpt: Checkpoint, cfg: StyleGAN3Config) -> list[str]:
+    """Header and layer table of a StyleGAN3 generator (``cfg`` is ``ckpt.g_config``): per layer its W+ row,
+    sampling rate, output size (with margin), channels, cut-off frequency, kernel and parameters."""
     s = cfg.synthesis
     k = s.conv_kernel
     kind = "R (1x1 convolutions, radial filters)" if k == 1 else f"T ({k}x{k} convolutions)"
@@ -137,7 +137,7 @@ def _lineage_text(lineage: object) -> str:
 def _footer(ckpt: Checkpoint) -> list[str]:
     """Discriminator, augmentation and what was not read (the same for both families)."""
     lines = []
-    if ckpt.d is not None:
+    if ckpt.d is not None and ckpt.d_config is not None:
         lines.append(f"discriminator: {sum(v.numel() for v in ckpt.d.values()):,} parameters "
                      f"({ckpt.d_config.architecture})")
     p = ckpt.meta.get("augment_p", ckpt.meta.get("ada_aug_p"))

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io.atomic import write_bytes_atomic
 from .common import MAX_BATCH, MAX_SAMPLES, add_device, int_in_range, progress_bar, resolve_device
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def _metric_list(text: str) -> list[str]:
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics.features import StandInFeatures
 
     device = resolve_device(args.device)
-    bars: dict[str, object] = {}
+    bars: dict[str, tqdm] = {}
 
     def report(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)

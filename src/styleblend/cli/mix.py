@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from ..media.images import make_grid, save_png, to_uint8
     from ..render import render_ws
 
-    cells = len(args.rows) * len(args.cols)
-    if cells > MAX_CELLS:
-        raise InvalidArgumentError(f"{len(args.rows)} rows x {len(args.cols)} columns are {cells} images; a grid "
+    count = len(args.rows) * len(args.cols)
+    if count > MAX_CELLS:
+        raise InvalidArgumentError(f"{len(args.rows)} rows x {len(args.cols)} columns are {count} images; a grid "
                                    f"holds at most {MAX_CELLS}; give fewer --rows or --cols")
     G = load_generator(args)
     seeds = list(dict.fromkeys(args.rows + args.cols))

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         check_video_path("morph.mp4", args.fps)
     G = load_generator(args)
     specs = [args.src, *args.via, args.dst]
-    check_frames((args.steps - 1) * (len(specs) - 1) + 1, G.cfg, "--steps or the number of --via keyframes")
+    check_frames((args.steps - 1) * (len(specs) - 1) + 1, G, "--steps or the number of --via keyframes")
     keys = keyframes(G, specs, args.space, args.class_idx)
     if keys.shape[0] != len(specs):
         raise InvalidArgumentError(

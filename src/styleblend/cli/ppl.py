@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
 from ..latents.limits import LAYER_ORDERS
 from .common import MAX_SAMPLES, add_generator_args, int_in_range, load_generator, progress
+
+if TYPE_CHECKING:
+    from ..metrics.ppl import ImageDistance
 
 SCHEMES = ("slerp-z", "lerp-w", "per-layer", "pca", "psi")
 
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     G = load_generator(args)
     scheme = make_scheme(args, G.w_dim)
+    distance: ImageDistance
     if args.distance == "pixel":
         distance = PixelProxyDistance()
     else:

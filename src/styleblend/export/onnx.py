@@ -41,6 +41,7 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
 from ..nn import Generator
 from ..nn.mapping import truncate
+from ..types import Generator as AnyGenerator
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def _signature(G: Generator, what: str) -> tuple[dict[str, tuple[int | str, ...]
     return inputs, ({"ws": ws} if what == "mapping" else {"img": img, "ws": ws})
 
 
-def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "synthesis", *,
+def export_onnx(model: AnyGenerator | Checkpoint, out: str | Path, what: str = "synthesis", *,
                 truncation_cutoff: int | None = None, opset: int = DEFAULT_OPSET,
                 overwrite: bool = False) -> OnnxExport:
     """Write the ``what`` graph of ``model`` (its EMA generator for a checkpoint) as one ONNX file.
@@ -212,7 +213,7 @@ def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "syn
     return OnnxExport(path=out, what=what, inputs=inputs, outputs=outputs, opset=opset)
 
 
-def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "synthesis", *, batch: int = 3,
+def check_onnx(path: str | Path, model: AnyGenerator | Checkpoint, what: str = "synthesis", *, batch: int = 3,
                seed: int = 0, truncation_psi: float = 0.7, truncation_cutoff: int | None = None) -> float:
     """Run the ONNX file under onnxruntime (CPU) and return the largest absolute difference from PyTorch.
 
@@ -252,12 +253,12 @@ def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "syn
     return max(diffs)
 
 
-def _generator(model: Generator | Checkpoint) -> Generator:
-    if isinstance(model, Checkpoint):
-        return model.generator()  # type: ignore[return-value]
-    if isinstance(model, Generator):
-        return model
-    raise InvalidArgumentError(f"cannot export a {type(model).__name__}; pass a styleblend Generator or Checkpoint")
+def _generator(model: AnyGenerator | Checkpoint) -> Generator:
+    G = model.generator() if isinstance(model, Checkpoint) else model
+    if isinstance(G, Generator):  # the StyleGAN2 network this exporter traces
+        return G
+    raise InvalidArgumentError(f"cannot export a {type(G).__name__}; the exporter traces styleblend's StyleGAN2 "
+                               "Generator: pass one, or a Checkpoint of one")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

@@ -24,7 +24,7 @@ LAYER_ORDERS = ("uniform", "coarse-first", "fine-first")
 NORMALIZE = ("none", "unit", "layer")
 
 
-def check_psi(value: float, what: str = "truncation psi") -> float:
+def check_psi(value: float | str, what: str = "truncation psi") -> float:
     """``value`` as a finite float in :data:`PSI_RANGE`, else an InvalidArgumentError."""
     try:
         psi = float(value)

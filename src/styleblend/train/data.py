@@ -228,14 +228,13 @@ class ImageZipDataset(torch.utils.data.Dataset):
             with Image.open(io.BytesIO(data)) as img:
                 check_decoded_size(img, f"{path}: {name}")  # from the header, before decoding
                 img.load()
-                if img.mode == "L":
-                    img = img.convert("RGB")  # lossless; NVIDIA allows grayscale data sets
-                elif img.mode != "RGB":
+                if img.mode not in ("L", "RGB"):
                     raise ImageError(
                         f"'{path}': image {name} has mode {img.mode}, expected RGB; "
                         "convert the source with make_dataset (it composites alpha on a background)"
                     )
-                arr = np.asarray(img, dtype=np.uint8)
+                # L -> RGB is lossless; NVIDIA allows grayscale data sets
+                arr = np.asarray(img.convert("RGB") if img.mode == "L" else img, dtype=np.uint8)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
                 Image.DecompressionBombWarning) as exc:
             raise ImageError(f"'{path}': image {name} cannot be read ({type(exc).__name__}: {exc}); rebuild the data "

@@ -143,7 +143,9 @@ def reduce_gradients(params: list[torch.nn.Parameter], info: DistInfo, local: to
         tree = PairwiseSum()
         for part in parts:
             tree.add(part)
-        flat = tree.result()
+        total = tree.result()
+        assert total is not None  # one part per process, world_size >= 1
+        flat = total
     torch.nan_to_num(flat, nan=0.0, posinf=1e5, neginf=-1e5, out=flat)
     offset = 0
     for p in params:

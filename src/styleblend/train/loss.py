@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .draws import GenDraws, PhaseDraws, image_noise, noise_layers, noise_maps
+
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
@@ -44,7 +48,7 @@ def stat_means(stats: Stats) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def injected_noise(G: torch.nn.Module, noise: list[torch.Tensor]) -> Iterator[None]:
+def injected_noise(G: Generator, noise: list[torch.Tensor]) -> Iterator[None]:
     """Let G's noise layers use ``noise`` (one [N, 1, R, R] per layer) as their 'const' noise.
 
     The synthesis layers draw 'random' noise from torch's global generator, per pass; to give
@@ -93,7 +97,7 @@ class StyleGAN2Loss:
             images (see :func:`group_order`). None keeps D's own (strided) grouping.
     """
 
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module,
+    def __init__(self, G: Generator, D: torch.nn.Module,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None, r1_gamma: float = 10.0,
                  style_mixing_prob: float = 0.9, pl_weight: float = 2.0, pl_decay: float = 0.01,
                  pl_batch_shrink: int = 2, mbstd_group: int | None = None) -> None:
@@ -162,7 +166,7 @@ class StyleGAN2Loss:
               aug: dict[str, torch.Tensor] | None = None, drawn: bool = False) -> torch.Tensor:
         """D's logits [N, 1] of (augmented) images; ``drawn`` applies ``aug`` (from draws)."""
         if self.augment is not None:
-            img = self.augment.apply(img, aug) if drawn else self.augment(img)
+            img = self.augment.apply_params(img, aug) if drawn else self.augment(img)
         order = group_order(img.shape[0], self.mbstd_group)
         if order is None:
             return self.D(img, c)
