@@ -153,7 +153,10 @@ def psi_schedule_scheme(psi_middle: float = 0.7, psi_ends: float = 1.0, class_id
     def path(G: Generator, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         w0, w1 = _mapped(G, z0, z1, class_idx)
         ws = lerp(w0, w1, t)
-        return truncate_ws(ws, G.mapping.w_avg, psi_schedule(t, psi_ends, psi_ends, psi_middle).to(ws.device))
+        w_avg = getattr(G.mapping, "w_avg", None)  # not part of the interface (see styleblend.types.MappingNet)
+        if w_avg is None:
+            raise InvalidArgumentError("a psi schedule pulls towards the model's w_avg, and this model tracks none")
+        return truncate_ws(ws, w_avg, psi_schedule(t, psi_ends, psi_ends, psi_middle).to(ws.device))
 
     return PathScheme(f"lerp W, psi {psi_ends:g}->{psi_middle:g}->{psi_ends:g}", path)
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..nn.layers import SynthesisLayer
 from .augment import AugmentPipe
 
 if TYPE_CHECKING:
@@ -69,9 +70,9 @@ def generator(seed: int, step: int, phase: int, purpose: int) -> torch.Generator
     return torch.Generator().manual_seed(derive_seed(seed, purpose, step, phase))
 
 
-def noise_layers(G: Generator) -> list[torch.nn.Module]:
+def noise_layers(G: Generator) -> list[SynthesisLayer]:
     """G's synthesis layers that add per-pixel noise, in module order."""
-    return [m for m in G.synthesis.modules() if getattr(m, "use_noise", False) and hasattr(m, "noise_const")]
+    return [m for m in G.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
 
 
 def image_seeds(n: int, gen: torch.Generator) -> torch.Tensor:
