@@ -30,6 +30,8 @@ from .project import add_projection_options
 if TYPE_CHECKING:
     import torch
 
+    from ..types import Generator
+
 
 def _add_layer_args(p: argparse.ArgumentParser, default_help: str) -> None:
     p.add_argument("--layers", action="append", default=None, metavar="RANGE",
@@ -75,7 +77,7 @@ def _is_photo(spec: str) -> bool:
     return Path(spec).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+def _fusion_inputs(args: argparse.Namespace) -> tuple[Generator, torch.Tensor, torch.Tensor]:
     """G and the two W+ latents; photos are embedded with the network (or taken from the cache)."""
     from ..latents.files import latent_source
     from ..project.losses import FALLBACK_PARAMS
@@ -83,7 +85,8 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
     specs = (args.content, args.style)
     if not any(_is_photo(s) for s in specs):
         G = load_generator(args)
-        return G, *(latent_source(s, G, args.trunc, args.trunc_cutoff, args.class_idx) for s in specs)
+        first, second = (latent_source(s, G, args.trunc, args.trunc_cutoff, args.class_idx) for s in specs)
+        return G, first, second
     from ..project.batch import prepare_job
     from ..project.embedding import embed_photo
 
@@ -166,7 +169,7 @@ def run_crossover(args: argparse.Namespace) -> int:
     written.append(save_latents(args.outdir / f"{name}.npz", results.reshape(-1, num_ws, G.w_dim), "w",
                                 meta={"layers": np.asarray(labels), "inputs": np.asarray([first, second])}))
     if not args.quiet:
-        res = [f"{label} ({layer_resolution(G.cfg, r[0])}-{layer_resolution(G.cfg, r[-1])} px)"
+        res = [f"{label} ({layer_resolution(G, r[0])}-{layer_resolution(G, r[-1])} px)"
                for label, r in zip(labels, ranges)]
         print(f"{name}: {n} pair(s) x {len(ranges)} range(s) [{'; '.join(res)}] -> "
               + ", ".join(str(p) for p in written[:3]) + (" ..." if len(written) > 3 else ""))
