@@ -16,7 +16,7 @@ fractional translation), which need a band-limited resampler and matter less for
 The transforms are "non-leaking" for p < ~0.8 (ADA Sec. 2.2): D only ever sees augmented images
 and G still learns the clean distribution. :meth:`AugmentPipe.draw` takes every random number of
 a batch from a given generator (per image, independent of how the batch is later split), and
-:meth:`AugmentPipe.apply` applies those parameters; ``forward`` does both with torch's global
+:meth:`AugmentPipe.apply_params` applies those parameters; ``forward`` does both with torch's global
 generator.
 """
 
