@@ -257,8 +257,8 @@ def _generator(model: AnyGenerator | Checkpoint) -> Generator:
     G = model.generator() if isinstance(model, Checkpoint) else model
     if isinstance(G, Generator):  # the StyleGAN2 network this exporter traces
         return G
-    raise InvalidArgumentError(f"cannot export a {type(G).__name__}; the exporter traces styleblend's StyleGAN2 "
-                               "Generator: pass one, or a Checkpoint of one")
+    raise InvalidArgumentError(f"cannot export a {type(G).__name__}; pass a styleblend (StyleGAN2) Generator or "
+                               "Checkpoint: the exporter traces that network")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
