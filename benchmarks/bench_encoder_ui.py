@@ -55,7 +55,8 @@ def bench_ui(images: list[Path], refine: int) -> None:
     try:
         for i, path in enumerate(images):
             t0 = time.perf_counter()
-            body, _ = _post(f"{server.url}api/embed?filename={path.name}", path.read_bytes(), "application/octet-stream")
+            body, _ = _post(f"{server.url}api/embed?filename={path.name}", path.read_bytes(),
+                            "application/octet-stream")
             reply = json.loads(body)
             _, headers = _post(f"{server.url}api/toonify", json.dumps({"job": reply["job"]}).encode(),
                                "application/json")

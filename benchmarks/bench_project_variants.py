@@ -2,7 +2,8 @@
 
 Reproduces the loss, W+ regulariser and `nvidia` noise tables of docs/projection.md. Each variant is
 ``method:loss:overrides`` (loss: pixel, dfeat, or dfeat*K = D features + K x MSE) with overrides as
-``key=value`` pairs joined by ``+`` (ProjectionSettings fields), e.g. ``fast:pixel:w_reg=0.03`` or ``nvidia:pixel:optimize_noise=false+space=w+``. All images are projected
+``key=value`` pairs joined by ``+`` (ProjectionSettings fields), e.g. ``fast:pixel:w_reg=0.03`` or
+``nvidia:pixel:optimize_noise=false+space=w+``. All images are projected
 at once (``project()`` takes N targets; each gets its own latent). Examples (minutes on 2 busy CPU cores):
 
     python benchmarks/bench_project_variants.py --first 0 --count 8 --steps 100 \

@@ -19,7 +19,8 @@ same way; ``--no-weights`` skips the weight blends.
 Prints one row per part plus the command, the load average and the wall time. Usage::
 
     python benchmarks/bench_region_locality.py [--layer b32] [--parts 6] [--top-k 16] \\
-        [--region-layers b32.conv0,b32.conv1] [--samples 16] [--eval 32] [--picture docs/regions-locality.png] [--picture-parts 1,2]
+        [--region-layers b32.conv0,b32.conv1] [--samples 16] [--eval 32] \\
+        [--picture docs/regions-locality.png] [--picture-parts 1,2] \\
         [--features 32-64 [--features 16-32]] [--feather 1] [--no-weights] [--feature-picture docs/x.png]
 """
 

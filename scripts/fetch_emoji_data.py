@@ -245,7 +245,8 @@ def safe_extract(tarball: Path, target: Path, wanted: tuple[str, ...]) -> int:
         members = tar.getmembers()
         bad = [m.name for m in members if not _is_safe_member(m, target)]
         if bad:
-            raise FetchError(f"{tarball.name}: refusing to extract unsafe members (links or paths escaping the target): {bad[:5]}")
+            raise FetchError(f"{tarball.name}: refusing to extract unsafe members "
+                             f"(links or paths escaping the target): {bad[:5]}")
         for member in members:
             if member.isfile() and member.name.startswith(wanted):
                 # filter="data" is a second line of defence (also drops odd permission bits).
@@ -324,7 +325,8 @@ def select_heads(emoji: list[dict], files: dict[str, set[str]]) -> tuple[list[Se
             # A file name is the emoji's code points, so duplicates are the same picture.
             selected.setdefault(
                 file,
-                Selected(name=name, category=entry["category"], subcategory=entry["subcategory"], file=file, skin_tone=tone),
+                Selected(name=name, category=entry["category"], subcategory=entry["subcategory"], file=file,
+                         skin_tone=tone),
             )
     return sorted(selected.values(), key=lambda s: s.file), dropped
 
@@ -490,9 +492,11 @@ def write_extra_style(
 def main(argv: list[str] | None = None) -> int:
     """Run the fetch; return the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="output/cache folder (default: data/emoji)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR,
+                        help="output/cache folder (default: data/emoji)")
     parser.add_argument("--version", default=DEFAULT_VERSION, help="emoji-datasource version (default: %(default)s)")
-    parser.add_argument("--heldout-every", type=int, default=50, help="hold out every N-th image by file name (default: %(default)s)")
+    parser.add_argument("--heldout-every", type=int, default=50, help="hold out every N-th image by file name "
+                                                                      "(default: %(default)s)")
     known = list(STYLES) + [s.name for s in EXTRA_STYLES]
     parser.add_argument(
         "--styles",

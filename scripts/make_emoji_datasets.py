@@ -31,7 +31,8 @@ WHITE = (255, 255, 255)
 def main(argv: list[str] | None = None) -> int:
     """Build the zips; return the process exit code."""
     parser = argparse.ArgumentParser(description="Build the emoji training zips.")
-    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "data" / "emoji", help="folder of fetch_emoji_data.py")
+    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "data" / "emoji",
+                        help="folder of fetch_emoji_data.py")
     parser.add_argument(
         "--styles", default=",".join(STYLES), help="comma-separated styles to build (default: %(default)s)"
     )

@@ -140,7 +140,8 @@ def borrowed_names(mods: dict[str, tuple[Path, bool]]) -> list[str]:
             if name is None or name == "*" or target not in mods or mods[target][1]:
                 continue
             tree = _parse(mods[target][0])
-            own = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            own = {n.name for n in ast.walk(tree) if isinstance(n, defs)}
             own |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}  # assigned or used there
             src = mods[target][0].read_text(encoding="utf-8").splitlines()
             noqa = {(a.asname or a.name) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))

@@ -304,14 +304,14 @@ def embed(model: Generator | Checkpoint, image: str | Path | np.ndarray | torch.
         from .project.encoder import encode, load_encoder
 
         enc = load_encoder(encoder, next(G.parameters()).device)
-        enc.check_generator(G, f"encoder '{encoder}'")  # type: ignore[arg-type]
+        enc.check_generator(G, f"encoder '{encoder}'")
         with torch.no_grad():
-            init_ws = encode(enc, G, target)  # type: ignore[arg-type]
+            init_ws = encode(enc, G, target)
         if getattr(G.mapping, "w_avg", None) is not None:
             overrides["num_w_samples"] = 0  # the start is given: W's mean need not be sampled
     loss, _, _ = resolve_loss(method)
     settings = settings_for(method, **overrides)
-    return project(G, target, settings, loss, seed=seed, init_ws=init_ws, callback=callback)  # type: ignore[arg-type]
+    return project(G, target, settings, loss, seed=seed, init_ws=init_ws, callback=callback)
 
 
 # -- images -------------------------------------------------------------------------------------------

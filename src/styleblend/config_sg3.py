@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .config import (
     _to_jsonable,
 )
 from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 FAMILY = "stylegan3"
 MAX_SG3_LAYERS = 64
@@ -77,7 +80,8 @@ class SG3SynthesisConfig:
         _int("synthesis channel_base", self.channel_base, 1, MAX_FEATURES * MAX_RESOLUTION)
         _int("synthesis channel_max", self.channel_max, 1, MAX_FEATURES)
         _int("synthesis num_layers", self.num_layers, 1, MAX_SG3_LAYERS)
-        _int("synthesis num_critical", self.num_critical, 0, self.num_layers - 1 if isinstance(self.num_layers, int) else 0)
+        _int("synthesis num_critical", self.num_critical, 0,
+             self.num_layers - 1 if isinstance(self.num_layers, int) else 0)
         _float("synthesis first_cutoff", self.first_cutoff, 0.0, MAX_RESOLUTION, open_low=True)
         _float("synthesis first_stopband", self.first_stopband, 0.0, MAX_RESOLUTION, open_low=True)
         _float("synthesis last_stopband_rel", self.last_stopband_rel, 0.0, 64.0, open_low=True)
@@ -222,7 +226,11 @@ class StyleGAN3Config:
         return cls(mapping=mapping, synthesis=synthesis, **_known(cls, data))
 
 
-def is_stylegan3(cfg: object) -> bool:
+# A generator architecture of either family; code that differs by family asks is_stylegan3.
+AnyGeneratorConfig: TypeAlias = GeneratorConfig | StyleGAN3Config
+
+
+def is_stylegan3(cfg: object) -> TypeIs[StyleGAN3Config]:
     """True for a :class:`StyleGAN3Config` (the one question code asks when families differ)."""
     return isinstance(cfg, StyleGAN3Config)
 
@@ -263,7 +271,8 @@ def design_layers(cfg: StyleGAN3Config) -> tuple[InputSpec, list[LayerSpec]]:
     half_widths = np.maximum(stopbands, rates / 2) - cutoffs
     if not (np.all(np.isfinite(rates)) and rates.min() >= 1 and np.all(half_widths > 0)):
         raise InvalidArgumentError(
-            f"first_cutoff={s.first_cutoff}, first_stopband={s.first_stopband}, last_stopband_rel={s.last_stopband_rel} "
+            f"first_cutoff={s.first_cutoff}, first_stopband={s.first_stopband}, "
+            f"last_stopband_rel={s.last_stopband_rel} "
             "give layers below one sample per image or no transition band; NVIDIA's defaults are 2, 2**2.1 and 2**0.3")
     sizes = rates + s.margin_size * 2
     sizes[-2:] = res
@@ -312,7 +321,7 @@ def default_magnitude_ema_beta(batch_size: int) -> float:
 
 def stylegan3_r(**kwargs: Any) -> SG3SynthesisConfig:
     """A StyleGAN3-R synthesis config: 1x1 convolutions, radial down-sampling filters, doubled channels."""
-    base = dict(conv_kernel=1, use_radial_filters=True, channel_base=65536, channel_max=1024)
+    base: dict[str, Any] = dict(conv_kernel=1, use_radial_filters=True, channel_base=65536, channel_max=1024)
     base.update(kwargs)
     return SG3SynthesisConfig(**base)
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from .blend import Swap, WeightTable, blend_checkpoints, save_blend, swap_sweep
 from .blend.compat import check_configs
 from .blend.preview import preview_grid
-from .config import GeneratorConfig
+from .config_sg3 import AnyGeneratorConfig
 from .io import Checkpoint, load_checkpoint
 from .latents.crossover import mix_styles
 from .latents.files import save_latents
@@ -53,7 +53,8 @@ def blend_grids(base: Checkpoint, transfer: Checkpoint, outdir: Path, seeds: Seq
     res_list = [r for r in base.g_config.block_resolutions if r < base.g_config.img_resolution]
     size = base.g_config.img_resolution
     for flip, name, what in [(False, "blend-grid.png", "structure from the transfer up to r, rendering from the base"),
-                             (True, "blend-grid-flipped.png", "structure from the base up to r, rendering from the transfer")]:
+                             (True, "blend-grid-flipped.png", "structure from the base up to r, rendering from the "
+                                                              "transfer")]:
         models = [base, *(ckpt for _, ckpt, _ in swap_sweep(base, transfer, flip=flip, resolutions=res_list)), transfer]
         grid = preview_grid(models, seeds, truncation_psi=TRUNCATION_PSI)
         labels = ["base", *(f"swap {r}" for r in res_list), "transfer"]
@@ -68,7 +69,7 @@ THREE_MODEL_ORDERS = ((1, 2, 0), (2, 1, 0), (0, 1, 2), (0, 2, 1))
 STRUCTURE_MAX, MID_MAX = 8, 16
 
 
-def three_model_schedule(cfg: GeneratorConfig, structure: int, mid: int, rendering: int) -> WeightTable:
+def three_model_schedule(cfg: AnyGeneratorConfig, structure: int, mid: int, rendering: int) -> WeightTable:
     """One-hot weights over [base, transfer, third]: ``structure`` up to 8 px, ``mid`` at 16, ``rendering`` above."""
     def row(owner: int) -> tuple[float, ...]:
         return tuple(1.0 if i == owner else 0.0 for i in range(3))

@@ -121,7 +121,7 @@ def render_with_seed_noise(G: Generator, ws: torch.Tensor, seeds: Sequence[int],
     return torch.cat(out) if out else render_ws(G, ws, noise_mode="const")
 
 
-def set_user_transform(G: torch.nn.Module, translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -> None:
+def set_user_transform(G: Generator, translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -> None:
     """Translate (in image widths: +x right, +y down) and rotate (degrees) what a StyleGAN3 generator renders,
     as NVIDIA's gen_images.py ``--translate``/``--rotate`` do (they set the input's transform buffer);
     (0, 0) and 0 restore the stored transform of an unmodified snapshot (the identity).

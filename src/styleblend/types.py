@@ -62,6 +62,10 @@ class SynthesisNet(Protocol):
     @property
     def img_channels(self) -> int: ...
 
+    #: A mode, like train/eval: render the layers stored as float16 in float16, as NVIDIA's code does
+    #: (``Checkpoint.generator(mixed_precision=True)`` sets it); float32 everywhere when False.
+    mixed_precision: bool
+
     def __call__(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """noise_mode: 'const' (the stored noise, as NVIDIA's generate.py renders), 'random' or 'none'."""
         ...

@@ -112,7 +112,8 @@ def how_to_get(spec: WeightsFile) -> str:
 
 
 def missing_message(spec: WeightsFile) -> str:
-    where = ", ".join([f"`{spec.param}`", str(spec.cache_path())] + ([spec.elsewhere_text] if spec.elsewhere_text else []))
+    places = [f"`{spec.param}`", str(spec.cache_path())] + ([spec.elsewhere_text] if spec.elsewhere_text else [])
+    where = ", ".join(places)
     return f"no {spec.name} weights found (looked for {where}); {how_to_get(spec)}"
 
 

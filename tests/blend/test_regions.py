@@ -120,6 +120,19 @@ def test_layer_names():
         region_channel_masks((0,), ["b16.torgb"], 16, cfg)
 
 
+def test_stylegan3_models_are_refused_with_the_reason():
+    # StyleGAN3 has no resolution blocks; before this check, 'b16' passed parse_layer on a 16 px SG3 model
+    # (its sampling rates include 16) and the failure came later as an AttributeError.
+    from ..conftest import tiny_sg3_checkpoint
+
+    ckpt = tiny_sg3_checkpoint()
+    for call in (lambda: parse_layer("b16", ckpt.g_config),
+                 lambda: layer_activations(ckpt.generator(), torch.zeros(1, ckpt.g_config.num_ws, 8), "b16"),
+                 lambda: plan_region_blend(ckpt.generator(), 0, samples=2)):
+        with pytest.raises(InvalidArgumentError, match="StyleGAN2 generators.*this is a StyleGAN3 generator"):
+            call()
+
+
 def test_block_features_are_conv1_output_and_hooks_are_removed():
     ckpt = tiny_checkpoint()
     G = ckpt.generator()

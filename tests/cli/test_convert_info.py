@@ -155,3 +155,25 @@ def test_info_refuses_a_generator_without_tensors_like_generate(tmp_path, capsys
     generate_err = capsys.readouterr().err
     assert info_err.count("\n") == 1 and "missing" in info_err
     assert info_err.split("error: ", 1)[1] == generate_err.split("error: ", 1)[1]
+
+
+def test_info_of_a_model_folder_names_the_folder_its_licence_and_lineage(tmp_path, capsys):
+    from styleblend.blend.model import blend_checkpoints
+    from styleblend.blend.schedules import Swap
+    from styleblend.io.hub import save_pretrained
+
+    base, transfer = tiny_checkpoint(seed=0), tiny_checkpoint(seed=1)
+    blended, recipe = blend_checkpoints(base, [transfer], Swap(8))
+    folder = save_pretrained(blended, tmp_path / "toon", license="cc-by-4.0", recipe=recipe)
+    assert main(["info", "--network", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"folder:      {folder} (hub-style model folder)\n" in out and "file:" not in out
+    assert "format:      model.safetensors (native), config.json\n" in out
+    assert "license:     cc-by-4.0\n" in out
+    assert "lineage:     a blend of 2 models (schedule swap:8)" in out
+    assert load_checkpoint(folder).describe() == "model.safetensors (native)"
+    # a file is still described as a file
+    path = save_checkpoint(base, tmp_path / "plain.safetensors")
+    assert main(["info", "--network", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"file:        {path}\nformat:      native\n" in out and "folder:" not in out

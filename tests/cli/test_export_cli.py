@@ -22,7 +22,8 @@ def test_hub_folder_is_read_by_every_command_and_never_replaced_without_force(tm
     folder = tmp_path / "tiny-model"
     args = ["export", "--network", str(network), "--to", "hub", "--out", str(folder), "--license", "apache-2.0"]
     assert main(args) == 0
-    assert f"wrote {folder} (model.safetensors, config.json, README.md; networks: g_ema, g, d)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote {folder} (model.safetensors, config.json, README.md; networks: g_ema, g, d)" in out
     assert "license: apache-2.0" in (folder / "README.md").read_text()
     for source in (network, folder):
         out = tmp_path / ("from-" + source.name)
@@ -109,4 +110,5 @@ def test_onnx_check_warns_when_far_and_says_when_it_could_not_run(tmp_path, netw
     assert main(args) == 0
     assert "not checked: onnxruntime is not installed" in capsys.readouterr().out
     assert main([*args, "--no-check"]) == 0
-    assert capsys.readouterr().out == f"wrote {tmp_path / 'g.onnx'} (synthesis: ws [N, 8, 32] -> img [N, 3, 32, 32] (opset 18))\n"
+    assert capsys.readouterr().out == (f"wrote {tmp_path / 'g.onnx'} (synthesis: ws [N, 8, 32] -> img [N, 3, 32, 32] "
+                                       "(opset 18))\n")

@@ -11,9 +11,9 @@ from styleblend.cli.main import COMMANDS, build_parser, command_name, main
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-# Commands whose modules do not import torch, so that `styleblend CMD --help` does not load it either.
-# Add a command here once its module imports the library inside ``run`` (see cli/main.py).
-LIGHT_COMMANDS = ("demo", "info", "convert", "export", "dataset", "train", "diff", "encoder", "align")
+# Every command's module imports the library inside ``run`` (see cli/main.py), so that `styleblend CMD --help`
+# does not load torch.
+LIGHT_COMMANDS = tuple(COMMANDS)
 
 
 def help_in_child(*argv: str, heavy: tuple[str, ...] = ("torch",)) -> subprocess.CompletedProcess:
@@ -39,6 +39,36 @@ def test_light_commands_help_imports_no_torch(command):
     proc = help_in_child(command, "--help")
     assert proc.returncode == 0, proc.stderr
     assert f"usage: styleblend {command}" in proc.stdout
+
+
+def test_help_texts_state_the_library_values_they_do_not_import():
+    """`ui` and `metrics` --help name values of modules that load torch; they must stay the library's."""
+    from styleblend.metrics.evaluate import METRICS
+    from styleblend.metrics.fid import SQRT_METHODS
+    from styleblend.ui.embedding import MAX_STEPS
+    from styleblend.ui.server import DEFAULT_HOST, DEFAULT_PORT
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    ui = {a.dest: a.help for a in sub["ui"]._actions}
+    assert f"default {DEFAULT_HOST}," in ui["host"] and f"default {DEFAULT_PORT};" in ui["port"]
+    assert f"at most {MAX_STEPS}" in ui["embed_steps"]
+    metrics = {a.dest: a.help for a in sub["metrics"]._actions}
+    assert [name for name in METRICS if name not in metrics["metrics"]] == []
+    assert all(method in metrics["fid_sqrt"] for method in SQRT_METHODS)
+
+
+def test_library_checked_options_fail_as_one_line_errors(tmp_path, capsys):
+    # --embed-steps and --metrics are checked when the command runs (their bounds live with torch).
+    assert main(["ui", "--embed-steps", "0"]) == 1
+    assert "--embed-steps 0 must be in [1, " in capsys.readouterr().err
+    from styleblend.io import save_checkpoint
+
+    from ..conftest import tiny_checkpoint
+
+    net = save_checkpoint(tiny_checkpoint(), tmp_path / "tiny.safetensors")
+    assert main(["metrics", "--network", str(net), "--data", str(tmp_path), "--metrics", "fid,lpips"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "unknown metric(s) ['lpips']" in err and "--metrics" in err and len(err.splitlines()) == 1
 
 
 def test_summaries_are_the_ones_the_modules_register():

@@ -162,12 +162,12 @@ def test_permission_and_memory_errors_are_one_line(tmp_path, net, capsys, monkey
     assert "Permission denied" in err and "seed0000.png" in err and "permissions" in err
     monkeypatch.undo()
 
-    import styleblend.cli.generate as generate
+    import styleblend.render as render  # `generate` imports it when it runs
 
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(generate, "render_ws", exhausted)
+    monkeypatch.setattr(render, "render_ws", exhausted)
     assert main(["generate", "--network", str(net), "--seeds", "0", "--outdir", str(tmp_path / "o")]) == 1
     assert "out of memory" in one_error_line(capsys)
 

@@ -65,7 +65,8 @@ def test_both_graph_matches_pytorch_for_any_batch(both_file):
 def test_check_onnx_sees_a_different_model_or_cutoff(both_file):
     ckpt, done = both_file
     assert check_onnx(done.path, tiny_checkpoint(seed=9, res=16), "both") > 1e-2
-    with pytest.raises(InvalidArgumentError, match=r"outputs shape \(3, 3, 16, 16\) where this model gives \(3, 3, 32, 32\)"):
+    with pytest.raises(InvalidArgumentError,
+                       match=r"outputs shape \(3, 3, 16, 16\) where this model gives \(3, 3, 32, 32\)"):
         check_onnx(done.path, tiny_checkpoint(seed=1), "both")
     assert check_onnx(done.path, ckpt, "both", truncation_cutoff=None) > 1e-3  # exported with cutoff 4
     with pytest.raises(InvalidArgumentError, match="2 outputs, but a 'mapping' graph has 1"):

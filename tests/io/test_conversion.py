@@ -172,7 +172,7 @@ def test_options_that_do_not_apply_are_refused(tmp_path, nvidia_g64):
     with pytest.raises(InvalidArgumentError, match="choose one of"):
         convert_checkpoint(ckpt, tmp_path / "a.x", "nvidia-tf")
     # The plain writer, which needs the network's own pickle, points to the template route.
-    with pytest.raises(CheckpointError, match="convert --to nvidia-pkl --template FILE"):
+    with pytest.raises(CheckpointError, match=r"`template`: convert_checkpoint\(ckpt, out, 'nvidia-pkl', template="):
         save_checkpoint(ckpt, tmp_path / "a.pkl", "nvidia-pkl")
 
 
@@ -239,13 +239,13 @@ def test_find_template_from_a_remembered_start(tmp_path, nvidia_g64):
     snap = load_checkpoint(save_checkpoint(dataclasses.replace(tuned, meta={"started_from": record}),
                                            tmp_path / "snap.safetensors"))
     assert find_template(snap) == template
-    with pytest.raises(CheckpointError, match="neither an NVIDIA pickle nor trained from one; pass --template"):
+    with pytest.raises(CheckpointError, match="neither an NVIDIA pickle nor trained from one; pass `template`"):
         find_template(tiny_checkpoint(0))
     data = bytearray(template.read_bytes())
     data[-100] ^= 1
     template.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=f"has changed since.*pass --template {template}"):
+    with pytest.raises(CheckpointError, match=f"has changed since.*pass `template` {template}"):
         find_template(snap)
     template.unlink()
-    with pytest.raises(CheckpointError, match="no longer exists; pass --template"):
+    with pytest.raises(CheckpointError, match="no longer exists; pass `template`"):
         find_template(snap)

@@ -108,7 +108,8 @@ def test_no_module_outside_io_spells_a_format_or_maps_suffixes():
                 if hit:
                     problems.append(f"{rel}:{node.lineno} lists format suffixes {hit}")
             elif isinstance(node, ast.ImportFrom) and node.module and "formats" in node.module.split("."):
-                problems.append(f"{rel}:{node.lineno} imports a format module ({node.module}); ask styleblend.io.registry")
+                problems.append(f"{rel}:{node.lineno} imports a format module ({node.module}); ask "
+                                "styleblend.io.registry")
     assert not problems, "\n".join(problems)
 
 

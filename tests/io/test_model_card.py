@@ -67,8 +67,9 @@ def test_card_of_a_blend_whose_parent_is_gone_says_so():
     config = {"g_config": tiny_checkpoint().g_config.to_dict(), "networks": ["g_ema"], "dtype": "float32",
               "license": None, "styleblend_version": "0.1.0",
               "lineage": {"blend": {"schedule": "swap:16", "mapping": "base",
-                                    "parents": [{"role": "base", "file": "a.pkl", "format": "nvidia-pkl", "sha256": "cd" * 32},
-                                                {"role": "transfer", "file": "gone.pkl", "format": None, "sha256": None}]}}}
+                                    "parents": [
+                                        {"role": "base", "file": "a.pkl", "format": "nvidia-pkl", "sha256": "cd" * 32},
+                                        {"role": "transfer", "file": "gone.pkl", "format": None, "sha256": None}]}}}
     card = model_card(config, "m")
     assert "  - base: `a.pkl` (nvidia-pkl), SHA-256 `" + "cd" * 32 + "`" in card
     assert "  - transfer: `gone.pkl`, SHA-256 unknown" in card

@@ -135,7 +135,7 @@ def test_output_format_and_writable_formats(tmp_path, nvidia_g64):
     nvidia = load_checkpoint(nvidia_g64 / "network-snapshot.pkl")
     assert output_format(nvidia) == NVIDIA_PKL.name
     assert writable_formats(nvidia) == [NATIVE.name, NVIDIA_PKL.name, ROSINALITY.name]
-    with pytest.raises(CheckpointError, match="--template FILE"):
+    with pytest.raises(CheckpointError, match=r"`template`: convert_checkpoint\(ckpt, out, .nvidia-pkl., template="):
         save_checkpoint(mem, tmp_path / "x.pkl", NVIDIA_PKL.name)
     with pytest.raises(InvalidArgumentError, match="cannot write format 'nvidia-tf'"):
         save_checkpoint(mem, tmp_path / "x.pkl", "nvidia-tf")

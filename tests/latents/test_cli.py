@@ -87,7 +87,8 @@ def test_style_fusion_embeds_photos_once_and_fuses_their_latents(tmp_path, net, 
         with torch.no_grad():
             img = G.synthesis(seeds_to_ws(G, [seed]), noise_mode="const")
         photos.append(tmp_path / f"photo{seed}.png")
-        Image.fromarray(((img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255)).to(torch.uint8).numpy()).save(photos[-1])
+        pixels = (img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(photos[-1])
     argv = ["style-fusion", "--network", net, "--content", photos[0], "--style", photos[1], "--layers", "2-4",
             "--steps", 3, "--outdir", tmp_path / "f"]
     assert main(list(map(str, argv))) == 0

@@ -105,7 +105,8 @@ def test_missing_weights_message(torch_home, tmp_path):
         load_inception()
     msg = str(info.value)
     assert WEIGHTS_URL in msg and WEIGHTS_FILE in msg and str(torch_home / "hub" / "checkpoints") in msg
-    assert "`inception_path`" in msg and "allow `download`" in msg and info.value.params == ("inception_path", "download")
+    assert "`inception_path`" in msg and "allow `download`" in msg
+    assert info.value.params == ("inception_path", "download")
     with pytest.raises(MissingWeightsError, match="does not exist"):
         load_inception(tmp_path / "nowhere.pth")
 

@@ -59,7 +59,8 @@ def test_hub_cache_respects_torch_home(no_vgg, monkeypatch):
     # a random file under the published name fails the SHA-256 check; one with that hash is used
     with pytest.raises(MissingWeightsError, match="SHA-256"):
         find_weights(VGG16)
-    monkeypatch.setattr("styleblend.perceptual.vgg.VGG16", dataclasses.replace(VGG16, sha256_prefix=sha256_of(cache)[:8]))
+    monkeypatch.setattr("styleblend.perceptual.vgg.VGG16",
+                        dataclasses.replace(VGG16, sha256_prefix=sha256_of(cache)[:8]))
     assert torch.equal(load_vgg16().features[0].bias, _random_torchvision_state(1)["features.0.bias"])
 
 

@@ -78,8 +78,9 @@ def test_same_seed_same_result_and_seed_matters(tiny_G):
     assert torch.equal(a.ws, b.ws)
     assert all(torch.equal(a.noise[k], b.noise[k]) for k in a.noise)
     assert not torch.equal(a.ws, c.ws)
-    r1 = project(tiny_G, target, settings_for("image2stylegan", steps=3, init="random", num_w_samples=100), loss, seed=4)
-    r2 = project(tiny_G, target, settings_for("image2stylegan", steps=3, init="random", num_w_samples=100), loss, seed=4)
+    settings = settings_for("image2stylegan", steps=3, init="random", num_w_samples=100)
+    r1 = project(tiny_G, target, settings, loss, seed=4)
+    r2 = project(tiny_G, target, settings, loss, seed=4)
     assert torch.equal(r1.ws, r2.ws)
 
 
@@ -140,7 +141,8 @@ def test_init_latent_and_bad_inputs(tiny_G):
 
 def test_published_settings():
     i2s = settings_for("image2stylegan")
-    assert (i2s.space, i2s.steps, i2s.lr, i2s.betas, i2s.eps, i2s.lr_schedule) == ("w+", 5000, 0.01, (0.9, 0.999), 1e-8, "constant")
+    assert (i2s.space, i2s.steps, i2s.lr, i2s.betas, i2s.eps, i2s.lr_schedule) == \
+        ("w+", 5000, 0.01, (0.9, 0.999), 1e-8, "constant")
     assert not i2s.optimize_noise
     nv = settings_for("nvidia")
     assert (nv.space, nv.steps, nv.lr, nv.lr_rampup, nv.lr_rampdown, nv.w_noise, nv.w_noise_ramp,

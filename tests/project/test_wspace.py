@@ -9,7 +9,7 @@ import torch
 
 from styleblend.errors import InvalidArgumentError
 from styleblend.project import pixel_fallback_loss, project, settings_for, synthesize
-from styleblend.project.projector import DEFAULT_W_REG
+from styleblend.project.settings import DEFAULT_W_REG
 from styleblend.project.wspace import distance_from_w, row_spread, w_stats
 
 

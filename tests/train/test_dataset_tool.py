@@ -80,7 +80,8 @@ def mixed_source(tmp_path: Path) -> Path:
 
 
 # Source names in sorted order; the readable ones get consecutive archive indices.
-READABLE = ["a_rgba.png", "b_palette.png", "c_gray.png", "d_gray16.png", "e_cmyk.jpg", "f_rotated.jpg", "g_nonsquare.png", "sub/h_big.png"]
+READABLE = ["a_rgba.png", "b_palette.png", "c_gray.png", "d_gray16.png", "e_cmyk.jpg", "f_rotated.jpg",
+            "g_nonsquare.png", "sub/h_big.png"]
 UNREADABLE = ["notes.txt", "truncated.png"]
 
 

@@ -51,8 +51,8 @@ def align_faces(photo: str | Path | np.ndarray, output_size: int = 1024, detecto
         [(aligned uint8 [output_size, output_size, 3], face)] sorted left to right.
 
     Raises:
-        NoFaceError: no face found, or only faces below ``min_face_size``. ImageError: unreadable photo. MissingDependencyError /
-        MissingWeightsError: dlib or its landmark model is not installed.
+        NoFaceError: no face found, or only faces below ``min_face_size``. ImageError: unreadable photo.
+        MissingDependencyError / MissingWeightsError: dlib or its landmark model is not installed.
     """
     from ..media.load import load_image
 

@@ -122,7 +122,7 @@ def align_face(image: np.ndarray | Image.Image, landmarks: np.ndarray, output_si
     shrink = int(np.floor(qsize / output_size * 0.5))
     if shrink > 1:
         rsize = (int(np.rint(img.size[0] / shrink)), int(np.rint(img.size[1] / shrink)))
-        img = img.resize(rsize, Image.LANCZOS)
+        img = img.resize(rsize, Image.Resampling.LANCZOS)
         quad /= shrink
         qsize /= shrink
 
@@ -145,10 +145,10 @@ def align_face(image: np.ndarray | Image.Image, landmarks: np.ndarray, output_si
         quad += pad[:2]
 
     # Map the quad onto a square (PIL samples the source at the quad; +0.5 = pixel centres) and downsample.
-    img = img.transform((transform_size, transform_size), Image.QUAD, tuple((quad + 0.5).flatten()),
-                        Image.BILINEAR)
+    img = img.transform((transform_size, transform_size), Image.Transform.QUAD, tuple((quad + 0.5).flatten()),
+                        Image.Resampling.BILINEAR)
     if output_size < transform_size:
-        img = img.resize((output_size, output_size), Image.LANCZOS)
+        img = img.resize((output_size, output_size), Image.Resampling.LANCZOS)
     return np.asarray(img, dtype=np.uint8)
 
 

@@ -27,8 +27,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..config_sg3 import AnyGeneratorConfig, StyleGAN3Config, is_stylegan3
 from ..errors import InvalidArgumentError
-from ..nn.naming import ParamInfo
+from ..nn.naming import LayerInfo, ParamInfo, generator_layers
 from .tables import parse_float as _parse_float
 from .tables import parse_pairs
 
@@ -47,8 +48,8 @@ def axis_value(param: ParamInfo, axis: str) -> float:
     """
     value = (param.size if param.size is not None else param.resolution) if axis == "size" else param.anchor_ws_index
     if value is None:
-        raise InvalidArgumentError(f"'{param.key}' ({param.group}) has no layer {axis}, so a {axis} schedule cannot set "
-                                   f"it; give that group a number instead, e.g. ';{param.group}=0'")
+        raise InvalidArgumentError(f"'{param.key}' ({param.group}) has no layer {axis}, so a {axis} schedule cannot "
+                                   f"set it; give that group a number instead, e.g. ';{param.group}=0'")
     return float(value)
 
 
@@ -74,10 +75,11 @@ class AxisSchedule:
         if need is None:
             raise InvalidArgumentError(f"{self.axis} schedule kind {self.kind!r} must be one of {KINDS}")
         if len(self.args) != need or not all(math.isfinite(a) for a in self.args):
-            raise InvalidArgumentError(f"a {self.axis} {self.kind} schedule needs {need} finite number(s), got {self.args}")
+            raise InvalidArgumentError(f"a {self.axis} {self.kind} schedule needs "
+                                       f"{need} finite number(s), got {self.args}")
         if self.kind == "linear" and self.args[1] <= self.args[0]:
-            raise InvalidArgumentError(f"{self.axis} ramp from {_num(self.args[0])} to {_num(self.args[1])}: the end must "
-                                       "be larger than the start (add ':flip' to reverse the direction)")
+            raise InvalidArgumentError(f"{self.axis} ramp from {_num(self.args[0])} to {_num(self.args[1])}: the end "
+                                       "must be larger than the start (add ':flip' to reverse the direction)")
         if self.kind == "sigmoid" and self.args[1] <= 0:
             raise InvalidArgumentError(f"{self.axis} sigmoid width={_num(self.args[1])} must be > 0")
         if self.kind == "table":
@@ -116,23 +118,21 @@ class AxisSchedule:
             return f"{self.axis}:table:" + ",".join(items)
         return f"{self.axis}:{self.kind}:" + ":".join(_num(a) for a in self.args) + (":flip" if self.flip else "")
 
-    def validate(self, cfg) -> None:  # noqa: ANN001 - either family's config
-        from ..nn.naming import generator_layers
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
 
         layers = [layer for layer in generator_layers(cfg) if layer.kind != "mapping"]
         if self.axis == "index":
             values = sorted({float(layer.ws_index) for layer in layers if layer.ws_index is not None} | {0.0})
+        elif is_stylegan3(cfg):
+            values = sorted({float(_size(layer, cfg)) for layer in layers})
         else:
-            from .. import config_sg3
-
-            values = sorted({float(_size(layer, cfg)) for layer in layers}) if config_sg3.is_stylegan3(cfg) \
-                else [float(r) for r in cfg.block_resolutions]
+            values = [float(r) for r in cfg.block_resolutions]
         if self.kind == "table":
             extra = [_num(v) for v, _ in self.table if v not in values]
             if extra:
                 what = "indices" if self.axis == "index" else "sizes"
-                raise InvalidArgumentError(f"the {self.axis} table lists {', '.join(extra)}, which no layer of the model "
-                                           f"has; its layers have {what} {', '.join(map(_num, values))}")
+                raise InvalidArgumentError(f"the {self.axis} table lists {', '.join(extra)}, which no layer of the "
+                                           f"model has; its layers have {what} {', '.join(map(_num, values))}")
             missing = [_num(v) for v in values if v not in dict(self.table)]
             if missing and self.default is None:
                 raise InvalidArgumentError(f"the {self.axis} table has no entry for {', '.join(missing)}; add them or "
@@ -149,7 +149,7 @@ def _check_alpha(value: float, what: str) -> float:
     return float(value)
 
 
-def _size(layer, cfg) -> int:  # noqa: ANN001
+def _size(layer: LayerInfo, cfg: StyleGAN3Config) -> int:
     return cfg.input_spec.size if layer.name == "input" else int(layer.name.split("_")[1])
 
 

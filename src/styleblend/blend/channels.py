@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..latents.seeds import parse_int_list
 from ..nn.naming import ParamInfo, generator_layers
@@ -100,7 +100,7 @@ def channel_alpha(param: ParamInfo, alpha: float, num_channels: int,
     return vec
 
 
-def check_masks(masks: Sequence[ChannelMask], cfg: GeneratorConfig) -> None:
+def check_masks(masks: Sequence[ChannelMask], cfg: AnyGeneratorConfig) -> None:
     """Raise InvalidArgumentError for a mask naming a layer or block the architecture lacks."""
     layers = [layer for layer in generator_layers(cfg) if layer.kind != "mapping"]
     names = {layer.name for layer in layers} | {f"b{r}" for r in cfg.block_resolutions}

@@ -16,12 +16,10 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from ..config import GeneratorConfig
-from ..config_sg3 import is_stylegan3
+from ..config_sg3 import AnyGeneratorConfig, is_stylegan3
 from ..errors import ArchitectureMismatchError
 from ..nn.naming import is_generator_key, param_info
 from ..nn.naming_sg3 import is_sg3_key
@@ -55,7 +53,7 @@ class Coverage:
     ignored: frozenset[str]
 
 
-def check_configs(base: GeneratorConfig, other: GeneratorConfig, name: str = "the transfer model") -> None:
+def check_configs(base: AnyGeneratorConfig, other: AnyGeneratorConfig, name: str = "the transfer model") -> None:
     """Raise when ``other`` cannot be blended into ``base`` (shapes are checked by :func:`check_states`).
 
     Raises:
@@ -78,7 +76,7 @@ def check_configs(base: GeneratorConfig, other: GeneratorConfig, name: str = "th
                     other.synthesis.conv_clamp, base.synthesis.conv_clamp)
 
 
-def check_sg3_configs(base: Any, other: Any, name: str) -> None:
+def check_sg3_configs(base: AnyGeneratorConfig, other: AnyGeneratorConfig, name: str) -> None:
     """StyleGAN3 models blend only with StyleGAN3 models of the same design (every layer's sampling rate,
     size and filters follow from the config); only the training-only magnitude EMA decay may differ."""
     if not (is_stylegan3(base) and is_stylegan3(other)):
@@ -102,7 +100,7 @@ def check_sg3_configs(base: Any, other: Any, name: str) -> None:
                     other.synthesis.conv_clamp, base.synthesis.conv_clamp)
 
 
-def check_states(states: Sequence[StateDict], cfg: GeneratorConfig | None = None) -> list[Coverage]:
+def check_states(states: Sequence[StateDict], cfg: AnyGeneratorConfig | None = None) -> list[Coverage]:
     """Check that every model's generator tensors fit the base's (``states[0]``) name for name.
 
     Returns one :class:`Coverage` per model (the base's covers everything).

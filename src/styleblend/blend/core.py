@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import ParamInfo, param_info
 from .channels import ChannelMask, channel_alpha, check_masks
@@ -38,7 +38,7 @@ MappingChoice = str | float | Sequence[float]
 _TOL = 1e-6
 
 
-def blend_state_dicts(states: Sequence[StateDict], weights_fn: WeightsFn, config: GeneratorConfig) -> StateDict:
+def blend_state_dicts(states: Sequence[StateDict], weights_fn: WeightsFn, config: AnyGeneratorConfig) -> StateDict:
     """Blend N generator state dicts tensor by tensor.
 
     Args:
@@ -64,7 +64,7 @@ def apply_plan(states: Sequence[StateDict], plan: dict[str, tuple[Weight, ...]])
 
 
 def plan_weights(states: Sequence[StateDict], weights_fn: WeightsFn,
-                 config: GeneratorConfig) -> dict[str, tuple[Weight, ...]]:
+                 config: AnyGeneratorConfig) -> dict[str, tuple[Weight, ...]]:
     """The validated weights :func:`blend_state_dicts` uses for every key of the base (no tensors computed)."""
     if not states:
         raise InvalidArgumentError("blending needs at least one state dict")
@@ -234,7 +234,7 @@ def multi_model_weights(schedule: MultiSchedule, mapping: MappingChoice = "base"
     return weights
 
 
-def blend_two(base: StateDict, transfer: StateDict, schedule: Schedule, config: GeneratorConfig,
+def blend_two(base: StateDict, transfer: StateDict, schedule: Schedule, config: AnyGeneratorConfig,
               mapping: MappingChoice = "base", channels: Sequence[ChannelMask] = ()) -> StateDict:
     """Blend two generator state dicts: p = p_base + α(r) · (p_transfer - p_base).
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_paths
 from ..io.checkpoint import Checkpoint
@@ -124,7 +124,8 @@ def blend_checkpoints(base: Checkpoint, transfers: Sequence[Checkpoint], schedul
     return out, recipe
 
 
-def unmet_resolutions(states: Sequence[StateDict], weights_fn: WeightsFn, cfg: GeneratorConfig) -> dict[int, list[int]]:
+def unmet_resolutions(states: Sequence[StateDict], weights_fn: WeightsFn,
+                      cfg: AnyGeneratorConfig) -> dict[int, list[int]]:
     """Resolutions at which the schedule gives a model a share although it has no such block.
 
     Returns {model index (1 = first transfer): sorted resolutions}; empty when every share can be met.
@@ -145,7 +146,7 @@ def unmet_resolutions(states: Sequence[StateDict], weights_fn: WeightsFn, cfg: G
 
 
 def _warn_unmet(states: Sequence[StateDict], transfers: Sequence[Checkpoint], weights_fn: WeightsFn,
-                cfg: GeneratorConfig) -> None:
+                cfg: AnyGeneratorConfig) -> None:
     for i, res in unmet_resolutions(states, weights_fn, cfg).items():
         t = transfers[i - 1]
         log.warning("the schedule gives the transfer %s (%d px) a share at %s px, which it does not have; those "

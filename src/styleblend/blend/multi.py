@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import ParamInfo
 from .schedules import (
@@ -41,7 +41,7 @@ class MultiSchedule:
     def spec(self) -> str:
         raise NotImplementedError
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         """Raise InvalidArgumentError when the schedule names resolutions ``cfg`` lacks."""
 
 
@@ -78,7 +78,7 @@ class Bands(MultiSchedule):
     def spec(self) -> str:
         return "bands:" + ",".join(str(e) for e in self.edges)
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         if self.edges[-1] > cfg.img_resolution:
             raise InvalidArgumentError(f"band edge {self.edges[-1]} exceeds the model's resolution "
                                        f"{cfg.img_resolution}")
@@ -125,7 +125,7 @@ class WeightTable(MultiSchedule):
         rows = [(str(r), w) for r, w in self.values] + ([("*", self.default)] if self.default is not None else [])
         return "weights:" + ",".join(f"{k}:" + "/".join(_num(x) for x in w) for k, w in rows)
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         Table(tuple((r, 0.0) for r, _ in self.values), None if self.default is None else 0.0).validate(cfg)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..io.atomic import write_bytes_atomic
 from ..nn.naming import generator_layers, param_info
 
@@ -75,7 +75,7 @@ def _summary(weights: Sequence[float | torch.Tensor]) -> Any:
     return [_value(w) for w in weights]
 
 
-def layer_weights(plan: dict[str, tuple[float | torch.Tensor, ...]], config: GeneratorConfig) -> list[LayerWeights]:
+def layer_weights(plan: dict[str, tuple[float | torch.Tensor, ...]], config: AnyGeneratorConfig) -> list[LayerWeights]:
     """Summarise a weight plan (:func:`~styleblend.blend.core.plan_weights`) per layer and group, in forward order."""
     per_layer: dict[str, dict[str, dict[str, Any]]] = {}
     for key, weights in plan.items():

@@ -34,12 +34,14 @@ import numpy as np
 import torch
 
 from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig, is_stylegan3
 from ..errors import InvalidArgumentError
+from ..nn.generator import Generator as StyleGAN2Generator
 from ..nn.naming import generator_layers
 from .channels import ChannelMask
 
 if TYPE_CHECKING:
-    from ..nn.generator import Generator
+    from ..types import Generator
 
 #: Largest activation tensor (elements) :func:`layer_activations` keeps in memory (1 GiB of float32).
 MAX_ACTIVATION_ELEMENTS = 2**28
@@ -64,7 +66,32 @@ class Parts:
         return int(self.centroids.shape[0])
 
 
-def parse_layer(text: str, cfg: GeneratorConfig) -> str:
+def stylegan2_config(cfg: AnyGeneratorConfig) -> GeneratorConfig:
+    """``cfg`` when it is a StyleGAN2 one: parts are clustered in the features of StyleGAN2's resolution
+    blocks (``b32``); StyleGAN3's layers have no such blocks.
+
+    Raises:
+        InvalidArgumentError: a StyleGAN3 config.
+    """
+    if is_stylegan3(cfg):
+        raise _not_stylegan2("a StyleGAN3 generator")
+    return cfg
+
+
+def _stylegan2_generator(G: Generator) -> StyleGAN2Generator:
+    if not isinstance(G, StyleGAN2Generator):
+        raise _not_stylegan2("a StyleGAN3 generator" if is_stylegan3(getattr(G, "cfg", None)) else
+                             f"a {type(G).__name__}")
+    return G
+
+
+def _not_stylegan2(what: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"region blends and parts work on StyleGAN2 generators (the features of a "
+                                f"resolution block such as b32); this is {what}: blend it by resolution, size or "
+                                "W+ row instead")
+
+
+def parse_layer(text: str, cfg: AnyGeneratorConfig) -> str:
     """A feature layer name: ``'b32'`` (the block's output features), ``'b32.conv0'`` or ``'b32.conv1'``.
 
     Also accepts ``'synthesis.b32'`` and ``'32'``.
@@ -72,6 +99,7 @@ def parse_layer(text: str, cfg: GeneratorConfig) -> str:
     Raises:
         InvalidArgumentError: the layer is not a feature layer of this architecture.
     """
+    cfg = stylegan2_config(cfg)
     name = text.strip().removeprefix("synthesis.")
     if name.isdigit():
         name = f"b{name}"
@@ -84,18 +112,19 @@ def parse_layer(text: str, cfg: GeneratorConfig) -> str:
     return name
 
 
-def default_layer(cfg: GeneratorConfig) -> str:
+def default_layer(cfg: AnyGeneratorConfig) -> str:
     """b32 when the model has it (Collins et al. cluster 32x32 features), else the block below the output."""
     return f"b{_default_res(cfg)}"
 
 
-def _default_res(cfg: GeneratorConfig) -> int:
+def _default_res(cfg: AnyGeneratorConfig) -> int:
+    cfg = stylegan2_config(cfg)
     return 32 if 32 in cfg.block_resolutions else max(4, cfg.img_resolution // 2)
 
 
-def layer_channels(layer: str, cfg: GeneratorConfig) -> int:
+def layer_channels(layer: str, cfg: AnyGeneratorConfig) -> int:
     """Number of channels of a feature layer (a block's output has its conv1's channels)."""
-    return cfg.channels(int(layer.split(".")[0][1:]))
+    return stylegan2_config(cfg).channels(int(layer.split(".")[0][1:]))
 
 
 def producing_layer(layer: str) -> str:
@@ -114,6 +143,7 @@ def layer_activations(G: Generator, ws: torch.Tensor, layer: str, noise_mode: st
     Raises:
         InvalidArgumentError: unknown layer, or the activations would exceed :data:`MAX_ACTIVATION_ELEMENTS`.
     """
+    G = _stylegan2_generator(G)
     block_name, _, conv = layer.partition(".")
     module: Any = getattr(G.synthesis, block_name, None)
     if conv and module is not None:
@@ -142,7 +172,8 @@ def layer_activations(G: Generator, ws: torch.Tensor, layer: str, noise_mode: st
     return torch.cat(captured)
 
 
-def spherical_kmeans(vectors: torch.Tensor, k: int, seed: int = 0, iterations: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+def spherical_kmeans(vectors: torch.Tensor, k: int, seed: int = 0,
+                     iterations: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine k-means of row vectors (Collins et al. 2020; Dhillon & Modha 2001).
 
     Rows are normalised to unit length; each iteration assigns a row to the centroid of highest cosine
@@ -278,7 +309,7 @@ def select_channels(scores: torch.Tensor, top_k: int | None = None, threshold: f
 
 
 def region_channel_masks(channels: Sequence[int], layers: Sequence[str], num_channels: int,
-                         cfg: GeneratorConfig, alpha: float = 1.0) -> list[ChannelMask]:
+                         cfg: AnyGeneratorConfig, alpha: float = 1.0) -> list[ChannelMask]:
     """One :class:`ChannelMask` per layer giving ``channels`` the α ``alpha``.
 
     Raises:
@@ -355,7 +386,7 @@ class RegionBlend:
     """
 
     masks: list[ChannelMask]
-    record: dict
+    record: dict[str, Any]
     layer: str
     centroids: torch.Tensor | None
     part: int | None
@@ -390,7 +421,7 @@ def plan_region_blend(G: Generator, region: int | str | Path, layer: str | None 
     Raises:
         InvalidArgumentError: bad layer, part, mask, selection or blend layer.
     """
-    cfg: GeneratorConfig = G.cfg
+    cfg = _stylegan2_generator(G).cfg
     name = parse_layer(layer or default_layer(cfg), cfg)
     res = int(name.split(".")[0][1:])
     channels = layer_channels(name, cfg)

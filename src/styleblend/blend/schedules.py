@@ -30,8 +30,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..nn.naming import GROUPS, ParamInfo, generator_layers
 from .axes import parse_axis_schedule
@@ -62,8 +63,12 @@ def _check_alpha(value: float, what: str) -> float:
     return float(value)
 
 
-class Schedule:
-    """Interface: ``alpha(param) -> float in [0, 1]``, ``spec() -> str``, ``validate(cfg)``."""
+class Schedule(Protocol):
+    """Interface: ``alpha(param) -> float in [0, 1]``, ``spec() -> str``, ``validate(cfg)``.
+
+    A protocol, so :class:`~.axes.AxisSchedule` answers it without importing this module (which imports
+    it); the schedules here subclass it and inherit the no-op ``validate``.
+    """
 
     def alpha(self, param: ParamInfo) -> float:
         raise NotImplementedError
@@ -71,8 +76,9 @@ class Schedule:
     def spec(self) -> str:
         raise NotImplementedError
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         """Raise InvalidArgumentError when the schedule names resolutions or layers ``cfg`` lacks."""
+        return None  # nothing to check by default (an empty body would make it abstract)
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ class Swap(Schedule):
     def spec(self) -> str:
         return f"swap:{self.swap_res}" + (":flip" if self.flip else "")
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         if self.swap_res > cfg.img_resolution:
             raise InvalidArgumentError(f"swap resolution {self.swap_res} exceeds the model's {cfg.img_resolution}; "
                                        f"choose one of {cfg.block_resolutions}")
@@ -205,7 +211,7 @@ class Table(Schedule):
             items.append(f"*:{_num(self.default)}")
         return "table:" + ",".join(items)
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         extra = [r for r, _ in self.values if r not in cfg.block_resolutions]
         if extra:
             raise InvalidArgumentError(f"the alpha table lists resolutions {extra} that the model (blocks "
@@ -253,7 +259,7 @@ class LayerTable(Schedule):
             items.append(f"*:{_num(self.default)}")
         return "layers:" + ",".join(items)
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         names = {layer.name for layer in generator_layers(cfg)}
         for key, _ in self.values:
             if isinstance(key, int) and not 0 <= key < cfg.num_ws:
@@ -290,7 +296,7 @@ class ByGroup(Schedule):
     def spec(self) -> str:
         return ";".join([self.default.spec()] + [f"{g}={s.spec()}" for g, s in self.overrides])
 
-    def validate(self, cfg: GeneratorConfig) -> None:
+    def validate(self, cfg: AnyGeneratorConfig) -> None:
         self.default.validate(cfg)
         for _, s in self.overrides:
             s.validate(cfg)

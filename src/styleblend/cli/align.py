@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "-> --out; several -> OUT_0.png, OUT_1.png, ... left to right.")
     p.add_argument("--in", dest="input", required=True, type=Path, help="photo (jpg, png, ...)")
     p.add_argument("--out", required=True, type=Path, help="output PNG")
-    p.add_argument("--size", type=int_in_range(8, 4096, "--size"), default=1024, help="side of the aligned image (default 1024, as FFHQ)")
+    p.add_argument("--size", type=int_in_range(8, 4096, "--size"), default=1024,
+                   help="side of the aligned image (default 1024, as FFHQ)")
     p.add_argument("--transform-size", type=int_in_range(8, 16384, "--transform-size"), default=None,
                    help="resampling size before the final downscale (default 4 x --size)")
     p.add_argument("--no-padding", action="store_true", help="black borders instead of blurred reflection")

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..blend.channels import ChannelMask, parse_channel_mask, read_channel_mask
-from ..blend.model import blend_checkpoints, save_blend, swap_sweep
-from ..blend.multi import MultiSchedule, parse_multi_schedule
-from ..blend.preview import preview_grid
-from ..blend.recipe import format_alpha_table
-from ..blend.schedules import (
-    Constant,
-    Linear,
-    Schedule,
-    Sigmoid,
-    Swap,
-    parse_layer_table,
-    parse_schedule,
-    parse_table,
-    with_groups,
-)
 from ..errors import InvalidArgumentError
-from ..io import load_checkpoint
 from ..io.registry import format_names
 from ..latents.limits import PSI_RANGE
-from ..media.images import save_png
 from .blend_auto import add_auto_options, check_auto, run_auto
 from .common import add_device, int_list, psi_arg, resolve_device
 from .regions import (
@@ -37,6 +20,11 @@ from .regions import (
     region_column,
     region_requested,
 )
+
+if TYPE_CHECKING:
+    from ..blend.channels import ChannelMask
+    from ..blend.multi import MultiSchedule
+    from ..blend.schedules import Schedule
 
 #: Rows of a --preview grid.
 MAX_PREVIEW_SEEDS = 64
@@ -108,6 +96,17 @@ def _need(value: object, flag: str, schedule: str) -> None:
 
 def build_schedule(args: argparse.Namespace, num_transfers: int) -> Schedule | MultiSchedule:
     """The schedule the flags describe (group overrides included)."""
+    from ..blend.multi import MultiSchedule, parse_multi_schedule
+    from ..blend.schedules import (
+        Linear,
+        Sigmoid,
+        Swap,
+        parse_layer_table,
+        parse_schedule,
+        parse_table,
+        with_groups,
+    )
+
     kind = args.schedule or ("bands" if args.edges else "table" if args.table else "layers" if args.layers
                              else "spec" if args.spec else "swap")
     schedule: Schedule | MultiSchedule
@@ -145,6 +144,8 @@ def build_schedule(args: argparse.Namespace, num_transfers: int) -> Schedule | M
 
 def parse_groups(items: list[str]) -> dict[str, Schedule]:
     """['noise=0', 'torgb=swap:32'] -> {group: schedule}."""
+    from ..blend.schedules import parse_schedule
+
     groups = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -155,6 +156,8 @@ def parse_groups(items: list[str]) -> dict[str, Schedule]:
 
 
 def parse_channels(items: list[str]) -> list[ChannelMask]:
+    from ..blend.channels import parse_channel_mask, read_channel_mask
+
     masks = []
     for item in items:
         layer, sep, rest = item.partition("=")
@@ -184,6 +187,10 @@ def _sweep_path(out: Path, res: int) -> Path:
 
 def _run_sweep(args: argparse.Namespace, base, transfer, mapping, channels, device) -> int:
     """Columns base | swap 4 .. R | transfer; each blend saved as <out stem>-swap<R> when --out is given."""
+    from ..blend.model import save_blend, swap_sweep
+    from ..blend.preview import preview_grid
+    from ..media.images import save_png
+
     groups = parse_groups(args.group)
     names = ["base"]
 
@@ -211,6 +218,14 @@ def _run_sweep(args: argparse.Namespace, base, transfer, mapping, channels, devi
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `blend --help` needs no torch.
+    from ..blend.model import blend_checkpoints, save_blend
+    from ..blend.preview import preview_grid
+    from ..blend.recipe import format_alpha_table
+    from ..blend.schedules import Constant
+    from ..io import load_checkpoint
+    from ..media.images import save_png
+
     if not (args.out or args.dry_run or (args.sweep and args.preview)):
         raise InvalidArgumentError("give --out for the blended model (or --dry-run, or --sweep with --preview)")
     if args.sweep and len(args.transfer) != 1:

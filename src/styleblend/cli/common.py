@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
     from tqdm import tqdm
 
-    from ..config import GeneratorConfig
+    from ..config_sg3 import AnyGeneratorConfig
     from ..io import Checkpoint
     from ..types import Generator
 
@@ -77,7 +77,8 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
     """
     p.add_argument("--network", required=True, help="checkpoint: NVIDIA .pkl, rosinality .pt or .safetensors")
     modes = ["const", "random", "none"]
-    help_text = "const (default): the model's stored noise, as NVIDIA's generate.py renders (TF pickles too); random; none"
+    help_text = ("const (default): the model's stored noise, as NVIDIA's generate.py renders (TF pickles too); "
+                 "random; none")
     if seed_noise:
         modes.append("seed")
         help_text += "; seed: drawn from each seed after z, as NVIDIA's TensorFlow run_generator.py"
@@ -88,8 +89,8 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
                         f"{BATCH_PIXEL_BUDGET // 2**20} Mpx per pass: 16 images of 1024 px)")
     p.add_argument("--precision", choices=["nvidia", "float32"], default="nvidia",
                    help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
-                        "renders them (no effect when num_fp16_res is 0); float32: everything in float32 "
-                        "(default nvidia)")
+                        "renders them (no effect when num_fp16_res is 0); "
+                        "float32: everything in float32 (default nvidia)")
     add_device(p)
 
 
@@ -104,7 +105,7 @@ def load_network(args: argparse.Namespace) -> Checkpoint:
     return ckpt
 
 
-def check_against_network(args: argparse.Namespace, cfg: GeneratorConfig) -> None:
+def check_against_network(args: argparse.Namespace, cfg: AnyGeneratorConfig) -> None:
     """Refuse a --batch that does not fit (:data:`BATCH_PIXEL_BUDGET`) and a --trunc-cutoff outside [0, num_ws]."""
     batch = getattr(args, "batch", None)
     if batch is not None:
@@ -118,8 +119,8 @@ def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
     fits = max(1, BATCH_PIXEL_BUDGET // (resolution * resolution))
     if not 1 <= batch <= min(fits, MAX_BATCH):
         raise InvalidArgumentError(f"{flag} {batch} is more than fits: at most {min(fits, MAX_BATCH)} images of "
-                                   f"{resolution}x{resolution} px per pass (a budget of {BATCH_PIXEL_BUDGET // 2**20} "
-                                   f"Mpx); lower {flag}")
+                                   f"{resolution}x{resolution} px per pass (a budget "
+                                   f"of {BATCH_PIXEL_BUDGET // 2**20} Mpx); lower {flag}")
     return batch
 
 
@@ -128,12 +129,13 @@ def load_generator(args: argparse.Namespace) -> Generator:
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
 
 
-def check_frames(count: int, cfg: GeneratorConfig, flag: str) -> int:
-    """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming ``flag``."""
-    per_frame = cfg.img_resolution**2 * cfg.img_channels * 2  # uint8 frames, listed and then stacked
+def check_frames(count: int, G: Generator, flag: str) -> int:
+    """``count`` if that many frames rendered by ``G`` fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError
+    naming ``flag``."""
+    per_frame = G.img_resolution**2 * G.img_channels * 2  # uint8 frames, listed and then stacked
     fits = max(1, MAX_FRAME_BYTES // per_frame)
     if count > fits:
-        raise InvalidArgumentError(f"{count} frames of {cfg.img_resolution} px are more than fit in memory (at most "
+        raise InvalidArgumentError(f"{count} frames of {G.img_resolution} px are more than fit in memory (at most "
                                    f"{fits}, {MAX_FRAME_BYTES >> 30} GB); lower {flag}")
     return count
 
@@ -338,8 +340,11 @@ def error_line(exc: BaseException) -> str:
 #: The flag that sets each library parameter, for error messages: the library speaks of
 #: ``class_idx``, the user typed ``--class``. The one place where parameter names meet flag names.
 PARAM_FLAGS = {
+    "batch": "--batch",
+    "batch_gpu": "--batch-gpu",
     "batch_size": "--batch",
     "blended_ckpts": "--blend",
+    "cfg": "--cfg",
     "class_idx": "--class",
     "critic": "--critic",
     "discriminator": "--discriminator",
@@ -357,15 +362,20 @@ PARAM_FLAGS = {
     "method": "--method",
     "metrics": "--metrics",
     "num_gen": "--num-gen",
+    "overwrite": "--force",
     "predictor_path": "--predictor",
     "pti_steps": "--pti-steps",
     "pti_schedule": "--pti-schedule",
+    "resolution": "--res",
+    "resume": "--resume",
     "rotate": "--rotate",
+    "run_dir": "--resume-run",
     "seeds": "--seeds",
     "space": "--space",
     "steps": "--steps",
     "styles": "--styles",
     "target": "--target",
+    "template": "--template",
     "translate": "--translate",
     "truncation_cutoff": "--trunc-cutoff",
     "truncation_psi": "--trunc",

@@ -11,24 +11,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.crossover import (
-    crossover,
-    format_layers,
-    fusion_ranges,
-    layer_resolution,
-    parse_layers,
-    style_fusion,
-)
-from ..latents.files import latent_source, save_latents
-from ..media.images import make_grid, save_png
-from ..media.load import IMAGE_SUFFIXES
-from ..project.losses import FALLBACK_PARAMS
-from ..render import render_frames
 from .common import (
     add_generator_args,
     add_truncation,
@@ -39,6 +26,11 @@ from .common import (
 )
 from .morph import LATENT_HELP
 from .project import add_projection_options
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..types import Generator
 
 
 def _add_layer_args(p: argparse.ArgumentParser, default_help: str) -> None:
@@ -80,15 +72,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _is_photo(spec: str) -> bool:
+    from ..media.load import IMAGE_SUFFIXES
+
     return Path(spec).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+def _fusion_inputs(args: argparse.Namespace) -> tuple[Generator, torch.Tensor, torch.Tensor]:
     """G and the two W+ latents; photos are embedded with the network (or taken from the cache)."""
+    from ..latents.files import latent_source
+    from ..project.losses import FALLBACK_PARAMS
+
     specs = (args.content, args.style)
     if not any(_is_photo(s) for s in specs):
         G = load_generator(args)
-        return G, *(latent_source(s, G, args.trunc, args.trunc_cutoff, args.class_idx) for s in specs)
+        first, second = (latent_source(s, G, args.trunc, args.trunc_cutoff, args.class_idx) for s in specs)
+        return G, first, second
     from ..project.batch import prepare_job
     from ..project.embedding import embed_photo
 
@@ -123,6 +121,21 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
 
 
 def run_crossover(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `crossover --help` needs no torch.
+    import torch
+
+    from ..latents.crossover import (
+        crossover,
+        format_layers,
+        fusion_ranges,
+        layer_resolution,
+        parse_layers,
+        style_fusion,
+    )
+    from ..latents.files import latent_source, save_latents
+    from ..media.images import make_grid, save_png
+    from ..render import render_frames
+
     first, second = (args.a, args.b) if args.mode == "crossover" else (args.content, args.style)
     if args.mode == "fusion":
         G, ws1, ws2 = _fusion_inputs(args)
@@ -156,7 +169,7 @@ def run_crossover(args: argparse.Namespace) -> int:
     written.append(save_latents(args.outdir / f"{name}.npz", results.reshape(-1, num_ws, G.w_dim), "w",
                                 meta={"layers": np.asarray(labels), "inputs": np.asarray([first, second])}))
     if not args.quiet:
-        res = [f"{label} ({layer_resolution(G.cfg, r[0])}-{layer_resolution(G.cfg, r[-1])} px)"
+        res = [f"{label} ({layer_resolution(G, r[0])}-{layer_resolution(G, r[-1])} px)"
                for label, r in zip(labels, ranges)]
         print(f"{name}: {n} pair(s) x {len(ranges)} range(s) [{'; '.join(res)}] -> "
               + ", ".join(str(p) for p in written[:3]) + (" ..." if len(written) > 3 else ""))

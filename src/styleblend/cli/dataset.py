@@ -18,7 +18,7 @@ def _colour(text: str) -> tuple[int, int, int]:
         rgb = ()
     if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
         raise argparse.ArgumentTypeError(f"'{text}' is not a colour like 255,255,255")
-    return rgb  # type: ignore[return-value]
+    return rgb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Unreadable files are skipped and counted.")
     p.add_argument("--source", required=True, type=Path, help="folder (recursive) or .zip of images")
     p.add_argument("--out", required=True, type=Path, help="output .zip")
-    p.add_argument("--res", required=True, type=int_in_range(4, 8192, "--res"), help="output resolution (power of two), e.g. 64")
+    p.add_argument("--res", required=True, type=int_in_range(4, 8192, "--res"),
+                   help="output resolution (power of two), e.g. 64")
     p.add_argument("--background", type=_colour, default=(255, 255, 255), help="R,G,B behind transparency")
     p.add_argument("--labels", type=Path, help="JSON {relative file name: class index} for conditional training")
     p.set_defaults(func=run)

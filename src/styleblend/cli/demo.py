@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transfer", help="use this checkpoint instead of the bundled transfer")
     p.add_argument("--third", help="use this checkpoint (fine-tuned from the same base) for the 3-model grid instead "
                    "of the bundled Fluent 3D style")
-    p.add_argument("--steps", type=int_in_range(0, 100_000, "--steps"), default=200, help="embedding steps per image (default 200; 0 skips)")
+    p.add_argument("--steps", type=int_in_range(0, 100_000, "--steps"), default=200,
+                   help="embedding steps per image (default 200; 0 skips)")
     add_threads(p, 1, "these 64 px models gain nothing from more, and lose much when a core is busy")
     p.set_defaults(func=run)
 

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "under onnxruntime, when installed, and compared with PyTorch. --to hub: a folder with "
                     "model.safetensors, config.json and a README.md model card (architecture, licence, lineage), "
                     "the layout of the Hugging Face Hub; every command's --network reads it.")
-    p.add_argument("--network", required=True, help="the checkpoint (any supported format, a model folder or owner/name)")
+    p.add_argument("--network", required=True, help="the checkpoint (any supported "
+                                                    "format, a model folder or owner/name)")
     p.add_argument("--to", required=True, choices=["onnx", "hub"])
     # dest 'target', not 'out': a hub export writes a folder, which the CLI's check of --out file outputs refuses.
     p.add_argument("--out", dest="target", metavar="PATH", required=True, type=Path,
@@ -37,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="synthesis (default): ws -> img; mapping: z, truncation_psi [, c] -> ws; both: -> img, ws")
     onnx.add_argument("--trunc-cutoff", type=int_in_range(0, None, "--trunc-cutoff"), default=None,
                       help="mapping/both: truncate only the first K ws (default: all)")
-    onnx.add_argument("--opset", type=int_in_range(18, 21, "--opset"), default=None, help="ONNX opset, 18 to 21 (default 18)")
+    onnx.add_argument("--opset", type=int_in_range(18, 21, "--opset"), default=None,
+                      help="ONNX opset, 18 to 21 (default 18)")
     onnx.add_argument("--no-check", action="store_true", help="do not compare the file with PyTorch under onnxruntime")
     hub = p.add_argument_group("hub")
     hub.add_argument("--license", default=None,

@@ -7,15 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..latents.expression import (
-    NORMALIZE,
-    expression_delta,
-    expression_strip,
-    threshold_channels,
-)
-from ..latents.files import latent_source, save_latents
-from ..media.images import make_grid, save_png
-from ..render import render_frames
+from ..latents.limits import NORMALIZE
 from .common import (
     add_generator_args,
     add_truncation,
@@ -47,6 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `expression --help` needs no torch.
+    from ..latents.expression import expression_delta, expression_strip, threshold_channels
+    from ..latents.files import latent_source, save_latents
+    from ..media.images import make_grid, save_png
+    from ..render import render_frames
+
     G = load_generator(args)
     w1, w2, w3 = (one_latent(latent_source(spec, G, args.trunc, args.trunc_cutoff, args.class_idx), spec)
                   for spec in (args.target, args.neutral, args.expressive))

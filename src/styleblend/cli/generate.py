@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ..latents.mapping import seeds_to_ws
-from ..media.images import make_grid, save_png, to_uint8
-from ..render import render_with_seed_noise, render_ws, set_user_transform
 from .common import (
     add_generator_args,
     add_truncation,
@@ -54,6 +51,11 @@ MAX_GRID = 1024
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `generate --help` needs no torch.
+    from ..latents.mapping import seeds_to_ws
+    from ..media.images import make_grid, save_png, to_uint8
+    from ..render import render_with_seed_noise, render_ws, set_user_transform
+
     if args.seeds is None and args.z_file is None and args.w_file is None:
         raise InvalidArgumentError("nothing to render: pass --seeds, --z-file or --w-file")
     if args.noise_mode == "seed" and args.seeds is None:

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..config_sg3 import StyleGAN3Config
     from ..io import Checkpoint
 
 
@@ -36,12 +37,9 @@ def describe(ckpt: Checkpoint) -> str:
 
     cfg = ckpt.g_config
     if is_stylegan3(cfg):
-        return "\n".join(describe_stylegan3(ckpt) + _footer(ckpt))
+        return "\n".join(describe_stylegan3(ckpt, cfg) + _footer(ckpt))
     s = cfg.synthesis
-    lines = [
-        f"file:        {ckpt.source}",
-        f"format:      {ckpt.format}",
-        f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}",
+    lines = _source_lines(ckpt) + [
         f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
         f"z_dim={cfg.z_dim}  w_dim={cfg.w_dim}  c_dim={cfg.c_dim}  num_ws={cfg.num_ws}",
         f"mapping:     {cfg.mapping.num_layers} layers, lr_multiplier={cfg.mapping.lr_multiplier}",
@@ -65,18 +63,14 @@ def describe(ckpt: Checkpoint) -> str:
     return "\n".join(lines + _footer(ckpt))
 
 
-def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
-    """Header and layer table of a StyleGAN3 generator: per layer its W+ row, sampling rate, output size
-    (with margin), channels, cut-off frequency, kernel and parameters."""
-    cfg = ckpt.g_config
+def describe_stylegan3(ckpt: Checkpoint, cfg: StyleGAN3Config) -> list[str]:
+    """Header and layer table of a StyleGAN3 generator (``cfg`` is ``ckpt.g_config``): per layer its W+ row,
+    sampling rate, output size (with margin), channels, cut-off frequency, kernel and parameters."""
     s = cfg.synthesis
     k = s.conv_kernel
     kind = "R (1x1 convolutions, radial filters)" if k == 1 else f"T ({k}x{k} convolutions)"
     fp16 = [spec.name for spec in cfg.layers if spec.use_fp16]
-    lines = [
-        f"file:        {ckpt.source}",
-        f"format:      {ckpt.format}",
-        f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}",
+    lines = _source_lines(ckpt) + [
         f"family:      StyleGAN3-{kind}",
         f"resolution:  {cfg.img_resolution}x{cfg.img_resolution}, {cfg.img_channels} channels",
         f"z_dim={cfg.z_dim}  w_dim={cfg.w_dim}  c_dim={cfg.c_dim}  num_ws={cfg.num_ws}",
@@ -86,7 +80,8 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
         f"precision:   num_fp16_res={s.num_fp16_res} ({len(fp16)} float16 layers, in float16 with --precision nvidia "
         "on CUDA only, as NVIDIA's code; float32 on the CPU)",
         "",
-        f"{'layer':<12} {'W+ idx':>6} {'rate':>6} {'size':>5} {'channels':>8} {'cutoff':>8} {'kernel':>6} {'params':>11}",
+        f"{'layer':<12} {'W+ idx':>6} {'rate':>6} {'size':>5} "
+        f"{'channels':>8} {'cutoff':>8} {'kernel':>6} {'params':>11}",
     ]
     params: dict[str, int] = {}
     for key, value in ckpt.g_ema.items():
@@ -94,20 +89,55 @@ def describe_stylegan3(ckpt: Checkpoint) -> list[str]:
         group = parts[1] if parts[0] == "synthesis" and len(parts) > 2 else parts[0]
         params[group] = params.get(group, 0) + value.numel()
     spec_in = cfg.input_spec
-    lines.append(f"{'mapping':<12} {'':>6} {'':>6} {'':>5} {cfg.w_dim:>8} {'':>8} {'':>6} {params.get('mapping', 0):>11,}")
+    lines.append(f"{'mapping':<12} {'':>6} {'':>6} {'':>5} {cfg.w_dim:>8} {'':>8} {'':>6} "
+                 f"{params.get('mapping', 0):>11,}")
     lines.append(f"{'input':<12} {0:>6} {spec_in.sampling_rate:>6g} {spec_in.size:>5} {spec_in.channels:>8} "
                  f"{spec_in.bandwidth:>8.3g} {'':>6} {params.get('input', 0):>11,}")
     for spec in cfg.layers:
         lines.append(f"{spec.name:<12} {spec.ws_index:>6} {spec.out_sampling_rate:>6} {spec.out_size:>5} "
-                     f"{spec.out_channels:>8} {spec.out_cutoff:>8.3g} {spec.conv_kernel:>6} {params.get(spec.name, 0):>11,}")
+                     f"{spec.out_channels:>8} {spec.out_cutoff:>8.3g} {spec.conv_kernel:>6} "
+                     f"{params.get(spec.name, 0):>11,}")
     lines.append(f"{'total':<12} {'':>6} {'':>6} {'':>5} {'':>8} {'':>8} {'':>6} {sum(params.values()):>11,}")
     return lines
+
+
+def _source_lines(ckpt: Checkpoint) -> list[str]:
+    """Where the model was read from: a file and its format, or a hub-style folder with its licence and lineage."""
+    from ..io.hub import model_folder
+
+    networks = f"networks:    {', '.join(n for n in ('g_ema', 'g', 'd') if getattr(ckpt, n) is not None)}"
+    folder = model_folder(ckpt)
+    if folder is None:
+        return [f"file:        {ckpt.source}", f"format:      {ckpt.format}", networks]
+    lines = [f"folder:      {folder} (hub-style model folder)",
+             f"format:      {ckpt.source.name if ckpt.source else ''} ({ckpt.format}), config.json", networks]
+    if ckpt.meta.get("license"):
+        lines.append(f"license:     {ckpt.meta['license']}")
+    lines.append(f"lineage:     {_lineage_text(ckpt.meta.get('lineage'))} (README.md has the model card)")
+    return lines
+
+
+def _lineage_text(lineage: object) -> str:
+    if not isinstance(lineage, dict):
+        return "unknown"
+    parts = []
+    source, blend, training = lineage.get("source"), lineage.get("blend"), lineage.get("training")
+    if isinstance(source, dict):
+        parts.append(f"read from {source.get('file')} ({source.get('format')})")
+    if isinstance(blend, dict):
+        parents = blend.get("parents") or []
+        parts.append(f"a blend of {len(parents)} models (schedule {blend.get('schedule')})")
+    if lineage.get("started_from"):
+        parts.append("fine-tuned from an NVIDIA pickle")
+    if isinstance(training, dict):
+        parts.append(f"trained for {training.get('kimg')} kimg")
+    return "; ".join(parts) or "unknown"
 
 
 def _footer(ckpt: Checkpoint) -> list[str]:
     """Discriminator, augmentation and what was not read (the same for both families)."""
     lines = []
-    if ckpt.d is not None:
+    if ckpt.d is not None and ckpt.d_config is not None:
         lines.append(f"discriminator: {sum(v.numel() for v in ckpt.d.values()):,} parameters "
                      f"({ckpt.d_config.architecture})")
     p = ckpt.meta.get("augment_p", ckpt.meta.get("ada_aug_p"))

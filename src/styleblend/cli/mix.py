@@ -6,13 +6,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.crossover import mix_styles
-from ..latents.mapping import seeds_to_ws
-from ..media.images import make_grid, save_png, to_uint8
-from ..render import render_ws
 from .common import add_generator_args, add_truncation, int_list, load_generator
 
 
@@ -35,9 +30,17 @@ MAX_CELLS = 1024
 
 
 def run(args: argparse.Namespace) -> int:
-    cells = len(args.rows) * len(args.cols)
-    if cells > MAX_CELLS:
-        raise InvalidArgumentError(f"{len(args.rows)} rows x {len(args.cols)} columns are {cells} images; a grid "
+    # The library is imported here, so that `mix --help` needs no torch.
+    import torch
+
+    from ..latents.crossover import mix_styles
+    from ..latents.mapping import seeds_to_ws
+    from ..media.images import make_grid, save_png, to_uint8
+    from ..render import render_ws
+
+    count = len(args.rows) * len(args.cols)
+    if count > MAX_CELLS:
+        raise InvalidArgumentError(f"{len(args.rows)} rows x {len(args.cols)} columns are {count} images; a grid "
                                    f"holds at most {MAX_CELLS}; give fewer --rows or --cols")
     G = load_generator(args)
     seeds = list(dict.fromkeys(args.rows + args.cols))

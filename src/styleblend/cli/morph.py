@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.files import latent_source, latent_source_z, load_pca, save_latents
-from ..latents.interpolate import EASINGS, LAYER_ORDERS
-from ..latents.paths import build_path, strip_indices
-from ..media.images import make_grid, save_png
-from ..media.video import check_video_path, write_video
-from ..render import render_frames
+from ..latents.limits import EASINGS, LAYER_ORDERS
 
 if TYPE_CHECKING:
     from ..types import Generator
@@ -32,6 +26,9 @@ from .common import (
     load_generator,
     progress,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 LATENT_HELP = "seed ('42', 'seed:42'), z-file ('z:z.npy'), w-file ('w:w.npy') or a projection .npz"
 
@@ -68,6 +65,10 @@ def add_path_args(p: argparse.ArgumentParser) -> None:
 
 def keyframes(G: Generator, specs: list[str], space: str, class_idx: int | None) -> torch.Tensor:
     """z [K, z_dim] (space z) or untruncated ws [K, num_ws, w_dim] (space w) from specs, in order."""
+    import torch
+
+    from ..latents.files import latent_source, latent_source_z
+
     if space == "z":
         return torch.cat([latent_source_z(s, G) for s in specs])
     return torch.cat([latent_source(s, G, class_idx=class_idx) for s in specs])
@@ -75,6 +76,9 @@ def keyframes(G: Generator, specs: list[str], space: str, class_idx: int | None)
 
 def path_from_args(G: Generator, keys: torch.Tensor, args: argparse.Namespace, frames_per_segment: int,
                    closed: bool) -> torch.Tensor:
+    from ..latents.files import load_pca
+    from ..latents.paths import build_path
+
     pca = load_pca(args.pca, G.w_dim) if args.pca is not None else None
     return build_path(G, keys, space=args.space, frames_per_segment=frames_per_segment, closed=closed,
                       easing=args.easing, layer_order=args.layer_order, spread=args.spread, psi=args.trunc,
@@ -95,10 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="dst", required=True, metavar="LATENT", help=LATENT_HELP)
     p.add_argument("--via", action="append", default=[], metavar="LATENT",
                    help="intermediate keyframe (repeatable); --steps then counts frames per transition + 1")
-    p.add_argument("--steps", type=int_in_range(2, MAX_FRAMES, "--steps"), default=16, help="frames from --from to --to including both (default 16)")
+    p.add_argument("--steps", type=int_in_range(2, MAX_FRAMES, "--steps"), default=16,
+                   help="frames from --from to --to including both (default 16)")
     add_path_args(p)
     p.add_argument("--outdir", required=True, type=Path)
-    p.add_argument("--strip", type=int_in_range(0, 64, "--strip"), default=8, metavar="N", help="frames in strip.png (default 8; 0: no strip)")
+    p.add_argument("--strip", type=int_in_range(0, 64, "--strip"), default=8, metavar="N",
+                   help="frames in strip.png (default 8; 0: no strip)")
     p.add_argument("--frames", action="store_true", help="write every frame as frames/frame0000.png")
     p.add_argument("--gif", action="store_true", help="write morph.gif")
     p.add_argument("--mp4", action="store_true", help="write morph.mp4 (needs imageio-ffmpeg)")
@@ -108,6 +114,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `morph --help` needs no torch.
+    from ..latents.files import save_latents
+    from ..latents.paths import strip_indices
+    from ..media.images import make_grid, save_png
+    from ..media.video import check_video_path, write_video
+    from ..render import render_frames
+
     if args.steps < 2:
         raise InvalidArgumentError(f"--steps {args.steps} must be >= 2 (the two endpoints)")
     if args.gif:
@@ -116,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         check_video_path("morph.mp4", args.fps)
     G = load_generator(args)
     specs = [args.src, *args.via, args.dst]
-    check_frames((args.steps - 1) * (len(specs) - 1) + 1, G.cfg, "--steps or the number of --via keyframes")
+    check_frames((args.steps - 1) * (len(specs) - 1) + 1, G, "--steps or the number of --via keyframes")
     keys = keyframes(G, specs, args.space, args.class_idx)
     if keys.shape[0] != len(specs):
         raise InvalidArgumentError(

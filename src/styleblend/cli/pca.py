@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InvalidArgumentError
-from ..latents.crossover import format_layers, parse_layers
-from ..latents.files import latent_source, load_pca, save_latents, save_pca
-from ..latents.mapping import class_vector
-from ..latents.pca import apply_component, fit_pca, sample_w
-from ..media.images import make_grid, save_png
-from ..render import render_frames
 from .common import (
     MAX_SAMPLES,
     add_generator_args,
@@ -26,6 +20,9 @@ from .common import (
 )
 from .morph import LATENT_HELP
 
+if TYPE_CHECKING:
+    import torch
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pca", help="principal directions of W (GANSpace): fit, list, apply as edits",
@@ -34,10 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--component by each --strengths (in standard deviations) on --layers.")
     add_generator_args(p, batch=8)
     p.add_argument("--pca", type=Path, default=None, help="load this pca.npz instead of fitting")
-    p.add_argument("--samples", type=int_in_range(2, MAX_SAMPLES, "--samples"), default=20000, help="w samples to fit on (default 20000)")
-    p.add_argument("--components", type=int_in_range(1, 4096, "--components"), default=32, help="components to keep (default 32)")
+    p.add_argument("--samples", type=int_in_range(2, MAX_SAMPLES, "--samples"), default=20000,
+                   help="w samples to fit on (default 20000)")
+    p.add_argument("--components", type=int_in_range(1, 4096, "--components"), default=32,
+                   help="components to keep (default 32)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--list", type=int_in_range(0, 4096, "--list"), default=10, metavar="N", help="print the first N components (default 10)")
+    p.add_argument("--list", type=int_in_range(0, 4096, "--list"), default=10, metavar="N",
+                   help="print the first N components (default 10)")
     p.add_argument("--edit", action="append", default=[], metavar="LATENT", help=f"latent(s) to edit: {LATENT_HELP}")
     p.add_argument("--component", type=int, action="append", default=None, help="component index (repeatable)")
     p.add_argument("--strengths", type=float_list("strengths"), default=[-2.0, -1.0, 0.0, 1.0, 2.0],
@@ -50,6 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `pca --help` needs no torch.
+    import torch
+
+    from ..latents.crossover import format_layers, parse_layers
+    from ..latents.files import latent_source, load_pca, save_latents, save_pca
+    from ..latents.mapping import class_vector
+    from ..latents.pca import apply_component, fit_pca, sample_w
+    from ..media.images import make_grid, save_png
+    from ..render import render_frames
+
     G = load_generator(args)
     written = []
     if args.pca is not None:

@@ -5,22 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
-from ..latents.files import load_pca
-from ..latents.interpolate import LAYER_ORDERS
-from ..metrics.ppl import (
-    PixelProxyDistance,
-    default_distance,
-    layer_schedule_scheme,
-    lerp_w_scheme,
-    pca_subspace_scheme,
-    perceptual_path_length,
-    psi_schedule_scheme,
-    slerp_z_scheme,
-)
+from ..latents.limits import LAYER_ORDERS
 from .common import MAX_SAMPLES, add_generator_args, int_in_range, load_generator, progress
+
+if TYPE_CHECKING:
+    from ..metrics.ppl import ImageDistance
 
 SCHEMES = ("slerp-z", "lerp-w", "per-layer", "pca", "psi")
 
@@ -36,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="interpolation scheme (overrides --space): slerp-z, lerp-w, per-layer (W+ schedule), "
                         "pca (W in a PCA subspace; needs --pca), psi (truncation dip mid-path)")
     p.add_argument("--sampling", choices=["full", "end"], default="end", help="t ~ U[0,1] (full) or t in {0,1} (end)")
-    p.add_argument("--samples", type=int_in_range(1, MAX_SAMPLES, "--samples"), default=1000, help="number of pairs (default 1000; StyleGAN: 50000+)")
+    p.add_argument("--samples", type=int_in_range(1, MAX_SAMPLES, "--samples"), default=1000,
+                   help="number of pairs (default 1000; StyleGAN: 50000+)")
     p.add_argument("--epsilon", type=float, default=1e-4)
     p.add_argument("--crop", action="store_true", help="crop to the face region like StyleGAN (face models)")
     p.add_argument("--seed", type=int, default=0)
@@ -53,6 +47,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_scheme(args: argparse.Namespace, w_dim: int):
+    from ..latents.files import load_pca
+    from ..metrics.ppl import (
+        layer_schedule_scheme,
+        lerp_w_scheme,
+        pca_subspace_scheme,
+        psi_schedule_scheme,
+        slerp_z_scheme,
+    )
+
     name = args.scheme or ("slerp-z" if args.space == "z" else "lerp-w")
     if name == "slerp-z":
         return slerp_z_scheme(args.class_idx)
@@ -68,8 +71,12 @@ def make_scheme(args: argparse.Namespace, w_dim: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `ppl --help` needs no torch.
+    from ..metrics.ppl import PixelProxyDistance, default_distance, perceptual_path_length
+
     G = load_generator(args)
     scheme = make_scheme(args, G.w_dim)
+    distance: ImageDistance
     if args.distance == "pixel":
         distance = PixelProxyDistance()
     else:

@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..media.load import list_images
-from ..project.batch import ENCODER_DEFAULT_STEPS, ENCODER_METHOD, parse_shard, prepare_job, project_batch
-from ..project.losses import FALLBACK_PARAMS, LOSS_KINDS
-from ..project.projector import METHODS, NOISE_INITS, SPACES, settings_for
+from ..project.settings import (  # torch-free: the parser lists the methods and their defaults
+    ENCODER_DEFAULT_STEPS,
+    ENCODER_METHOD,
+    LOSS_KINDS,
+    METHODS,
+    NOISE_INITS,
+    SPACES,
+    settings_for,
+)
 from .common import add_device, progress_bar, resolve_device, warn
 
 
@@ -30,7 +35,8 @@ def add_projection_options(p: argparse.ArgumentParser, device: bool = True, meth
     method_help = _method_help(method)
     if encoder:
         method_help = method_help.replace(" (default", f", or encoder (a trained encoder's prediction, then "
-                                          f"{ENCODER_DEFAULT_STEPS} 'fast' steps; --steps 0: the prediction only) (default")
+                                          f"{ENCODER_DEFAULT_STEPS} 'fast' steps; --steps 0: the prediction only) "
+                                          "(default")
     p.add_argument("--method", choices=methods, default=method, help=method_help)
     if encoder:
         p.add_argument("--encoder", default=None, metavar="FILE",
@@ -92,6 +98,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `project --help` needs no torch.
+    from ..media.load import list_images
+    from ..project.batch import parse_shard, prepare_job, project_batch
+    from ..project.losses import FALLBACK_PARAMS
+
     device = resolve_device(args.device)
     if args.steps is not None and args.steps < (0 if args.method == ENCODER_METHOD else 1):
         raise InvalidArgumentError(f"--steps {args.steps} must be >= 1 (>= 0 with --method encoder)")
@@ -164,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
         done = sum(1 for *_, s in report if s == "done")
         skipped = sum(1 for *_, s in report if s == "skipped")
         failed = sum(1 for *_, s in report if s == "failed")
-        print(f"shard {shard[0]}/{shard[1]}: {done} projected, {skipped} already done, {failed} failed, "
-              f"outputs in {outroot}")
+        print(f"shard {shard[0]}/{shard[1]}: {done} projected, {skipped} "
+              f"already done, {failed} failed, outputs in {outroot}")
         if failed:
             return 1
     return 0

@@ -7,31 +7,16 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..blend.regions import (
-    RegionBlend,
-    default_layer,
-    find_parts,
-    layer_activations,
-    load_region_mask,
-    mark_region,
-    parse_layer,
-    part_scores,
-    plan_region_blend,
-    region_scores,
-    resize_mask,
-    sample_seeds,
-)
 from ..errors import InvalidArgumentError
-from ..io import load_checkpoint
 from ..io.atomic import write_bytes_atomic
-from ..latents.mapping import seeds_to_ws
-from ..media.images import make_grid, save_png, to_uint8
-from ..media.parts import part_map_image
-from ..render import render_ws
 from .common import add_device, int_in_range, resolve_device
+
+if TYPE_CHECKING:
+    from ..blend.regions import RegionBlend
 
 #: At most this many samples are analysed (their features are kept in memory) and drawn.
 MAX_SAMPLES = 256
@@ -88,6 +73,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `regions --help` needs no torch.
+    from ..blend.regions import (
+        default_layer,
+        find_parts,
+        layer_activations,
+        load_region_mask,
+        parse_layer,
+        part_scores,
+        region_scores,
+        resize_mask,
+        sample_seeds,
+    )
+    from ..io import load_checkpoint
+    from ..latents.mapping import seeds_to_ws
+    from ..media.images import make_grid, save_png, to_uint8
+    from ..media.parts import part_map_image
+    from ..render import render_ws
+
     if args.parts < 2:
         raise InvalidArgumentError(f"--parts {args.parts}: clustering needs at least 2 parts")
     device = resolve_device(args.device)
@@ -116,8 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         maps = parts.labels
         names = [str(k) for k in range(args.parts)]
     areas = [round(float((maps == (1 if mask is not None else k)).float().mean()), 4) for k in range(len(names))]
-    report["regions"] = [{"region": name, "area": area,
-                          "top_channels": [int(c) for c in scores[i].argsort(descending=True, stable=True)[:TOP_LISTED]],
+    ranked = [scores[i].argsort(descending=True, stable=True)[:TOP_LISTED] for i in range(len(names))]
+    report["regions"] = [{"region": name, "area": area, "top_channels": [int(c) for c in ranked[i]],
                           "scores": [round(float(s), 4) for s in scores[i]]}
                          for i, (name, area) in enumerate(zip(names, areas))]
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -165,10 +168,10 @@ def add_region_options(p: argparse.ArgumentParser) -> None:
 def region_requested(args: argparse.Namespace) -> bool:
     """True when --region was given; then a missing schedule means 'base everywhere else' (α = 0)."""
     if getattr(args, "features", False):
-        raise InvalidArgumentError("--features: a feature region blend mixes the base's and the transfer's feature maps "
-                                   "inside each image's region while rendering, so it cannot be saved as one weight "
-                                   "file; render it with 'styleblend region-render --base B --transfer T --region "
-                                   f"{args.region or 'PART'} --outdir DIR' (or --video out.mp4)")
+        raise InvalidArgumentError("--features: a feature region blend mixes the base's and the transfer's feature "
+                                   "maps inside each image's region while rendering, so it cannot be saved as one "
+                                   "weight file; render it with 'styleblend region-render --base B --transfer T "
+                                   f"--region {args.region or 'PART'} --outdir DIR' (or --video out.mp4)")
     if args.region is None:
         if args.top_k is not None or args.threshold is not None or args.region_layers or args.region_layer:
             raise InvalidArgumentError("--top-k, --threshold and --region-layer(s) need --region PART|MASK.png")
@@ -180,6 +183,8 @@ def region_requested(args: argparse.Namespace) -> bool:
 
 def plan_region(args: argparse.Namespace, base, device) -> RegionBlend:
     """The region blend's channel masks on the base (which the blend command loaded)."""
+    from ..blend.regions import plan_region_blend
+
     layers = [x for x in args.region_layers.split(",") if x.strip()] if args.region_layers else None
     with flags_in_errors(BLEND_FLAGS):
         return plan_region_blend(base.generator(device), args.region, layer=args.region_layer, parts=args.parts,
@@ -198,6 +203,11 @@ def record_region(recipe, plan: RegionBlend) -> None:
 def region_column(base, plan: RegionBlend, seeds: list[int], psi: float, device, class_idx: int | None,
                   size: int) -> np.ndarray:
     """The base's preview images with everything outside the region darkened: one column [rows*size, size, C]."""
+    from ..blend.regions import mark_region
+    from ..latents.mapping import seeds_to_ws
+    from ..media.images import make_grid, to_uint8
+    from ..render import render_ws
+
     G = base.generator(device)
     ws = seeds_to_ws(G, seeds, psi, class_idx=class_idx)
     images = mark_region(to_uint8(render_ws(G, ws)), plan.region_maps(G, ws))

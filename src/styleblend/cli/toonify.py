@@ -19,7 +19,7 @@ def _set_help(p: argparse.ArgumentParser, dest: str, text: str, extra_choice: st
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..project.toonify import DEFAULT_FAST_STEPS, DEFAULT_REFINE_STEPS
+    from ..project.settings import DEFAULT_FAST_STEPS, DEFAULT_REFINE_STEPS
 
     p = sub.add_parser("toonify", help="photo -> aligned -> embedded with the base -> rendered by blended models",
                        description="The blending paper's pipeline: the photo's latent in the base model, rendered "

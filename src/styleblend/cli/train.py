@@ -33,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "number of processes (bit for bit with the same --batch-gpu).")
     p.add_argument("--data", help="training data set: zip or folder of square RGB PNGs")
     p.add_argument("--outdir", help="run directory to create (required unless --resume-run)")
-    p.add_argument("--res", type=int, default=0, help="expected resolution; must equal the data's (default: the data's)")
-    p.add_argument("--cfg", default="emoji64", choices=sorted(PRESETS), help="architecture preset (default: emoji64; --resume brings its own)")
+    p.add_argument("--res", type=int, default=0, help="expected resolution; must equal "
+                                                      "the data's (default: the data's)")
+    p.add_argument("--cfg", default="emoji64", choices=sorted(PRESETS),
+                   help="architecture preset (default: emoji64; --resume brings its own)")
     p.add_argument("--batch", type=int, default=32, help="total minibatch size (default: 32)")
     p.add_argument("--batch-gpu", type=int, default=None,
                    help="images per forward pass per process (default: all of the process' share); changes speed "
@@ -48,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gamma", type=float, default=0.1, help="R1 weight (default: 0.1, right for 64 px)")
     p.add_argument("--ema-kimg", type=float, default=10.0, help="G_ema half-life in kimg (default: 10)")
     p.add_argument("--no-ema-rampup", action="store_true", help="do not limit the EMA half-life early in training")
-    p.add_argument("--aug", default="ada", choices=AUGMENT_MODES, help="augmentation: ada, noaug or fixed (default: ada)")
+    p.add_argument("--aug", default="ada", choices=AUGMENT_MODES,
+                   help="augmentation: ada, noaug or fixed (default: ada)")
     p.add_argument("--p", type=float, default=0.0, help="initial (ada) or constant (fixed) augmentation probability")
     p.add_argument("--target", type=float, default=0.6, help="ADA target for E[sign(D(real))] (default: 0.6)")
     p.add_argument("--mirror", action="store_true", help="add left-right mirrored copies of the data")
@@ -103,7 +106,8 @@ def _resume_options(run_dir: Path, args: argparse.Namespace, device: str) -> tup
         try:
             stored = json.loads((run_dir / "options.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CheckpointError(f"{run_dir / 'options.json'}: unreadable ({exc}); start a new run with --outdir") from None
+            raise CheckpointError(f"{run_dir / 'options.json'}: unreadable ({exc}); start a new run with "
+                                  "--outdir") from None
         if not isinstance(stored, dict):
             raise CheckpointError(f"{run_dir / 'options.json'} is not a JSON object; start a new run with --outdir")
         log.warning("%s has no %s (it stopped before its first snapshot); starting the run over from its "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ..ui.embedding import MAX_STEPS
-from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, UIServer, _is_loopback, serve, sigterm_interrupts
-from ..ui.service import BlendSession, open_session
-from .common import add_device, add_threads, int_in_range, resolve_device
+from ..errors import InvalidArgumentError
+from .common import add_device, add_threads, resolve_device
+
+if TYPE_CHECKING:
+    from ..ui.service import BlendSession
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--base/--transfer are given; other checkpoints can also be uploaded in the page.")
     p.add_argument("--base", default=None, help="base checkpoint (default: the bundled base)")
     p.add_argument("--transfer", default=None, help="transfer checkpoint (default: the bundled transfer)")
-    p.add_argument("--host", default=DEFAULT_HOST,
-                   help=f"address to listen on (default {DEFAULT_HOST}, this machine only; the server has no "
+    # Defaults None: run() takes them from ui.server, whose import loads torch (a test holds this help to them).
+    p.add_argument("--host", default=None,
+                   help="address to listen on (default 127.0.0.1, this machine only; the server has no "
                         "authentication, so only widen it on a trusted network)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")
+    p.add_argument("--port", type=int, default=None, help="port (default 7860; 0 = any free port)")
     p.add_argument("--vgg", default=None, metavar="PATH",
                    help="VGG-16 weights for the photo embedding loss (default: look in the torch hub cache, "
                         "else use pixel MSE + MS-SSIM)")
@@ -31,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an encoder for the base ('styleblend encoder train'): a photo's latent is shown at once and "
                         "refined in the background (default: the bundled encoder when the base is the bundled base; "
                         "otherwise photos are embedded by optimisation)")
-    p.add_argument("--embed-steps", type=int_in_range(1, MAX_STEPS, "--embed-steps"), default=200,
-                   help="default optimisation steps of a photo embedding without an encoder (default 200)")
+    p.add_argument("--embed-steps", type=int, default=200,
+                   help="default optimisation steps of a photo embedding without an encoder (default 200; at most "
+                        "5000)")
     p.add_argument("--max-upload-mb", type=float, default=1024, help="largest checkpoint upload (default 1024)")
     p.add_argument("--cache-mb", type=float, default=256,
                    help="memory for cached blends, so revisited slider positions are instant (default 256)")
@@ -43,6 +47,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `ui --help` needs no torch.
+    from ..ui.embedding import MAX_STEPS
+    from ..ui.server import DEFAULT_HOST, DEFAULT_PORT, sigterm_interrupts
+    from ..ui.service import open_session
+
+    if not 1 <= args.embed_steps <= MAX_STEPS:
+        raise InvalidArgumentError(f"--embed-steps {args.embed_steps} must be in [1, {MAX_STEPS}]")
+    args.host = DEFAULT_HOST if args.host is None else args.host
+    args.port = DEFAULT_PORT if args.port is None else args.port
     device = resolve_device(args.device)
     session = None
     with sigterm_interrupts():  # a SIGTERM while the models load also removes the session's folder
@@ -57,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, session: BlendSession) -> None:
+    from ..ui.server import UIServer, _is_loopback, serve
+
     def ready(server: UIServer) -> None:
         if not args.quiet:
             info = session.info()

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..media.video import check_video_path, write_video
-from ..render import iter_frames
 from .common import MAX_FRAMES, add_generator_args, int_in_range, int_list, load_generator, progress
 from .morph import LATENT_HELP, add_path_args, keyframes, path_from_args
 
@@ -22,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--seeds", type=int_list("seeds"), help="keyframe seeds, e.g. 0-7")
     src.add_argument("--latents", action="append", metavar="LATENT",
                      help=f"keyframes (repeatable; a file gives all its rows): {LATENT_HELP}")
-    p.add_argument("--frames-per-key", type=int_in_range(1, MAX_FRAMES, "--frames-per-key"), default=30, help="frames per transition (default 30)")
+    p.add_argument("--frames-per-key", type=int_in_range(1, MAX_FRAMES, "--frames-per-key"), default=30,
+                   help="frames per transition (default 30)")
     p.add_argument("--open", action="store_true", help="do not return to the first keyframe")
     add_path_args(p)
     p.add_argument("--out", required=True, type=Path, help="output video: .mp4 (imageio-ffmpeg) or .gif")
@@ -32,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The library is imported here, so that `video --help` needs no torch.
+    from ..media.video import check_video_path, write_video
+    from ..render import iter_frames
+
     check_video_path(args.out, args.fps)
     if args.frames_per_key < 1:
         raise InvalidArgumentError(f"--frames-per-key {args.frames_per_key} must be >= 1")

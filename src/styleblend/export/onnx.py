@@ -41,6 +41,7 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
 from ..nn import Generator
 from ..nn.mapping import truncate
+from ..types import Generator as AnyGenerator
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def _signature(G: Generator, what: str) -> tuple[dict[str, tuple[int | str, ...]
     return inputs, ({"ws": ws} if what == "mapping" else {"img": img, "ws": ws})
 
 
-def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "synthesis", *,
+def export_onnx(model: AnyGenerator | Checkpoint, out: str | Path, what: str = "synthesis", *,
                 truncation_cutoff: int | None = None, opset: int = DEFAULT_OPSET,
                 overwrite: bool = False) -> OnnxExport:
     """Write the ``what`` graph of ``model`` (its EMA generator for a checkpoint) as one ONNX file.
@@ -194,8 +195,8 @@ def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "syn
     _check_out(out, overwrite)
     _require(_EXPORT_PACKAGES, "ONNX export")
     if not {"dynamo", "dynamic_shapes"} <= set(inspect.signature(torch.onnx.export).parameters):
-        raise MissingDependencyError(f"ONNX export needs torch's dynamo exporter (torch 2.5 or newer); this is torch "
-                                     f"{torch.__version__}")
+        raise MissingDependencyError("ONNX export needs torch's dynamo exporter (torch "
+                                     f"2.5 or newer); this is torch {torch.__version__}")
     inputs, outputs = _signature(G, what)
     example = example_inputs(G, what)
     batch = torch.export.Dim("N", min=1)
@@ -212,7 +213,7 @@ def export_onnx(model: Generator | Checkpoint, out: str | Path, what: str = "syn
     return OnnxExport(path=out, what=what, inputs=inputs, outputs=outputs, opset=opset)
 
 
-def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "synthesis", *, batch: int = 3,
+def check_onnx(path: str | Path, model: AnyGenerator | Checkpoint, what: str = "synthesis", *, batch: int = 3,
                seed: int = 0, truncation_psi: float = 0.7, truncation_cutoff: int | None = None) -> float:
     """Run the ONNX file under onnxruntime (CPU) and return the largest absolute difference from PyTorch.
 
@@ -241,8 +242,8 @@ def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "syn
                            truncation_cutoff=truncation_cutoff)
             expected = [ws] if what == "mapping" else [G.synthesis(ws, noise_mode="const"), ws]
     if len(got) != len(expected):
-        raise InvalidArgumentError(f"{Path(path).name} has {len(got)} outputs, but a '{what}' graph has {len(expected)}; "
-                                   "check it with the same 'what' it was exported with")
+        raise InvalidArgumentError(f"{Path(path).name} has {len(got)} outputs, but a '{what}' graph has "
+                                   f"{len(expected)}; check it with the same 'what' it was exported with")
     diffs = []
     for value, ref in zip(got, expected):
         if tuple(value.shape) != tuple(ref.shape):
@@ -252,20 +253,21 @@ def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "syn
     return max(diffs)
 
 
-def _generator(model: Generator | Checkpoint) -> Generator:
-    if isinstance(model, Checkpoint):
-        return model.generator()  # type: ignore[return-value]
-    if isinstance(model, Generator):
-        return model
-    raise InvalidArgumentError(f"cannot export a {type(model).__name__}; pass a styleblend Generator or Checkpoint")
+def _generator(model: AnyGenerator | Checkpoint) -> Generator:
+    G = model.generator() if isinstance(model, Checkpoint) else model
+    if isinstance(G, Generator):  # the StyleGAN2 network this exporter traces
+        return G
+    raise InvalidArgumentError(f"cannot export a {type(G).__name__}; pass a styleblend (StyleGAN2) Generator or "
+                               "Checkpoint: the exporter traces that network")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
-        raise InvalidArgumentError(f"the output '{out}' is a folder; give a file name such as '{out / 'generator.onnx'}'")
+        raise InvalidArgumentError(f"the output '{out}' is a folder; give a file name such as "
+                                   f"'{out / 'generator.onnx'}'")
     if out.exists() and not overwrite:
-        raise InvalidArgumentError(f"'{out}' exists; choose another name or allow replacing it "
-                                   "(overwrite=True, --force)")
+        raise InvalidArgumentError(f"'{out}' exists; choose another name or allow replacing it (`overwrite`)",
+                                   param="overwrite")
 
 
 def _require(packages: tuple[str, ...], what: str) -> None:

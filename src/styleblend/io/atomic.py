@@ -72,7 +72,8 @@ def check_not_protected(path: str | Path) -> None:
         if same_file(path, protected):
             raise InvalidArgumentError(
                 f"refusing to overwrite '{path}': it is " + ("" if Path(path) == protected else "the same file as ")
-                + f"the input '{protected}'; choose another output name (or pass --force to replace it)")
+                + f"the input '{protected}'; choose another output name (or allow replacing it: `overwrite`)",
+                param="overwrite")
 
 
 def _pid_alive(pid: int) -> bool:

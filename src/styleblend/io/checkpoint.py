@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from ..config import DiscriminatorConfig, GeneratorConfig
 from ..config_sg3 import StyleGAN3Config
 from ..errors import ArchitectureMismatchError, InvalidArgumentError
 from ..types import Generator as GeneratorType
+
+if TYPE_CHECKING:
+    from ..nn.discriminator import Discriminator
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class Checkpoint:
         net.synthesis.mixed_precision = mixed_precision
         return net.eval().requires_grad_(False).to(device)
 
-    def discriminator(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+    def discriminator(self, device: str | torch.device = "cpu") -> Discriminator:
         from ..nn import Discriminator
 
         if self.d is None or self.d_config is None:

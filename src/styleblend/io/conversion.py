@@ -77,16 +77,17 @@ def find_template(ckpt: Checkpoint, template: str | Path | None = None) -> Path:
         if not path.is_file():
             raise CheckpointError(
                 f"{ckpt.describe()} was trained from the NVIDIA pickle {path}, which no longer exists; pass "
-                "--template PATH with that pickle (or another of the same architecture)")
+                "`template` PATH with that pickle (or another of the same architecture)", param="template")
         if origin.get("sha256") and file_sha256(path) != origin["sha256"]:
             raise CheckpointError(
                 f"{ckpt.describe()} was trained from {path}, but that file has changed since (its SHA-256 differs); "
-                f"pass --template {path} to write into it anyway, or --template with the original pickle")
+                f"pass `template` {path} to write into it anyway, or the original pickle as `template`",
+                param="template")
         return path
     raise CheckpointError(
         f"writing an NVIDIA pickle puts the tensors into a copy of an existing one, and {ckpt.describe()} "
-        "is neither an NVIDIA pickle nor trained from one; pass --template base.pkl (the NVIDIA pickle "
-        "the model was fine-tuned from)")
+        "is neither an NVIDIA pickle nor trained from one; pass `template` base.pkl (the NVIDIA pickle the "
+        "model was fine-tuned from)", param="template")
 
 
 def convert_checkpoint(ckpt: Checkpoint, out: str | Path, fmt: str, template: str | Path | None = None,
@@ -120,8 +121,8 @@ def convert_checkpoint(ckpt: Checkpoint, out: str | Path, fmt: str, template: st
         path = find_template(ckpt, template)
         found = detect_format(path)
         if found != NVIDIA_PKL.name:
-            raise CheckpointError(f"--template {path.name} is a {found} file, not an {NVIDIA_PKL.label}; pass the "
-                                  "NVIDIA pickle the model was fine-tuned from")
+            raise CheckpointError(f"`template` {path.name} is a {found} file, not an {NVIDIA_PKL.label}; pass the "
+                                  "NVIDIA pickle the model was fine-tuned from", param="template")
         done = nvidia_pkl.write_into_template(ckpt, path, out)
         own = ckpt.format == NVIDIA_PKL.name and ckpt.source is not None and _same_file(ckpt.source, path)
         parts = {"G_ema": "g_ema", "G": "g", "D": "d"}

@@ -25,7 +25,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     Raises:
         CheckpointError: missing, empty, corrupt, truncated or unknown file.
         UnsafeCheckpointError: the file asks to run code or use a non-allow-listed global.
-        UnsupportedArchitectureError: e.g. a constructor kwarg or a StyleGAN3 layer design styleblend does not reproduce.
+        UnsupportedArchitectureError: e.g. a constructor kwarg or a StyleGAN3 layer design styleblend does not
+            reproduce.
     """
     from .hub import read_folder, resolve_pretrained
 

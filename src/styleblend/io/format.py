@@ -154,7 +154,7 @@ class Format:
                 f"writing {self.name} needs an original {self.label} to put the tensors into, but this checkpoint "
                 f"comes from {ckpt.describe()}; write another format, or put its tensors into an existing "
                 f"{self.label} of the "
-                f"same architecture: convert_checkpoint(ckpt, out, '{self.name}', template=FILE) or "
-                f"'styleblend convert --to {self.name} --template FILE'")
+                f"same architecture as `template`: convert_checkpoint(ckpt, out, '{self.name}', template=FILE)",
+                param="template")
         write: Callable[[Checkpoint, Path], Path] = self.codec().write
         return write(ckpt, out)

@@ -35,8 +35,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..config import GeneratorConfig
-from ..config_sg3 import generator_config_from_dict, is_stylegan3
+from ..config_sg3 import AnyGeneratorConfig, generator_config_from_dict, is_stylegan3
 from ..errors import CheckpointError, InvalidArgumentError, MissingDependencyError
 from .atomic import _pid_alive, check_not_protected
 from .checkpoint import Checkpoint
@@ -103,14 +102,23 @@ def resolve_pretrained(ref: str | Path, *, revision: str | None = None,
         if len(present) == 1:
             missing = MODEL_FILE if present == [CONFIG_FILE] else CONFIG_FILE
             raise CheckpointError(f"the model folder '{path}' has {present[0]} but no {missing}; a model folder "
-                                  f"holds {MODEL_FILE} and {CONFIG_FILE} (write one with save_pretrained or "
-                                  "'styleblend export --to hub')")
+                                  f"holds {MODEL_FILE} and {CONFIG_FILE} (write one with save_pretrained, or the "
+                                  "export command)")
         return path if present else None
     parsed = parse_repo_id(str(ref))
     if parsed is None:
         return None
     repo, rev = parsed
     return download(repo, revision=revision or rev, cache_dir=cache_dir)
+
+
+def model_folder(ckpt: Checkpoint) -> Path | None:
+    """The hub-style model folder ``ckpt`` was read from (its source is a folder's ``model.safetensors`` with a
+    ``config.json`` beside it), else None - so a report can name the folder, not the file inside it."""
+    source = ckpt.source
+    if source is None or source.name != MODEL_FILE or not (source.parent / CONFIG_FILE).is_file():
+        return None
+    return source.parent
 
 
 def load_pretrained(ref: str | Path, *, revision: str | None = None,
@@ -179,7 +187,7 @@ def read_config(path: Path) -> dict[str, Any]:
     check_graph(config, where)
     if config.get("library") != "styleblend":
         raise CheckpointError(f"{where} is not a styleblend model config (its 'library' is {config.get('library')!r}); "
-                              "styleblend reads folders written by save_pretrained or 'styleblend export --to hub'")
+                              "styleblend reads folders written by save_pretrained (or the export command)")
     version = config.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(f"{where} has format_version {version!r}; this styleblend reads versions 1 to "
@@ -187,9 +195,9 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _config_difference(a: GeneratorConfig, b: GeneratorConfig) -> str:
+def _config_difference(a: AnyGeneratorConfig, b: AnyGeneratorConfig) -> str:
     da, db = a.to_dict(), b.to_dict()
-    keys = [k for k in da if da.get(k) != db.get(k)]
+    keys = [k for k in {**da, **db} if da.get(k) != db.get(k)]  # either family's fields
     return "; ".join(f"{k}: {da.get(k)} in the config, {db.get(k)} in the weights" for k in keys[:3])
 
 
@@ -242,7 +250,8 @@ def download(repo_id: str, *, revision: str | None = None, cache_dir: str | Path
     path = Path(folder)
     if not is_model_folder(path):
         raise CheckpointError(f"{where} has no {MODEL_FILE} and {CONFIG_FILE}; it is not a styleblend model "
-                              "repository (write one with 'styleblend export --to hub' and upload the folder)")
+                              "repository (write one with save_pretrained or the export command, and upload the "
+                              "folder)")
     return path
 
 
@@ -333,8 +342,8 @@ def _check_target(folder: Path, overwrite: bool) -> None:
     if not os.path.lexists(folder):
         return
     if not overwrite:
-        raise InvalidArgumentError(f"'{folder}' exists; choose another folder, or replace it with overwrite=True "
-                                   "(--force)")
+        raise InvalidArgumentError(f"'{folder}' exists; choose another folder, or allow replacing it (`overwrite`)",
+                                   param="overwrite")
     if folder.is_symlink() or not folder.is_dir():
         raise InvalidArgumentError(f"'{folder}' is a file or a link, not a model folder; refusing to replace it")
     if any(folder.iterdir()) and not (folder / CONFIG_FILE).is_file():

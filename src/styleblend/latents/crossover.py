@@ -8,6 +8,7 @@ from one code and the rest from another mixes *what* each resolution draws: laye
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
@@ -49,7 +50,18 @@ def layer_mask(layers: Sequence[int], num_ws: int, device: torch.device | str = 
     return mask
 
 
-def layer_resolution(cfg: GeneratorConfig, index: int) -> int:
+class _WPlusSizes(Protocol):
+    """What :func:`layer_resolution` reads: a StyleGAN2 :class:`~styleblend.config.GeneratorConfig`, or a
+    generator (both have these sizes)."""
+
+    @property
+    def num_ws(self) -> int: ...
+
+    @property
+    def img_resolution(self) -> int: ...
+
+
+def layer_resolution(cfg: _WPlusSizes, index: int) -> int:
     """Resolution of the first convolution that reads W+ index ``index`` (0 -> 4, 1-2 -> 8, 3-4 -> 16...).
 
     The last index is read only by the final toRGB and is reported as ``img_resolution``.

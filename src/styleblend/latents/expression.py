@@ -18,8 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import InvalidArgumentError
-
-NORMALIZE = ("none", "unit", "layer")
+from .limits import NORMALIZE
 
 
 def _check_ws(ws: torch.Tensor, what: str) -> None:

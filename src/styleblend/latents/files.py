@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.atomic import atomic_path
 from ..media.load import IMAGE_SUFFIXES
@@ -134,7 +134,7 @@ def _meta(arrays: dict[str, np.ndarray], key: str | None, path: Path) -> tuple[d
     return meta, noise
 
 
-def read_latent_file(path: str | Path, cfg: GeneratorConfig, kind: str = "auto",
+def read_latent_file(path: str | Path, cfg: AnyGeneratorConfig, kind: str = "auto",
                      layout: str = "auto") -> LatentFile:
     """Read and validate a latent file for the network described by ``cfg``.
 
@@ -174,7 +174,7 @@ def read_latent_file(path: str | Path, cfg: GeneratorConfig, kind: str = "auto",
     return LatentFile(kind=kind, data=data, meta=meta, path=path, noise=noise)
 
 
-def _z_shape(data: np.ndarray, cfg: GeneratorConfig, path: Path) -> np.ndarray:
+def _z_shape(data: np.ndarray, cfg: AnyGeneratorConfig, path: Path) -> np.ndarray:
     if data.ndim == 1:
         data = data[None]
     if data.ndim != 2 or data.shape[1] != cfg.z_dim or data.shape[0] == 0:
@@ -184,7 +184,7 @@ def _z_shape(data: np.ndarray, cfg: GeneratorConfig, path: Path) -> np.ndarray:
     return data
 
 
-def _ws_shape(data: np.ndarray, cfg: GeneratorConfig, path: Path, layout: str, projection: bool) -> np.ndarray:
+def _ws_shape(data: np.ndarray, cfg: AnyGeneratorConfig, path: Path, layout: str, projection: bool) -> np.ndarray:
     num_ws, w_dim = cfg.num_ws, cfg.w_dim
     expected = (f"[n, {w_dim}] (W), [n, {num_ws}, {w_dim}] (W+) or [{num_ws}, {w_dim}] (one projected W+) "
                 f"for this network (w_dim={w_dim}, num_ws={num_ws})")

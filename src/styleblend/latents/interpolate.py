@@ -20,11 +20,10 @@ from ..errors import InvalidArgumentError
 # The truncation trick (one psi per row allowed) lives with the mapping network that owns w_avg;
 # re-exported under its latent-tools name.
 from ..nn.mapping import truncate
+from .limits import EASINGS, LAYER_ORDERS
 
 truncate_ws = truncate
 
-EASINGS = ("linear", "smoothstep", "cosine")
-LAYER_ORDERS = ("uniform", "coarse-first", "fine-first")
 
 
 def _as_t(t: float | torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

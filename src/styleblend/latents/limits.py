@@ -1,4 +1,7 @@
-"""Documented ranges of the latent-space numbers users pass (truncation ψ and cutoff).
+"""Documented ranges of the latent-space numbers users pass (truncation ψ and cutoff), and the names of
+the latent tools' choices (easings, layer orders, normalisations).
+
+This module imports no torch, so a command-line parser can offer these values without loading it.
 
 ψ = 1 is no truncation, 0 the average face, 0.5-0.8 typical; above 1 extrapolates away from the
 average and below 0 mirrors through it. Beyond [-1, 2] images are mostly artefacts, and NaN or
@@ -13,9 +16,15 @@ from ..errors import InvalidArgumentError
 
 #: Accepted truncation ψ, inclusive.
 PSI_RANGE = (-1.0, 2.0)
+#: Easings of an interpolation's time (:func:`styleblend.latents.interpolate.ease`).
+EASINGS = ("linear", "smoothstep", "cosine")
+#: Orders in which W+ rows move along a path (:func:`styleblend.latents.interpolate.layer_schedule`).
+LAYER_ORDERS = ("uniform", "coarse-first", "fine-first")
+#: Normalisations of an expression direction (:mod:`styleblend.latents.expression`).
+NORMALIZE = ("none", "unit", "layer")
 
 
-def check_psi(value: float, what: str = "truncation psi") -> float:
+def check_psi(value: float | str, what: str = "truncation psi") -> float:
     """``value`` as a finite float in :data:`PSI_RANGE`, else an InvalidArgumentError."""
     try:
         psi = float(value)

@@ -23,7 +23,8 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 
 
 def from_uint8(array: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, C] or [N, H, W, C] -> float32 [N, C, H, W] in [-1, 1] (inverse of :func:`to_uint8` up to 0.5 level)."""
+    """uint8 [H, W, C] or [N, H, W, C] -> float32 [N, C, H, W] in [-1, 1] (inverse of :func:`to_uint8` up to 0.5
+    level)."""
     a = np.asarray(array)
     if a.ndim == 3:
         a = a[None]

@@ -152,7 +152,9 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
             from PIL import ImageCms
 
             src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            converted = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if converted is not None:  # None only for inPlace=True
+                return converted
         except (ImportError, OSError, ValueError, ImageCms.PyCMSError) as exc:
             log.warning("CMYK image: its ICC profile could not be applied (%s); using a plain CMYK->RGB "
                         "conversion, colours may be off", exc)
@@ -306,7 +308,7 @@ def prepare_image(im: Image.Image, resolution: int, background: tuple[int, int, 
                     im.size[1], resolution)
     if im.size != (resolution, resolution):
         # reducing_gap makes huge downscales fast (a box reduction first) at no visible cost.
-        im = im.resize((resolution, resolution), Image.LANCZOS, reducing_gap=3.0)
+        im = im.resize((resolution, resolution), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return im
 
 

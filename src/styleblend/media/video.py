@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def _write_gif(frames: Iterable[np.ndarray], tmp: Path, fps: float, loop: bool) 
     if stack.shape[3] == 1:
         stack = stack[..., 0]
     duration_ms = 10 * max(2, round(100 / fps))  # GIF has 1/100 s ticks; browsers slow down < 2 ticks
-    options = {"duration": duration_ms}
+    options: dict[str, Any] = {"duration": duration_ms}
     if loop:
         options["loop"] = 0
     iio.imwrite(tmp, stack, extension=".gif", plugin="pillow", **options)
@@ -184,5 +185,5 @@ def read_video(path: str | Path) -> np.ndarray:
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     meta = reader.__next__()
     w, h = meta["size"]
-    frames = [np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) for buf in reader]
-    return np.stack(frames)
+    images = [np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) for buf in reader]
+    return np.stack(images)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from .features import FeatureExtractor, FeatureStats, ImagePixels, dataset_featu
 from .fid import SQRT_METHODS, fid_from_stats
 from .kid import kid_subset_values
 from .swd import swd
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Options:
 class Evaluation:
     """One evaluation in progress: inputs, options, and the features computed so far (shared by metrics)."""
 
-    G: torch.nn.Module
+    G: Generator
     dataset: ImageZipDataset
     options: Options
     extractor: FeatureExtractor | None
@@ -206,11 +209,12 @@ class Report:
                 "kid_subset_size": o.kid_subset_size}
 
 
-def evaluate(G: torch.nn.Module, dataset: ImageZipDataset | str | Path, metrics: Sequence[str] = ("fid",), *,
+def evaluate(G: Generator, dataset: ImageZipDataset | str | Path, metrics: Sequence[str] = ("fid",), *,
              num_gen: int = 50000, max_real: int | None = None, mirror: bool = False, seed: int = 0,
              noise_mode: str = "const", batch_size: int = 32, kid_subsets: int = 100, kid_subset_size: int = 1000,
-             fid_sqrt: str = "sqrtm", extractor: FeatureExtractor | None = None, inception_path: str | Path | None = None,
-             download: bool = False, device: str | torch.device = "cpu", progress: Progress | None = None) -> Report:
+             fid_sqrt: str = "sqrtm", extractor: FeatureExtractor | None = None,
+             inception_path: str | Path | None = None, download: bool = False, device: str | torch.device = "cpu",
+             progress: Progress | None = None) -> Report:
     """Run registered metrics (:data:`METRICS`) of generator ``G`` against a data set.
 
     Args:
@@ -237,7 +241,8 @@ def evaluate(G: torch.nn.Module, dataset: ImageZipDataset | str | Path, metrics:
     names = list(dict.fromkeys(metrics))
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise InvalidArgumentError(f"unknown metric(s) {unknown or names}; choose from {', '.join(METRICS)}",
+        raise InvalidArgumentError(f"unknown metric(s) {unknown or names} in "
+                                   f"`metrics`; choose from {', '.join(METRICS)}",
                                    param="metrics")
     options = Options(num_gen=num_gen, max_real=max_real, seed=seed, noise_mode=noise_mode, batch_size=batch_size,
                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, fid_sqrt=fid_sqrt)
@@ -269,7 +274,7 @@ def evaluate(G: torch.nn.Module, dataset: ImageZipDataset | str | Path, metrics:
         counts.update(out.counts)
         if out.about:
             about.append(out.about)
-    if ev._inception is not None:
+    if ev._inception is not None and extractor is not None:  # inception features come from the extractor
         real, gen = ev._inception
         counts.update(num_gen=gen.num_items, num_real=real.num_items)
         about.insert(0, f"{gen.num_items} generated vs {real.num_items} real images; features: {extractor.name}")

@@ -32,6 +32,7 @@ from ..latents.seeds import z_from_seeds
 
 if TYPE_CHECKING:
     from ..train.data import ImageZipDataset
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def generated_uint8(img: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def generator_features(extractor: FeatureExtractor, G: torch.nn.Module, num_gen: int, *, batch_size: int = 16,
+def generator_features(extractor: FeatureExtractor, G: Generator, num_gen: int, *, batch_size: int = 16,
                        seed: int = 0, truncation_psi: float = 1.0, noise_mode: str = "const",
                        class_labels: Sequence[int] | np.ndarray | torch.Tensor | None = None,
                        capture_all: bool = False, capture_mean_cov: bool = True,

@@ -85,7 +85,8 @@ class FaceIdentity:
         h, w = img.shape[:2]
         scale = max(1.0, _DETECT_SIZE / min(h, w))
         if scale > 1.0:
-            img = np.asarray(Image.fromarray(img).resize((round(w * scale), round(h * scale)), Image.LANCZOS))
+            size = (round(w * scale), round(h * scale))
+            img = np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
         rects = self._detector(img, 1)
         if len(rects) == 0:
             return None
@@ -97,7 +98,7 @@ class FaceIdentity:
         """Identity similarity of the largest faces of two uint8 images."""
         da, db = self.descriptor(a), self.descriptor(b)
         missing = [n for n, d in zip(names, (da, db)) if d is None]
-        if missing:
+        if da is None or db is None:
             return IdentityResult(None, None, None, note=f"no face found in the {' and the '.join(missing)} image")
         distance = float(np.linalg.norm(da - db))
         cosine = float(da @ db / max(1e-12, np.linalg.norm(da) * np.linalg.norm(db)))

@@ -26,7 +26,7 @@ import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from ..latents.mapping import generator_device, map_z
 from ..latents.pca import PCA, project_to_subspace
 from ..perceptual.lpips import LPIPS
 from ..perceptual.vgg import load_vgg16
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ def default_distance(vgg_path: str | None = None, device: torch.device | str = "
 
 # --------------------------------------------------------------------------- interpolation schemes
 
-PathFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+PathFn = Callable[["Generator", torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class PathScheme:
     path: PathFn
 
 
-def _mapped(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor,
+def _mapped(G: Generator, z0: torch.Tensor, z1: torch.Tensor,
             class_idx: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     w = map_z(G, torch.cat([z0, z1]), class_idx)
     return w[: z0.shape[0]], w[z0.shape[0]:]
@@ -119,7 +122,7 @@ def slerp_z_scheme(class_idx: int | None = None) -> PathScheme:
 
 def lerp_w_scheme(class_idx: int | None = None) -> PathScheme:
     """StyleGAN's PPL_w path: lerp between the mapped W codes."""
-    def path(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def path(G: Generator, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         w0, w1 = _mapped(G, z0, z1, class_idx)
         return lerp(w0, w1, t)
 
@@ -129,7 +132,7 @@ def lerp_w_scheme(class_idx: int | None = None) -> PathScheme:
 def layer_schedule_scheme(order: str = "coarse-first", spread: float = 0.5,
                           class_idx: int | None = None) -> PathScheme:
     """Lerp in W+ with a per-layer schedule (:func:`~styleblend.latents.interpolate.layer_schedule`)."""
-    def path(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def path(G: Generator, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         w0, w1 = _mapped(G, z0, z1, class_idx)
         return lerp(w0, w1, layer_schedule(t, w0.shape[1], order, spread).to(w0.device))
 
@@ -138,7 +141,7 @@ def layer_schedule_scheme(order: str = "coarse-first", spread: float = 0.5,
 
 def pca_subspace_scheme(pca: PCA, num_components: int, class_idx: int | None = None) -> PathScheme:
     """Lerp in W projected onto the top-``num_components`` PCA subspace (endpoints are projected too)."""
-    def path(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def path(G: Generator, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         w0, w1 = _mapped(G, z0, z1, class_idx)
         return project_to_subspace(lerp(w0, w1, t), pca, num_components)
 
@@ -147,10 +150,13 @@ def pca_subspace_scheme(pca: PCA, num_components: int, class_idx: int | None = N
 
 def psi_schedule_scheme(psi_middle: float = 0.7, psi_ends: float = 1.0, class_idx: int | None = None) -> PathScheme:
     """Lerp in W with a truncation psi that dips to ``psi_middle`` mid-path (ends untouched)."""
-    def path(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def path(G: Generator, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         w0, w1 = _mapped(G, z0, z1, class_idx)
         ws = lerp(w0, w1, t)
-        return truncate_ws(ws, G.mapping.w_avg, psi_schedule(t, psi_ends, psi_ends, psi_middle).to(ws.device))
+        w_avg = getattr(G.mapping, "w_avg", None)  # not part of the interface (see styleblend.types.MappingNet)
+        if w_avg is None:
+            raise InvalidArgumentError("a psi schedule pulls towards the model's w_avg, and this model tracks none")
+        return truncate_ws(ws, w_avg, psi_schedule(t, psi_ends, psi_ends, psi_middle).to(ws.device))
 
     return PathScheme(f"lerp W, psi {psi_ends:g}->{psi_middle:g}->{psi_ends:g}", path)
 
@@ -206,7 +212,7 @@ def _prepare(img: torch.Tensor, crop: bool) -> torch.Tensor:
     return img
 
 
-def _noise_buffers(G: torch.nn.Module) -> list[torch.Tensor]:
+def _noise_buffers(G: Generator) -> list[torch.Tensor]:
     return [buf for name, buf in G.named_buffers() if name.endswith("noise_const")]
 
 
@@ -222,7 +228,7 @@ def path_times(n: int, sampling: str, epsilon: float, gen: torch.Generator) -> t
     return t0, t0 + epsilon
 
 
-def perceptual_path_length(G: torch.nn.Module, num_samples: int = 1000, epsilon: float = 1e-4,
+def perceptual_path_length(G: Generator, num_samples: int = 1000, epsilon: float = 1e-4,
                            scheme: PathScheme | None = None, sampling: str = "end", crop: bool = False,
                            batch_size: int = 8, distance: ImageDistance | None = None, seed: int = 0,
                            randomize_noise: bool = True, callback: ProgressCallback | None = None) -> PPLResult:
@@ -282,7 +288,7 @@ def perceptual_path_length(G: torch.nn.Module, num_samples: int = 1000, epsilon:
     return result
 
 
-def frame_distances(G: torch.nn.Module, ws: torch.Tensor, distance: ImageDistance, lags: tuple[int, ...] = (1,),
+def frame_distances(G: Generator, ws: torch.Tensor, distance: ImageDistance, lags: tuple[int, ...] = (1,),
                     batch_size: int = 8, crop: bool = False, closed: bool = False) -> dict[int, np.ndarray]:
     """Distances between frames ``lag`` apart along a rendered path ws [T, num_ws, w_dim].
 
@@ -320,7 +326,7 @@ def frame_distances(G: torch.nn.Module, ws: torch.Tensor, distance: ImageDistanc
     return result
 
 
-def step_distances(G: torch.nn.Module, ws: torch.Tensor, distance: ImageDistance, batch_size: int = 8,
+def step_distances(G: Generator, ws: torch.Tensor, distance: ImageDistance, batch_size: int = 8,
                    crop: bool = False, closed: bool = False) -> np.ndarray:
     """Distances between consecutive frames of a path (T - 1 values, T if closed); see :func:`frame_distances`."""
     return frame_distances(G, ws, distance, (1,), batch_size, crop, closed)[1]

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from torch import nn
+from ..config_sg3 import AnyGeneratorConfig, StyleGAN3Config
+from .generator import Generator
+from .stylegan3 import StyleGAN3Generator
 
-from ..config import GeneratorConfig
-from ..config_sg3 import StyleGAN3Config
 
-
-def build_generator(cfg: GeneratorConfig | StyleGAN3Config) -> nn.Module:
+def build_generator(cfg: AnyGeneratorConfig) -> Generator | StyleGAN3Generator:
     """A randomly initialised StyleGAN2 :class:`~styleblend.nn.Generator` or :class:`StyleGAN3Generator`.
 
-    Both answer the same interface: ``mapping``, ``synthesis``, ``num_ws``, ``z_dim``, ``w_dim``,
+    Both are a :class:`~styleblend.nn.generator.MappedGenerator` and answer the same interface
+    (:class:`styleblend.types.Generator`): ``mapping``, ``synthesis``, ``num_ws``, ``z_dim``, ``w_dim``,
     ``c_dim``, ``img_resolution``, ``img_channels``.
     """
     if isinstance(cfg, StyleGAN3Config):
-        from .stylegan3 import StyleGAN3Generator
-
         return StyleGAN3Generator(cfg)
-    from .generator import Generator
-
     return Generator(cfg)

@@ -25,8 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..config import GeneratorConfig
-from ..config_sg3 import is_stylegan3
+from ..config_sg3 import AnyGeneratorConfig, is_stylegan3
 from ..errors import InvalidArgumentError
 from .naming_sg3 import is_sg3_key, sg3_generator_layers, sg3_param_info
 
@@ -104,7 +103,7 @@ def _block_ws_indices(res: int) -> tuple[int, ...]:
     return tuple(range(first, first + (2 if res == 4 else 3)))
 
 
-def param_info(key: str, cfg: GeneratorConfig | None = None) -> ParamInfo:
+def param_info(key: str, cfg: AnyGeneratorConfig | None = None) -> ParamInfo:
     """Classify one generator state-dict key.
 
     Args:
@@ -178,7 +177,7 @@ def _unknown(key: str) -> InvalidArgumentError:
         "'synthesis.b<res>.<const|conv0|conv1|torgb|skip>...'); discriminator tensors are never blended")
 
 
-def generator_layers(cfg: GeneratorConfig) -> list[LayerInfo]:
+def generator_layers(cfg: AnyGeneratorConfig) -> list[LayerInfo]:
     """Every layer of a generator in forward order: mapping, then per block const/conv0/conv1/torgb/skip
     (StyleGAN3: mapping, then ``input`` and the layers ``L<i>_...``)."""
     out = []

@@ -24,8 +24,16 @@ buffer    fixed low-pass filters and the user transform (always the base's)
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, TypeAlias
 
 from ..errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from ..config_sg3 import StyleGAN3Config
+
+# The fields of naming.ParamInfo and naming.LayerInfo, in order (naming builds the values from them).
+ParamFields: TypeAlias = tuple[str, str, str, "int | None", "int | None", tuple[int, ...], "int | None", "int | None"]
+LayerFields: TypeAlias = tuple[str, str, "int | None", "int | None", int]
 
 _INPUT = re.compile(r"^synthesis\.input\.(.+)$")
 _LAYER = re.compile(r"^synthesis\.(L(\d+)_(\d+)_(\d+))\.(.+)$")
@@ -41,7 +49,7 @@ def is_sg3_key(key: str) -> bool:
     return bool(_INPUT.match(key) or _LAYER.match(key))
 
 
-def sg3_param_info(key: str, cfg=None) -> tuple:  # noqa: ANN001 - a StyleGAN3Config
+def sg3_param_info(key: str, cfg: StyleGAN3Config | None = None) -> ParamFields:
     """Classify one StyleGAN3 synthesis key (mapping keys are classified by :func:`~.naming.param_info`).
 
     Returns the fields of :class:`~.naming.ParamInfo` in order (key, group, layer, resolution, ws_index,
@@ -82,12 +90,12 @@ def sg3_param_info(key: str, cfg=None) -> tuple:  # noqa: ANN001 - a StyleGAN3Co
     return (key, group, name, rate, index + 1, (index + 1,), channel_dim, int(m.group(3)))
 
 
-def sg3_generator_layers(cfg) -> list[tuple]:  # noqa: ANN001 - a StyleGAN3Config
+def sg3_generator_layers(cfg: StyleGAN3Config) -> list[LayerFields]:
     """The synthesis layers of a StyleGAN3 generator in forward order: ``input`` (kind 'const'), then
     ``L0_...`` .. (kind 'conv') and the ToRGB layer (kind 'torgb'), with sampling rate and W+ row, as the
     fields of :class:`~.naming.LayerInfo` (name, kind, resolution, ws_index, channels)."""
     spec_in = cfg.input_spec
-    out = [("input", "const", int(spec_in.sampling_rate), 0, spec_in.channels)]
+    out: list[LayerFields] = [("input", "const", int(spec_in.sampling_rate), 0, spec_in.channels)]
     out += [(s.name, "torgb" if s.is_torgb else "conv", s.out_sampling_rate, s.ws_index, s.out_channels)
             for s in cfg.layers]
     return out

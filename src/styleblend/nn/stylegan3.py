@@ -23,8 +23,8 @@ from ..config_sg3 import InputSpec, LayerSpec, StyleGAN3Config
 from ..errors import InvalidArgumentError
 from ..ops.filtered_lrelu import filtered_lrelu
 from ..ops.lowpass import kaiser_lowpass, radial_lowpass
+from .generator import MappedGenerator
 from .layers import NOISE_MODES, FullyConnectedLayer
-from .mapping import MappingNetwork
 
 
 def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
@@ -69,6 +69,10 @@ class SynthesisInput(nn.Module):
     phases, sampled on a ``size`` x ``size`` grid, rotated and translated by an affine of w (and by the
     user transform), then mixed by a learned ``channels`` x ``channels`` matrix (Sec. 3.1, Appendix F.1)."""
 
+    transform: torch.Tensor  # buffers, declared for the type checker
+    freqs: torch.Tensor
+    phases: torch.Tensor
+
     def __init__(self, w_dim: int, spec: InputSpec) -> None:
         super().__init__()
         self.channels, self.size = spec.channels, spec.size
@@ -80,6 +84,7 @@ class SynthesisInput(nn.Module):
         self.weight = nn.Parameter(torch.randn([self.channels, self.channels]))
         self.affine = FullyConnectedLayer(w_dim, 4, bias_init=0)
         with torch.no_grad():  # w starts out giving the identity rotation (1, 0) and no translation
+            assert self.affine.bias is not None  # built with a bias
             self.affine.weight.zero_()
             self.affine.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
         self.register_buffer("transform", torch.eye(3))  # inverse user transform of the output image
@@ -107,7 +112,8 @@ class SynthesisInput(nn.Module):
         x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)  # [N, H, W, C]
         x = torch.sin((x + phases.unsqueeze(1).unsqueeze(2)) * (np.pi * 2)) * amplitudes.unsqueeze(1).unsqueeze(2)
         x = x @ (self.weight / np.sqrt(self.channels)).t()
-        return x.permute(0, 3, 1, 2)
+        out: torch.Tensor = x.permute(0, 3, 1, 2)
+        return out
 
 
 class SG3SynthesisLayer(nn.Module):
@@ -118,13 +124,18 @@ class SG3SynthesisLayer(nn.Module):
     here with :mod:`styleblend.ops.lowpass` and replaced by a snapshot's stored ones when it is loaded.
     """
 
+    magnitude_ema: torch.Tensor  # buffers, declared for the type checker
+    up_filter: torch.Tensor | None
+    down_filter: torch.Tensor | None
+
     def __init__(self, w_dim: int, spec: LayerSpec, conv_clamp: float | None, magnitude_ema_beta: float) -> None:
         super().__init__()
         self.spec = spec
         self.is_torgb, self.use_fp16 = spec.is_torgb, spec.use_fp16
         self.conv_clamp, self.magnitude_ema_beta = conv_clamp, magnitude_ema_beta
         self.affine = FullyConnectedLayer(w_dim, spec.in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn([spec.out_channels, spec.in_channels, spec.conv_kernel, spec.conv_kernel]))
+        shape = [spec.out_channels, spec.in_channels, spec.conv_kernel, spec.conv_kernel]
+        self.weight = nn.Parameter(torch.randn(shape))
         self.bias = nn.Parameter(torch.zeros([spec.out_channels]))
         self.register_buffer("magnitude_ema", torch.ones([]))
         self.register_buffer("up_filter", kaiser_lowpass(spec.up_taps, spec.in_cutoff, spec.in_half_width * 2,
@@ -191,7 +202,7 @@ class SG3SynthesisNetwork(nn.Module):
                                        f"{self.w_dim}]")
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         rows = ws.to(torch.float32).unbind(dim=1)
-        x = self.input(rows[0])
+        x: torch.Tensor = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:]):
             x = getattr(self, name)(x, w, mixed_precision=mixed, update_emas=update_emas)
         if self.output_scale != 1:
@@ -199,23 +210,14 @@ class SG3SynthesisNetwork(nn.Module):
         return x.to(torch.float32)
 
 
-class StyleGAN3Generator(nn.Module):
+class StyleGAN3Generator(MappedGenerator):
     """StyleGAN3 generator with NVIDIA's parameter names; the same interface as the StyleGAN2
     :class:`~styleblend.nn.Generator` (``mapping``, ``synthesis``, ``num_ws``, ``w_dim``, ``z_dim``,
-    ``c_dim``, ``img_resolution``, ``img_channels``, ``cfg``)."""
+    ``c_dim``, ``img_resolution``, ``img_channels``, ``cfg``): both are a
+    :class:`~styleblend.nn.generator.MappedGenerator`, which holds the mapping and ``forward``."""
+
+    cfg: StyleGAN3Config
+    synthesis: SG3SynthesisNetwork
 
     def __init__(self, cfg: StyleGAN3Config) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = SG3SynthesisNetwork(cfg)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, cfg.mapping)
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, noise_mode: str = "const",
-                fused_modconv: bool | None = None) -> torch.Tensor:
-        """z [N, z_dim] (and c [N, c_dim]) -> image [N, C, R, R] in about [-1, 1]."""
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode)
+        super().__init__(cfg, SG3SynthesisNetwork(cfg))

@@ -31,7 +31,7 @@ def kaiser_beta(attenuation: float) -> float:
     if attenuation > 50:
         return 0.1102 * (attenuation - 8.7)
     if attenuation > 21:
-        return 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21)
+        return 0.5842 * math.pow(attenuation - 21, 0.4) + 0.07886 * (attenuation - 21)
     return 0.0
 
 

@@ -56,6 +56,9 @@ class VGG16Features(nn.Module):
         source: where the weights came from (for reports).
     """
 
+    mean: torch.Tensor  # buffers, declared for the type checker
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -89,7 +92,7 @@ class VGG16Features(nn.Module):
             img = img.repeat(1, 3, 1, 1)
         x = ((img + 1) / 2 - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
-        for i, layer in enumerate(self.features[: max(wanted) + 1]):
+        for i, layer in enumerate(list(self.features)[: max(wanted) + 1]):
             x = layer(x)
             if i in wanted:
                 out[wanted[i]] = x
@@ -163,7 +166,8 @@ class _TorchScriptUnpickler(RestrictedUnpickler):
             info = self.zf.getinfo(f"{self.folder}{key}")
             nbytes = numel * torch.empty(0, dtype=dtype).element_size()
             # Records are stored uncompressed; a compressed one could inflate to anything.
-            if info.compress_type != zipfile.ZIP_STORED or info.file_size > self.archive_size or info.file_size < nbytes:
+            if (info.compress_type != zipfile.ZIP_STORED or info.file_size > self.archive_size
+                    or info.file_size < nbytes):
                 raise CheckpointError(f"storage record '{key[:40]}' is compressed or does not hold the {nbytes} bytes "
                                       "its tensor announces")
             raw = self.zf.read(info)[:nbytes]
@@ -217,7 +221,8 @@ def read_torchscript_tensors(path: str | Path) -> list[tuple[str, torch.Tensor]]
             check_graph(root, f"'{path}'")
             _walk(root, "", found)
             if prefix + "constants.pkl" in names:
-                consts = _TorchScriptUnpickler(zf.read(prefix + "constants.pkl"), zf, prefix + "constants/", size).load()
+                unpickler = _TorchScriptUnpickler(zf.read(prefix + "constants.pkl"), zf, prefix + "constants/", size)
+                consts = unpickler.load()
                 check_graph(consts, f"'{path}'")
                 _walk(consts, "constants", found)
             return found
@@ -252,7 +257,8 @@ def _state_from_torchscript(path: Path) -> tuple[dict[str, torch.Tensor], list[t
     expected = list(zip(CONV_CHANNELS, (3,) + CONV_CHANNELS[:-1]))
     if shapes != expected:
         raise CheckpointError(f"'{path}' holds 3x3 convolutions of shapes {shapes[:4]}... ({len(shapes)} of them), "
-                              f"not VGG-16's 13; pass torchvision's {VGG16.filename} as `vgg_path` instead", param="vgg_path")
+                              f"not VGG-16's 13; pass torchvision's {VGG16.filename} as `vgg_path` instead",
+                              param="vgg_path")
     state = {}
     for (w, b), idx in zip(convs, CONV_INDEX.values()):
         state[f"features.{idx}.weight"] = w.float()
@@ -275,6 +281,7 @@ def load_vgg16(path: str | Path | None = None, download: bool = False,
     p = find_weights(VGG16, path, download)
     net = VGG16Features()
     lpips: list[torch.Tensor] | None = None
+    state: object
     if _is_torchscript(p):
         state, lpips = _state_from_torchscript(p)
     else:

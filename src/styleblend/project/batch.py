@@ -16,10 +16,10 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,17 +39,21 @@ from .projector import (
     Cancelled,
     ProjectionCallback,
     ProjectionResult,
-    ProjectionSettings,
     project,
     synthesize,
 )
+from .settings import ENCODER_DEFAULT_STEPS, ENCODER_METHOD, INITS, ProjectionSettings, settings_for
+
+if TYPE_CHECKING:
+    from ..config_sg3 import AnyGeneratorConfig
+    from ..io.checkpoint import Checkpoint
+    from ..nn.discriminator import Discriminator
+    from ..types import Generator
+    from .encoder import Encoder
 
 log = logging.getLogger(__name__)
 
 LATENT_NAME = "projected_w.npz"
-ENCODER_METHOD = "encoder"
-#: refinement steps after the encoder's prediction when none are given ('fast' settings otherwise)
-ENCODER_DEFAULT_STEPS = 100
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,11 +125,12 @@ class ProjectionJob:
     discriminator: where the dfeat loss's discriminator came from, or None.
     """
 
-    G: torch.nn.Module
+    G: Generator
     settings: ProjectionSettings
     loss: WeightedLoss
     network: str
     network_sha256: str
+    g_config: AnyGeneratorConfig  # G's architecture (latent files are checked against it)
     seed: int = 0
     init_ws: torch.Tensor | None = None
     vgg: VGG16Features | None = None
@@ -133,13 +138,13 @@ class ProjectionJob:
     video: bool = False
     video_frames: int = 100
     discriminator: str | None = None
-    encoder: torch.nn.Module | None = None  # --method encoder: predicts the initial W+ (see project.encoder)
+    encoder: Encoder | None = None  # --method encoder: predicts the initial W+ (see project.encoder)
     encoder_path: str | None = None
     refine_steps: int | None = None  # --method encoder: steps after the prediction (0 = the prediction only)
 
 
-def load_discriminator(ckpt, G: torch.nn.Module, path: str | Path | None,
-                       device: str | torch.device) -> tuple[torch.nn.Module | None, str | None]:
+def load_discriminator(ckpt: Checkpoint, G: Generator, path: str | Path | None,
+                       device: str | torch.device) -> tuple[Discriminator | None, str | None]:
     """The discriminator for the dfeat loss: from ``path`` if given, else from ``ckpt`` if it has one.
 
     Returns (D or None, its source for the record). Raises InvalidArgumentError when ``path`` has no D or
@@ -172,8 +177,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                 noise_init: str | None = None, encoder: str | Path | None = None) -> ProjectionJob:
     """Check optional dependencies, load the network, resolve the loss and the settings.
 
-    ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps the method's
-    default. ``space``/``steps``/``lr``/``w_reg``/``optimize_noise``/``noise_init`` None keep the method's
+    ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps
+    the method's default. ``space``/``steps``/``lr``/``w_reg``/``optimize_noise``/``noise_init`` None keep the method's
     values. ``loss`` is 'pixel', 'vgg', 'dfeat' or None (VGG-16 when its weights are found, else dfeat when
     the network - or ``discriminator``, a checkpoint of the same model - has a discriminator, else pixel;
     see :func:`~styleblend.project.losses.resolve_loss`). ``video`` checks that MP4 can be written *before*
@@ -186,7 +191,6 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     from ..io import load_checkpoint
     from ..media.video import check_video_path
     from .losses import resolve_loss
-    from .projector import INITS, settings_for
 
     if video:
         check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step
@@ -202,12 +206,14 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
             raise InvalidArgumentError("`init` does not apply to `method` 'encoder' (the encoder gives the start)",
                                        param=("init", "method"))
         if steps is not None and steps < 0:
-            raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)", param="steps")
+            raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)",
+                                       param="steps")
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
-    enc = refine = None
-    if method == ENCODER_METHOD:
+    enc: Encoder | None = None
+    refine: int | None = None
+    if method == ENCODER_METHOD and encoder is not None:  # encoder is not None: checked above
         from .encoder import load_encoder
 
         enc = load_encoder(encoder, device)
@@ -216,13 +222,13 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     init_ws = None
     init_mode = init
     if init is not None and init not in INITS:
-        start = read_latent_file(init, G.cfg, kind="w")  # checks the shape against the network
+        start = read_latent_file(init, ckpt.g_config, kind="w")  # checks the shape against the network
         if start.data.shape[0] != 1:
             raise InvalidArgumentError(f"`init` '{init}' holds {start.data.shape[0]} latents; give a file with one",
                                        param="init")
         init_ws = torch.from_numpy(start.data)
         init_mode = None
-    if enc is not None:
+    if enc is not None and refine is not None:
         # The start comes from the encoder, so the mean w is not sampled (num_w_samples=0) when the model
         # tracks one. ProjectionSettings needs >= 1 step; refine_steps=0 never runs the loop.
         num_w = 0 if getattr(G.mapping, "w_avg", None) is not None else None
@@ -238,8 +244,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     loss_method = "fast" if enc is not None else method
     weighted, vgg, warning = resolve_loss(loss_method, vgg_path, download, device, kind=loss, discriminator=D)
     return ProjectionJob(G=G, settings=settings, loss=weighted, network=str(network),
-                         network_sha256=file_sha256(network), seed=seed, init_ws=init_ws, vgg=vgg,
-                         warning=warning, video=video and refine != 0,
+                         network_sha256=file_sha256(network), g_config=ckpt.g_config, seed=seed, init_ws=init_ws,
+                         vgg=vgg, warning=warning, video=video and refine != 0,
                          discriminator=d_source if weighted.kind == "dfeat" else None, encoder=enc,
                          encoder_path=None if encoder is None else str(encoder), refine_steps=refine)
 
@@ -265,8 +271,9 @@ def _encoder_only(job: ProjectionJob, target: torch.Tensor, ws: torch.Tensor) ->
         total, parts = job.loss(synthesize(G, ws), target)
     parts["loss"], parts["lr"] = float(total), 0.0
     w_avg, coord_std = wspace.w_stats(G, 1000, job.seed)  # as project() measures W+ distances
-    if getattr(G.mapping, "w_avg", None) is not None:
-        w_avg = G.mapping.w_avg
+    tracked = getattr(G.mapping, "w_avg", None)
+    if tracked is not None:
+        w_avg = tracked
     return ProjectionResult(ws=ws.detach().clone(), settings=job.settings, history=[parts], steps_done=0,
                             term_weights={t.name: t.weight for t in job.loss.terms},
                             w_distance=wspace.distance_from_w(ws.detach(), w_avg, coord_std))
@@ -316,6 +323,7 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
         start = encode_targets(job, target)
         encoder_seconds = time.perf_counter() - t0
     if job.encoder is not None and job.refine_steps == 0:
+        assert start is not None  # the encoder's prediction when no start was given
         result = _encoder_only(job, target, start.to(device))
     else:
         result = project(G, target, job.settings, job.loss, seed=job.seed, init_ws=start, callback=step_hook)
@@ -361,7 +369,8 @@ def _settings_dict(job: ProjectionJob) -> dict[str, Any]:
     return out
 
 
-def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, result: ProjectionResult) -> dict[str, Any]:
+def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray,
+             result: ProjectionResult) -> dict[str, Any]:
     t, p = from_uint8(target_u8), from_uint8(proj_u8)
     out: dict[str, Any] = summarize(p, t, data_range=2.0)
     if job.vgg is not None:
@@ -387,7 +396,7 @@ def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray, res
 # Batches
 
 
-def parse_shard(text: str | None, env: dict[str, str] | None = None) -> tuple[int, int]:
+def parse_shard(text: str | None, env: Mapping[str, str] | None = None) -> tuple[int, int]:
     """'i/n' (0-based i) -> (i, n); None -> torchrun's RANK/WORLD_SIZE if set, else (0, 1)."""
     env = os.environ if env is None else env
     if text is None:
@@ -399,7 +408,8 @@ def parse_shard(text: str | None, env: dict[str, str] | None = None) -> tuple[in
         i_s, n_s = str(text).split("/")
         i, n = int(i_s), int(n_s)
     except ValueError:
-        raise InvalidArgumentError(f"shard '{text}' must look like 'i/n', e.g. 0/4 (0-based index of n shards)") from None
+        raise InvalidArgumentError(f"shard '{text}' must look like 'i/n', e.g. 0/4 (0-based index of n "
+                                   "shards)") from None
     if n < 1 or not 0 <= i < n:
         raise InvalidArgumentError(f"shard '{text}': need n >= 1 and 0 <= i < n")
     return i, n
@@ -443,7 +453,8 @@ def output_names(files: Sequence[Path]) -> dict[Path, str]:
 
 def project_batch(job: ProjectionJob, files: Sequence[Path], outroot: str | Path, shard: tuple[int, int] = (0, 1),
                   callback_for: Callable[[Path], ProjectionCallback | None] | None = None,
-                  on_done: Callable[[Path, Path, dict[str, Any] | None], None] | None = None) -> list[tuple[Path, Path, str]]:
+                  on_done: Callable[[Path, Path, dict[str, Any] | None], None] | None = None,
+                  ) -> list[tuple[Path, Path, str]]:
     """Project this shard's files into ``outroot/<name>/``, skipping images whose latent exists.
 
     Args:

@@ -90,7 +90,7 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
     cache_path = Path(cache_dir) / f"{key}.npz"
     if cache_path.is_file():
         try:
-            ws = torch.from_numpy(read_latent_file(cache_path, G.cfg, kind="w").data[:1])
+            ws = torch.from_numpy(read_latent_file(cache_path, job.g_config, kind="w").data[:1])
         except InvalidArgumentError as exc:
             raise ArchitectureMismatchError(f"cached embedding {cache_path} does not fit the network ({exc}); "
                                             "delete the file to re-embed") from None
@@ -107,6 +107,7 @@ def embed_photo(job: ProjectionJob, photo: str | Path, cache_dir: str | Path, *,
     meta = {"network": job.network, "network_sha256": job.network_sha256, "photo": str(photo), "seed": job.seed,
             "aligned": align, "init": init}
     if steps == 0:
+        assert init_ws is not None  # steps is 0 only with an encoder, whose prediction it is
         save_latents(cache_path, init_ws[:1], "w", {**meta, "method": "encoder", "steps": 0})
         return CachedEmbedding(init_ws, target, cache_path, cache_hit=False)
     proj = project(G, from_uint8(target).to(device), job.settings, job.loss, seed=job.seed, init_ws=init_ws,

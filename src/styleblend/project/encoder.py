@@ -35,7 +35,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,9 @@ from torch import nn
 from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
 from ..io.atomic import atomic_path
 from ..io.checkpoint import check_state_dict
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 FORMAT_VERSION = 1
 METADATA_KEY = "styleblend_encoder"
@@ -102,7 +105,7 @@ class EncoderConfig:
             raise InvalidArgumentError(f"encoder config: img_channels={self.img_channels} must be 1 or 3")
 
     @classmethod
-    def for_generator(cls, G: torch.nn.Module, input_resolution: int | None = None) -> EncoderConfig:
+    def for_generator(cls, G: Generator, input_resolution: int | None = None) -> EncoderConfig:
         """Widths that grow with the generator: 16 channels at the input size, doubling per halving, capped
         at 1.5 x w_dim (between 128 and 512). For the bundled 64 px base (w_dim 128) that is 16-32-64-128-192."""
         res = int(input_resolution or max(16, min(int(G.img_resolution), 256)))
@@ -241,7 +244,7 @@ class Encoder(nn.Module):
         """The latent an iterative encoder starts from: the mean w in every row, [n, num_ws, w_dim]."""
         return self.w_avg.view(1, 1, -1).expand(n, self.num_ws, -1)
 
-    def check_generator(self, G: torch.nn.Module, what: str = "the encoder") -> None:
+    def check_generator(self, G: Generator, what: str = "the encoder") -> None:
         """Raise ArchitectureMismatchError unless ``G`` has this encoder's latent shape and image size."""
         mine = (self.cfg.num_ws, self.cfg.w_dim, self.cfg.img_resolution, self.cfg.img_channels)
         theirs = (int(G.num_ws), int(G.w_dim), int(G.img_resolution), int(G.img_channels))
@@ -251,7 +254,7 @@ class Encoder(nn.Module):
                 f"this network has {theirs}; train an encoder for it with 'styleblend encoder train'")
 
 
-def encode(encoder: Encoder, G: torch.nn.Module, img: torch.Tensor, iterations: int | None = None,
+def encode(encoder: Encoder, G: Generator, img: torch.Tensor, iterations: int | None = None,
            noise_mode: str = "const") -> torch.Tensor:
     """img [N, C, H, W] in [-1, 1] -> ws [N, num_ws, w_dim]: the encoder's prediction for generator ``G``.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,10 @@ import torch.nn.functional as F
 from ..metrics.quality import ms_ssim
 from ..perceptual.lpips import LPIPS
 from ..perceptual.vgg import VGG16Features, resize_for_vgg
+from .settings import LOSS_KINDS
+
+if TYPE_CHECKING:
+    from ..nn.discriminator import Discriminator
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +164,7 @@ class DiscriminatorFeatureDistance:
     (the generator's), in [-1, 1], like D saw them in training. D is used frozen.
     """
 
-    def __init__(self, discriminator: torch.nn.Module) -> None:
+    def __init__(self, discriminator: Discriminator) -> None:
         self.D = discriminator.eval().requires_grad_(False)
         self._cache = _TargetCache()
 
@@ -217,7 +221,7 @@ def nvidia_loss(vgg: VGG16Features) -> WeightedLoss:
 DFEAT_MSE_WEIGHT = 1.0
 
 
-def dfeat_loss(discriminator: torch.nn.Module) -> WeightedLoss:
+def dfeat_loss(discriminator: Discriminator) -> WeightedLoss:
     """The perceptual loss without downloaded weights: D-feature distance + DFEAT_MSE_WEIGHT * pixel MSE.
 
     The MSE term (pixels in [0, 1]) keeps colours exact, which unit-normalised features ignore by
@@ -238,10 +242,9 @@ def pixel_fallback_loss() -> WeightedLoss:
 
 
 #: The loss families ``loss`` chooses from.
-LOSS_KINDS = ("pixel", "vgg", "dfeat")
 
-FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} method's "
-                    "perceptual loss; reconstructions will be blurrier. Pass `vgg_path` or `download` to use "
+FALLBACK_WARNING = ("no VGG-16 weights and no discriminator: using pixel MSE + MS-SSIM instead of the {method} "
+                    "method's perceptual loss; reconstructions will be blurrier. Pass `vgg_path` or `download` to use "
                     "VGG-16, or `discriminator` (a checkpoint of this model that has D) for `loss` 'dfeat'.")
 #: The parameters :data:`FALLBACK_WARNING` speaks of (a front end may name them its own way).
 FALLBACK_PARAMS = ("vgg_path", "download", "discriminator", "loss")
@@ -258,7 +261,7 @@ def loss_for_method(method: str, vgg: VGG16Features | None) -> WeightedLoss:
 
 def resolve_loss(method: str, vgg_path: str | None = None, download: bool = False,
                  device: str | torch.device = "cpu", *, kind: str | None = None,
-                 discriminator: torch.nn.Module | None = None) -> tuple[WeightedLoss, VGG16Features | None, str | None]:
+                 discriminator: Discriminator | None = None) -> tuple[WeightedLoss, VGG16Features | None, str | None]:
     """Build the loss of ``method`` from the family ``kind``; ``loss.kind`` says which one it is.
 
     kind None chooses: 'vgg' when VGG-16 weights can be found (``vgg_path``, the torch hub cache, or a
@@ -288,14 +291,14 @@ def resolve_loss(method: str, vgg_path: str | None = None, download: bool = Fals
         if kind == "vgg" or vgg_path is not None or download_allowed(download):
             raise
         if discriminator is not None:
-            note = ("no VGG-16 weights: using the discriminator-feature loss (dfeat: the model's own D as the "
-                    f"perceptual distance + pixel MSE) for the {method} method")
-            log.info(note)
-            return dfeat_loss(discriminator), None, note
+            dfeat_note = ("no VGG-16 weights: using the discriminator-feature loss (dfeat: the model's own D as "
+                          f"the perceptual distance + pixel MSE) for the {method} method")
+            log.info(dfeat_note)
+            return dfeat_loss(discriminator), None, dfeat_note
         warning = FALLBACK_WARNING.format(method=method)
         log.warning(warning, extra={"params": FALLBACK_PARAMS})
         return pixel_fallback_loss(), None, warning
-    note = None
+    note: str | None = None
     if method == "nvidia" and vgg.lpips_weights is None:
         note = ("the nvidia method's LPIPS distance uses unit-normalised VGG-16 features without LPIPS's learned "
                 "weights (torchvision weights, not NVIDIA's vgg16.pt), so it is close to but not NVIDIA's distance")

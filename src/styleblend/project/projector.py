@@ -3,7 +3,7 @@
 Data flow: ``(G, target) -> init ws -> loop{ws(t); synthesise; weighted loss (+ noise reg); Adam step;
 callback} -> ProjectionResult``. The loop never prints or writes files; progress goes to ``callback``.
 
-Methods (:func:`settings_for`):
+Methods (presets of :class:`~.settings.ProjectionSettings`, :func:`~.settings.settings_for`):
 
 * ``image2stylegan`` - Abdal, Qin & Wonka, "Image2StyleGAN", ICCV 2019, Sec. 4 and Algorithm 1: W+,
   init at the mean w (or U[-1, 1]), Adam lr 0.01, betas (0.9, 0.999), eps 1e-8, 5000 steps, noise inputs
@@ -29,33 +29,24 @@ presets keep the regulariser off.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import InvalidArgumentError
 from . import schedules, wspace
 from .losses import WeightedLoss, noise_regularization
+from .settings import ProjectionSettings
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
-
-METHODS = ("image2stylegan", "nvidia", "fast", "editable")
-
-#: W+ regulariser weight of the ``editable`` method. Measured on 8 held-out emoji with the bundled base, `fast`
-#: 100 steps, pixel loss (docs/projection.md): w_reg 0 / 0.003 / 0.01 / 0.03 -> row spread 0.83 / 0.75 / 0.60 /
-#: 0.35 at PSNR 23.2 / 23.2 / 23.1 / 22.5 dB: 0.03 more than halves the spread for 0.6 dB. The weight is
-#: relative to the image loss, so a loss of a larger scale (dfeat) is regularised less by the same weight.
-DEFAULT_W_REG = 0.03
-SPACES = ("w", "w+")
-INITS = ("mean", "random")
-LR_SCHEDULES = ("constant", "nvidia", "warmup_cosine")
-NOISE_INITS = ("random", "model")
 
 #: callback(step, losses, ws) -> False to stop; ``step`` counts completed steps from 1, ``losses`` has
 #: every loss term plus 'loss' (the weighted total) and 'lr', ``ws`` is a detached [N, num_ws, w_dim].
@@ -64,104 +55,6 @@ ProjectionCallback = Callable[[int, dict[str, float], torch.Tensor], "bool | Non
 
 class Cancelled(Exception):
     """Raise from a projection callback to stop the loop; :func:`project` returns what it has so far."""
-
-
-@dataclass(frozen=True)
-class ProjectionSettings:
-    """Knobs of the projection loop (a method is a preset of these; see :func:`settings_for`).
-
-    space: 'w' (one w shared by all layers) or 'w+' (one w per layer).
-    steps: optimisation steps.
-    lr, betas, eps: Adam's base learning rate and constants.
-    lr_schedule: 'constant', 'nvidia' (ramp-up ``lr_rampup``, cosine ramp-down ``lr_rampdown``, as fractions
-        of the run) or 'warmup_cosine' (warm-up ``lr_rampup``, cosine decay to 5 %).
-    init: 'mean' (mean mapping output) or 'random' (U[-1, 1] per coordinate, Image2StyleGAN's alternative).
-        A caller-given ``init_ws`` to :func:`project` overrides it.
-    num_w_samples: z samples averaged for the mean w and its std; 0 uses the model's tracked ``w_avg``
-        (and std 1 for the w noise).
-    w_noise, w_noise_ramp: NVIDIA's w-noise annealing factor (times std of w) and its ramp length; 0 = off.
-    optimize_noise: also optimise the per-layer noise maps (NVIDIA); else they stay fixed ('const').
-    noise_reg_weight: weight of :func:`~styleblend.project.losses.noise_regularization` (used only when
-        optimize_noise; NVIDIA's 1e5 by default, so turning noise optimisation on for any method keeps the
-        maps from absorbing image content).
-    unlock_until: coarse-to-fine W+ - per-layer offsets are unlocked progressively until this fraction of
-        the run (0 = all layers free from the start). Ignored when :func:`project` gets ``init_ws``.
-    noise_init: where optimised noise maps start: 'random' (fresh N(0, 1) maps, NVIDIA's projector) or
-        'model' (the model's own stored maps, the ones ``proj.png`` and ``generate`` render with).
-    w_reg: weight of the W+ regulariser (:func:`~styleblend.project.wspace.row_spread`: mean distance of
-        each row from the mean row - or from ``w_base`` given to :func:`project` - in units of the spread
-        of W); 0 = off. :data:`DEFAULT_W_REG` is the measured default of the ``editable`` method.
-    """
-
-    method: str = "image2stylegan"
-    space: str = "w+"
-    steps: int = 5000
-    lr: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    lr_schedule: str = "constant"
-    lr_rampup: float = 0.05
-    lr_rampdown: float = 0.25
-    init: str = "mean"
-    num_w_samples: int = 10000
-    w_noise: float = 0.0
-    w_noise_ramp: float = 0.75
-    optimize_noise: bool = False
-    noise_reg_weight: float = 1e5
-    unlock_until: float = 0.0
-    noise_init: str = "random"
-    w_reg: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.space not in SPACES:
-            raise InvalidArgumentError(f"space {self.space!r} must be one of {SPACES}")
-        if self.steps < 1:
-            raise InvalidArgumentError(f"steps={self.steps} must be at least 1")
-        if self.init not in INITS:
-            raise InvalidArgumentError(f"init {self.init!r} must be one of {INITS} (or pass init_ws)")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise InvalidArgumentError(f"lr_schedule {self.lr_schedule!r} must be one of {LR_SCHEDULES}")
-        if not self.lr > 0:
-            raise InvalidArgumentError(f"lr={self.lr} must be positive")
-        if self.noise_init not in NOISE_INITS:
-            raise InvalidArgumentError(f"noise_init {self.noise_init!r} must be one of {NOISE_INITS}")
-        if not self.w_reg >= 0:
-            raise InvalidArgumentError(f"w_reg={self.w_reg} must be >= 0 (0 turns the W+ regulariser off)")
-
-    def lr_at(self, t: float) -> float:
-        if self.lr_schedule == "nvidia":
-            return self.lr * schedules.nvidia_lr(t, self.lr_rampdown, self.lr_rampup)
-        if self.lr_schedule == "warmup_cosine":
-            return self.lr * schedules.warmup_cosine_lr(t, self.lr_rampup)
-        return self.lr * schedules.constant_lr(t)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-_PRESETS: dict[str, dict[str, Any]] = {
-    "image2stylegan": {"space": "w+", "steps": 5000, "lr": 0.01, "lr_schedule": "constant", "init": "mean"},
-    "nvidia": {"space": "w", "steps": 1000, "lr": 0.1, "lr_schedule": "nvidia", "lr_rampup": 0.05,
-               "lr_rampdown": 0.25, "init": "mean", "w_noise": 0.05, "w_noise_ramp": 0.75, "optimize_noise": True,
-               "noise_reg_weight": 1e5},
-    "fast": {"space": "w+", "steps": 300, "lr": 0.1, "lr_schedule": "nvidia", "lr_rampup": 0.02,
-             "lr_rampdown": 0.25, "init": "mean", "unlock_until": 0.25},
-}
-# editable: fast plus the W+ regulariser - what toonify and edits want (a latent that renders well through
-# other models, not only the one it was fitted with).
-_PRESETS["editable"] = dict(_PRESETS["fast"], w_reg=DEFAULT_W_REG)
-
-
-def settings_for(method: str, **overrides: Any) -> ProjectionSettings:
-    """The published settings of ``method`` (see the module docstring), with explicit overrides.
-
-    ``None`` values in ``overrides`` are ignored, so CLI options left unset keep the method's defaults.
-    """
-    if method not in _PRESETS:
-        raise InvalidArgumentError(f"method {method!r} must be one of {METHODS}")
-    values = dict(_PRESETS[method], method=method)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return ProjectionSettings(**values)
 
 
 @dataclass
@@ -193,7 +86,7 @@ class ProjectionResult:
         return self.history[-1]["loss"] if self.history else float("nan")
 
 
-def w_statistics(G: torch.nn.Module, num_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+def w_statistics(G: Generator, num_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
     """Mean w [w_dim] and the scalar std sqrt(E||w - mean||^2) of ``num_samples`` mapped z ~ N(0, I).
 
     With ``num_samples == 0`` returns the model's tracked ``mapping.w_avg`` and std 1.
@@ -216,10 +109,23 @@ def w_statistics(G: torch.nn.Module, num_samples: int, generator: torch.Generato
     return mean, std
 
 
-def synthesize(G: torch.nn.Module, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """Render ws [N, num_ws, w_dim] with the model's fixed noise, or with ``noise`` buffers substituted."""
+def synthesize(G: Generator, ws: torch.Tensor, noise: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Render ws [N, num_ws, w_dim] with the model's fixed noise, or with ``noise`` substituted.
+
+    ``noise``: tensors of ``G.synthesis`` by name (noise buffers, or any parameters: PTI passes tuned
+    weights), used in place of the stored ones for this call only (``G`` is not modified).
+
+    Raises:
+        InvalidArgumentError: tensors to substitute, but ``G.synthesis`` is not a torch.nn.Module.
+    """
     if noise:
-        return torch.func.functional_call(G.synthesis, noise, (ws,), {"noise_mode": "const"}, strict=False)
+        synthesis = G.synthesis
+        if not isinstance(synthesis, torch.nn.Module):
+            raise InvalidArgumentError(f"the generator's synthesis is a {type(synthesis).__name__}; substituting "
+                                       "its tensors needs a torch.nn.Module")
+        out: torch.Tensor = torch.func.functional_call(synthesis, dict(noise), (ws,), {"noise_mode": "const"},
+                                                       strict=False)
+        return out
     return G.synthesis(ws, noise_mode="const")
 
 
@@ -253,7 +159,7 @@ class _Latent:
         return w
 
 
-def _initial_ws(G: torch.nn.Module, settings: ProjectionSettings, w_avg: torch.Tensor,
+def _initial_ws(G: Generator, settings: ProjectionSettings, w_avg: torch.Tensor,
                 generator: torch.Generator, n: int) -> torch.Tensor:
     num_ws, w_dim = G.num_ws, G.w_dim
     if settings.init == "random":
@@ -263,7 +169,7 @@ def _initial_ws(G: torch.nn.Module, settings: ProjectionSettings, w_avg: torch.T
     return w_avg.view(1, 1, w_dim).repeat([n, num_ws, 1])
 
 
-def _check_ws(ws: torch.Tensor, n: int, G: torch.nn.Module, what: str, rows_optional: bool = False) -> torch.Tensor:
+def _check_ws(ws: torch.Tensor, n: int, G: Generator, what: str, rows_optional: bool = False) -> torch.Tensor:
     """[1 or n, num_ws, w_dim] (or [num_ws, w_dim]; or [1 or n, w_dim] when ``rows_optional``) -> [n, num_ws, w_dim]."""
     ws = ws.detach().to(device=next(G.parameters()).device, dtype=torch.float32)
     if rows_optional and ws.ndim == 2 and ws.shape[-1] == G.w_dim and ws.shape[0] in (1, n) and ws.shape[0] != G.num_ws:
@@ -275,7 +181,7 @@ def _check_ws(ws: torch.Tensor, n: int, G: torch.nn.Module, what: str, rows_opti
     return ws.expand(n, -1, -1).clone()
 
 
-def _noise_maps(G: torch.nn.Module, settings: ProjectionSettings, n: int,
+def _noise_maps(G: Generator, settings: ProjectionSettings, n: int,
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The noise maps to optimise: [H, W] for one target (the model's buffer shape), [n, 1, H, W] for n.
 
@@ -303,7 +209,7 @@ def _normalise_noise(buf: torch.Tensor) -> torch.Tensor:
     return buf
 
 
-def project(G: torch.nn.Module, target: torch.Tensor, settings: ProjectionSettings, loss: WeightedLoss, *,
+def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, loss: WeightedLoss, *,
             seed: int = 0, init_ws: torch.Tensor | None = None, w_base: torch.Tensor | None = None,
             callback: ProjectionCallback | None = None) -> ProjectionResult:
     """Find ws whose image ``G.synthesis(ws)`` matches ``target`` under ``loss``.
@@ -385,7 +291,7 @@ def project(G: torch.nn.Module, target: torch.Tensor, settings: ProjectionSettin
         ws = latent.ws(t, w_noise)
         synth = synthesize(G, ws, noise)
         total, parts = loss(synth, target)
-        if "noise_reg" in weights:
+        if noise is not None and "noise_reg" in weights:
             reg = noise_regularization(noise.values())
             parts["noise_reg"] = float(reg.detach())
             total = total + settings.noise_reg_weight * reg

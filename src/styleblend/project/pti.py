@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,6 +34,10 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
 from ..nn.naming import param_info
 from .losses import WeightedLoss, pixel_fallback_loss
+from .projector import synthesize
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -321,10 +325,11 @@ def load_delta(path: str | Path) -> Delta:
         else:
             up, down = tensors.get(f"up.{key}"), tensors.get(f"down.{key}")
             rows, cols = _matrix_shape(shape) if len(shape) >= 2 else (0, 0)
-            ok = up is not None and down is not None and tuple(up.shape) == (rows, rank) \
-                and tuple(down.shape) == (rank, cols)
-            if ok:
+            ok = False
+            if up is not None and down is not None and tuple(up.shape) == (rows, rank) \
+                    and tuple(down.shape) == (rank, cols):
                 low_rank[key] = (up.float(), down.float())
+                ok = True
         if not ok:
             raise CheckpointError(f"'{path}': the delta for '{key}' is missing or does not have shape {shape} at "
                                   f"rank {rank}; the file is damaged")
@@ -350,11 +355,11 @@ class PTIResult:
     cancelled: bool = False
 
 
-def _render(G: torch.nn.Module, params: Mapping[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:
-    return torch.func.functional_call(G.synthesis, dict(params), (ws,), {"noise_mode": "const"}, strict=False)
+def _render(G: Generator, params: Mapping[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:
+    return synthesize(G, ws, params)
 
 
-def pivotal_tuning(G: torch.nn.Module, ws: torch.Tensor, target: torch.Tensor, loss: WeightedLoss | None = None,
+def pivotal_tuning(G: Generator, ws: torch.Tensor, target: torch.Tensor, loss: WeightedLoss | None = None,
                    settings: PTISettings = PTISettings(), *, seed: int = 0, meta: Mapping[str, Any] | None = None,
                    callback: PTICallback | None = None) -> PTIResult:
     """Tune a low-rank delta of ``G``'s synthesis weights so that G(ws) matches ``target`` (PTI, Sec. 3.2).

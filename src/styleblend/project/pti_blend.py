@@ -22,7 +22,7 @@ from ..blend.core import MappingChoice, multi_model_weights, two_model_weights
 from ..blend.multi import MultiSchedule, parse_multi_schedule
 from ..blend.recipe import recipe_path
 from ..blend.schedules import Schedule, parse_schedule
-from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.checkpoint import Checkpoint
 from ..nn.naming import param_info
@@ -34,7 +34,8 @@ Weight = float | torch.Tensor
 _MULTI_KINDS = ("bands:", "weights:")
 
 
-def base_weights(config: GeneratorConfig, state: Mapping[str, torch.Tensor], schedule: Schedule | MultiSchedule | str,
+def base_weights(config: AnyGeneratorConfig, state: Mapping[str, torch.Tensor],
+                 schedule: Schedule | MultiSchedule | str,
                  mapping: MappingChoice = "base", channels: Sequence[ChannelMask] = (),
                  transfer_resolutions: Sequence[int] | None = None) -> dict[str, Weight]:
     """The base's weight w_0 of every key of ``state`` under a blend schedule (1 - α for two models).

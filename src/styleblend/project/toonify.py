@@ -4,8 +4,8 @@ same latent through one or more *blended* models.
 
 The embedding is cached in ``outdir/embeddings/`` (see :mod:`styleblend.project.embedding`): a key of
 (photo, base network, method, steps, space, alignment, start), so more blends - or re-running - do not
-re-project. Default embedding: an encoder's prediction refined by :data:`DEFAULT_REFINE_STEPS` steps when an
-encoder is given or bundled for this base, else the ``fast`` method with :data:`DEFAULT_FAST_STEPS` steps
+re-project. Default embedding: an encoder's prediction refined by :data:`~.settings.DEFAULT_REFINE_STEPS` steps when an
+encoder is given or bundled for this base, else the ``fast`` method with :data:`~.settings.DEFAULT_FAST_STEPS` steps
 (seconds at 64 px on a CPU).
 
 With pivotal tuning (:mod:`styleblend.project.pti`) the base is tuned on the photo as a low-rank delta
@@ -21,10 +21,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -58,6 +58,7 @@ from .pti import (
     save_delta,
 )
 from .pti_blend import blend_base_weights, blend_record, check_blend_of_base
+from .settings import DEFAULT_FAST_STEPS, DEFAULT_REFINE_STEPS, TOONIFY_METHOD
 from .toonify_measures import (
     MANIFEST,
     Critic,
@@ -67,15 +68,11 @@ from .toonify_measures import (
     transfer_snapshot,
 )
 
+if TYPE_CHECKING:
+    from ..types import Generator
+
 log = logging.getLogger(__name__)
 
-#: the projection toonify runs by default (alone, or as the refinement of an encoder's prediction): ``fast``
-#: with the W+ regulariser (see :mod:`styleblend.project.projector`).
-TOONIFY_METHOD = "editable"
-#: steps of that method when toonify picks it (no encoder): ~2-3 s for a 64 px model on one CPU core.
-DEFAULT_FAST_STEPS = 50
-#: refinement steps after an encoder's prediction.
-DEFAULT_REFINE_STEPS = 50
 
 
 @dataclass
@@ -112,7 +109,7 @@ def bundled_encoder(base_sha256: str) -> Path | None:
     return bundled_encoder_path()
 
 
-def load_encoder_fn(path: Path, G: torch.nn.Module, device: str | torch.device):
+def load_encoder_fn(path: Path, G: Generator, device: str | torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
     """The encoder of ``path`` for generator ``G`` as a function img [N, C, R, R] -> ws."""
     from .encoder import encode, load_encoder
 
@@ -121,7 +118,7 @@ def load_encoder_fn(path: Path, G: torch.nn.Module, device: str | torch.device):
     return lambda img: encode(enc, G, img)
 
 
-def _render(G: torch.nn.Module, ws: torch.Tensor) -> np.ndarray:
+def _render(G: Generator, ws: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         return to_uint8(synthesize(G, ws.to(next(G.parameters()).device)))[0]
 
@@ -140,7 +137,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             align: bool = True, detector=None, method: str | None = None, steps: int | None = None,
             space: str | None = None, init: str | None = None, lr: float | None = None, seed: int = 0,
             vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
-            callback: ProjectionCallback | None = None, encoder: str | Path | None = None, pti: PTISettings | None = None, pti_delta: str | Path | None = None,
+            callback: ProjectionCallback | None = None, encoder: str | Path | None = None,
+            pti: PTISettings | None = None, pti_delta: str | Path | None = None,
             pti_schedule: str | None = None, pti_export: str | Path | None = None,
             pti_callback: PTICallback | None = None, critic: str | Path | None = None,
             identity: bool | None = None) -> ToonifyResult:
@@ -191,10 +189,13 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     if method in (None, "encoder") and encoder_path is None:
         encoder_path = bundled_encoder(base_sha)
         if method == "encoder" and encoder_path is None:
-            raise InvalidArgumentError("`method` 'encoder' needs an encoder file (`encoder`; none is bundled for this base)",
+            raise InvalidArgumentError("`method` 'encoder' needs an encoder file "
+                                       "(`encoder`; none is bundled for this base)",
                                        param=("method", "encoder"))
     use_encoder = encoder_path is not None and method in (None, "encoder")
-    if use_encoder:
+    encoder_id = ""
+    if encoder_path is not None and use_encoder:
+        encoder_id = file_sha256(encoder_path)[:16]
         refine_steps = DEFAULT_REFINE_STEPS if steps is None else steps
         # With 0 steps and no PTI nothing is optimised, so no perceptual loss is looked up (nor its absence
         # warned about): the fast path, well under a second at 64 px once Python and torch are loaded.
@@ -218,7 +219,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     G = job.G
     t0 = time.perf_counter()
     embedded = embed_photo(job, photo, outdir / "embeddings", align=align, detector=detector, callback=callback,
-                           encoder=enc, encoder_id=file_sha256(encoder_path)[:16] if use_encoder else "",
+                           encoder=enc, encoder_id=encoder_id,
                            refine=refine_steps > 0)
     seconds = {"embed": round(time.perf_counter() - t0, 3)}
     target_u8, ws = embedded.target, embedded.ws
@@ -237,29 +238,30 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     if pti is not None or pti_delta is not None:
         t0 = time.perf_counter()
         if pti_delta is not None:
-            result.delta_path = Path(pti_delta)
-            result.delta = load_delta(result.delta_path)
-            check_delta_base(result.delta, base_state, f"base {base_ckpt.name}")
-            if result.delta.meta.get("photo_sha256") not in (None, file_sha256(photo)):
-                log.warning("the delta %s was tuned on another photo", result.delta_path)
+            delta_path = Path(pti_delta)
+            delta = load_delta(delta_path)
+            check_delta_base(delta, base_state, f"base {base_ckpt.name}")
+            if delta.meta.get("photo_sha256") not in (None, file_sha256(photo)):
+                log.warning("the delta %s was tuned on another photo", delta_path)
         else:
-            result.delta_path = _pti_cache_path(embedded.cache_path, pti, job.loss.describe(), seed)
-            if result.delta_path.is_file():
-                result.delta = load_delta(result.delta_path)
-                check_delta_base(result.delta, base_state, f"base {base_ckpt.name}")
+            assert pti is not None  # the condition above
+            delta_path = _pti_cache_path(embedded.cache_path, pti, job.loss.describe(), seed)
+            if delta_path.is_file():
+                delta = load_delta(delta_path)
+                check_delta_base(delta, base_state, f"base {base_ckpt.name}")
             else:
                 tuned = pivotal_tuning(G, ws, from_uint8(target_u8), job.loss, pti, seed=seed,
                                        meta={"photo_sha256": file_sha256(photo), "base_sha256": base_sha,
                                              "base": str(base_ckpt)}, callback=pti_callback)
-                result.delta = tuned.delta
-                save_delta(result.delta, result.delta_path)
+                delta = tuned.delta
+                save_delta(delta, delta_path)
+        result.delta, result.delta_path = delta, delta_path
         seconds["pti"] = round(time.perf_counter() - t0, 3)
-        delta = result.delta
-        G_tuned = Checkpoint(g_config=G.cfg, g_ema=apply_delta(base_state, delta)).generator(device)
+        G_tuned = Checkpoint(g_config=job.g_config, g_ema=apply_delta(base_state, delta)).generator(device)
         shown = _render(G_tuned, ws)
         result.written.append(save_png(shown, outdir / "reconstruction_pti.png"))
         metrics["reconstruction_pti"] = _quality(shown, target_u8)
-        metrics["pti"] = {"delta": str(result.delta_path), "bytes": result.delta_path.stat().st_size,
+        metrics["pti"] = {"delta": str(delta_path), "bytes": delta_path.stat().st_size,
                           "params": delta.num_params, "fraction_of_G": round(delta_fraction(delta), 6),
                           "rank": delta.rank, "steps": delta.meta.get("steps"), "loss": delta.meta.get("loss"),
                           "initial_loss": delta.meta.get("initial_loss"), "final_loss": delta.meta.get("final_loss")}
@@ -324,7 +326,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
     if img.shape[:2] == (size, size):
         return img
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS))
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.LANCZOS))
 
 
 def _identity(metrics: dict[str, Any], target_u8: np.ndarray, result: ToonifyResult, shown: np.ndarray,

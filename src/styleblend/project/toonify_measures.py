@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -25,12 +25,15 @@ from ..io import load_checkpoint
 from ..media.images import from_uint8
 from . import wspace
 
+if TYPE_CHECKING:
+    from ..types import Generator
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "metrics.json"
 
 
-def latent_distance_from_w(G: torch.nn.Module, ws: torch.Tensor, seed: int = 0) -> dict[str, Any]:
+def latent_distance_from_w(G: Generator, ws: torch.Tensor, seed: int = 0) -> dict[str, Any]:
     """The latent's distance from W (:func:`styleblend.project.wspace.distance_from_w`, with W's statistics
     measured as ``project`` measures them): its row spread (0 in W) and its mean row's distance from w_avg, both
     in units of W's per-coordinate spread."""

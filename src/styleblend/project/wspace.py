@@ -19,10 +19,14 @@ they read the same for every model:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from ..types import Generator
 
 
 def _check(ws: torch.Tensor, w_std: float) -> None:
@@ -67,7 +71,7 @@ def distance_from_w(ws: torch.Tensor, w_avg: torch.Tensor, w_std: float) -> dict
     return {"row_spread": spread.tolist(), "mean_distance": dist.tolist()}
 
 
-def w_stats(G: torch.nn.Module, num_samples: int = 10000, seed: int = 0) -> tuple[torch.Tensor, float]:
+def w_stats(G: Generator, num_samples: int = 10000, seed: int = 0) -> tuple[torch.Tensor, float]:
     """w_avg [w_dim] and the per-coordinate std of ``num_samples`` mapped z ~ N(0, I) (seeded, no grad).
 
     A conditional model's w are mapped with uniformly drawn one-hot labels: the statistics of W over all classes.
@@ -81,7 +85,7 @@ def w_stats(G: torch.nn.Module, num_samples: int = 10000, seed: int = 0) -> tupl
         for start in range(0, num_samples, 1000):
             z = torch.randn([min(1000, num_samples - start), G.z_dim], generator=gen).to(device)
             c = None
-            if getattr(G, "c_dim", 0):
+            if G.c_dim:
                 labels = torch.randint(G.c_dim, [z.shape[0]], generator=gen)
                 c = torch.nn.functional.one_hot(labels, G.c_dim).float().to(device)
             ws.append(G.mapping(z, c)[:, 0].float())

@@ -16,7 +16,7 @@ fractional translation), which need a band-limited resampler and matter less for
 The transforms are "non-leaking" for p < ~0.8 (ADA Sec. 2.2): D only ever sees augmented images
 and G still learns the clean distribution. :meth:`AugmentPipe.draw` takes every random number of
 a batch from a given generator (per image, independent of how the batch is later split), and
-:meth:`AugmentPipe.apply` applies those parameters; ``forward`` does both with torch's global
+:meth:`AugmentPipe.apply_params` applies those parameters; ``forward`` does both with torch's global
 generator.
 """
 
@@ -132,7 +132,12 @@ class AugmentPipe(nn.Module):
         xflip, xint, color: enable the x-flip, integer translation and colour groups.
         xint_max: largest translation as a fraction of the image size (ADA: 0.125).
         p: initial probability.
+
+    :meth:`apply_params` applies parameters drawn by :meth:`draw` (named so as not to hide
+    ``torch.nn.Module.apply``, which ``module.apply(fn)`` callers such as weight initialisers rely on).
     """
+
+    p: torch.Tensor  # a buffer, declared for the type checker
 
     def __init__(self, xflip: bool = True, xint: bool = True, color: bool = True, xint_max: float = 0.125,
                  p: float = 0.0) -> None:
@@ -146,7 +151,7 @@ class AugmentPipe(nn.Module):
         if float(self.p) <= 0:
             return img
         n, c = img.shape[0], img.shape[1]
-        return self.apply(img, self.draw(n, img.device, color=c == 3))
+        return self.apply_params(img, self.draw(n, img.device, color=c == 3))
 
     def draw(self, n: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None,
              color: bool = True) -> dict[str, torch.Tensor] | None:
@@ -172,7 +177,7 @@ class AugmentPipe(nn.Module):
             out["color"] = color_matrices(n, p, torch.device(device), generator=generator)
         return out
 
-    def apply(self, img: torch.Tensor, params: dict[str, torch.Tensor] | None) -> torch.Tensor:
+    def apply_params(self, img: torch.Tensor, params: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """Augment images [N, C, H, W] with parameters from :meth:`draw` (None: unchanged)."""
         if params is None:
             return img

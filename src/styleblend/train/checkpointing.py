@@ -123,8 +123,9 @@ def load_training_state(run_dir: Path) -> dict[str, Any]:
     """
     path = Path(run_dir) / STATE_NAME
     if not path.is_file():
-        raise CheckpointError(f"'{run_dir}' has no {STATE_NAME}; --resume-run needs a run directory written by "
-                              "'styleblend train' (for a network file use --resume instead)")
+        raise CheckpointError(f"`run_dir` '{run_dir}' has no {STATE_NAME}; give a run directory written by the "
+                              "training loop (a network file to fine-tune is `resume` instead)",
+                              param=("run_dir", "resume"))
     # The restricted reader: sizes checked before allocation, one-line errors, no pickle globals.
     state = safe_torch_load(path)
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:

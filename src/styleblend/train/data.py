@@ -116,7 +116,8 @@ def _parse_labels(meta: bytes | None, names: list[str], path: Path) -> np.ndarra
     try:
         rows = json.loads(meta).get("labels")
     except (ValueError, AttributeError) as exc:
-        raise ImageError(f"'{path}': dataset.json is not a JSON object with a 'labels' entry ({exc}); rebuild the data set") from exc
+        raise ImageError(f"'{path}': dataset.json is not a JSON object with a 'labels' entry ({exc}); rebuild the "
+                         "data set") from exc
     if rows is None:
         return None
     try:
@@ -125,7 +126,8 @@ def _parse_labels(meta: bytes | None, names: list[str], path: Path) -> np.ndarra
         raise ImageError(f"'{path}': dataset.json 'labels' must be a list of [name, label] pairs ({exc})") from exc
     missing = [n for n in names if n not in table]
     if missing:
-        raise ImageError(f"'{path}': dataset.json has no label for {len(missing)} image(s), e.g. {missing[:3]}; rebuild the data set")
+        raise ImageError(f"'{path}': dataset.json has no label for {len(missing)} image(s), e.g. {missing[:3]}; "
+                         "rebuild the data set")
     values = [table[n] for n in names]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
         raise ImageError(
@@ -226,18 +228,20 @@ class ImageZipDataset(torch.utils.data.Dataset):
             with Image.open(io.BytesIO(data)) as img:
                 check_decoded_size(img, f"{path}: {name}")  # from the header, before decoding
                 img.load()
-                if img.mode == "L":
-                    img = img.convert("RGB")  # lossless; NVIDIA allows grayscale data sets
-                elif img.mode != "RGB":
+                if img.mode not in ("L", "RGB"):
                     raise ImageError(
                         f"'{path}': image {name} has mode {img.mode}, expected RGB; "
                         "convert the source with make_dataset (it composites alpha on a background)"
                     )
-                arr = np.asarray(img, dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(f"'{path}': image {name} cannot be read ({type(exc).__name__}: {exc}); rebuild the data set") from exc
+                # L -> RGB is lossless; NVIDIA allows grayscale data sets
+                arr = np.asarray(img.convert("RGB") if img.mode == "L" else img, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as exc:
+            raise ImageError(f"'{path}': image {name} cannot be read ({type(exc).__name__}: {exc}); rebuild the data "
+                             "set") from exc
         if arr.shape[0] != arr.shape[1]:
-            raise ImageError(f"'{path}': image {name} is {arr.shape[1]}x{arr.shape[0]}, not square; rebuild it with make_dataset")
+            raise ImageError(f"'{path}': image {name} is {arr.shape[1]}x{arr.shape[0]}, not square; rebuild it with "
+                             "make_dataset")
         return arr
 
     @property

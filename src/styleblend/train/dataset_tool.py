@@ -118,8 +118,8 @@ def _open_source(source: Path, exclude: Path) -> Iterator[tuple[list[str], Calla
 
             total = sum(i.file_size for n, i in infos.items() if _is_candidate(n))
             if total > MAX_SOURCE_BYTES:
-                raise ImageError(f"dataset source '{source}' inflates to {total / 2**30:.1f} GB, more than the limit of "
-                                 f"{MAX_SOURCE_BYTES >> 30} GB (a guard against zip bombs); unpack it into a folder "
+                raise ImageError(f"dataset source '{source}' inflates to {total / 2**30:.1f} GB, more than the limit "
+                                 f"of {MAX_SOURCE_BYTES >> 30} GB (a guard against zip bombs); unpack it into a folder "
                                  "and pass the folder")
 
             def read_member(name: str) -> bytes:
@@ -135,19 +135,23 @@ def _open_source(source: Path, exclude: Path) -> Iterator[tuple[list[str], Calla
     elif not source.exists():
         raise ImageError(f"dataset source '{source}' does not exist; pass a folder of images or a .zip of images")
     else:
-        raise ImageError(f"dataset source '{source}' is neither a folder nor a zip file; pass a folder of images or a .zip of images")
+        raise ImageError(f"dataset source '{source}' is neither a folder nor a zip file; pass a folder of images or a "
+                         ".zip of images")
 
 
 def _check_arguments(resolution: int, background: tuple[int, int, int], out: Path, max_pixels: int) -> None:
     """Raise :class:`InvalidArgumentError` for a bad resolution, background, output name or pixel limit."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+    if (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 4
+            or resolution & (resolution - 1)):
         raise InvalidArgumentError(
-            f"resolution must be a power of two >= 4 (StyleGAN trains on such sizes), got {resolution!r}; try 64, 128 or 256"
+            f"resolution must be a power of two >= 4 (StyleGAN trains on such sizes), got {resolution!r}; try 64, 128 "
+            "or 256"
         )
     if len(background) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in background):
         raise InvalidArgumentError(f"background must be an (R, G, B) tuple of ints in 0..255, got {background!r}")
     if out.suffix.lower() != ".zip":
-        raise InvalidArgumentError(f"output '{out}' must end in .zip (NVIDIA's tools detect a zip data set by its suffix)")
+        raise InvalidArgumentError(f"output '{out}' must end in .zip (NVIDIA's tools detect a zip data set by its "
+                                   "suffix)")
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
         raise InvalidArgumentError(f"max_pixels must be a positive pixel count, got {max_pixels!r}")
 
@@ -160,7 +164,8 @@ def _check_labels(labels: dict[str, int], names: list[str]) -> None:
             f"labels has no entry for {len(missing)} source file(s), e.g. {missing[:3]}; "
             "give a label for every file, keyed by its path relative to the source (with '/')"
         )
-    bad = {n: labels[n] for n in names if isinstance(labels[n], bool) or not isinstance(labels[n], int) or labels[n] < 0}
+    bad = {n: labels[n] for n in names
+           if isinstance(labels[n], bool) or not isinstance(labels[n], int) or labels[n] < 0}
     if bad:
         raise InvalidArgumentError(f"labels must be ints >= 0 (class indices), got e.g. {dict(list(bad.items())[:3])}")
 

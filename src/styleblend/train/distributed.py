@@ -60,7 +60,8 @@ def init_from_env(device: torch.device) -> DistInfo:
         world = int(os.environ["WORLD_SIZE"])
         local = int(os.environ.get("LOCAL_RANK", rank))
     except (KeyError, ValueError) as exc:
-        raise InvalidArgumentError(f"torch.distributed environment is incomplete ({exc}); launch with torchrun") from None
+        raise InvalidArgumentError(f"torch.distributed environment is incomplete ({exc}); launch with "
+                                   "torchrun") from None
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=rank, world_size=world)
@@ -142,7 +143,9 @@ def reduce_gradients(params: list[torch.nn.Parameter], info: DistInfo, local: to
         tree = PairwiseSum()
         for part in parts:
             tree.add(part)
-        flat = tree.result()
+        total = tree.result()
+        assert total is not None  # one part per process, world_size >= 1
+        flat = total
     torch.nan_to_num(flat, nan=0.0, posinf=1e5, neginf=-1e5, out=flat)
     offset = 0
     for p in params:

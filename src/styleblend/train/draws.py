@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..nn.layers import SynthesisLayer
 from .augment import AugmentPipe
+
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
 
 #: Purposes: one generator each, so enabling one regulariser does not shift another's numbers.
 #: 0 is the data order (:class:`DataOrder`), 1 the latents and labels of the fakes.
@@ -65,9 +70,9 @@ def generator(seed: int, step: int, phase: int, purpose: int) -> torch.Generator
     return torch.Generator().manual_seed(derive_seed(seed, purpose, step, phase))
 
 
-def noise_layers(G: torch.nn.Module) -> list[torch.nn.Module]:
+def noise_layers(G: Generator) -> list[SynthesisLayer]:
     """G's synthesis layers that add per-pixel noise, in module order."""
-    return [m for m in G.synthesis.modules() if getattr(m, "use_noise", False) and hasattr(m, "noise_const")]
+    return [m for m in G.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
 
 
 def image_seeds(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -79,7 +84,7 @@ def _image_generators(seeds: torch.Tensor, device: torch.device) -> list[torch.G
     return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds.tolist()]
 
 
-def noise_maps(G: torch.nn.Module, seeds: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+def noise_maps(G: Generator, seeds: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
     """One [n, 1, R, R] standard normal map per entry of :func:`noise_layers`; image i's from seeds[i]."""
     gens = _image_generators(seeds, device)
     return [torch.cat([torch.randn([1, 1, m.resolution, m.resolution], generator=g, device=device) for g in gens])
@@ -117,7 +122,7 @@ class GenDraws:
                         None if self.cutoff is None else self.cutoff.to(device), self.noise_seeds)
 
 
-def draw_gen(G: torch.nn.Module, n: int, style_mixing_prob: float, mixing: torch.Generator,
+def draw_gen(G: Generator, n: int, style_mixing_prob: float, mixing: torch.Generator,
              noise: torch.Generator) -> GenDraws:
     """Style-mixing choices (per image: mixed with probability ``style_mixing_prob``, cutoff uniform
     in [1, num_ws)) and synthesis noise for n images."""
@@ -177,7 +182,7 @@ class PhaseDraws:
                                    aug_real=aug(self.aug_real))
 
 
-def draw_phase(phase: str, G: torch.nn.Module, augment: AugmentPipe | None, *, seed: int, step: int,
+def draw_phase(phase: str, G: Generator, augment: AugmentPipe | None, *, seed: int, step: int,
                phase_idx: int, batch: int, pl_batch: int, style_mixing_prob: float,
                pl_labels: torch.Tensor | None = None, img_channels: int = 3) -> PhaseDraws:
     """Draw everything phase ``phase`` of step ``step`` needs for the global batch.

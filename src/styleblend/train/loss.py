@@ -22,12 +22,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InvalidArgumentError
+from .augment import AugmentPipe
 from .draws import GenDraws, PhaseDraws, image_noise, noise_layers, noise_maps
+
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
@@ -44,7 +50,7 @@ def stat_means(stats: Stats) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def injected_noise(G: torch.nn.Module, noise: list[torch.Tensor]) -> Iterator[None]:
+def injected_noise(G: Generator, noise: list[torch.Tensor]) -> Iterator[None]:
     """Let G's noise layers use ``noise`` (one [N, 1, R, R] per layer) as their 'const' noise.
 
     The synthesis layers draw 'random' noise from torch's global generator, per pass; to give
@@ -93,7 +99,7 @@ class StyleGAN2Loss:
             images (see :func:`group_order`). None keeps D's own (strided) grouping.
     """
 
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module,
+    def __init__(self, G: Generator, D: torch.nn.Module,
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None, r1_gamma: float = 10.0,
                  style_mixing_prob: float = 0.9, pl_weight: float = 2.0, pl_decay: float = 0.01,
                  pl_batch_shrink: int = 2, mbstd_group: int | None = None) -> None:
@@ -124,7 +130,7 @@ class StyleGAN2Loss:
                 part = ws[:, 0].detach().to(torch.float64).sum(0)
                 self._w_sum = part if self._w_sum is None else self._w_sum + part
                 self._w_count += ws.shape[0]
-            if draws.mix_z is not None and bool((draws.cutoff < ws.shape[1]).any()):
+            if draws.mix_z is not None and draws.cutoff is not None and bool((draws.cutoff < ws.shape[1]).any()):
                 ws2 = G.mapping(draws.mix_z, c, update_w_avg=False)
                 layer = torch.arange(ws.shape[1], device=ws.device).unsqueeze(0)
                 ws = torch.where((layer < draws.cutoff.unsqueeze(1)).unsqueeze(2), ws, ws2)
@@ -155,14 +161,20 @@ class StyleGAN2Loss:
     def update_w_avg(self, mean_w: torch.Tensor) -> None:
         """w_avg <- lerp(mean_w, w_avg, beta): one update by the mean w of a whole phase."""
         mapping = self.G.mapping
-        if getattr(mapping, "w_avg_beta", None) is not None:
-            mapping.w_avg.copy_(mean_w.to(mapping.w_avg).lerp(mapping.w_avg, mapping.w_avg_beta))
+        beta = mapping.w_avg_beta
+        if beta is not None:
+            mapping.w_avg.copy_(mean_w.to(mapping.w_avg).lerp(mapping.w_avg, beta))
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor | None,
               aug: dict[str, torch.Tensor] | None = None, drawn: bool = False) -> torch.Tensor:
         """D's logits [N, 1] of (augmented) images; ``drawn`` applies ``aug`` (from draws)."""
-        if self.augment is not None:
-            img = self.augment.apply(img, aug) if drawn else self.augment(img)
+        if self.augment is not None and drawn:
+            if not isinstance(self.augment, AugmentPipe):
+                raise InvalidArgumentError(f"drawn augmentation parameters need an AugmentPipe, not a "
+                                           f"{type(self.augment).__name__}")
+            img = self.augment.apply_params(img, aug)
+        elif self.augment is not None:
+            img = self.augment(img)
         order = group_order(img.shape[0], self.mbstd_group)
         if order is None:
             return self.D(img, c)
@@ -227,6 +239,7 @@ class StyleGAN2Loss:
                 gen_img, gen_ws = self.run_G(pl_z, pl_c, draws=d.pl)
                 h, w = gen_img.shape[2], gen_img.shape[3]
                 if drawn:
+                    assert d.pl_noise_seeds is not None  # drawn with the path-length batch
                     pl_noise = image_noise(d.pl_noise_seeds, tuple(gen_img.shape[1:]), gen_img.device)
                     pl_noise = pl_noise / np.sqrt(h * w)
                 else:

@@ -13,6 +13,7 @@ import logging
 import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
+from ..config_sg3 import is_stylegan3
 from ..errors import ArchitectureMismatchError
 from ..io.checkpoint import load_state_dict_strict
 from ..io.files import load_checkpoint
@@ -49,11 +50,16 @@ def build_networks(options: TrainOptions, img_resolution: int, c_dim: int, devic
         g_cfg, d_cfg = configs
     elif options.resume:
         source = load_checkpoint(options.resume)
+        if is_stylegan3(source.g_config):
+            raise ArchitectureMismatchError(
+                f"`resume` {options.resume} is a StyleGAN3 model, but training builds StyleGAN2 generators; resume "
+                "from a StyleGAN2 checkpoint (or train from scratch)", param="resume")
         g_cfg = source.g_config
         if g_cfg.img_resolution != img_resolution or g_cfg.c_dim != c_dim:
             raise ArchitectureMismatchError(
-                f"--resume {options.resume} makes {g_cfg.img_resolution} px images with c_dim={g_cfg.c_dim}, but the "
-                f"data set has {img_resolution} px and c_dim={c_dim}; resize the data (dataset_tool) to match")
+                f"`resume` {options.resume} makes {g_cfg.img_resolution} px images with c_dim={g_cfg.c_dim}, but the "
+                f"data set has {img_resolution} px and c_dim={c_dim}; resize the data (dataset_tool) to match",
+                param="resume")
         _, d_cfg = preset_configs(options.cfg, img_resolution, c_dim)
         if source.d is not None and source.d_config is not None:
             d_cfg = source.d_config

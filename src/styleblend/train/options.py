@@ -63,7 +63,7 @@ def preset_configs(name: str, img_resolution: int, c_dim: int = 0) -> tuple[Gene
         InvalidArgumentError: unknown preset name.
     """
     if name not in PRESETS:
-        raise InvalidArgumentError(f"unknown --cfg {name!r}; choose one of {sorted(PRESETS)}")
+        raise InvalidArgumentError(f"unknown `cfg` {name!r}; choose one of {sorted(PRESETS)}", param="cfg")
     return PRESETS[name](img_resolution, c_dim)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,13 +23,16 @@ from .data import ImageZipDataset
 from .progress import truncate_log
 from .state import Counters, Run, training_state
 
+if TYPE_CHECKING:
+    from ..nn.generator import Generator
+
 log = logging.getLogger(__name__)
 
 __all__ = ["render_grid", "start_run_dir", "write_snapshot"]
 
 
 @torch.no_grad()
-def render_grid(G: torch.nn.Module, seeds: list[int], c_dim: int, device: torch.device, cols: int | None = None,
+def render_grid(G: Generator, seeds: list[int], c_dim: int, device: torch.device, cols: int | None = None,
                 chunk: int = 16) -> np.ndarray:
     """G's images for ``seeds`` (const noise, labels cycling) tiled into a uint8 grid [H, W, C]."""
     images = []

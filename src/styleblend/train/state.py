@@ -86,18 +86,19 @@ def split_batch(options: TrainOptions, world: int) -> tuple[int, int]:
             minibatch-stddev group (which would make the result depend on the split).
     """
     if options.batch % world:
-        raise InvalidArgumentError(f"--batch {options.batch} must be divisible by the number of processes ({world})")
+        raise InvalidArgumentError(f"`batch` {options.batch} must be divisible by the number of processes ({world})",
+                                   param="batch")
     per_rank = options.batch // world
     batch_gpu = options.batch_gpu or per_rank
     if per_rank % batch_gpu:
-        raise InvalidArgumentError(f"--batch-gpu {batch_gpu} must divide the per-process batch {per_rank} "
-                                   f"(--batch {options.batch} over {world} process(es))")
+        raise InvalidArgumentError(f"`batch_gpu` {batch_gpu} must divide the per-process batch {per_rank} "
+                                   f"(`batch` {options.batch} over {world} process(es))", param=("batch_gpu", "batch"))
     group = mbstd_group(options)
     if batch_gpu % group:
         raise InvalidArgumentError(
-            f"the minibatch-stddev group of {group} images must divide the per-pass batch {batch_gpu} (--batch "
-            f"{options.batch} over {world} process(es), --batch-gpu {options.batch_gpu or 'default'}); use a "
-            f"--batch-gpu that is a multiple of {group}")
+            f"the minibatch-stddev group of {group} images must divide the per-pass batch {batch_gpu} (`batch` "
+            f"{options.batch} over {world} process(es), `batch_gpu` {options.batch_gpu or 'default'}); use a "
+            f"`batch_gpu` that is a multiple of {group}", param=("batch", "batch_gpu"))
     return batch_gpu, per_rank // batch_gpu
 
 
@@ -170,8 +171,9 @@ def open_run(options: TrainOptions, info: ddp.DistInfo, device: torch.device,
     batch_gpu, rounds = split_batch(options, info.world_size)
     dataset = ImageZipDataset(options.data, xflip=options.mirror)
     if options.resolution and options.resolution != dataset.resolution:
-        raise InvalidArgumentError(f"--res {options.resolution} differs from the data set's {dataset.resolution} px; "
-                                   "omit --res or rebuild the data set at that size")
+        raise InvalidArgumentError(f"`resolution` {options.resolution} differs from the data set's "
+                                   f"{dataset.resolution} px; omit `resolution` or rebuild the data set at that size",
+                                   param="resolution")
     configs = None
     if resume_state is not None:
         configs = (GeneratorConfig.from_dict(resume_state["g_config"]),

@@ -177,7 +177,8 @@ def embedding_work(G: torch.nn.Module, target: torch.Tensor, steps: int, seed: i
     shown ``start``. Cancelling stops after the current step; the partial latent is still returned (and
     usable); cancelled before the first step, the job returns ``start``.
     """
-    from ..project.projector import project, settings_for
+    from ..project.projector import project
+    from ..project.settings import settings_for
 
     target_u8 = to_uint8(target)[0]
     device = next(G.parameters()).device

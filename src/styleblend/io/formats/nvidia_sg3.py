@@ -124,7 +124,7 @@ def _same(stored: Any, ours: Any) -> bool:
         return is_number and abs(stored - ours) <= 1e-9 * max(1, abs(ours))
     if isinstance(stored, list) and len(stored) == 2 and stored[0] == stored[1]:
         stored = stored[0]  # sizes are stored as [width, height]
-    return stored == ours
+    return bool(stored == ours)
 
 
 def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
@@ -145,7 +145,8 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
     present = [n for n in modules if isinstance(n, str) and n != "input"]
     if (stored_names is not None and list(stored_names) != names) or present != names:
         raise UnsupportedArchitectureError(
-            f"the StyleGAN3 synthesis layers {reprlib.repr(stored_names or present)} are not the {names[:2]}...{names[-1:]} "
+            f"the StyleGAN3 synthesis layers {reprlib.repr(stored_names or present)} are not the "
+            f"{names[:2]}...{names[-1:]} "
             "its constructor kwargs imply; this generator was built by modified code styleblend does not reproduce")
     spec_in = cfg.input_spec
     net_input = modules.get("input")

@@ -28,7 +28,7 @@ from ...config import (
     MappingConfig,
     SynthesisConfig,
 )
-from ...config_sg3 import is_stylegan3
+from ...config_sg3 import AnyGeneratorConfig, is_stylegan3
 from ...errors import (
     ArchitectureMismatchError,
     CheckpointError,
@@ -362,7 +362,8 @@ def channel_multiplier(cfg: GeneratorConfig) -> int | None:
     return cm if ok else None
 
 
-def _check_writable(cfg: GeneratorConfig) -> None:
+def _writable(cfg: AnyGeneratorConfig) -> GeneratorConfig:
+    """``cfg`` itself when rosinality's code can build it; the error says what it cannot express."""
     if is_stylegan3(cfg):
         raise InvalidArgumentError("cannot write a rosinality checkpoint: it holds StyleGAN2 generators only and "
                                    "this is a StyleGAN3 one; write 'native' (or 'nvidia-pkl' into an NVIDIA pickle)")
@@ -400,6 +401,7 @@ def _check_writable(cfg: GeneratorConfig) -> None:
     if differs:
         log.warning("the tensors are written in rosinality's layout, but rosinality's Generator with its default "
                     "arguments does not build this network: %s", "; ".join(differs))
+    return cfg
 
 
 def _from_ours(state: StateDict, table: list[keymap.Entry], kernels: Mapping[str, torch.Tensor],
@@ -450,8 +452,7 @@ def write(ckpt: Checkpoint, out: Path) -> Path:
             architecture or activation); write 'native' instead.
         ArchitectureMismatchError: a state dict does not match its config.
     """
-    cfg = ckpt.g_config
-    _check_writable(cfg)
+    cfg = _writable(ckpt.g_config)
     args: dict[str, Any] = {"arch": "stylegan2", "size": cfg.img_resolution, "latent": cfg.w_dim,
                             "n_mlp": cfg.mapping.num_layers, "lr_mlp": cfg.mapping.lr_multiplier,
                             "styleblend_g_config": cfg.to_dict()}
