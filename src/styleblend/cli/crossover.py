@@ -32,6 +32,7 @@ from ..render import render_frames
 from .common import (
     add_generator_args,
     add_truncation,
+    apply_precision,
     load_generator,
     progress,
     resolve_device,
@@ -118,7 +119,7 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.Ten
             print(("reused " if embedded.cache_hit else "embedded ") + f"{spec} -> {embedded.cache_path}")
         out.append(embedded.ws)
     # Embedding ran in float32; the results are rendered like every other command (--precision).
-    G.synthesis.mixed_precision = args.precision == "nvidia"
+    apply_precision(G, args.precision)
     return G, out[0], out[1]
 
 

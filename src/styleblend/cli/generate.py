@@ -13,6 +13,7 @@ from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, save_png, to_uint8
 from ..render import render_with_seed_noise, render_ws, set_user_transform
 from .common import (
+    PRECISIONS,
     add_generator_args,
     add_truncation,
     finite_float,
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--grid takes at most {MAX_GRID} images, but {len(args.seeds)} seeds were given; "
                                    "drop --grid or render fewer seeds")
     ckpt = load_network(args)
-    G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
+    mixed, fp16_path = PRECISIONS[args.precision]
+    G = ckpt.generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
     if args.translate is not None or args.rotate is not None:
         set_user_transform(G, args.translate or (0.0, 0.0), args.rotate or 0.0)
     if args.seeds is not None:
