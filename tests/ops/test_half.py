@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from styleblend.ops.bias_act import bias_act
 from styleblend.ops.conv2d_resample import conv2d_resample
-from styleblend.ops.half import conv_transpose2d_fp16, round_fp16
+from styleblend.ops.half import EXACT_TIE_BAND, conv2d_fp16, conv_transpose2d_fp16, round_fp16
 from styleblend.ops.modulated_conv import modulated_conv2d
 from styleblend.ops.upfirdn2d import setup_filter, upfirdn2d
 
@@ -77,6 +77,24 @@ def test_conv2d_accumulates_in_float32_and_rounds_once(groups, k):
     w = _half(24 * groups, 32, k, k, scale=0.1, seed=3)
     native = conv2d_resample(x, w, padding=k // 2, groups=groups)
     assert_close_fp16(native, conv2d_resample(x.float(), w.float(), padding=k // 2, groups=groups, emulate_fp16=True))
+
+
+@pytest.mark.parametrize("groups, k, channels", [(1, 3, 128), (2, 3, 64), (1, 1, 96)])
+def test_conv2d_in_the_kernels_order_equals_float16_value_for_value(groups, k, channels):
+    x = _half(1, channels * groups, 7, 7, seed=7)
+    w = _half(32 * groups, channels, k, k, scale=(channels * k * k) ** -0.5, seed=8)
+    native = F.conv2d(x, w, padding=k // 2, groups=groups)
+    exact = conv2d_fp16(x.float(), w.float(), padding=(k // 2, k // 2), groups=groups, tie_band=EXACT_TIE_BAND)
+    assert torch.equal(native.float(), exact)
+    if k == 3:  # and the fast sum, rounded once, is not (too few 1x1 outputs to be sure of a difference)
+        fast = conv2d_fp16(x.float(), w.float(), padding=(1, 1), groups=groups)
+        assert not torch.equal(native.float(), fast)
+
+
+def test_conv_transpose_in_the_kernels_order_equals_float16_value_for_value():
+    x, w = _half(1, 256, 6, 6, seed=9), _half(256, 24, 3, 3, scale=(256 * 9) ** -0.5, seed=10)
+    native = F.conv_transpose2d(x, w, stride=2)
+    assert torch.equal(native.float(), conv_transpose2d_fp16(x.float(), w.float(), 2, tie_band=EXACT_TIE_BAND))
 
 
 @pytest.mark.parametrize("up, down", [(2, 1), (1, 2), (1, 1)])

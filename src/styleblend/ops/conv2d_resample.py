@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .half import conv_transpose2d_fp16, round_fp16
+from .half import conv2d_fp16, conv_transpose2d_fp16, round_fp16
 from .upfirdn2d import filter_size, upfirdn2d
 
 
@@ -24,8 +24,10 @@ def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | list
             py, px = (padding, padding) if isinstance(padding, int) else padding
             return conv_transpose2d_fp16(x, w, stride=stride, padding=(py, px), groups=groups)
         return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
-    x = F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
-    return round_fp16(x) if emulate_fp16 else x
+    if emulate_fp16:
+        py, px = (padding, padding) if isinstance(padding, int) else padding
+        return conv2d_fp16(x, w, stride=stride, padding=(py, px), groups=groups)
+    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
 
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1,
