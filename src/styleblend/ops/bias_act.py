@@ -50,5 +50,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     if g != 1:
         x = q(x * g)
     if clamp is not None and clamp >= 0:
-        x = q(x.clamp(-clamp, clamp))
+        # Clamping float16 values to +-c gives the value or float16(c): no value lies between c and its rounding.
+        c = q(torch.tensor(float(clamp))).item() if emulate_fp16 else clamp
+        x = x.clamp(-c, c)
     return x

@@ -143,6 +143,7 @@ def conv_transpose2d_fp16(x: torch.Tensor, w: torch.Tensor, stride: int, padding
             col = conv2d_fp16(x, taps[:, :, i:i + 1, j:j + 1].contiguous(), groups=groups,
                               lanes=CONV_TRANSPOSE2D_LANES, tie_band=tie_band)
             view = out[:, :, i:i + (h - 1) * stride + 1:stride, j:j + (wd - 1) * stride + 1:stride]
-            view.copy_(round_fp16(view + col))
+            # The first tap to reach a pixel (i, j < stride) adds to zero: its column, already rounded.
+            view.copy_(col if i < stride and j < stride else round_fp16(view + col))
     py, px = padding
     return out[:, :, py:full_h - py, px:full_w - px]
