@@ -223,3 +223,20 @@ def test_fp16_path_auto_emulates_on_the_cpu_and_unknown_paths_are_refused():
             G.synthesis(ws, fp16_path="half")
     with pytest.raises(InvalidArgumentError, match="choose one of"):
         ckpt.generator(mixed_precision=True, fp16_path="fast")
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet"])
+def test_emulated_fp16_with_the_kernels_sum_order_is_native_float16_bit_for_bit(architecture, monkeypatch):
+    # Every rounding the emulation places is where float16 rounds: once its convolutions also sum in the
+    # float16 kernel's order (ops/half.py, tie_band; too slow to render with), whole images are identical.
+    import functools
+
+    import styleblend.ops.conv2d_resample as resample
+    from styleblend.ops.half import EXACT_TIE_BAND
+
+    for name in ("conv2d_fp16", "conv_transpose2d_fp16"):
+        monkeypatch.setattr(resample, name, functools.partial(getattr(resample, name), tie_band=EXACT_TIE_BAND))
+    G = _fp16_model(3, architecture).generator(mixed_precision=True)
+    ws = seeds_to_ws(G, [0, 1])
+    with torch.no_grad():
+        assert torch.equal(G.synthesis(ws, fp16_path="emulated"), G.synthesis(ws, fp16_path="native"))
