@@ -15,8 +15,8 @@ from ..ops.upfirdn2d import setup_filter, upsample2d
 from .layers import NOISE_MODES, Conv2dLayer, SynthesisLayer, ToRGBLayer
 
 # How the float16 blocks compute when mixed precision is on: 'native' in float16 (the reference); 'emulated'
-# in float32, rounded to float16 where float16 rounds (ops/half.py: the same images, at float32 speed on CPUs
-# without fast float16 kernels); 'auto' emulates on the CPU and runs native float16 on other devices.
+# in float32, rounded to float16 where float16 rounds (ops/half.py: the same images up to the order of float32
+# sums, at float32 speed on CPUs without fast float16 kernels); 'auto' emulates on the CPU, native elsewhere.
 FP16_PATHS = ("auto", "native", "emulated")
 
 
