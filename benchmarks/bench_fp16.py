@@ -41,7 +41,7 @@ def model(res: int, seed: int = 0) -> Generator:
 def render(G: Generator, ws: torch.Tensor, mode: str, repeats: int) -> tuple[torch.Tensor, list[float], float]:
     """(image, seconds of each pass, 1-minute load average after) for mode float32 / emulated / native."""
     kwargs = {"float32": dict(mixed_precision=False), "emulated": dict(fp16_path="emulated"),
-              "native": dict(fp16_path="native")}[mode]
+              "native": dict(fp16_path="float16")}[mode]
     times = []
     with torch.inference_mode():
         for _ in range(repeats):

@@ -149,7 +149,7 @@ def _fp16_model(num_fp16_res, architecture="skip"):
 
 def test_mixed_precision_runs_the_fp16_blocks_in_float16():
     ckpt = _fp16_model(2)
-    G = ckpt.generator(mixed_precision=True, fp16_path="native")
+    G = ckpt.generator(mixed_precision=True, fp16_path="float16")
     dtypes = {}
 
     def record(res):
@@ -188,7 +188,7 @@ def test_generate_renders_fp16_layers_like_nvidia_unless_asked_for_float32(tmp_p
     G = load_checkpoint(path).generator(mixed_precision=True)
     with torch.no_grad():
         ws = seeds_to_ws(G, [0])
-        for precision, fp16_path in (("nvidia", "emulated"), ("nvidia-native", "native")):
+        for precision, fp16_path in (("nvidia", "emulated"), ("nvidia-native", "float16")):
             expected = to_uint8(G.synthesis(ws, fp16_path=fp16_path))[0]
             np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / precision / "seed0000.png")), expected)
 
@@ -202,7 +202,7 @@ def test_emulated_fp16_reproduces_native_float16_images(architecture, fused):
     G = _fp16_model(3, architecture).generator(mixed_precision=True)
     ws = seeds_to_ws(G, [0, 1, 2])
     with torch.no_grad():
-        native = G.synthesis(ws, fp16_path="native", fused_modconv=fused)
+        native = G.synthesis(ws, fp16_path="float16", fused_modconv=fused)
         emulated = G.synthesis(ws, fp16_path="emulated", fused_modconv=fused)
         float32 = G.synthesis(ws, mixed_precision=False, fused_modconv=fused)
     levels = np.abs(to_uint8(native).astype(int) - to_uint8(emulated).astype(int))
@@ -218,7 +218,7 @@ def test_fp16_path_auto_emulates_on_the_cpu_and_unknown_paths_are_refused():
     ws = seeds_to_ws(G, [0])
     with torch.no_grad():
         assert torch.equal(G.synthesis(ws), G.synthesis(ws, fp16_path="emulated"))
-        assert not torch.equal(G.synthesis(ws), G.synthesis(ws, fp16_path="native"))
+        assert not torch.equal(G.synthesis(ws), G.synthesis(ws, fp16_path="float16"))
         with pytest.raises(InvalidArgumentError, match="fp16_path 'half'"):
             G.synthesis(ws, fp16_path="half")
     with pytest.raises(InvalidArgumentError, match="choose one of"):
@@ -239,4 +239,4 @@ def test_emulated_fp16_with_the_kernels_sum_order_is_native_float16_bit_for_bit(
     G = _fp16_model(3, architecture).generator(mixed_precision=True)
     ws = seeds_to_ws(G, [0, 1])
     with torch.no_grad():
-        assert torch.equal(G.synthesis(ws, fp16_path="emulated"), G.synthesis(ws, fp16_path="native"))
+        assert torch.equal(G.synthesis(ws, fp16_path="emulated"), G.synthesis(ws, fp16_path="float16"))

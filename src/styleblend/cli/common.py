@@ -71,7 +71,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 # --precision values -> (mixed_precision, fp16_path) of Checkpoint.generator.
-PRECISIONS: dict[str, tuple[bool, str]] = {"nvidia": (True, "auto"), "nvidia-native": (True, "native"),
+PRECISIONS: dict[str, tuple[bool, str]] = {"nvidia": (True, "auto"), "nvidia-native": (True, "float16"),
                                            "float32": (False, "auto")}
 
 

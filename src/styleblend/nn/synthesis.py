@@ -14,10 +14,10 @@ from ..ops.half import keep, round_fp16
 from ..ops.upfirdn2d import setup_filter, upsample2d
 from .layers import NOISE_MODES, Conv2dLayer, SynthesisLayer, ToRGBLayer
 
-# How the float16 blocks compute when mixed precision is on: 'native' in float16 (the reference); 'emulated'
+# How the float16 blocks compute when mixed precision is on: 'float16' natively (the reference); 'emulated'
 # in float32, rounded to float16 where float16 rounds (ops/half.py: the same images up to the order of float32
 # sums, at float32 speed on CPUs without fast float16 kernels); 'auto' emulates on the CPU, native elsewhere.
-FP16_PATHS = ("auto", "native", "emulated")
+FP16_PATHS = ("auto", "float16", "emulated")
 
 
 def emulates_fp16(fp16_path: str, device: torch.device) -> bool:
@@ -125,7 +125,7 @@ class SynthesisNetwork(nn.Module):
         mixed_precision: run the blocks of ``cfg.fp16_resolutions`` in float16, as NVIDIA's code does
             (StyleGAN2-ADA-PyTorch on any device, the StyleGAN3 repo on GPUs), to reproduce images made
             that way; None uses ``self.mixed_precision``. No effect on models with num_fp16_res = 0.
-        fp16_path: how those blocks compute, one of :data:`FP16_PATHS`: 'native' float16, 'emulated' (float32
+        fp16_path: how those blocks compute, one of :data:`FP16_PATHS`: 'float16' (native), 'emulated' (float32
             rounded where float16 rounds: the same images up to the order of float32 sums, at float32 speed),
             'auto' (emulated on the CPU, native elsewhere); None uses ``self.fp16_path``.
         """
