@@ -28,6 +28,7 @@ from ..errors import InvalidArgumentError
 from ..io.checkpoint import load_state_dict_strict
 from ..latents.mapping import seeds_to_ws
 from ..nn.generator import Generator
+from ..nn.synthesis import emulates_fp16
 from .core import MappingChoice, StateDict, Weight, apply_plan, plan_weights, two_model_weights
 from .schedules import Table
 
@@ -148,6 +149,7 @@ class LiveBlend:
         del chain.alphas[start:], chain.outputs[start:]
         ran = 0
         synthesis = self.generator.synthesis
+        emulate = emulates_fp16(synthesis.fp16_path, chain.ws.device)
         with torch.inference_mode():
             x, img = chain.outputs[start - 1] if start > 0 else (None, None)
             w_idx = sum(block.num_conv for block in self._blocks[:start])
@@ -157,7 +159,7 @@ class LiveBlend:
                 block_ws = chain.ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
                 w_idx += block.num_conv
                 x, img = block(x, img, block_ws, noise_mode="const", fused=True,
-                               mixed_precision=synthesis.mixed_precision)
+                               mixed_precision=synthesis.mixed_precision, emulate_fp16=emulate)
                 chain.alphas.append(values[i])
                 # The last block's features are never an input again: keep only its image.
                 chain.outputs.append((x if i < n - 1 else x.new_empty(0), img))

@@ -70,6 +70,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# --precision values -> (mixed_precision, fp16_path) of Checkpoint.generator.
+PRECISIONS: dict[str, tuple[bool, str]] = {"nvidia": (True, "auto"), "nvidia-native": (True, "float16"),
+                                           "float32": (False, "auto")}
+
+
 def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: bool = False) -> None:
     """--network, --noise-mode, --class, --batch, --precision, --device (options of every rendering command).
 
@@ -87,11 +92,18 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int = 8, seed_noise: b
     p.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "--batch"), default=batch,
                    help=f"images per forward pass (default {batch}; at most {MAX_BATCH}, and at most "
                         f"{BATCH_PIXEL_BUDGET // 2**20} Mpx per pass: 16 images of 1024 px)")
-    p.add_argument("--precision", choices=["nvidia", "float32"], default="nvidia",
+    p.add_argument("--precision", choices=list(PRECISIONS), default="nvidia",
                    help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
-                        "renders them (no effect when num_fp16_res is 0); "
-                        "float32: everything in float32 (default nvidia)")
+                        "renders them (no effect when num_fp16_res is 0; on the CPU float16 is emulated in float32, "
+                        "at float32 speed); nvidia-native: the same in true float16 (the reference; minutes per "
+                        "image on a CPU); float32: everything in float32 (default nvidia)")
     add_device(p)
+
+
+def apply_precision(G: Generator, precision: str) -> Generator:
+    """Set ``G``'s rendering mode to a --precision value (see :data:`PRECISIONS`); returns ``G``."""
+    G.synthesis.mixed_precision, G.synthesis.fp16_path = PRECISIONS[precision]
+    return G
 
 
 def load_network(args: argparse.Namespace) -> Checkpoint:
@@ -126,7 +138,8 @@ def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
 
 def load_generator(args: argparse.Namespace) -> Generator:
     """Check --batch and load --network as an eval-mode generator on --device."""
-    return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
+    mixed, fp16_path = PRECISIONS[args.precision]
+    return load_network(args).generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
 
 
 def check_frames(count: int, G: Generator, flag: str) -> int:

@@ -19,6 +19,7 @@ from ..errors import InvalidArgumentError
 from .common import (
     add_generator_args,
     add_truncation,
+    apply_precision,
     load_generator,
     progress,
     resolve_device,
@@ -116,7 +117,7 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[Generator, torch.Tensor, t
             print(("reused " if embedded.cache_hit else "embedded ") + f"{spec} -> {embedded.cache_path}")
         out.append(embedded.ws)
     # Embedding ran in float32; the results are rendered like every other command (--precision).
-    G.synthesis.mixed_precision = args.precision == "nvidia"
+    apply_precision(G, args.precision)
     return G, out[0], out[1]
 
 

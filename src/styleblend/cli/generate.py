@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from .common import (
+    PRECISIONS,
     add_generator_args,
     add_truncation,
     finite_float,
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--grid takes at most {MAX_GRID} images, but {len(args.seeds)} seeds were given; "
                                    "drop --grid or render fewer seeds")
     ckpt = load_network(args)
-    G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
+    mixed, fp16_path = PRECISIONS[args.precision]
+    G = ckpt.generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
     if args.translate is not None or args.rotate is not None:
         set_user_transform(G, args.translate or (0.0, 0.0), args.rotate or 0.0)
     if args.seeds is not None:

@@ -77,13 +77,14 @@ class Conv2dLayer(nn.Module):
             self.register_buffer("weight", weight)
             self.register_buffer("bias", b)
 
-    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gain: float = 1.0, emulate_fp16: bool = False) -> torch.Tensor:
+        """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would."""
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
         x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1))
+                            padding=self.padding, flip_weight=(self.up == 1), emulate_fp16=emulate_fp16)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, emulate_fp16=emulate_fp16)
 
 
 class SynthesisLayer(nn.Module):
@@ -112,20 +113,24 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused: bool = True,
-                gain: float = 1.0) -> torch.Tensor:
+                gain: float = 1.0, emulate_fp16: bool = False) -> torch.Tensor:
+        """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would."""
         # noise_mode is a user argument, checked once where it enters (SynthesisNetwork.forward), not
         # in every layer of every forward pass; here anything but 'random' and 'const' means no noise.
         styles = self.affine(w)
         noise = None
         if self.use_noise and noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
-                                dtype=x.dtype) * self.noise_strength
+            # float32 in every layer, as NVIDIA draws it: float16 layers round only the sum (see modulated_conv2d).
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
+            noise = noise * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused=fused)
+                             resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused=fused,
+                             emulate_fp16=emulate_fp16)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
+                        emulate_fp16=emulate_fp16)
 
 
 class ToRGBLayer(nn.Module):
@@ -140,10 +145,11 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = True, emulate_fp16: bool = False) -> torch.Tensor:
+        """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would."""
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused, emulate_fp16=emulate_fp16)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, emulate_fp16=emulate_fp16)
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:

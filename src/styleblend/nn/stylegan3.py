@@ -174,6 +174,9 @@ class SG3SynthesisNetwork(nn.Module):
         self.num_ws = cfg.num_ws
         self.output_scale = cfg.synthesis.output_scale
         self.mixed_precision = False  # a mode, set by Checkpoint.generator(mixed_precision=True)
+        # The StyleGAN2 network's float16 switch, kept for the shared interface; unused: NVIDIA's StyleGAN3 has
+        # float16 layers only on CUDA (float32 on the CPU, as here), so on the CPU there is nothing to emulate.
+        self.fp16_path = "auto"
         spec_in, layers = cfg.input_spec, cfg.layers
         self.input = SynthesisInput(cfg.w_dim, spec_in)
         self.layer_names = [spec.name for spec in layers]

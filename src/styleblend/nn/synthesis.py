@@ -10,8 +10,21 @@ from torch import nn
 
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
+from ..ops.half import keep, round_fp16
 from ..ops.upfirdn2d import setup_filter, upsample2d
 from .layers import NOISE_MODES, Conv2dLayer, SynthesisLayer, ToRGBLayer
+
+# How the float16 blocks compute when mixed precision is on: 'float16' natively (the reference); 'emulated'
+# in float32, rounded to float16 where float16 rounds (ops/half.py: the same images up to the order of float32
+# sums, at float32 speed on CPUs without fast float16 kernels); 'auto' emulates on the CPU, native elsewhere.
+FP16_PATHS = ("auto", "float16", "emulated")
+
+
+def emulates_fp16(fp16_path: str, device: torch.device) -> bool:
+    """Whether ``fp16_path`` (one of :data:`FP16_PATHS`) emulates float16 on ``device``."""
+    if fp16_path not in FP16_PATHS:
+        raise InvalidArgumentError(f"fp16_path {fp16_path!r} is unknown; choose one of {FP16_PATHS}")
+    return fp16_path == "emulated" or (fp16_path == "auto" and device.type == "cpu")
 
 
 class SynthesisBlock(nn.Module):
@@ -49,27 +62,34 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=s.resample_filter)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str,
-                fused: bool, mixed_precision: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                fused: bool, mixed_precision: bool = False,
+                emulate_fp16: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """mixed_precision: compute this block in float16 if it is one of the model's fp16 blocks;
+        emulate_fp16: then compute in float32, rounded to float16 where float16 would round."""
         w_iter = iter(ws.unbind(dim=1))
-        dtype = torch.float16 if mixed_precision and self.use_fp16 else torch.float32
+        fp16 = mixed_precision and self.use_fp16
+        e = fp16 and emulate_fp16
+        dtype = torch.float16 if fp16 and not e else torch.float32
+        q = round_fp16 if e else keep  # the emulation's stand-in for each cast to (and op in) float16
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+            x = q(self.const.to(dtype)).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
         elif self.architecture == "resnet":
             assert x is not None, "blocks after the first take the previous block's features"
-            x = x.to(dtype)
-            y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5))
-            x = y + x
+            x = q(x.to(dtype))
+            y = self.skip(x, gain=math.sqrt(0.5), emulate_fp16=e)
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5),
+                           emulate_fp16=e)
+            x = q(y + x)
         else:
             assert x is not None, "blocks after the first take the previous block's features"
-            x = self.conv0(x.to(dtype), next(w_iter), noise_mode=noise_mode, fused=fused)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused)
+            x = self.conv0(q(x.to(dtype)), next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused=fused).to(torch.float32)
+            y = self.torgb(x, next(w_iter), fused=fused, emulate_fp16=e).to(torch.float32)
             img = img + y if img is not None else y
         return x, img
 
@@ -87,6 +107,7 @@ class SynthesisNetwork(nn.Module):
         # Render the fp16 blocks in float16 as NVIDIA's generate.py does (a mode, like train/eval; set by
         # Checkpoint.generator(mixed_precision=True)); float32 everywhere otherwise.
         self.mixed_precision = False
+        self.fp16_path = "auto"  # how float16 blocks compute: one of FP16_PATHS (set by Checkpoint.generator)
         for res in self.block_resolutions:
             in_channels = cfg.channels(res // 2) if res > 4 else 0
             block = SynthesisBlock(in_channels, cfg.channels(res), w_dim=cfg.w_dim, resolution=res,
@@ -96,7 +117,7 @@ class SynthesisNetwork(nn.Module):
         assert self.num_ws == cfg.num_ws
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None,
-                mixed_precision: bool | None = None) -> torch.Tensor:
+                mixed_precision: bool | None = None, fp16_path: str | None = None) -> torch.Tensor:
         """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
 
         noise_mode: 'const' (stored noise; what NVIDIA's generate.py uses), 'random' or 'none'.
@@ -104,11 +125,15 @@ class SynthesisNetwork(nn.Module):
         mixed_precision: run the blocks of ``cfg.fp16_resolutions`` in float16, as NVIDIA's code does
             (StyleGAN2-ADA-PyTorch on any device, the StyleGAN3 repo on GPUs), to reproduce images made
             that way; None uses ``self.mixed_precision``. No effect on models with num_fp16_res = 0.
+        fp16_path: how those blocks compute, one of :data:`FP16_PATHS`: 'float16' (native), 'emulated' (float32
+            rounded where float16 rounds: the same images up to the order of float32 sums, at float32 speed),
+            'auto' (emulated on the CPU, native elsewhere); None uses ``self.fp16_path``.
         """
         if noise_mode not in NOISE_MODES:
             raise InvalidArgumentError(f"noise_mode {noise_mode!r} is unknown; choose one of {NOISE_MODES}")
         fused = (not self.training) if fused_modconv is None else fused_modconv
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
+        emulate = emulates_fp16(self.fp16_path if fp16_path is None else fp16_path, ws.device)
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
@@ -117,6 +142,7 @@ class SynthesisNetwork(nn.Module):
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed)
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed,
+                           emulate_fp16=emulate)
         assert img is not None  # the last block always has a torgb
         return img

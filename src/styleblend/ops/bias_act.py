@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .half import keep, round_fp16
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -30,19 +32,25 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
-             gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
+             gain: float | None = None, clamp: float | None = None, emulate_fp16: bool = False) -> torch.Tensor:
     """Add bias ``b`` along ``dim``, apply ``act``, multiply by ``gain``, clamp to [-clamp, clamp].
 
     ``gain=None`` uses the activation's default gain (sqrt(2) for lrelu, which keeps unit variance).
+    emulate_fp16: ``x`` is float32 holding float16 values; round ``b`` and every step's result to float16
+        as the float16 path does (:mod:`styleblend.ops.half`), so the result equals it exactly.
     """
     spec = ACTIVATIONS[act]
+    q = round_fp16 if emulate_fp16 else keep
     if b is not None:
         shape = [-1 if i == dim else 1 for i in range(x.ndim)]
-        x = x + b.reshape(shape)
-    x = spec.func(x)
+        x = q(x + q(b).reshape(shape))
+    if act != "linear":
+        x = q(spec.func(x))
     g = spec.default_gain if gain is None else float(gain)
     if g != 1:
-        x = x * g
+        x = q(x * g)
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        # Clamping float16 values to +-c gives the value or float16(c): no value lies between c and its rounding.
+        c = q(torch.tensor(float(clamp))).item() if emulate_fp16 else clamp
+        x = x.clamp(-c, c)
     return x

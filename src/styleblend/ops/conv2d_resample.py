@@ -10,21 +10,29 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .half import conv2d_fp16, conv_transpose2d_fp16, round_fp16
 from .upfirdn2d import filter_size, upfirdn2d
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | list[int] = 0, groups: int = 1,
-          transpose: bool = False, flip_weight: bool = True) -> torch.Tensor:
+          transpose: bool = False, flip_weight: bool = True, emulate_fp16: bool = False) -> torch.Tensor:
     # conv2d computes a correlation; flip_weight=False turns it into a true convolution.
     if not flip_weight:
         w = w.flip([2, 3])
     if transpose:
+        if emulate_fp16:
+            py, px = (padding, padding) if isinstance(padding, int) else padding
+            return conv_transpose2d_fp16(x, w, stride=stride, padding=(py, px), groups=groups)
         return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
+    if emulate_fp16:
+        py, px = (padding, padding) if isinstance(padding, int) else padding
+        return conv2d_fp16(x, w, stride=stride, padding=(py, px), groups=groups)
     return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
 
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1,
-                    down: int = 1, padding: int = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+                    down: int = 1, padding: int = 0, groups: int = 1, flip_weight: bool = True,
+                    emulate_fp16: bool = False) -> torch.Tensor:
     """Convolve ``x`` [N, C, H, W] with ``w`` [O, C/groups, kh, kw], optionally resampling by 2.
 
     Args:
@@ -32,7 +40,12 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         up, down: integer resampling factors (not both > 1 here).
         padding: symmetric padding of the convolution at the output resolution.
         flip_weight: False for a true convolution; NVIDIA uses ``up == 1``.
+        emulate_fp16: ``x`` is float32 holding float16 values; round ``w`` and every step as the float16
+            path rounds (:mod:`styleblend.ops.half`).
     """
+    if emulate_fp16:
+        w = round_fp16(w)
+    e = emulate_fp16
     out_channels, in_per_group, kh, kw = w.shape
     fw, fh = filter_size(f)
     px0 = px1 = py0 = py1 = padding
@@ -48,14 +61,14 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         py1 += (fh - down) // 2
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:
-        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1])
-        return _conv(x, w, groups=groups, flip_weight=flip_weight)
+        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1], emulate_fp16=e)
+        return _conv(x, w, groups=groups, flip_weight=flip_weight, emulate_fp16=e)
     if kw == 1 and kh == 1 and up > 1 and down == 1:
-        x = _conv(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up)
+        x = _conv(x, w, groups=groups, flip_weight=flip_weight, emulate_fp16=e)
+        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up * up, emulate_fp16=e)
     if down > 1 and up == 1:
-        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
-        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1], emulate_fp16=e)
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight, emulate_fp16=e)
 
     if up > 1:
         # Transposed convolution wants [in, out/groups, kh, kw] per group.
@@ -70,16 +83,17 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         py1 -= kh - up
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
-        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
-        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
+        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight,
+                  emulate_fp16=e)
+        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, emulate_fp16=e)
         if down > 1:
-            x = upfirdn2d(x, f, down=down)
+            x = upfirdn2d(x, f, down=down, emulate_fp16=e)
         return x
 
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
-    x = upfirdn2d(x, None, padding=[px0, px1, py0, py1])
-    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight, emulate_fp16=e)
+    x = upfirdn2d(x, None, padding=[px0, px1, py0, py1], emulate_fp16=e)
+    x = _conv(x, w, groups=groups, flip_weight=flip_weight, emulate_fp16=e)
     if down > 1:
-        x = upfirdn2d(x, f, down=down)
+        x = upfirdn2d(x, f, down=down, emulate_fp16=e)
     return x

@@ -12,18 +12,24 @@ import math
 import torch
 
 from .conv2d_resample import conv2d_resample
+from .half import keep, round_fp16
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
                      up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-                     demodulate: bool = True, flip_weight: bool = True, fused: bool = True) -> torch.Tensor:
+                     demodulate: bool = True, flip_weight: bool = True, fused: bool = True,
+                     emulate_fp16: bool = False) -> torch.Tensor:
     """Convolve ``x`` [N, I, H, W] with ``weight`` [O, I, k, k] modulated by ``styles`` [N, I].
 
     ``noise`` (broadcastable to the output) is added after demodulation, before the bias.
+    emulate_fp16: ``x`` is float32 holding float16 values; compute in float32 but pre-normalise and round
+        every operand and result as the float16 path does (:mod:`styleblend.ops.half`).
     """
     n = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
-    if x.dtype == torch.float16 and demodulate:
+    # q rounds where a float16 x rounds (casts to x's dtype, and each op's result); identity otherwise.
+    q = round_fp16 if emulate_fp16 else keep
+    if (x.dtype == torch.float16 or emulate_fp16) and demodulate:
         # Demodulation cancels any scale of weight and styles, so bring both near 1 first: the products
         # below are cast to float16 and would otherwise overflow (NVIDIA does the same in fp16 layers).
         weight = weight * (1 / math.sqrt(in_channels * kh * kw)
@@ -42,22 +48,22 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w = w * dcoefs.reshape(n, -1, 1, 1, 1)
 
     if not fused:
-        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        x = q(x * q(styles.to(x.dtype)).reshape(n, -1, 1, 1))
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight)
+                            flip_weight=flip_weight, emulate_fp16=emulate_fp16)
         if demodulate:
             assert dcoefs is not None
-            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+            x = q(x * q(dcoefs.to(x.dtype)).reshape(n, -1, 1, 1))
         if noise is not None:
-            x = x + noise.to(x.dtype)
+            x = q(x + q(noise.to(x.dtype)))
         return x
 
     assert w is not None  # fused: built above
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=n,
-                        flip_weight=flip_weight)
+                        flip_weight=flip_weight, emulate_fp16=emulate_fp16)
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
-        x = x.add_(noise)  # in place keeps x's dtype: float16 layers round once, after adding float32 noise
+        x = q(x.add_(noise))  # in place keeps x's dtype: float16 layers round once, after adding float32 noise
     return x

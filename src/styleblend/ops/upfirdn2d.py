@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .half import keep, round_fp16
+
 Padding = int | Sequence[int]
 
 
@@ -50,13 +52,15 @@ def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
 
 
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1, padding: Padding = 0,
-              flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+              flip_filter: bool = False, gain: float = 1.0, emulate_fp16: bool = False) -> torch.Tensor:
     """Pad, up-sample, filter and down-sample ``x`` [N, C, H, W].
 
     Args:
         f: 2-D [fh, fw] or 1-D [fw] (separable) filter, or None for identity.
         padding: int, (px, py) or (px0, px1, py0, py1) applied after up-sampling.
         gain: overall gain; applied to the filter as gain ** (f.ndim / 2).
+        emulate_fp16: ``x`` is float32 holding float16 values; round the filter and each filtering pass to
+            float16 as the float16 path does (:mod:`styleblend.ops.half`).
     """
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
@@ -71,14 +75,15 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
     x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
-    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
+    q = round_fp16 if emulate_fp16 else keep
+    f = q((f * (gain ** (f.ndim / 2))).to(x.dtype))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
+        x = q(F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c))
     else:
-        x = F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), groups=c)
-        x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
+        x = q(F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), groups=c))
+        x = q(F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c))
 
     if down > 1:
         x = x[:, :, ::down, ::down]
