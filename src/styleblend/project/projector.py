@@ -275,6 +275,11 @@ def _check_ws(ws: torch.Tensor, n: int, G: torch.nn.Module, what: str, rows_opti
     return ws.expand(n, -1, -1).clone()
 
 
+def has_noise_inputs(G: torch.nn.Module) -> bool:
+    """True when ``G.synthesis`` has per-layer noise maps (``*.noise_const``): StyleGAN2 has, StyleGAN3 has none."""
+    return any(name.endswith("noise_const") for name, _ in G.synthesis.named_buffers())
+
+
 def _noise_maps(G: torch.nn.Module, settings: ProjectionSettings, n: int,
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The noise maps to optimise: [H, W] for one target (the model's buffer shape), [n, 1, H, W] for n.
@@ -361,7 +366,7 @@ def project(G: torch.nn.Module, target: torch.Tensor, settings: ProjectionSettin
 
     noise: dict[str, torch.Tensor] | None = None
     params = list(latent.params)
-    if settings.optimize_noise:
+    if settings.optimize_noise and has_noise_inputs(G):  # a StyleGAN3 generator has none to optimise
         noise = _noise_maps(G, settings, n, gen)
         params += list(noise.values())
     opt = torch.optim.Adam(params, lr=settings.lr, betas=settings.betas, eps=settings.eps)
