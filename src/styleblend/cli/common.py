@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
     from ..config import GeneratorConfig
+    from ..config_sg3 import StyleGAN3Config
     from ..io import Checkpoint
     from ..types import Generator
 
@@ -128,7 +129,7 @@ def load_generator(args: argparse.Namespace) -> Generator:
     return load_network(args).generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
 
 
-def check_frames(count: int, cfg: GeneratorConfig, flag: str) -> int:
+def check_frames(count: int, cfg: GeneratorConfig | StyleGAN3Config, flag: str) -> int:
     """``count`` if that many rendered frames fit :data:`MAX_FRAME_BYTES`, else an InvalidArgumentError naming ``flag``."""
     per_frame = cfg.img_resolution**2 * cfg.img_channels * 2  # uint8 frames, listed and then stacked
     fits = max(1, MAX_FRAME_BYTES // per_frame)
