@@ -101,3 +101,14 @@ def test_pca_edit_moves_only_the_chosen_rows(tmp_path, sg3_net):
     assert bool((moved[1:4] > 0).all()) and float(moved[0]) == 0 and float(moved[4:].abs().sum()) == 0
     saved = read_latent_file(tmp_path / "component1.npz", G.cfg).data
     assert np.allclose(saved[-1], edited[0].numpy(), atol=1e-6)
+
+
+def test_interp_video_loops_through_stylegan3_seeds(tmp_path, sg3_net):
+    assert run("interp-video", "--network", sg3_net, "--seeds", "0-2", "--frames-per-key", 2, "--layer-order",
+               "fine-first", "--out", tmp_path / "loop.gif") == 0
+    video = read_video(tmp_path / "loop.gif")
+    assert video.shape == (6, 16, 16, 3)
+    G = load_checkpoint(sg3_net).generator()
+    with torch.no_grad():
+        first = to_uint8(G.synthesis(seeds_to_ws(G, [0])))[0]
+    assert np.abs(video[0].astype(int) - first.astype(int)).mean() < 3  # GIF's palette

@@ -56,12 +56,13 @@ def _targets(G, folder, seeds):
     return truths
 
 
-@pytest.mark.parametrize("space", ["w", "w+"])
-def test_project_command_writes_a_latent_of_the_stylegan3_layout(nets, tmp_path, space, no_vgg):
+@pytest.mark.parametrize("method,space", [("fast", "w"), ("fast", "w+"), ("image2stylegan", "w+"), ("editable", "w+"),
+                                          ("nvidia", "w")])
+def test_project_command_writes_a_latent_of_the_stylegan3_layout(nets, tmp_path, method, space, no_vgg):
     G = tiny_sg3_checkpoint(seed=0).generator()
     _targets(G, tmp_path / "in", [3])
     assert main(["-q", "project", "--network", str(nets[0]), "--target", str(tmp_path / "in" / "t3.png"), "--outdir",
-                 str(tmp_path / "out"), "--method", "fast", "--space", space, "--steps", "8", "--loss", "pixel"]) == 0
+                 str(tmp_path / "out"), "--method", method, "--space", space, "--steps", "8", "--loss", "pixel"]) == 0
     ws = read_latent_file(tmp_path / "out" / LATENT_NAME, G.cfg).data
     assert ws.shape == (1, G.num_ws, G.w_dim)
     rows_equal = bool(np.all(ws[0] == ws[0, :1]))
