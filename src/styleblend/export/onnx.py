@@ -41,6 +41,7 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
 from ..nn import Generator
 from ..nn.mapping import truncate
+from ..nn.stylegan3 import StyleGAN3Generator
 
 log = logging.getLogger(__name__)
 
@@ -255,9 +256,10 @@ def check_onnx(path: str | Path, model: Generator | Checkpoint, what: str = "syn
 def _generator(model: Generator | Checkpoint) -> Generator:
     if isinstance(model, Checkpoint):
         return model.generator()  # type: ignore[return-value]
-    if isinstance(model, Generator):
+    if isinstance(model, (Generator, StyleGAN3Generator)):
         return model
-    raise InvalidArgumentError(f"cannot export a {type(model).__name__}; pass a styleblend Generator or Checkpoint")
+    raise InvalidArgumentError(f"cannot export a {type(model).__name__}; pass a styleblend Generator or Checkpoint "
+                               "(StyleGAN2 or StyleGAN3)")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
