@@ -8,6 +8,7 @@ depends on it for the seed-noise convention of NVIDIA's TF tools.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ import torch
 
 from .errors import InvalidArgumentError
 from .latents.seeds import noise_from_seed
-from .media.images import to_uint8
+from .media.images import make_grid, to_uint8
 
 if TYPE_CHECKING:
     from .types import Generator
@@ -140,3 +141,89 @@ def set_user_transform(G: Generator, translate: Sequence[float] = (0.0, 0.0), ro
         raise InvalidArgumentError(f"`translate` {tuple(translate)} and `rotate` {rotate} must be two and one finite "
                                    "numbers", param=("translate", "rotate"))
     set_transform((values[0], values[1]), values[2])
+
+
+#: (translate x, translate y, rotate degrees) of one frame of a transform sweep.
+TransformStep = tuple[float, float, float]
+#: Most frames and images per frame of a sweep (a video of 100 000 frames is over 50 minutes at 30 fps).
+MAX_SWEEP_FRAMES = 100_000
+MAX_SWEEP_IMAGES = 256
+
+
+def transform_sweep(num_frames: int, translate: tuple[Sequence[float], Sequence[float]] = ((0.0, 0.0), (0.0, 0.0)),
+                    rotate: tuple[float, float] = (0.0, 0.0), *, loop: bool = False,
+                    bounce: bool = False) -> list[TransformStep]:
+    """The user transform of every frame of a translation and/or rotation sweep (StyleGAN3), linear in time.
+
+    Args:
+        num_frames: frames from the start to the end, 1 to :data:`MAX_SWEEP_FRAMES`.
+        translate: (start (x, y), end (x, y)) in image widths, as :func:`set_user_transform` takes it.
+        rotate: (start, end) in degrees.
+        loop: stop one step short of the end (frame k at k / num_frames), so that a video of a full turn
+            (``rotate=(0, 360)``) repeats without showing the same image twice.
+        bounce: go from the start to the end and back, ends not repeated: 2 * num_frames - 2 frames, a loop
+            for any sweep.
+    Returns:
+        [(x, y, degrees)] per frame.
+    Raises:
+        InvalidArgumentError: a frame count out of range, values that are not finite, loop with bounce.
+    """
+    if not 1 <= int(num_frames) <= MAX_SWEEP_FRAMES:
+        raise InvalidArgumentError(f"`num_frames` {num_frames} must be in 1-{MAX_SWEEP_FRAMES}", param="num_frames")
+    if loop and bounce:
+        raise InvalidArgumentError("`loop` and `bounce` are two ways of closing a sweep; pick one",
+                                   param=("loop", "bounce"))
+    (x0, y0), (x1, y1) = ((float(a), float(b)) for a, b in translate)
+    r0, r1 = (float(v) for v in rotate)
+    if not all(np.isfinite([x0, y0, x1, y1, r0, r1])):
+        raise InvalidArgumentError(f"`translate` {translate} and `rotate` {rotate} must be finite numbers",
+                                   param=("translate", "rotate"))
+    n = int(num_frames)
+    denominator = n if loop else max(n - 1, 1)
+    times = [k / denominator for k in range(n)]
+    if bounce:
+        times += times[-2:0:-1]
+    return [(x0 + t * (x1 - x0), y0 + t * (y1 - y0), r0 + t * (r1 - r0)) for t in times]
+
+
+def iter_transform_frames(G: Generator, ws: torch.Tensor, steps: Sequence[TransformStep], cols: int | None = None,
+                          noise_mode: str = "const", batch_size: int = 8,
+                          callback: ProgressFn | None = None) -> Iterator[np.ndarray]:
+    """Render ws [N, num_ws, w_dim] once per transform of ``steps`` (a StyleGAN3 generator's user transform, see
+    :func:`transform_sweep`); yields one uint8 frame per step: the N images in a grid of ``cols`` columns
+    (default ceil(sqrt(N))), [rows*H, cols*W, C].
+
+    G's transform is restored when the iteration ends, also when it is stopped early or fails.
+    ``callback(done, total)`` is called after every frame.
+
+    Raises (at the call, before any rendering):
+        InvalidArgumentError: a StyleGAN2 generator, ws of another shape, no or too many images, no steps.
+    """
+    _check_ws(G, ws)
+    if getattr(G.synthesis, "set_transform", None) is None:
+        raise InvalidArgumentError("a translation or rotation sweep needs a StyleGAN3 model (its Fourier-feature "
+                                   "input can be moved); this is a StyleGAN2 model", param="G")
+    if not 1 <= ws.shape[0] <= MAX_SWEEP_IMAGES:
+        raise InvalidArgumentError(f"a sweep renders 1-{MAX_SWEEP_IMAGES} images per frame, got {ws.shape[0]}",
+                                   param="ws")
+    if not steps:
+        raise InvalidArgumentError("no transform steps to render; make them with transform_sweep", param="steps")
+    cols = math.ceil(math.sqrt(ws.shape[0])) if cols is None else int(cols)
+    if not 1 <= cols <= ws.shape[0]:
+        raise InvalidArgumentError(f"`cols` {cols} must be in 1-{ws.shape[0]} (the images per frame)", param="cols")
+    return _transform_frames(G, ws, list(steps), cols, noise_mode, batch_size, callback)
+
+
+def _transform_frames(G: Generator, ws: torch.Tensor, steps: list[TransformStep], cols: int, noise_mode: str,
+                      batch_size: int, callback: ProgressFn | None) -> Iterator[np.ndarray]:
+    buffer = G.synthesis.input.transform  # type: ignore[attr-defined]  # checked: a StyleGAN3 synthesis
+    saved = buffer.clone()
+    try:
+        for k, (x, y, degrees) in enumerate(steps):
+            set_user_transform(G, (x, y), degrees)
+            images = to_uint8(render_ws(G, ws, noise_mode=noise_mode, batch_size=batch_size))
+            yield make_grid(images, cols=cols)
+            if callback is not None:
+                callback(k + 1, len(steps))
+    finally:
+        buffer.copy_(saved)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     import torch
 
+    from .config_sg3 import AnyGeneratorConfig
+
 
 @runtime_checkable
 class MappingNet(Protocol):
@@ -113,6 +115,11 @@ class Generator(Protocol):
 
     @property
     def img_channels(self) -> int: ...
+
+    @property
+    def cfg(self) -> AnyGeneratorConfig:
+        """The architecture (a StyleGAN2 ``GeneratorConfig`` or a ``StyleGAN3Config``)."""
+        ...
 
     @property
     def mapping(self) -> MappingNet: ...

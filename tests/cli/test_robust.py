@@ -248,6 +248,8 @@ def test_error_after_a_progress_bar_starts_on_a_clean_line():
      "--steps"),
     (["interp-video", "--network", "{net}", "--seeds", "0,1", "--out", "{tmp}/v.gif", "--frames-per-key", "999999999"],
      "--frames-per-key"),
+    (["transform-video", "--network", "{net}", "--seeds", "0", "--rotate", "0:9", "--out", "{tmp}/v.gif",
+      "--frames", "999999999"], "--frames"),
     (["pca", "--network", "{net}", "--outdir", "{tmp}", "--samples", "1000000000000"], "--samples"),
     (["ppl", "--network", "{net}", "--samples", "1000000000000"], "--samples"),
     (["dataset", "--source", "{tmp}", "--out", "{tmp}/d.zip", "--res", "1099511627776"], "--res"),

@@ -190,3 +190,36 @@ def test_translation_is_in_image_widths(sg3_fixture_ckpt, axis):
         return float((after.narrow(dim, 10, 12) - before.narrow(dim, 10 - shift, 12)).abs().mean())
 
     assert err(8) < 0.1 * min(err(s) for s in range(-10, 11) if s != 8)
+
+
+@pytest.mark.parametrize("demodulate,per_sample_gain", [(True, False), (True, True), (False, False)])
+def test_unfused_modulated_conv_equals_the_fused_reference(demodulate, per_sample_gain):
+    from styleblend.nn.stylegan3 import modulated_conv2d_sg3
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 5, 9, 9, generator=gen, dtype=torch.float64)
+    weight = torch.randn(4, 5, 3, 3, generator=gen, dtype=torch.float64)
+    styles = torch.randn(3, 5, generator=gen, dtype=torch.float64) + 1
+    gain = torch.rand(3, 5, generator=gen, dtype=torch.float64) + 0.5 if per_sample_gain else torch.tensor(0.7)
+    gain = gain.to(torch.float64)
+    args = [t.clone().requires_grad_(True) for t in (x, weight, styles)]
+    fused = modulated_conv2d_sg3(*args, demodulate=demodulate, padding=2, input_gain=gain)
+    grads_fused = torch.autograd.grad(fused.square().sum(), args)
+    unfused = modulated_conv2d_sg3(*args, demodulate=demodulate, padding=2, input_gain=gain, fused=False)
+    grads_unfused = torch.autograd.grad(unfused.square().sum(), args)
+    assert fused.shape == (3, 4, 11, 11)
+    torch.testing.assert_close(unfused, fused, atol=1e-12, rtol=1e-10)
+    for a, b in zip(grads_unfused, grads_fused):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["T", "R"])
+def test_unfused_synthesis_renders_the_fused_images(kind):
+    G = tiny_sg3_checkpoint(kind=kind).generator()
+    ws = seeds_to_ws(G, [0, 1, 2])
+    with torch.no_grad():
+        fused = G.synthesis(ws)
+        assert torch.equal(G.synthesis(ws, fused_modconv=True), fused)
+        unfused = G.synthesis(ws, fused_modconv=False)
+    assert fused.std() > 0.05
+    torch.testing.assert_close(unfused, fused, atol=1e-5, rtol=0)

@@ -129,8 +129,8 @@ def run_crossover(args: argparse.Namespace) -> int:
         crossover,
         format_layers,
         fusion_ranges,
-        layer_resolution,
         parse_layers,
+        scale_label,
         style_fusion,
     )
     from ..latents.files import latent_source, save_latents
@@ -170,8 +170,7 @@ def run_crossover(args: argparse.Namespace) -> int:
     written.append(save_latents(args.outdir / f"{name}.npz", results.reshape(-1, num_ws, G.w_dim), "w",
                                 meta={"layers": np.asarray(labels), "inputs": np.asarray([first, second])}))
     if not args.quiet:
-        res = [f"{label} ({layer_resolution(G, r[0])}-{layer_resolution(G, r[-1])} px)"
-               for label, r in zip(labels, ranges)]
+        res = [f"{label} ({scale_label(G.cfg, r)})" for label, r in zip(labels, ranges)]
         print(f"{name}: {n} pair(s) x {len(ranges)} range(s) [{'; '.join(res)}] -> "
               + ", ".join(str(p) for p in written[:3]) + (" ..." if len(written) > 3 else ""))
     return 0

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "compare two generators layer by layer (are they base + fine-tune?)"),
     "morph": ("morph", "interpolate between two latents (frames, strip, GIF, MP4)"),
     "interp-video": ("video", "looping interpolation video through seeds or latents"),
+    "transform-video": ("transform_video", "StyleGAN3: video of a translation and/or rotation sweep"),
     "crossover": ("crossover", "keep latent A's layers in a range and B's elsewhere (style transfer)"),
     "style-fusion": ("crossover", "copy a style layer range from image 2 into image 1"),
     "expression": ("expression", "transfer an expression: w1 + lambda (w3 - w2), thresholded"),

@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_generator_args(p)
     p.add_argument("--rows", required=True, type=int_list("row seeds"))
     p.add_argument("--cols", required=True, type=int_list("column seeds"))
-    p.add_argument("--styles", type=int_list("styles"), default="0-6",
-                   help="W+ indices copied from the column seed (default 0-6: coarse and middle)")
+    p.add_argument("--styles", type=int_list("styles"), default=None,
+                   help="W+ indices copied from the column seed (default 0-6: coarse and middle; for a network "
+                        "of 7 or fewer W+ rows, its coarsest ~7/18)")
     add_truncation(p)
     p.add_argument("--outdir", required=True, type=Path)
     p.set_defaults(func=run)
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     # The library is imported here, so that `mix --help` needs no torch.
     import torch
 
-    from ..latents.crossover import mix_styles
+    from ..latents.crossover import default_mix_styles, mix_styles
     from ..latents.mapping import seeds_to_ws
     from ..media.images import make_grid, save_png, to_uint8
     from ..render import render_ws
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     by_seed = {s: all_ws[i] for i, s in enumerate(seeds)}
     row_ws = torch.stack([by_seed[s] for s in args.rows])
     col_ws = torch.stack([by_seed[s] for s in args.cols])
-    mixed = mix_styles(row_ws, col_ws, args.styles)
+    styles = default_mix_styles(G.num_ws) if args.styles is None else args.styles
+    mixed = mix_styles(row_ws, col_ws, styles)
     originals = to_uint8(render_ws(G, all_ws, noise_mode=args.noise_mode, batch_size=args.batch))
     cells = to_uint8(render_ws(G, mixed.reshape(-1, *mixed.shape[2:]), noise_mode=args.noise_mode,
                                batch_size=args.batch))

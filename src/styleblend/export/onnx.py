@@ -41,7 +41,11 @@ from ..io.atomic import atomic_path
 from ..io.checkpoint import Checkpoint
 from ..nn import Generator
 from ..nn.mapping import truncate
+from ..nn.stylegan3 import StyleGAN3Generator
 from ..types import Generator as AnyGenerator
+
+#: The generator classes the exporter traces.
+Exportable = Generator | StyleGAN3Generator
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ _EXPORT_PACKAGES = ("onnx", "onnxscript")
 class SynthesisGraph(nn.Module):
     """``ws`` [N, num_ws, w_dim] -> ``img``: the synthesis network as the ONNX graph computes it (see module doc)."""
 
-    def __init__(self, G: Generator) -> None:
+    def __init__(self, G: Exportable) -> None:
         super().__init__()
         self.synthesis = G.synthesis
 
@@ -70,7 +74,7 @@ class MappingGraph(nn.Module):
     truncation_cutoff: truncate only the first this many ws (None: all); fixed in the graph.
     """
 
-    def __init__(self, G: Generator, truncation_cutoff: int | None = None) -> None:
+    def __init__(self, G: Exportable, truncation_cutoff: int | None = None) -> None:
         super().__init__()
         self.mapping = G.mapping
         self.truncation_cutoff = truncation_cutoff
@@ -85,7 +89,7 @@ class MappingGraph(nn.Module):
 class GeneratorGraph(nn.Module):
     """The mapping's inputs -> (``img``, ``ws``)."""
 
-    def __init__(self, G: Generator, truncation_cutoff: int | None = None) -> None:
+    def __init__(self, G: Exportable, truncation_cutoff: int | None = None) -> None:
         super().__init__()
         self.mapping = MappingGraph(G, truncation_cutoff)
         self.synthesis = SynthesisGraph(G)
@@ -114,7 +118,7 @@ class OnnxExport:
         return f"{self.what}: {sig(self.inputs)} -> {sig(self.outputs)} (opset {self.opset})"
 
 
-def export_graph(G: Generator, what: str = "synthesis", truncation_cutoff: int | None = None) -> nn.Module:
+def export_graph(G: Exportable, what: str = "synthesis", truncation_cutoff: int | None = None) -> nn.Module:
     """The module that :func:`export_onnx` exports (eval mode, no gradients); runs in PyTorch as well.
 
     Raises:
@@ -136,7 +140,7 @@ def export_graph(G: Generator, what: str = "synthesis", truncation_cutoff: int |
     return module.eval().requires_grad_(False)
 
 
-def example_inputs(G: Generator, what: str, batch: int = 2, seed: int = 0,
+def example_inputs(G: Exportable, what: str, batch: int = 2, seed: int = 0,
                    truncation_psi: float = 0.7) -> dict[str, torch.Tensor]:
     """Inputs of the ``what`` graph for ``batch`` samples drawn with ``seed``, by name, in graph order.
 
@@ -156,7 +160,7 @@ def example_inputs(G: Generator, what: str, batch: int = 2, seed: int = 0,
     return inputs
 
 
-def _signature(G: Generator, what: str) -> tuple[dict[str, tuple[int | str, ...]], dict[str, tuple[int | str, ...]]]:
+def _signature(G: Exportable, what: str) -> tuple[dict[str, tuple[int | str, ...]], dict[str, tuple[int | str, ...]]]:
     ws = ("N", G.num_ws, G.w_dim)
     img = ("N", G.img_channels, G.img_resolution, G.img_resolution)
     if what == "synthesis":
@@ -253,12 +257,12 @@ def check_onnx(path: str | Path, model: AnyGenerator | Checkpoint, what: str = "
     return max(diffs)
 
 
-def _generator(model: AnyGenerator | Checkpoint) -> Generator:
+def _generator(model: AnyGenerator | Checkpoint) -> Exportable:
     G = model.generator() if isinstance(model, Checkpoint) else model
-    if isinstance(G, Generator):  # the StyleGAN2 network this exporter traces
+    if isinstance(G, (Generator, StyleGAN3Generator)):  # the networks this exporter traces
         return G
-    raise InvalidArgumentError(f"cannot export a {type(G).__name__}; pass a styleblend (StyleGAN2) Generator or "
-                               "Checkpoint: the exporter traces that network")
+    raise InvalidArgumentError(f"cannot export a {type(G).__name__}; pass a styleblend Generator or Checkpoint "
+                               "(StyleGAN2 or StyleGAN3)")
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

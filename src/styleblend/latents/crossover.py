@@ -8,11 +8,11 @@ from one code and the rest from another mixes *what* each resolution draws: laye
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import torch
 
 from ..config import GeneratorConfig
+from ..config_sg3 import StyleGAN3Config, is_stylegan3
 from ..errors import InvalidArgumentError
 from .seeds import parse_int_list
 
@@ -50,29 +50,34 @@ def layer_mask(layers: Sequence[int], num_ws: int, device: torch.device | str = 
     return mask
 
 
-class _WPlusSizes(Protocol):
-    """What :func:`layer_resolution` reads: a StyleGAN2 :class:`~styleblend.config.GeneratorConfig`, or a
-    generator (both have these sizes)."""
+def layer_resolution(cfg: GeneratorConfig | StyleGAN3Config, index: int) -> int:
+    """The scale W+ index ``index`` styles.
 
-    @property
-    def num_ws(self) -> int: ...
-
-    @property
-    def img_resolution(self) -> int: ...
-
-
-def layer_resolution(cfg: _WPlusSizes, index: int) -> int:
-    """Resolution of the first convolution that reads W+ index ``index`` (0 -> 4, 1-2 -> 8, 3-4 -> 16...).
-
-    The last index is read only by the final toRGB and is reported as ``img_resolution``.
+    StyleGAN2: the resolution of the first convolution that reads it (0 -> 4, 1-2 -> 8, 3-4 -> 16...; the
+    last index is read only by the final toRGB and is reported as ``img_resolution``). StyleGAN3: the
+    output sampling rate of the layer it drives (row 0 drives the input, row i + 1 layer ``L<i>``), the
+    family's counterpart of resolution (:mod:`styleblend.nn.naming_sg3`).
     """
     if not 0 <= index < cfg.num_ws:
-        raise InvalidArgumentError(f"layer {index} is outside 0-{cfg.num_ws - 1}")
+        raise InvalidArgumentError(f"layer {index} is outside 0-{cfg.num_ws - 1} (num_ws={cfg.num_ws}); "
+                                   f"pick one in 0-{cfg.num_ws - 1}")
+    if isinstance(cfg, StyleGAN3Config):
+        if index == 0:
+            return int(cfg.input_spec.sampling_rate)
+        return int(cfg.layers[index - 1].out_sampling_rate)
     return min(4 << ((index + 1) // 2), cfg.img_resolution)  # 4 * 2 ** k
 
 
-def layers_for_resolutions(cfg: GeneratorConfig, min_res: int, max_res: int) -> list[int]:
-    """W+ indices whose first reader has a resolution in [min_res, max_res] (e.g. 4-64 -> 0-8 for 18 layers)."""
+def scale_label(cfg: GeneratorConfig | StyleGAN3Config, layers: Sequence[int]) -> str:
+    """What W+ indices ``layers`` style, for people: '4-64 px' (StyleGAN2) or 'sampling rate 16-32' (StyleGAN3)."""
+    scales = [layer_resolution(cfg, i) for i in layers]
+    lo, hi = min(scales), max(scales)
+    span = str(lo) if lo == hi else f"{lo}-{hi}"
+    return f"sampling rate {span}" if is_stylegan3(cfg) else f"{span} px"
+
+
+def layers_for_resolutions(cfg: GeneratorConfig | StyleGAN3Config, min_res: int, max_res: int) -> list[int]:
+    """W+ indices whose scale (:func:`layer_resolution`) is in [min_res, max_res] (e.g. 4-64 -> 0-8 for 18 layers)."""
     layers = [i for i in range(cfg.num_ws) if min_res <= layer_resolution(cfg, i) <= max_res]
     if not layers:
         raise InvalidArgumentError(
@@ -136,6 +141,14 @@ def fusion_ranges(num_ws: int) -> list[list[int]]:
     ranges = [list(range(s, min(s + width, num_ws))) for s in starts]
     ranges[-1] = list(range(ranges[-1][0], num_ws))
     return ranges
+
+
+def default_mix_styles(num_ws: int) -> list[int]:
+    """The W+ indices a style-mixing grid copies by default: NVIDIA's 0-6 (coarse and middle styles) where the
+    network has more than 7 rows, else the first range of :func:`fusion_ranges` (its coarsest ~7/18)."""
+    if num_ws > 7:
+        return list(range(7))
+    return fusion_ranges(num_ws)[0]
 
 
 def format_layers(layers: Sequence[int]) -> str:

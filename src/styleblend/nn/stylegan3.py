@@ -28,19 +28,33 @@ from .layers import NOISE_MODES, FullyConnectedLayer
 
 
 def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                         padding: int = 0, input_gain: torch.Tensor | None = None) -> torch.Tensor:
+                         padding: int = 0, input_gain: torch.Tensor | None = None,
+                         fused: bool = True) -> torch.Tensor:
     """StyleGAN3's modulated convolution: ``x`` [N, I, H, W], ``weight`` [O, I, k, k], ``styles`` [N, I].
 
     Differs from StyleGAN2's in two ways (Karras et al. 2021, Appendix F.1): before modulating, the
     weight is scaled to unit RMS per output channel and the styles to unit RMS over the whole batch
     (which keeps float16 in range; demodulation cancels both scales), and ``input_gain`` (the inverse
     RMS of the layer's input, a scalar or [N, I]) multiplies the modulated weights.
+
+    fused: True (NVIDIA's path, the reference) folds the styles into one weight per sample and runs a
+        grouped convolution with N groups; False scales the activations by the styles, convolves with the
+        one shared weight and scales the result by the demodulation coefficients - the same numbers up to
+        float rounding (a test holds the two equal), and a graph whose group count does not depend on N
+        (what ONNX export needs for a dynamic batch).
     """
     n = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
+    if not fused:
+        scale = styles if input_gain is None else styles * input_gain.expand(n, in_channels)
+        y = F.conv2d(x * scale.reshape(n, in_channels, 1, 1).to(x.dtype), weight.to(x.dtype), padding=padding)
+        if demodulate:  # sum over i, k of (weight[o, i, k] * styles[n, i])^2, without the per-sample weights
+            coefficients = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+            y = y * coefficients.reshape(n, out_channels, 1, 1).to(y.dtype)
+        return y
     w = weight.unsqueeze(0) * styles.reshape(n, 1, in_channels, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_channels, 1, 1, 1)
@@ -145,7 +159,7 @@ class SG3SynthesisLayer(nn.Module):
                                                    spec.tmp_sampling_rate))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, mixed_precision: bool = False,
-                update_emas: bool = False) -> torch.Tensor:
+                update_emas: bool = False, fused_modconv: bool = True) -> torch.Tensor:
         s = self.spec
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
@@ -156,7 +170,8 @@ class SG3SynthesisLayer(nn.Module):
         # NVIDIA's StyleGAN3 code runs its float16 layers in float16 only on CUDA devices.
         dtype = torch.float16 if mixed_precision and self.use_fp16 and x.device.type == "cuda" else torch.float32
         x = modulated_conv2d_sg3(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
-                                 padding=s.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt())
+                                 padding=s.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt(),
+                                 fused=fused_modconv)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=s.up_factor,
                               down=s.down_factor, padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
                               slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
@@ -193,7 +208,8 @@ class SG3SynthesisNetwork(nn.Module):
         """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
 
         noise_mode: accepted for the StyleGAN2 interface; StyleGAN3 has no noise inputs.
-        fused_modconv: accepted and ignored (StyleGAN3 always fuses the modulation).
+        fused_modconv: None or True: NVIDIA's fused modulated convolutions; False: the unfused path of
+            :func:`modulated_conv2d_sg3` (equal up to float rounding; what ONNX export uses).
         mixed_precision: compute the float16 layers in float16 on CUDA devices as NVIDIA's code does
             (NVIDIA's StyleGAN3 computes in float32 on the CPU, and so does this); None uses
             ``self.mixed_precision``.
@@ -207,7 +223,8 @@ class SG3SynthesisNetwork(nn.Module):
         rows = ws.to(torch.float32).unbind(dim=1)
         x: torch.Tensor = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:]):
-            x = getattr(self, name)(x, w, mixed_precision=mixed, update_emas=update_emas)
+            x = getattr(self, name)(x, w, mixed_precision=mixed, update_emas=update_emas,
+                                    fused_modconv=fused_modconv is not False)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32)

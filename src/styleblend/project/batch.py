@@ -191,6 +191,7 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     from ..io import load_checkpoint
     from ..media.video import check_video_path
     from .losses import resolve_loss
+    from .projector import has_noise_inputs
 
     if video:
         check_video_path("proj.mp4", fps=10)  # MissingDependencyError now, not after the last step
@@ -238,6 +239,11 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     else:
         settings = settings_for(method, space=space, steps=steps, init=init_mode, lr=lr, w_reg=w_reg,
                                 optimize_noise=optimize_noise, noise_init=noise_init)
+    if settings.optimize_noise and not has_noise_inputs(G):
+        if optimize_noise:
+            raise InvalidArgumentError(f"`optimize_noise` is on, but {network.name} has no noise inputs to optimise "
+                                       "(StyleGAN3 generators have none); leave it off", param="optimize_noise")
+        settings = dataclasses.replace(settings, optimize_noise=False)  # the method's default: nothing to do
     D, d_source = (None, None)
     if loss in (None, "dfeat"):
         D, d_source = load_discriminator(ckpt, G, discriminator, device)

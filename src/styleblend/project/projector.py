@@ -181,6 +181,11 @@ def _check_ws(ws: torch.Tensor, n: int, G: Generator, what: str, rows_optional: 
     return ws.expand(n, -1, -1).clone()
 
 
+def has_noise_inputs(G: Generator) -> bool:
+    """True when ``G.synthesis`` has per-layer noise maps (``*.noise_const``): StyleGAN2 has, StyleGAN3 has none."""
+    return any(name.endswith("noise_const") for name, _ in G.synthesis.named_buffers())
+
+
 def _noise_maps(G: Generator, settings: ProjectionSettings, n: int,
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The noise maps to optimise: [H, W] for one target (the model's buffer shape), [n, 1, H, W] for n.
@@ -267,7 +272,7 @@ def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, lo
 
     noise: dict[str, torch.Tensor] | None = None
     params = list(latent.params)
-    if settings.optimize_noise:
+    if settings.optimize_noise and has_noise_inputs(G):  # a StyleGAN3 generator has none to optimise
         noise = _noise_maps(G, settings, n, gen)
         params += list(noise.values())
     opt = torch.optim.Adam(params, lr=settings.lr, betas=settings.betas, eps=settings.eps)
