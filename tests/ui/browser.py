@@ -11,10 +11,13 @@ never needed). Also a script that takes ``docs/ui-screenshot.png``::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -43,6 +46,40 @@ def missing_reason() -> str | None:
 def launch(playwright):
     """A headless Chromium browser from the system executable."""
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+
+
+@contextlib.contextmanager
+def serving(session: Any) -> Iterator[Any]:
+    """Serve a BlendSession on a free local port in a thread; shut the server and the session down after."""
+    from styleblend.ui.server import UIServer
+
+    server = UIServer(session, "127.0.0.1", 0)
+    thread = server.start_thread()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+        session.close()
+
+
+@contextlib.contextmanager
+def chromium_or_skip() -> Iterator[Any]:
+    """A headless system Chromium for a test module; skips the module when there is none (or no Playwright)."""
+    import pytest
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def wait_ready(page, url: str) -> None:

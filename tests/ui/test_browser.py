@@ -11,11 +11,10 @@ import time
 import pytest
 
 from styleblend.io import load_checkpoint, save_checkpoint
-from styleblend.ui.server import UIServer
 from styleblend.ui.service import BlendSession, png_bytes
 
 from ..conftest import tiny_checkpoint
-from .browser import field_error, launch, missing_reason, wait_ready
+from .browser import chromium_or_skip, field_error, serving, wait_ready
 from .conftest import hostile_pickles
 
 TOON = "document.getElementById('toonify-image')"
@@ -33,41 +32,23 @@ PREVIEW_SRC = "document.getElementById('preview').src"
 
 @pytest.fixture(scope="module")
 def server(pair_paths):
-    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)
-    srv = UIServer(session, "127.0.0.1", 0)
-    thread = srv.start_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(10)
-    session.close()
+    with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def enc_server(pair_paths, encoder_path):
-    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=encoder_path)
-    srv = UIServer(session, "127.0.0.1", 0)
-    thread = srv.start_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(10)
-    session.close()
+    with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]),
+                              encoder=encoder_path)) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def page():
-    reason = missing_reason()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch(p)
+    with chromium_or_skip() as browser:
         tab = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         tab.set_default_timeout(60_000)
         yield tab
-        browser.close()
 
 
 def move_slider(page, selector: str, value: str) -> None:

@@ -13,37 +13,23 @@ import torch
 
 from styleblend.cli.main import main
 from styleblend.io import load_checkpoint
-from styleblend.ui.server import UIServer
 from styleblend.ui.service import BlendSession
 
-from .browser import field_error, launch, missing_reason, wait_ready
+from .browser import chromium_or_skip, field_error, serving, wait_ready
 
 SLIDERS = "Array.from(document.querySelectorAll('#sliders input')).map(s => Number(s.value))"
 
 
 @pytest.fixture(scope="module")
 def server(pair_paths):
-    session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)
-    srv = UIServer(session, "127.0.0.1", 0)
-    thread = srv.start_thread()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(10)
-    session.close()
+    with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def browser():
-    reason = missing_reason()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch(p)
+    with chromium_or_skip() as chromium:
         yield chromium
-        chromium.close()
 
 
 def new_tab(browser, url: str):
