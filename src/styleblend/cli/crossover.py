@@ -20,6 +20,7 @@ from .common import (
     add_generator_args,
     add_truncation,
     apply_precision,
+    check_against_network,
     load_generator,
     progress,
     resolve_device,
@@ -91,7 +92,7 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[Generator, torch.Tensor, t
     from ..project.batch import prepare_job
     from ..project.embedding import embed_photo
 
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise InvalidArgumentError(f"--batch {args.batch} must be >= 1")
     for spec in specs:
         if _is_photo(spec) and not Path(spec).is_file():
@@ -105,6 +106,7 @@ def _fusion_inputs(args: argparse.Namespace) -> tuple[Generator, torch.Tensor, t
         from ..align import default_detector
 
         detector = default_detector(args.predictor)
+    check_against_network(args, job.g_config)  # --batch (its default by device and size) and --trunc-cutoff
     G, out = job.G, []
     for role, spec in zip(("content", "style"), specs):
         if not _is_photo(spec):

@@ -24,7 +24,7 @@ from .common import (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="render images from seeds or latent files",
                        description="Render images; seed N gives the same image as NVIDIA's generate.py.")
-    add_generator_args(p, batch=8, seed_noise=True)
+    add_generator_args(p, seed_noise=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--seeds", type=int_list("seeds"), help="e.g. 0-7,42")
     src.add_argument("--z-file", help=".npy/.npz with rows of z [n, z_dim]")
