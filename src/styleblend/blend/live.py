@@ -106,16 +106,14 @@ class LiveBlend:
         """ws [len(seeds), num_ws, w_dim] of the blend's mapping network (NVIDIA's seed convention)."""
         return seeds_to_ws(self.generator, seeds, truncation_psi)
 
-    def _load_block(self, i: int, alphas: list[float]) -> None:
-        if self._loaded[i] == alphas[i]:
-            return
-        plan = self._plan(alphas)
+    def _load_block(self, i: int, alpha: float, plan: dict[str, tuple[Weight, ...]]) -> None:
+        """Blend block ``i``'s tensors into the work generator with the weights of ``plan``."""
         keys = self._block_keys[i]
         blended = apply_plan([{k: s[k] for k in keys if k in s} for s in self._states], plan)
         with torch.no_grad():
             for key, value in blended.items():
                 self._params[key].copy_(value)
-        self._loaded[i] = alphas[i]
+        self._loaded[i] = alpha
 
     def render(self, key: Hashable, ws: torch.Tensor, alphas: Sequence[float],
                stop_resolution: int | None = None) -> Stage:
@@ -150,12 +148,16 @@ class LiveBlend:
         ran = 0
         synthesis = self.generator.synthesis
         emulate = emulates_fp16(synthesis.fp16_path, chain.ws.device)
+        # The weight plan is validated over every tensor: made once per render, and only if a block needs it.
+        plan: dict[str, tuple[Weight, ...]] | None = None
         with torch.inference_mode():
             x, img = chain.outputs[start - 1] if start > 0 else (None, None)
             w_idx = sum(block.num_conv for block in self._blocks[:start])
             for i in range(start, stop + 1):
                 block = self._blocks[i]
-                self._load_block(i, values)
+                if self._loaded[i] != values[i]:
+                    plan = plan if plan is not None else self._plan(values)
+                    self._load_block(i, values[i], plan)
                 block_ws = chain.ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
                 w_idx += block.num_conv
                 x, img = block(x, img, block_ws, noise_mode="const", fused=True,
