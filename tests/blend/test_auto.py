@@ -129,3 +129,37 @@ def test_chosen_beats_the_most_swaps_of_any_front_point(objective):
     report = result.to_dict()
     assert report["beats_every_swap"] == (count == len(result.swaps))
     assert report["table"] == ",".join(f"{r}:{a:g}" for r, a in zip((4, 8, 16), result.chosen.alphas))
+
+
+def test_validation_rescores_the_best_front_points_on_other_latents_within_the_budget(objective):
+    obj, base, transfer = objective
+    other = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, transfer.discriminator(), [4, 5, 6, 7],
+                           structure_res=4)
+    clock = FakeClock(1.0)
+    result = search_alpha(Timed(obj, clock), 40, seed=2, clock=clock,  # type: ignore[arg-type]
+                          validation=Timed(other, clock), validate_top=3)  # type: ignore[arg-type]
+    checked = result.validation
+    assert checked is not None and checked.samples == 4
+    assert result.elapsed_s <= 40  # the validation scores fit in the budget too
+    assert len(checked.rescored) == min(3, len(result.front)) and len(checked.swaps) == len(result.swaps)
+    # fewer search scores than without validation: time was kept for the re-scoring
+    assert len(result.candidates) + len(checked.rescored) + len(checked.swaps) <= 40 < len(
+        timed_search(obj, 40, seed=2).candidates) + len(checked.rescored) + len(checked.swaps)
+    # the validation scores are the other latents' scores of the same tables
+    for c in (*checked.rescored[:1], checked.swaps[0]):
+        assert (c.realism, c.distance) == pytest.approx(other.score(c.alphas))
+        assert (c.realism, c.distance) != pytest.approx(obj.score(c.alphas))
+    # the choice: a front point, the validated one, beating the most swaps there among the shortlist
+    assert result.chosen in result.front and result.chosen.alphas == checked.chosen.alphas
+    best = max(sum(c.beats(s) for s in checked.swaps) for c in pareto_front(checked.rescored))
+    assert len(result.beaten_swaps) == best
+    assert result.to_dict()["validation"]["beaten_swaps"] == [s.label for s in result.beaten_swaps]
+
+
+def test_validation_needs_the_same_pair_and_time_for_itself(objective):
+    obj, base, transfer = objective
+    with pytest.raises(InvalidArgumentError, match="validate_top"):
+        search_alpha(obj, 10, validation=obj, validate_top=0)
+    clock = FakeClock(1.0)
+    with pytest.raises(InvalidArgumentError, match="validation"):
+        search_alpha(Timed(obj, clock), 10, clock=clock, validation=Timed(obj, clock))  # type: ignore[arg-type]

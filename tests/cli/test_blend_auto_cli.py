@@ -27,8 +27,10 @@ def test_auto_writes_the_chosen_blend_its_table_and_the_front(tmp_path, pair, ca
     out = tmp_path / "auto.safetensors"
     assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "4", "--auto-samples", "4",
                  "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
-    assert "plain swaps on both scores" in capsys.readouterr().out
+    assert "plain swaps on both scores on 16 validation latents" in capsys.readouterr().out
     report = json.loads((tmp_path / "auto.auto.json").read_text())
+    assert report["validation"]["samples"] == 16 and report["validation"]["chosen"]["alphas"] == report["chosen"][
+        "alphas"]
     assert report["resolutions"] == [4, 8, 16] and len(report["swaps"]) == 4
     assert report["evaluations"] == len(report["candidates"]) >= 6
     assert report["chosen"] in report["front"]
@@ -62,3 +64,15 @@ def test_auto_refuses_what_it_would_ignore(tmp_path, pair, capsys, extra, flag):
     assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--transfer", pair[1], "--auto",
                  "--out", str(tmp_path / "x.safetensors")]) == 1
     assert "single --transfer" in capsys.readouterr().err
+
+
+def test_auto_validation_can_be_turned_off_and_is_checked(tmp_path, pair, capsys):
+    out = tmp_path / "auto.safetensors"
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "3", "--auto-samples", "4",
+                 "--auto-validation", "0", "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
+    assert "validation latents" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "auto.auto.json").read_text())["validation"] is None
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-samples", "4",
+                 "--auto-validation", "6", "--out", str(tmp_path / "b.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert "--auto-validation 6" in err and "multiple of 4" in err

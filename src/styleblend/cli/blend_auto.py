@@ -29,6 +29,10 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--auto-samples", type=int_in_range(1, 256, "--auto-samples"), default=16,
                    help="latents every candidate renders, seeds 0..N-1 (default 16; a multiple of the critic's "
                         "group size, usually 4)")
+    g.add_argument("--auto-validation", type=int_in_range(0, 256, "--auto-validation"), default=16,
+                   help="latents (seeds after the search's) on which the swaps and the best front points are "
+                        "scored again to make the choice, so it does not rest on the latents the search tuned "
+                        "to; 0: choose on the search's own scores (default 16)")
     g.add_argument("--structure-res", type=int, default=16,
                    help="resolution the renderings are averaged to for the structure distance (default 16)")
     g.add_argument("--auto-seed", type=int, default=0, help="seed of the search (default 0)")
@@ -78,8 +82,15 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
         raise InvalidArgumentError(f"--critic {critic_name}: its discriminator must judge "
                                    f"{base.g_config.img_resolution} px images")
     with flags_in_errors(AUTO_FLAGS):
-        objective = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, critic_ckpt.discriminator(device),
+        critic = critic_ckpt.discriminator(device)
+        objective = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, critic,
                                    list(range(args.auto_samples)), args.structure_res, device=device)
+        validation = None
+        if args.auto_validation:
+            seeds = range(args.auto_samples, args.auto_samples + args.auto_validation)
+            with flags_in_errors({"samples": "--auto-validation"}):
+                validation = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, critic, list(seeds),
+                                            args.structure_res, device=device)
         bar = progress_bar(args, total=int(args.budget_s), desc="auto alpha", unit="s")
         with bar:
             def tick(evaluations: int, elapsed: float, budget: float) -> None:
@@ -87,15 +98,19 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
                 bar.set_postfix(evaluations=evaluations)
                 bar.refresh()
 
-            result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick)
+            result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick,
+                                  validation=validation)
     result.settings["critic"] = critic_name
     json_path, png_path = auto_paths(args.out)
     write_bytes_atomic(json_path, (json.dumps(result.to_dict(), indent=1) + "\n").encode())
     save_png(front_plot(result), png_path)
-    c = result.chosen
+    c = result.chosen if result.validation is None else result.validation.chosen
+    where = ("" if result.validation is None else
+             f" on {result.validation.samples} validation latents (the search's own: "
+             f"{sum(result.chosen.beats(s) for s in result.swaps)})")
     print(f"auto alpha: table {result.table_spec()} (realism {c.realism:.3f}, structure distance {c.distance:.2f}); "
-          f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores (the front: "
-          f"{len(result.swaps_beaten_by_front)}); "
+          f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores{where} (the "
+          f"search's front: {len(result.swaps_beaten_by_front)}); "
           f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
     return Table(tuple(zip(result.resolutions, c.alphas)))
 
