@@ -44,6 +44,18 @@ def test_mask_images_are_the_library_feature_blend(tmp_path, pair, mask_png, cap
     assert grid.shape[0] > 2 * 32 and grid.shape[1] > 4 * 32  # 2 rows x 4 columns
 
 
+def test_a_mask_region_runs_no_part_analysis(tmp_path, pair, mask_png, monkeypatch):
+    import styleblend.blend.regions as regions
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a mask needs no sample renders")
+
+    monkeypatch.setattr(regions, "layer_activations", refuse)
+    assert main(["region-render", "--base", pair[0], "--transfer", pair[1], "--region", mask_png, "--seeds", "0",
+                 "--outdir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "seed0000.png").is_file()
+
+
 def test_part_video_follows_each_frame(tmp_path, pair):
     video = tmp_path / "v.gif"
     assert main(["region-render", "--base", pair[0], "--transfer", pair[1], "--region", "1", "--parts", "3",

@@ -73,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..blend.features import check_pair, iter_feature_blend, parse_feature_layers
-    from ..blend.regions import mark_region, plan_region_blend
+    from ..blend.regions import (
+        default_layer,
+        load_region_mask,
+        mark_region,
+        parse_layer,
+        plan_region_blend,
+        resize_mask,
+    )
     from ..io import load_checkpoint
     from ..latents.mapping import seeds_to_ws
     from ..media.images import make_grid, save_png, to_uint8
@@ -97,15 +104,23 @@ def _run(args: argparse.Namespace) -> int:
     G_sg2 = cast("Generator", Gb)
     # The region: a part is found again in every image (the base's features at the analysed layer, assigned to
     # the centroids of the analysis); a mask is the same for every image.
-    plan = plan_region_blend(G_sg2, args.region, layer=args.region_layer, parts=args.parts,
-                             samples=args.region_samples, top_k=0)
-    res = int(plan.layer.split(".")[0][1:])
+    if str(args.region).strip().isdigit():
+        plan = plan_region_blend(G_sg2, args.region, layer=args.region_layer, parts=args.parts,
+                                 samples=args.region_samples, top_k=0)
+        layer, label = plan.layer, plan.record["region"]
+
+        def region(ws):
+            return plan.region_maps(G_sg2, ws)
+    else:  # a mask: no part analysis to run (it would render --region-samples images for nothing)
+        layer = parse_layer(args.region_layer or default_layer(G_sg2.cfg), G_sg2.cfg)
+        mask_res = int(layer.split(".")[0][1:])
+        mask = resize_mask(load_region_mask(args.region, sorted({mask_res, G_sg2.cfg.img_resolution})), mask_res)
+        label = str(args.region)
+
+        def region(ws):
+            return mask[None].expand(ws.shape[0], mask_res, mask_res)
+    res = int(layer.split(".")[0][1:])
     layers = parse_feature_layers(args.layers or f"{res}-{resolutions[-1]}", resolutions)
-
-    def region(ws):
-        return plan.region_maps(G_sg2, ws)
-
-    label = plan.record["region"]
     written: list[str] = []
     if args.outdir is not None:
         ws = seeds_to_ws(Gb, args.seeds, args.trunc, args.trunc_cutoff)
