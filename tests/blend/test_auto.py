@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from styleblend.blend.schedules import Table
 from styleblend.errors import InvalidArgumentError
 from styleblend.io.checkpoint import load_state_dict_strict
 from styleblend.latents.mapping import seeds_to_ws
+from styleblend.media.images import to_uint8
 from styleblend.nn import Generator
 from styleblend.render import render_ws
 
@@ -163,3 +165,28 @@ def test_validation_needs_the_same_pair_and_time_for_itself(objective):
     clock = FakeClock(1.0)
     with pytest.raises(InvalidArgumentError, match="validation"):
         search_alpha(Timed(obj, clock), 10, clock=clock, validation=Timed(obj, clock))  # type: ignore[arg-type]
+
+
+def test_a_structure_score_replaces_the_low_resolution_distance(objective):
+    _, base, transfer = objective
+    seen = {}
+
+    def mean_colour_shift(references):
+        seen["refs"] = references
+
+        def score(images):
+            return float(np.abs(images.astype(np.float64).mean((1, 2)) - references.mean((1, 2))).mean())
+        return score
+
+    obj = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, transfer.discriminator(), [0, 1, 2, 3],
+                         structure=mean_colour_shift)
+    ws = seeds_to_ws(base.generator(), [0, 1, 2, 3])
+    assert np.array_equal(seen["refs"], to_uint8(render_ws(base.generator(), ws)))  # the base renderings
+    alphas = (0.0, 1.0, 1.0)
+    G = Generator(base.g_config).eval()
+    load_state_dict_strict(G, blend_two(base.g_ema, transfer.g_ema, Table(tuple(zip((4, 8, 16), alphas))),
+                                        base.g_config), what="blend")
+    img = to_uint8(render_ws(G, ws)).astype(np.float64)
+    expected = float(np.abs(img.mean((1, 2)) - seen["refs"].mean((1, 2))).mean())
+    assert obj.score(alphas)[1] == pytest.approx(expected) and expected > 0
+    assert obj.score((0.0, 0.0, 0.0))[1] == 0.0

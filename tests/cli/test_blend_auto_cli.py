@@ -25,11 +25,11 @@ def pair(tmp_path):
 
 def test_auto_writes_the_chosen_blend_its_table_and_the_front(tmp_path, pair, capsys):
     out = tmp_path / "auto.safetensors"
-    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "4", "--auto-samples", "4",
-                 "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
-    assert "plain swaps on both scores on 16 validation latents" in capsys.readouterr().out
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "6", "--auto-samples", "4",
+                 "--auto-validation", "4", "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
+    assert "plain swaps on both scores on 4 validation latents" in capsys.readouterr().out
     report = json.loads((tmp_path / "auto.auto.json").read_text())
-    assert report["validation"]["samples"] == 16 and report["validation"]["chosen"]["alphas"] == report["chosen"][
+    assert report["validation"]["samples"] == 4 and report["validation"]["chosen"]["alphas"] == report["chosen"][
         "alphas"]
     assert report["resolutions"] == [4, 8, 16] and len(report["swaps"]) == 4
     assert report["evaluations"] == len(report["candidates"]) >= 6
@@ -76,3 +76,12 @@ def test_auto_validation_can_be_turned_off_and_is_checked(tmp_path, pair, capsys
                  "--auto-validation", "6", "--out", str(tmp_path / "b.safetensors")]) == 1
     err = capsys.readouterr().err
     assert "--auto-validation 6" in err and "multiple of 4" in err
+
+
+def test_identity_structure_refuses_a_model_without_faces(tmp_path, pair, capsys):
+    pytest.importorskip("dlib")
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-samples", "4",
+                 "--structure", "identity", "--out", str(tmp_path / "b.safetensors")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no face was found in any of the 4 reference images" in err and "\n" not in err
+    assert not (tmp_path / "b.safetensors").exists()

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleblend.errors import MissingDependencyError, MissingWeightsError
-from styleblend.metrics.identity import SAME_PERSON_DISTANCE, FaceIdentity, identity_similarity
+from styleblend.errors import InvalidArgumentError, MissingDependencyError, MissingWeightsError
+from styleblend.metrics.identity import (
+    NO_FACE_DISTANCE,
+    SAME_PERSON_DISTANCE,
+    FaceIdentity,
+    IdentityKeeping,
+    identity_similarity,
+)
 
 from ..conftest import astronaut_photo
 
@@ -56,3 +62,18 @@ def test_missing_dlib_gives_a_note_not_an_error(monkeypatch):
     assert result.distance is None and "needs dlib" in result.note
     with pytest.raises(MissingDependencyError):
         FaceIdentity()
+
+
+def test_identity_keeping_scores_each_image_against_its_reference(model):
+    photo = np.asarray(Image.open(astronaut_photo()).convert("RGB"))
+    face = np.asarray(Image.fromarray(photo[20:260, 120:330]).resize((96, 96), Image.LANCZOS))
+    blank = np.full_like(face, 128)
+    keeping = IdentityKeeping(np.stack([face, blank]), model.descriptor)  # the blank reference is left out
+    assert keeping.faces == 1
+    assert keeping(np.stack([face, face])) == pytest.approx(0.0, abs=1e-6)
+    brighter = np.clip(face.astype(np.int16) + 30, 0, 255).astype(np.uint8)
+    moved = keeping(np.stack([brighter, blank]))
+    assert moved == pytest.approx(model.compare(face, brighter).distance) and 0.0 < moved < SAME_PERSON_DISTANCE
+    assert keeping(np.stack([blank, face])) == NO_FACE_DISTANCE  # the face was lost
+    with pytest.raises(InvalidArgumentError, match="no face was found in any of the 2"):
+        IdentityKeeping(np.stack([blank, blank]), model.descriptor)

@@ -9,7 +9,9 @@ Two scores of a per-resolution table α (one value per block resolution, α = th
 * **realism** (higher is better): the mean logit of a *critic* - a discriminator trained on the target
   domain, usually the transfer model's own D - on images the blend renders for fixed latents;
 * **structure distance** (lower is better): mean |blend - base| of the renderings area-averaged to
-  ``structure_res`` px (8-bit units, RGB mean), i.e. how far the blend moves the base's layout and colours.
+  ``structure_res`` px (8-bit units, RGB mean), i.e. how far the blend moves the base's layout and colours;
+  or, for face models, a given ``structure`` score such as the identity distance of the faces
+  (:class:`styleblend.metrics.identity.IdentityKeeping`: dlib descriptors of blend vs base renderings).
 
 The search (:func:`search_alpha`) first scores every *plain swap* (α = 1 up to a resolution and 0 above,
 and its flip, for every inner resolution - the blends the paper makes by hand), then spends the rest of the
@@ -37,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import GeneratorConfig
@@ -179,6 +182,10 @@ def choose(front: Sequence[Candidate], swaps: Sequence[Candidate]) -> Candidate:
     return rank(front, swaps)[0]
 
 
+#: base renderings (uint8 [N, H, W, 3]) -> a structure score of renderings (lower = nearer the base).
+StructureFactory = Callable[[np.ndarray], Callable[[np.ndarray], float]]
+
+
 class AlphaObjective:
     """Scores per-resolution α tables of a base/transfer pair (see the module docstring).
 
@@ -187,11 +194,13 @@ class AlphaObjective:
         critic: a discriminator ``D(img) -> logits [N, 1]`` of the target domain at the model's resolution.
         seeds: the latents scored (base mapping network, ψ = ``truncation_psi``, stored noise).
         structure_res: size the renderings are area-averaged to for the structure distance.
+        structure: replaces that distance: ``make(base_images) -> score(images) -> float`` (uint8 [N, H, W, 3]
+            renderings; lower = nearer the base), e.g. ``IdentityKeeping`` for face models.
     """
 
     def __init__(self, base: StateDict, transfer: StateDict, config: GeneratorConfig, critic: torch.nn.Module,
                  seeds: Sequence[int], structure_res: int = 16, truncation_psi: float = 1.0,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", structure: StructureFactory | None = None) -> None:
         if not isinstance(config, GeneratorConfig):
             raise InvalidArgumentError("automatic α needs StyleGAN2 generators (per-resolution blocks); got a "
                                        f"{type(config).__name__}")
@@ -209,7 +218,9 @@ class AlphaObjective:
         self.critic = critic.eval().requires_grad_(False).to(device)
         self.ws = self.live.latents(list(seeds), truncation_psi)
         self.structure_res = structure_res
-        self._base_low = self._low(self._render([0.0] * len(self.resolutions)))
+        base_img = self._render([0.0] * len(self.resolutions))
+        self._base_low = self._low(base_img)
+        self._structure = None if structure is None else structure(_uint8(base_img))
 
     def _render(self, alphas: Sequence[float]) -> torch.Tensor:
         return self.live.render("samples", self.ws, alphas).image
@@ -222,8 +233,16 @@ class AlphaObjective:
         """(realism, structure distance) of one table (one α per resolution, ascending)."""
         img = self._render(alphas)
         realism = float(self.critic(img).mean())
+        if self._structure is not None:
+            return realism, float(self._structure(_uint8(img)))
         distance = float((self._low(img) - self._base_low).abs().mean()) * 127.5
         return realism, distance
+
+
+def _uint8(img: torch.Tensor) -> np.ndarray:
+    from ..media.images import to_uint8
+
+    return to_uint8(img)
 
 
 ProgressFn = Callable[[int, float, float], None]

@@ -33,6 +33,10 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
                    help="latents (seeds after the search's) on which the swaps and the best front points are "
                         "scored again to make the choice, so it does not rest on the latents the search tuned "
                         "to; 0: choose on the search's own scores (default 16)")
+    g.add_argument("--structure", choices=("lowres", "identity"), default="lowres",
+                   help="the structure score: 'lowres' = distance of the renderings averaged to --structure-res; "
+                        "'identity' = for face models, dlib's face-descriptor distance of blend vs base "
+                        "renderings (a lost face scores 1.0; needs the align extra) (default lowres)")
     g.add_argument("--structure-res", type=int, default=16,
                    help="resolution the renderings are averaged to for the structure distance (default 16)")
     g.add_argument("--auto-seed", type=int, default=0, help="seed of the search (default 0)")
@@ -83,14 +87,23 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
                                    f"{base.g_config.img_resolution} px images")
     with flags_in_errors(AUTO_FLAGS):
         critic = critic_ckpt.discriminator(device)
+        structure = None
+        if args.structure == "identity":
+            from ..metrics.identity import FaceIdentity, IdentityKeeping
+
+            faces = FaceIdentity()
+
+            def structure(references):
+                return IdentityKeeping(references, faces.descriptor)
         objective = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, critic,
-                                   list(range(args.auto_samples)), args.structure_res, device=device)
+                                   list(range(args.auto_samples)), args.structure_res, device=device,
+                                   structure=structure)
         validation = None
         if args.auto_validation:
             seeds = range(args.auto_samples, args.auto_samples + args.auto_validation)
             with flags_in_errors({"samples": "--auto-validation"}):
                 validation = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, critic, list(seeds),
-                                            args.structure_res, device=device)
+                                            args.structure_res, device=device, structure=structure)
         bar = progress_bar(args, total=int(args.budget_s), desc="auto alpha", unit="s")
         with bar:
             def tick(evaluations: int, elapsed: float, budget: float) -> None:
@@ -101,6 +114,7 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
             result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick,
                                   validation=validation)
     result.settings["critic"] = critic_name
+    result.settings["structure"] = args.structure
     json_path, png_path = auto_paths(args.out)
     write_bytes_atomic(json_path, (json.dumps(result.to_dict(), indent=1) + "\n").encode())
     save_png(front_plot(result), png_path)
@@ -130,6 +144,8 @@ def front_plot(result):
                      labels=[s.label.removeprefix("swap ") for s in result.swaps]),
               Series(xy(models), (0, 0, 0), "square", "base / transfer", labels=[m.label for m in models]),
               Series(xy([result.chosen]), (44, 160, 44), "star", "chosen", size=5)]
-    return scatter_plot(series, f"structure distance to the base at {result.settings['structure_res']} px "
-                                "(lower is better)", "realism (critic logit)",
+    xlabel = ("face identity distance to the base (lower is better)"
+              if result.settings.get("structure") == "identity" else
+              f"structure distance to the base at {result.settings['structure_res']} px (lower is better)")
+    return scatter_plot(series, xlabel, "realism (critic logit)",
                         title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")

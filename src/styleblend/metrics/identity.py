@@ -115,3 +115,39 @@ def identity_similarity(a: np.ndarray, b: np.ndarray, model: FaceIdentity | None
         except (MissingDependencyError, MissingWeightsError) as exc:
             return IdentityResult(None, None, None, note=f"identity not measured: {exc}")
     return model.compare(a, b, names)
+
+
+#: The distance a blended image scores when no face is found in it: beyond any same-person distance, so a
+#: blend that loses the face is never preferred to one that keeps a different-looking face.
+NO_FACE_DISTANCE = 1.0
+
+
+class IdentityKeeping:
+    """How far a set of images moves away from the people in reference images (lower is better): the mean
+    descriptor distance of each image to its reference, over the references where a face was found.
+
+    ``descriptor`` maps a uint8 [H, W, 3] image to a descriptor or None (default: dlib's, :class:`FaceIdentity`).
+    Images whose face is lost score :data:`NO_FACE_DISTANCE`.
+
+    Raises:
+        InvalidArgumentError: no reference image has a face (the measure is for face models).
+    """
+
+    def __init__(self, references: np.ndarray, descriptor=None) -> None:
+        from ..errors import InvalidArgumentError
+
+        self._describe = descriptor or FaceIdentity().descriptor
+        found = [self._describe(img) for img in references]
+        self._keep = [i for i, d in enumerate(found) if d is not None]
+        if not self._keep:
+            raise InvalidArgumentError(f"no face was found in any of the {len(references)} reference images; the "
+                                       "identity measure is for face models")
+        self._refs = [found[i] for i in self._keep]
+        self.faces = len(self._keep)
+
+    def __call__(self, images: np.ndarray) -> float:
+        total = 0.0
+        for i, ref in zip(self._keep, self._refs):
+            d = self._describe(images[i])
+            total += NO_FACE_DISTANCE if d is None else float(np.linalg.norm(d - ref))
+        return total / len(self._keep)
