@@ -195,6 +195,7 @@ function buildControls() {
   embedDefaults();
   $("models").textContent = `base: ${info.base} · transfer: ${info.transfer}`;
   if (info.pair_error) showError(info.pair_error, $("upload-base"));
+  document.dispatchEvent(new CustomEvent("styleblend:controls"));  // export.js, compare.js build theirs
 }
 
 function wsRange(list) {
