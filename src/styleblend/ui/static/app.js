@@ -279,6 +279,7 @@ async function runPreview() {
     const res = await api("/api/preview", body);
     if (await showImage($("preview"), res, version)) {
       $("preview").dataset.seq = String(++previewSeq);
+      $("preview").dataset.seeds = res.headers.get("X-Seeds") || "";  // compare.js labels the rows
       saveToURL(res.headers.get("X-Schedule"));
       const total = Math.round(performance.now() - started);
       $("preview-status").textContent =
