@@ -151,3 +151,11 @@ def test_a_short_or_misshapen_frame_stream_writes_nothing(tmp_path) -> None:
     with pytest.raises(InvalidArgumentError, match="seeds"):
         save_sweep([np.zeros([2, 8, 8, 3], np.uint8)] * 2, frames, [1], tmp_path / "s.zip")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stylegan3_model_is_refused_with_the_reason() -> None:
+    from ..conftest import tiny_sg3_config
+
+    frames = swap_frames([4, 8])
+    with pytest.raises(InvalidArgumentError, match="StyleGAN2"):
+        next(iter_sweep({}, {}, tiny_sg3_config(), frames, [1]))

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..config import GeneratorConfig
+from ..config_sg3 import AnyGeneratorConfig
 from ..errors import InvalidArgumentError
 from ..io.checkpoint import load_state_dict_strict
 from ..latents.mapping import seeds_to_ws
@@ -69,6 +70,14 @@ class SweepFrame:
     def spec(self) -> str:
         """The frame's schedule in CLI syntax (``styleblend blend --spec``)."""
         return Table(tuple(zip(self.resolutions, self.alphas))).spec()
+
+
+def sweep_config(config: AnyGeneratorConfig) -> GeneratorConfig:
+    """``config`` if a sweep can render it: StyleGAN2 (per-resolution blocks), else an InvalidArgumentError."""
+    if not isinstance(config, GeneratorConfig):
+        raise InvalidArgumentError("an α sweep steps through per-resolution synthesis blocks, which StyleGAN2 "
+                                   f"generators have; this model is a {type(config).__name__}")
+    return config
 
 
 def swap_frames(resolutions: Sequence[int], flip: bool = False, up_to: int | None = None) -> list[SweepFrame]:
@@ -146,7 +155,7 @@ def check_sweep_path(path: str | Path, fps: float = 8.0) -> str:
     return suffix
 
 
-def iter_sweep(base: StateDict, transfer: StateDict, config: GeneratorConfig, frames: Sequence[SweepFrame],
+def iter_sweep(base: StateDict, transfer: StateDict, config: AnyGeneratorConfig, frames: Sequence[SweepFrame],
                seeds: Sequence[int], truncation_psi: float = 1.0, mapping: MappingChoice = "base",
                device: str | torch.device = "cpu", progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
     """Render every frame for ``seeds``: yields uint8 [len(seeds), R, R, C] per frame, in order.
@@ -155,6 +164,7 @@ def iter_sweep(base: StateDict, transfer: StateDict, config: GeneratorConfig, fr
     its w_avg) and stay fixed through the sweep; ``progress(done, total)`` is called after each frame.
     Bit for bit :func:`iter_sweep_plain`, with fewer blocks run (see the module doc).
     """
+    config = sweep_config(config)
     check_sweep_size(len(frames), len(seeds), config.img_resolution)
     live = LiveBlend(base, transfer, config, mapping=mapping, device=device, max_latents=1)
     ws = live.latents(list(seeds), truncation_psi)
@@ -166,10 +176,11 @@ def iter_sweep(base: StateDict, transfer: StateDict, config: GeneratorConfig, fr
     log.info("rendered a sweep of %d frames x %d seeds (%d blocks)", len(frames), len(seeds), live.blocks_run)
 
 
-def iter_sweep_plain(base: StateDict, transfer: StateDict, config: GeneratorConfig, frames: Sequence[SweepFrame],
+def iter_sweep_plain(base: StateDict, transfer: StateDict, config: AnyGeneratorConfig, frames: Sequence[SweepFrame],
                      seeds: Sequence[int], truncation_psi: float = 1.0, mapping: MappingChoice = "base",
                      device: str | torch.device = "cpu") -> Iterator[np.ndarray]:
     """The reference of :func:`iter_sweep`: each frame's blended state dict loaded into a generator and rendered."""
+    config = sweep_config(config)
     check_sweep_size(len(frames), len(seeds), config.img_resolution)
     G = Generator(config).to(device).eval().requires_grad_(False)
     for frame in frames:
@@ -195,7 +206,8 @@ def png_name(seed: int, index: int, frame: SweepFrame) -> str:
 
 
 def save_sweep(images: Iterator[np.ndarray] | Sequence[np.ndarray], frames: Sequence[SweepFrame],
-               seeds: Sequence[int], path: str | Path, fps: float = 8.0, manifest: dict | None = None) -> SweepFile:
+               seeds: Sequence[int], path: str | Path, fps: float = 8.0,
+               manifest: dict[str, object] | None = None) -> SweepFile:
     """Write rendered sweep frames (uint8 [len(seeds), R, R, C] each, as :func:`iter_sweep` yields) atomically.
 
     '.gif' / '.mp4': one video frame per sweep frame, the seeds side by side (:data:`FRAME_PAD` white pixels

@@ -28,6 +28,7 @@ from ..blend.sweep import (
     save_sweep,
     slider_frames,
     swap_frames,
+    sweep_config,
 )
 from ..errors import InvalidArgumentError
 from ..media.video import check_video_path
@@ -81,7 +82,7 @@ class SweepExports:
         psi = parse_psi(request.get("psi", 0.7))
         mapping = choice(str(request.get("mapping", "base")), MAPPINGS, "mapping")
         base, transfer = session.blend_pair()
-        resolutions = list(base.g_config.block_resolutions)
+        resolutions = list(sweep_config(base.g_config).block_resolutions)
         if kind == "swap":
             frames = swap_frames(resolutions, flip=request.get("flip") in (True, 1, "1", "true"),
                                  up_to=transfer.g_config.img_resolution)
