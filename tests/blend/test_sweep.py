@@ -159,3 +159,23 @@ def test_a_stylegan3_model_is_refused_with_the_reason() -> None:
     frames = swap_frames([4, 8])
     with pytest.raises(InvalidArgumentError, match="StyleGAN2"):
         next(iter_sweep({}, {}, tiny_sg3_config(), frames, [1]))
+
+
+@pytest.mark.parametrize("kind, blocks", [("swap", [4, 3, 2, 1]), ("slider", [4, 2, 2, 2])])
+def test_each_frame_reruns_only_the_blocks_from_its_first_changed_alpha_up(pair, monkeypatch, kind, blocks) -> None:
+    from styleblend.blend.live import LiveBlend
+
+    base, transfer = pair
+    res = base.g_config.block_resolutions
+    frames = swap_frames(res) if kind == "swap" else slider_frames(res, [0.0] * 4, 16, 4)
+    runs = []
+    real = LiveBlend.render
+
+    def spy(self, *args, **kwargs):
+        stage = real(self, *args, **kwargs)
+        runs.append(stage.blocks_run)
+        return stage
+
+    monkeypatch.setattr(LiveBlend, "render", spy)
+    list(iter_sweep(base.g_ema, transfer.g_ema, base.g_config, frames, [1]))
+    assert runs == blocks  # a 16 px slider sweep: blocks 16 and 32 per frame after the first

@@ -164,7 +164,14 @@ def test_a_click_shows_the_cell_at_the_models_resolution_with_crisp_pixels(brows
     tab.keyboard.up("b")
     tab.keyboard.press("Escape")
     tab.wait_for_selector("#zoom", state="hidden")
-    # Other grid images zoom too: the morph strip's third step.
+    # Other grid images zoom too: the mixing row's B, and the morph strip's third step.
+    mix = tab.locator("#mix-image").bounding_box()
+    k = mix["width"] / tab.evaluate("document.getElementById('mix-image').naturalWidth")
+    tab.mouse.click(mix["x"] + (1 * (R + PAD) + R / 2) * k, mix["y"] + (R / 2) * k)
+    tab.wait_for_selector("#zoom", state="visible")
+    assert tab.inner_text("#zoom-label").startswith("B ·")
+    tab.keyboard.press("Escape")
+    tab.wait_for_selector("#zoom", state="hidden")
     morph = tab.locator("#morph-image")
     morph.scroll_into_view_if_needed()
     box = morph.bounding_box()
