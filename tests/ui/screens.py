@@ -21,12 +21,12 @@ def take(out: Path) -> list[Path]:
     import numpy as np
     from PIL import Image
     from playwright.sync_api import sync_playwright
+    from tests.ui.browser import launch, wait_ready
 
     from styleblend.errors import MissingWeightsError
     from styleblend.io import load_checkpoint
     from styleblend.ui.server import UIServer
     from styleblend.ui.service import BlendSession, open_session
-    from tests.ui.browser import launch, wait_ready
 
     try:
         session = open_session(embed_steps=20)
