@@ -111,3 +111,28 @@ def test_the_export_row_fits_at_400_px(browser, server):
     box = tab.locator("#export-run").bounding_box()
     assert box["x"] + box["width"] <= 400
     tab.close()
+
+
+def test_the_page_shows_the_frames_done_and_cancel_stops_the_export(browser, server, monkeypatch):
+    from .test_export import gated_sweep
+
+    gate, reached = gated_sweep(monkeypatch)  # the server runs in this process
+    tab = new_tab(browser, server.url)
+    downloads = []
+    tab.on("download", lambda d: downloads.append(d))
+    tab.select_option("#export-kind", "slider")
+    tab.fill("#export-frames", "5")
+    try:
+        tab.click("#export-run")
+        assert reached.wait(30)
+        tab.wait_for_function("document.getElementById('export-status').textContent.includes('frame 2/5')")
+        assert tab.is_visible("#export-cancel") and tab.is_disabled("#export-run")
+        tab.click("#export-cancel")
+        tab.wait_for_function("document.getElementById('export-status').textContent.includes('stopping')")
+    finally:
+        gate.set()
+    tab.wait_for_function("document.getElementById('export-status').textContent.startsWith('the export was "
+                          "cancelled')")
+    assert tab.is_hidden("#export-cancel") and tab.is_enabled("#export-run") and downloads == []
+    assert tab.locator(".row:has(#export-run) + .field-error:not([hidden])").count() == 0  # not an error
+    tab.close()

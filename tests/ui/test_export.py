@@ -112,3 +112,67 @@ def test_the_route_sends_an_attachment_or_a_json_error(server) -> None:
     assert response[0] == 400 and f"1 to {MAX_SWEEP_FRAMES}" in error_of(response)
     info = json.loads(call(server, "/api/info")[3])
     assert "gif" in info["export"]["formats"] and info["export"]["max_frames"] == MAX_SWEEP_FRAMES
+
+
+def gated_sweep(monkeypatch, at: int = 2):
+    """Make exports wait after frame ``at`` until the returned gate is set; ``reached`` is set when they wait."""
+    import styleblend.ui.export as module
+
+    gate, reached = threading.Event(), threading.Event()
+    real = module.iter_sweep
+
+    def gated(*args, progress=None, **kwargs):
+        def slow(done, total):
+            progress(done, total)  # raises once the export is asked to stop
+            if done == at:
+                reached.set()
+                gate.wait(30)
+        yield from real(*args, progress=slow, **kwargs)
+
+    monkeypatch.setattr(module, "iter_sweep", gated)
+    return gate, reached
+
+
+SLIDER = {"kind": "slider", "format": "zip", "seeds": "1", "alphas": [0, 0, 0, 0], "res": 16, "frames": 5}
+
+
+def test_progress_is_reported_and_cancel_stops_the_export_writing_nothing(session, monkeypatch) -> None:
+    from styleblend.ui.export import ExportStopped
+
+    exports = SweepExports(session)
+    gate, reached = gated_sweep(monkeypatch)
+    errors = []
+    worker = threading.Thread(target=lambda: errors.append(pytest.raises(ExportStopped, exports.export, SLIDER)))
+    worker.start()
+    try:
+        assert reached.wait(30)
+        assert exports.status() == {"running": True, "done": 2, "total": 5, "stopping": False}
+        assert exports.cancel()["stopping"] is True
+    finally:
+        gate.set()
+        worker.join(60)
+    assert "cancelled" in str(errors[0].value)
+    assert exports.status()["running"] is False
+    assert not list(session.workdir.glob("export-*"))  # nothing left in the session's folder
+    assert exports.export({**SLIDER, "frames": 2})[2] == "application/zip"  # the next one runs to the end
+
+
+def test_close_stops_a_running_export_and_refuses_new_ones(session, monkeypatch) -> None:
+    from styleblend.ui.export import ExportStopped
+
+    exports = SweepExports(session)
+    gate, reached = gated_sweep(monkeypatch)
+    errors = []
+    worker = threading.Thread(target=lambda: errors.append(pytest.raises(ExportStopped, exports.export, SLIDER)))
+    worker.start()
+    assert reached.wait(30)
+    closer = threading.Thread(target=exports.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # close waits for the export to end
+    gate.set()
+    closer.join(60)
+    worker.join(60)
+    assert not closer.is_alive() and "stopping" in str(errors[0].value)
+    with pytest.raises(ExportStopped, match="not started"):
+        exports.export(SLIDER)

@@ -9,7 +9,10 @@ dependency is looked for before the first frame is rendered. The file is written
 folder, read back and removed.
 
 The work runs outside the session's lock with its own renderer (previews keep answering meanwhile) on the
-models of the moment the request came in; one export runs at a time.
+models of the moment the request came in; one export runs at a time. While it runs, :meth:`SweepExports.status`
+says how many frames are done (the page polls it) and :meth:`SweepExports.cancel` stops it after the current
+frame; :meth:`SweepExports.close` (the server's ``server_close``) stops it and waits, so that no export writes
+into the session's folder after the session removed it.
 """
 
 from __future__ import annotations
@@ -54,13 +57,50 @@ def export_options() -> dict[str, Any]:
             "default_frames": DEFAULT_FRAMES, "default_fps": DEFAULT_FPS}
 
 
+class ExportStopped(InvalidArgumentError):
+    """The export was cancelled (the page's Cancel) or the server is stopping."""
+
+
 class SweepExports:
-    """Exports of α sweeps for one :class:`BlendSession` (one at a time)."""
+    """Exports of α sweeps for one :class:`BlendSession` (one at a time), with progress and cancellation."""
 
     def __init__(self, session: BlendSession) -> None:
         self.session = session
         self._busy = threading.Lock()
+        self._lock = threading.Lock()  # guards the progress below
+        self._stop = threading.Event()
+        self._closed = False
         self._ids = 0
+        self._done = self._total = 0
+        self._running = False
+
+    def status(self) -> dict[str, Any]:
+        """{'running', 'done', 'total', 'stopping'}: frames rendered of the running (or last) export."""
+        with self._lock:
+            return {"running": self._running, "done": self._done, "total": self._total,
+                    "stopping": self._running and self._stop.is_set()}
+
+    def cancel(self) -> dict[str, Any]:
+        """Stop the running export after its current frame (nothing is written); returns :meth:`status`."""
+        with self._lock:
+            if self._running:
+                self._stop.set()
+        return self.status()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Refuse new exports, stop a running one and wait up to ``timeout`` seconds for it to end."""
+        with self._lock:
+            self._closed = True
+            self._stop.set()
+        if self._busy.acquire(timeout=timeout):
+            self._busy.release()
+
+    def _progress(self, done: int, total: int) -> None:
+        with self._lock:
+            self._done, self._total = done, total
+        if self._stop.is_set():
+            raise ExportStopped("the export was cancelled; nothing was written" if not self._closed
+                                else "the server is stopping; the export was not finished")
 
     def export(self, request: dict[str, Any]) -> tuple[bytes, str, str]:
         """Render and write the sweep a request describes; returns (file bytes, file name, content type).
@@ -96,7 +136,14 @@ class SweepExports:
             what = f"alpha{res}px"
         check_sweep_size(len(frames), len(seeds), base.g_config.img_resolution)
         if not self._busy.acquire(blocking=False):
-            raise InvalidArgumentError("an export is already running; wait for it to finish, then export again")
+            raise InvalidArgumentError("an export is already running; wait for it to finish (or cancel it), then "
+                                       "export again")
+        with self._lock:
+            if self._closed:
+                self._busy.release()
+                raise ExportStopped("the server is stopping; the export was not started")
+            self._stop.clear()
+            self._running, self._done, self._total = True, 0, len(frames)
         try:
             self._ids += 1
             stem = Path(base.source).stem if base.source is not None else "styleblend"
@@ -104,7 +151,7 @@ class SweepExports:
             folder = session.workdir / f"export-{self._ids}"
             try:
                 images = iter_sweep(base.g_ema, transfer.g_ema, base.g_config, frames, seeds, psi, mapping,
-                                    device=session.device)
+                                    device=session.device, progress=self._progress)
                 out = save_sweep(images, frames, seeds, folder / name, fps=fps,
                                  manifest={"truncation_psi": psi, "mapping": mapping, "kind": kind,
                                            "base": base.describe(), "transfer": transfer.describe()})
@@ -113,6 +160,8 @@ class SweepExports:
                 shutil.rmtree(folder, ignore_errors=True)
             return data, name, CONTENT_TYPES[fmt]
         finally:
+            with self._lock:
+                self._running = False
             self._busy.release()
 
 

@@ -27,6 +27,7 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     POST /api/recipe/load  {recipe}                            -> {alphas, mapping, spec, notes}
     POST /api/export       {kind, format, seeds, psi, mapping, alphas?, res?, frames?, flip?, fps?}
                            -> an α sweep as GIF, MP4 or zip of PNGs (attachment; :mod:`.export`)
+    GET  /api/export/status  frames done of the running export   POST /api/export/cancel {} -> that status
 
 Two guards for a server on localhost: when bound to a loopback address it only answers requests
 addressed to a loopback host name (so a web page cannot reach it through DNS rebinding), and POSTs
@@ -126,6 +127,11 @@ class UIServer(ThreadingHTTPServer):
             log.debug("client %s went away: %s", client_address, exc)
             return
         log.exception("error while serving %s", client_address)
+
+    def server_close(self) -> None:
+        """Stop a running export first (it writes into the session's folder, which the caller removes next)."""
+        self.exports.close()
+        super().server_close()
 
     def start_thread(self) -> threading.Thread:
         """Serve in a daemon thread (tests, notebooks); stop with :meth:`shutdown` then :meth:`server_close`."""
@@ -432,6 +438,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, ctype,
                    {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"})
 
+    def export_status(self) -> None:
+        self._json(self.server.exports.status())
+
+    def export_cancel(self) -> None:
+        self._json_body()
+        self._json(self.server.exports.cancel())
+
     def upload(self) -> None:
         q = self.query
         kind = _field(q, "kind", str)
@@ -454,6 +467,8 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
     ("POST", "/api/recipe"): _Handler.recipe,
     ("POST", "/api/recipe/load"): _Handler.load_recipe,
     ("POST", "/api/export"): _Handler.export,
+    ("GET", "/api/export/status"): _Handler.export_status,
+    ("POST", "/api/export/cancel"): _Handler.export_cancel,
 }
 
 

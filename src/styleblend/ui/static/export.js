@@ -60,8 +60,23 @@
     const version = modelsVersion;
     const what = body.kind === "slider" ? `${body.frames} frames of the ${body.res} px slider` : "the swap resolutions";
     button.disabled = true;
+    $("export-cancel").hidden = false;
     status.textContent = `rendering ${what} for seeds ${body.seeds}…`;
     const started = performance.now();
+    let pending = true;
+    const poll = async () => {  // the frames done, while the export request runs
+      while (pending) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        if (!pending) break;
+        try {
+          const p = await (await api("/api/export/status")).json();
+          if (pending && p.running && p.total) {
+            status.textContent = `rendering ${what}: frame ${p.done}/${p.total}${p.stopping ? ", stopping" : ""}…`;
+          }
+        } catch (_) { /* the export's own answer reports a lost server */ }
+      }
+    };
+    poll();
     try {
       const res = await api("/api/export", body);
       const blob = await res.blob();
@@ -83,15 +98,27 @@
       status.dataset.file = name;
     } catch (e) {
       status.textContent = "";
+      if (e.message.startsWith("the export was cancelled")) {
+        status.textContent = e.message;  // asked for, not an error
+        return;
+      }
       throw e;
     } finally {
+      pending = false;
       button.disabled = false;
+      $("export-cancel").hidden = true;
     }
+  }
+
+  async function cancelExport() {
+    const p = await (await api("/api/export/cancel", {})).json();
+    if (p.stopping) $("export-status").textContent = "stopping after the current frame…";
   }
 
   document.addEventListener("styleblend:controls", buildExport);
   document.addEventListener("DOMContentLoaded", () => {
     $("export-kind").addEventListener("change", showKind);
     $("export-run").addEventListener("click", () => guarded(runExport, $("export-run")));
+    $("export-cancel").addEventListener("click", () => guarded(cancelExport, $("export-run")));
   });
 })();
