@@ -155,3 +155,35 @@ def test_the_bundled_base_gets_the_bundled_encoder():
 
         info = s.load_uploaded("base", bundled_path("transfer").read_bytes(), "twemoji.safetensors")
         assert info["encoder"] is None and "no encoder for this base" in info["encoder_note"]
+
+
+def test_before_its_first_step_a_job_says_what_it_is_doing(session):
+    """Loading the loss and preparing the projector take a while before step 1: the status has a 'phase' then,
+    and none once steps run."""
+    import threading
+
+    from styleblend.ui.embedding import PHASES, embedding_work
+    from styleblend.ui.jobs import JobRunner
+
+    release = threading.Event()
+    real = session._embed_loss
+
+    def slow_loss():
+        release.wait(30)
+        return real()
+
+    G = session._job_generator()
+    target = from_uint8(session.mix_images(4, 4, "0", model="base")[0])
+    runner = JobRunner()
+    phases = []
+    job = runner.start("embed", embedding_work(G, target, 2, 0, slow_loss, 0), total=2)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not phases:
+            phases = [runner.status(job)["info"].get("phase")] if runner.status(job)["info"].get("phase") else []
+            time.sleep(0.01)
+        assert phases == [PHASES["loss"]] and runner.status(job)["done"] == 0
+    finally:
+        release.set()
+    status = runner.wait(job, 60)
+    assert status["state"] == "done" and status["done"] == 2 and status["info"]["phase"] is None

@@ -33,11 +33,13 @@ from .schedules import (
     Table,
     parse_schedule,
 )
+from .sweep import SweepFrame, iter_sweep, save_sweep, slider_frames, swap_frames
 
 __all__ = [
     "Bands", "ByGroup", "ChannelMask", "Constant", "DiffReport", "LayerTable", "Linear", "MultiSchedule", "Recipe",
-    "Schedule", "Sigmoid", "Swap", "Table", "WeightTable", "apply_plan", "blend_checkpoints", "blend_state_dicts",
-    "blend_two", "diff_state_dicts", "format_alpha_table", "format_diff", "layer_weights", "multi_model_weights",
-    "parse_channel_mask", "parse_multi_schedule", "parse_schedule", "plan_weights", "read_channel_mask",
-    "recipe_path", "save_blend", "swap_sweep", "two_model_weights",
+    "Schedule", "Sigmoid", "SweepFrame", "Swap", "Table", "WeightTable", "apply_plan", "blend_checkpoints",
+    "blend_state_dicts", "blend_two", "diff_state_dicts", "format_alpha_table", "format_diff", "iter_sweep",
+    "layer_weights", "multi_model_weights", "parse_channel_mask", "parse_multi_schedule", "parse_schedule",
+    "plan_weights", "read_channel_mask", "recipe_path", "save_blend", "save_sweep", "slider_frames", "swap_frames",
+    "swap_sweep", "two_model_weights",
 ]

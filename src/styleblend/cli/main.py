@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("dataset", "prepare a training zip (centre crop, resize, RGB)"),
     "train": ("train", "train a StyleGAN2-ADA model or fine-tune one on new data"),
     "blend": ("blend", "blend models by resolution (layer swapping, smooth schedules)"),
+    "blend-sweep": ("blend_sweep", "an α sweep of a blend (swap resolution or one slider) as GIF/MP4/zip"),
     "regions": ("regions", "find image parts in a layer's features and the channels that draw them"),
     "region-render": ("region_render", "render a region blend of feature maps (images or video; not a weight file)"),
     "diff": ("diff", "compare two generators layer by layer (are they base + fine-tune?)"),

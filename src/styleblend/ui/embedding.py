@@ -34,6 +34,10 @@ METHOD = "fast"
 REFINE_METHOD = "editable"
 #: default refinement steps after an encoder (toonify's default; ~3 s for a 64 px model on an idle core).
 DEFAULT_REFINE_STEPS = 50
+#: What an embedding job reports as its 'phase' before its first step (the page shows it while 'step 0' lasts).
+PHASES = {"hold": "waiting for the encoder's result to be shown",
+          "loss": "loading the image loss (VGG-16 features, once per server)",
+          "first": "preparing the optimiser (sampling w statistics) and running the first step"}
 #: longest a refinement waits for the page to fetch the encoder's result before it starts anyway: on 2 cores
 #: the refinement would otherwise compete with that first render, which should come back at once.
 HOLD_SECONDS = 2.0
@@ -187,15 +191,20 @@ def embedding_work(G: torch.nn.Module, target: torch.Tensor, steps: int, seed: i
     def work(ctx: JobContext) -> Embedding | None:
         if start is not None and steps == 0:
             return start
+        # Before the first step the page would show 'step 0' for seconds with nothing moving; 'phase' says
+        # what the job is doing meanwhile (the first use of the loss loads VGG-16; the projector then samples
+        # the mapping network for its statistics).
         if hold is not None:
+            ctx.report(0, steps, phase=PHASES["hold"])
             hold.wait(HOLD_SECONDS)
+        ctx.report(0, steps, phase=PHASES["loss"])
         loss_fn, warning = loss()
-        ctx.report(0, steps, warning=warning, loss=None)
+        ctx.report(0, steps, warning=warning, loss=None, phase=PHASES["first"])
         if ctx.cancelled:
             return start
 
         def callback(step: int, parts: dict[str, float], ws: torch.Tensor) -> bool:
-            ctx.report(step, loss=round(parts["loss"], 6))
+            ctx.report(step, loss=round(parts["loss"], 6), phase=None)
             return not ctx.cancelled
 
         init_ws = start.ws.to(device) if start is not None else None

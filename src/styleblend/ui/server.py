@@ -25,6 +25,9 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     POST /api/upload?kind=base|transfer&filename=   raw checkpoint bytes -> info (+ warning)
     POST /api/recipe       {alphas?, mapping?}                 -> the blend's recipe and its CLI command
     POST /api/recipe/load  {recipe}                            -> {alphas, mapping, spec, notes}
+    POST /api/export       {kind, format, seeds, psi, mapping, alphas?, res?, frames?, flip?, fps?}
+                           -> an α sweep as GIF, MP4 or zip of PNGs (attachment; :mod:`.export`)
+    GET  /api/export/status  frames done of the running export   POST /api/export/cancel {} -> that status
 
 Two guards for a server on localhost: when bound to a loopback address it only answers requests
 addressed to a loopback host name (so a web page cannot reach it through DNS rebinding), and POSTs
@@ -51,7 +54,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ..errors import InvalidArgumentError, StyleblendError
-from .inputs import parse_int
+from .export import SweepExports, export_options
+from .inputs import parse_int, parse_seeds
 from .messages import page_message, page_status
 from .service import BlendSession
 
@@ -96,6 +100,7 @@ class UIServer(ThreadingHTTPServer):
         if not 0 <= int(port) <= 65535:
             raise InvalidArgumentError(f"port {port} must be in [0, 65535] (0 picks a free port)")
         self.session = session
+        self.exports = SweepExports(session)
         self.max_upload_bytes = int(max_upload_mb * 2**20)
         self.max_image_bytes = int(max_image_mb * 2**20)
         try:
@@ -122,6 +127,11 @@ class UIServer(ThreadingHTTPServer):
             log.debug("client %s went away: %s", client_address, exc)
             return
         log.exception("error while serving %s", client_address)
+
+    def server_close(self) -> None:
+        """Stop a running export first (it writes into the session's folder, which the caller removes next)."""
+        self.exports.close()
+        super().server_close()
 
     def start_thread(self) -> threading.Thread:
         """Serve in a daemon thread (tests, notebooks); stop with :meth:`shutdown` then :meth:`server_close`."""
@@ -330,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         """:meth:`BlendSession.info` with the limits of this server, and its messages in the page's words."""
         workdir = self.server.session.workdir
         out = dict(data, max_upload_mb=self.server.max_upload_bytes / 2**20,
-                   max_image_mb=self.server.max_image_bytes / 2**20)
+                   max_image_mb=self.server.max_image_bytes / 2**20, export=export_options())
         if out.get("embed_job") is not None:
             out["embed_job"] = page_status(out["embed_job"], workdir)
         for key in ("warning", "pair_error"):
@@ -357,7 +367,9 @@ class _Handler(BaseHTTPRequestHandler):
         alphas = _field(d, "alphas", _alphas, None)
         png = session.preview(alphas, _field(d, "seeds", str), _field(d, "psi", number, 0.7),
                               _field(d, "mapping", str, None))
-        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec()})
+        # The seeds the rows show (the page labels rows with them, whatever the field says by then).
+        seeds = ",".join(str(s) for s in parse_seeds(_field(d, "seeds", str)))
+        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec(), "X-Seeds": seeds})
 
     def _edit_args(self, d: dict[str, Any]) -> dict[str, Any]:
         return {"psi": _field(d, "psi", number, 0.7), "model": _field(d, "model", str, "blend"),
@@ -421,6 +433,18 @@ class _Handler(BaseHTTPRequestHandler):
         d = self._json_body()
         self._json(self.server.session.apply_recipe(_field(d, "recipe", dict)))
 
+    def export(self) -> None:
+        data, name, ctype = self.server.exports.export(self._json_body())
+        self._send(200, data, ctype,
+                   {"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"})
+
+    def export_status(self) -> None:
+        self._json(self.server.exports.status())
+
+    def export_cancel(self) -> None:
+        self._json_body()
+        self._json(self.server.exports.cancel())
+
     def upload(self) -> None:
         q = self.query
         kind = _field(q, "kind", str)
@@ -442,6 +466,9 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
     ("POST", "/api/upload"): _Handler.upload,
     ("POST", "/api/recipe"): _Handler.recipe,
     ("POST", "/api/recipe/load"): _Handler.load_recipe,
+    ("POST", "/api/export"): _Handler.export,
+    ("GET", "/api/export/status"): _Handler.export_status,
+    ("POST", "/api/export/cancel"): _Handler.export_cancel,
 }
 
 

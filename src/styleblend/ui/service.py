@@ -282,6 +282,14 @@ class BlendSession:
         log.info("loaded uploaded %s %s", kind, ckpt.describe())
         return dict(self.info(), warning=warning)
 
+    def blend_pair(self) -> tuple[Checkpoint, Checkpoint]:
+        """The current base and transfer, for work done outside the session's lock (an export): an upload replaces
+        them rather than changing them, so they stay valid. Raises ArchitectureMismatchError while they do not fit."""
+        with self._lock:
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            return self._base, self._transfer
+
     # ------------------------------------------------------------------------------------------
     # Blending
 

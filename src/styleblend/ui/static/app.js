@@ -195,6 +195,7 @@ function buildControls() {
   embedDefaults();
   $("models").textContent = `base: ${info.base} · transfer: ${info.transfer}`;
   if (info.pair_error) showError(info.pair_error, $("upload-base"));
+  document.dispatchEvent(new CustomEvent("styleblend:controls"));  // export.js, compare.js build theirs
 }
 
 function wsRange(list) {
@@ -278,6 +279,7 @@ async function runPreview() {
     const res = await api("/api/preview", body);
     if (await showImage($("preview"), res, version)) {
       $("preview").dataset.seq = String(++previewSeq);
+      $("preview").dataset.seeds = res.headers.get("X-Seeds") || "";  // compare.js labels the rows
       saveToURL(res.headers.get("X-Schedule"));
       const total = Math.round(performance.now() - started);
       $("preview-status").textContent =
@@ -491,7 +493,19 @@ async function startEmbedding() {
   const steps = numberField("embed-steps", "steps");
   const align = $("embed-align").checked ? "1" : "0";
   const query = `steps=${encodeURIComponent(steps)}&align=${align}&filename=${encodeURIComponent(file.name)}`;
-  const data = await (await api(`/api/embed?${query}`, file)).json();
+  // Until the server answers (it reads and crops the photo, and an encoder predicts its latent), say so.
+  const line = $("embed-status");
+  line.textContent = `sending ${file.name} (${Math.max(1, Math.round(file.size / 1024))} kB): the server reads and ` +
+    `crops it${info.encoder ? " and predicts its latent with the encoder" : ""}…`;
+  line.dataset.state = "sending";
+  let data;
+  try {
+    data = await (await api(`/api/embed?${query}`, file)).json();
+  } catch (e) {
+    line.textContent = "";
+    delete line.dataset.state;
+    throw e;
+  }
   embedJob = data.job;
   toonJob = data.job;
   toonReady = false;
@@ -514,9 +528,12 @@ function showStatus(status) {
   const loss = extra.loss == null ? "" : ` · loss ${Number(extra.loss).toPrecision(4)}`;
   const encoder = extra.encoder_ms == null ? "" : ` · encoder ${extra.encoder_ms} ms`;
   const note = extra.warning ? ` · ${extra.warning}` : "";
+  // What the job does before its first step (loading the loss, sampling w statistics): the server says.
+  const phase = running && !stopping && !status.done && extra.phase ? ` · ${extra.phase}…` : "";
   const state = (stopping ? "stopping" : status.state) + (status.stopped_because ? ` (${status.stopped_because})` : "");
   const line = $("embed-status");
-  line.textContent = `${state}: step ${status.done}/${status.total}${loss}${encoder} · ${status.seconds} s${note}`;
+  line.textContent =
+    `${state}: step ${status.done}/${status.total}${loss}${encoder} · ${status.seconds} s${phase}${note}`;
   line.dataset.state = stopping ? "stopping" : status.state;
   line.dataset.job = status.id;
   $("embed-cancel").disabled = !running || stopping;
