@@ -152,3 +152,15 @@ def test_fp32_snapshot_kwargs_disable_clamping():
     assert not any(s.use_fp16 for s in cfg.layers)
     G = stylegan3.StyleGAN3Generator(cfg).eval()
     assert all(getattr(G.synthesis, name).conv_clamp is None for name in G.synthesis.layer_names)
+
+
+def test_user_transform_is_gen_images_matrix_bit_for_bit():
+    rng = np.random.default_rng(0)
+    for degrees in [0.0, 15.0, -40.0, 90.0, 123.456, 359.9, *rng.uniform(-720, 720, 200)]:
+        translate = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)))
+        angle = float(degrees) / 360.0 * np.pi * 2  # gen_images.py's make_transform, then np.linalg.inv
+        m = np.eye(3)
+        m[0, :] = [np.cos(angle), np.sin(angle), translate[0]]
+        m[1, :] = [-np.sin(angle), np.cos(angle), translate[1]]
+        expected = torch.from_numpy(np.linalg.inv(m)).to(torch.float32)
+        assert torch.equal(stylegan3.user_transform(translate, float(degrees)), expected), degrees

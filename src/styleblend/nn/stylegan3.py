@@ -12,8 +12,6 @@ inputs: ``noise_mode`` is accepted for interface compatibility and ignored.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -72,9 +70,12 @@ def user_transform(translate: tuple[float, float] = (0.0, 0.0), rotate: float = 
     angle in radians (``rotate`` is in degrees), inverted in float64; returned as float32 [3, 3].
     ``translate`` is in image widths (the image spans [-0.5, 0.5] in both directions).
     """
-    a = math.radians(float(rotate))
+    # The angle and its sine/cosine computed as gen_images.py does (numpy's float64 sin/cos of deg/360*2pi), so
+    # that the float64 matrix is the same to the last bit, not just to float32 precision.
+    a = float(rotate) / 360.0 * np.pi * 2
     tx, ty = (float(v) for v in translate)
-    m = np.array([[math.cos(a), math.sin(a), tx], [-math.sin(a), math.cos(a), ty], [0.0, 0.0, 1.0]])
+    sin, cos = float(np.sin(a)), float(np.cos(a))
+    m = np.array([[cos, sin, tx], [-sin, cos, ty], [0.0, 0.0, 1.0]])
     return torch.from_numpy(np.linalg.inv(m)).to(torch.float32)
 
 
