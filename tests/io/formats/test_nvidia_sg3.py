@@ -168,6 +168,22 @@ def test_unknown_kwargs_and_renamed_layers_are_refused(nvidia_sg3t32):
         generator_config(G)
 
 
+@pytest.mark.parametrize("where,attr,value", [("L5_52_48", "conv_clamp", None), ("L14_32_3", "conv_clamp", 128),
+                                               ("synthesis", "output_scale", 0.5), ("synthesis", "num_fp16_res", 0)])
+def test_stored_clamp_and_output_scale_that_differ_from_the_kwargs_are_refused(nvidia_sg3t32, where, attr, value):
+    """What the code that built the file used (its attributes) must be what its kwargs give us: a fork whose
+    defaults differ (no clamp, another output scale) would otherwise render silently differently."""
+    nets, _ = _load(nvidia_sg3t32 / "network-snapshot.pkl")
+    G = nets["G_ema"]
+    synthesis = G.state["_modules"]["synthesis"]
+    target = synthesis if where == "synthesis" else synthesis.state["_modules"][where]
+    assert attr in target.state
+    generator_config(G)  # as stored: accepted
+    target.state[attr] = value
+    with pytest.raises(UnsupportedArchitectureError, match=f"stores {attr}="):
+        generator_config(G)
+
+
 def test_an_architecture_larger_than_the_file_is_refused_before_building(tmp_path):
     big = StyleGAN3Config(z_dim=16, w_dim=16, img_resolution=4096,
                           synthesis=SG3SynthesisConfig(channel_base=2**24, channel_max=16384))

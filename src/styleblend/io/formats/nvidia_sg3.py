@@ -148,6 +148,15 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
             f"the StyleGAN3 synthesis layers {reprlib.repr(stored_names or present)} are not the "
             f"{names[:2]}...{names[-1:]} "
             "its constructor kwargs imply; this generator was built by modified code styleblend does not reproduce")
+    s = cfg.synthesis
+    # Synthesis-wide numbers NVIDIA's SynthesisNetwork stores; output_scale and num_fp16_res are in no layer.
+    for attr, ours in (("num_layers", s.num_layers), ("num_critical", s.num_critical),
+                       ("margin_size", s.margin_size), ("output_scale", float(s.output_scale)),
+                       ("num_fp16_res", s.num_fp16_res), ("num_ws", cfg.num_ws)):
+        if attr in synthesis.state and not _same(synthesis.state[attr], ours):
+            raise UnsupportedArchitectureError(
+                f"the StyleGAN3 synthesis network stores {attr}={reprlib.repr(plain_data(synthesis.state[attr]))} "
+                f"but its kwargs imply {ours}; this generator was built by modified code styleblend does not reproduce")
     spec_in = cfg.input_spec
     net_input = modules.get("input")
     if not isinstance(net_input, PersistentObject):
@@ -162,8 +171,8 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
         layer = modules[spec.name]
         if not isinstance(layer, PersistentObject):
             raise CheckpointError(f"synthesis.{spec.name} is not a network layer")
-        for attr in _LAYER_ATTRS:
-            ours = getattr(spec, attr)
+        for attr in (*_LAYER_ATTRS, "conv_clamp"):
+            ours = s.conv_clamp if attr == "conv_clamp" else getattr(spec, attr)
             if attr in layer.state and not _same(layer.state[attr], ours):
                 raise UnsupportedArchitectureError(
                     f"synthesis.{spec.name} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but its kwargs "
