@@ -21,6 +21,7 @@ from styleblend.errors import (
 from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.io.formats import nvidia_sg3
 from styleblend.io.formats.nvidia_pkl import _blob_offsets, _load, generator_config
+from styleblend.io.safe_unpickle import plain_data
 from styleblend.latents.mapping import seeds_to_ws
 
 from ...conftest import tiny_sg3_checkpoint
@@ -181,6 +182,20 @@ def test_stored_clamp_and_output_scale_that_differ_from_the_kwargs_are_refused(n
     generator_config(G)  # as stored: accepted
     target.state[attr] = value
     with pytest.raises(UnsupportedArchitectureError, match=f"stores {attr}="):
+        generator_config(G)
+
+
+@pytest.mark.parametrize("layer,attr,value", [("fc0", "weight_gain", 0.125), ("fc1", "bias_gain", 1),
+                                               ("fc1", "activation", "linear")])
+def test_mapping_gains_that_differ_from_the_kwargs_are_refused(nvidia_sg3t32, layer, attr, value):
+    """The mapping's lr multiplier (0.01) is a code default, not a kwarg: the stored gains must agree with it."""
+    nets, _ = _load(nvidia_sg3t32 / "network-snapshot.pkl")
+    G = nets["G_ema"]
+    target = G.state["_modules"]["mapping"].state["_modules"][layer]
+    assert attr in target.state and plain_data(target.state[attr]) != value
+    generator_config(G)
+    target.state[attr] = value
+    with pytest.raises(UnsupportedArchitectureError, match=f"mapping.{layer} stores {attr}="):
         generator_config(G)
 
 

@@ -110,6 +110,7 @@ def stylegan3_config(obj: PersistentObject) -> StyleGAN3Config:
     except InvalidArgumentError as exc:
         raise CheckpointError(f"the StyleGAN3 Generator's constructor kwargs are invalid: {exc}") from None
     check_stored_design(obj, cfg)
+    check_stored_mapping(obj, cfg)
     return cfg
 
 
@@ -177,3 +178,37 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
                 raise UnsupportedArchitectureError(
                     f"synthesis.{spec.name} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but its kwargs "
                     f"imply {ours}; this generator was built by modified code styleblend does not reproduce")
+
+
+def check_stored_mapping(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
+    """The gains and activations stored in the mapping network's layers are those ``cfg`` implies.
+
+    NVIDIA's ``FullyConnectedLayer`` stores ``weight_gain = lr_multiplier / sqrt(in_features)`` and
+    ``bias_gain = lr_multiplier``; the mapping's lr multiplier is a constructor default (0.01) that
+    ``mapping_kwargs`` rarely names, so the stored gains are what tell a fork with another default apart.
+    ``embed`` (class conditioning, c_dim -> w_dim) is a plain linear layer with unit multiplier.
+
+    Raises:
+        UnsupportedArchitectureError: naming the layer and number that differ.
+    """
+    mapping = _modules(obj).get("mapping")
+    if not isinstance(mapping, PersistentObject):
+        return  # a missing network is reported when its tensors are checked
+    m = cfg.mapping
+    expected: dict[str, tuple[int, float, str]] = {}
+    if cfg.c_dim > 0:
+        expected["embed"] = (cfg.c_dim, 1.0, "linear")
+    features = cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)
+    for idx in range(m.num_layers):
+        expected[f"fc{idx}"] = (features if idx == 0 else cfg.w_dim, float(m.lr_multiplier), m.activation)
+    layers = _modules(mapping)
+    for name, (in_features, lr, activation) in expected.items():
+        layer = layers.get(name)
+        if not isinstance(layer, PersistentObject):
+            continue  # a missing layer is reported when its tensors are checked
+        for attr, ours in (("in_features", in_features), ("weight_gain", lr / float(np.sqrt(in_features))),
+                           ("bias_gain", lr), ("activation", activation)):
+            if attr in layer.state and not _same(layer.state[attr], ours):
+                raise UnsupportedArchitectureError(
+                    f"mapping.{name} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but the kwargs imply "
+                    f"{ours}; this generator was built by modified code styleblend does not reproduce")
