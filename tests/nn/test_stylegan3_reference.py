@@ -164,3 +164,15 @@ def test_user_transform_is_gen_images_matrix_bit_for_bit():
         m[1, :] = [-np.sin(angle), np.cos(angle), translate[1]]
         expected = torch.from_numpy(np.linalg.inv(m)).to(torch.float32)
         assert torch.equal(stylegan3.user_transform(translate, float(degrees)), expected), degrees
+
+
+def test_ffhq_1024_layer_names_are_those_of_nvidias_published_snapshots():
+    """The module names of NVIDIA's stylegan3-{t,r}-ffhq-1024x1024.pkl (as printed by its code and quoted in
+    scripts that prune or inspect them): the size (with margin) and channels of each layer."""
+    r = ["L0_36_1024", "L1_36_1024", "L2_52_1024", "L3_52_1024", "L4_84_1024", "L5_148_1024", "L6_148_1024",
+         "L7_276_645", "L8_276_406", "L9_532_256", "L10_1044_161", "L11_1044_102", "L12_1044_64", "L13_1024_64",
+         "L14_1024_3"]
+    t = ["L0_36_512", "L1_36_512", "L2_52_512", "L3_52_512", "L4_84_512", "L5_148_512", "L6_148_512", "L7_276_323",
+         "L8_276_203", "L9_532_128", "L10_1044_81", "L11_1044_51", "L12_1044_32", "L13_1024_32", "L14_1024_3"]
+    assert StyleGAN3Config(synthesis=stylegan3_r()).layer_names == r
+    assert StyleGAN3Config().layer_names == t
