@@ -173,11 +173,11 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
         if not isinstance(layer, PersistentObject):
             raise CheckpointError(f"synthesis.{spec.name} is not a network layer")
         for attr in (*_LAYER_ATTRS, "conv_clamp"):
-            ours = s.conv_clamp if attr == "conv_clamp" else getattr(spec, attr)
-            if attr in layer.state and not _same(layer.state[attr], ours):
+            implied = s.conv_clamp if attr == "conv_clamp" else getattr(spec, attr)
+            if attr in layer.state and not _same(layer.state[attr], implied):
                 raise UnsupportedArchitectureError(
                     f"synthesis.{spec.name} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but its kwargs "
-                    f"imply {ours}; this generator was built by modified code styleblend does not reproduce")
+                    f"imply {implied}; this generator was built by modified code styleblend does not reproduce")
 
 
 def check_stored_mapping(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
