@@ -39,6 +39,13 @@ class Layer:
     kernel: int
     pad: tuple[int, int]  # (lo, hi) on both axes
     radial: bool
+    tmp_rate: float = 0.0  # sampling rate of the activation
+    in_cutoff: float = 0.0
+    out_cutoff: float = 0.0
+    in_half_width: float = 0.0
+    out_half_width: float = 0.0
+    up_taps: int = 1
+    down_taps: int = 1
 
 
 def design(res: int, img_channels: int, channel_base: int, channel_max: int, num_layers: int = 14,
@@ -52,6 +59,7 @@ def design(res: int, img_channels: int, channel_base: int, channel_max: int, num
     fc = first_cutoff * ((res / 2) / first_cutoff) ** t
     ft = first_stopband * ((res / 2) * last_stopband_rel / first_stopband) ** t
     rate = 2.0 ** np.ceil(np.log2(np.minimum(2 * ft, res)))  # smallest power of two >= 2 f_t, at most res
+    fh = np.maximum(ft, rate / 2) - fc  # transition half-width: the stop-band reaches at least Nyquist
     size = rate + 2 * margin_size
     size[-2:] = res
     ch = np.rint(np.minimum(channel_base / 2 / fc, channel_max))
@@ -72,7 +80,10 @@ def design(res: int, img_channels: int, channel_base: int, channel_max: int, num
         layers.append(Layer(name=f"L{i}_{int(size[i])}_{int(ch[i])}", torgb=torgb, critical=i >= n - num_critical,
                             use_fp16=bool(rate[i] * 2**num_fp16_res > res), in_ch=int(ch[p]), out_ch=int(ch[i]),
                             in_size=int(size[p]), out_size=int(size[i]), up=up, down=down, kernel=k,
-                            pad=(lo, total - lo), radial=use_radial_filters and not i >= n - num_critical))
+                            pad=(lo, total - lo), radial=use_radial_filters and not i >= n - num_critical,
+                            tmp_rate=float(tmp), in_cutoff=float(fc[p]), out_cutoff=float(fc[i]),
+                            in_half_width=float(fh[p]), out_half_width=float(fh[i]), up_taps=up_taps,
+                            down_taps=down_taps))
     return int(ch[0]), int(size[0]), float(rate[0]), float(fc[0]), layers
 
 

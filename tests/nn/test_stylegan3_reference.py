@@ -58,6 +58,10 @@ def test_layer_design_equals_the_published_progression(name):
             layer.torgb, layer.critical, layer.use_fp16, layer.in_ch, layer.out_ch, layer.in_size, layer.out_size,
             layer.up, layer.down, layer.kernel, layer.radial), s.name
         assert s.padding == (*layer.pad, *layer.pad), s.name
+        assert (s.tmp_sampling_rate, s.up_taps, s.down_taps) == (layer.tmp_rate, layer.up_taps, layer.down_taps)
+        np.testing.assert_allclose([s.in_cutoff, s.out_cutoff, s.in_half_width, s.out_half_width],
+                                   [layer.in_cutoff, layer.out_cutoff, layer.in_half_width, layer.out_half_width],
+                                   rtol=1e-12, atol=0, err_msg=s.name)
     if cfg.synthesis.use_radial_filters:  # -R: radial down-filters except in the critically sampled layers
         assert [s.down_radial for s in ours] == [not s.is_critically_sampled for s in ours]
 
@@ -176,3 +180,35 @@ def test_ffhq_1024_layer_names_are_those_of_nvidias_published_snapshots():
          "L8_276_203", "L9_532_128", "L10_1044_81", "L11_1044_51", "L12_1044_32", "L13_1024_32", "L14_1024_3"]
     assert StyleGAN3Config(synthesis=stylegan3_r()).layer_names == r
     assert StyleGAN3Config().layer_names == t
+
+
+@pytest.mark.parametrize("kind", ["T", "R"])
+def test_designed_filters_are_nvidias_kaiser_and_jinc_designs(kind):
+    """A network styleblend builds itself designs its filters as NVIDIA's constructor does: Kaiser-windowed
+    sinc (scipy's firwin) for every up-filter and for the down-filters of -T and of -R's critically sampled
+    layers, a Kaiser-windowed jinc for -R's other down-filters, none where a layer does not resample."""
+    signal = pytest.importorskip("scipy.signal")
+    special = pytest.importorskip("scipy.special")
+    cfg = tiny_sg3_checkpoint(kind=kind).g_config
+    G = stylegan3.StyleGAN3Generator(cfg)
+    for layer in ref.design(**_design_args(cfg))[4]:
+        mod = getattr(G.synthesis, layer.name)
+        for f, taps, cutoff, half_width, radial in ((mod.up_filter, layer.up_taps, layer.in_cutoff,
+                                                     layer.in_half_width, False),
+                                                    (mod.down_filter, layer.down_taps, layer.out_cutoff,
+                                                     layer.out_half_width, layer.radial)):
+            if taps == 1:
+                assert f is None, layer.name
+                continue
+            fs, width = layer.tmp_rate, 2 * half_width
+            if radial:
+                x = (np.arange(taps) - (taps - 1) / 2) / fs
+                r = np.hypot(*np.meshgrid(x, x))
+                expected = special.j1(2 * cutoff * np.pi * r) / (np.pi * r)
+                window = np.kaiser(taps, signal.kaiser_beta(signal.kaiser_atten(taps, width / (fs / 2))))
+                expected *= np.outer(window, window)
+                expected /= expected.sum()
+            else:
+                expected = signal.firwin(numtaps=taps, cutoff=cutoff, width=width, fs=fs)
+            assert f is not None and f.dtype == torch.float32 and f.shape == expected.shape, layer.name
+            np.testing.assert_allclose(f.numpy(), expected, rtol=0, atol=1e-7)
