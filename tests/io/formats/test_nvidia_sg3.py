@@ -185,17 +185,21 @@ def test_stored_clamp_and_output_scale_that_differ_from_the_kwargs_are_refused(n
         generator_config(G)
 
 
-@pytest.mark.parametrize("layer,attr,value", [("fc0", "weight_gain", 0.125), ("fc1", "bias_gain", 1),
-                                               ("fc1", "activation", "linear")])
-def test_mapping_gains_that_differ_from_the_kwargs_are_refused(nvidia_sg3t32, layer, attr, value):
+@pytest.mark.parametrize("path,attr,value", [("mapping.fc0", "weight_gain", 0.125), ("mapping.fc1", "bias_gain", 1),
+                                              ("mapping.fc1", "activation", "linear"), ("mapping", "num_ws", 15),
+                                              ("synthesis.L3_36_48.affine", "weight_gain", 1.0),
+                                              ("synthesis.input.affine", "bias_gain", 0.01)])
+def test_dense_layer_gains_that_differ_from_the_kwargs_are_refused(nvidia_sg3t32, path, attr, value):
     """The mapping's lr multiplier (0.01) is a code default, not a kwarg: the stored gains must agree with it."""
     nets, _ = _load(nvidia_sg3t32 / "network-snapshot.pkl")
     G = nets["G_ema"]
-    target = G.state["_modules"]["mapping"].state["_modules"][layer]
+    target = G
+    for part in path.split("."):
+        target = target.state["_modules"][part]
     assert attr in target.state and plain_data(target.state[attr]) != value
     generator_config(G)
     target.state[attr] = value
-    with pytest.raises(UnsupportedArchitectureError, match=f"mapping.{layer} stores {attr}="):
+    with pytest.raises(UnsupportedArchitectureError, match=f"{path} stores {attr}="):
         generator_config(G)
 
 

@@ -181,34 +181,44 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
 
 
 def check_stored_mapping(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
-    """The gains and activations stored in the mapping network's layers are those ``cfg`` implies.
+    """The numbers stored in the mapping network and in every dense layer are those ``cfg`` implies.
 
     NVIDIA's ``FullyConnectedLayer`` stores ``weight_gain = lr_multiplier / sqrt(in_features)`` and
     ``bias_gain = lr_multiplier``; the mapping's lr multiplier is a constructor default (0.01) that
     ``mapping_kwargs`` rarely names, so the stored gains are what tell a fork with another default apart.
-    ``embed`` (class conditioning, c_dim -> w_dim) is a plain linear layer with unit multiplier.
+    ``embed`` (class conditioning, c_dim -> w_dim) and the style affines are linear with unit multiplier.
 
     Raises:
         UnsupportedArchitectureError: naming the layer and number that differ.
     """
-    mapping = _modules(obj).get("mapping")
-    if not isinstance(mapping, PersistentObject):
-        return  # a missing network is reported when its tensors are checked
     m = cfg.mapping
-    expected: dict[str, tuple[int, float, str]] = {}
+    dense: dict[str, tuple[int, float, str]] = {}  # dotted module path -> (in_features, lr multiplier, activation)
     if cfg.c_dim > 0:
-        expected["embed"] = (cfg.c_dim, 1.0, "linear")
+        dense["mapping.embed"] = (cfg.c_dim, 1.0, "linear")
     features = cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)
     for idx in range(m.num_layers):
-        expected[f"fc{idx}"] = (features if idx == 0 else cfg.w_dim, float(m.lr_multiplier), m.activation)
-    layers = _modules(mapping)
-    for name, (in_features, lr, activation) in expected.items():
-        layer = layers.get(name)
+        dense[f"mapping.fc{idx}"] = (features if idx == 0 else cfg.w_dim, float(m.lr_multiplier), m.activation)
+    for name in ("input", *cfg.layer_names):
+        dense[f"synthesis.{name}.affine"] = (cfg.w_dim, 1.0, "linear")
+    mapping = _modules(obj).get("mapping")
+    if isinstance(mapping, PersistentObject):
+        for attr, implied in (("z_dim", cfg.z_dim), ("c_dim", cfg.c_dim), ("w_dim", cfg.w_dim),
+                              ("num_ws", cfg.num_ws), ("num_layers", m.num_layers)):
+            if attr in mapping.state and not _same(mapping.state[attr], implied):
+                raise UnsupportedArchitectureError(
+                    f"mapping stores {attr}={reprlib.repr(plain_data(mapping.state[attr]))} but the kwargs imply "
+                    f"{implied}; this generator was built by modified code styleblend does not reproduce")
+    for path, (in_features, lr, activation) in dense.items():
+        layer: Any = obj
+        for part in path.split("."):
+            layer = _modules(layer).get(part) if isinstance(layer, PersistentObject) else None
         if not isinstance(layer, PersistentObject):
             continue  # a missing layer is reported when its tensors are checked
-        for attr, ours in (("in_features", in_features), ("weight_gain", lr / float(np.sqrt(in_features))),
-                           ("bias_gain", lr), ("activation", activation)):
-            if attr in layer.state and not _same(layer.state[attr], ours):
+        numbers: tuple[tuple[str, Any], ...] = (("in_features", in_features), ("bias_gain", lr),
+                                                ("weight_gain", lr / float(np.sqrt(in_features))),
+                                                ("activation", activation))
+        for attr, want in numbers:
+            if attr in layer.state and not _same(layer.state[attr], want):
                 raise UnsupportedArchitectureError(
-                    f"mapping.{name} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but the kwargs imply "
-                    f"{ours}; this generator was built by modified code styleblend does not reproduce")
+                    f"{path} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but the kwargs imply "
+                    f"{want}; this generator was built by modified code styleblend does not reproduce")
