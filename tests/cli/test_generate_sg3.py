@@ -70,3 +70,24 @@ def test_info_lists_stylegan3_layers(capsys, nvidia_sg3t32):
     assert rows["L5_52_48"][1:7] == ["6", "32", "52", "48", "4.76", "3"]
     assert rows["L14_32_3"][1:7] == ["15", "32", "32", "3", "16", "1"]
     assert rows["input"][1:6] == ["0", "16", "36", "48", "2"]
+
+
+def test_generate_renders_with_gen_images_transform_even_when_the_file_stores_another(tmp_path):
+    """gen_images.py always writes its --translate/--rotate matrix (the identity by default) into the input's
+    transform buffer before rendering, so a transform stored in the file never shows in its images."""
+    import dataclasses
+
+    import torch
+
+    from styleblend.latents.mapping import seeds_to_ws
+    from styleblend.media.images import to_uint8
+    from styleblend.nn.stylegan3 import user_transform
+
+    ckpt = tiny_sg3_checkpoint(kind="R")
+    moved = dataclasses.replace(ckpt, g_ema={**ckpt.g_ema, "synthesis.input.transform": user_transform((0.3, 0), 40)})
+    path = save_checkpoint(moved, tmp_path / "moved.safetensors")
+    assert main(["-q", "generate", "--network", str(path), "--seeds", "4", "--outdir", str(tmp_path / "o")]) == 0
+    G = ckpt.generator()  # the stored identity, as gen_images.py sets it
+    with torch.no_grad():
+        expected = to_uint8(G.synthesis(seeds_to_ws(G, [4])))[0]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "seed0004.png")), expected)

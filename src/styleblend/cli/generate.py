@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_network(args)
     mixed, fp16_path = PRECISIONS[args.precision]
     G = ckpt.generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
-    if args.translate is not None or args.rotate is not None:
+    # gen_images.py writes its --translate/--rotate matrix (the identity by default) into every StyleGAN3 model
+    # before rendering, so a transform stored in the file never shows; StyleGAN2 models refuse the options.
+    if args.translate is not None or args.rotate is not None or hasattr(G.synthesis, "set_transform"):
         set_user_transform(G, args.translate or (0.0, 0.0), args.rotate or 0.0)
     if args.seeds is not None:
         total, names = len(args.seeds), [f"seed{s:04d}.png" for s in args.seeds]

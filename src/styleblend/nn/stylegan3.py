@@ -12,8 +12,6 @@ inputs: ``noise_mode`` is accepted for interface compatibility and ignored.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -72,10 +70,19 @@ def user_transform(translate: tuple[float, float] = (0.0, 0.0), rotate: float = 
     angle in radians (``rotate`` is in degrees), inverted in float64; returned as float32 [3, 3].
     ``translate`` is in image widths (the image spans [-0.5, 0.5] in both directions).
     """
-    a = math.radians(float(rotate))
+    # The angle and its sine/cosine computed as gen_images.py does (numpy's float64 sin/cos of deg/360*2pi), so
+    # that the float64 matrix is the same to the last bit, not just to float32 precision.
+    a = float(rotate) / 360.0 * np.pi * 2
     tx, ty = (float(v) for v in translate)
-    m = np.array([[math.cos(a), math.sin(a), tx], [-math.sin(a), math.cos(a), ty], [0.0, 0.0, 1.0]])
+    sin, cos = float(np.sin(a)), float(np.cos(a))
+    m = np.array([[cos, sin, tx], [-sin, cos, ty], [0.0, 0.0, 1.0]])
     return torch.from_numpy(np.linalg.inv(m)).to(torch.float32)
+
+
+def computes_fp16(device: torch.device) -> bool:
+    """Whether NVIDIA's StyleGAN3 code computes its float16 layers in float16 on ``device``: only on CUDA
+    (its ``SynthesisLayer`` tests ``x.device.type == 'cuda'``); on any other device they run in float32."""
+    return device.type == "cuda"
 
 
 class SynthesisInput(nn.Module):
@@ -168,13 +175,18 @@ class SG3SynthesisLayer(nn.Module):
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(s.in_channels * s.conv_kernel**2))
         # NVIDIA's StyleGAN3 code runs its float16 layers in float16 only on CUDA devices.
-        dtype = torch.float16 if mixed_precision and self.use_fp16 and x.device.type == "cuda" else torch.float32
+        dtype = torch.float16 if mixed_precision and self.use_fp16 and computes_fp16(x.device) else torch.float32
         x = modulated_conv2d_sg3(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
                                  padding=s.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt(),
                                  fused=fused_modconv)
-        return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=s.up_factor,
-                              down=s.down_factor, padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
-                              slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
+        # NVIDIA's fused CUDA kernel reads float16 data and a float16 bias but filters and activates in float32
+        # (with the float32 filters) and writes float16 once: so compute in float32 and round at the end, rather
+        # than round after every filtering step as a float16 reference chain would.
+        y = filtered_lrelu(x.to(torch.float32), fu=self.up_filter, fd=self.down_filter,
+                           b=self.bias.to(dtype).to(torch.float32), up=s.up_factor, down=s.down_factor,
+                           padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
+                           slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
+        return y.to(dtype)
 
 
 class SG3SynthesisNetwork(nn.Module):

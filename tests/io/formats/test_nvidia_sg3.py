@@ -21,6 +21,7 @@ from styleblend.errors import (
 from styleblend.io import load_checkpoint, save_checkpoint
 from styleblend.io.formats import nvidia_sg3
 from styleblend.io.formats.nvidia_pkl import _blob_offsets, _load, generator_config
+from styleblend.io.safe_unpickle import plain_data
 from styleblend.latents.mapping import seeds_to_ws
 
 from ...conftest import tiny_sg3_checkpoint
@@ -165,6 +166,40 @@ def test_unknown_kwargs_and_renamed_layers_are_refused(nvidia_sg3t32):
     del G.state["_init_kwargs"]["fancy_new_option"]
     G.state["_init_kwargs"]["channel_max"] = 64  # the layers in the file have 48 channels
     with pytest.raises(UnsupportedArchitectureError, match="not the"):
+        generator_config(G)
+
+
+@pytest.mark.parametrize("where,attr,value", [("L5_52_48", "conv_clamp", None), ("L14_32_3", "conv_clamp", 128),
+                                               ("synthesis", "output_scale", 0.5), ("synthesis", "num_fp16_res", 0)])
+def test_stored_clamp_and_output_scale_that_differ_from_the_kwargs_are_refused(nvidia_sg3t32, where, attr, value):
+    """What the code that built the file used (its attributes) must be what its kwargs give us: a fork whose
+    defaults differ (no clamp, another output scale) would otherwise render silently differently."""
+    nets, _ = _load(nvidia_sg3t32 / "network-snapshot.pkl")
+    G = nets["G_ema"]
+    synthesis = G.state["_modules"]["synthesis"]
+    target = synthesis if where == "synthesis" else synthesis.state["_modules"][where]
+    assert attr in target.state
+    generator_config(G)  # as stored: accepted
+    target.state[attr] = value
+    with pytest.raises(UnsupportedArchitectureError, match=f"stores {attr}="):
+        generator_config(G)
+
+
+@pytest.mark.parametrize("path,attr,value", [("mapping.fc0", "weight_gain", 0.125), ("mapping.fc1", "bias_gain", 1),
+                                              ("mapping.fc1", "activation", "linear"), ("mapping", "num_ws", 15),
+                                              ("synthesis.L3_36_48.affine", "weight_gain", 1.0),
+                                              ("synthesis.input.affine", "bias_gain", 0.01)])
+def test_dense_layer_gains_that_differ_from_the_kwargs_are_refused(nvidia_sg3t32, path, attr, value):
+    """The mapping's lr multiplier (0.01) is a code default, not a kwarg: the stored gains must agree with it."""
+    nets, _ = _load(nvidia_sg3t32 / "network-snapshot.pkl")
+    G = nets["G_ema"]
+    target = G
+    for part in path.split("."):
+        target = target.state["_modules"][part]
+    assert attr in target.state and plain_data(target.state[attr]) != value
+    generator_config(G)
+    target.state[attr] = value
+    with pytest.raises(UnsupportedArchitectureError, match=f"{path} stores {attr}="):
         generator_config(G)
 
 

@@ -110,6 +110,7 @@ def stylegan3_config(obj: PersistentObject) -> StyleGAN3Config:
     except InvalidArgumentError as exc:
         raise CheckpointError(f"the StyleGAN3 Generator's constructor kwargs are invalid: {exc}") from None
     check_stored_design(obj, cfg)
+    check_stored_mapping(obj, cfg)
     return cfg
 
 
@@ -148,6 +149,15 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
             f"the StyleGAN3 synthesis layers {reprlib.repr(stored_names or present)} are not the "
             f"{names[:2]}...{names[-1:]} "
             "its constructor kwargs imply; this generator was built by modified code styleblend does not reproduce")
+    s = cfg.synthesis
+    # Synthesis-wide numbers NVIDIA's SynthesisNetwork stores; output_scale and num_fp16_res are in no layer.
+    for attr, ours in (("num_layers", s.num_layers), ("num_critical", s.num_critical),
+                       ("margin_size", s.margin_size), ("output_scale", float(s.output_scale)),
+                       ("num_fp16_res", s.num_fp16_res), ("num_ws", cfg.num_ws)):
+        if attr in synthesis.state and not _same(synthesis.state[attr], ours):
+            raise UnsupportedArchitectureError(
+                f"the StyleGAN3 synthesis network stores {attr}={reprlib.repr(plain_data(synthesis.state[attr]))} "
+                f"but its kwargs imply {ours}; this generator was built by modified code styleblend does not reproduce")
     spec_in = cfg.input_spec
     net_input = modules.get("input")
     if not isinstance(net_input, PersistentObject):
@@ -162,9 +172,53 @@ def check_stored_design(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
         layer = modules[spec.name]
         if not isinstance(layer, PersistentObject):
             raise CheckpointError(f"synthesis.{spec.name} is not a network layer")
-        for attr in _LAYER_ATTRS:
-            ours = getattr(spec, attr)
-            if attr in layer.state and not _same(layer.state[attr], ours):
+        for attr in (*_LAYER_ATTRS, "conv_clamp"):
+            implied = s.conv_clamp if attr == "conv_clamp" else getattr(spec, attr)
+            if attr in layer.state and not _same(layer.state[attr], implied):
                 raise UnsupportedArchitectureError(
                     f"synthesis.{spec.name} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but its kwargs "
-                    f"imply {ours}; this generator was built by modified code styleblend does not reproduce")
+                    f"imply {implied}; this generator was built by modified code styleblend does not reproduce")
+
+
+def check_stored_mapping(obj: PersistentObject, cfg: StyleGAN3Config) -> None:
+    """The numbers stored in the mapping network and in every dense layer are those ``cfg`` implies.
+
+    NVIDIA's ``FullyConnectedLayer`` stores ``weight_gain = lr_multiplier / sqrt(in_features)`` and
+    ``bias_gain = lr_multiplier``; the mapping's lr multiplier is a constructor default (0.01) that
+    ``mapping_kwargs`` rarely names, so the stored gains are what tell a fork with another default apart.
+    ``embed`` (class conditioning, c_dim -> w_dim) and the style affines are linear with unit multiplier.
+
+    Raises:
+        UnsupportedArchitectureError: naming the layer and number that differ.
+    """
+    m = cfg.mapping
+    dense: dict[str, tuple[int, float, str]] = {}  # dotted module path -> (in_features, lr multiplier, activation)
+    if cfg.c_dim > 0:
+        dense["mapping.embed"] = (cfg.c_dim, 1.0, "linear")
+    features = cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)
+    for idx in range(m.num_layers):
+        dense[f"mapping.fc{idx}"] = (features if idx == 0 else cfg.w_dim, float(m.lr_multiplier), m.activation)
+    for name in ("input", *cfg.layer_names):
+        dense[f"synthesis.{name}.affine"] = (cfg.w_dim, 1.0, "linear")
+    mapping = _modules(obj).get("mapping")
+    if isinstance(mapping, PersistentObject):
+        for attr, implied in (("z_dim", cfg.z_dim), ("c_dim", cfg.c_dim), ("w_dim", cfg.w_dim),
+                              ("num_ws", cfg.num_ws), ("num_layers", m.num_layers)):
+            if attr in mapping.state and not _same(mapping.state[attr], implied):
+                raise UnsupportedArchitectureError(
+                    f"mapping stores {attr}={reprlib.repr(plain_data(mapping.state[attr]))} but the kwargs imply "
+                    f"{implied}; this generator was built by modified code styleblend does not reproduce")
+    for path, (in_features, lr, activation) in dense.items():
+        layer: Any = obj
+        for part in path.split("."):
+            layer = _modules(layer).get(part) if isinstance(layer, PersistentObject) else None
+        if not isinstance(layer, PersistentObject):
+            continue  # a missing layer is reported when its tensors are checked
+        numbers: tuple[tuple[str, Any], ...] = (("in_features", in_features), ("bias_gain", lr),
+                                                ("weight_gain", lr / float(np.sqrt(in_features))),
+                                                ("activation", activation))
+        for attr, want in numbers:
+            if attr in layer.state and not _same(layer.state[attr], want):
+                raise UnsupportedArchitectureError(
+                    f"{path} stores {attr}={reprlib.repr(plain_data(layer.state[attr]))} but the kwargs imply "
+                    f"{want}; this generator was built by modified code styleblend does not reproduce")
