@@ -14,7 +14,10 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     GET  /                 the page            GET  /static/<file>    its script and style
     GET  /api/info         models, resolutions, limits
     POST /api/preset       {kind, res?, from_res?, to_res?, centre?, width?, flip?} -> {alphas, spec}
-    POST /api/preview      {alphas, seeds, psi, mapping}       -> PNG rows=seeds, cols base|transfer|blend
+    POST /api/preview      {alphas, seeds, psi, mapping, full_rows?, stream?, seq?}
+                           -> PNG rows=seeds, cols base|transfer|blend (headers X-Preview-Stage: low|full,
+                           X-Preview-Full-Rows, X-Preview-Low-Resolution); a request superseded by a newer
+                           one of its stream answers 409 {"error", "superseded": true} (ui/progressive.py)
     POST /api/mix          {seed_a, seed_b, layers, psi, model, alphas?, mapping?} -> PNG A | B | mixed
     POST /api/morph        {seed_a, seed_b, steps, psi, model, alphas?, mapping?}  -> PNG strip
     POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job, status, elapsed_ms}
@@ -53,6 +56,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from ..errors import InvalidArgumentError, StyleblendError
 from .inputs import parse_int
 from .messages import page_message, page_status
+from .progressive import PreviewSuperseded
 from .service import BlendSession
 
 log = logging.getLogger(__name__)
@@ -222,6 +226,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._client_gone(exc)
         except HTTPError as exc:
             self._reply_error(str(exc), exc.status)
+        except PreviewSuperseded as exc:  # routine while a slider is dragged: the page drops it
+            try:
+                self._json({"error": str(exc), "superseded": True}, 409)
+            except _GONE as gone:
+                self._client_gone(gone)
         except StyleblendError as exc:
             self._reply_error(page_message(str(exc), exc.params, self.server.session.workdir), 400)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the server; it is logged in full
@@ -355,9 +364,13 @@ class _Handler(BaseHTTPRequestHandler):
         d = self._json_body()
         session = self.server.session
         alphas = _field(d, "alphas", _alphas, None)
-        png = session.preview(alphas, _field(d, "seeds", str), _field(d, "psi", number, 0.7),
-                              _field(d, "mapping", str, None))
-        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec()})
+        png, meta = session.preview_result(alphas, _field(d, "seeds", str), _field(d, "psi", number, 0.7),
+                                           _field(d, "mapping", str, None),
+                                           full_rows=_field(d, "full_rows", integer, None),
+                                           stream=_field(d, "stream", str, None), seq=_field(d, "seq", integer, None))
+        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec(), "X-Preview-Stage": meta["stage"],
+                               "X-Preview-Full-Rows": str(meta["full_rows"]), "X-Preview-Rows": str(meta["rows"]),
+                               "X-Preview-Low-Resolution": str(meta["low_resolution"] or "")})
 
     def _edit_args(self, d: dict[str, Any]) -> dict[str, Any]:
         return {"psi": _field(d, "psi", number, 0.7), "model": _field(d, "model", str, "blend"),

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import torch
 
 from ..blend.compat import check_configs, check_states
 from ..blend.core import blend_two
-from ..blend.live import LiveBlend
+from ..blend.live import LiveBlend, RenderStopped
 from ..blend.model import blend_checkpoints
 from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
 from ..errors import (
@@ -58,6 +58,7 @@ from .images import PAD, enlarge, png_bytes
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
 from .photo import PhotoHost, PhotoPanel
+from .progressive import PreviewGate, low_resolution
 from .recipes import page_schedule, recipe_for_page, sliders_from_recipe
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class BlendSession:
             the base is the bundled base. With an encoder a photo's latent is shown at once and refined in
             the background; without one it is optimised ('fast', ``embed_steps``).
         refine_steps: default refinement steps after the encoder's prediction (0: the prediction alone).
+        low_preview: the block resolution of the previews' low-resolution stage (:mod:`.progressive`); None: R/8
+            from 256 px up, none below; 0: none. A later base of another size falls back to its default.
 
     Raises:
         ArchitectureMismatchError: the two models cannot be blended, or ``encoder`` does not fit the base.
@@ -104,8 +107,10 @@ class BlendSession:
     def __init__(self, base: Checkpoint, transfer: Checkpoint, *, device: str | torch.device = "cpu",
                  vgg_path: str | None = None, embed_steps: int = 200, cache_mb: float = 256,
                  workdir: str | Path | None = None, face_detector: Any = None, encoder: str | Path | None = None,
-                 refine_steps: int = DEFAULT_REFINE_STEPS) -> None:
+                 refine_steps: int = DEFAULT_REFINE_STEPS, low_preview: int | None = None) -> None:
         self.device = torch.device(device)
+        self._low_requested = low_preview
+        self._gate = PreviewGate()
         self.cache_bytes = int(cache_mb * 2**20)
         # The folder's name is known before it exists, so that Ctrl-C / SIGTERM at any moment (mkdtemp would
         # not name a folder it made just before the interrupt) and a refused pair leave no folder behind.
@@ -160,9 +165,16 @@ class BlendSession:
         # Previews render the blend column with a live renderer per mapping choice: a slider move re-runs only
         # the blocks from its resolution up (blend/live.py); mixing, morphs and photos use the blended generator.
         self._lives: dict[str, LiveBlend] = {}
+        architecture = getattr(self._base.g_config.synthesis, "architecture", "")
+        try:
+            self._low = low_resolution(self.resolutions, architecture, self._low_requested)
+        except InvalidArgumentError:
+            if self._generation == 1:  # the session's own argument: refuse it
+                raise
+            self._low = low_resolution(self.resolutions, architecture)  # an uploaded base of another size
         self._states: OrderedDict[AlphaKey, tuple[dict[str, torch.Tensor], int]] = OrderedDict()
         self._columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
+        self._pngs: OrderedDict[tuple, tuple[bytes, dict[str, Any]]] = OrderedDict()
         self._current: AlphaKey = (tuple(self.preset("swap")), "base")
         self._digests: tuple[str | None, ...] | None = None  # the inputs' SHA-256 for recipes (made when needed)
 
@@ -314,25 +326,54 @@ class BlendSession:
 
     def _render_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         if choice(model, MODELS, "model") == "blend":
-            return self._render_blend(key, seeds, psi)
+            return self._render_blend(key, seeds, psi)[0]
         G = self._generator(model, key)
         images = to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=MAX_SEEDS))
         return enlarge(images, self._base.g_config.img_resolution)
 
-    def _render_blend(self, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
-        """The blend column: bit for bit the blended generator's images, from the first block whose α moved."""
+    def _render_blend(self, key: AlphaKey, seeds: tuple[int, ...], psi: float, full_rows: int | None = None,
+                      superseded: Callable[[], bool] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The blend column, one seed at a time from the first block whose α moved: bit for bit the blended
+        generator's images (rendered one by one), [len(seeds), R, R, C], and what the render reached.
+
+        ``full_rows`` None renders every seed at full resolution; k renders the first k at full resolution,
+        seed k at the low resolution (:mod:`.progressive`) and the others at the low resolution only where
+        that is already cached (else a grey placeholder). ``superseded`` is asked between blocks.
+        """
         if self._pair_error is not None:
             raise ArchitectureMismatchError(self._pair_error)
         alphas, mapping = key
         live = self._lives.get(mapping)
         if live is None:
+            # Per seed, so that the first seed's image does not wait for the others (batch 1 is also the
+            # CPU's fastest per image from 128 px up): two sets of seeds' block outputs are kept.
             live = LiveBlend(self._base.g_ema, self._transfer.g_ema, self._base.g_config, mapping=mapping,
-                             device=self.device, max_latents=2)
+                             device=self.device, max_latents=2 * MAX_SEEDS)
             self._lives[mapping] = live
-        before = live.blocks_run
-        stage = live.render((seeds, psi), live.latents(seeds, psi), alphas)
-        self.stats["live_blocks"] += live.blocks_run - before
-        return enlarge(to_uint8(stage.image), self._base.g_config.img_resolution)
+        size = self._base.g_config.img_resolution
+        low = self._low if full_rows is not None and full_rows < len(seeds) else None
+        ws = live.latents(seeds, psi)
+        before, cells = live.blocks_run, []
+        try:
+            for i, seed in enumerate(seeds):
+                row_key, row_ws = (seed, psi), ws[i:i + 1]
+                stop = None
+                if low is not None and i >= (full_rows or 0):
+                    start = live.start_resolution(row_key, row_ws, alphas)
+                    if i > (full_rows or 0) and start is not None and start <= low:
+                        cells.append(np.full((1, size, size, self._base.g_config.img_channels), 230, np.uint8))
+                        continue  # a placeholder: this seed's turn comes later
+                    stop = low
+                stage = live.render(row_key, row_ws, alphas, stop_resolution=stop, should_stop=superseded)
+                cells.append(enlarge(to_uint8(stage.image), size))
+        except RenderStopped:
+            raise self._gate.stop() from None
+        finally:
+            self.stats["live_blocks"] += live.blocks_run - before
+        final = low is None
+        return np.concatenate(cells), {"stage": "full" if final else "low", "final": final,
+                                       "full_rows": len(seeds) if final else full_rows, "rows": len(seeds),
+                                       "low_resolution": self._low, "blocks": live.blocks_run - before}
 
     def _column(self, model: str, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
@@ -354,30 +395,58 @@ class BlendSession:
             mapping: the blend's mapping network and w_avg: 'base' (default, as in the paper),
                 'transfer' or 'blend'; None keeps the current choice.
         """
+        return self._preview_cells(alphas, seeds, psi, mapping)[0]
+
+    def _preview_cells(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float,
+                       mapping: str | None, full_rows: int | None = None,
+                       superseded: Callable[[], bool] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         with self._lock:
+            self._gate.check(superseded)  # superseded while it waited for the lock: nothing to do
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
-            blend = self._render_seeds("blend", key, seeds_t, psi)
+            blend, meta = self._render_blend(key, seeds_t, psi, full_rows, superseded)
             self._current = key
-            return np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
+            cells = np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
+            return cells, meta
 
     def preview(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
                 mapping: str | None = None) -> bytes:
         """PNG of :meth:`preview_images` as a grid: one row per seed, columns base | transfer | blend."""
+        return self.preview_result(alphas, seeds, psi, mapping)[0]
+
+    def preview_result(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
+                       mapping: str | None = None, full_rows: int | None = None, stream: str | None = None,
+                       seq: int | None = None) -> tuple[bytes, dict[str, Any]]:
+        """:meth:`preview`, progressively and cancellably (:mod:`.progressive`), with what it shows.
+
+        Args:
+            full_rows: None: every seed at full resolution; k >= 0: a stage - the first k seeds at full
+                resolution, the next one at the low resolution (placeholders after it unless cached).
+                Models without a low stage always render in full.
+            stream, seq: the request's tab and number: a request of the same stream with a higher number,
+                even one still waiting, makes this one stop between two blocks with :class:`PreviewSuperseded`.
+        Returns:
+            the PNG and {'stage': 'low' | 'full', 'final', 'full_rows', 'rows', 'low_resolution', 'blocks'}.
+        """
+        if full_rows is not None and not 0 <= int(full_rows) <= MAX_SEEDS:
+            raise InvalidArgumentError(f"full rows {full_rows} must be in [0, {MAX_SEEDS}]")
+        superseded = self._gate.enter(stream, seq)
         with self._lock:
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
             pk = (key, seeds_t, psi)
-            if pk in self._pngs:
+            if pk in self._pngs:  # the final grid, seen before
                 self.stats["png_hits"] += 1
                 self._pngs.move_to_end(pk)
                 self._current = key
-                return self._pngs[pk]
+                png, meta = self._pngs[pk]
+                return png, dict(meta, blocks=0)
             self.stats["png_misses"] += 1
-            cells = self.preview_images(key[0], seeds_t, psi, key[1])
+            cells, meta = self._preview_cells(key[0], seeds_t, psi, key[1], full_rows, superseded)
             png = png_bytes(make_grid(cells.reshape(-1, *cells.shape[2:]), cols=3, pad=PAD))
-            self._pngs[pk] = png
-            while len(self._pngs) > 64:
-                self._pngs.popitem(last=False)
-            return png
+            if meta["final"]:  # a stage depends on what happened to be cached: only the final grid is kept
+                self._pngs[pk] = (png, meta)
+                while len(self._pngs) > 64:
+                    self._pngs.popitem(last=False)
+            return png, meta
 
     # ------------------------------------------------------------------------------------------
     # Editing
