@@ -195,3 +195,40 @@ def test_the_server_answers_409_to_a_superseded_preview_and_sends_the_stage(pair
         srv.server_close()
         thread.join(10)
         s.close()
+
+
+# -- the seed browser ------------------------------------------------------------------------------
+
+
+def test_a_seed_page_shows_the_bases_images_of_its_seeds(session):
+    png, meta = session.seed_page(40, 0.7)
+    assert meta == {"seeds": list(range(40, 56)), "columns": 4, "thumb": R}
+    grid = decode(png)
+    assert grid.shape == (4 * R + 3 * PAD, 4 * R + 3 * PAD, 3)
+    base = session.preview_images([0.0] * 4, "45,50", 0.7)[:, 0]  # the base column of a preview
+    for seed, image in zip((45, 50), base):
+        r, c = divmod(seed - 40, 4)
+        np.testing.assert_array_equal(grid[r * (R + PAD):r * (R + PAD) + R, c * (R + PAD):c * (R + PAD) + R], image)
+    with pytest.raises(InvalidArgumentError, match="first seed"):
+        session.seed_page(-1)
+    with pytest.raises(InvalidArgumentError, match="page size"):
+        session.seed_page(0, count=17)
+
+
+def test_big_models_get_cheap_thumbnails_from_the_64_px_block():
+    from styleblend.io import Checkpoint
+    from styleblend.ui.seeds import SeedBrowser
+
+    from ..conftest import tiny_checkpoint
+    from .conftest import perturbed
+
+    base = tiny_checkpoint(seed=0, res=128)
+    base = Checkpoint(g_config=base.g_config, g_ema=base.g_ema)
+    browser = SeedBrowser(base, base.generator("cpu"), torch.device("cpu"))
+    assert browser.resolution == 64
+    thumbs = browser.images([3, 4], 0.7)
+    # The base's own skip image at 64 px: the live renderer of the base with any transfer at α = 0.
+    live = LiveBlend(base.g_ema, perturbed(base).g_ema, base.g_config)
+    expected = live.render("x", live.latents([3, 4], 0.7), [0.0] * 6, stop_resolution=64).image
+    assert thumbs.shape == (2, 64, 64, 3)
+    np.testing.assert_array_equal(thumbs, to_uint8(expected))

@@ -18,6 +18,8 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
                            -> PNG rows=seeds, cols base|transfer|blend (headers X-Preview-Stage: low|full,
                            X-Preview-Full-Rows, X-Preview-Low-Resolution); a request superseded by a newer
                            one of its stream answers 409 {"error", "superseded": true} (ui/progressive.py)
+    POST /api/seeds        {start, psi, count?}                -> PNG grid of base thumbnails (headers X-Seeds:
+                           '3,4,...', X-Seed-Columns, X-Seed-Thumb: px) for the seed browser
     POST /api/mix          {seed_a, seed_b, layers, psi, model, alphas?, mapping?} -> PNG A | B | mixed
     POST /api/morph        {seed_a, seed_b, steps, psi, model, alphas?, mapping?}  -> PNG strip
     POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job, status, elapsed_ms}
@@ -372,6 +374,14 @@ class _Handler(BaseHTTPRequestHandler):
                                "X-Preview-Full-Rows": str(meta["full_rows"]), "X-Preview-Rows": str(meta["rows"]),
                                "X-Preview-Low-Resolution": str(meta["low_resolution"] or "")})
 
+    def seeds(self) -> None:
+        start = time.perf_counter()
+        d = self._json_body()
+        png, meta = self.server.session.seed_page(_field(d, "start", integer), _field(d, "psi", number, 0.7),
+                                                  _field(d, "count", integer, 16))
+        self._png(png, start, {"X-Seeds": ",".join(map(str, meta["seeds"])), "X-Seed-Columns": str(meta["columns"]),
+                               "X-Seed-Thumb": str(meta["thumb"])})
+
     def _edit_args(self, d: dict[str, Any]) -> dict[str, Any]:
         return {"psi": _field(d, "psi", number, 0.7), "model": _field(d, "model", str, "blend"),
                 "alphas": _field(d, "alphas", _alphas, None), "mapping": _field(d, "mapping", str, None)}
@@ -445,6 +455,7 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
     ("GET", "/api/info"): _Handler.info,
     ("POST", "/api/preset"): _Handler.preset,
     ("POST", "/api/preview"): _Handler.preview,
+    ("POST", "/api/seeds"): _Handler.seeds,
     ("POST", "/api/mix"): _Handler.mix,
     ("POST", "/api/morph"): _Handler.morph,
     ("POST", "/api/embed"): _Handler.embed,

@@ -60,6 +60,7 @@ from .jobs import JobRunner
 from .photo import PhotoHost, PhotoPanel
 from .progressive import PreviewGate, low_resolution
 from .recipes import page_schedule, recipe_for_page, sliders_from_recipe
+from .seeds import COLUMNS, PAGE_SEEDS, SeedBrowser
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ class BlendSession:
         # Previews render the blend column with a live renderer per mapping choice: a slider move re-runs only
         # the blocks from its resolution up (blend/live.py); mixing, morphs and photos use the blended generator.
         self._lives: dict[str, LiveBlend] = {}
+        self._seed_browser: SeedBrowser | None = None
         architecture = getattr(self._base.g_config.synthesis, "architecture", "")
         try:
             self._low = low_resolution(self.resolutions, architecture, self._low_requested)
@@ -447,6 +449,16 @@ class BlendSession:
                 while len(self._pngs) > 64:
                     self._pngs.popitem(last=False)
             return png, meta
+
+    def seed_page(self, start: int, psi: float = 0.7, count: int = PAGE_SEEDS) -> tuple[bytes, dict[str, Any]]:
+        """The seed browser (:mod:`.seeds`): a PNG grid of base thumbnails for ``count`` seeds from ``start``,
+        and {'seeds', 'columns', 'thumb'} (the thumbnails' size in px) for the page to map a click to a seed."""
+        with self._lock:
+            psi = parse_psi(psi)
+            if self._seed_browser is None:
+                self._seed_browser = SeedBrowser(self._base, self._G["base"], self.device)
+            png, seeds = self._seed_browser.page(start, psi, count)
+            return png, {"seeds": seeds, "columns": COLUMNS, "thumb": self._seed_browser.resolution}
 
     # ------------------------------------------------------------------------------------------
     # Editing
