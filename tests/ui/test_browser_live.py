@@ -70,15 +70,17 @@ def test_the_low_resolution_preview_appears_first_and_the_full_image_replaces_it
     tab.evaluate("""() => {
       window.shown = [];
       const img = document.getElementById('preview');
-      new MutationObserver(() => window.shown.push([img.dataset.stage, img.dataset.fullRows, img.src]))
-        .observe(img, { attributes: true, attributeFilter: ['data-seq'] });
+      new MutationObserver(() => window.shown.push([img.dataset.stage, img.dataset.fullRows, img.src,
+                                                     img.style.width]))
+        .observe(img, { attributes: true, attributeFilter: ['data-seq', 'style'] });
     }""")
     before = seq(tab)
     tab.focus("#alpha-8")
     tab.keyboard.press("Home")  # the 8 px slider to 0: blocks 8 to 32 of every seed change
     wait_final(tab, before)
     shown = tab.evaluate("window.shown")
-    stages = [(stage, rows) for stage, rows, _ in shown]
+    stages = [(stage, rows) for stage, rows, _, _ in shown]
+    stages = [s for i, s in enumerate(stages) if i == 0 or s != stages[i - 1]]
     # low (seed 1 at 8 px, the others waiting), then seed by seed at full resolution, then the final grid
     assert stages[0] == ("low", "0") and stages[-1][0] == "full", stages
     assert [int(rows) for stage, rows in stages if stage == "low"] == [0, 1, 2]
@@ -88,9 +90,13 @@ def test_the_low_resolution_preview_appears_first_and_the_full_image_replaces_it
     alphas = tab.evaluate(SLIDERS)
     full = server.session.preview_images(alphas, "1,3,5", 0.7)
     np.testing.assert_array_equal(last[:R, 2 * (R + PAD):], full[0, 2])
-    low = first[:R, 2 * (R + PAD):]
-    assert (low.reshape(8, 4, 8, 4, 3) == low[::4, ::4][:, None, :, None]).all()  # 8 px pixels, enlarged 4x
-    assert (first[R + PAD:2 * R + PAD, 2 * (R + PAD):] == 230).all()  # seed 3 waits its turn (placeholder)
+    # The first image is the grid at 8 px (the blend's 8 px image, seeds 3 and 5 waiting), drawn as wide as the
+    # full grid.
+    assert first.shape == (3 * 8 + 2 * PAD, 3 * 8 + 2 * PAD, 3)
+    blend_cells = [first[r * (8 + PAD):r * (8 + PAD) + 8, 2 * (8 + PAD):] for r in range(3)]
+    assert not (blend_cells[0] == 230).all() and (blend_cells[1] == 230).all() and (blend_cells[2] == 230).all()
+    widths = {width for _, _, _, width in shown if width}
+    assert widths == {f"{(3 * R + 2 * PAD) * 5}px"}, widths  # zoom 5 for 32 px models
 
 
 def test_dragging_a_slider_previews_while_it_moves_with_fewer_requests_than_moves(tab):

@@ -37,10 +37,10 @@ def low_session(pair_paths):
     s.close()
 
 
-def blend_cell(png: bytes, row: int) -> np.ndarray:
+def blend_cell(png: bytes, row: int, size: int = R, col: int = 2) -> np.ndarray:
     image = decode(png)
-    top, left = row * (R + PAD), 2 * (R + PAD)
-    return image[top:top + R, left:left + R]
+    top, left = row * (size + PAD), col * (size + PAD)
+    return image[top:top + size, left:left + size]
 
 
 def reference(session: BlendSession, alphas, seed: int, psi: float, stop: int | None = None) -> np.ndarray:
@@ -55,13 +55,16 @@ def reference(session: BlendSession, alphas, seed: int, psi: float, stop: int | 
             return to_uint8(G.synthesis(seeds_to_ws(G, [seed], psi), noise_mode="const"))[0]
     live = LiveBlend(session._base.g_ema, session._transfer.g_ema, session._base.g_config)
     image = live.render("r", live.latents([seed], psi), alphas, stop_resolution=stop).image
-    factor = R // stop
-    return to_uint8(image)[0].repeat(factor, axis=0).repeat(factor, axis=1)
+    return enlarged(to_uint8(image)[0], R // stop)
+
+
+def enlarged(image: np.ndarray, factor: int) -> np.ndarray:
+    return image.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def test_the_low_stage_resolution_rules():
-    assert low_resolution([4, 8, 16, 32, 64, 128, 256, 512, 1024], "skip") == 128
-    assert low_resolution([4, 8, 16, 32, 64, 128, 256], "skip") == 32
+    assert low_resolution([4, 8, 16, 32, 64, 128, 256, 512, 1024], "skip") == 64
+    assert low_resolution([4, 8, 16, 32, 64, 128, 256], "skip") == 64
     assert low_resolution([4, 8, 16, 32, 64], "skip") is None  # small models: the full render is fast
     assert low_resolution([4, 8, 16, 32], "resnet", 8) is None  # no image before the last block
     assert low_resolution([4, 8, 16, 32], "skip", 0) is None
@@ -71,10 +74,15 @@ def test_the_low_stage_resolution_rules():
 
 def test_stages_show_the_low_resolution_image_first_then_full_rows_continuing_the_same_blocks(low_session):
     s, alphas, psi = low_session, [0.2, 0.9, 0.4, 0.6], 0.7
+    base = s.preview_images([0.0] * 4, "1", psi)[0, 0].astype(np.float32)  # (its α differs from the 4 px block on)
     png, meta = s.preview_result(alphas, "1,2,3", psi, full_rows=0)
-    assert meta == {"stage": "low", "final": False, "full_rows": 0, "rows": 3, "low_resolution": 8, "blocks": 2}
-    np.testing.assert_array_equal(blend_cell(png, 0), reference(s, alphas, 1, psi, stop=8))
-    assert (blend_cell(png, 1) == 230).all() and (blend_cell(png, 2) == 230).all()  # their turn comes later
+    assert meta == {"stage": "low", "final": False, "full_rows": 0, "rows": 3, "low_resolution": 8, "blocks": 2,
+                    "scale": 4, "width": 3 * R + 2 * PAD}
+    # The first answer is the whole grid at 8 px: the blend's 8 px image, the base and transfer shrunk.
+    assert decode(png).shape == (3 * 8 + 2 * PAD, 3 * 8 + 2 * PAD, 3)
+    np.testing.assert_array_equal(enlarged(blend_cell(png, 0, 8), 4), reference(s, alphas, 1, psi, stop=8))
+    assert (blend_cell(png, 1, 8) == 230).all() and (blend_cell(png, 2, 8) == 230).all()  # their turn comes later
+    np.testing.assert_array_equal(blend_cell(png, 0, 8, col=0), np.rint(base.reshape(8, 4, 8, 4, 3).mean((1, 3))))
 
     png, meta = s.preview_result(alphas, "1,2,3", psi, full_rows=1)
     # seed 1 continues at 16 px (2 blocks), seed 2 runs up to its low stage (2 blocks)
@@ -187,6 +195,7 @@ def test_the_server_answers_409_to_a_superseded_preview_and_sends_the_stage(pair
         with post({"alphas": [0.5] * 4, "seeds": "1,2", "psi": 0.7, "full_rows": 0, "stream": "t", "seq": 3}) as res:
             assert res.headers["X-Preview-Stage"] == "low" and res.headers["X-Preview-Low-Resolution"] == "16"
             assert res.headers["X-Preview-Full-Rows"] == "0" and res.headers["X-Preview-Rows"] == "2"
+            assert res.headers["X-Preview-Scale"] == "2" and res.headers["X-Preview-Width"] == str(3 * R + 2 * PAD)
         with pytest.raises(urllib.error.HTTPError) as err:
             post({"alphas": [0.5] * 4, "seeds": "1,2", "psi": 0.7, "stream": "t", "seq": 2})
         assert err.value.code == 409 and json.loads(err.value.read())["superseded"] is True

@@ -3,7 +3,7 @@
 A slider move with a big model should show something at once and never queue behind work nobody wants:
 
 - **Low-resolution first.** Skip generators carry an RGB image at every block, so the blend's image at a
-  low block resolution (:func:`low_resolution`, R/8 from 256 px up) comes after a fraction of the work;
+  low block resolution (:func:`low_resolution`, 64 px from 256 px up) comes after a fraction of the work;
   the page shows it, then asks for the full-resolution rows one by one (``full_rows`` = 1, 2, ...), each
   continuing the cached block outputs of :class:`~styleblend.blend.live.LiveBlend` (no block runs twice).
 - **Stale requests stop.** While a slider is dragged the page sends a preview request per throttle tick,
@@ -22,6 +22,9 @@ from ..errors import InvalidArgumentError
 
 #: models from this resolution up get a low-resolution stage by default (below it a full render is fast)
 LOW_STAGE_FROM = 256
+#: the default low stage: the blocks up to 64 px are about a tenth of a 1024 px config-f pass's FLOPs, and
+#: 64 px still shows pose, shape and colours
+LOW_STAGE = 64
 #: streams (browser tabs) the gate remembers; the oldest is forgotten first
 MAX_STREAMS = 64
 MAX_STREAM_CHARS = 64
@@ -34,9 +37,8 @@ class PreviewSuperseded(Exception):
 def low_resolution(block_resolutions: list[int], architecture: str, requested: int | None = None) -> int | None:
     """The block resolution of the low-resolution stage, or None when the model has none.
 
-    ``requested`` None picks R/8 for models of :data:`LOW_STAGE_FROM` px and up (a 1024 px model: 128 px,
-    about a quarter of the FLOPs of a config-f pass), none below; 0 turns the stage off. Only skip generators
-    have an image before the last block.
+    ``requested`` None picks :data:`LOW_STAGE` px for models of :data:`LOW_STAGE_FROM` px and up, none below;
+    0 turns the stage off. Only skip generators have an image before the last block.
 
     Raises:
         InvalidArgumentError: ``requested`` is not a block resolution below the output resolution.
@@ -45,7 +47,7 @@ def low_resolution(block_resolutions: list[int], architecture: str, requested: i
     if architecture != "skip" or requested == 0:
         return None
     if requested is None:
-        return top // 8 if top >= LOW_STAGE_FROM and top // 8 in block_resolutions else None
+        return LOW_STAGE if top >= LOW_STAGE_FROM and LOW_STAGE in block_resolutions else None
     if requested not in block_resolutions[:-1]:
         raise InvalidArgumentError(f"low preview resolution {requested} must be one of the block resolutions "
                                    f"below the output, {block_resolutions[:-1]}, or 0 for none")

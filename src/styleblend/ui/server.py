@@ -16,7 +16,8 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     POST /api/preset       {kind, res?, from_res?, to_res?, centre?, width?, flip?} -> {alphas, spec}
     POST /api/preview      {alphas, seeds, psi, mapping, full_rows?, stream?, seq?}
                            -> PNG rows=seeds, cols base|transfer|blend (headers X-Preview-Stage: low|full,
-                           X-Preview-Full-Rows, X-Preview-Low-Resolution); a request superseded by a newer
+                           X-Preview-Full-Rows, X-Preview-Low-Resolution, X-Preview-Scale: the first stage's grid
+                           is shrunk by it, X-Preview-Width: draw it so wide); a request superseded by a newer
                            one of its stream answers 409 {"error", "superseded": true} (ui/progressive.py)
     POST /api/seeds        {start, psi, count?}                -> PNG grid of base thumbnails (headers X-Seeds:
                            '3,4,...', X-Seed-Columns, X-Seed-Thumb: px) for the seed browser
@@ -372,7 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
                                            stream=_field(d, "stream", str, None), seq=_field(d, "seq", integer, None))
         self._png(png, start, {"X-Schedule": session.schedule(alphas).spec(), "X-Preview-Stage": meta["stage"],
                                "X-Preview-Full-Rows": str(meta["full_rows"]), "X-Preview-Rows": str(meta["rows"]),
-                               "X-Preview-Low-Resolution": str(meta["low_resolution"] or "")})
+                               "X-Preview-Low-Resolution": str(meta["low_resolution"] or ""),
+                               "X-Preview-Scale": str(meta["scale"]), "X-Preview-Width": str(meta["width"])})
 
     def seeds(self) -> None:
         start = time.perf_counter()

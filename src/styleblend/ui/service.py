@@ -97,7 +97,7 @@ class BlendSession:
             the base is the bundled base. With an encoder a photo's latent is shown at once and refined in
             the background; without one it is optimised ('fast', ``embed_steps``).
         refine_steps: default refinement steps after the encoder's prediction (0: the prediction alone).
-        low_preview: the block resolution of the previews' low-resolution stage (:mod:`.progressive`); None: R/8
+        low_preview: the block resolution of the previews' low-resolution stage (:mod:`.progressive`); None: 64 px
             from 256 px up, none below; 0: none. A later base of another size falls back to its default.
 
     Raises:
@@ -427,7 +427,9 @@ class BlendSession:
             stream, seq: the request's tab and number: a request of the same stream with a higher number,
                 even one still waiting, makes this one stop between two blocks with :class:`PreviewSuperseded`.
         Returns:
-            the PNG and {'stage': 'low' | 'full', 'final', 'full_rows', 'rows', 'low_resolution', 'blocks'}.
+            the PNG and {'stage': 'low' | 'full', 'final', 'full_rows', 'rows', 'low_resolution', 'blocks',
+            'scale', 'width'}: the first stage (``full_rows`` 0) is the grid at the low resolution, every cell
+            shrunk by 'scale' (the page draws it 'width' px wide, the full grid's width); the others are full size.
         """
         if full_rows is not None and not 0 <= int(full_rows) <= MAX_SEEDS:
             raise InvalidArgumentError(f"full rows {full_rows} must be in [0, {MAX_SEEDS}]")
@@ -440,9 +442,16 @@ class BlendSession:
                 self._pngs.move_to_end(pk)
                 self._current = key
                 png, meta = self._pngs[pk]
-                return png, dict(meta, blocks=0)
+                return png, dict(meta, blocks=0)  # cached: no block ran
             self.stats["png_misses"] += 1
             cells, meta = self._preview_cells(key[0], seeds_t, psi, key[1], full_rows, superseded)
+            size = cells.shape[2]
+            meta = dict(meta, scale=1, width=3 * size + 2 * PAD)
+            if meta["stage"] == "low" and meta["full_rows"] == 0:
+                # The first answer is the whole grid at the low resolution: a 1024 px grid would take longer to
+                # encode as PNG than the blocks up to 64 px take to run. The page draws it at the full width.
+                meta["scale"] = size // meta["low_resolution"]
+                cells = shrink(cells, meta["scale"])
             png = png_bytes(make_grid(cells.reshape(-1, *cells.shape[2:]), cols=3, pad=PAD))
             if meta["final"]:  # a stage depends on what happened to be cached: only the final grid is kept
                 self._pngs[pk] = (png, meta)
@@ -653,6 +662,16 @@ class BlendSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def shrink(cells: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 [..., R, R, C] -> [..., R/factor, R/factor, C] by the mean of each factor x factor square (exact for
+    cells that were pixel-repeated by ``factor``, as a low-resolution blend cell is)."""
+    if factor == 1:
+        return cells
+    *lead, h, w, c = cells.shape
+    squares = cells.reshape(*lead, h // factor, factor, w // factor, factor, c).astype(np.float32)
+    return np.rint(squares.mean(axis=(-4, -2))).astype(np.uint8)
 
 
 def _workdir_candidate() -> Path:

@@ -108,12 +108,13 @@ function toDataURL(blob) {
 }
 
 // Show a PNG response asked for under models ``version``; small models are enlarged with crisp pixels.
+// ``width``: the image's width in model pixels when it is not its own (a low-resolution preview stage).
 // Returns false (and draws nothing) when the models changed meanwhile.
-async function showImage(img, res, version) {
+async function showImage(img, res, version, width) {
   const url = await toDataURL(await res.blob());
   if (version !== modelsVersion) return false;
   const zoom = Math.max(1, Math.floor(160 / (info ? info.img_resolution : 64)));
-  img.onload = () => { img.style.width = `${img.naturalWidth * zoom}px`; };
+  img.onload = () => { img.style.width = `${(width || img.naturalWidth) * zoom}px`; };
   img.src = url;
   img.dataset.models = String(version);
   return true;

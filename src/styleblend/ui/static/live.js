@@ -56,7 +56,8 @@ async function runPreview() {
       const stage = res.headers.get("X-Preview-Stage") || "full";
       const fullRows = Number(res.headers.get("X-Preview-Full-Rows") || 0);
       const rows = Number(res.headers.get("X-Preview-Rows") || 0);
-      if (!await showImage(img, res, version) || request !== previewRequest) return;
+      const width = Number(res.headers.get("X-Preview-Width")) || undefined;  // the first stage is smaller
+      if (!await showImage(img, res, version, width) || request !== previewRequest) return;
       img.dataset.seq = String(++previewSeq);
       img.dataset.stage = stage;
       img.dataset.fullRows = String(fullRows);
