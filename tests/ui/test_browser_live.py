@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 import numpy as np
 import pytest
@@ -99,11 +100,7 @@ def test_the_low_resolution_preview_appears_first_and_the_full_image_replaces_it
     assert widths == {f"{(3 * R + 2 * PAD) * 5}px"}, widths  # zoom 5 for 32 px models
 
 
-def test_dragging_a_slider_previews_while_it_moves_with_fewer_requests_than_moves(tab):
-    requests = []
-    tab.on("request", lambda r: requests.append(r) if r.url.endswith("/api/preview") else None)
-    # A drag as the browser sees it: the slider's value and an input event every 15 ms for 1.5 s.
-    drag = tab.evaluate("""async () => {
+DRAG = """async () => {
       const slider = document.getElementById('alpha-16');
       const img = document.getElementById('preview');
       const seq0 = Number(img.dataset.seq);
@@ -116,7 +113,14 @@ def test_dragging_a_slider_previews_while_it_moves_with_fewer_requests_than_move
         await new Promise((resolve) => setTimeout(resolve, 15));
       }
       return { moves, drawn: Number(img.dataset.seq) - seq0, ms: performance.now() - t0 };
-    }""")
+    }"""
+
+
+def test_dragging_a_slider_previews_while_it_moves_with_fewer_requests_than_moves(tab):
+    requests = []
+    tab.on("request", lambda r: requests.append(r) if r.url.endswith("/api/preview") else None)
+    # A drag as the browser sees it: the slider's value and an input event every 15 ms for 1.5 s.
+    drag = tab.evaluate(DRAG)
     assert drag["drawn"] >= 2, f"no preview while the slider moved: {drag}"
     started = len({r.post_data_json["seq"] for r in requests})
     # Throttled (one start per 120 ms at most, plus the first and the last position), far fewer than the moves.
@@ -125,6 +129,21 @@ def test_dragging_a_slider_previews_while_it_moves_with_fewer_requests_than_move
     tab.wait_for_function("document.getElementById('preview').dataset.stage === 'full' && "
                           "document.getElementById('preview-status').textContent.includes('16:0,')")
     assert tab.evaluate(SLIDERS)[2] == 0.0
+
+
+def test_a_drag_shows_previews_even_when_each_render_takes_longer_than_the_throttle(tab, server, monkeypatch):
+    """A request's first answer is never superseded: with 0.4 s renders and a new position every 120 ms, a page
+    that let every newer request replace the last one would draw nothing until the drag ended."""
+    session = server.session
+    render = session._render_blend
+
+    def slow(*args, **kwargs):
+        time.sleep(0.4)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(session, "_render_blend", slow)
+    drag = tab.evaluate(DRAG)
+    assert drag["drawn"] >= 2, f"no preview while the slider moved: {drag}"
 
 
 def test_undo_and_redo_walk_through_alpha_changes_with_buttons_and_keys(tab):

@@ -2,7 +2,8 @@
 
 :mod:`.service` holds all the logic (no web imports; usable from a notebook) with :mod:`.inputs`
 (validation), :mod:`.photo` (the photo panel: encoder, embedding jobs, toonify) over :mod:`.embedding`
-(photo -> W+ job) and :mod:`.images` (PNG and grid helpers); :mod:`.jobs` runs long work in threads with
+(photo -> W+ job), :mod:`.progressive` (low-resolution preview stages, superseded previews stopped),
+:mod:`.seeds` (the seed browser) and :mod:`.images` (PNG and grid helpers); :mod:`.jobs` runs long work in threads with
 progress and cancellation; :mod:`.server` is the thin stdlib HTTP layer and ``static/`` the page. Start it with ``styleblend ui``. Importing this package loads no models and
 starts no server.
 """

@@ -54,7 +54,7 @@ from ..nn import Generator
 from ..nn.naming import generator_layers, param_info
 from ..render import render_ws
 from .embedding import DEFAULT_REFINE_STEPS
-from .images import PAD, enlarge, png_bytes
+from .images import PAD, enlarge, png_bytes, shrink
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
 from .photo import PhotoHost, PhotoPanel
@@ -352,8 +352,9 @@ class BlendSession:
             live = LiveBlend(self._base.g_ema, self._transfer.g_ema, self._base.g_config, mapping=mapping,
                              device=self.device, max_latents=2 * MAX_SEEDS)
             self._lives[mapping] = live
-        size = self._base.g_config.img_resolution
         low = self._low if full_rows is not None and full_rows < len(seeds) else None
+        # The first stage is drawn small (see preview_result): its cells stay at the low resolution.
+        size = low if low is not None and full_rows == 0 else self._base.g_config.img_resolution
         ws = live.latents(seeds, psi)
         before, cells = live.blocks_run, []
         try:
@@ -377,11 +378,14 @@ class BlendSession:
                                        "full_rows": len(seeds) if final else full_rows, "rows": len(seeds),
                                        "low_resolution": self._low, "blocks": live.blocks_run - before}
 
-    def _column(self, model: str, seeds: tuple[int, ...], psi: float) -> np.ndarray:
-        """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
-        ck = (model, seeds, psi)
+    def _column(self, model: str, seeds: tuple[int, ...], psi: float, size: int | None = None) -> np.ndarray:
+        """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves), shrunk to
+        ``size`` px for a low-resolution stage."""
+        full = self._base.g_config.img_resolution
+        ck = (model, seeds, psi, size or full)
         if ck not in self._columns:
-            self._columns[ck] = self._render_seeds(model, self._current, seeds, psi)
+            self._columns[ck] = self._render_seeds(model, self._current, seeds, psi) if size in (None, full) \
+                else shrink(self._column(model, seeds, psi), full // size)
             while len(self._columns) > 32:
                 self._columns.popitem(last=False)
         return self._columns[ck]
@@ -407,7 +411,9 @@ class BlendSession:
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
             blend, meta = self._render_blend(key, seeds_t, psi, full_rows, superseded)
             self._current = key
-            cells = np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
+            size = blend.shape[1]
+            cells = np.stack([self._column("base", seeds_t, psi, size), self._column("transfer", seeds_t, psi, size),
+                              blend], 1)
             return cells, meta
 
     def preview(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
@@ -445,13 +451,10 @@ class BlendSession:
                 return png, dict(meta, blocks=0)  # cached: no block ran
             self.stats["png_misses"] += 1
             cells, meta = self._preview_cells(key[0], seeds_t, psi, key[1], full_rows, superseded)
-            size = cells.shape[2]
-            meta = dict(meta, scale=1, width=3 * size + 2 * PAD)
-            if meta["stage"] == "low" and meta["full_rows"] == 0:
-                # The first answer is the whole grid at the low resolution: a 1024 px grid would take longer to
-                # encode as PNG than the blocks up to 64 px take to run. The page draws it at the full width.
-                meta["scale"] = size // meta["low_resolution"]
-                cells = shrink(cells, meta["scale"])
+            # The first stage's answer is the whole grid at the low resolution (a 1024 px grid would take longer to
+            # shrink and encode than the blocks up to 64 px take to run); the page draws it at the full width.
+            full = self._base.g_config.img_resolution
+            meta = dict(meta, scale=full // cells.shape[2], width=3 * full + 2 * PAD)
             png = png_bytes(make_grid(cells.reshape(-1, *cells.shape[2:]), cols=3, pad=PAD))
             if meta["final"]:  # a stage depends on what happened to be cached: only the final grid is kept
                 self._pngs[pk] = (png, meta)
@@ -662,16 +665,6 @@ class BlendSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def shrink(cells: np.ndarray, factor: int) -> np.ndarray:
-    """uint8 [..., R, R, C] -> [..., R/factor, R/factor, C] by the mean of each factor x factor square (exact for
-    cells that were pixel-repeated by ``factor``, as a low-resolution blend cell is)."""
-    if factor == 1:
-        return cells
-    *lead, h, w, c = cells.shape
-    squares = cells.reshape(*lead, h // factor, factor, w // factor, factor, c).astype(np.float32)
-    return np.rint(squares.mean(axis=(-4, -2))).astype(np.uint8)
 
 
 def _workdir_candidate() -> Path:

@@ -8,6 +8,8 @@
 // Previews: throttled while dragging; each request is numbered in this tab's stream, and the server stops
 // rendering one that a newer request superseded (409). A big model answers first with a low-resolution stage
 // (X-Preview-Stage: low), then the page asks for the full-resolution rows one by one until the grid is final.
+// A request's first answer is never superseded (a new one waits for it): otherwise, where a render takes
+// longer than the throttle, every request would be replaced before it drew and a drag would show nothing.
 
 const PREVIEW_THROTTLE_MS = 120;  // at most one new preview request per this while a slider moves
 const previewStream = Math.random().toString(36).slice(2, 12);
@@ -15,6 +17,8 @@ let previewRequest = 0;       // number of the newest preview request of this ta
 let previewTimer = null;
 let previewLastStart = -Infinity;
 let previewSeq = 0;           // +1 per image drawn (tests and the status line follow it)
+let previewFirstPending = false;  // a request waits for its first answer
+let previewQueued = false;        // the sliders moved meanwhile: preview them when it arrives
 
 // delay 0: now (a seeds / ψ / mapping change); otherwise throttled: the first move of a drag is previewed at
 // once, later moves at most every PREVIEW_THROTTLE_MS, and the last position always.
@@ -29,8 +33,18 @@ function schedulePreview(delay) {
   const wait = Math.max(0, previewLastStart + PREVIEW_THROTTLE_MS - performance.now());
   previewTimer = setTimeout(() => {
     previewTimer = null;
-    runPreview();
+    if (previewFirstPending) previewQueued = true;
+    else runPreview();
   }, wait);
+}
+
+// The first answer of the newest request arrived (or failed): a position queued meanwhile goes out now.
+function previewFirstDone() {
+  previewFirstPending = false;
+  if (previewQueued) {
+    previewQueued = false;
+    schedulePreview();
+  }
 }
 
 async function runPreview() {
@@ -39,6 +53,13 @@ async function runPreview() {
   const control = $("seeds");
   clearError(control);
   const img = $("preview");
+  let first = true;
+  const firstDone = () => {
+    if (!first) return;
+    first = false;
+    if (request === previewRequest) previewFirstDone();
+  };
+  previewFirstPending = true;
   try {
     const started = performance.now();
     const version = modelsVersion;
@@ -61,6 +82,7 @@ async function runPreview() {
       img.dataset.seq = String(++previewSeq);
       img.dataset.stage = stage;
       img.dataset.fullRows = String(fullRows);
+      firstDone();  // drawn: a position queued meanwhile may go out (and supersede the next stages)
       const total = Math.round(performance.now() - started);
       const low = res.headers.get("X-Preview-Low-Resolution");
       const shown = stage === "low" ? ` · ${fullRows} of ${rows} seeds at full resolution, the next at ${low} px`
@@ -76,6 +98,8 @@ async function runPreview() {
     if (toonReady) scheduleToonify();
   } catch (e) {
     if (request === previewRequest) showError(e.message, e.control || control);
+  } finally {
+    firstDone();
   }
 }
 
