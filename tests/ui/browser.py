@@ -132,6 +132,9 @@ def screenshot(base: str | None, transfer: str | None, out: Path, photo: Path | 
             # The final latent: refined after an encoder, or optimised without one.
             page.wait_for_function("['refined', 'optimised'].includes("
                                    "document.getElementById('toonify-image').dataset.stage)", timeout=300_000)
+            page.click("#seed-browser summary")  # the seed browser, open
+            page.wait_for_function("document.getElementById('seed-grid').dataset.first === '0'", timeout=120_000)
+            page.wait_for_function("document.getElementById('preview').dataset.stage === 'full'", timeout=120_000)
             page.wait_for_timeout(300)
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=True)

@@ -101,6 +101,7 @@ def test_a_slider_move_renders_only_the_blocks_from_its_resolution_up(session):
     seeds, psi = "2,9", 0.6
     session.preview([0.0, 0.0, 0.0, 0.0], seeds, psi)
     blocks = session.stats["live_blocks"]
+    # A model without a low preview stage renders its seeds as one batch (test_progressive.py: one by one).
     moved = session.preview_images([0.0, 0.0, 0.0, 0.7], seeds, psi)  # the 32 px slider: the last block
     assert session.stats["live_blocks"] == blocks + 1
     session.preview_images([0.0, 0.4, 0.0, 0.7], seeds, psi)  # the 8 px slider: blocks 8, 16 and 32
