@@ -79,3 +79,24 @@ def test_bad_blocks_and_shapes_are_refused():
         synthesize_from_features(G, ws, feats[:, :3], 8)
     with pytest.raises(InvalidArgumentError, match="ws has shape"):
         synthesize_from_features(G, ws[:, :2], feats, 8)
+
+
+def test_blend_features_keep_the_pair_where_the_blend_is_the_base_and_carry_the_change_elsewhere():
+    from styleblend.nn.feature_space import blend_features
+
+    base = tiny_checkpoint(0)
+    transfer = finetuned(base)
+    G = base.generator("cpu")
+    ws = seeds_to_ws(G, [8], 1.0)
+    with torch.no_grad():
+        own, _ = block_output(G, ws, 8)
+        feats = own + 0.05 * torch.randn_like(own)
+        low_base = _blend(base, transfer, [0.0, 0.0, 1.0, 1.0])  # blocks 4-8 from the base
+        assert blend_features(G, low_base, ws, feats, 8) is feats
+        low_transfer = _blend(base, transfer, [1.0, 1.0, 0.0, 0.0])  # blocks 4-8 from the transfer
+        moved = blend_features(G, low_transfer, ws, feats, 8)
+        theirs, _ = block_output(low_transfer, ws, 8)
+        torch.testing.assert_close(moved - theirs, feats - own, rtol=0, atol=1e-6)
+        # the base's own features carry no change: the blend renders as from ws alone
+        torch.testing.assert_close(synthesize_from_features(low_transfer, ws, blend_features(G, low_transfer, ws,
+                                   own, 8), 8), low_transfer.synthesis(ws), rtol=0, atol=1e-5)

@@ -9,9 +9,18 @@ generator's own feature map at a coarse block r and let the blocks above r rende
     image        = blocks 2r..R (ws, feats, img_r)
 
 where ``feats`` replaces ``x_r``. With the generator's own ``x_r`` this is ``G.synthesis(ws)`` bit for bit
-(tests/nn/test_feature_space.py). A blended generator whose blocks up to r are the base's (a layer swap at
-r or above: α = 1 for the base there) computes the same ``x_r`` from the same ws, so the same feature map
-renders through the blend: a toonify of an (ws, feats) pair.
+(tests/nn/test_feature_space.py).
+
+**Through a blend** (:func:`blend_features`): the pair came from the base, so a blend gets the pair's
+*change* of the base's features, added to its own:
+
+    feats_blend = x_r^blend(ws) + (feats - x_r^base(ws))
+
+When the blend's blocks up to r are the base's (α = 0 there: ``Swap(r, flip=True)`` and the like), its
+``x_r`` is the base's and this is ``feats`` itself. The paper's layer swap (``Swap(16)``: blocks <= 16 from
+the transfer) is the other case: there the transfer's coarse blocks make the toon, and putting the base's
+features in their place would give back the base's reconstruction (measured in docs/projection.md), so the
+residual carries only the detail the W+ latent missed.
 
 The skip image at block r (skip architecture) is always recomputed from the ws rows of blocks <= r; only
 the features are replaced.
@@ -86,3 +95,18 @@ def synthesize_from_features(G: Generator, ws: torch.Tensor, feats: torch.Tensor
     _, out = G.synthesis.run_blocks(ws, feats, img, first=above, noise_mode=noise_mode, fused_modconv=fused_modconv)
     assert out is not None  # the last block always has a torgb
     return out
+
+
+def blend_features(base: Generator, blend: Generator, ws: torch.Tensor, feats: torch.Tensor, block_res: int,
+                   noise_mode: str = "const") -> torch.Tensor:
+    """The features to render ``(ws, feats)`` (a pair for ``base``) through ``blend`` at ``block_res``:
+    the blend's own features plus the pair's change of the base's (see the module docstring); exactly
+    ``feats`` when the blend's blocks up to r are the base's. Both generators of one architecture."""
+    if getattr(base, "cfg", None) != getattr(blend, "cfg", None):
+        raise InvalidArgumentError("the blend's architecture differs from the base's; features carry over only "
+                                   "between a base and blends of it (same architecture)")
+    own_base, _ = block_output(base, ws, block_res, noise_mode=noise_mode)
+    own_blend, _ = block_output(blend, ws, block_res, noise_mode=noise_mode)
+    if torch.equal(own_base, own_blend):
+        return feats  # the blend computes the base's features here: no rounding of feats - x + x
+    return own_blend + (feats.to(own_blend.dtype) - own_base)
