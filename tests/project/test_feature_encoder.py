@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,92 @@ def test_bad_files_and_options_are_refused(files, tmp_path):
         FeatureHeadConfig(img_resolution=32, img_channels=3, block_res=32, feat_channels=32)
     with pytest.raises(InvalidArgumentError, match="batch"):
         _opts(files, tmp_path / "x", batch=0)
+
+
+@pytest.fixture(scope="module")
+def head_file(files, tmp_path_factory):
+    """A head with a non-zero residual (so features differ from G's own), saved."""
+    _, _, G, _ = files
+    torch.manual_seed(3)
+    head = FeatureHead(FeatureHeadConfig.for_generator(G, 8, width=16, depth=2))
+    with torch.no_grad():
+        head.out.weight.normal_(std=0.05)
+    return save_feature_head(tmp_path_factory.mktemp("head") / "head.safetensors", head)
+
+
+def _photo(G, path):
+    from PIL import Image
+
+    from styleblend.media.images import to_uint8
+
+    with torch.no_grad():
+        a = to_uint8(G(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(0))))[0]
+    Image.fromarray(a).save(path)
+    return path
+
+
+def test_project_writes_the_features_beside_the_latent_and_they_render_the_image(files, head_file, tmp_path):
+    from PIL import Image
+
+    from styleblend.cli.main import main
+    from styleblend.latents.files import read_latent_file
+    from styleblend.media.images import to_uint8
+
+    network, enc, G, _ = files
+    photo = _photo(G, tmp_path / "photo.png")
+    assert main(["project", "--network", str(network), "--target", str(photo), "--outdir", str(tmp_path / "out"),
+                 "--method", "encoder", "--encoder", str(enc), "--steps", "0", "--feature-head", str(head_file),
+                 "--quiet"]) == 0
+    got = read_latent_file(tmp_path / "out" / "projected_w.npz", G.cfg)
+    assert got.feature_block == 8 and got.features is not None and got.meta["latent"] == "W+ + 8 px features"
+    ws, feats = torch.from_numpy(got.data), torch.from_numpy(got.features)
+    with torch.no_grad():
+        image = to_uint8(synthesize_from_features(G, ws, feats, 8))[0]
+        plain = to_uint8(G.synthesis(ws))[0]
+    shown = np.asarray(Image.open(tmp_path / "out" / "proj.png"))
+    assert np.array_equal(shown, image) and not np.array_equal(shown, plain)
+
+
+def test_the_head_needs_the_encoder_alone(files, head_file, tmp_path):
+    from styleblend.project.batch import prepare_job
+
+    network, enc, _, _ = files
+    with pytest.raises(InvalidArgumentError, match="steps"):
+        prepare_job(network, "encoder", encoder=enc, steps=5, feature_head=head_file)
+    with pytest.raises(InvalidArgumentError, match="steps"):
+        prepare_job(network, "fast", steps=0, feature_head=head_file)
+
+
+def test_toonify_renders_the_features_through_each_blend(files, head_file, tmp_path, no_vgg):
+    from styleblend.blend.core import blend_two
+    from styleblend.blend.schedules import Swap
+    from styleblend.io import Checkpoint, load_checkpoint
+    from styleblend.latents.files import read_latent_file
+    from styleblend.media.images import to_uint8
+    from styleblend.nn.feature_space import blend_features
+    from styleblend.project.toonify import toonify
+
+    from ..blend.conftest import finetuned
+
+    network, enc, G, _ = files
+    base_ckpt = tiny_checkpoint()
+    transfer = finetuned(base_ckpt)
+    paths = []
+    for name, flip in (("swap", False), ("flip", True)):  # blocks <= 8 from the transfer / from the base
+        state = blend_two(base_ckpt.g_ema, transfer.g_ema, Swap(8, flip=flip), base_ckpt.g_config)
+        paths.append(save_checkpoint(Checkpoint(g_config=base_ckpt.g_config, g_ema=state),
+                                     tmp_path / f"{name}.safetensors"))
+    photo = _photo(G, tmp_path / "photo.png")
+    r = toonify(network, paths, photo, tmp_path / "out", align=False, steps=0, encoder=enc, feature_head=head_file)
+    assert r.metrics["embedding"]["latent"].startswith("W+ + 8 px features")
+    saved = read_latent_file(tmp_path / "out" / "embeddings" / "features.npz", G.cfg)
+    ws, feats = torch.from_numpy(saved.data), torch.from_numpy(saved.features)
+    with torch.no_grad():
+        assert np.array_equal(r.reconstruction, to_uint8(synthesize_from_features(G, ws, feats, 8))[0])
+        for path in paths:
+            B = load_checkpoint(path).generator("cpu")
+            expected = to_uint8(synthesize_from_features(B, ws, blend_features(G, B, ws, feats, 8), 8))[0]
+            assert np.array_equal(r.toons[str(path)], expected)
+            assert not np.array_equal(r.toons[str(path)], to_uint8(B.synthesis(ws))[0])  # the features matter
+    with pytest.raises(InvalidArgumentError, match="feature_head"):
+        toonify(network, paths, photo, tmp_path / "o2", align=False, steps=3, encoder=enc, feature_head=head_file)
