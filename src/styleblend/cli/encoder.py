@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--out", required=True, type=Path, help="feature head file to write (.safetensors)")
     f.add_argument("--block", type=int, default=16, help="block resolution whose features are predicted (default 16)")
     f.add_argument("--images", default=None, metavar="DIR", help="optional folder of unlabelled real images")
-    f.add_argument("--kimg", type=float, default=None, help="thousand synthetic images (default 20; --resume: the run's)")
+    f.add_argument("--kimg", type=float, default=None,
+                   help="thousand synthetic images (default 20; --resume: the run's)")
     f.add_argument("--batch", type=int, default=8, help="synthetic images per step (default 8)")
     f.add_argument("--real-batch", type=int, default=8, help="real images per step with --images (default 8)")
     f.add_argument("--snap", type=float, default=0.5, help="write the head and the state every N kimg (default 0.5)")

@@ -36,21 +36,27 @@ import torch
 
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
+from .synthesis import SynthesisNetwork
 
 if TYPE_CHECKING:
     from ..types import Generator
 
 
-def check_block(G: Generator, block_res: int) -> int:
-    """The channels of block ``block_res``'s features; raises unless G is StyleGAN2 and r is an inner block."""
-    cfg = getattr(G, "cfg", None)
-    if not isinstance(cfg, GeneratorConfig):
+def _parts(G: Generator, block_res: int) -> tuple[GeneratorConfig, SynthesisNetwork]:
+    cfg, synthesis = getattr(G, "cfg", None), getattr(G, "synthesis", None)
+    if not isinstance(cfg, GeneratorConfig) or not isinstance(synthesis, SynthesisNetwork):
         raise InvalidArgumentError(f"rendering from features needs a StyleGAN2 generator (per-resolution synthesis "
                                    f"blocks); this is a {type(cfg).__name__}")
     inner = [int(r) for r in cfg.block_resolutions[:-1]]
     if block_res not in inner:
         raise InvalidArgumentError(f"feature block {block_res} px is not an inner block of this {cfg.img_resolution} "
                                    f"px model; choose one of {inner}", param="block_res")
+    return cfg, synthesis
+
+
+def check_block(G: Generator, block_res: int) -> int:
+    """The channels of block ``block_res``'s features; raises unless G is StyleGAN2 and r is an inner block."""
+    cfg, _ = _parts(G, block_res)
     return int(cfg.channels(block_res))
 
 
@@ -63,10 +69,9 @@ def block_output(G: Generator, ws: torch.Tensor, block_res: int, noise_mode: str
                  fused_modconv: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The generator's own state after block ``block_res``: features [N, C, r, r] and the skip image
     [N, img_channels, r, r] (None unless the architecture is 'skip'). Gradients flow if enabled."""
-    check_block(G, block_res)
+    _, synthesis = _parts(G, block_res)
     _check_ws(G, ws)
-    return G.synthesis.run_blocks(ws, None, None, last=block_res, noise_mode=noise_mode,
-                                  fused_modconv=fused_modconv)
+    return synthesis.run_blocks(ws, None, None, last=block_res, noise_mode=noise_mode, fused_modconv=fused_modconv)
 
 
 def synthesize_from_features(G: Generator, ws: torch.Tensor, feats: torch.Tensor, block_res: int,
@@ -79,20 +84,20 @@ def synthesize_from_features(G: Generator, ws: torch.Tensor, feats: torch.Tensor
     Raises:
         InvalidArgumentError: not StyleGAN2, a block that is not inner, or shapes that do not fit.
     """
-    channels = check_block(G, block_res)
+    cfg, synthesis = _parts(G, block_res)
+    channels = int(cfg.channels(block_res))
     _check_ws(G, ws)
     expected = (ws.shape[0], channels, block_res, block_res)
     if tuple(feats.shape) != expected:
         raise InvalidArgumentError(f"features have shape {tuple(feats.shape)}; block {block_res} of this model "
                                    f"needs {list(expected)} for {ws.shape[0]} latents")
     img = None
-    if G.cfg.synthesis.architecture == "skip":
+    if cfg.synthesis.architecture == "skip":
         # The skip image at r comes from the ws rows of blocks <= r; the features themselves are replaced.
-        _, img = G.synthesis.run_blocks(ws, None, None, last=block_res, noise_mode=noise_mode,
-                                        fused_modconv=fused_modconv)
-    cfg = G.cfg
+        _, img = synthesis.run_blocks(ws, None, None, last=block_res, noise_mode=noise_mode,
+                                      fused_modconv=fused_modconv)
     above = cfg.block_resolutions[list(cfg.block_resolutions).index(block_res) + 1]
-    _, out = G.synthesis.run_blocks(ws, feats, img, first=above, noise_mode=noise_mode, fused_modconv=fused_modconv)
+    _, out = synthesis.run_blocks(ws, feats, img, first=above, noise_mode=noise_mode, fused_modconv=fused_modconv)
     assert out is not None  # the last block always has a torgb
     return out
 

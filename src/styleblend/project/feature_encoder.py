@@ -79,6 +79,7 @@ class FeatureHeadConfig:
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
     nn.init.kaiming_normal_(conv.weight, a=0.2, nonlinearity="leaky_relu")
+    assert conv.bias is not None
     nn.init.zeros_(conv.bias)
     return conv
 
@@ -86,6 +87,8 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 class FeatureHead(nn.Module):
     """(target, recon, x_r) -> features at block r (see the module docstring). Buffer ``feat_std`` (the
     generator's feature scale at r; set by the trainer) normalises x_r on the way in and scales the residual."""
+
+    feat_std: torch.Tensor  # a buffer, declared for the type checker
 
     def __init__(self, cfg: FeatureHeadConfig) -> None:
         super().__init__()
@@ -105,6 +108,7 @@ class FeatureHead(nn.Module):
         self.body = nn.Sequential(*body)
         self.out = nn.Conv2d(cin, cfg.feat_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)  # zero residual at init: the features G itself computes from ws
+        assert self.out.bias is not None
         nn.init.zeros_(self.out.bias)
         self.register_buffer("feat_std", torch.ones([]))
         self.meta: dict[str, Any] = {}

@@ -23,7 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ from ..io.atomic import atomic_path
 from ..io.digest import file_sha256
 from ..io.safe_torch_load import safe_torch_load
 from ..nn.feature_space import block_output, synthesize_from_features
-from ..train.loop import DataOrder, derive_seed
+from ..train.loop import DataOrder
 from .encoder import encode, load_encoder
 from .encoder_train import EncoderTrainOptions, _RealImages, recon_loss, sample_ws
 from .feature_encoder import FeatureHead, FeatureHeadConfig, feature_scale, save_feature_head
@@ -141,7 +141,7 @@ def train_feature_head(options: FeatureTrainOptions, *, resume_state: dict[str, 
     else:
         head.feat_std.fill_(feature_scale(G, r))
     feat_var = float(head.feat_std) ** 2
-    w_std = float(E.w_std)
+    w_std = float(cast(torch.Tensor, E.w_std))
     draw = EncoderTrainOptions(network=options.network, out=options.out, batch=options.batch, seed=options.seed)
 
     def predict(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -167,7 +167,7 @@ def train_feature_head(options: FeatureTrainOptions, *, resume_state: dict[str, 
     count, t0, n0, ran = 0, time.time(), cur_nimg, 0
     last: dict[str, Any] = {}
     while cur_nimg < total:
-        ws_true = sample_ws(G, draw, step, w_std, device)
+        ws_true = sample_ws(cast(torch.nn.Module, G), draw, step, w_std, device)
         with torch.no_grad():
             x_true, _ = block_output(G, ws_true, r, fused_modconv=fused)
             target = synthesize_from_features(G, ws_true, x_true, r, fused_modconv=fused)

@@ -41,9 +41,9 @@ from ..io import Checkpoint, load_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.digest import file_sha256
 from ..latents.files import save_latents
-from ..nn.feature_space import blend_features, block_output, synthesize_from_features
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..metrics.quality import summarize
+from ..nn.feature_space import blend_features, block_output, synthesize_from_features
 from .batch import prepare_job
 from .embedding import embed_photo
 from .projector import ProjectionCallback, synthesize
