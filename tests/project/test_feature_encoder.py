@@ -188,3 +188,25 @@ def test_toonify_renders_the_features_through_each_blend(files, head_file, tmp_p
             assert not np.array_equal(r.toons[str(path)], to_uint8(B.synthesis(ws))[0])  # the features matter
     with pytest.raises(InvalidArgumentError, match="feature_head"):
         toonify(network, paths, photo, tmp_path / "o2", align=False, steps=3, encoder=enc, feature_head=head_file)
+
+
+def test_a_head_of_another_encoder_is_warned_about_and_bundled_resolves(files, head_file, tmp_path, caplog):
+    import logging
+
+    from styleblend.errors import MissingWeightsError
+    from styleblend.models import bundled_feature_head_path, resolve_feature_head
+    from styleblend.project.feature_encoder import check_head_encoder
+
+    _, enc, G, _ = files
+    head = FeatureHead(FeatureHeadConfig.for_generator(G, 8, width=16, depth=2))
+    head.meta = {"encoder_sha256": "0" * 64}
+    with caplog.at_level(logging.WARNING, logger="styleblend.project.feature_encoder"):
+        check_head_encoder(head, enc)
+    assert "another encoder" in caplog.text
+    assert resolve_feature_head(None) is None and resolve_feature_head(str(head_file)) == head_file
+    bundled = bundled_feature_head_path()
+    if bundled is None:
+        with pytest.raises(MissingWeightsError):
+            resolve_feature_head("bundled")
+    else:
+        assert resolve_feature_head("bundled") == bundled and load_feature_head(bundled).cfg.block_res == 16

@@ -43,9 +43,9 @@ def add_projection_options(p: argparse.ArgumentParser, device: bool = True, meth
                        help="encoder for --method encoder (from 'styleblend encoder train')")
         p.add_argument("--feature-head", default=None, metavar="FILE",
                        help="with --method encoder --steps 0: also predict the generator's feature map at the head's "
-                            "block (from 'styleblend encoder train-features'); the result is 'W+ + r px features', "
-                            "not a pure latent: the .npz gets a 'features' entry that renders with it, and editing "
-                            "the W+ part still works")
+                            "block (from 'styleblend encoder train-features', or 'bundled' for the bundled "
+                            "encoder's); the result is 'W+ + r px features', not a pure latent: the .npz gets a "
+                            "'features' entry that renders with it, and editing the W+ part still works")
     p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")

@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     if not any("--feature-head" in a.option_strings for a in p._actions):
         p.add_argument("--feature-head", default=None, type=Path, metavar="FILE",
                        help="with --steps 0: also predict the base's feature map at the head's block (styleblend "
-                            "encoder train-features) and render it through each blend; the result is 'W+ + r px "
-                            "features', not a pure latent")
+                            "encoder train-features; 'bundled': the bundled encoder's) and render it through each "
+                            "blend; the result is 'W+ + r px features', not a pure latent")
     g = p.add_argument_group("pivotal tuning (PTI)")
     g.add_argument("--pti", action="store_true",
                    help="tune the base on the photo as a low-rank delta (at most --pti-budget of G's parameters) and "

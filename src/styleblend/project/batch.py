@@ -232,10 +232,14 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         refine = ENCODER_DEFAULT_STEPS if steps is None else int(steps)
     head: FeatureHead | None = None
     if feature_head is not None:
-        from .feature_encoder import load_feature_head
+        from ..models import resolve_feature_head
+        from .feature_encoder import check_head_encoder, load_feature_head
 
+        feature_head = resolve_feature_head(feature_head)
+        assert feature_head is not None and encoder is not None  # checked above
         head = load_feature_head(feature_head, device)
         head.check_generator(G)
+        check_head_encoder(head, encoder)
     init_ws = None
     init_mode = init
     if init is not None and init not in INITS:

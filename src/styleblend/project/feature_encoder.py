@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ from .encoder import Encoder, encode
 
 if TYPE_CHECKING:
     from ..types import Generator
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 METADATA_KEY = "styleblend_feature_head"
@@ -129,6 +132,17 @@ class FeatureHead(nn.Module):
             raise ArchitectureMismatchError(f"the feature head was trained for a generator with (resolution, "
                                             f"channels, features at {self.cfg.block_res} px) = {mine}; this one "
                                             f"has {theirs}")
+
+
+def check_head_encoder(head: FeatureHead, encoder: str | Path) -> None:
+    """Warn when ``head`` was trained on another encoder file than ``encoder`` (its inputs are that encoder's
+    W+ and reconstruction, so another encoder's give it inputs it never saw)."""
+    from ..io.digest import file_sha256
+
+    trained = head.meta.get("encoder_sha256")
+    if trained and trained != file_sha256(encoder):
+        log.warning("the feature head was trained with another encoder (sha256 %s...) than %s; its features fit "
+                    "that encoder's predictions", str(trained)[:12], Path(encoder).name)
 
 
 def encode_features(encoder: Encoder, head: FeatureHead, G: Generator, img: torch.Tensor,

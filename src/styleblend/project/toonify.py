@@ -241,11 +241,15 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
     target_u8, ws = embedded.target, embedded.ws
     feats, head_block = None, 0
     if feature_head is not None:
-        from .feature_encoder import load_feature_head
+        from ..models import resolve_feature_head
+        from .feature_encoder import check_head_encoder, load_feature_head
 
         t0 = time.perf_counter()
+        feature_head = resolve_feature_head(feature_head)
+        assert feature_head is not None and encoder_path is not None  # checked above
         head = load_feature_head(feature_head, device)
         head.check_generator(G)
+        check_head_encoder(head, encoder_path)
         head_block = head.cfg.block_res
         with torch.no_grad():
             dev_ws = ws.to(next(G.parameters()).device)
