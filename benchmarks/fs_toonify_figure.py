@@ -5,7 +5,8 @@
 
 Rows: the first ``count`` held-out Noto emoji (data/emoji/heldout-google). Columns: target | base from W+ |
 base from W+ + features | blend from W+ | blend with the base's features put in place of the blend's own at r
-('replace') | blend with the head's residual added to the blend's own features at r ('residual').
+('replace') | blend with the pair's change of the base's features added to the blend's own at r ('residual',
+:func:`styleblend.nn.feature_space.blend_features`, what toonify renders).
 The blend: the bundled base (noto) and transfer (twemoji), Swap(swap) (structure, i.e. blocks <= swap, from the
 transfer) or with --flip the reverse. Prints the PSNR of each reconstruction and how far each toon is from the
 W+ toon and from the base reconstruction (RMS over pixels, [-1, 1] scale).
@@ -29,7 +30,7 @@ from styleblend.media.images import from_uint8, make_grid, to_uint8  # noqa: E40
 from styleblend.media.load import list_images, load_image  # noqa: E402
 from styleblend.metrics.quality import psnr  # noqa: E402
 from styleblend.models import bundled_checkpoint, bundled_encoder_path  # noqa: E402
-from styleblend.nn.feature_space import block_output, synthesize_from_features  # noqa: E402
+from styleblend.nn.feature_space import blend_features, synthesize_from_features  # noqa: E402
 from styleblend.project.encoder import load_encoder  # noqa: E402
 from styleblend.project.feature_encoder import encode_features, load_feature_head  # noqa: E402
 
@@ -52,14 +53,12 @@ def main() -> int:
     target = torch.cat([from_uint8(load_image(f, resolution=64, channels=3)) for f in files])
     with torch.no_grad():
         ws, feats = encode_features(E, head, G, target)
-        own_base, _ = block_output(G, ws, r)
-        own_blend, _ = block_output(B, ws, r)
         cols = {
             "base W+": G.synthesis(ws),
             "base FS": synthesize_from_features(G, ws, feats, r),
             "blend W+": B.synthesis(ws),
             "blend FS replace": synthesize_from_features(B, ws, feats, r),
-            "blend FS residual": synthesize_from_features(B, ws, own_blend + (feats - own_base), r),
+            "blend FS residual": synthesize_from_features(B, ws, blend_features(G, B, ws, feats, r), r),
         }
     for name, img in cols.items():
         q = from_uint8(to_uint8(img))
