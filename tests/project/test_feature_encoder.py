@@ -210,3 +210,18 @@ def test_a_head_of_another_encoder_is_warned_about_and_bundled_resolves(files, h
             resolve_feature_head("bundled")
     else:
         assert resolve_feature_head("bundled") == bundled and load_feature_head(bundled).cfg.block_res == 16
+
+
+def test_train_features_cli_writes_a_head_and_resumes(files, tmp_path, capsys):
+    from styleblend.cli.main import main
+
+    network, enc, _, _ = files
+    out = tmp_path / "cli-head.safetensors"
+    args = ["encoder", "train-features", "--network", str(network), "--encoder", str(enc), "--out", str(out),
+            "--block", "8", "--batch", "4", "--kimg", "0.008", "--threads", "1"]
+    assert main(args) == 0
+    assert load_feature_head(out).meta["step"] == 2
+    assert main(args) != 0  # the state exists: a second start must be a --resume
+    assert "already has a run" in capsys.readouterr().err
+    assert main([*args[:-4], "--kimg", "0.016", "--resume", "--threads", "1"]) == 0
+    assert load_feature_head(out).meta["step"] == 4
