@@ -147,3 +147,42 @@ def test_one_layout_written_and_old_layouts_still_read(tmp_path):
         save_latents(tmp_path / "x.npz", ws, "w", {"meta_json": "x"})
     with pytest.raises(InvalidArgumentError, match=r"\[n, num_ws, w_dim\]"):
         save_latents(tmp_path / "x.npz", torch.randn(8), "w")
+
+
+def test_features_round_trip_and_older_files_have_none(tmp_path):
+    from styleblend.latents.files import read_latent_file, save_latents
+
+    cfg = tiny_config()
+    ws = torch.randn(2, cfg.num_ws, cfg.w_dim)
+    feats = torch.randn(2, cfg.channels(8), 8, 8)
+    path = save_latents(tmp_path / "fs.npz", ws, meta={"method": "encoder"}, features=feats, feature_block=8)
+    got = read_latent_file(path, cfg)
+    assert got.feature_block == 8 and np.array_equal(got.features, feats.numpy())
+    assert np.array_equal(got.data, ws.numpy()) and got.meta["method"] == "encoder" and "features" not in got.meta
+    plain = read_latent_file(save_latents(tmp_path / "w.npz", ws), cfg)
+    assert plain.features is None and plain.feature_block is None
+    np.savez(tmp_path / "old.npz", w=ws[0].numpy(), method=np.array("fast"))  # an older projection file
+    assert read_latent_file(tmp_path / "old.npz", cfg).features is None
+
+
+def test_features_that_do_not_fit_the_network_are_refused(tmp_path):
+    from styleblend.latents.files import read_latent_file, save_latents
+
+    cfg = tiny_config()
+    ws = torch.randn(1, cfg.num_ws, cfg.w_dim)
+    with pytest.raises(InvalidArgumentError, match="one map per latent"):
+        save_latents(tmp_path / "a.npz", ws, features=torch.randn(2, 32, 8, 8), feature_block=8)
+    with pytest.raises(InvalidArgumentError, match="one map per latent"):
+        save_latents(tmp_path / "a.npz", ws, features=torch.randn(1, 32, 8, 8))  # no block
+    np.savez(tmp_path / "b.npz", w=ws.numpy(), features=np.zeros([1, 32, 4, 4], np.float32),
+             meta_json=np.array(json.dumps({"feature_block": 8})))
+    with pytest.raises(InvalidArgumentError, match="features of shape"):
+        read_latent_file(tmp_path / "b.npz", cfg)
+    np.savez(tmp_path / "c.npz", w=ws.numpy(), features=np.zeros([1, 32, 32, 32], np.float32),
+             meta_json=np.array(json.dumps({"feature_block": 32})))
+    with pytest.raises(InvalidArgumentError, match="not an inner block"):
+        read_latent_file(tmp_path / "c.npz", cfg)
+    bad = np.full([1, 32, 8, 8], np.nan, np.float32)
+    np.savez(tmp_path / "d.npz", w=ws.numpy(), features=bad, meta_json=np.array(json.dumps({"feature_block": 8})))
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        read_latent_file(tmp_path / "d.npz", cfg)

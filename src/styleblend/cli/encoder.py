@@ -1,4 +1,5 @@
-"""``styleblend encoder train``: train an image -> W+ encoder for a generator on its own samples."""
+"""``styleblend encoder train``: train an image -> W+ encoder for a generator on its own samples;
+``styleblend encoder train-features``: a feature head for it (W+ + the generator's features at one block)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .common import add_device, add_threads, resolve_device
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encoder", help="train an encoder (image -> W+ in milliseconds) for a generator",
-                       description="Encoders for 'project --method encoder'. Subcommand: train.")
+                       description="Encoders for 'project --method encoder'. Subcommands: train, train-features.")
     actions = p.add_subparsers(dest="encoder_command", metavar="ACTION")
     actions.required = True
     t = actions.add_parser(
@@ -58,6 +59,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(t)
     t.set_defaults(func=run_train)
 
+    f = actions.add_parser(
+        "train-features", help="train a feature head for a trained encoder (W+ + the generator's block-r features)",
+        description="The W+ encoder stays frozen; a small CNN learns the generator's feature map at block "
+                    "--block (a residual on the features G computes from the encoder's W+), from the generator's "
+                    "own samples (feature + pixel loss) and optional unlabelled real images (pixel loss). "
+                    "'project --method encoder --steps 0 --feature-head FILE' and 'toonify --steps 0 "
+                    "--feature-head FILE' use it. Writes --out every --snap kimg with <stem>.state.pt (exact "
+                    "resume) and <stem>.log.jsonl beside it.")
+    f.add_argument("--network", required=True, help="the generator the encoder was trained for")
+    f.add_argument("--encoder", required=True, type=Path, help="its trained encoder ('styleblend encoder train')")
+    f.add_argument("--out", required=True, type=Path, help="feature head file to write (.safetensors)")
+    f.add_argument("--block", type=int, default=16, help="block resolution whose features are predicted (default 16)")
+    f.add_argument("--images", default=None, metavar="DIR", help="optional folder of unlabelled real images")
+    f.add_argument("--kimg", type=float, default=None,
+                   help="thousand synthetic images (default 20; --resume: the run's)")
+    f.add_argument("--batch", type=int, default=8, help="synthetic images per step (default 8)")
+    f.add_argument("--real-batch", type=int, default=8, help="real images per step with --images (default 8)")
+    f.add_argument("--snap", type=float, default=0.5, help="write the head and the state every N kimg (default 0.5)")
+    f.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    f.add_argument("--resume", action="store_true", help="continue the run whose state is beside --out exactly")
+    add_threads(f, 0, "torch's choice; 1 is much faster when other work shares the cores")
+    add_device(f)
+    f.set_defaults(func=run_train_features)
+
 
 def run_train(args: argparse.Namespace) -> int:
     from ..project.encoder_train import EncoderTrainOptions, load_encoder_state, state_path, train_encoder
@@ -93,4 +118,37 @@ def run_train(args: argparse.Namespace) -> int:
         stats = ", ".join(f"{k} {v:.4g}" for k, v in result.last_stats.items())
         print(f"{result.out}: {result.cur_nimg / 1000:.2f} kimg after {result.step} steps ({stats})"
               + ("" if result.finished else f"; continue with --resume --out {result.out}"))
+    return 0
+
+
+def run_train_features(args: argparse.Namespace) -> int:
+    from ..project.feature_encoder_train import (
+        FeatureTrainOptions,
+        load_feature_state,
+        state_path,
+        train_feature_head,
+    )
+
+    device = resolve_device(args.device)
+    state = None
+    if args.resume:
+        state = load_feature_state(args.out)
+        values = {**state["options"], "out": str(args.out), "network": args.network, "encoder": str(args.encoder)}
+        if args.kimg is not None:
+            values["kimg"] = args.kimg
+        options = FeatureTrainOptions.from_dict(values)
+    else:
+        if state_path(args.out).exists():
+            raise InvalidArgumentError(f"{state_path(args.out)} exists: --out {args.out} already has a run; continue "
+                                       "it with --resume or choose another --out")
+        if args.images is not None and not Path(args.images).is_dir():
+            raise InvalidArgumentError(f"--images '{args.images}' is not a folder")
+        options = FeatureTrainOptions(network=args.network, encoder=str(args.encoder), out=str(args.out),
+                                      block_res=args.block, images=args.images,
+                                      kimg=args.kimg if args.kimg is not None else 20.0, batch=args.batch,
+                                      real_batch=args.real_batch, snap=args.snap, seed=args.seed)
+    last = train_feature_head(options, resume_state=state, device=device)
+    if not args.quiet:
+        stats = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("kimg", "step"))
+        print(f"{args.out}: {last['kimg']:.2f} kimg after {last['step']} steps ({stats})")
     return 0

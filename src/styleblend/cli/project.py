@@ -41,6 +41,11 @@ def add_projection_options(p: argparse.ArgumentParser, device: bool = True, meth
     if encoder:
         p.add_argument("--encoder", default=None, metavar="FILE",
                        help="encoder for --method encoder (from 'styleblend encoder train')")
+        p.add_argument("--feature-head", default=None, metavar="FILE",
+                       help="with --method encoder --steps 0: also predict the generator's feature map at the head's "
+                            "block (from 'styleblend encoder train-features', or 'bundled' for the bundled "
+                            "encoder's); the result is 'W+ + r px features', not a pure latent: the .npz gets a "
+                            "'features' entry that renders with it, and editing the W+ part still works")
     p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")
@@ -121,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     job = prepare_job(args.network, args.method, space=args.space, steps=args.steps, init=args.init, lr=args.lr,
                       seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video,
                       loss=args.loss, discriminator=args.discriminator, w_reg=args.w_reg,
-                      optimize_noise=args.optimize_noise, noise_init=args.noise_init, encoder=args.encoder)
+                      optimize_noise=args.optimize_noise, noise_init=args.noise_init, encoder=args.encoder,
+                      feature_head=getattr(args, "feature_head", None))
     if job.warning:
         warn(job.warning, FALLBACK_PARAMS)  # once, though the library logs it too
     if not args.quiet:
@@ -159,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         extra += f", W+ row spread {metrics['row_spread']:.3f}"
         speed = (f"{metrics['steps']} steps, {metrics['steps_per_second']:.2f} steps/s" if metrics["steps"]
                  else f"encoder only, {metrics['seconds']:.3f} s")
+        if metrics.get("latent", "W+") != "W+":
+            speed += f"; {metrics['latent']}, not a pure latent"
         print(f"{path.name}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}{extra} ({speed}) -> {folder}/")
 
     outroot = args.outdir

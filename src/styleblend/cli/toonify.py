@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--encoder", default=None, type=Path,
                        help="an encoder for the base (styleblend encoder train); default: the bundled one for the "
                             "bundled base, if any")
+    if not any("--feature-head" in a.option_strings for a in p._actions):
+        p.add_argument("--feature-head", default=None, type=Path, metavar="FILE",
+                       help="with --steps 0: also predict the base's feature map at the head's block (styleblend "
+                            "encoder train-features; 'bundled': the bundled encoder's) and render it through each "
+                            "blend; the result is 'W+ + r px features', not a pure latent")
     g = p.add_argument_group("pivotal tuning (PTI)")
     g.add_argument("--pti", action="store_true",
                    help="tune the base on the photo as a low-rank delta (at most --pti-budget of G's parameters) and "
@@ -85,6 +90,9 @@ def _print_metrics(metrics: dict) -> None:
           f"distance from W: row spread {metrics['w_distance']['row_spread']:.3f}, "
           f"mean row {metrics['w_distance']['mean_distance']:.3f} (units of W's spread)")
     print(f"reconstruction: {q(metrics['reconstruction'])}")
+    if metrics["embedding"].get("latent", "W+") != "W+":
+        print(f"latent: {metrics['embedding']['latent']} ({metrics['embedding']['feature_head']}); the toons render "
+              "the blend's own features plus the embedding's change of the base's")
     if "reconstruction_pti" in metrics:
         pti = metrics["pti"]
         print(f"reconstruction with PTI: {q(metrics['reconstruction_pti'])}; delta rank {pti['rank']}, "
@@ -133,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
                      seed=args.seed, vgg_path=args.vgg,
                      download=args.download, device=device, callback=progress, encoder=args.encoder, pti=pti,
                      pti_delta=args.pti_delta, pti_schedule=args.pti_schedule, pti_export=args.pti_export,
-                     pti_callback=pti_progress, critic=args.critic, identity=args.identity)
+                     pti_callback=pti_progress, critic=args.critic, identity=args.identity,
+                     feature_head=args.feature_head)
     bar.close()
     pti_bar.close()
     if not args.quiet:

@@ -9,6 +9,10 @@ The one layout every command writes (:func:`save_latents`) and every command rea
 ``meta_json``          all metadata as one JSON object (a 0-d string array); JSON scalars are also
                        stored as 0-d arrays under their own name, so ``np.load(f)["method"]`` works
 ``noise.<buffer>``     optimised noise maps of a projection (optional)
+``features``           ``[n, C, r, r]``: the generator's feature map at block r that replaces its own
+                       when rendering (a "W+ + r px features" pair of an encoder with a feature head,
+                       :mod:`styleblend.nn.feature_space`; optional); r is ``feature_block`` in the
+                       metadata. Commands that render only W+ use ``w`` and say the features are unused.
 =====================  =======================================================================
 
 A ``.npy`` holds the bare array. Files written by older versions - projections with ``w`` of shape
@@ -59,6 +63,8 @@ log = logging.getLogger(__name__)
 LATENT_KEYS = ("z", "w", "ws")
 META_KEY = "meta_json"
 NOISE_PREFIX = "noise."
+FEATURES_KEY = "features"
+FEATURE_BLOCK_KEY = "feature_block"
 KINDS = ("auto", "z", "w")
 LAYOUTS = ("auto", "w", "w+")
 
@@ -74,6 +80,8 @@ class LatentFile:
             as Python values), e.g. a projection's network, method, steps and loss.
         path: where it was read from.
         noise: a projection's optimised noise maps by buffer name (``noise.<name>`` entries).
+        features: the feature map [n, C, r, r] at block ``feature_block`` that renders with the W+ code
+            (:mod:`styleblend.nn.feature_space`), or None (a pure latent; every older file).
     """
 
     kind: str
@@ -81,6 +89,8 @@ class LatentFile:
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     noise: dict[str, np.ndarray] = field(default_factory=dict)
+    features: np.ndarray | None = None
+    feature_block: int | None = None
 
 
 def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray], str | None]:
@@ -117,7 +127,7 @@ def _meta(arrays: dict[str, np.ndarray], key: str | None, path: Path) -> tuple[d
     meta: dict[str, Any] = {}
     noise: dict[str, np.ndarray] = {}
     for k, v in arrays.items():
-        if k in (key, "", META_KEY):
+        if k in (key, "", META_KEY, FEATURES_KEY):
             continue
         if k.startswith(NOISE_PREFIX):
             noise[k[len(NOISE_PREFIX):]] = v
@@ -171,7 +181,30 @@ def read_latent_file(path: str | Path, cfg: AnyGeneratorConfig, kind: str = "aut
     else:
         data = _ws_shape(data, cfg, path, layout, projection=key in ("w", "ws"))
     meta, noise = _meta(arrays, key, path)
-    return LatentFile(kind=kind, data=data, meta=meta, path=path, noise=noise)
+    features, block = _features(arrays, meta, cfg, data, path) if FEATURES_KEY in arrays else (None, None)
+    return LatentFile(kind=kind, data=data, meta=meta, path=path, noise=noise, features=features,
+                      feature_block=block)
+
+
+def _features(arrays: dict[str, np.ndarray], meta: dict[str, Any], cfg: AnyGeneratorConfig, data: np.ndarray,
+              path: Path) -> tuple[np.ndarray, int]:
+    """The file's feature map and its block, checked against the network and the latents."""
+    from ..config import GeneratorConfig
+
+    raw, block = arrays[FEATURES_KEY], meta.get(FEATURE_BLOCK_KEY)
+    inner = list(cfg.block_resolutions[:-1]) if isinstance(cfg, GeneratorConfig) else []
+    if not isinstance(block, int) or isinstance(block, bool) or block not in inner:
+        raise InvalidArgumentError(f"latent file '{path}' has features at block {block!r}, which is not an inner "
+                                   f"block {inner} of this network; use the network it was encoded for")
+    assert isinstance(cfg, GeneratorConfig)
+    expected = (data.shape[0], cfg.channels(block), block, block)
+    if raw.shape != expected or not np.issubdtype(raw.dtype, np.floating):
+        raise InvalidArgumentError(f"latent file '{path}' has features of shape {list(raw.shape)} ({raw.dtype}); "
+                                   f"this network needs {list(expected)} floats at block {block}")
+    features = raw.astype(np.float32)
+    if not np.isfinite(features).all():
+        raise InvalidArgumentError(f"latent file '{path}' has NaN or infinite features; encode the image again")
+    return features, block
 
 
 def _z_shape(data: np.ndarray, cfg: AnyGeneratorConfig, path: Path) -> np.ndarray:
@@ -222,7 +255,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_latents(path: str | Path, data: np.ndarray | torch.Tensor, kind: str = "w",
-                 meta: dict[str, Any] | None = None, noise: dict[str, torch.Tensor] | None = None) -> Path:
+                 meta: dict[str, Any] | None = None, noise: dict[str, torch.Tensor] | None = None,
+                 features: torch.Tensor | None = None, feature_block: int | None = None) -> Path:
     """Write latents atomically in the one layout of this module (see the module docstring), or a bare ``.npy``.
 
     Args:
@@ -232,6 +266,8 @@ def save_latents(path: str | Path, data: np.ndarray | torch.Tensor, kind: str = 
         meta: metadata for ``.npz`` (ignored for ``.npy``): JSON values (numbers, strings, lists, dicts);
             numpy arrays and paths are converted.
         noise: optimised noise maps by buffer name (``.npz`` only).
+        features, feature_block: a feature map [n, C, r, r] at block r that renders with the W+ codes
+            (``.npz`` only; see the module docstring).
     """
     path = Path(path)
     if kind not in ("z", "w"):
@@ -247,7 +283,13 @@ def save_latents(path: str | Path, data: np.ndarray | torch.Tensor, kind: str = 
     if suffix not in (".npy", ".npz"):
         raise InvalidArgumentError(f"latent file '{path}' must end in .npz or .npy")
     meta = {k: _jsonable(v) for k, v in (meta or {}).items()}
-    reserved = [k for k in meta if k in LATENT_KEYS or k == META_KEY or k.startswith(NOISE_PREFIX)]
+    if features is not None:
+        if kind != "w" or suffix != ".npz" or feature_block is None or features.ndim != 4 \
+                or features.shape[0] != arr.shape[0]:
+            raise InvalidArgumentError(f"features {list(features.shape)} go with W+ latents in an .npz, one map per "
+                                       "latent, with their feature_block")
+        meta[FEATURE_BLOCK_KEY] = int(feature_block)
+    reserved = [k for k in meta if k in LATENT_KEYS or k in (META_KEY, FEATURES_KEY) or k.startswith(NOISE_PREFIX)]
     if reserved:
         raise InvalidArgumentError(f"metadata keys {reserved} are reserved for the latents; rename them")
     try:
@@ -256,6 +298,8 @@ def save_latents(path: str | Path, data: np.ndarray | torch.Tensor, kind: str = 
         raise InvalidArgumentError(f"latent metadata must be JSON values ({exc})") from None
     arrays.update({k: np.array(v) for k, v in meta.items() if isinstance(v, (str, int, float, bool))})
     arrays.update({f"{NOISE_PREFIX}{name}": buf.detach().cpu().numpy() for name, buf in (noise or {}).items()})
+    if features is not None:
+        arrays[FEATURES_KEY] = features.detach().cpu().to(torch.float32).numpy()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if suffix == ".npy":
             np.save(f, arr)

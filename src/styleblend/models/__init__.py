@@ -48,3 +48,29 @@ def bundled_encoder_path() -> Path | None:
     """Path of the encoder bundled for the bundled base, or None when this installation has none."""
     path = Path(str(resources.files(__package__) / BUNDLED_ENCODER))
     return path if path.is_file() else None
+
+
+#: A feature head for the bundled encoder (``styleblend encoder train-features``): with it the encoder's
+#: prediction is W+ plus the base's 16 px feature map (``--feature-head bundled``; see docs/projection.md).
+BUNDLED_FEATURE_HEAD = "emoji64-noto-encoder-fs16.safetensors"
+
+
+def bundled_feature_head_path() -> Path | None:
+    """Path of the feature head bundled for the bundled encoder, or None when this installation has none."""
+    path = Path(str(resources.files(__package__) / BUNDLED_FEATURE_HEAD))
+    return path if path.is_file() else None
+
+
+def resolve_feature_head(value: str | Path | None) -> Path | None:
+    """``value`` as a feature head file: None stays None, 'bundled' is :func:`bundled_feature_head_path`.
+
+    Raises:
+        MissingWeightsError: 'bundled' in an installation without the file.
+    """
+    if value is None or str(value) != "bundled":
+        return None if value is None else Path(value)
+    path = bundled_feature_head_path()
+    if path is None:
+        raise MissingWeightsError(f"this installation has no bundled feature head ({BUNDLED_FEATURE_HEAD}); pass a "
+                                  "file from 'styleblend encoder train-features'")
+    return path

@@ -129,20 +129,35 @@ class SynthesisNetwork(nn.Module):
             rounded where float16 rounds: the same images up to the order of float32 sums, at float32 speed),
             'auto' (emulated on the CPU, native elsewhere); None uses ``self.fp16_path``.
         """
+        _, img = self.run_blocks(ws, None, None, noise_mode=noise_mode, fused_modconv=fused_modconv,
+                                 mixed_precision=mixed_precision, fp16_path=fp16_path)
+        assert img is not None  # the last block always has a torgb
+        return img
+
+    def run_blocks(self, ws: torch.Tensor, x: torch.Tensor | None, img: torch.Tensor | None,
+                   first: int | None = None, last: int | None = None, noise_mode: str = "const",
+                   fused_modconv: bool | None = None, mixed_precision: bool | None = None,
+                   fp16_path: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the blocks of resolutions ``first`` .. ``last`` (default: all) on the state ``(x, img)`` the block
+        before ``first`` produced (None, None for the first block); returns the state after ``last``: the
+        features [N, C, last, last] and the skip image (None before the last block unless the architecture is
+        'skip'). ``forward`` is this over every block; :mod:`styleblend.nn.feature_space` starts or stops in
+        between. Other arguments as ``forward``; ws is always the whole [N, num_ws, w_dim]."""
         if noise_mode not in NOISE_MODES:
             raise InvalidArgumentError(f"noise_mode {noise_mode!r} is unknown; choose one of {NOISE_MODES}")
         fused = (not self.training) if fused_modconv is None else fused_modconv
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         emulate = emulates_fp16(self.fp16_path if fp16_path is None else fp16_path, ws.device)
         ws = ws.to(torch.float32)
-        x: torch.Tensor | None = None
-        img: torch.Tensor | None = None
+        lo = self.block_resolutions[0] if first is None else first
+        hi = self.block_resolutions[-1] if last is None else last
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
-            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            if lo <= res <= hi:
+                block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+                x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed,
+                               emulate_fp16=emulate)
             w_idx += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed,
-                           emulate_fp16=emulate)
-        assert img is not None  # the last block always has a torgb
-        return img
+        assert x is not None, f"no block between {lo} and {hi} px"
+        return x, img

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..nn.discriminator import Discriminator
     from ..types import Generator
     from .encoder import Encoder
+    from .feature_encoder import FeatureHead
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,8 @@ class ProjectionJob:
     encoder: Encoder | None = None  # --method encoder: predicts the initial W+ (see project.encoder)
     encoder_path: str | None = None
     refine_steps: int | None = None  # --method encoder: steps after the prediction (0 = the prediction only)
+    feature_head: FeatureHead | None = None  # with the encoder alone: also predicts block-r features (FS space)
+    feature_head_path: str | None = None
 
 
 def load_discriminator(ckpt: Checkpoint, G: Generator, path: str | Path | None,
@@ -174,7 +177,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                 vgg_path: str | None = None, download: bool = False, device: str | torch.device = "cpu",
                 video: bool = False, loss: str | None = None, discriminator: str | Path | None = None,
                 w_reg: float | None = None, optimize_noise: bool | None = None,
-                noise_init: str | None = None, encoder: str | Path | None = None) -> ProjectionJob:
+                noise_init: str | None = None, encoder: str | Path | None = None,
+                feature_head: str | Path | None = None) -> ProjectionJob:
     """Check optional dependencies, load the network, resolve the loss and the settings.
 
     ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps
@@ -186,7 +190,9 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
 
     ``method='encoder'`` needs ``encoder`` (a file of ``styleblend encoder train``): its prediction is the
     initial W+, followed by ``steps`` (default :data:`ENCODER_DEFAULT_STEPS`; 0 = none) steps with the
-    'fast' method's settings.
+    'fast' method's settings. ``feature_head`` (a file of :mod:`~styleblend.project.feature_encoder_train`,
+    encoder with ``steps=0`` only) makes each result a W+ latent *plus* the generator's feature map at the
+    head's block, which the image and the latent file carry (:mod:`styleblend.nn.feature_space`).
     """
     from ..io import load_checkpoint
     from ..media.video import check_video_path
@@ -209,6 +215,10 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         if steps is not None and steps < 0:
             raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)",
                                        param="steps")
+    if feature_head is not None and (method != ENCODER_METHOD or steps != 0):
+        raise InvalidArgumentError("`feature_head` adds features to the encoder's prediction alone: use it with "
+                                   "`method` 'encoder' and `steps` 0 (refinement optimises the W+ latent only)",
+                                   param=("feature_head", "steps"))
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
@@ -220,6 +230,16 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         enc = load_encoder(encoder, device)
         enc.check_generator(G, f"encoder '{encoder}'")
         refine = ENCODER_DEFAULT_STEPS if steps is None else int(steps)
+    head: FeatureHead | None = None
+    if feature_head is not None:
+        from ..models import resolve_feature_head
+        from .feature_encoder import check_head_encoder, load_feature_head
+
+        feature_head = resolve_feature_head(feature_head)
+        assert feature_head is not None and encoder is not None  # checked above
+        head = load_feature_head(feature_head, device)
+        head.check_generator(G)
+        check_head_encoder(head, encoder)
     init_ws = None
     init_mode = init
     if init is not None and init not in INITS:
@@ -253,7 +273,8 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                          network_sha256=file_sha256(network), g_config=ckpt.g_config, seed=seed, init_ws=init_ws,
                          vgg=vgg, warning=warning, video=video and refine != 0,
                          discriminator=d_source if weighted.kind == "dfeat" else None, encoder=enc,
-                         encoder_path=None if encoder is None else str(encoder), refine_steps=refine)
+                         encoder_path=None if encoder is None else str(encoder), refine_steps=refine,
+                         feature_head=head, feature_head_path=None if feature_head is None else str(feature_head))
 
 
 @torch.no_grad()
@@ -268,13 +289,15 @@ def encode_targets(job: ProjectionJob, targets: torch.Tensor, chunk: int = 32) -
                       for i in range(0, len(targets), chunk)])
 
 
-def _encoder_only(job: ProjectionJob, target: torch.Tensor, ws: torch.Tensor) -> ProjectionResult:
-    """The encoder's prediction as a projection result of 0 steps (its loss is the one history entry)."""
+def _encoder_only(job: ProjectionJob, target: torch.Tensor, ws: torch.Tensor,
+                  image: torch.Tensor | None = None) -> ProjectionResult:
+    """The encoder's prediction as a projection result of 0 steps (its loss is the one history entry);
+    ``image``: its rendering when it is not ``ws``'s alone (W+ + features)."""
     from . import wspace
 
     G = job.G
     with torch.no_grad():
-        total, parts = job.loss(synthesize(G, ws), target)
+        total, parts = job.loss(synthesize(G, ws) if image is None else image, target)
     parts["loss"], parts["lr"] = float(total), 0.0
     w_avg, coord_std = wspace.w_stats(G, 1000, job.seed)  # as project() measures W+ distances
     tracked = getattr(G.mapping, "w_avg", None)
@@ -324,13 +347,25 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
 
     start = init_ws if init_ws is not None else job.init_ws
     encoder_seconds = init_seconds
-    if job.encoder is not None and start is None:
+    feats: torch.Tensor | None = None
+    image: torch.Tensor | None = None
+    if job.feature_head is not None:
+        assert job.encoder is not None  # prepare_job allows a head with the encoder alone
+        from ..nn.feature_space import synthesize_from_features
+        from .feature_encoder import encode_features
+
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            start, feats = encode_features(job.encoder, job.feature_head, G, target)
+            image = synthesize_from_features(G, start, feats, job.feature_head.cfg.block_res)
+        encoder_seconds = time.perf_counter() - t0
+    elif job.encoder is not None and start is None:
         t0 = time.perf_counter()
         start = encode_targets(job, target)
         encoder_seconds = time.perf_counter() - t0
     if job.encoder is not None and job.refine_steps == 0:
         assert start is not None  # the encoder's prediction when no start was given
-        result = _encoder_only(job, target, start.to(device))
+        result = _encoder_only(job, target, start.to(device), image)
     else:
         result = project(G, target, job.settings, job.loss, seed=job.seed, init_ws=start, callback=step_hook)
     result.seconds += encoder_seconds
@@ -339,7 +374,7 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
     with torch.no_grad():
         # The latent is rendered with the model's own noise maps: that is what `generate`, blending and
         # editing will reproduce from the saved w (NVIDIA's projector saves its proj.png the same way).
-        proj_u8 = to_uint8(synthesize(G, result.ws))[0]
+        proj_u8 = to_uint8(synthesize(G, result.ws) if image is None else image)[0]
         metrics = _metrics(job, target_u8, proj_u8, result)
     stale_video = outdir / "proj.mp4"
     if not job.video and stale_video.is_file() and output_dir_is_done(outdir):
@@ -358,7 +393,11 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
             "row_spread": metrics["row_spread"], "mean_distance": metrics["mean_distance"]}
     if job.encoder_path is not None:
         meta["encoder"] = job.encoder_path
-    save_latents(outdir / LATENT_NAME, result.ws[:1], "w", meta, result.noise)
+    block = None
+    if job.feature_head is not None:
+        block = job.feature_head.cfg.block_res
+        meta.update(feature_head=job.feature_head_path, latent=metrics["latent"])
+    save_latents(outdir / LATENT_NAME, result.ws[:1], "w", meta, result.noise, features=feats, feature_block=block)
     # Optional extras last.
     save_png(loss_curve_image(result.history, term_weights=result.term_weights), outdir / "loss.png")
     if job.video and frames:
@@ -395,6 +434,10 @@ def _metrics(job: ProjectionJob, target_u8: np.ndarray, proj_u8: np.ndarray,
                vgg=None if job.vgg is None else job.vgg.source, discriminator=job.discriminator, warning=job.warning)
     if job.encoder_path is not None:
         out["encoder"] = job.encoder_path
+    out["latent"] = "W+"
+    if job.feature_head is not None:
+        # Not a pure latent: the image needs the feature map too (editing the W+ part still works).
+        out.update(latent=f"W+ + {job.feature_head.cfg.block_res} px features", feature_head=job.feature_head_path)
     return out
 
 
@@ -511,7 +554,7 @@ def _batch_encode(job: ProjectionJob, files: Sequence[Path], chunk: int = 32) ->
 
     Unreadable files are left out here; :func:`project_file` reports them when it reaches them.
     """
-    if job.encoder is None:
+    if job.encoder is None or job.feature_head is not None:  # a feature head encodes each image itself
         return {}
     res, channels = job.G.img_resolution, job.G.img_channels
     out: dict[Path, torch.Tensor] = {}

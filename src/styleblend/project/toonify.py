@@ -40,8 +40,10 @@ from ..errors import (
 from ..io import Checkpoint, load_checkpoint
 from ..io.atomic import write_bytes_atomic
 from ..io.digest import file_sha256
+from ..latents.files import save_latents
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..metrics.quality import summarize
+from ..nn.feature_space import blend_features, block_output, synthesize_from_features
 from .batch import prepare_job
 from .embedding import embed_photo
 from .projector import ProjectionCallback, synthesize
@@ -123,6 +125,13 @@ def _render(G: Generator, ws: torch.Tensor) -> np.ndarray:
         return to_uint8(synthesize(G, ws.to(next(G.parameters()).device)))[0]
 
 
+def _render_fs(G: Generator, Gb: Generator, ws: torch.Tensor, feats: torch.Tensor, block: int) -> np.ndarray:
+    """(ws, feats), a pair of the base ``G``, rendered through ``Gb`` (``G`` itself or a blend of it)."""
+    with torch.no_grad():
+        ws = ws.to(next(Gb.parameters()).device)
+        return to_uint8(synthesize_from_features(Gb, ws, blend_features(G, Gb, ws, feats, block), block))[0]
+
+
 def _quality(render_u8: np.ndarray, target_u8: np.ndarray) -> dict[str, float]:
     q = summarize(from_uint8(render_u8), from_uint8(target_u8))
     return {"psnr": round(q["psnr"], 4), "ssim": round(q["ssim"], 5)}
@@ -141,7 +150,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             pti: PTISettings | None = None, pti_delta: str | Path | None = None,
             pti_schedule: str | None = None, pti_export: str | Path | None = None,
             pti_callback: PTICallback | None = None, critic: str | Path | None = None,
-            identity: bool | None = None) -> ToonifyResult:
+            identity: bool | None = None, feature_head: str | Path | None = None) -> ToonifyResult:
     """Embed ``photo`` with the base model and render the latent through every blended model.
 
     Args:
@@ -168,6 +177,10 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         critic: a checkpoint whose discriminator scores the toons (default: each blend's recorded transfer
             file, when it has a discriminator).
         identity: measure face identity (dlib); None: when ``align`` (a face photo).
+        feature_head: a feature head for the encoder (``styleblend encoder train-features``; encoder with
+            ``steps`` 0, no PTI): the embedding is W+ *plus* the base's feature map at the head's block, rendered
+            through each blend by :func:`~styleblend.nn.feature_space.blend_features` (the blend's own features
+            plus the pair's change of the base's). Not a pure latent; written to embeddings/features.npz.
 
     Raises:
         InvalidArgumentError: no blended models, bad options. ArchitectureMismatchError: a blend's latent
@@ -193,6 +206,9 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
                                        "(`encoder`; none is bundled for this base)",
                                        param=("method", "encoder"))
     use_encoder = encoder_path is not None and method in (None, "encoder")
+    if feature_head is not None and (not use_encoder or steps != 0 or pti is not None or pti_delta is not None):
+        raise InvalidArgumentError("`feature_head` adds features to the encoder's prediction alone: use it with an "
+                                   "encoder, `steps` 0 and no PTI", param=("feature_head", "steps"))
     encoder_id = ""
     if encoder_path is not None and use_encoder:
         encoder_id = file_sha256(encoder_path)[:16]
@@ -223,13 +239,37 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
                            refine=refine_steps > 0)
     seconds = {"embed": round(time.perf_counter() - t0, 3)}
     target_u8, ws = embedded.target, embedded.ws
+    feats, head_block = None, 0
+    if feature_head is not None:
+        from ..models import resolve_feature_head
+        from .feature_encoder import check_head_encoder, load_feature_head
+
+        t0 = time.perf_counter()
+        feature_head = resolve_feature_head(feature_head)
+        assert feature_head is not None and encoder_path is not None  # checked above
+        head = load_feature_head(feature_head, device)
+        head.check_generator(G)
+        check_head_encoder(head, encoder_path)
+        head_block = head.cfg.block_res
+        with torch.no_grad():
+            dev_ws = ws.to(next(G.parameters()).device)
+            x_r, _ = block_output(G, dev_ws, head_block)
+            recon = synthesize_from_features(G, dev_ws, x_r, head_block)
+            feats = head(from_uint8(target_u8).to(recon.device), recon, x_r)
+        save_latents(outdir / "embeddings" / "features.npz", ws, meta={"feature_head": str(feature_head),
+                     "latent": f"W+ + {head_block} px features"}, features=feats, feature_block=head_block)
+        seconds["features"] = round(time.perf_counter() - t0, 3)
+    reconstruction = _render(G, ws) if feats is None else _render_fs(G, G, ws, feats, head_block)
     result = ToonifyResult(ws=ws, cache_path=embedded.cache_path, cache_hit=embedded.cache_hit,
-                           target=target_u8, reconstruction=_render(G, ws), warning=job.warning)
+                           target=target_u8, reconstruction=reconstruction, warning=job.warning)
     loss_used = "none (no optimisation)" if use_encoder and no_loss else job.loss.describe()
     metrics: dict[str, Any] = {"embedding": {"method": described, "loss": loss_used,
                                              "cache": str(embedded.cache_path), "cache_hit": embedded.cache_hit},
                                "reconstruction": _quality(result.reconstruction, target_u8),
                                **latent_distance_from_w(G, ws, seed)}
+    metrics["embedding"]["latent"] = "W+" if feats is None else f"W+ + {head_block} px features (not a pure latent)"
+    if feature_head is not None:
+        metrics["embedding"]["feature_head"] = str(feature_head)
     result.written += [save_png(target_u8, outdir / "target.png"),
                        save_png(result.reconstruction, outdir / "reconstruction.png")]
     shown = result.reconstruction
@@ -287,7 +327,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             check_blend_of_base(state, base_state, w0, f"blend {path.name}")
             state = apply_delta(state, result.delta, scale=w0)
         Gb = Checkpoint(g_config=cfg, g_ema=state).generator(device)
-        toon = _render(Gb, ws)
+        toon = _render(Gb, ws) if feats is None else _render_fs(G, Gb, ws, feats, head_block)
         result.toons[str(path)] = toon
         result.written.append(save_png(toon, outdir / f"toon_{path.stem}.png"))
         scorer, why = critic_model, "no transfer discriminator (pass critic: the transfer's training snapshot)"
