@@ -238,3 +238,22 @@ def test_the_routes_answer_json_and_png_and_say_what_is_wrong(server):
     assert "--critic" in error_of(call(server, "/api/auto/start", {"budget_s": 5}))
     assert "not an auto α job" in error_of(call(server, "/api/auto/result?id=embed-1"))
     assert "there is no job" in error_of(call(server, "/api/auto/result?id=auto-999"))
+
+
+def test_styleblend_ui_critic_is_read_at_start_and_must_have_a_discriminator(pair_paths, tmp_path, capsys,
+                                                                            monkeypatch):
+    import styleblend.ui.server
+    from styleblend.cli.main import main
+
+    served = {}
+    monkeypatch.setattr(styleblend.ui.server, "serve", lambda session, *a, regions=None, **k: served.update(
+        info=regions.info()))
+    args = ["ui", "--base", str(pair_paths[0]), "--transfer", str(pair_paths[1]), "--port", "0"]
+    assert main([*args, "--critic", str(pair_paths[0])]) == 1
+    err = capsys.readouterr().err
+    assert "base.safetensors has no discriminator" in err and err.count("\n") == 1
+    critic = save_checkpoint(tiny_checkpoint(0, res=32, with_d=True), tmp_path / "critic.safetensors")
+    assert main([*args, "--critic", str(critic)]) == 0
+    assert served["info"]["auto"] == {"available": True, "reason": None, "critic": "critic.safetensors (--critic)"}
+    assert main(args) == 0
+    assert served["info"]["auto"]["available"] is False and "--critic" in served["info"]["auto"]["reason"]

@@ -48,7 +48,7 @@ MAX_REGION_SAMPLES = 64
 #: Largest painted mask side; a mask travels as S*S characters of '0'/'1' in a JSON body (256: 64 KiB).
 MAX_MASK_SIZE = 256
 #: Bounds of the auto-α search budget, in seconds (the job holds the only job slot meanwhile).
-MIN_BUDGET_S, MAX_BUDGET_S, DEFAULT_BUDGET_S = 1.0, 600.0, 60.0
+MIN_BUDGET_S, MAX_BUDGET_S, DEFAULT_BUDGET_S = 1.0, 600.0, 120.0
 #: Latents each candidate renders (search and validation); the CLI allows 256, the page keeps it interactive.
 MAX_AUTO_SAMPLES = 64
 DEFAULTS = {"parts": 6, "samples": 16, "alpha": 1.0, "feather": 1.0, "budget_s": DEFAULT_BUDGET_S,

@@ -69,7 +69,7 @@
         scored too. Shows the Pareto front and the chosen table, which you can put on the sliders.</p>
       <p id="auto-note" class="hint"></p>
       <div class="row">
-        <label>budget (s) <input id="auto-budget" type="number" min="1" max="600" value="60"></label>
+        <label>budget (s) <input id="auto-budget" type="number" min="1" max="600" value="120"></label>
         <label>samples <input id="auto-samples" type="number" min="1" max="64" value="16"></label>
         <label>validation <input id="auto-validation" type="number" min="0" max="64" value="16"></label>
         <button id="auto-run" type="button">Auto α</button>
