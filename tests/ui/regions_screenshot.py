@@ -2,7 +2,7 @@
 picked and an auto α search run and applied; prints the server times it saw::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python3 tests/ui/regions_screenshot.py \
-        [--critic runs/bundle/twemoji-072.safetensors] [--part 3] [--budget 120] [--out docs/ui-regions.png]
+        [--critic runs/bundle/twemoji-072.safetensors] [--part 3] [--budget 240] [--out docs/ui-regions.png]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--critic", default="runs/bundle/twemoji-072.safetensors")
     parser.add_argument("--part", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=120)
+    parser.add_argument("--budget", type=float, default=240)
     parser.add_argument("--out", type=Path, default=Path("docs/ui-regions.png"))
     args = parser.parse_args()
     sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -63,6 +63,7 @@ def main() -> None:
                                                "y": (row * (cell + pad) + (py + 0.5) * cell / res) * scale})
             tab.wait_for_function("document.getElementById('region-image').dataset.region")
             print("region blend:", tab.inner_text("#region-status"))
+            tab.fill("#auto-budget", f"{args.budget:g}")
             tab.click("#auto-run")
             tab.wait_for_function("['done', 'failed', 'cancelled'].includes("
                                   "document.getElementById('auto-status').dataset.state)")

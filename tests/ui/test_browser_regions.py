@@ -114,21 +114,21 @@ def test_auto_runs_to_the_end_shows_the_front_and_its_table_goes_on_the_sliders(
     tab.fill("#auto-budget", "100000")
     tab.click("#auto-run")
     assert "budget (seconds) 100000 must be in [1, 600]" in field_error(tab, "#auto-budget")
-    tab.fill("#auto-budget", "4")
+    tab.fill("#auto-budget", "8")  # room for a loaded machine: the swaps and their validation must fit
     tab.fill("#auto-samples", "4")
-    tab.fill("#auto-validation", "4")
+    tab.fill("#auto-validation", "2")
     tab.click("#auto-run")
     tab.wait_for_selector("#auto-apply:not([disabled])")
     job = tab.get_attribute("#auto-status", "data-job")
     assert tab.get_attribute("#auto-status", "data-state") == "done"
-    assert tab.evaluate("document.getElementById('auto-progress').value") == 4
+    assert tab.evaluate("document.getElementById('auto-progress').value") == 8
     assert image_of(tab, "#auto-plot").shape == (400, 560, 3)
     result = server.regions.auto_result({"id": job})
     assert json.loads(tab.get_attribute("#auto-table", "data-alphas")) == result["alphas"]
     seq = tab.get_attribute("#preview", "data-seq")
     tab.click("#auto-apply")
     tab.wait_for_function(f"document.getElementById('preview').dataset.seq !== '{seq}'")
-    assert tab.evaluate(SLIDERS) == pytest.approx(result["alphas"])
+    assert tab.evaluate(SLIDERS) == result["alphas"]
     assert tab.evaluate(SLIDERS) != before or result["alphas"] == before
     assert tab.inner_text("#auto-applied") == f"applied {result['table']}"
     assert result["table"] in tab.inner_text("#preview-status")  # the preview's schedule is the table
@@ -142,3 +142,42 @@ def test_without_a_discriminator_the_button_says_why_auto_is_unavailable(browser
         assert "styleblend ui --critic" in tab.inner_text("#auto-note")
         assert tab.is_disabled("#auto-run")
         tab.close()
+
+
+def test_a_reloaded_page_takes_up_the_running_search_and_cancel_stops_it(browser, server):
+    tab = new_tab(browser, server.url)
+    tab.fill("#auto-budget", "60")
+    tab.fill("#auto-samples", "4")
+    tab.fill("#auto-validation", "0")
+    tab.click("#auto-run")
+    tab.wait_for_function("document.getElementById('auto-status').dataset.state === 'running'")
+    job = tab.get_attribute("#auto-status", "data-job")
+    tab.reload()
+    tab.wait_for_function(f"document.getElementById('auto-status').dataset.job === '{job}'")
+    assert tab.get_attribute("#auto-status", "data-state") == "running" and tab.is_disabled("#auto-run")
+    tab.click("#auto-cancel")
+    tab.wait_for_function("document.getElementById('auto-status').dataset.state === 'cancelled'")
+    assert server.session.jobs.status(job)["state"] == "cancelled" and tab.is_enabled("#auto-run")
+    assert tab.is_disabled("#auto-apply")  # a cancelled search keeps nothing
+    tab.close()
+
+
+def test_apply_puts_a_table_with_four_decimals_on_the_sliders_exactly(browser, server):
+    """The search's tables have 4 decimals: the sliders (step 0.01) must not round them to another blend."""
+    from styleblend.blend.auto import AutoResult, Candidate
+    from styleblend.ui.regions import AutoOutcome
+    from styleblend.ui.service import png_bytes
+
+    session = server.session
+    chosen = Candidate((0.1163, 0.0812, 0.003, 0.6126), -1.0, 3.0, "search")
+    result = AutoResult((4, 8, 16, 32), (chosen,), (), (chosen,), chosen, 1.0, 1.0, {"structure_res": 16})
+    outcome = AutoOutcome(result, png_bytes(np.zeros((8, 8, 3), np.uint8)), session.current_pair()[2], "stand-in")
+    job = session.jobs.start("auto", lambda ctx: outcome)
+    session.jobs.wait(job, 30)
+    tab = new_tab(browser, server.url)  # a (re)loaded page shows the newest finished search
+    tab.wait_for_selector("#auto-apply:not([disabled])")
+    tab.click("#auto-apply")
+    tab.wait_for_function(f"document.getElementById('auto-apply').dataset.applied === '{job}'")
+    assert tab.evaluate(SLIDERS) == [0.1163, 0.0812, 0.003, 0.6126]
+    tab.wait_for_function("document.getElementById('preview-status').textContent.includes('0.1163')")
+    tab.close()

@@ -309,7 +309,8 @@
     const table = $("auto-table");
     table.replaceChildren(
       tableRow(["", ...result.resolutions.map((r) => `${r} px`), "realism", "distance"], true),
-      tableRow(["chosen α", ...result.alphas.map((a) => a.toFixed(3)), chosen.realism.toFixed(3),
+      tableRow([result.validation ? "chosen α (validation scores)" : "chosen α",
+                ...result.alphas.map((a) => a.toFixed(3)), chosen.realism.toFixed(3),
                 chosen.distance.toFixed(2)]),
     );
     table.dataset.alphas = JSON.stringify(result.alphas);
@@ -321,6 +322,9 @@
 
   async function applyResult() {
     if (!state.result) return;
+    // The table has up to 4 decimals; the sliders' 0.01 step would round it to another blend than the one the
+    // search scored, so they take any value from here on (until the models change and they are rebuilt).
+    document.querySelectorAll("#sliders input").forEach((slider) => { slider.step = "any"; });
     setAlphas(state.result.alphas);
     $("auto-applied").textContent = `applied ${state.result.table}`;
     $("auto-apply").dataset.applied = state.result.job;
