@@ -129,6 +129,8 @@ def test_a_painted_mask_renders_the_feature_blend_of_the_mask(tools):
     ({"mask": {"size": 4, "bits": "1" * 15 + "2"}}, "only contain"),
     ({"mask": {"size": 4, "bits": "0" * 16}}, "the mask is empty"),
     ({"part": 0, "layers": "7"}, "the 'mix after blocks' field '7'"),
+    ({"part": 0, "seeds": 3}, "must be a list"),
+    ({"part": 0, "alphas": 0.5}, "alphas must be a list"),
 ])
 def test_sizes_and_values_are_checked_before_any_work(tools, request_, message):
     with pytest.raises(InvalidArgumentError) as err:

@@ -103,6 +103,12 @@ def _float_in(value: Any, what: str, low: float, high: float) -> float:
     return number
 
 
+def _seeds(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (str, list)):
+        raise InvalidArgumentError(f"seeds {str(value)[:40]!r} must be a list such as '1,3,5'")
+    return parse_seeds(value)
+
+
 def mask_sizes(img_resolution: int) -> list[int]:
     """The painted-mask sides a model accepts: powers of two from 4 to :data:`MAX_MASK_SIZE` that divide its
     output size or that it divides (a feature blend resizes the mask to every block)."""
@@ -258,7 +264,7 @@ class RegionTools:
         from ..media.parts import part_map_image
         from ..render import render_ws
 
-        seeds = parse_seeds(data.get("seeds", "1"))
+        seeds = _seeds(data.get("seeds", "1"))
         psi = parse_psi(data.get("psi", 0.7))
         layer, parts, samples = self._analysis(data)
         with controls_in_errors(REGION_CONTROLS), self._lock:
@@ -294,7 +300,7 @@ class RegionTools:
         from ..latents.mapping import seeds_to_ws
         from ..media.images import make_grid, to_uint8
 
-        seeds = parse_seeds(data.get("seeds", "1"))
+        seeds = _seeds(data.get("seeds", "1"))
         psi = parse_psi(data.get("psi", 0.7))
         layer, parts, samples = self._analysis(data)
         alpha = _float_in(data.get("alpha", DEFAULTS["alpha"]), "region α", 0.0, 1.0)
@@ -309,6 +315,10 @@ class RegionTools:
         if blocks is not None and (not isinstance(blocks, str) or len(blocks) > 80):
             raise InvalidArgumentError("the blocks to mix after are a short list such as 32-64 or 16,32")
         alphas, mapping = data.get("alphas"), data.get("mapping")
+        if alphas is not None and not isinstance(alphas, list):
+            raise InvalidArgumentError("alphas must be a list, one α per resolution")
+        if mapping is not None and not isinstance(mapping, str):
+            raise InvalidArgumentError("mapping must be 'base', 'transfer' or 'blend'")
         ordinary = self.session.preview_images(alphas, seeds, psi, mapping)  # [N, 3, R, R, C]
         with controls_in_errors(REGION_CONTROLS), self._lock:
             _, Gb, Gt = self._generators()
