@@ -181,3 +181,27 @@ def test_apply_puts_a_table_with_four_decimals_on_the_sliders_exactly(browser, s
     assert tab.evaluate(SLIDERS) == [0.1163, 0.0812, 0.003, 0.6126]
     tab.wait_for_function("document.getElementById('preview-status').textContent.includes('0.1163')")
     tab.close()
+
+
+def test_new_seeds_redraw_the_part_map_and_a_new_model_stops_the_search_and_updates_the_panels(browser, pair_paths):
+    with serving(BlendSession(*pair_with_critic(), embed_steps=3)) as srv:
+        tab = new_tab(browser, srv.url)
+        ready = tab.get_attribute("#region-map", "data-ready")
+        tab.fill("#seeds", "2,4")
+        tab.dispatch_event("#seeds", "change")
+        tab.wait_for_function(f"document.getElementById('region-map').dataset.ready !== '{ready}'")
+        cell = srv.regions.part_map({"seeds": "2", "parts": 6, "samples": 16})["cell"]
+        assert tab.evaluate("document.getElementById('region-map').naturalHeight") == 2 * cell + 2  # two rows
+        tab.fill("#auto-budget", "60")
+        tab.fill("#auto-samples", "4")
+        tab.fill("#auto-validation", "0")
+        tab.click("#auto-run")
+        tab.wait_for_function("document.getElementById('auto-status').dataset.state === 'running'")
+        ready = tab.get_attribute("#region-map", "data-ready")
+        tab.set_input_files("#upload-transfer", str(pair_paths[1]))  # a transfer without a discriminator
+        tab.click("#upload-transfer-run")
+        tab.wait_for_function("document.getElementById('auto-status').dataset.state === 'cancelled'")
+        assert "the models changed" in tab.inner_text("#auto-status")
+        tab.wait_for_function(f"document.getElementById('region-map').dataset.ready !== '{ready}'")
+        assert tab.get_attribute("#auto-note", "data-available") == "0" and tab.is_disabled("#auto-run")
+        tab.close()
