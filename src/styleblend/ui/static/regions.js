@@ -14,6 +14,7 @@
     painting: false,
     autoJob: null,   // the auto α job the panel follows
     result: null,    // its result (alphas to apply)
+    panelsSet: false,  // the fields took the server's defaults (once: later model changes keep the user's values)
   };
 
   const PANELS = `
