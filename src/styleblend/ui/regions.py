@@ -357,7 +357,7 @@ class RegionTools:
         if critic.d_config.img_resolution != base.g_config.img_resolution:
             raise InvalidArgumentError(f"the critic {name} judges {critic.d_config.img_resolution} px images and the "
                                        f"base renders {base.g_config.img_resolution} px; restart the server with a "
-                                       "--critic of the base's size")
+                                       "critic checkpoint of the base's size")
         return critic, name
 
     def start_auto(self, data: dict[str, Any]) -> dict[str, Any]:
