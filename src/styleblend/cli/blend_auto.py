@@ -66,7 +66,7 @@ def auto_paths(out: Path) -> tuple[Path, Path]:
 
 def run_auto(args: argparse.Namespace, base, transfer, device):
     """Search, write the JSON and the plot; returns the chosen per-resolution Table."""
-    from ..blend.auto import AlphaObjective, search_alpha
+    from ..blend.auto import AlphaObjective, front_plot, search_alpha
     from ..blend.schedules import Table
     from ..io import load_checkpoint
     from ..io.atomic import write_bytes_atomic
@@ -127,25 +127,3 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
           f"search's front: {len(result.swaps_beaten_by_front)}); "
           f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
     return Table(tuple(zip(result.resolutions, c.alphas)))
-
-
-def front_plot(result):
-    """The Pareto front picture: every scored table, the front, the plain swaps, the models, the choice."""
-    from ..media.plot import Series, scatter_plot
-
-    def xy(cands):
-        return [(c.distance, c.realism) for c in cands]
-
-    models = [c for c in result.candidates if c.label in ("base", "transfer")]
-    series = [Series(xy(result.candidates), (170, 170, 170), "dot", "scored tables", size=2),
-              Series(xy(result.front), (31, 119, 180), "line"),
-              Series(xy(result.front), (31, 119, 180), "dot", "Pareto front"),
-              Series(xy(result.swaps), (214, 39, 40), "square", "plain swaps",
-                     labels=[s.label.removeprefix("swap ") for s in result.swaps]),
-              Series(xy(models), (0, 0, 0), "square", "base / transfer", labels=[m.label for m in models]),
-              Series(xy([result.chosen]), (44, 160, 44), "star", "chosen", size=5)]
-    xlabel = ("face identity distance to the base (lower is better)"
-              if result.settings.get("structure") == "identity" else
-              f"structure distance to the base at {result.settings['structure_res']} px (lower is better)")
-    return scatter_plot(series, xlabel, "realism (critic logit)",
-                        title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")

@@ -9,6 +9,7 @@ from ..errors import InvalidArgumentError
 from .common import add_device, add_threads, resolve_device
 
 if TYPE_CHECKING:
+    from ..ui.regions import RegionTools
     from ..ui.service import BlendSession
 
 
@@ -34,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an encoder for the base ('styleblend encoder train'): a photo's latent is shown at once and "
                         "refined in the background (default: the bundled encoder when the base is the bundled base; "
                         "otherwise photos are embedded by optimisation)")
+    p.add_argument("--critic", default=None, metavar="CKPT",
+                   help="a checkpoint whose discriminator judges realism in the transfer's domain, for the page's "
+                        "Auto alpha search (default: the transfer's own discriminator if its file has one; the "
+                        "bundled models have none: use runs/bundle/twemoji-072.safetensors)")
     p.add_argument("--embed-steps", type=int, default=200,
                    help="default optimisation steps of a photo embedding without an encoder (default 200; at most "
                         "5000)")
@@ -62,14 +67,26 @@ def run(args: argparse.Namespace) -> int:
         try:
             session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
                                    embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
-            _serve(args, session)
+            _serve(args, session, _regions(session, args.critic))
         finally:
             if session is not None:
                 session.close()
     return 0
 
 
-def _serve(args: argparse.Namespace, session: BlendSession) -> None:
+def _regions(session: BlendSession, critic: str | None) -> RegionTools:
+    """The Regions and Auto alpha panels, with the --critic checkpoint (read as data, like any model)."""
+    from pathlib import Path
+
+    from ..io import load_checkpoint
+    from ..ui.regions import RegionTools
+
+    if critic is None:
+        return RegionTools(session)
+    return RegionTools(session, load_checkpoint(critic), Path(critic).name)
+
+
+def _serve(args: argparse.Namespace, session: BlendSession, regions: RegionTools | None = None) -> None:
     from ..ui.server import UIServer, _is_loopback, serve
 
     def ready(server: UIServer) -> None:
@@ -80,4 +97,4 @@ def _serve(args: argparse.Namespace, session: BlendSession) -> None:
                 print(f"warning: listening on {args.host}: anyone who can reach this port can use the UI")
             print(f"styleblend ui: open {server.url} (Ctrl-C to stop)", flush=True)
 
-    serve(session, args.host, args.port, max_upload_mb=args.max_upload_mb, ready=ready)
+    serve(session, args.host, args.port, max_upload_mb=args.max_upload_mb, ready=ready, regions=regions)

@@ -3,7 +3,8 @@
 :mod:`.service` holds all the logic (no web imports; usable from a notebook) with :mod:`.inputs`
 (validation), :mod:`.photo` (the photo panel: encoder, embedding jobs, toonify) over :mod:`.embedding`
 (photo -> W+ job), :mod:`.progressive` (low-resolution preview stages, superseded previews stopped),
-:mod:`.seeds` (the seed browser) and :mod:`.images` (PNG and grid helpers); :mod:`.jobs` runs long work in
+:mod:`.seeds` (the seed browser), :mod:`.regions` (the Blend a region and Auto α panels) and
+:mod:`.images` (PNG and grid helpers); :mod:`.jobs` runs long work in
 threads with progress and cancellation; :mod:`.export` turns the page's α-sweep export into a
 :mod:`styleblend.blend.sweep` call; :mod:`.server` is the thin stdlib HTTP layer and ``static/`` the page
 (``app.js``, with ``live.js`` for live tuning, ``compare.js``, ``export.js`` and ``photo-drop.js`` for

@@ -127,7 +127,8 @@ class JobRunner:
             waits = [self._jobs[i].thread for i in after if i in self._jobs]
             if len(running) >= self.max_running:
                 raise InvalidArgumentError(
-                    f"a {running[0].kind} job ({running[0].id}) is still running; wait for it or cancel it first")
+                    f"{_article(running[0].kind)} {running[0].kind} job ({running[0].id}) is still running; wait for "
+                    "it or cancel it first")
             job = Job(id=f"{kind}-{next(self._ids)}", kind=kind, total=total, result=result, info=dict(info or {}))
             self._jobs[job.id] = job
             self._forget_old()
@@ -226,3 +227,8 @@ class JobRunner:
         for job in jobs:
             if job.thread is not None:
                 job.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _article(word: str) -> str:
+    """'a' or 'an' before ``word`` (job kinds: 'embed', 'auto', ...)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -34,6 +34,7 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     POST /api/export       {kind, format, seeds, psi, mapping, alphas?, res?, frames?, flip?, fps?}
                            -> an α sweep as GIF, MP4 or zip of PNGs (attachment; :mod:`.export`)
     GET  /api/export/status  frames done of the running export   POST /api/export/cancel {} -> that status
+    /api/regions/*, /api/auto/*   the Regions and Auto α panels (:mod:`.regions`, its ``ROUTES``)
 
 Two guards for a server on localhost: when bound to a loopback address it only answers requests
 addressed to a loopback host name (so a web page cannot reach it through DNS rebinding), and POSTs
@@ -64,6 +65,8 @@ from .export import SweepExports, export_options
 from .inputs import parse_int, parse_seeds
 from .messages import page_message, page_status
 from .progressive import PreviewSuperseded
+from .regions import ROUTES as REGION_ROUTES
+from .regions import RegionTools
 from .service import BlendSession
 
 log = logging.getLogger(__name__)
@@ -97,17 +100,20 @@ class UIServer(ThreadingHTTPServer):
         host, port: where to listen; port 0 picks a free port (see :attr:`url`).
         max_upload_mb: largest checkpoint upload accepted.
         max_image_mb: largest photo upload accepted.
+        regions: the Regions and Auto α panels (default: over ``session``, auto α with the transfer's own
+            discriminator if it has one).
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 max_upload_mb: float = 1024, max_image_mb: float = 32) -> None:
+                 max_upload_mb: float = 1024, max_image_mb: float = 32, regions: RegionTools | None = None) -> None:
         if not 0 <= int(port) <= 65535:
             raise InvalidArgumentError(f"port {port} must be in [0, 65535] (0 picks a free port)")
         self.session = session
         self.exports = SweepExports(session)
+        self.regions = RegionTools(session) if regions is None else regions
         self.max_upload_bytes = int(max_upload_mb * 2**20)
         self.max_image_bytes = int(max_image_mb * 2**20)
         try:
@@ -499,16 +505,28 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
 }
 
 
+def _region_route(action: Callable[[RegionTools, dict[str, Any]], Any], kind: str) -> Callable[[_Handler], None]:
+    """A route of :mod:`.regions`: the JSON body (or a GET's query) in, its JSON or PNG out."""
+    def handle(self: _Handler) -> None:
+        start = time.perf_counter()
+        out = action(self.server.regions, self.query if self.command == "GET" else self._json_body())
+        self._png(out, start) if kind == "png" else self._json(out)
+    return handle
+
+
+_ROUTES.update({key: _region_route(action, kind) for key, (action, kind) in REGION_ROUTES.items()})
+
+
 def serve(session: BlendSession, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           max_upload_mb: float = 1024, max_image_mb: float = 32,
-          ready: Callable[[UIServer], None] | None = None) -> None:
+          ready: Callable[[UIServer], None] | None = None, regions: RegionTools | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM, then stop cleanly; ``ready(server)`` is called once listening.
 
     SIGTERM (what ``kill``, systemd and container runtimes send) stops the server like Ctrl-C, so the
     caller's cleanup runs (:meth:`BlendSession.close` removes the session's folder with its uploads).
     The handler is installed only when called from the main thread, and the previous one restored.
     """
-    server = UIServer(session, host, port, max_upload_mb=max_upload_mb, max_image_mb=max_image_mb)
+    server = UIServer(session, host, port, max_upload_mb=max_upload_mb, max_image_mb=max_image_mb, regions=regions)
     with sigterm_interrupts():
         try:
             if ready is not None:

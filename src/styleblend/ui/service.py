@@ -145,6 +145,7 @@ class BlendSession:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._uploads: dict[str, Path] = {}
+        self._model_listeners: list[Callable[[str], None]] = []  # panels in other modules (ui/regions.py)
         self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0, "live_blocks": 0}
         for ckpt in (base, transfer):
             _check_unconditional(ckpt)
@@ -179,6 +180,22 @@ class BlendSession:
         self._pngs: OrderedDict[tuple, tuple[bytes, dict[str, Any]]] = OrderedDict()
         self._current: AlphaKey = (tuple(self.preset("swap")), "base")
         self._digests: tuple[str | None, ...] | None = None  # the inputs' SHA-256 for recipes (made when needed)
+
+    def on_models_changed(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(reason)`` after every model upload, so that a panel kept in another module (ui/regions.py)
+        can stop its work on the old pair."""
+        self._model_listeners.append(listener)
+
+    def current_pair(self) -> tuple[Checkpoint, Checkpoint, int]:
+        """(base, transfer, generation) read together; the generation changes with every model upload.
+
+        Raises:
+            ArchitectureMismatchError: the loaded pair cannot be blended (a new base waits for its transfer).
+        """
+        with self._lock:
+            if self._pair_error is not None:
+                raise ArchitectureMismatchError(self._pair_error)
+            return self._base, self._transfer, self._generation
 
     @property
     def resolutions(self) -> list[int]:
@@ -241,6 +258,8 @@ class BlendSession:
                 old, self._uploads[kind] = self._uploads.get(kind), folder
             # A running embedding belongs to the old models.
             self.photo.cancel_embeddings("the models changed: embed the photo again")
+            for listener in list(self._model_listeners):
+                listener("the models changed")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

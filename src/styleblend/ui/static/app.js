@@ -605,6 +605,7 @@ async function modelsChanged() {
     if (job.state === "running") watchJob(job.id);
   }
   await renderPanels();
+  document.dispatchEvent(new CustomEvent("styleblend:models"));  // regions.js: the panels start again
 }
 
 async function renderPanels() {
@@ -642,6 +643,7 @@ async function start() {
     await guarded(restoreFromURL, $("recipe-copy"));
     await resumeJob(info.embed_job);
     await renderPanels();
+    document.dispatchEvent(new CustomEvent("styleblend:models"));  // regions.js: the models are loaded
   }
   document.body.dataset.ready = "1";
 }
