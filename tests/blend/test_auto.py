@@ -190,3 +190,24 @@ def test_a_structure_score_replaces_the_low_resolution_distance(objective):
     expected = float(np.abs(img.mean((1, 2)) - seen["refs"].mean((1, 2))).mean())
     assert obj.score(alphas)[1] == pytest.approx(expected) and expected > 0
     assert obj.score((0.0, 0.0, 0.0))[1] == 0.0
+
+
+def test_one_slow_score_does_not_end_a_validated_search(objective):
+    obj, base, transfer = objective
+    other = AlphaObjective(base.g_ema, transfer.g_ema, base.g_config, transfer.discriminator(), [4, 5, 6, 7],
+                           structure_res=4)
+    clock = FakeClock(1.0)
+
+    class OnceSlow(Timed):
+        calls = 0
+
+        def score(self, alphas):
+            OnceSlow.calls += 1
+            if OnceSlow.calls == 3:  # the machine was busy for a moment
+                self.clock.t += 10.0
+            return super().score(alphas)
+
+    result = search_alpha(OnceSlow(obj, clock), 60, seed=3, clock=clock,  # type: ignore[arg-type]
+                          validation=Timed(other, clock), validate_top=3)  # type: ignore[arg-type]
+    assert result.elapsed_s <= 60
+    assert sum(c.label == "search" for c in result.candidates) >= 10  # it searched on (it stopped at once before)

@@ -267,7 +267,8 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
     ``progress(evaluations, elapsed_s, budget_s)`` after every score.
 
     With ``validation`` (the same pair and critic, other latents), the search stops early enough to re-score
-    the swaps and the ``validate_top`` best front points on it within the budget, and the choice is made on
+    the swaps and the ``validate_top`` best front points on it within the budget (at the recent median score
+    time, plus the slowest score as a margin), and the choice is made on
     those scores (``AutoResult.validation``).
 
     Raises:
@@ -284,13 +285,16 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
     n = len(resolutions)
     candidates: list[Candidate] = []
     slowest = 0.0
+    durations: list[float] = []
 
     def evaluate(alphas: Sequence[float], label: str) -> Candidate:
         nonlocal slowest
         t0 = clock()
         values = tuple(round(min(1.0, max(0.0, float(a))), 4) for a in alphas)
         realism, distance = objective.score(values)
-        slowest = max(slowest, clock() - t0)
+        took = clock() - t0
+        slowest = max(slowest, took)
+        durations.append(took)
         cand = Candidate(values, realism, distance, label)
         candidates.append(cand)
         if progress is not None:
@@ -312,7 +316,15 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
     swaps = tuple(c for c in candidates if c.label.startswith("swap"))
     shortfall = _box_shortfall(swaps, candidates)
     gen = torch.Generator().manual_seed(seed)
-    while budget_s - (clock() - start) >= slowest * (1.0 + kept_scores):
+    def kept_time() -> float:
+        # The validation scores at the recent typical score time (one slow score - the machine was busy a moment -
+        # must not end the search early), plus the slowest score as the margin that keeps the budget.
+        if not kept_scores:
+            return 0.0
+        recent = sorted(durations[-16:])
+        return kept_scores * recent[len(recent) // 2] + slowest
+
+    while budget_s - (clock() - start) >= slowest + kept_time():
         u = float(torch.rand([], generator=gen))
         alphas: Sequence[float]
         if u < 0.15:  # explore: a fresh random table
