@@ -132,3 +132,13 @@ def test_one_row_shows_the_w_indices_of_each_resolution_and_the_mixing_layers(br
     assert tab.evaluate("Array.from(document.querySelectorAll('#layer-row .picked')).map(c => Number(c.textContent))"
                         ) == [1, 2, 5]
     tab.close()
+
+
+def test_a_preset_off_the_sliders_grid_lands_on_them_exactly(browser, server):
+    tab = new_tab(browser, server.url)
+    expected = server.session.preset("sigmoid")
+    assert any(abs(a * 100 - round(a * 100)) > 1e-6 for a in expected)  # values a 0.01 step would round
+    tab.click("#preset-sigmoid")
+    tab.wait_for_function(f"{SLIDERS}.some(v => Math.abs(v * 100 - Math.round(v * 100)) > 1e-6)")
+    assert tab.evaluate(SLIDERS) == pytest.approx(expected, abs=1e-9)
+    tab.close()

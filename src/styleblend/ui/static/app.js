@@ -150,10 +150,14 @@ function alphas() {
   return Array.from(document.querySelectorAll("#sliders input")).map((s) => Number(s.value));
 }
 
+// Values off the sliders' 0.01 grid (presets, recipes, the URL, auto α) would be rounded by the range input to
+// another blend than the one asked for, so such a slider takes any value from then on.
 function setAlphas(values) {
   document.querySelectorAll("#sliders input").forEach((slider, i) => {
-    slider.value = values[i];
-    slider.nextElementSibling.value = Number(values[i]).toFixed(2);
+    const value = Number(values[i]);
+    if (Math.abs(value * 100 - Math.round(value * 100)) > 1e-9) slider.step = "any";
+    slider.value = String(value);
+    slider.nextElementSibling.value = String(Number(value.toFixed(4)));
   });
 }
 
