@@ -22,10 +22,16 @@ default), until its full-resolution image, and until all seeds are done, with th
 beside it the whole blended generator rendered from scratch for the same move (blend the state dicts, load,
 render the seeds).
 
+``--stages R`` measures what the page waits for with such a model, through the service as the page asks
+(:meth:`BlendSession.preview_result`: the low-resolution stage, then one more seed at full resolution per
+request, each answer a PNG of the whole grid): per slider move, the time until the first image (the first
+seed's 64 px skip image in the grid) and until each seed is at full resolution, and the blocks re-run.
+
 Usage::
 
     python benchmarks/bench_ui.py [--base A --transfer B] [--repeats 20] [--threads N]
     python benchmarks/bench_ui.py --live 1024 [--preview 128] [--seeds 3] [--threads N]
+    python benchmarks/bench_ui.py --stages 1024 [--seeds 3] [--threads N] [--sliders 1024,64,4]
 """
 
 from __future__ import annotations
@@ -101,6 +107,10 @@ def main() -> None:
                         help="measure the live renderer on an R px config-f-shaped model instead")
     parser.add_argument("--preview", type=int, default=64, help="preview resolution for --live (default 64)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per preview for --live (default 3)")
+    parser.add_argument("--stages", type=int, default=None, metavar="R",
+                        help="measure the page's progressive stages through the service on an R px model")
+    parser.add_argument("--sliders", default=None, help="for --stages: the resolutions whose slider moves "
+                        "(comma-separated; default all)")
     args = parser.parse_args()
 
     import torch
@@ -109,6 +119,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.live:
         live_table(args.live, args.preview, args.seeds)
+        return
+    if args.stages:
+        stages_table(args.stages, args.seeds, args.sliders)
         return
 
     from styleblend.ui.service import BlendSession
@@ -214,6 +227,58 @@ def live_table(resolution: int, preview: int, n_seeds: int) -> None:
         load.append(os.getloadavg()[0])
         print(f"| {r} px | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[3]} | {scratch(alphas):.2f} |")
     print(f"load average (1 min) during the run: {min(load):.1f}-{max(load):.1f}")
+
+
+def stages_table(resolution: int, n_seeds: int, sliders: str | None) -> None:
+    """Per slider move, through BlendSession.preview_result as the page asks: first image, each seed at full."""
+    import os
+
+    import torch
+
+    from styleblend.config import GeneratorConfig
+    from styleblend.io import Checkpoint
+    from styleblend.nn import Generator
+    from styleblend.ui.service import BlendSession
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(img_resolution=resolution)
+    base = Checkpoint(g_config=cfg, g_ema={k: v.clone() for k, v in Generator(cfg).state_dict().items()})
+    session = BlendSession(base, _perturbed(base))
+    res = session.resolutions
+    seeds = ",".join(str(s) for s in range(n_seeds))
+    alphas = [1.0 if r <= 16 else 0.0 for r in res]
+    load = [os.getloadavg()[0]]
+
+    def move(alphas: list[float]) -> tuple[list[float], int, str]:
+        t0 = time.perf_counter()
+        times, blocks, rows, stage = [], 0, 0, "low"
+        while True:
+            _, meta = session.preview_result(alphas, seeds, 0.7, full_rows=rows, stream="bench", seq=0)
+            times.append(time.perf_counter() - t0)
+            blocks += meta["blocks"]
+            stage = meta["stage"]
+            if meta["final"]:
+                return times, blocks, stage
+            rows = meta["full_rows"] + 1
+
+    t0 = time.perf_counter()
+    cold = move(alphas)
+    print(f"page stages through BlendSession.preview_result: {resolution} px config-f-shaped model (random weights) "
+          f"+ perturbed copy, {n_seeds} seeds, low stage {session._low} px; torch threads {torch.get_num_threads()}")
+    print(f"first render (base and transfer columns too): {', '.join(f'{t:.2f}' for t in cold[0])} s, "
+          f"{time.perf_counter() - t0:.1f} s in all")
+    print("| slider moved | first image s | then each seed at full resolution s | blocks re-run |")
+    print("|---|---:|---|---:|")
+    wanted = [int(r) for r in sliders.split(",")] if sliders else res
+    for r in wanted:
+        i = res.index(r)
+        alphas = list(alphas)
+        alphas[i] = 0.5 if alphas[i] != 0.5 else 0.25
+        times, blocks, _ = move(alphas)
+        load.append(os.getloadavg()[0])
+        print(f"| {r} px | {times[0]:.2f} | {', '.join(f'{t:.2f}' for t in times[1:])} | {blocks} |")
+    print(f"load average (1 min) during the run: {min(load):.1f}-{max(load):.1f}")
+    session.close()
 
 
 if __name__ == "__main__":

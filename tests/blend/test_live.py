@@ -110,3 +110,25 @@ def test_bad_arguments_are_refused() -> None:
     live.render("k", ws, [0.0] * 4)
     live.render("j", ws, [0.0] * 4)  # max_latents=1: 'k' is dropped
     assert live.render("k", ws, [0.0] * 4).blocks_run == 4
+
+
+def test_a_stopped_render_keeps_its_blocks_and_the_next_one_continues() -> None:
+    from styleblend.blend.live import RenderStopped
+
+    base, transfer = _pair()
+    live = LiveBlend(base.g_ema, transfer.g_ema, base.g_config)
+    ws = live.latents([4], 0.7)
+    asked = []
+
+    def stop_after_two() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    assert live.start_resolution("k", ws, [0.5] * 4) == 4
+    with pytest.raises(RenderStopped):
+        live.render("k", ws, [0.5] * 4, should_stop=stop_after_two)
+    assert live.blocks_run == 2 and live.start_resolution("k", ws, [0.5] * 4) == 16
+    stage = live.render("k", ws, [0.5] * 4)
+    assert stage.blocks_run == 2 and live.start_resolution("k", ws, [0.5] * 4) is None
+    assert torch.equal(stage.image, _reference(base, transfer, [0.5] * 4, ws)[0])
+    assert live.start_resolution("k", ws, [0.5, 0.5, 0.5, 1.0]) == 32

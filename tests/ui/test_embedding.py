@@ -47,7 +47,7 @@ def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc
     first = enc_session.jobs.result(job)
     assert first.stage == "encoder" and first.steps_done == 0
     with torch.no_grad():
-        expected = encode(enc_session._encoder.encoder, enc_session._G["base"], from_uint8(first.target))
+        expected = encode(enc_session.photo.encoder.encoder, enc_session._G["base"], from_uint8(first.target))
     # The encoder's prediction (for the float target, which ``target`` shows rounded to uint8).
     torch.testing.assert_close(first.ws, expected, rtol=0, atol=1e-5)
     png, shown = enc_session.toonify_result(job)

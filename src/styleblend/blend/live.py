@@ -18,7 +18,7 @@ loaded into a generator): the same blocks run on the same tensors, only fewer of
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +31,11 @@ from ..nn.generator import Generator
 from ..nn.synthesis import emulates_fp16
 from .core import MappingChoice, StateDict, Weight, apply_plan, plan_weights, two_model_weights
 from .schedules import Table
+
+
+class RenderStopped(Exception):
+    """Raised by :meth:`LiveBlend.render` when its ``should_stop`` said so between two blocks. The blocks that
+    ran stay cached, so a later render of the same latent continues from there."""
 
 
 @dataclass
@@ -116,12 +121,14 @@ class LiveBlend:
         self._loaded[i] = alpha
 
     def render(self, key: Hashable, ws: torch.Tensor, alphas: Sequence[float],
-               stop_resolution: int | None = None) -> Stage:
+               stop_resolution: int | None = None, should_stop: Callable[[], bool] | None = None) -> Stage:
         """Render latents ``ws`` [N, num_ws, w_dim] (cached under ``key``) through the blend with ``alphas``
         (one per block resolution), from the first block whose α changed since this key's last render.
 
         stop_resolution: stop after that block and return its skip image (a preview; skip architecture
             only); a later call continues from there. None renders to the end.
+        should_stop: asked before every block that has to run; True stops the render with
+            :class:`RenderStopped` (a superseded preview in the web UI gives its thread back at once).
         """
         values = self._check_alphas(alphas)
         n = len(self.resolutions)
@@ -154,6 +161,9 @@ class LiveBlend:
             x, img = chain.outputs[start - 1] if start > 0 else (None, None)
             w_idx = sum(block.num_conv for block in self._blocks[:start])
             for i in range(start, stop + 1):
+                if should_stop is not None and should_stop():
+                    self.blocks_run += ran
+                    raise RenderStopped(f"stopped before the {self.resolutions[i]} px block")
                 block = self._blocks[i]
                 if self._loaded[i] != values[i]:
                     plan = plan if plan is not None else self._plan(values)
@@ -170,6 +180,17 @@ class LiveBlend:
         out = chain.outputs[stop][1]
         assert out is not None  # skip blocks and the last block always have an image
         return Stage(self.resolutions[stop], out, stop == n - 1, ran)
+
+    def start_resolution(self, key: Hashable, ws: torch.Tensor, alphas: Sequence[float]) -> int | None:
+        """The resolution of the first block :meth:`render` would run for ``key`` (None: every block is cached)."""
+        values = self._check_alphas(alphas)
+        chain = self._chains.get(key)
+        if chain is None or chain.ws.shape != ws.shape or not torch.equal(chain.ws, ws):
+            return self.resolutions[0]
+        start = 0
+        while start < len(chain.alphas) and chain.alphas[start] == values[start]:
+            start += 1
+        return self.resolutions[start] if start < len(self.resolutions) else None
 
     def forget(self) -> None:
         """Drop every cached block output (e.g. when the seeds change)."""

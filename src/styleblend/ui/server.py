@@ -14,7 +14,13 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
     GET  /                 the page            GET  /static/<file>    its script and style
     GET  /api/info         models, resolutions, limits
     POST /api/preset       {kind, res?, from_res?, to_res?, centre?, width?, flip?} -> {alphas, spec}
-    POST /api/preview      {alphas, seeds, psi, mapping}       -> PNG rows=seeds, cols base|transfer|blend
+    POST /api/preview      {alphas, seeds, psi, mapping, full_rows?, stream?, seq?}
+                           -> PNG rows=seeds, cols base|transfer|blend (headers X-Preview-Stage: low|full,
+                           X-Preview-Full-Rows, X-Preview-Low-Resolution, X-Preview-Scale: the first stage's grid
+                           is shrunk by it, X-Preview-Width: draw it so wide); a request superseded by a newer
+                           one of its stream answers 409 {"error", "superseded": true} (ui/progressive.py)
+    POST /api/seeds        {start, psi, count?}                -> PNG grid of base thumbnails (headers X-Seeds:
+                           '3,4,...', X-Seed-Columns, X-Seed-Thumb: px) for the seed browser
     POST /api/mix          {seed_a, seed_b, layers, psi, model, alphas?, mapping?} -> PNG A | B | mixed
     POST /api/morph        {seed_a, seed_b, steps, psi, model, alphas?, mapping?}  -> PNG strip
     POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job, status, elapsed_ms}
@@ -53,6 +59,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from ..errors import InvalidArgumentError, StyleblendError
 from .inputs import parse_int
 from .messages import page_message, page_status
+from .progressive import PreviewSuperseded
 from .service import BlendSession
 
 log = logging.getLogger(__name__)
@@ -222,6 +229,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._client_gone(exc)
         except HTTPError as exc:
             self._reply_error(str(exc), exc.status)
+        except PreviewSuperseded as exc:  # routine while a slider is dragged: the page drops it
+            try:
+                self._json({"error": str(exc), "superseded": True}, 409)
+            except _GONE as gone:
+                self._client_gone(gone)
         except StyleblendError as exc:
             self._reply_error(page_message(str(exc), exc.params, self.server.session.workdir), 400)
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the server; it is logged in full
@@ -355,9 +367,22 @@ class _Handler(BaseHTTPRequestHandler):
         d = self._json_body()
         session = self.server.session
         alphas = _field(d, "alphas", _alphas, None)
-        png = session.preview(alphas, _field(d, "seeds", str), _field(d, "psi", number, 0.7),
-                              _field(d, "mapping", str, None))
-        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec()})
+        png, meta = session.preview_result(alphas, _field(d, "seeds", str), _field(d, "psi", number, 0.7),
+                                           _field(d, "mapping", str, None),
+                                           full_rows=_field(d, "full_rows", integer, None),
+                                           stream=_field(d, "stream", str, None), seq=_field(d, "seq", integer, None))
+        self._png(png, start, {"X-Schedule": session.schedule(alphas).spec(), "X-Preview-Stage": meta["stage"],
+                               "X-Preview-Full-Rows": str(meta["full_rows"]), "X-Preview-Rows": str(meta["rows"]),
+                               "X-Preview-Low-Resolution": str(meta["low_resolution"] or ""),
+                               "X-Preview-Scale": str(meta["scale"]), "X-Preview-Width": str(meta["width"])})
+
+    def seeds(self) -> None:
+        start = time.perf_counter()
+        d = self._json_body()
+        png, meta = self.server.session.seed_page(_field(d, "start", integer), _field(d, "psi", number, 0.7),
+                                                  _field(d, "count", integer, 16))
+        self._png(png, start, {"X-Seeds": ",".join(map(str, meta["seeds"])), "X-Seed-Columns": str(meta["columns"]),
+                               "X-Seed-Thumb": str(meta["thumb"])})
 
     def _edit_args(self, d: dict[str, Any]) -> dict[str, Any]:
         return {"psi": _field(d, "psi", number, 0.7), "model": _field(d, "model", str, "blend"),
@@ -432,6 +457,7 @@ _ROUTES: dict[tuple[str, str], Callable[[_Handler], None]] = {
     ("GET", "/api/info"): _Handler.info,
     ("POST", "/api/preset"): _Handler.preset,
     ("POST", "/api/preview"): _Handler.preview,
+    ("POST", "/api/seeds"): _Handler.seeds,
     ("POST", "/api/mix"): _Handler.mix,
     ("POST", "/api/morph"): _Handler.morph,
     ("POST", "/api/embed"): _Handler.embed,

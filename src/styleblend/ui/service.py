@@ -4,9 +4,9 @@ The session holds the loaded checkpoints and one generator per role, and caches 
 sliders asks for again and again: blended state dicts keyed by the α vector (Pinkney & Adler 2020,
 resolution-dependent interpolation; see :mod:`styleblend.blend.schedules`), the base and transfer
 columns of a preview (they do not depend on α), and recent preview PNGs. Images are returned as PNG
-bytes. Long work (embedding a photo with :func:`styleblend.project.project`) runs in a worker thread
-with progress and cancellation (:mod:`.jobs`); with an encoder for the base, a photo's latent is
-predicted while the request waits and the job only refines it (:mod:`.embedding`).
+bytes. The photo panel (embedding a photo with :func:`styleblend.project.project` in a worker thread with
+progress and cancellation, and rendering it through the blend) is :mod:`.photo`; the session hands it
+the few things it needs (:class:`~styleblend.ui.photo.PhotoHost`) and keeps its public methods.
 
 Every method that touches the models takes one lock, so the threaded HTTP server may call it from any
 thread. User errors are :class:`~styleblend.errors.StyleblendError` subclasses with the library's
@@ -15,7 +15,6 @@ messages; the server shows them in the page.
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import secrets
@@ -24,17 +23,16 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..blend.compat import check_configs, check_states
 from ..blend.core import blend_two
-from ..blend.live import LiveBlend
+from ..blend.live import LiveBlend, RenderStopped
 from ..blend.model import blend_checkpoints
 from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
 from ..errors import (
@@ -55,21 +53,14 @@ from ..media.images import make_grid, to_uint8
 from ..nn import Generator
 from ..nn.naming import generator_layers, param_info
 from ..render import render_ws
-from .embedding import (
-    DEFAULT_REFINE_STEPS,
-    MAX_STEPS,
-    Embedding,
-    EncoderChoice,
-    choose_encoder,
-    embedding_work,
-    encoder_embedding,
-    load_ui_encoder,
-    photo_target,
-)
+from .embedding import DEFAULT_REFINE_STEPS
+from .images import PAD, enlarge, png_bytes
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
-from .messages import PIXEL_LOSS_NOTE
+from .photo import PhotoHost, PhotoPanel
+from .progressive import PreviewGate, low_resolution
 from .recipes import page_schedule, recipe_for_page, sliders_from_recipe
+from .seeds import COLUMNS, PAGE_SEEDS, SeedBrowser
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +69,8 @@ MODELS = ("base", "transfer", "blend")
 PRESETS = ("swap", "linear", "sigmoid")
 ROLES = ("base", "transfer")
 MAX_MORPH_STEPS = 16
-PAD = 2  # white pixels between grid cells
 
 AlphaKey = tuple[tuple[float, ...], str]
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode uint8 [H, W, C] (C = 1 or 3) as PNG; fast compression, since previews are redrawn often."""
-    buf = io.BytesIO()
-    mode = "L" if image.shape[2] == 1 else "RGB"
-    Image.fromarray(image[:, :, 0] if mode == "L" else image, mode).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
-def _enlarge(images: np.ndarray, size: int) -> np.ndarray:
-    """Pixel-repeat uint8 [N, h, w, C] to [N, size, size, C] (a lower-resolution transfer in a grid)."""
-    factor = size // images.shape[1]
-    return images if factor == 1 else images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
 def _state_nbytes(state: dict[str, torch.Tensor], shared: Sequence[dict[str, torch.Tensor]]) -> int:
@@ -121,6 +97,8 @@ class BlendSession:
             the base is the bundled base. With an encoder a photo's latent is shown at once and refined in
             the background; without one it is optimised ('fast', ``embed_steps``).
         refine_steps: default refinement steps after the encoder's prediction (0: the prediction alone).
+        low_preview: the block resolution of the previews' low-resolution stage (:mod:`.progressive`); None: 64 px
+            from 256 px up, none below; 0: none. A later base of another size falls back to its default.
 
     Raises:
         ArchitectureMismatchError: the two models cannot be blended, or ``encoder`` does not fit the base.
@@ -130,14 +108,10 @@ class BlendSession:
     def __init__(self, base: Checkpoint, transfer: Checkpoint, *, device: str | torch.device = "cpu",
                  vgg_path: str | None = None, embed_steps: int = 200, cache_mb: float = 256,
                  workdir: str | Path | None = None, face_detector: Any = None, encoder: str | Path | None = None,
-                 refine_steps: int = DEFAULT_REFINE_STEPS) -> None:
+                 refine_steps: int = DEFAULT_REFINE_STEPS, low_preview: int | None = None) -> None:
         self.device = torch.device(device)
-        self.face_detector = face_detector
-        self.vgg_path = vgg_path
-        self.embed_steps = int(embed_steps)
-        self.refine_steps = int(refine_steps)
-        if not 0 <= self.refine_steps <= MAX_STEPS:
-            raise InvalidArgumentError(f"refine steps {refine_steps} must be in [0, {MAX_STEPS}]")
+        self._low_requested = low_preview
+        self._gate = PreviewGate()
         self.cache_bytes = int(cache_mb * 2**20)
         # The folder's name is known before it exists, so that Ctrl-C / SIGTERM at any moment (mkdtemp would
         # not name a folder it made just before the interrupt) and a refused pair leave no folder behind.
@@ -146,7 +120,12 @@ class BlendSession:
         self.jobs = JobRunner(max_running=1)
         try:
             self._make_workdir()
-            self._setup(base, transfer, encoder)
+            self._setup(base, transfer)
+            self.photo = PhotoPanel(PhotoHost(lock=self._lock, device=self.device, jobs=self.jobs,
+                                              staging=self._staging, base=self._photo_base,
+                                              render=self._photo_render),
+                                    vgg_path=vgg_path, embed_steps=embed_steps, refine_steps=refine_steps,
+                                    face_detector=face_detector, encoder=encoder)
         except BaseException:
             self.close()
             raise
@@ -162,14 +141,10 @@ class BlendSession:
             except FileExistsError:
                 self.workdir = _workdir_candidate()
 
-    def _setup(self, base: Checkpoint, transfer: Checkpoint, encoder: str | Path | None) -> None:
+    def _setup(self, base: Checkpoint, transfer: Checkpoint) -> None:
         self._lock = threading.RLock()
-        self._loss_lock = threading.Lock()
-        self._loss: tuple[Any, str | None] | None = None
         self._ids = itertools.count(1)
         self._uploads: dict[str, Path] = {}
-        self._embed_lock = threading.Lock()  # one photo starts at a time (it cancels the one before)
-        self._holds: dict[str, threading.Event] = {}  # refinements waiting for their encoder result to be shown
         self.stats = {"blend_hits": 0, "blend_misses": 0, "png_hits": 0, "png_misses": 0, "live_blocks": 0}
         for ckpt in (base, transfer):
             _check_unconditional(ckpt)
@@ -178,11 +153,6 @@ class BlendSession:
         self._pair_error: str | None = None
         self._generation = 0
         self._reset_models()
-        self._given_encoder = None if encoder is None else load_ui_encoder(encoder, self.device)
-        self._given_encoder_name = None if encoder is None else Path(encoder).name
-        if self._given_encoder is not None:  # a given encoder must fit the base it was given with
-            self._given_encoder.check_generator(self._G["base"], f"the encoder {self._given_encoder_name}")
-        self._encoder = self._choose_encoder()
 
     # ------------------------------------------------------------------------------------------
     # Models
@@ -196,18 +166,19 @@ class BlendSession:
         # Previews render the blend column with a live renderer per mapping choice: a slider move re-runs only
         # the blocks from its resolution up (blend/live.py); mixing, morphs and photos use the blended generator.
         self._lives: dict[str, LiveBlend] = {}
+        self._seed_browser: SeedBrowser | None = None
+        architecture = getattr(self._base.g_config.synthesis, "architecture", "")
+        try:
+            self._low = low_resolution(self.resolutions, architecture, self._low_requested)
+        except InvalidArgumentError:
+            if self._generation == 1:  # the session's own argument: refuse it
+                raise
+            self._low = low_resolution(self.resolutions, architecture)  # an uploaded base of another size
         self._states: OrderedDict[AlphaKey, tuple[dict[str, torch.Tensor], int]] = OrderedDict()
         self._columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
+        self._pngs: OrderedDict[tuple, tuple[bytes, dict[str, Any]]] = OrderedDict()
         self._current: AlphaKey = (tuple(self.preset("swap")), "base")
-        self._G_job: torch.nn.Module | None = None  # the embedding jobs' own copy of the base (made when needed)
         self._digests: tuple[str | None, ...] | None = None  # the inputs' SHA-256 for recipes (made when needed)
-
-    def _choose_encoder(self) -> EncoderChoice:
-        choice = choose_encoder(self._base, self._G["base"], self.device, self._given_encoder,
-                                self._given_encoder_name)
-        log.info("photo embedding: %s", choice.note)
-        return choice
 
     @property
     def resolutions(self) -> list[int]:
@@ -223,12 +194,9 @@ class BlendSession:
                     "transfer_resolution": self._transfer.g_config.img_resolution, "num_ws": cfg.num_ws,
                     "alphas": list(self._current[0]), "mapping": self._current[1], "mappings": list(MAPPINGS),
                     "models": list(MODELS), "presets": self.preset_defaults(), "max_seeds": MAX_SEEDS,
-                    "max_morph_steps": MAX_MORPH_STEPS, "embed_steps": self.embed_steps,
-                    "encoder": self._encoder.name, "encoder_note": self._encoder.note,
-                    "refine_steps": self.refine_steps,
+                    "max_morph_steps": MAX_MORPH_STEPS, **self.photo.info(),
                     "pair_error": self._pair_error, "download_format": output_format(self._base),
-                    # a reloaded page finds a running embedding (to show it and cancel it)
-                    "embed_job": self.jobs.latest("embed"), "ws_layers": ws_layers(cfg)}
+                    "ws_layers": ws_layers(cfg)}
 
     def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
         """Replace the base or the transfer by an uploaded checkpoint file.
@@ -250,7 +218,7 @@ class BlendSession:
         choice(kind, ROLES, "upload kind")
         if not data:
             raise CheckpointError(f"the uploaded {kind} file is empty (0 bytes); choose a checkpoint file")
-        folder = self.workdir / f"upload-{next(self._ids)}"
+        folder = self._staging("upload")
         path = write_bytes_atomic(folder / safe_name(filename, f"{kind}.bin"), data)
         try:
             ckpt = load_checkpoint(path)
@@ -269,11 +237,10 @@ class BlendSession:
                 else:
                     self._base, self._pair_error = ckpt, warning
                 self._reset_models()
-                if kind == "base":
-                    self._encoder = self._choose_encoder()
+                self.photo.models_changed(base_changed=kind == "base")
                 old, self._uploads[kind] = self._uploads.get(kind), folder
             # A running embedding belongs to the old models.
-            self._cancel_embeddings("the models changed: embed the photo again")
+            self.photo.cancel_embeddings("the models changed: embed the photo again")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -361,25 +328,54 @@ class BlendSession:
 
     def _render_seeds(self, model: str, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         if choice(model, MODELS, "model") == "blend":
-            return self._render_blend(key, seeds, psi)
+            return self._render_blend(key, seeds, psi)[0]
         G = self._generator(model, key)
         images = to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=MAX_SEEDS))
-        return _enlarge(images, self._base.g_config.img_resolution)
+        return enlarge(images, self._base.g_config.img_resolution)
 
-    def _render_blend(self, key: AlphaKey, seeds: tuple[int, ...], psi: float) -> np.ndarray:
-        """The blend column: bit for bit the blended generator's images, from the first block whose α moved."""
+    def _render_blend(self, key: AlphaKey, seeds: tuple[int, ...], psi: float, full_rows: int | None = None,
+                      superseded: Callable[[], bool] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The blend column, one seed at a time from the first block whose α moved: bit for bit the blended
+        generator's images (rendered one by one), [len(seeds), R, R, C], and what the render reached.
+
+        ``full_rows`` None renders every seed at full resolution; k renders the first k at full resolution,
+        seed k at the low resolution (:mod:`.progressive`) and the others at the low resolution only where
+        that is already cached (else a grey placeholder). ``superseded`` is asked between blocks.
+        """
         if self._pair_error is not None:
             raise ArchitectureMismatchError(self._pair_error)
         alphas, mapping = key
         live = self._lives.get(mapping)
         if live is None:
+            # Per seed, so that the first seed's image does not wait for the others (batch 1 is also the
+            # CPU's fastest per image from 128 px up): two sets of seeds' block outputs are kept.
             live = LiveBlend(self._base.g_ema, self._transfer.g_ema, self._base.g_config, mapping=mapping,
-                             device=self.device, max_latents=2)
+                             device=self.device, max_latents=2 * MAX_SEEDS)
             self._lives[mapping] = live
-        before = live.blocks_run
-        stage = live.render((seeds, psi), live.latents(seeds, psi), alphas)
-        self.stats["live_blocks"] += live.blocks_run - before
-        return _enlarge(to_uint8(stage.image), self._base.g_config.img_resolution)
+        size = self._base.g_config.img_resolution
+        low = self._low if full_rows is not None and full_rows < len(seeds) else None
+        ws = live.latents(seeds, psi)
+        before, cells = live.blocks_run, []
+        try:
+            for i, seed in enumerate(seeds):
+                row_key, row_ws = (seed, psi), ws[i:i + 1]
+                stop = None
+                if low is not None and i >= (full_rows or 0):
+                    start = live.start_resolution(row_key, row_ws, alphas)
+                    if i > (full_rows or 0) and start is not None and start <= low:
+                        cells.append(np.full((1, size, size, self._base.g_config.img_channels), 230, np.uint8))
+                        continue  # a placeholder: this seed's turn comes later
+                    stop = low
+                stage = live.render(row_key, row_ws, alphas, stop_resolution=stop, should_stop=superseded)
+                cells.append(enlarge(to_uint8(stage.image), size))
+        except RenderStopped:
+            raise self._gate.stop() from None
+        finally:
+            self.stats["live_blocks"] += live.blocks_run - before
+        final = low is None
+        return np.concatenate(cells), {"stage": "full" if final else "low", "final": final,
+                                       "full_rows": len(seeds) if final else full_rows, "rows": len(seeds),
+                                       "low_resolution": self._low, "blocks": live.blocks_run - before}
 
     def _column(self, model: str, seeds: tuple[int, ...], psi: float) -> np.ndarray:
         """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves)."""
@@ -401,30 +397,77 @@ class BlendSession:
             mapping: the blend's mapping network and w_avg: 'base' (default, as in the paper),
                 'transfer' or 'blend'; None keeps the current choice.
         """
+        return self._preview_cells(alphas, seeds, psi, mapping)[0]
+
+    def _preview_cells(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float,
+                       mapping: str | None, full_rows: int | None = None,
+                       superseded: Callable[[], bool] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         with self._lock:
+            self._gate.check(superseded)  # superseded while it waited for the lock: nothing to do
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
-            blend = self._render_seeds("blend", key, seeds_t, psi)
+            blend, meta = self._render_blend(key, seeds_t, psi, full_rows, superseded)
             self._current = key
-            return np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
+            cells = np.stack([self._column("base", seeds_t, psi), self._column("transfer", seeds_t, psi), blend], 1)
+            return cells, meta
 
     def preview(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
                 mapping: str | None = None) -> bytes:
         """PNG of :meth:`preview_images` as a grid: one row per seed, columns base | transfer | blend."""
+        return self.preview_result(alphas, seeds, psi, mapping)[0]
+
+    def preview_result(self, alphas: Sequence[float] | None, seeds: str | Sequence[int], psi: float = 0.7,
+                       mapping: str | None = None, full_rows: int | None = None, stream: str | None = None,
+                       seq: int | None = None) -> tuple[bytes, dict[str, Any]]:
+        """:meth:`preview`, progressively and cancellably (:mod:`.progressive`), with what it shows.
+
+        Args:
+            full_rows: None: every seed at full resolution; k >= 0: a stage - the first k seeds at full
+                resolution, the next one at the low resolution (placeholders after it unless cached).
+                Models without a low stage always render in full.
+            stream, seq: the request's tab and number: a request of the same stream with a higher number,
+                even one still waiting, makes this one stop between two blocks with :class:`PreviewSuperseded`.
+        Returns:
+            the PNG and {'stage': 'low' | 'full', 'final', 'full_rows', 'rows', 'low_resolution', 'blocks',
+            'scale', 'width'}: the first stage (``full_rows`` 0) is the grid at the low resolution, every cell
+            shrunk by 'scale' (the page draws it 'width' px wide, the full grid's width); the others are full size.
+        """
+        if full_rows is not None and not 0 <= int(full_rows) <= MAX_SEEDS:
+            raise InvalidArgumentError(f"full rows {full_rows} must be in [0, {MAX_SEEDS}]")
+        superseded = self._gate.enter(stream, seq)
         with self._lock:
             key, seeds_t, psi = self._alpha_key(alphas, mapping), parse_seeds(seeds), parse_psi(psi)
             pk = (key, seeds_t, psi)
-            if pk in self._pngs:
+            if pk in self._pngs:  # the final grid, seen before
                 self.stats["png_hits"] += 1
                 self._pngs.move_to_end(pk)
                 self._current = key
-                return self._pngs[pk]
+                png, meta = self._pngs[pk]
+                return png, dict(meta, blocks=0)  # cached: no block ran
             self.stats["png_misses"] += 1
-            cells = self.preview_images(key[0], seeds_t, psi, key[1])
+            cells, meta = self._preview_cells(key[0], seeds_t, psi, key[1], full_rows, superseded)
+            size = cells.shape[2]
+            meta = dict(meta, scale=1, width=3 * size + 2 * PAD)
+            if meta["stage"] == "low" and meta["full_rows"] == 0:
+                # The first answer is the whole grid at the low resolution: a 1024 px grid would take longer to
+                # encode as PNG than the blocks up to 64 px take to run. The page draws it at the full width.
+                meta["scale"] = size // meta["low_resolution"]
+                cells = shrink(cells, meta["scale"])
             png = png_bytes(make_grid(cells.reshape(-1, *cells.shape[2:]), cols=3, pad=PAD))
-            self._pngs[pk] = png
-            while len(self._pngs) > 64:
-                self._pngs.popitem(last=False)
-            return png
+            if meta["final"]:  # a stage depends on what happened to be cached: only the final grid is kept
+                self._pngs[pk] = (png, meta)
+                while len(self._pngs) > 64:
+                    self._pngs.popitem(last=False)
+            return png, meta
+
+    def seed_page(self, start: int, psi: float = 0.7, count: int = PAGE_SEEDS) -> tuple[bytes, dict[str, Any]]:
+        """The seed browser (:mod:`.seeds`): a PNG grid of base thumbnails for ``count`` seeds from ``start``,
+        and {'seeds', 'columns', 'thumb'} (the thumbnails' size in px) for the page to map a click to a seed."""
+        with self._lock:
+            psi = parse_psi(psi)
+            if self._seed_browser is None:
+                self._seed_browser = SeedBrowser(self._base, self._G["base"], self.device)
+            png, seeds = self._seed_browser.page(start, psi, count)
+            return png, {"seeds": seeds, "columns": COLUMNS, "thumb": self._seed_browser.resolution}
 
     # ------------------------------------------------------------------------------------------
     # Editing
@@ -443,7 +486,7 @@ class BlendSession:
             idx = parse_layers(layers, G.num_ws)
             ws = seeds_to_ws(G, parse_seeds([seed_a, seed_b]), psi)
             mixed = crossover(ws[1:2], ws[0:1], idx)  # B's rows at ``idx``, A's elsewhere
-            return _enlarge(to_uint8(render_ws(G, torch.cat([ws, mixed]))), self._base.g_config.img_resolution)
+            return enlarge(to_uint8(render_ws(G, torch.cat([ws, mixed]))), self._base.g_config.img_resolution)
 
     def mix(self, seed_a: int, seed_b: int, layers: str | Sequence[int], psi: float = 0.7, model: str = "blend",
             alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
@@ -461,7 +504,7 @@ class BlendSession:
             G = self._generator(model, key)
             ws = seeds_to_ws(G, parse_seeds([seed_a, seed_b]), psi)
             path = lerp(ws[0:1], ws[1:2], torch.linspace(0, 1, steps))
-            return _enlarge(to_uint8(render_ws(G, path)), self._base.g_config.img_resolution)
+            return enlarge(to_uint8(render_ws(G, path)), self._base.g_config.img_resolution)
 
     def morph(self, seed_a: int, seed_b: int, steps: int = 8, psi: float = 0.7, model: str = "blend",
               alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
@@ -470,24 +513,30 @@ class BlendSession:
         return png_bytes(make_grid(images, len(images), PAD))
 
     # ------------------------------------------------------------------------------------------
-    # Embedding a photo and rendering it through the blend ("toonify")
+    # Embedding a photo and rendering it through the blend ("toonify"): :mod:`.photo`
 
-    def _embed_loss(self) -> tuple[Any, str | None]:
-        """The 'fast' method's loss, resolved once: VGG-16 when found, else the visible pixel fallback."""
-        from ..project.losses import resolve_loss
+    @property
+    def embed_steps(self) -> int:
+        """Default optimisation steps of an embedding without an encoder."""
+        return self.photo.embed_steps
 
-        with self._loss_lock:
-            if self._loss is None:
-                loss, _, warning = resolve_loss("fast", self.vgg_path, download=False, device=self.device)
-                # The projector's advice names arguments the page does not have; say what the person can do.
-                self._loss = (loss, PIXEL_LOSS_NOTE if loss.kind == "pixel" and warning else warning)
-            return self._loss
+    @property
+    def refine_steps(self) -> int:
+        """Default refinement steps after an encoder's prediction."""
+        return self.photo.refine_steps
 
-    def _job_generator(self) -> torch.nn.Module:
-        """The embedding jobs' own copy of the base (previews keep using theirs meanwhile); call under the lock."""
-        if self._G_job is None:
-            self._G_job = self._base.generator(self.device)
-        return self._G_job
+    def _staging(self, what: str = "photo") -> Path:
+        """A fresh folder name in the session's folder (not made yet) for an upload or a download."""
+        return self.workdir / f"{what}-{next(self._ids)}"
+
+    def _photo_base(self) -> tuple[Checkpoint, torch.nn.Module, int]:
+        return self._base, self._G["base"], self._generation
+
+    def _photo_render(self, ws: torch.Tensor, alphas: Sequence[float] | None, mapping: str | None) -> np.ndarray:
+        """uint8 [2, R, R, C]: ``ws`` through the base and through the blend (call under the lock)."""
+        key = self._alpha_key(alphas, mapping)
+        return np.concatenate([to_uint8(render_ws(self._G["base"], ws)),
+                               to_uint8(render_ws(self._generator("blend", key), ws))])
 
     def start_embedding(self, image_bytes: bytes, steps: int | None = None, seed: int = 0,
                         filename: str | None = None, align: bool = False) -> str:
@@ -511,56 +560,7 @@ class BlendSession:
             ImageError: not an image (NoFaceError: ``align`` found no face); InvalidArgumentError: bad steps,
             or the previous embedding did not stop; MissingDependencyError: ``align`` without dlib.
         """
-        encoder = self._encoder.encoder
-        low = 0 if encoder is not None else 1
-        steps = (self.refine_steps if encoder is not None else self.embed_steps) if steps is None else int(steps)
-        if not low <= steps <= MAX_STEPS:
-            raise InvalidArgumentError(f"embedding steps {steps} must be in [{low}, {MAX_STEPS}]"
-                                       + (" (0 needs an encoder for the base)" if steps == 0 else ""))
-        if not 0 <= int(seed) < 2**32:
-            raise InvalidArgumentError(f"embedding seed {seed} must be in [0, 2**32)")
-        if not image_bytes:
-            raise InvalidArgumentError("the uploaded photo is empty (0 bytes); choose an image file")
-        with self._embed_lock:
-            folder = self.workdir / f"photo-{next(self._ids)}"
-            path = write_bytes_atomic(folder / safe_name(filename, "photo"), image_bytes)
-            try:
-                with self._lock:
-                    cfg = self._base.g_config
-                    if align and self.face_detector is None:
-                        from ..align import default_detector
-
-                        self.face_detector = default_detector()  # dlib's predictor is loaded once per session
-                    target = photo_target(path, cfg.img_resolution, cfg.img_channels, align, self.face_detector)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-            # The old photo's job is stale: it stops after its current step, and the new job's thread waits
-            # for that (they share the job generator); this request does not.
-            stale = self._cancel_embeddings("a new photo replaced it")
-            with self._lock:  # the encoder may render through the base: the previews' copy, under the lock
-                G, generation, choice = self._job_generator(), self._generation, self._encoder
-                info: dict[str, Any] = {"stage": "optimised", "method": "fast", "encoder": None,
-                                        "encoder_note": choice.note}
-                first = None
-                if choice.encoder is not None:
-                    t0 = time.perf_counter()
-                    first = encoder_embedding(choice.encoder, self._G["base"], target, generation)
-                    info.update(stage="encoder", method="editable" if steps else "encoder", encoder=choice.name,
-                                encoder_ms=round(1000 * (time.perf_counter() - t0), 1))
-            hold = threading.Event() if first is not None and steps else None
-            work = embedding_work(G, target, steps, seed, self._embed_loss, generation, start=first, hold=hold)
-            job = self.jobs.start("embed", work, total=steps, result=first, info=info, after=stale)
-            if hold is not None:
-                self._holds[job] = hold
-            return job
-
-    def _cancel_embeddings(self, reason: str) -> list[str]:
-        """Cancel running embeddings (stale: a new photo or new models) without waiting; returns their ids.
-        Their status keeps ``reason``, so the page can say why they stopped."""
-        for hold in list(self._holds.values()):
-            hold.set()
-        self._holds.clear()
-        return self.jobs.cancel_kind("embed", reason=reason)
+        return self.photo.start_embedding(image_bytes, steps, seed, filename, align)
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info (with 'stage'
@@ -571,25 +571,6 @@ class BlendSession:
         """Ask a job to stop after its current step; its partial result stays usable."""
         return self.jobs.cancel(job_id)
 
-    def _embedding(self, job_id: str) -> Embedding:
-        status = self.jobs.status(job_id)
-        result = self.jobs.result(job_id)
-        if not isinstance(result, Embedding):
-            raise InvalidArgumentError(f"job {job_id} has no embedding yet (it is {status['state']}"
-                                       + (f": {status['error']}" if status["error"] else "") + ")")
-        return result
-
-    def _toonify_cells(self, result: Embedding, alphas: Sequence[float] | None,
-                       mapping: str | None) -> np.ndarray:
-        with self._lock:
-            if result.generation != self._generation:
-                raise InvalidArgumentError("the models changed since this photo was embedded; embed it again")
-            key = self._alpha_key(alphas, mapping)
-            ws = result.ws.to(self.device)
-            recon = to_uint8(render_ws(self._G["base"], ws))
-            toon = to_uint8(render_ws(self._generator("blend", key), ws))
-            return np.concatenate([result.target[None], recon, toon])
-
     def toonify_images(self, job_id: str, alphas: Sequence[float] | None = None,
                        mapping: str | None = None) -> np.ndarray:
         """uint8 [3, R, R, C]: the photo, its reconstruction by the base, and the same ws through the blend.
@@ -598,18 +579,13 @@ class BlendSession:
         rendering from a fine-tuned model is the "toonify" use of Pinkney & Adler 2020 (Sec. 4). While an
         encoder's latent is being refined, this is the encoder's latent.
         """
-        return self._toonify_cells(self._embedding(job_id), alphas, mapping)
+        return self.photo.toonify_images(job_id, alphas, mapping)
 
     def toonify_result(self, job_id: str, alphas: Sequence[float] | None = None,
                        mapping: str | None = None) -> tuple[bytes, dict[str, Any]]:
         """:meth:`toonify` and what it shows: {'stage': 'encoder' | 'refined' | 'optimised', 'steps': steps
         behind the latent, 'cancelled': a refinement stopped early} (one result, so the two always agree)."""
-        result = self._embedding(job_id)
-        png = png_bytes(make_grid(self._toonify_cells(result, alphas, mapping), 3, PAD))
-        hold = self._holds.pop(job_id, None)
-        if hold is not None:  # the encoder's result is on its way to the page: the refinement may start
-            hold.set()
-        return png, {"stage": result.stage, "steps": result.steps_done, "cancelled": result.cancelled}
+        return self.photo.toonify_result(job_id, alphas, mapping)
 
     def toonify(self, job_id: str, alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
         """PNG of :meth:`toonify_images` as one row: photo | base | blend."""
@@ -668,7 +644,7 @@ class BlendSession:
                                         mapping=key[1], hash_inputs=False)
             fmt = output_format(ckpt)
             name = self._download_name()
-            folder = self.workdir / f"download-{next(self._ids)}"
+            folder = self._staging("download")
             try:
                 path = save_checkpoint(ckpt, folder / name, fmt)
                 return path.read_bytes(), name
@@ -686,6 +662,16 @@ class BlendSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def shrink(cells: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 [..., R, R, C] -> [..., R/factor, R/factor, C] by the mean of each factor x factor square (exact for
+    cells that were pixel-repeated by ``factor``, as a low-resolution blend cell is)."""
+    if factor == 1:
+        return cells
+    *lead, h, w, c = cells.shape
+    squares = cells.reshape(*lead, h // factor, factor, w // factor, factor, c).astype(np.float32)
+    return np.rint(squares.mean(axis=(-4, -2))).astype(np.uint8)
 
 
 def _workdir_candidate() -> Path:

@@ -38,7 +38,9 @@ async function api(path, body) {
   if (!res.ok) {
     let message = `${res.status} ${res.statusText}`;
     try { message = (await res.json()).error || message; } catch (_) { /* not JSON */ }
-    throw new Error(message);
+    const error = new Error(message);
+    error.status = res.status;  // 409: a preview superseded by a newer one (live.js)
+    throw error;
   }
   return res;
 }
@@ -106,12 +108,13 @@ function toDataURL(blob) {
 }
 
 // Show a PNG response asked for under models ``version``; small models are enlarged with crisp pixels.
+// ``width``: the image's width in model pixels when it is not its own (a low-resolution preview stage).
 // Returns false (and draws nothing) when the models changed meanwhile.
-async function showImage(img, res, version) {
+async function showImage(img, res, version, width) {
   const url = await toDataURL(await res.blob());
   if (version !== modelsVersion) return false;
   const zoom = Math.max(1, Math.floor(160 / (info ? info.img_resolution : 64)));
-  img.onload = () => { img.style.width = `${img.naturalWidth * zoom}px`; };
+  img.onload = () => { img.style.width = `${(width || img.naturalWidth) * zoom}px`; };
   img.src = url;
   img.dataset.models = String(version);
   return true;
@@ -176,11 +179,13 @@ function buildControls() {
     const out = document.createElement("output");
     slider.addEventListener("input", () => {
       out.value = Number(slider.value).toFixed(2);
-      schedulePreview();
+      schedulePreview();  // throttled while dragging (live.js)
     });
+    slider.addEventListener("change", recordAlphas);  // released: one undo step
     sliders.append(label, slider, out);
   });
   setAlphas(info.alphas);
+  resetHistory();
   // The presets' defaults come from the server (BlendSession.preset_defaults), not from here.
   const presets = info.presets;
   fillSelect($("swap-res"), res, presets.swap.res, px);
@@ -251,49 +256,7 @@ function markLayers() {
   });
 }
 
-let previewTimer = null;
-let previewBusy = false;
-let previewAgain = false;
-let previewSeq = 0;
-
-function schedulePreview(delay = 60) {
-  clearTimeout(previewTimer);
-  previewTimer = setTimeout(runPreview, delay);
-}
-
-// One request at a time; moves made meanwhile are previewed as soon as it returns.
-async function runPreview() {
-  if (previewBusy) {
-    previewAgain = true;
-    return;
-  }
-  previewBusy = true;
-  const control = $("seeds");
-  clearError(control);
-  try {
-    const started = performance.now();
-    const version = modelsVersion;
-    const body = { alphas: alphas(), seeds: $("seeds").value, psi: numberField("psi", "truncation ψ"),
-                   mapping: $("mapping").value };
-    const res = await api("/api/preview", body);
-    if (await showImage($("preview"), res, version)) {
-      $("preview").dataset.seq = String(++previewSeq);
-      saveToURL(res.headers.get("X-Schedule"));
-      const total = Math.round(performance.now() - started);
-      $("preview-status").textContent =
-        `${res.headers.get("X-Schedule")} · server ${res.headers.get("X-Elapsed-Ms")} ms, total ${total} ms`;
-    }
-    if (toonReady) scheduleToonify();
-  } catch (e) {
-    showError(e.message, e.control || control);
-  } finally {
-    previewBusy = false;
-    if (previewAgain) {
-      previewAgain = false;
-      runPreview();
-    }
-  }
-}
+// Previews (schedulePreview, runPreview), undo/redo and the seed browser are in live.js.
 
 async function applyPreset(kind) {
   const body = { kind, flip: $("preset-flip").checked };
@@ -308,6 +271,7 @@ async function applyPreset(kind) {
   }
   const data = await (await api("/api/preset", body)).json();
   setAlphas(data.alphas);
+  recordAlphas();
   await runPreview();
 }
 
@@ -347,6 +311,7 @@ function saveToURL(spec) {
 async function applyRecipe(recipe) {
   const data = await (await api("/api/recipe/load", { recipe })).json();
   setAlphas(data.alphas);
+  recordAlphas();
   $("mapping").value = data.mapping;
   return data;
 }
@@ -615,6 +580,7 @@ async function modelsChanged() {
     delete img.dataset.models;
   });
   $("preview-status").textContent = "";
+  liveModelsChanged();
   clearToonify();
   buildControls();
   const job = info.embed_job;
@@ -635,6 +601,7 @@ async function renderPanels() {
 
 function wire() {
   $("error-close").addEventListener("click", () => clearError());
+  wireLive();
   ["swap", "linear", "sigmoid"].forEach((kind) =>
     $(`preset-${kind}`).addEventListener("click", () => guarded(() => applyPreset(kind), $(`preset-${kind}`))));
   ["seeds", "psi", "mapping"].forEach((id) => $(id).addEventListener("change", () => schedulePreview(0)));
