@@ -223,3 +223,30 @@ def test_unfused_synthesis_renders_the_fused_images(kind):
         unfused = G.synthesis(ws, fused_modconv=False)
     assert fused.std() > 0.05
     torch.testing.assert_close(unfused, fused, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["T", "R"])
+def test_fast_filtered_lrelu_renders_the_reference_images(kind):
+    # The network's default (fast) filtered leaky ReLU against the reference op, through every layer.
+    G = tiny_sg3_checkpoint(kind=kind).generator()
+    assert G.synthesis.filtered_lrelu_impl == "fast"
+    ws = seeds_to_ws(G, [0, 1, 2])
+    with torch.no_grad():
+        fast = G.synthesis(ws)
+        G.synthesis.filtered_lrelu_impl = "reference"
+        ref = G.synthesis(ws)
+    assert ref.std() > 0.05
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
+    G.synthesis.filtered_lrelu_impl = "other"
+    with pytest.raises(InvalidArgumentError, match="filtered_lrelu_impl"):
+        G.synthesis(ws)
+
+
+def test_fixture_renders_the_same_with_the_reference_filtered_lrelu(sg3_fixture_ckpt, nvidia_sg3t32):
+    # The NVIDIA raw-output tests above run the fast path (the default); this holds the reference to them too.
+    G = sg3_fixture_ckpt.generator()
+    G.synthesis.filtered_lrelu_impl = "reference"
+    imgs = render_ws(G, seeds_to_ws(G, [0, 1]), batch_size=2)
+    for seed in range(2):
+        ref = np.load(nvidia_sg3t32 / "raw" / f"seed{seed:04d}_psi1.0.npy")
+        np.testing.assert_allclose(imgs[seed:seed + 1].numpy(), ref, atol=1e-4, rtol=0)

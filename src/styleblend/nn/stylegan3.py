@@ -20,9 +20,13 @@ from torch import nn
 from ..config_sg3 import InputSpec, LayerSpec, StyleGAN3Config
 from ..errors import InvalidArgumentError
 from ..ops.filtered_lrelu import filtered_lrelu
+from ..ops.filtered_lrelu_fast import filtered_lrelu_fast
 from ..ops.lowpass import kaiser_lowpass, radial_lowpass
 from .generator import MappedGenerator
 from .layers import NOISE_MODES, FullyConnectedLayer
+
+# The filtered leaky ReLU's implementations: the reference (the spec) and the fast path a test holds equal to it.
+FILTERED_LRELU_IMPLS = {"reference": filtered_lrelu, "fast": filtered_lrelu_fast}
 
 
 def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
@@ -166,7 +170,7 @@ class SG3SynthesisLayer(nn.Module):
                                                    spec.tmp_sampling_rate))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, mixed_precision: bool = False,
-                update_emas: bool = False, fused_modconv: bool = True) -> torch.Tensor:
+                update_emas: bool = False, fused_modconv: bool = True, impl: str = "fast") -> torch.Tensor:
         s = self.spec
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
@@ -182,10 +186,10 @@ class SG3SynthesisLayer(nn.Module):
         # NVIDIA's fused CUDA kernel reads float16 data and a float16 bias but filters and activates in float32
         # (with the float32 filters) and writes float16 once: so compute in float32 and round at the end, rather
         # than round after every filtering step as a float16 reference chain would.
-        y = filtered_lrelu(x.to(torch.float32), fu=self.up_filter, fd=self.down_filter,
-                           b=self.bias.to(dtype).to(torch.float32), up=s.up_factor, down=s.down_factor,
-                           padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
-                           slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
+        y = FILTERED_LRELU_IMPLS[impl](x.to(torch.float32), fu=self.up_filter, fd=self.down_filter,
+                                       b=self.bias.to(dtype).to(torch.float32), up=s.up_factor, down=s.down_factor,
+                                       padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
+                                       slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
         return y.to(dtype)
 
 
@@ -204,6 +208,8 @@ class SG3SynthesisNetwork(nn.Module):
         # The StyleGAN2 network's float16 switch, kept for the shared interface; unused: NVIDIA's StyleGAN3 has
         # float16 layers only on CUDA (float32 on the CPU, as here), so on the CPU there is nothing to emulate.
         self.fp16_path = "auto"
+        # Which filtered leaky ReLU renders: "fast" (the default) or "reference" (FILTERED_LRELU_IMPLS); a mode.
+        self.filtered_lrelu_impl = "fast"
         spec_in, layers = cfg.input_spec, cfg.layers
         self.input = SynthesisInput(cfg.w_dim, spec_in)
         self.layer_names = [spec.name for spec in layers]
@@ -232,11 +238,14 @@ class SG3SynthesisNetwork(nn.Module):
             raise InvalidArgumentError(f"ws has shape {tuple(ws.shape)}; this model expects [N, {self.num_ws}, "
                                        f"{self.w_dim}]")
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
+        if self.filtered_lrelu_impl not in FILTERED_LRELU_IMPLS:
+            raise InvalidArgumentError(f"filtered_lrelu_impl={self.filtered_lrelu_impl!r} must be one of "
+                                       f"{sorted(FILTERED_LRELU_IMPLS)}")
         rows = ws.to(torch.float32).unbind(dim=1)
         x: torch.Tensor = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:]):
             x = getattr(self, name)(x, w, mixed_precision=mixed, update_emas=update_emas,
-                                    fused_modconv=fused_modconv is not False)
+                                    fused_modconv=fused_modconv is not False, impl=self.filtered_lrelu_impl)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32)

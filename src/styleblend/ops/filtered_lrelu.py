@@ -41,10 +41,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
         [N, C, out_h, out_w] in ``x``'s dtype, where
         out = (in * up + pad0 + pad1 - (fu_size - 1) - (fd_size - 1) + down - 1) // down.
     """
-    if x.ndim != 4:
-        raise ValueError(f"filtered_lrelu expects x [N, C, H, W], got shape {tuple(x.shape)}")
-    if not (isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1):
-        raise ValueError(f"up={up!r} and down={down!r} must be integers >= 1")
+    check_arguments(x, up, down)
     px0, px1, py0, py1 = _padding4(padding)
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
@@ -56,6 +53,14 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     if clamp is not None and clamp >= 0:
         x = x.clamp(-float(clamp), float(clamp))
     return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)
+
+
+def check_arguments(x: torch.Tensor, up: int, down: int) -> None:
+    """Raise ValueError unless x is [N, C, H, W] and up, down are integers >= 1 (shared with the fast path)."""
+    if x.ndim != 4:
+        raise ValueError(f"filtered_lrelu expects x [N, C, H, W], got shape {tuple(x.shape)}")
+    if not (isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1):
+        raise ValueError(f"up={up!r} and down={down!r} must be integers >= 1")
 
 
 def output_size(in_size: int, fu: torch.Tensor | None, fd: torch.Tensor | None, up: int, down: int,

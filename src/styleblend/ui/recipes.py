@@ -3,9 +3,10 @@
 A recipe has the keys of the one ``styleblend blend`` writes beside its output (``<out>.recipe.json``, see
 :mod:`styleblend.blend.recipe`) that say how to rebuild the model - ``inputs``, ``schedule`` (a spec that
 :func:`~styleblend.blend.schedules.parse_schedule` reads), ``mapping`` and ``channels`` - plus ``command``,
-the ``styleblend blend`` line that rebuilds it. The page sets one α per block resolution; a recipe it
-cannot show that way (per-layer or per-group α that differ within a block, channel masks, several transfers,
-a numeric mapping) is refused with what differs, rather than loaded approximately.
+the ``styleblend blend`` line that rebuilds it. The page sets one α per block resolution (StyleGAN3: per layer
+group, :mod:`.layer_groups`); a recipe it cannot show that way (per-layer or per-group α that differ within a
+block or group, channel masks, several transfers, a numeric mapping) is refused with what differs, rather than
+loaded approximately.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from typing import Any
 import torch
 
 from ..blend.core import plan_weights, two_model_weights
-from ..blend.schedules import Schedule, Table, parse_schedule
-from ..config import GeneratorConfig
+from ..blend.schedules import Schedule, parse_schedule
 from ..errors import InvalidArgumentError
 from ..io import Checkpoint
-from ..nn.naming import param_info
 from .inputs import ALPHA_DECIMALS
+from .layer_groups import group_alphas, page_schedule
 
 #: The mapping choices the page offers.
 PAGE_MAPPINGS = ("base", "transfer", "blend")
@@ -33,16 +33,11 @@ ROUNDING = 0.5 * 10.0**-ALPHA_DECIMALS + 1e-9
 _REBUILD = "rebuild it with 'styleblend blend' instead"
 
 
-def page_schedule(resolutions: Sequence[int], alphas: Sequence[float]) -> Table:
-    """The page's sliders as a schedule: one α per block resolution."""
-    return Table(tuple(zip(resolutions, alphas)))
-
-
 def recipe_for_page(base: Checkpoint, transfer: Checkpoint, resolutions: Sequence[int], alphas: Sequence[float],
                     mapping: str, digests: Sequence[str | None], out_name: str) -> dict[str, Any]:
     """The recipe of the page's blend (JSON-able), with the ``styleblend blend`` command that rebuilds it as
     ``out_name`` from the two input files (named as the page knows them; run it where they are)."""
-    spec = page_schedule(resolutions, alphas).spec()
+    spec = page_schedule(base.g_config, resolutions, alphas).spec()
     inputs = [_input(role, ckpt, digest) for role, ckpt, digest in zip(("base", "transfer"), (base, transfer), digests)]
     command = ["styleblend", "blend", "--base", inputs[0]["path"], "--transfer", inputs[1]["path"], "--spec", spec,
                "--mapping", mapping, "--out", out_name]
@@ -86,11 +81,11 @@ def sliders_from_recipe(recipe: Any, base: Checkpoint, transfer: Checkpoint, res
         raise InvalidArgumentError(f"the recipe blends {len(transfers)} transfer models; the page blends one; "
                                    f"{_REBUILD}")
     schedule = parse_schedule(spec)
-    schedule.validate(_config(base))
-    # The conv1 of each block stands for its resolution (every block has one, b4 included).
-    exact = [schedule.alpha(param_info(f"synthesis.b{r}.conv1.weight")) for r in resolutions]
+    schedule.validate(base.g_config)
+    # One tensor of each slider's block or group stands for it (_check_same_blend then checks every other).
+    exact = group_alphas(schedule, base.g_config)
     alphas = [round(a, ALPHA_DECIMALS) for a in exact]
-    _check_same_blend(schedule, page_schedule(resolutions, alphas), mapping, base, transfer, spec)
+    _check_same_blend(schedule, page_schedule(base.g_config, resolutions, alphas), mapping, base, transfer, spec)
     notes = []
     if any(abs(a - e) > 1e-12 for a, e in zip(alphas, exact)):
         notes.append(f"α rounded to the page's {ALPHA_DECIMALS} decimals (the blend differs from the recipe's by at "
@@ -106,7 +101,7 @@ def sliders_from_recipe(recipe: Any, base: Checkpoint, transfer: Checkpoint, res
 def _check_same_blend(schedule: Schedule, page: Schedule, mapping: str, base: Checkpoint, transfer: Checkpoint,
                       spec: str) -> None:
     """Raise unless ``page`` gives every tensor the α ``schedule`` gives it (up to the page's rounding)."""
-    states, config = [base.g_ema, transfer.g_ema], _config(base)
+    states, config = [base.g_ema, transfer.g_ema], base.g_config
     wanted = plan_weights(states, two_model_weights(schedule, mapping), config)
     shown = plan_weights(states, two_model_weights(page, mapping), config)
     for key, weights in wanted.items():
@@ -114,14 +109,8 @@ def _check_same_blend(schedule: Schedule, page: Schedule, mapping: str, base: Ch
         if abs(a - b) > ROUNDING:
             raise InvalidArgumentError(f"the recipe's schedule {spec[:120]!r} gives '{key}' α {a:g}, but the page's "
                                        f"slider for its resolution would give {b:g} (the page sets one α per "
-                                       f"resolution for every layer and group of a block); {_REBUILD}")
-
-
-def _config(base: Checkpoint) -> GeneratorConfig:
-    if not isinstance(base.g_config, GeneratorConfig):
-        raise InvalidArgumentError(f"{base.describe()} is not a StyleGAN2 generator; the page's recipes are for "
-                                   f"StyleGAN2 blends; {_REBUILD}")
-    return base.g_config
+                                       f"resolution, or StyleGAN3 layer group, for every layer and group of a block); "
+                                       f"{_REBUILD}")
 
 
 def _alpha(weight: float | torch.Tensor) -> float:

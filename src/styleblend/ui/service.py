@@ -34,7 +34,8 @@ from ..blend.compat import check_configs, check_states
 from ..blend.core import blend_two
 from ..blend.live import LiveBlend, RenderStopped
 from ..blend.model import blend_checkpoints
-from ..blend.schedules import Linear, Schedule, Sigmoid, Swap, Table
+from ..blend.schedules import Linear, Schedule, Sigmoid, Swap
+from ..config_sg3 import is_stylegan3
 from ..errors import (
     ArchitectureMismatchError,
     CheckpointError,
@@ -50,16 +51,17 @@ from ..latents.crossover import crossover, parse_layers
 from ..latents.interpolate import lerp
 from ..latents.mapping import seeds_to_ws
 from ..media.images import make_grid, to_uint8
-from ..nn import Generator
+from ..nn.build import build_generator
 from ..nn.naming import generator_layers, param_info
 from ..render import render_ws
 from .embedding import DEFAULT_REFINE_STEPS
 from .images import PAD, enlarge, png_bytes, shrink
 from .inputs import MAX_SEEDS, choice, parse_alphas, parse_psi, parse_seeds, safe_name
 from .jobs import JobRunner
+from .layer_groups import group_preset, group_ws_layers, page_schedule, slider_groups
 from .photo import PhotoHost, PhotoPanel
 from .progressive import PreviewGate, low_resolution
-from .recipes import page_schedule, recipe_for_page, sliders_from_recipe
+from .recipes import recipe_for_page, sliders_from_recipe
 from .seeds import COLUMNS, PAGE_SEEDS, SeedBrowser
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,7 @@ class BlendSession:
         """(Re)build generators and drop every cache after the base or the transfer changed."""
         self._generation += 1
         self._G = {"base": self._base.generator(self.device), "transfer": self._transfer.generator(self.device)}
-        self._G_blend = Generator(self._base.g_config).eval().requires_grad_(False).to(self.device)
+        self._G_blend = build_generator(self._base.g_config).eval().requires_grad_(False).to(self.device)
         self._G_blend_key: AlphaKey | None = None
         # Previews render the blend column with a live renderer per mapping choice: a slider move re-runs only
         # the blocks from its resolution up (blend/live.py); mixing, morphs and photos use the blended generator.
@@ -199,8 +201,9 @@ class BlendSession:
 
     @property
     def resolutions(self) -> list[int]:
-        """The base's block resolutions, one α slider each (coarse to fine)."""
-        return self._base.g_config.block_resolutions
+        """The sliders' keys, coarse to fine: the base's block resolutions (StyleGAN3: its layer groups' output
+        sizes, :mod:`.layer_groups`)."""
+        return [group.key for group in slider_groups(self._base.g_config)]
 
     def info(self) -> dict[str, Any]:
         """What the page needs to build its controls (JSON-able)."""
@@ -213,7 +216,9 @@ class BlendSession:
                     "models": list(MODELS), "presets": self.preset_defaults(), "max_seeds": MAX_SEEDS,
                     "max_morph_steps": MAX_MORPH_STEPS, **self.photo.info(),
                     "pair_error": self._pair_error, "download_format": output_format(self._base),
-                    "ws_layers": ws_layers(cfg)}
+                    "family": "stylegan3" if is_stylegan3(cfg) else "stylegan2",
+                    "sliders": [group.to_dict() for group in slider_groups(cfg)],
+                    "ws_layers": group_ws_layers(cfg) if is_stylegan3(cfg) else ws_layers(cfg)}
 
     def load_uploaded(self, kind: str, data: bytes, filename: str | None = None) -> dict[str, Any]:
         """Replace the base or the transfer by an uploaded checkpoint file.
@@ -301,8 +306,14 @@ class BlendSession:
         :meth:`preset_defaults`. See :mod:`styleblend.blend.schedules`.
         """
         d = self.preset_defaults()
+        kind = choice(kind, PRESETS, "preset")
+        if is_stylegan3(self._base.g_config):  # over the layer groups in order (layer_groups.group_preset)
+            return group_preset(self._base.g_config, kind, res if res is not None else d["swap"]["res"],
+                                from_res or d["linear"]["from_res"], to_res or d["linear"]["to_res"],
+                                centre if centre is not None else d["sigmoid"]["centre"],
+                                width if width is not None else d["sigmoid"]["width"], bool(flip))
         schedule: Schedule
-        if choice(kind, PRESETS, "preset") == "swap":
+        if kind == "swap":
             schedule = Swap(int(res if res is not None else d["swap"]["res"]), flip=bool(flip))
         elif kind == "linear":
             schedule = Linear(int(from_res or d["linear"]["from_res"]), int(to_res or d["linear"]["to_res"]),
@@ -322,11 +333,11 @@ class BlendSession:
             return (self._current[0], mapping)
         return (parse_alphas(alphas, self.resolutions), mapping)
 
-    def schedule(self, alphas: Sequence[float] | None = None) -> Table:
-        """The blend's schedule as a per-resolution :class:`Table` (its ``spec()`` is CLI syntax)."""
+    def schedule(self, alphas: Sequence[float] | None = None) -> Schedule:
+        """The blend's schedule: a per-resolution :class:`Table` (StyleGAN3: a size table); ``spec()`` is CLI syntax."""
         with self._lock:
             key = self._alpha_key(alphas, None)
-            return Table(tuple(zip(self.resolutions, key[0])))
+            return page_schedule(self._base.g_config, self.resolutions, key[0])
 
     def _blend_state(self, key: AlphaKey) -> dict[str, torch.Tensor]:
         if self._pair_error is not None:
@@ -338,7 +349,8 @@ class BlendSession:
             return hit[0]
         self.stats["blend_misses"] += 1
         alphas, mapping = key
-        state = blend_two(self._base.g_ema, self._transfer.g_ema, Table(tuple(zip(self.resolutions, alphas))),
+        state = blend_two(self._base.g_ema, self._transfer.g_ema, page_schedule(self._base.g_config, self.resolutions,
+                                                                                   alphas),
                           self._base.g_config, mapping=mapping)
         self._states[key] = (state, _state_nbytes(state, [self._base.g_ema, self._transfer.g_ema]))
         while len(self._states) > 1 and sum(n for _, n in self._states.values()) > self.cache_bytes:
@@ -372,6 +384,8 @@ class BlendSession:
         """
         if self._pair_error is not None:
             raise ArchitectureMismatchError(self._pair_error)
+        if is_stylegan3(self._base.g_config):
+            return self._render_blend_full(key, seeds, psi)
         alphas, mapping = key
         live = self._lives.get(mapping)
         if live is None:
@@ -408,6 +422,16 @@ class BlendSession:
         return np.concatenate(cells), {"stage": "full" if final else "low", "final": final,
                                        "full_rows": len(seeds) if final else full_rows, "rows": len(seeds),
                                        "low_resolution": self._low, "blocks": live.blocks_run - before}
+
+    def _render_blend_full(self, key: AlphaKey, seeds: tuple[int, ...],
+                           psi: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """The blend column of a StyleGAN3 pair: the whole blended generator per render (LiveBlend, which re-runs
+        only the blocks from the moved slider up, is StyleGAN2-only), in one final stage."""
+        G = self._generator("blend", key)
+        images = enlarge(to_uint8(render_ws(G, seeds_to_ws(G, seeds, psi), batch_size=1)),
+                         self._base.g_config.img_resolution)
+        return images, {"stage": "full", "final": True, "full_rows": len(seeds), "rows": len(seeds),
+                        "low_resolution": None, "blocks": 0}
 
     def _column(self, model: str, seeds: tuple[int, ...], psi: float, size: int | None = None) -> np.ndarray:
         """Base or transfer images for ``seeds`` (independent of α, so cached across slider moves), shrunk to
@@ -656,8 +680,8 @@ class BlendSession:
                 raise ArchitectureMismatchError(self._pair_error)
             alphas, mapping, notes = sliders_from_recipe(recipe, self._base, self._transfer, self.resolutions,
                                                          self._input_digests())
-            return {"alphas": alphas, "mapping": mapping, "spec": page_schedule(self.resolutions, alphas).spec(),
-                    "notes": notes}
+            return {"alphas": alphas, "mapping": mapping,
+                    "spec": page_schedule(self._base.g_config, self.resolutions, alphas).spec(), "notes": notes}
 
     # ------------------------------------------------------------------------------------------
     # Download
@@ -674,7 +698,8 @@ class BlendSession:
             key = self._alpha_key(alphas, mapping)
             if self._pair_error is not None:
                 raise ArchitectureMismatchError(self._pair_error)
-            ckpt, _ = blend_checkpoints(self._base, [self._transfer], Table(tuple(zip(self.resolutions, key[0]))),
+            ckpt, _ = blend_checkpoints(self._base, [self._transfer],
+                                        page_schedule(self._base.g_config, self.resolutions, key[0]),
                                         mapping=key[1], hash_inputs=False)
             fmt = output_format(ckpt)
             name = self._download_name()

@@ -163,7 +163,8 @@ function setAlphas(values) {
 
 function buildControls() {
   const res = info.resolutions;
-  const px = (r) => `${r} px`;
+  // The server's label of each slider: "16 px" (a StyleGAN2 block), "sampling rate 32 · 52 px" (a StyleGAN3 group).
+  const px = (r) => (info.sliders.find((s) => s.key === r) || { label: `${r} px` }).label;
   const sliders = $("sliders");
   sliders.replaceChildren();
   res.forEach((r) => {
