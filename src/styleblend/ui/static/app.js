@@ -157,7 +157,8 @@ function setAlphas(values) {
     const value = Number(values[i]);
     if (Math.abs(value * 100 - Math.round(value * 100)) > 1e-9) slider.step = "any";
     slider.value = String(value);
-    slider.nextElementSibling.value = String(Number(value.toFixed(4)));
+    slider.nextElementSibling.value = value.toFixed(2);  // the exact value is in the title
+    slider.nextElementSibling.title = String(Number(value.toFixed(4)));
   });
 }
 
