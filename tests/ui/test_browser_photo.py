@@ -138,13 +138,13 @@ def test_the_status_says_what_happens_before_the_first_step(browser, server, mon
     tab = new_tab(browser, server.url)
     session = server.session
     release = threading.Event()
-    real = session._embed_loss
+    real = session.photo._embed_loss
 
     def slow_loss():
         release.wait(60)
         return real()
 
-    monkeypatch.setattr(session, "_embed_loss", slow_loss)
+    monkeypatch.setattr(session.photo, "_embed_loss", slow_loss)
     # Every text the status line shows, in order.
     tab.evaluate("""() => { window.statusLog = [];
       new MutationObserver(() => window.statusLog.push(document.getElementById('embed-status').textContent))

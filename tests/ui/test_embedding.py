@@ -166,13 +166,13 @@ def test_before_its_first_step_a_job_says_what_it_is_doing(session):
     from styleblend.ui.jobs import JobRunner
 
     release = threading.Event()
-    real = session._embed_loss
+    real = session.photo._embed_loss
 
     def slow_loss():
         release.wait(30)
         return real()
 
-    G = session._job_generator()
+    G = session.photo._job_generator()
     target = from_uint8(session.mix_images(4, 4, "0", model="base")[0])
     runner = JobRunner()
     phases = []

@@ -256,7 +256,9 @@
     makeOverlay();
     document.addEventListener("click", (e) => {
       const img = e.target;
-      if (img instanceof HTMLImageElement && img.classList.contains("zoom") && img.getAttribute("src")) {
+      // The seed browser's grid is for picking seeds (live.js), not for zooming.
+      if (img instanceof HTMLImageElement && img.classList.contains("zoom") && !img.classList.contains("seeds")
+          && img.getAttribute("src")) {
         openZoom(img, e);
       }
     });
