@@ -84,7 +84,8 @@ class Conv2dLayer(nn.Module):
         x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
                             padding=self.padding, flip_weight=(self.up == 1), emulate_fp16=emulate_fp16)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, emulate_fp16=emulate_fp16)
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, emulate_fp16=emulate_fp16,
+                        inplace=True)  # x is conv2d_resample's fresh output
 
 
 class SynthesisLayer(nn.Module):
@@ -131,7 +132,7 @@ class SynthesisLayer(nn.Module):
                              emulate_fp16=emulate_fp16, polyphase=polyphase)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
-                        emulate_fp16=emulate_fp16)
+                        emulate_fp16=emulate_fp16, inplace=True)  # x is modulated_conv2d's fresh output
 
 
 class ToRGBLayer(nn.Module):
@@ -150,7 +151,7 @@ class ToRGBLayer(nn.Module):
         """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would."""
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused, emulate_fp16=emulate_fp16)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, emulate_fp16=emulate_fp16)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, emulate_fp16=emulate_fp16, inplace=True)
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
