@@ -22,9 +22,10 @@ FP16_PATHS = ("auto", "float16", "emulated")
 # How conv0 up-samples in float32: 'transpose' by NVIDIA's strided transposed convolution (the reference),
 # 'polyphase' by regular convolutions, one per output phase (ops/polyphase.py: the same sums in another order,
 # equal to float rounding); 'auto' is polyphase on the CPU where it measured faster, from 512 input channels at
-# 32 px and up (12-18 % per layer; slower from 256 channels down, where the small phase convolutions and the
-# interleaving copy cost more than oneDNN's transposed convolution: docs/benchmarks.md). Float16 blocks (native
-# or emulated) always use the reference, whose roundings they reproduce.
+# 32 px and up (0.75-0.88 of the time per layer; about even at 256 channels, slower from 128 down, where the
+# small phase convolutions and the interleaving copy cost more than oneDNN's transposed convolution:
+# docs/benchmarks.md). Float16 blocks (native or emulated) always use the reference, whose roundings they
+# reproduce.
 UPSAMPLE_PATHS = ("auto", "polyphase", "transpose")
 POLYPHASE_MIN_CHANNELS = 512
 POLYPHASE_MIN_RESOLUTION = 32  # of conv0's input
