@@ -1,4 +1,6 @@
+import pytest
 import torch
+import torch.nn.functional as F
 
 from styleblend.ops.upfirdn2d import downsample2d, setup_filter, upfirdn2d, upsample2d
 
@@ -39,3 +41,27 @@ def test_negative_padding_crops():
     x = torch.arange(36.0).reshape(1, 1, 6, 6)
     y = upfirdn2d(x, None, padding=[-1, -2, -1, 0])
     assert torch.equal(y, x[:, :, 1:, 1:4])
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("separable", [False, True])
+@pytest.mark.parametrize("pad", [1, 2])
+def test_symmetric_padding_in_the_convolution_is_the_explicit_pad_bit_for_bit(up, separable, pad):
+    """upfirdn2d leaves symmetric zero padding to the convolution: the same values as padding first."""
+    torch.manual_seed(up * 10 + pad)
+    x = torch.randn(2, 5, 9, 7)
+    f = setup_filter([1, 3, 3, 1])
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
+    out = upfirdn2d(x, taps if separable else f, up=up, padding=pad, gain=up * up)
+    # The explicit reference: zero-insert, pad, filter (flipped: a true convolution), as the docstring says.
+    n, c, h, w = x.shape
+    z = torch.zeros(n, c, h * up, w * up)
+    z[:, :, ::up, ::up] = x
+    z = F.pad(z, [pad] * 4)
+    if separable:
+        g = (taps * up).flip(0)
+        z = F.conv2d(z, g[None, None, None].repeat(c, 1, 1, 1), groups=c)
+        ref = F.conv2d(z, g[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
+    else:
+        ref = F.conv2d(z, (f * up * up).flip([0, 1])[None, None].repeat(c, 1, 1, 1), groups=c)
+    assert torch.equal(out, ref)

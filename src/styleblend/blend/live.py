@@ -28,7 +28,7 @@ from ..errors import InvalidArgumentError
 from ..io.checkpoint import load_state_dict_strict
 from ..latents.mapping import seeds_to_ws
 from ..nn.generator import Generator
-from ..nn.synthesis import emulates_fp16
+from ..nn.synthesis import emulates_fp16, uses_polyphase
 from .core import MappingChoice, StateDict, Weight, apply_plan, plan_weights, two_model_weights
 from .schedules import Table
 
@@ -171,7 +171,9 @@ class LiveBlend:
                 block_ws = chain.ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
                 w_idx += block.num_conv
                 x, img = block(x, img, block_ws, noise_mode="const", fused=True,
-                               mixed_precision=synthesis.mixed_precision, emulate_fp16=emulate)
+                               mixed_precision=synthesis.mixed_precision, emulate_fp16=emulate,
+                               polyphase=uses_polyphase(synthesis.upsample_path, chain.ws.device,
+                                                        block.in_channels, block.resolution // 2))
                 chain.alphas.append(values[i])
                 # The last block's features are never an input again: keep only its image.
                 chain.outputs.append((x if i < n - 1 else x.new_empty(0), img))

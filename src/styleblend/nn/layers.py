@@ -84,7 +84,8 @@ class Conv2dLayer(nn.Module):
         x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
                             padding=self.padding, flip_weight=(self.up == 1), emulate_fp16=emulate_fp16)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, emulate_fp16=emulate_fp16)
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp, emulate_fp16=emulate_fp16,
+                        inplace=True)  # x is conv2d_resample's fresh output
 
 
 class SynthesisLayer(nn.Module):
@@ -113,8 +114,9 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused: bool = True,
-                gain: float = 1.0, emulate_fp16: bool = False) -> torch.Tensor:
-        """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would."""
+                gain: float = 1.0, emulate_fp16: bool = False, polyphase: bool = False) -> torch.Tensor:
+        """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would.
+        polyphase: up-sample float32 by regular convolutions (``ops.polyphase``), not the transposed one."""
         # noise_mode is a user argument, checked once where it enters (SynthesisNetwork.forward), not
         # in every layer of every forward pass; here anything but 'random' and 'const' means no noise.
         styles = self.affine(w)
@@ -127,10 +129,10 @@ class SynthesisLayer(nn.Module):
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused=fused,
-                             emulate_fp16=emulate_fp16)
+                             emulate_fp16=emulate_fp16, polyphase=polyphase)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
-                        emulate_fp16=emulate_fp16)
+                        emulate_fp16=emulate_fp16, inplace=True)  # x is modulated_conv2d's fresh output
 
 
 class ToRGBLayer(nn.Module):
@@ -149,7 +151,7 @@ class ToRGBLayer(nn.Module):
         """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would."""
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused, emulate_fp16=emulate_fp16)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, emulate_fp16=emulate_fp16)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, emulate_fp16=emulate_fp16, inplace=True)
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:

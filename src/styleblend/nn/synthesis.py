@@ -19,12 +19,38 @@ from .layers import NOISE_MODES, Conv2dLayer, SynthesisLayer, ToRGBLayer
 # sums, at float32 speed on CPUs without fast float16 kernels); 'auto' emulates on the CPU, native elsewhere.
 FP16_PATHS = ("auto", "float16", "emulated")
 
+# How conv0 up-samples in float32: 'transpose' by NVIDIA's strided transposed convolution (the reference),
+# 'polyphase' by regular convolutions, one per output phase (ops/polyphase.py: the same sums in another order,
+# equal to float rounding); 'auto' is polyphase on the CPU where it measured faster, from 512 input channels at
+# 32 px and up (0.75-0.88 of the time per layer; about even at 256 channels, slower from 128 down, where the
+# small phase convolutions and the interleaving copy cost more than oneDNN's transposed convolution:
+# docs/benchmarks.md). Float16 blocks (native or emulated) always use the reference, whose roundings they
+# reproduce.
+UPSAMPLE_PATHS = ("auto", "polyphase", "transpose")
+POLYPHASE_MIN_CHANNELS = 512
+POLYPHASE_MIN_RESOLUTION = 32  # of conv0's input
+
 
 def emulates_fp16(fp16_path: str, device: torch.device) -> bool:
     """Whether ``fp16_path`` (one of :data:`FP16_PATHS`) emulates float16 on ``device``."""
     if fp16_path not in FP16_PATHS:
         raise InvalidArgumentError(f"fp16_path {fp16_path!r} is unknown; choose one of {FP16_PATHS}")
     return fp16_path == "emulated" or (fp16_path == "auto" and device.type == "cpu")
+
+
+def check_upsample_path(upsample_path: str) -> str:
+    """Return ``upsample_path`` if it is one of :data:`UPSAMPLE_PATHS`; raise InvalidArgumentError otherwise."""
+    if upsample_path not in UPSAMPLE_PATHS:
+        raise InvalidArgumentError(f"upsample_path {upsample_path!r} is unknown; choose one of {UPSAMPLE_PATHS}")
+    return upsample_path
+
+
+def uses_polyphase(upsample_path: str, device: torch.device, in_channels: int, in_resolution: int) -> bool:
+    """Whether a block whose conv0 takes ``in_channels`` x ``in_resolution``^2 up-samples by polyphase convolutions."""
+    if check_upsample_path(upsample_path) != "auto":
+        return upsample_path == "polyphase"
+    return (device.type == "cpu" and in_channels >= POLYPHASE_MIN_CHANNELS
+            and in_resolution >= POLYPHASE_MIN_RESOLUTION)
 
 
 class SynthesisBlock(nn.Module):
@@ -62,10 +88,11 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=s.resample_filter)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str,
-                fused: bool, mixed_precision: bool = False,
-                emulate_fp16: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                fused: bool, mixed_precision: bool = False, emulate_fp16: bool = False,
+                polyphase: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """mixed_precision: compute this block in float16 if it is one of the model's fp16 blocks;
-        emulate_fp16: then compute in float32, rounded to float16 where float16 would round."""
+        emulate_fp16: then compute in float32, rounded to float16 where float16 would round;
+        polyphase: up-sample (conv0) by regular convolutions where the block computes in float32."""
         w_iter = iter(ws.unbind(dim=1))
         fp16 = mixed_precision and self.use_fp16
         e = fp16 and emulate_fp16
@@ -78,13 +105,14 @@ class SynthesisBlock(nn.Module):
             assert x is not None, "blocks after the first take the previous block's features"
             x = q(x.to(dtype))
             y = self.skip(x, gain=math.sqrt(0.5), emulate_fp16=e)
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e, polyphase=polyphase)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5),
                            emulate_fp16=e)
             x = q(y + x)
         else:
             assert x is not None, "blocks after the first take the previous block's features"
-            x = self.conv0(q(x.to(dtype)), next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
+            x = self.conv0(q(x.to(dtype)), next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e,
+                           polyphase=polyphase)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
@@ -108,6 +136,7 @@ class SynthesisNetwork(nn.Module):
         # Checkpoint.generator(mixed_precision=True)); float32 everywhere otherwise.
         self.mixed_precision = False
         self.fp16_path = "auto"  # how float16 blocks compute: one of FP16_PATHS (set by Checkpoint.generator)
+        self.upsample_path = "auto"  # how float32 blocks up-sample: one of UPSAMPLE_PATHS
         for res in self.block_resolutions:
             in_channels = cfg.channels(res // 2) if res > 4 else 0
             block = SynthesisBlock(in_channels, cfg.channels(res), w_dim=cfg.w_dim, resolution=res,
@@ -117,7 +146,8 @@ class SynthesisNetwork(nn.Module):
         assert self.num_ws == cfg.num_ws
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None,
-                mixed_precision: bool | None = None, fp16_path: str | None = None) -> torch.Tensor:
+                mixed_precision: bool | None = None, fp16_path: str | None = None,
+                upsample_path: str | None = None) -> torch.Tensor:
         """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
 
         noise_mode: 'const' (stored noise; what NVIDIA's generate.py uses), 'random' or 'none'.
@@ -128,16 +158,20 @@ class SynthesisNetwork(nn.Module):
         fp16_path: how those blocks compute, one of :data:`FP16_PATHS`: 'float16' (native), 'emulated' (float32
             rounded where float16 rounds: the same images up to the order of float32 sums, at float32 speed),
             'auto' (emulated on the CPU, native elsewhere); None uses ``self.fp16_path``.
+        upsample_path: how float32 blocks up-sample, one of :data:`UPSAMPLE_PATHS`: 'transpose' (the reference),
+            'polyphase' (regular convolutions; equal to float rounding), 'auto' (polyphase on the CPU); None uses
+            ``self.upsample_path``.
         """
         _, img = self.run_blocks(ws, None, None, noise_mode=noise_mode, fused_modconv=fused_modconv,
-                                 mixed_precision=mixed_precision, fp16_path=fp16_path)
+                                 mixed_precision=mixed_precision, fp16_path=fp16_path, upsample_path=upsample_path)
         assert img is not None  # the last block always has a torgb
         return img
 
     def run_blocks(self, ws: torch.Tensor, x: torch.Tensor | None, img: torch.Tensor | None,
                    first: int | None = None, last: int | None = None, noise_mode: str = "const",
                    fused_modconv: bool | None = None, mixed_precision: bool | None = None,
-                   fp16_path: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   fp16_path: str | None = None,
+                   upsample_path: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the blocks of resolutions ``first`` .. ``last`` (default: all) on the state ``(x, img)`` the block
         before ``first`` produced (None, None for the first block); returns the state after ``last``: the
         features [N, C, last, last] and the skip image (None before the last block unless the architecture is
@@ -148,6 +182,7 @@ class SynthesisNetwork(nn.Module):
         fused = (not self.training) if fused_modconv is None else fused_modconv
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         emulate = emulates_fp16(self.fp16_path if fp16_path is None else fp16_path, ws.device)
+        upsample = check_upsample_path(self.upsample_path if upsample_path is None else upsample_path)
         ws = ws.to(torch.float32)
         lo = self.block_resolutions[0] if first is None else first
         hi = self.block_resolutions[-1] if last is None else last
@@ -157,7 +192,8 @@ class SynthesisNetwork(nn.Module):
             if lo <= res <= hi:
                 block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
                 x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed,
-                               emulate_fp16=emulate)
+                               emulate_fp16=emulate,
+                               polyphase=uses_polyphase(upsample, ws.device, block.in_channels, res // 2))
             w_idx += block.num_conv
         assert x is not None, f"no block between {lo} and {hi} px"
         return x, img

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .half import conv2d_fp16, conv_transpose2d_fp16, round_fp16
+from .polyphase import conv_transpose2d_polyphase
 from .upfirdn2d import filter_size, upfirdn2d
 
 
@@ -32,7 +33,7 @@ def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | list
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1,
                     down: int = 1, padding: int = 0, groups: int = 1, flip_weight: bool = True,
-                    emulate_fp16: bool = False) -> torch.Tensor:
+                    emulate_fp16: bool = False, polyphase: bool = False) -> torch.Tensor:
     """Convolve ``x`` [N, C, H, W] with ``w`` [O, C/groups, kh, kw], optionally resampling by 2.
 
     Args:
@@ -42,6 +43,9 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         flip_weight: False for a true convolution; NVIDIA uses ``up == 1``.
         emulate_fp16: ``x`` is float32 holding float16 values; round ``w`` and every step as the float16
             path rounds (:mod:`styleblend.ops.half`).
+        polyphase: up-sample a float32 ``x`` by regular convolutions (:mod:`styleblend.ops.polyphase`) instead
+            of the strided transposed convolution: the same sums in another order, faster on CPUs. Ignored
+            for float16 (native or emulated), whose roundings only the transposed convolution reproduces.
     """
     if emulate_fp16:
         w = round_fp16(w)
@@ -83,6 +87,18 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         py1 -= kh - up
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
+        if polyphase and x.dtype == torch.float32 and not e:
+            # The FIR filter's zero padding is written with the convolution's output (saves a copy); only
+            # crops (negative padding) are left to upfirdn2d.
+            w = w if not flip_weight else w.flip([2, 3])
+            pads = [px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt]
+            x = conv_transpose2d_polyphase(x, w, stride=up, padding=(pyt, pxt), groups=groups,
+                                           pad_output=(max(pads[0], 0), max(pads[1], 0), max(pads[2], 0),
+                                                       max(pads[3], 0)))
+            x = upfirdn2d(x, f, padding=[min(p, 0) for p in pads], gain=up * up)
+            if down > 1:
+                x = upfirdn2d(x, f, down=down)
+            return x
         x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight,
                   emulate_fp16=e)
         x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, emulate_fp16=e)

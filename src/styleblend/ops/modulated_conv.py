@@ -18,12 +18,13 @@ from .half import keep, round_fp16
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
                      up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
                      demodulate: bool = True, flip_weight: bool = True, fused: bool = True,
-                     emulate_fp16: bool = False) -> torch.Tensor:
+                     emulate_fp16: bool = False, polyphase: bool = False) -> torch.Tensor:
     """Convolve ``x`` [N, I, H, W] with ``weight`` [O, I, k, k] modulated by ``styles`` [N, I].
 
     ``noise`` (broadcastable to the output) is added after demodulation, before the bias.
     emulate_fp16: ``x`` is float32 holding float16 values; compute in float32 but pre-normalise and round
         every operand and result as the float16 path does (:mod:`styleblend.ops.half`).
+    polyphase: up-sample float32 by regular convolutions, not the transposed one (see ``conv2d_resample``).
     """
     n = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
@@ -50,7 +51,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if not fused:
         x = q(x * q(styles.to(x.dtype)).reshape(n, -1, 1, 1))
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight, emulate_fp16=emulate_fp16)
+                            flip_weight=flip_weight, emulate_fp16=emulate_fp16, polyphase=polyphase)
         if demodulate:
             assert dcoefs is not None
             x = q(x * q(dcoefs.to(x.dtype)).reshape(n, -1, 1, 1))
@@ -62,7 +63,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding, groups=n,
-                        flip_weight=flip_weight, emulate_fp16=emulate_fp16)
+                        flip_weight=flip_weight, emulate_fp16=emulate_fp16, polyphase=polyphase)
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
         x = q(x.add_(noise))  # in place keeps x's dtype: float16 layers round once, after adding float32 noise

