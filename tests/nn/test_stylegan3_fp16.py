@@ -31,6 +31,17 @@ def _render(ckpt, ws, fp16_path: str, mixed: bool = True, fused: bool = True) ->
     return ckpt.generator(mixed_precision=mixed, fp16_path=fp16_path).synthesis(ws, fused_modconv=fused)
 
 
+@pytest.mark.slow
+def test_emulation_in_the_kernels_order_is_float16_on_nvidias_snapshot(nvidia_sg3t32, monkeypatch):
+    """The same on NVIDIA's 32 px snapshot: 15 float16 layers of up to 48 channels, stored filters."""
+    from styleblend.io import load_checkpoint
+
+    monkeypatch.setattr(stylegan3, "conv2d_fp16", functools.partial(half.conv2d_fp16, tie_band=half.EXACT_TIE_BAND))
+    ckpt = load_checkpoint(nvidia_sg3t32 / "network-snapshot.pkl")
+    ws = seeds_to_ws(ckpt.generator(), [0, 1])
+    assert torch.equal(_render(ckpt, ws, "emulated"), _render(ckpt, ws, "float16"))
+
+
 @pytest.mark.parametrize("kind", ["T", "R"])
 def test_emulation_rounds_exactly_where_the_float16_path_rounds(kind, monkeypatch):
     """Every rounding point, checked at once: with the convolution sums in the CPU float16 kernel's order (the
