@@ -67,8 +67,8 @@ class SynthesisNet(Protocol):
     #: A mode, like train/eval: render the layers stored as float16 in float16, as NVIDIA's code does
     #: (``Checkpoint.generator(mixed_precision=True)`` sets it); float32 everywhere when False.
     mixed_precision: bool
-    #: How those layers run: 'auto' (emulated in float32 on the CPU, true float16 elsewhere), 'float16' or
-    #: 'emulated' (``Checkpoint.generator(fp16_path=...)``); StyleGAN3 models keep float32 on the CPU whatever it says.
+    #: How those layers run: 'auto' (emulated in float32 on the CPU, true float16 elsewhere; StyleGAN3: true float16
+    #: on CUDA only), 'float16' or 'emulated' (``Checkpoint.generator(fp16_path=...)``).
     fp16_path: str
 
     def __call__(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:

@@ -53,7 +53,7 @@ def test_default_mix_styles_fit_every_network():
 
 def test_mix_grid_with_the_default_styles(tmp_path, sg3_net):
     assert run("mix", "--network", sg3_net, "--rows", "1,2", "--cols", "3", "--outdir", tmp_path) == 0
-    G = load_checkpoint(sg3_net).generator()
+    G = load_checkpoint(sg3_net).generator(mixed_precision=True)  # as the command renders (--precision nvidia)
     ws = seeds_to_ws(G, [1, 2, 3])
     mixed = mix_styles(ws[:2], ws[2:], default_mix_styles(G.num_ws))
     with torch.no_grad():

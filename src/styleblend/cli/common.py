@@ -111,9 +111,10 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int | None = None, see
                         f"{BATCH_PIXEL_BUDGET // 2**20} Mpx per pass: 16 images of 1024 px)")
     p.add_argument("--precision", choices=list(PRECISIONS), default="nvidia",
                    help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
-                        "renders them (no effect when num_fp16_res is 0; on the CPU float16 is emulated in float32, "
-                        "at float32 speed); nvidia-native: the same in true float16 (the reference; minutes per "
-                        "image on a CPU); float32: everything in float32 (default nvidia)")
+                        "(StyleGAN3: gen_images.py, on CUDA) renders them (no effect when num_fp16_res is 0; on the "
+                        "CPU float16 is emulated in float32, at float32 speed); nvidia-native: the same in true "
+                        "float16 (the reference; minutes per image on a CPU); float32: everything in float32, as "
+                        "NVIDIA's StyleGAN3 code renders on the CPU (default nvidia)")
     add_device(p)
 
 

@@ -14,6 +14,7 @@ from ..errors import InvalidArgumentError
 from ..media.video import check_video_path, write_video
 from .common import (
     MAX_FRAMES,
+    PRECISIONS,
     add_generator_args,
     add_truncation,
     check_frames,
@@ -95,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     steps = transform_sweep(args.frames, args.translate or ((0.0, 0.0), (0.0, 0.0)), args.rotate or (0.0, 0.0),
                             loop=args.loop, bounce=args.bounce)
     ckpt = load_network(args)
-    G = ckpt.generator(resolve_device(args.device), mixed_precision=args.precision == "nvidia")
+    mixed, fp16_path = PRECISIONS[args.precision]
+    G = ckpt.generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
     if args.seeds is not None:
         ws = seeds_to_ws(G, args.seeds, args.trunc, args.trunc_cutoff, args.class_idx)
     else:

@@ -21,9 +21,11 @@ from ..config_sg3 import InputSpec, LayerSpec, StyleGAN3Config
 from ..errors import InvalidArgumentError
 from ..ops.filtered_lrelu import filtered_lrelu
 from ..ops.filtered_lrelu_fast import filtered_lrelu_fast
+from ..ops.half import conv2d_fp16, keep, round_fp16
 from ..ops.lowpass import kaiser_lowpass, radial_lowpass
 from .generator import MappedGenerator
 from .layers import NOISE_MODES, FullyConnectedLayer
+from .synthesis import FP16_PATHS
 
 # The filtered leaky ReLU's implementations: the reference (the spec) and the fast path a test holds equal to it.
 FILTERED_LRELU_IMPLS = {"reference": filtered_lrelu, "fast": filtered_lrelu_fast}
@@ -31,7 +33,7 @@ FILTERED_LRELU_IMPLS = {"reference": filtered_lrelu, "fast": filtered_lrelu_fast
 
 def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
                          padding: int = 0, input_gain: torch.Tensor | None = None,
-                         fused: bool = True) -> torch.Tensor:
+                         fused: bool = True, emulate_fp16: bool = False) -> torch.Tensor:
     """StyleGAN3's modulated convolution: ``x`` [N, I, H, W], ``weight`` [O, I, k, k], ``styles`` [N, I].
 
     Differs from StyleGAN2's in two ways (Karras et al. 2021, Appendix F.1): before modulating, the
@@ -44,18 +46,23 @@ def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Te
         one shared weight and scales the result by the demodulation coefficients - the same numbers up to
         float rounding (a test holds the two equal), and a graph whose group count does not depend on N
         (what ONNX export needs for a dynamic batch).
+    emulate_fp16: ``x`` is float32 holding float16 values; compute in float32, rounding to float16 where a
+        float16 ``x`` rounds: the weights cast to ``x``'s dtype, and each float16 result (the convolution, and
+        on the unfused path the scaled input and the demodulated output).
     """
     n = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
+    q = round_fp16 if emulate_fp16 else keep  # where a float16 x rounds; nothing to do otherwise
     if not fused:
         scale = styles if input_gain is None else styles * input_gain.expand(n, in_channels)
-        y = F.conv2d(x * scale.reshape(n, in_channels, 1, 1).to(x.dtype), weight.to(x.dtype), padding=padding)
+        y = _conv2d(q(x * q(scale.reshape(n, in_channels, 1, 1).to(x.dtype))), weight.to(x.dtype), padding, 1,
+                    emulate_fp16)
         if demodulate:  # sum over i, k of (weight[o, i, k] * styles[n, i])^2, without the per-sample weights
             coefficients = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
-            y = y * coefficients.reshape(n, out_channels, 1, 1).to(y.dtype)
+            y = q(y * q(coefficients.reshape(n, out_channels, 1, 1).to(y.dtype)))
         return y
     w = weight.unsqueeze(0) * styles.reshape(n, 1, in_channels, 1, 1)
     if demodulate:
@@ -63,8 +70,16 @@ def modulated_conv2d_sg3(x: torch.Tensor, weight: torch.Tensor, styles: torch.Te
     if input_gain is not None:
         w = w * input_gain.expand(n, in_channels).reshape(n, 1, in_channels, 1, 1)
     x = x.reshape(1, n * in_channels, *x.shape[2:])
-    x = F.conv2d(x, w.reshape(n * out_channels, in_channels, kh, kw).to(x.dtype), padding=padding, groups=n)
+    x = _conv2d(x, w.reshape(n * out_channels, in_channels, kh, kw).to(x.dtype), padding, n, emulate_fp16)
     return x.reshape(n, out_channels, *x.shape[2:])
+
+
+def _conv2d(x: torch.Tensor, w: torch.Tensor, padding: int, groups: int, emulate_fp16: bool) -> torch.Tensor:
+    """``F.conv2d``; emulating float16, with the weights rounded (NVIDIA's code casts them to float16 after
+    demodulation) and the result rounded once, as a float16 convolution that sums in float32 rounds it."""
+    if emulate_fp16:
+        return conv2d_fp16(x, round_fp16(w), padding=(padding, padding), groups=groups)
+    return F.conv2d(x, w, padding=padding, groups=groups)
 
 
 def user_transform(translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0) -> torch.Tensor:
@@ -87,6 +102,20 @@ def computes_fp16(device: torch.device) -> bool:
     """Whether NVIDIA's StyleGAN3 code computes its float16 layers in float16 on ``device``: only on CUDA
     (its ``SynthesisLayer`` tests ``x.device.type == 'cuda'``); on any other device they run in float32."""
     return device.type == "cuda"
+
+
+def emulates_fp16(fp16_path: str, device: torch.device) -> bool:
+    """Whether a StyleGAN3 network with ``fp16_path`` (one of :data:`~styleblend.nn.synthesis.FP16_PATHS`)
+    emulates its float16 layers on ``device``, computing in float32 rounded to float16 where CUDA's float16
+    path rounds; otherwise they compute in true float16.
+
+    'auto' emulates wherever NVIDIA's code would not compute float16 (:func:`computes_fp16`: everywhere but
+    CUDA), so that mixed precision gives what NVIDIA's ``gen_images.py`` writes, which always runs on CUDA;
+    'emulated' everywhere; 'float16' nowhere (true float16 on any device: the reference, slow on a CPU).
+    """
+    if fp16_path not in FP16_PATHS:
+        raise InvalidArgumentError(f"fp16_path {fp16_path!r} is unknown; choose one of {FP16_PATHS}")
+    return fp16_path == "emulated" or (fp16_path == "auto" and not computes_fp16(device))
 
 
 class SynthesisInput(nn.Module):
@@ -170,7 +199,17 @@ class SG3SynthesisLayer(nn.Module):
                                                    spec.tmp_sampling_rate))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, mixed_precision: bool = False,
-                update_emas: bool = False, fused_modconv: bool = True, impl: str = "fast") -> torch.Tensor:
+                update_emas: bool = False, fused_modconv: bool = True, emulate_fp16: bool = False,
+                impl: str = "fast") -> torch.Tensor:
+        """x [N, in_channels, in_size] (float16 or float32) -> [N, out_channels, out_size].
+
+        mixed_precision: a float16 layer (``spec.use_fp16``) computes as NVIDIA's code computes it on CUDA and
+            returns float16; False computes in float32.
+        emulate_fp16: with mixed_precision, compute such a layer in float32 rounded where the float16 path
+            rounds (the input, the convolution's weights and result, the bias, the output), returning float32
+            that holds float16 values: the same numbers up to the order of float32 sums, at float32 speed.
+        impl: the filtered leaky ReLU's implementation, a key of :data:`FILTERED_LRELU_IMPLS`.
+        """
         s = self.spec
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
@@ -178,19 +217,21 @@ class SG3SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(s.in_channels * s.conv_kernel**2))
-        # NVIDIA's StyleGAN3 code runs its float16 layers in float16 only on CUDA devices.
-        dtype = torch.float16 if mixed_precision and self.use_fp16 and computes_fp16(x.device) else torch.float32
-        x = modulated_conv2d_sg3(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
+        half = mixed_precision and self.use_fp16
+        emulate = half and emulate_fp16
+        q = round_fp16 if emulate else keep  # where the float16 path rounds; nothing to do otherwise
+        dtype = torch.float16 if half and not emulate else torch.float32
+        x = modulated_conv2d_sg3(q(x.to(dtype)), self.weight, styles, demodulate=not self.is_torgb,
                                  padding=s.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt(),
-                                 fused=fused_modconv)
+                                 fused=fused_modconv, emulate_fp16=emulate)
         # NVIDIA's fused CUDA kernel reads float16 data and a float16 bias but filters and activates in float32
         # (with the float32 filters) and writes float16 once: so compute in float32 and round at the end, rather
         # than round after every filtering step as a float16 reference chain would.
         y = FILTERED_LRELU_IMPLS[impl](x.to(torch.float32), fu=self.up_filter, fd=self.down_filter,
-                                       b=self.bias.to(dtype).to(torch.float32), up=s.up_factor, down=s.down_factor,
-                                       padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
+                                       b=q(self.bias.to(dtype).to(torch.float32)), up=s.up_factor,
+                                       down=s.down_factor, padding=s.padding, gain=1 if self.is_torgb else np.sqrt(2),
                                        slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
-        return y.to(dtype)
+        return q(y).to(dtype)
 
 
 class SG3SynthesisNetwork(nn.Module):
@@ -205,9 +246,7 @@ class SG3SynthesisNetwork(nn.Module):
         self.num_ws = cfg.num_ws
         self.output_scale = cfg.synthesis.output_scale
         self.mixed_precision = False  # a mode, set by Checkpoint.generator(mixed_precision=True)
-        # The StyleGAN2 network's float16 switch, kept for the shared interface; unused: NVIDIA's StyleGAN3 has
-        # float16 layers only on CUDA (float32 on the CPU, as here), so on the CPU there is nothing to emulate.
-        self.fp16_path = "auto"
+        self.fp16_path = "auto"  # how float16 layers compute: one of FP16_PATHS (see emulates_fp16)
         # Which filtered leaky ReLU renders: "fast" (the default) or "reference" (FILTERED_LRELU_IMPLS); a mode.
         self.filtered_lrelu_impl = "fast"
         spec_in, layers = cfg.input_spec, cfg.layers
@@ -222,15 +261,19 @@ class SG3SynthesisNetwork(nn.Module):
         self.input.transform.copy_(user_transform(translate, rotate).to(self.input.transform.device))
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: bool | None = None,
-                mixed_precision: bool | None = None, update_emas: bool = False) -> torch.Tensor:
+                mixed_precision: bool | None = None, update_emas: bool = False,
+                fp16_path: str | None = None) -> torch.Tensor:
         """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
 
         noise_mode: accepted for the StyleGAN2 interface; StyleGAN3 has no noise inputs.
         fused_modconv: None or True: NVIDIA's fused modulated convolutions; False: the unfused path of
             :func:`modulated_conv2d_sg3` (equal up to float rounding; what ONNX export uses).
-        mixed_precision: compute the float16 layers in float16 on CUDA devices as NVIDIA's code does
-            (NVIDIA's StyleGAN3 computes in float32 on the CPU, and so does this); None uses
-            ``self.mixed_precision``.
+        mixed_precision: compute the layers NVIDIA marks float16 as its code computes them on CUDA, where its
+            ``gen_images.py`` runs (on other devices NVIDIA's code computes them in float32: False here); None
+            uses ``self.mixed_precision``.
+        fp16_path: how those layers compute, one of :data:`~styleblend.nn.synthesis.FP16_PATHS` (see
+            :func:`emulates_fp16`: 'auto' is true float16 on CUDA, emulated in float32 elsewhere); None uses
+            ``self.fp16_path``.
         """
         if noise_mode not in NOISE_MODES:
             raise InvalidArgumentError(f"noise_mode={noise_mode!r} must be one of {NOISE_MODES}")
@@ -241,13 +284,16 @@ class SG3SynthesisNetwork(nn.Module):
         if self.filtered_lrelu_impl not in FILTERED_LRELU_IMPLS:
             raise InvalidArgumentError(f"filtered_lrelu_impl={self.filtered_lrelu_impl!r} must be one of "
                                        f"{sorted(FILTERED_LRELU_IMPLS)}")
+        emulate = emulates_fp16(self.fp16_path if fp16_path is None else fp16_path, ws.device)
         rows = ws.to(torch.float32).unbind(dim=1)
         x: torch.Tensor = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:]):
             x = getattr(self, name)(x, w, mixed_precision=mixed, update_emas=update_emas,
-                                    fused_modconv=fused_modconv is not False, impl=self.filtered_lrelu_impl)
-        if self.output_scale != 1:
-            x = x * self.output_scale
+                                    fused_modconv=fused_modconv is not False, emulate_fp16=emulate,
+                                    impl=self.filtered_lrelu_impl)
+        if self.output_scale != 1:  # on a float16 ToRGB output, in float16 (rounds only where x is subnormal)
+            last_half = mixed and getattr(self, self.layer_names[-1]).use_fp16
+            x = (round_fp16 if emulate and last_half else keep)(x * self.output_scale)
         return x.to(torch.float32)
 
 
