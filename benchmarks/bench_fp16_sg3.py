@@ -1,4 +1,4 @@
-"""StyleGAN3's float16 layers on the CPU: the cost of emulating them (``--precision nvidia``) against float32,
+"""StyleGAN3's float16 layers on the CPU: the cost of emulating them (``--precision nvidia-cuda``) against float32,
 and, on a given snapshot, how far the emulation and float32 are from the true float16 path.
 
 Cost: one image of NVIDIA's FFHQ shape (``ffhqu-256x256`` for T: channel_base 16384, channel_max 512, 14 layers

@@ -86,8 +86,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 # --precision values -> (mixed_precision, fp16_path) of Checkpoint.generator.
-PRECISIONS: dict[str, tuple[bool, str]] = {"nvidia": (True, "auto"), "nvidia-native": (True, "float16"),
-                                           "float32": (False, "auto")}
+PRECISIONS: dict[str, tuple[bool, str]] = {"nvidia": (True, "auto"), "nvidia-cuda": (True, "emulated"),
+                                           "nvidia-native": (True, "float16"), "float32": (False, "auto")}
 
 
 def add_generator_args(p: argparse.ArgumentParser, batch: int | None = None, seed_noise: bool = False) -> None:
@@ -110,11 +110,13 @@ def add_generator_args(p: argparse.ArgumentParser, batch: int | None = None, see
                    help=f"images per forward pass (default: {default}; at most {MAX_BATCH}, and at most "
                         f"{BATCH_PIXEL_BUDGET // 2**20} Mpx per pass: 16 images of 1024 px)")
     p.add_argument("--precision", choices=list(PRECISIONS), default="nvidia",
-                   help="nvidia: the model's num_fp16_res finest resolutions in float16, as NVIDIA's generate.py "
-                        "(StyleGAN3: gen_images.py, on CUDA) renders them (no effect when num_fp16_res is 0; on the "
-                        "CPU float16 is emulated in float32, at float32 speed); nvidia-native: the same in true "
-                        "float16 (the reference; minutes per image on a CPU); float32: everything in float32, as "
-                        "NVIDIA's StyleGAN3 code renders on the CPU (default nvidia)")
+                   help="nvidia: as NVIDIA's own code renders on this device: the model's num_fp16_res finest "
+                        "resolutions in float16 (StyleGAN2-ADA on any device, emulated in float32 at float32 speed "
+                        "on the CPU; StyleGAN3 only on CUDA, so in float32 on the CPU, as NVIDIA's CPU render); "
+                        "nvidia-cuda: as NVIDIA's code renders on CUDA (StyleGAN3's gen_images.py always does), "
+                        "emulated in float32 off CUDA; nvidia-native: float16 layers in true float16 on any device "
+                        "(the reference; minutes per image on a CPU); float32: everything in float32 (default "
+                        "nvidia; no effect when num_fp16_res is 0)")
     add_device(p)
 
 

@@ -65,11 +65,12 @@ class Checkpoint:
         Returns a :class:`styleblend.types.Generator` (the interface both generator families answer).
 
         mixed_precision: render the model's fp16 resolutions (StyleGAN3: layers) in float16 as NVIDIA's
-            generate.py (StyleGAN3: gen_images.py, on CUDA) does (see
+            code does on the device (StyleGAN3: only on CUDA) (see
             :meth:`styleblend.nn.synthesis.SynthesisNetwork.forward`); float32 otherwise.
         fp16_path: how those resolutions compute: 'auto' (float16 emulated in float32 on the CPU, where
-            float16 convolutions are 20-600x slower; native float16 elsewhere; StyleGAN3: native on CUDA only,
-            see :func:`styleblend.nn.stylegan3.emulates_fp16`), 'float16' (always native) or 'emulated'.
+            float16 convolutions are 20-600x slower; native float16 elsewhere; StyleGAN3: native on CUDA,
+            float32 elsewhere, as NVIDIA's code, see :func:`styleblend.nn.stylegan3.uses_fp16`), 'float16'
+            (always native) or 'emulated' (StyleGAN3: CUDA's float16 path emulated on any device).
         """
         from ..nn.build import build_generator
         from ..nn.synthesis import FP16_PATHS

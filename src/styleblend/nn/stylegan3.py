@@ -109,13 +109,22 @@ def emulates_fp16(fp16_path: str, device: torch.device) -> bool:
     emulates its float16 layers on ``device``, computing in float32 rounded to float16 where CUDA's float16
     path rounds; otherwise they compute in true float16.
 
-    'auto' emulates wherever NVIDIA's code would not compute float16 (:func:`computes_fp16`: everywhere but
-    CUDA), so that mixed precision gives what NVIDIA's ``gen_images.py`` writes, which always runs on CUDA;
-    'emulated' everywhere; 'float16' nowhere (true float16 on any device: the reference, slow on a CPU).
+    'emulated' emulates on every device (what NVIDIA's CUDA path writes, computed anywhere); 'float16' and
+    'auto' never do ('auto' is NVIDIA's own choice, see :func:`uses_fp16`); see the network's ``forward``.
     """
     if fp16_path not in FP16_PATHS:
         raise InvalidArgumentError(f"fp16_path {fp16_path!r} is unknown; choose one of {FP16_PATHS}")
-    return fp16_path == "emulated" or (fp16_path == "auto" and not computes_fp16(device))
+    return fp16_path == "emulated"
+
+
+def uses_fp16(fp16_path: str, device: torch.device) -> bool:
+    """Whether the float16 layers of a mixed-precision StyleGAN3 render compute as float16 (true or emulated)
+    on ``device``: 'auto' does as NVIDIA's code does - float16 on CUDA, float32 elsewhere, so a CPU render
+    equals NVIDIA's CPU render (how NVIDIA's images of the shared fixture were made) - 'float16' and
+    'emulated' on every device."""
+    if fp16_path not in FP16_PATHS:
+        raise InvalidArgumentError(f"fp16_path {fp16_path!r} is unknown; choose one of {FP16_PATHS}")
+    return fp16_path != "auto" or computes_fp16(device)
 
 
 class SynthesisInput(nn.Module):
@@ -272,7 +281,8 @@ class SG3SynthesisNetwork(nn.Module):
             ``gen_images.py`` runs (on other devices NVIDIA's code computes them in float32: False here); None
             uses ``self.mixed_precision``.
         fp16_path: how those layers compute, one of :data:`~styleblend.nn.synthesis.FP16_PATHS` (see
-            :func:`emulates_fp16`: 'auto' is true float16 on CUDA, emulated in float32 elsewhere); None uses
+            :func:`uses_fp16`, :func:`emulates_fp16`: 'auto' is true float16 on CUDA and float32 elsewhere, as
+            NVIDIA's code; 'emulated' is CUDA's float16 computed in float32 on any device); None uses
             ``self.fp16_path``.
         """
         if noise_mode not in NOISE_MODES:
@@ -284,7 +294,9 @@ class SG3SynthesisNetwork(nn.Module):
         if self.filtered_lrelu_impl not in FILTERED_LRELU_IMPLS:
             raise InvalidArgumentError(f"filtered_lrelu_impl={self.filtered_lrelu_impl!r} must be one of "
                                        f"{sorted(FILTERED_LRELU_IMPLS)}")
-        emulate = emulates_fp16(self.fp16_path if fp16_path is None else fp16_path, ws.device)
+        path = self.fp16_path if fp16_path is None else fp16_path
+        mixed = mixed and uses_fp16(path, ws.device)
+        emulate = emulates_fp16(path, ws.device)
         rows = ws.to(torch.float32).unbind(dim=1)
         x: torch.Tensor = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:]):
