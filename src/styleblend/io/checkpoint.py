@@ -18,7 +18,7 @@ import torch
 
 from ..config import DiscriminatorConfig, GeneratorConfig
 from ..config_sg3 import StyleGAN3Config
-from ..errors import ArchitectureMismatchError, InvalidArgumentError
+from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
 from ..types import Generator as GeneratorType
 
 if TYPE_CHECKING:
@@ -142,6 +142,26 @@ def state_shapes(build: Callable[[], torch.nn.Module]) -> dict[str, tuple[int, .
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         module = build()
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def fill_module(module: torch.nn.Module, tensors: StateDict, what: str) -> None:
+    """Copy a file's ``tensors`` into ``module``'s state after checking them: exactly its keys and shapes
+    (:func:`check_state_dict`), floating point and finite.
+
+    Raises:
+        CheckpointError: a missing, unexpected, mis-shaped, non-float or non-finite tensor, named.
+    """
+    own = module.state_dict()
+    try:
+        check_state_dict(tensors, {k: tuple(v.shape) for k, v in own.items()}, what=what)
+    except ArchitectureMismatchError as exc:
+        raise CheckpointError(str(exc)) from None
+    with torch.no_grad():
+        for key, value in own.items():
+            src = tensors[key]
+            if not src.is_floating_point() or not bool(torch.isfinite(src).all()):
+                raise CheckpointError(f"{what}: tensor '{key}' is not finite floating point")
+            value.copy_(src.to(value.dtype))
 
 
 def check_state_dict(state: StateDict, shapes: dict[str, tuple[int, ...]], what: str) -> None:

@@ -45,7 +45,7 @@ from torch import nn
 
 from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
 from ..io.atomic import atomic_path
-from ..io.checkpoint import check_state_dict
+from ..io.checkpoint import fill_module
 
 if TYPE_CHECKING:
     from ..types import Generator
@@ -358,16 +358,6 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> Encode
     with torch.device("meta"):  # no random initialisation: every tensor is overwritten from the file below
         encoder = Encoder(cfg)
     encoder = encoder.to_empty(device="cpu")
-    own = encoder.state_dict()
-    try:
-        check_state_dict(tensors, {k: tuple(v.shape) for k, v in own.items()}, what=path.name)
-    except ArchitectureMismatchError as exc:
-        raise CheckpointError(str(exc)) from None
-    with torch.no_grad():
-        for key, value in own.items():
-            src = tensors[key]
-            if not src.is_floating_point() or not bool(torch.isfinite(src).all()):
-                raise CheckpointError(f"{path.name}: tensor '{key}' is not finite floating point")
-            value.copy_(src.to(value.dtype))
+    fill_module(encoder, tensors, path.name)
     encoder.meta = header.get("meta") or {}
     return encoder.eval().requires_grad_(False).to(device)

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..errors import ArchitectureMismatchError, CheckpointError, InvalidArgumentError
 from ..io.atomic import atomic_path
-from ..io.checkpoint import check_state_dict
+from ..io.checkpoint import fill_module
 from ..nn.feature_space import block_output, check_block, synthesize_from_features
 from .encoder import Encoder, encode
 
@@ -207,17 +207,7 @@ def load_feature_head(path: str | Path, device: str | torch.device = "cpu") -> F
     except (KeyError, ValueError, TypeError, AttributeError, InvalidArgumentError) as exc:
         raise CheckpointError(f"{path.name}: no valid styleblend feature head metadata ({exc})") from None
     head = FeatureHead(cfg)
-    own = head.state_dict()
-    try:
-        check_state_dict(tensors, {k: tuple(v.shape) for k, v in own.items()}, what=path.name)
-    except ArchitectureMismatchError as exc:
-        raise CheckpointError(str(exc)) from None
-    with torch.no_grad():
-        for key, value in own.items():
-            src = tensors[key]
-            if not src.is_floating_point() or not bool(torch.isfinite(src).all()):
-                raise CheckpointError(f"{path.name}: tensor '{key}' is not finite floating point")
-            value.copy_(src.to(value.dtype))
+    fill_module(head, tensors, path.name)
     head.meta = header.get("meta") or {}
     return head.eval().requires_grad_(False).to(device)
 
