@@ -91,6 +91,14 @@ def wait_ready(page, url: str) -> None:
                                timeout=60_000)
 
 
+def new_tab(browser, url: str, width: int = 1280, height: int = 900):
+    """A new page of ``browser`` at ``url`` with a ``width`` x ``height`` viewport, the page ready."""
+    tab = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
+    tab.set_default_timeout(60_000)
+    wait_ready(tab, url)
+    return tab
+
+
 def field_error(page, control: str) -> str:
     """The visible error the page shows right after the row (or preset line) of ``control``; waits for it."""
     selector = ", ".join(f"{row}:has({control}) + .field-error:not([hidden])" for row in (".row", ".presets"))

@@ -165,3 +165,12 @@ def ui_process(pair_paths: tuple[Path, Path], **env: str) -> Iterator[tuple[subp
         proc.stdout.close()
         proc.stderr.close()
 
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for a test module (skipped where Chromium or Playwright is missing)."""
+    from .browser import chromium_or_skip
+
+    with chromium_or_skip() as chromium:
+        yield chromium

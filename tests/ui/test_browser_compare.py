@@ -10,7 +10,8 @@ import pytest
 from styleblend.io import load_checkpoint
 from styleblend.ui.service import BlendSession
 
-from .browser import chromium_or_skip, serving, wait_ready
+from .browser import new_tab as browser_tab
+from .browser import serving
 
 R = 32  # the tiny pair's resolution
 PAD = 2
@@ -35,16 +36,8 @@ def server(pair_paths):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
-
-
 def new_tab(browser, url: str, width: int = 1280, height: int = 900):
-    tab = browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
-    tab.set_default_timeout(60_000)
-    wait_ready(tab, url)
+    tab = browser_tab(browser, url, width, height)
     tab.wait_for_function("document.getElementById('preview').dataset.fit !== undefined")
     return tab
 

@@ -15,7 +15,7 @@ from styleblend.cli.main import main
 from styleblend.io import load_checkpoint
 from styleblend.ui.service import BlendSession
 
-from .browser import chromium_or_skip, field_error, serving, wait_ready
+from .browser import field_error, new_tab, serving
 
 SLIDERS = "Array.from(document.querySelectorAll('#sliders input')).map(s => Number(s.value))"
 
@@ -24,19 +24,6 @@ SLIDERS = "Array.from(document.querySelectorAll('#sliders input')).map(s => Numb
 def server(pair_paths):
     with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
-
-
-def new_tab(browser, url: str):
-    tab = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    tab.set_default_timeout(60_000)
-    wait_ready(tab, url)
-    return tab
 
 
 def downloaded_state(tab, tmp_path) -> dict[str, torch.Tensor]:

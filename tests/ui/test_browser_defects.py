@@ -16,7 +16,7 @@ from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.ui.service import BlendSession, png_bytes
 
 from ..conftest import tiny_checkpoint
-from .browser import chromium_or_skip, field_error, serving, wait_ready
+from .browser import field_error, serving, wait_ready
 from .conftest import perturbed
 
 IMAGES = ("preview", "mix-image", "morph-image", "toonify-image")
@@ -41,12 +41,6 @@ ALPHA_OUTPUTS = """() => Array.from(document.querySelectorAll('#sliders output')
 def server(pair_paths):
     with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")

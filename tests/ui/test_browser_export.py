@@ -16,26 +16,13 @@ from styleblend.io import load_checkpoint
 from styleblend.media.video import read_video
 from styleblend.ui.service import BlendSession
 
-from .browser import chromium_or_skip, field_error, serving, wait_ready
+from .browser import field_error, new_tab, serving
 
 
 @pytest.fixture(scope="module")
 def server(pair_paths):
     with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=3)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
-
-
-def new_tab(browser, url: str, width: int = 1280):
-    tab = browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)
-    tab.set_default_timeout(60_000)
-    wait_ready(tab, url)
-    return tab
 
 
 def exported(tab, tmp_path):

@@ -15,7 +15,7 @@ from PIL import Image
 from styleblend.io import load_checkpoint
 from styleblend.ui.service import BlendSession
 
-from .browser import chromium_or_skip, serving, wait_ready
+from .browser import serving, wait_ready
 
 SLIDERS = "Array.from(document.querySelectorAll('#sliders input')).map(s => Number(s.value))"
 R, PAD = 32, 2
@@ -27,12 +27,6 @@ def server(pair_paths):
     session = BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), low_preview=8)
     with serving(session) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from styleblend.media.load import load_target
 from styleblend.ui.embedding import PHASES
 from styleblend.ui.service import BlendSession
 
-from .browser import chromium_or_skip, field_error, serving, wait_ready
+from .browser import field_error, new_tab, serving
 
 R, PAD = 32, 2
 DROP = """([b64, name, type]) => {
@@ -34,19 +34,6 @@ BOX = "() => { const d = document.getElementById('crop-box').dataset; return [+d
 def server(pair_paths):
     with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), embed_steps=2)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
-
-
-def new_tab(browser, url: str):
-    tab = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    tab.set_default_timeout(60_000)
-    wait_ready(tab, url)
-    return tab
 
 
 def a_photo(width: int = 90, height: int = 60) -> np.ndarray:

@@ -14,7 +14,8 @@ from PIL import Image
 from styleblend.io import load_checkpoint
 from styleblend.ui.service import BlendSession
 
-from .browser import chromium_or_skip, field_error, serving, wait_ready
+from .browser import field_error, serving
+from .browser import new_tab as browser_tab
 from .test_regions import pair_with_critic
 
 SLIDERS = "Array.from(document.querySelectorAll('#sliders input')).map(s => Number(s.value))"
@@ -25,21 +26,13 @@ PAINTED_BITS = """(() => { const c = document.getElementById('region-canvas');
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium_or_skip() as chromium:
-        yield chromium
-
-
-@pytest.fixture(scope="module")
 def server():
     with serving(BlendSession(*pair_with_critic(), embed_steps=3)) as srv:
         yield srv
 
 
 def new_tab(browser, url: str):
-    tab = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    tab.set_default_timeout(60_000)
-    wait_ready(tab, url)
+    tab = browser_tab(browser, url)
     tab.wait_for_function("document.getElementById('region-map').dataset.ready")
     return tab
 
