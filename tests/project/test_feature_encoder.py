@@ -145,14 +145,102 @@ def test_project_writes_the_features_beside_the_latent_and_they_render_the_image
     assert np.array_equal(shown, image) and not np.array_equal(shown, plain)
 
 
-def test_the_head_needs_the_encoder_alone(files, head_file, tmp_path):
+def test_the_head_needs_the_encoder_and_no_video(files, head_file, tmp_path):
     from styleblend.project.batch import prepare_job
 
     network, enc, _, _ = files
-    with pytest.raises(InvalidArgumentError, match="steps"):
-        prepare_job(network, "encoder", encoder=enc, steps=5, feature_head=head_file)
-    with pytest.raises(InvalidArgumentError, match="steps"):
+    with pytest.raises(InvalidArgumentError, match="method"):
         prepare_job(network, "fast", steps=0, feature_head=head_file)
+    with pytest.raises(InvalidArgumentError, match="video"):
+        prepare_job(network, "encoder", encoder=enc, steps=5, feature_head=head_file, video=True)
+
+
+def _target_and_start(files, head_file):
+    _, _, G, E = files
+    head = load_feature_head(head_file)
+    with torch.no_grad():
+        target = G.synthesis(G.mapping(torch.randn([2, G.z_dim], generator=torch.Generator().manual_seed(5)), None))
+        ws, feats = encode_features(E, head, G, target)
+    return G, target, ws, feats
+
+
+def test_projection_refines_w_plus_and_features_together(files, head_file):
+    from styleblend.project import pixel_fallback_loss, project, settings_for
+
+    G, target, ws, feats = _target_and_start(files, head_file)
+    loss = pixel_fallback_loss()
+    runs = {lr: project(G, target, settings_for("fast", steps=15, num_w_samples=0, feature_lr=lr), loss,
+                        init_ws=ws, init_features=feats, feature_block=8) for lr in (0.0, 0.1)}
+    fixed, joint = runs[0.0], runs[0.1]
+    assert fixed.feature_block == 8 and fixed.features is not None and joint.features is not None
+    assert torch.equal(fixed.features, feats)  # feature_lr 0 keeps the head's features
+    assert not torch.equal(joint.features, feats) and not torch.equal(joint.ws, ws)
+    assert joint.final_loss < fixed.final_loss < fixed.history[0]["loss"]
+    with torch.no_grad():  # the result renders through the features: its loss is the loop's last (or better)
+        total, _ = loss(synthesize_from_features(G, joint.ws, joint.features, 8), target)
+    assert float(total) <= joint.history[-1]["loss"] * 1.05
+
+
+def test_projection_refuses_features_that_do_not_fit(files, head_file):
+    from styleblend.project import pixel_fallback_loss, project, settings_for
+
+    G, target, ws, feats = _target_and_start(files, head_file)
+    s, loss = settings_for("fast", steps=2, num_w_samples=0), pixel_fallback_loss()
+    with pytest.raises(InvalidArgumentError, match="go together"):
+        project(G, target, s, loss, init_ws=ws, init_features=feats)
+    with pytest.raises(InvalidArgumentError, match="needs `init_ws`"):
+        project(G, target, s, loss, init_features=feats, feature_block=8)
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        project(G, target, s, loss, init_ws=ws, init_features=feats[:, :, :4], feature_block=8)
+    with pytest.raises(InvalidArgumentError, match="noise"):
+        project(G, target, settings_for("fast", steps=2, num_w_samples=0, optimize_noise=True), loss, init_ws=ws,
+                init_features=feats, feature_block=8)
+    with pytest.raises(InvalidArgumentError, match="feature_lr"):
+        settings_for("fast", feature_lr=-1.0)
+
+
+def test_project_cli_refines_the_head_s_features(files, head_file, tmp_path):
+    from PIL import Image
+
+    from styleblend.cli.main import main
+    from styleblend.latents.files import read_latent_file
+    from styleblend.media.images import to_uint8
+
+    network, enc, G, _ = files
+    photo = _photo(G, tmp_path / "photo.png")
+    found = {}
+    for steps in (0, 8):
+        out = tmp_path / f"out{steps}"
+        assert main(["project", "--network", str(network), "--target", str(photo), "--outdir", str(out), "--method",
+                     "encoder", "--encoder", str(enc), "--steps", str(steps), "--feature-head", str(head_file),
+                     "--loss", "pixel", "--quiet"]) == 0
+        found[steps] = got = read_latent_file(out / "projected_w.npz", G.cfg)
+        assert got.features is not None and got.feature_block == 8
+        with torch.no_grad():
+            image = to_uint8(synthesize_from_features(G, torch.from_numpy(got.data), torch.from_numpy(got.features),
+                                                      8))[0]
+        assert np.array_equal(np.asarray(Image.open(out / "proj.png")), image)
+    assert not np.array_equal(found[0].features, found[8].features)
+    metrics = json.loads((tmp_path / "out8" / "metrics.json").read_text())
+    assert metrics["psnr"] > json.loads((tmp_path / "out0" / "metrics.json").read_text())["psnr"]
+
+
+def test_a_head_runs_the_encoder_passes_its_config_names(files):
+    from styleblend.project.encoder import make_iterative
+
+    _, _, G, E = files
+    iterative = make_iterative(E, iterations=3)
+    img = G.synthesis(G.mapping(torch.randn(2, G.z_dim), None)).detach()
+    found = []
+    for count, expected in ((1, 1), (2, 2), (0, 3)):
+        head = FeatureHead(FeatureHeadConfig.for_generator(G, 8, width=16, depth=2, encoder_iterations=count)).eval()
+        with torch.no_grad():
+            ws, _ = encode_features(iterative, head, G, img)
+            assert torch.equal(ws, encode(iterative, G, img, iterations=expected))
+        found.append(ws)
+    assert not torch.equal(found[0], found[2])  # the count matters
+    with pytest.raises(InvalidArgumentError, match="encoder_iterations"):
+        FeatureHeadConfig.for_generator(G, 8, encoder_iterations=17)
 
 
 def test_toonify_renders_the_features_through_each_blend(files, head_file, tmp_path, no_vgg):

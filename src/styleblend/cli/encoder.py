@@ -72,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--out", required=True, type=Path, help="feature head file to write (.safetensors)")
     f.add_argument("--block", type=int, default=16, help="block resolution whose features are predicted (default 16)")
     f.add_argument("--images", default=None, metavar="DIR", help="optional folder of unlabelled real images")
+    f.add_argument("--encoder-iterations", type=int, default=None, metavar="N",
+                   help="passes of an iterative encoder the head refines (default: the encoder's own count; "
+                        "--resume: the run's, or N to fine-tune the head for N passes)")
     f.add_argument("--kimg", type=float, default=None,
                    help="thousand synthetic images (default 20; --resume: the run's)")
     f.add_argument("--batch", type=int, default=8, help="synthetic images per step (default 8)")
@@ -136,6 +139,8 @@ def run_train_features(args: argparse.Namespace) -> int:
         values = {**state["options"], "out": str(args.out), "network": args.network, "encoder": str(args.encoder)}
         if args.kimg is not None:
             values["kimg"] = args.kimg
+        if args.encoder_iterations is not None:
+            values["encoder_iterations"] = args.encoder_iterations
         options = FeatureTrainOptions.from_dict(values)
     else:
         if state_path(args.out).exists():
@@ -146,7 +151,8 @@ def run_train_features(args: argparse.Namespace) -> int:
         options = FeatureTrainOptions(network=args.network, encoder=str(args.encoder), out=str(args.out),
                                       block_res=args.block, images=args.images,
                                       kimg=args.kimg if args.kimg is not None else 20.0, batch=args.batch,
-                                      real_batch=args.real_batch, snap=args.snap, seed=args.seed)
+                                      real_batch=args.real_batch, snap=args.snap, seed=args.seed,
+                                      encoder_iterations=args.encoder_iterations or 0)
     last = train_feature_head(options, resume_state=state, device=device)
     if not args.quiet:
         stats = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("kimg", "step"))

@@ -42,10 +42,11 @@ def add_projection_options(p: argparse.ArgumentParser, device: bool = True, meth
         p.add_argument("--encoder", default=None, metavar="FILE",
                        help="encoder for --method encoder (from 'styleblend encoder train')")
         p.add_argument("--feature-head", default=None, metavar="FILE",
-                       help="with --method encoder --steps 0: also predict the generator's feature map at the head's "
+                       help="with --method encoder: also predict the generator's feature map at the head's "
                             "block (from 'styleblend encoder train-features', or 'bundled' for the bundled "
-                            "encoder's); the result is 'W+ + r px features', not a pure latent: the .npz gets a "
-                            "'features' entry that renders with it, and editing the W+ part still works")
+                            "encoder's), and with --steps N > 0 refine W+ and the features together; the result "
+                            "is 'W+ + r px features', not a pure latent: the .npz gets a 'features' entry that "
+                            "renders with it, and editing the W+ part still works")
     p.add_argument("--space", choices=SPACES, default=None, help="latent space (default: the method's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the method's)")
@@ -73,6 +74,9 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
                    help="weight of the W+ regulariser (mean distance of each layer's w from the mean w, in units "
                         "of W's spread): keeps the latent editable and blendable (default: 0 = off, except for "
                         f"--method editable: {settings_for('editable').w_reg:g})")
+    p.add_argument("--feature-lr", type=float, default=None, metavar="LR",
+                   help="with --feature-head and --steps > 0: the features' learning rate in units of their RMS "
+                        f"(default {settings_for('fast').feature_lr:g}; 0 keeps the head's features and refines W+)")
     p.add_argument("--optimize-noise", action=argparse.BooleanOptionalAction, default=None,
                    help="also optimise the per-layer noise maps, with NVIDIA's noise regulariser (default: on for "
                         "--method nvidia, off otherwise)")
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                       seed=args.seed, vgg_path=args.vgg, download=args.download, device=device, video=args.video,
                       loss=args.loss, discriminator=args.discriminator, w_reg=args.w_reg,
                       optimize_noise=args.optimize_noise, noise_init=args.noise_init, encoder=args.encoder,
-                      feature_head=getattr(args, "feature_head", None))
+                      feature_head=getattr(args, "feature_head", None), feature_lr=getattr(args, "feature_lr", None))
     if job.warning:
         warn(job.warning, FALLBACK_PARAMS)  # once, though the library logs it too
     if not args.quiet:

@@ -178,7 +178,7 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
                 video: bool = False, loss: str | None = None, discriminator: str | Path | None = None,
                 w_reg: float | None = None, optimize_noise: bool | None = None,
                 noise_init: str | None = None, encoder: str | Path | None = None,
-                feature_head: str | Path | None = None) -> ProjectionJob:
+                feature_head: str | Path | None = None, feature_lr: float | None = None) -> ProjectionJob:
     """Check optional dependencies, load the network, resolve the loss and the settings.
 
     ``init`` is 'mean', 'random' or a latent file (:func:`~styleblend.latents.files.read_latent_file`); None keeps
@@ -191,8 +191,9 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     ``method='encoder'`` needs ``encoder`` (a file of ``styleblend encoder train``): its prediction is the
     initial W+, followed by ``steps`` (default :data:`ENCODER_DEFAULT_STEPS`; 0 = none) steps with the
     'fast' method's settings. ``feature_head`` (a file of :mod:`~styleblend.project.feature_encoder_train`,
-    encoder with ``steps=0`` only) makes each result a W+ latent *plus* the generator's feature map at the
-    head's block, which the image and the latent file carry (:mod:`styleblend.nn.feature_space`).
+    encoder only) makes each result a W+ latent *plus* the generator's feature map at the head's block, which
+    the image and the latent file carry (:mod:`styleblend.nn.feature_space`); ``steps`` > 0 then refine both
+    together (the features at ``feature_lr``, None: the settings' default).
     """
     from ..io import load_checkpoint
     from ..media.video import check_video_path
@@ -215,10 +216,15 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         if steps is not None and steps < 0:
             raise InvalidArgumentError(f"`steps` {steps} must be >= 0 (0: the encoder's prediction only)",
                                        param="steps")
-    if feature_head is not None and (method != ENCODER_METHOD or steps != 0):
-        raise InvalidArgumentError("`feature_head` adds features to the encoder's prediction alone: use it with "
-                                   "`method` 'encoder' and `steps` 0 (refinement optimises the W+ latent only)",
-                                   param=("feature_head", "steps"))
+    if feature_head is not None and method != ENCODER_METHOD:
+        raise InvalidArgumentError("`feature_head` adds features to an encoder's prediction: use it with `method` "
+                                   "'encoder'", param=("feature_head", "method"))
+    if feature_lr is not None and feature_head is None:
+        raise InvalidArgumentError("`feature_lr` applies to a feature head's features; give `feature_head` too",
+                                   param=("feature_lr", "feature_head"))
+    if feature_head is not None and video:
+        raise InvalidArgumentError("`video` shows the W+ latent's steps; it is not drawn for W+ + features (leave "
+                                   "out `video` or `feature_head`)", param=("feature_head", "video"))
     network = Path(network)
     ckpt = load_checkpoint(network)
     G = ckpt.generator(device)
@@ -254,7 +260,7 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
         # tracks one. ProjectionSettings needs >= 1 step; refine_steps=0 never runs the loop.
         num_w = 0 if getattr(G.mapping, "w_avg", None) is not None else None
         settings = settings_for("fast", space=space, steps=max(refine, 1), lr=lr, w_reg=w_reg, num_w_samples=num_w,
-                                optimize_noise=optimize_noise, noise_init=noise_init)
+                                optimize_noise=optimize_noise, noise_init=noise_init, feature_lr=feature_lr)
         settings = dataclasses.replace(settings, method=ENCODER_METHOD)
     else:
         settings = settings_for(method, space=space, steps=steps, init=init_mode, lr=lr, w_reg=w_reg,
@@ -363,11 +369,19 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
         t0 = time.perf_counter()
         start = encode_targets(job, target)
         encoder_seconds = time.perf_counter() - t0
+    block = None if job.feature_head is None else job.feature_head.cfg.block_res
     if job.encoder is not None and job.refine_steps == 0:
         assert start is not None  # the encoder's prediction when no start was given
         result = _encoder_only(job, target, start.to(device), image)
     else:
-        result = project(G, target, job.settings, job.loss, seed=job.seed, init_ws=start, callback=step_hook)
+        result = project(G, target, job.settings, job.loss, seed=job.seed, init_ws=start, callback=step_hook,
+                         init_features=feats, feature_block=block)
+        if result.features is not None:
+            from ..nn.feature_space import synthesize_from_features
+
+            feats = result.features
+            with torch.no_grad():
+                image = synthesize_from_features(G, result.ws, feats, int(block or 0))
     result.seconds += encoder_seconds
     if result.cancelled:
         return None
@@ -393,9 +407,7 @@ def project_file(job: ProjectionJob, image_path: str | Path, outdir: str | Path,
             "row_spread": metrics["row_spread"], "mean_distance": metrics["mean_distance"]}
     if job.encoder_path is not None:
         meta["encoder"] = job.encoder_path
-    block = None
     if job.feature_head is not None:
-        block = job.feature_head.cfg.block_res
         meta.update(feature_head=job.feature_head_path, latent=metrics["latent"])
     save_latents(outdir / LATENT_NAME, result.ws[:1], "w", meta, result.noise, features=feats, feature_block=block)
     # Optional extras last.

@@ -5,7 +5,7 @@ pooled CNN carries too little spatial detail. After the Feature-Style encoder (Y
 head also predicts the generator's features at block r (:mod:`styleblend.nn.feature_space`), as a residual
 on the features G itself computes from the encoder's W+:
 
-    ws          = encode(encoder, G, target)                     (frozen W+ encoder)
+    ws          = encode(encoder, G, target)                     (frozen W+ encoder; cfg.encoder_iterations passes)
     x_r, _      = blocks 4..r (ws);   recon = G(ws)
     feats       = x_r + head(target, recon, x_r)                 (last conv zero at init: feats = x_r)
     image       = synthesize_from_features(G, ws, feats, r)
@@ -50,7 +50,10 @@ METADATA_KEY = "styleblend_feature_head"
 class FeatureHeadConfig:
     """img_resolution, img_channels: the generator's image; block_res, feat_channels: the block whose
     features are predicted and their channels; width: channels of the head's convolutions at block_res;
-    depth: 3x3 convolutions at block_res (>= 1)."""
+    depth: 3x3 convolutions at block_res (>= 1); encoder_iterations: the passes of an iterative W+ encoder
+    whose prediction the head refines (0: the encoder file's own count). The head corrects whatever W+ it is
+    given, so fewer passes cost less: the bundled head keeps its accuracy at 2 passes of its 3-pass encoder
+    (docs/projection.md)."""
 
     img_resolution: int
     img_channels: int
@@ -58,12 +61,17 @@ class FeatureHeadConfig:
     feat_channels: int
     width: int = 96
     depth: int = 3
+    encoder_iterations: int = 0
 
     def __post_init__(self) -> None:
         for name in ("img_resolution", "img_channels", "block_res", "feat_channels", "width", "depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidArgumentError(f"feature head config: {name}={value!r} must be a positive integer")
+        value = self.encoder_iterations
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16:
+            raise InvalidArgumentError(f"feature head config: encoder_iterations={value!r} must be an integer in "
+                                       "[0, 16] (0: the encoder's own count)")
         if self.img_resolution & (self.img_resolution - 1) or self.block_res & (self.block_res - 1):
             raise InvalidArgumentError("feature head config: img_resolution and block_res must be powers of two")
         if not 4 <= self.block_res < self.img_resolution:
@@ -74,9 +82,11 @@ class FeatureHeadConfig:
                                        "(<= 1024) too large")
 
     @classmethod
-    def for_generator(cls, G: Generator, block_res: int, width: int = 96, depth: int = 3) -> FeatureHeadConfig:
+    def for_generator(cls, G: Generator, block_res: int, width: int = 96, depth: int = 3,
+                      encoder_iterations: int = 0) -> FeatureHeadConfig:
         return cls(img_resolution=int(G.img_resolution), img_channels=int(G.img_channels), block_res=int(block_res),
-                   feat_channels=check_block(G, block_res), width=width, depth=depth)
+                   feat_channels=check_block(G, block_res), width=width, depth=depth,
+                   encoder_iterations=encoder_iterations)
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -145,6 +155,13 @@ def check_head_encoder(head: FeatureHead, encoder: str | Path) -> None:
                     "that encoder's predictions", str(trained)[:12], Path(encoder).name)
 
 
+def head_iterations(head: FeatureHead, encoder: Encoder) -> int | None:
+    """The W+ encoder passes ``head`` refines: its config's count for an iterative encoder, else None (the
+    encoder's own)."""
+    count = head.cfg.encoder_iterations
+    return count if count and encoder.cfg.iterative else None
+
+
 def encode_features(encoder: Encoder, head: FeatureHead, G: Generator, img: torch.Tensor,
                     noise_mode: str = "const", fused_modconv: bool | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,7 +170,7 @@ def encode_features(encoder: Encoder, head: FeatureHead, G: Generator, img: torc
     flow into the head only (the W+ encoder's prediction is taken as given)."""
     head.check_generator(G)
     with torch.no_grad():
-        ws = encode(encoder, G, img, noise_mode=noise_mode)
+        ws = encode(encoder, G, img, iterations=head_iterations(head, encoder), noise_mode=noise_mode)
         x_r, _ = block_output(G, ws, head.cfg.block_res, noise_mode=noise_mode, fused_modconv=fused_modconv)
         recon = synthesize_from_features(G, ws, x_r, head.cfg.block_res, noise_mode=noise_mode,
                                          fused_modconv=fused_modconv)

@@ -36,7 +36,7 @@ from ..nn.feature_space import block_output, synthesize_from_features
 from ..train.loop import DataOrder
 from .encoder import encode, load_encoder
 from .encoder_train import EncoderTrainOptions, _RealImages, recon_loss, sample_ws
-from .feature_encoder import FeatureHead, FeatureHeadConfig, feature_scale, save_feature_head
+from .feature_encoder import FeatureHead, FeatureHeadConfig, feature_scale, head_iterations, save_feature_head
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ STATE_VERSION = 1
 class FeatureTrainOptions:
     """network, encoder: the generator and its trained W+ encoder; out: the head file to write.
     block_res: the block whose features the head predicts; width, depth: the head's size.
+    encoder_iterations: the iterative encoder's passes the head is trained on (0: the encoder's own count).
     images: optional folder of unlabelled real images (pixel loss only).
     kimg: train until this many thousand synthetic images; batch / real_batch: per step.
     feat_weight, real_weight, recon_scales: loss weights and the pixel loss's number of scales.
@@ -58,6 +59,7 @@ class FeatureTrainOptions:
     block_res: int = 16
     width: int = 96
     depth: int = 3
+    encoder_iterations: int = 0
     images: str | None = None
     kimg: float = 20.0
     batch: int = 8
@@ -125,7 +127,7 @@ def train_feature_head(options: FeatureTrainOptions, *, resume_state: dict[str, 
     E = load_encoder(options.encoder, device)
     E.check_generator(G)
     r = options.block_res
-    cfg = FeatureHeadConfig.for_generator(G, r, options.width, options.depth)
+    cfg = FeatureHeadConfig.for_generator(G, r, options.width, options.depth, options.encoder_iterations)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
         head = FeatureHead(cfg)
@@ -146,7 +148,7 @@ def train_feature_head(options: FeatureTrainOptions, *, resume_state: dict[str, 
 
     def predict(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            ws = encode(E, G, img)
+            ws = encode(E, G, img, iterations=head_iterations(head, E))
             x_r, _ = block_output(G, ws, r, fused_modconv=fused)
             recon = synthesize_from_features(G, ws, x_r, r, fused_modconv=fused)
         return ws, x_r, recon

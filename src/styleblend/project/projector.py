@@ -25,6 +25,11 @@ Methods (presets of :class:`~.settings.ProjectionSettings`, :func:`~.settings.se
 
 Any method takes ``w_reg`` (W+ regulariser), ``optimize_noise`` and ``noise_init`` as overrides; the published
 presets keep the regulariser off.
+
+**W+ + features** (a feature head's prediction, :mod:`.feature_encoder`): with ``init_features`` the loop
+optimises the feature map at one coarse block together with W+ and renders through
+:func:`~styleblend.nn.feature_space.synthesize_from_features`. The features get their own learning rate,
+``settings.feature_lr`` times their RMS (so one setting fits any model's feature scale), on the same schedule.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import InvalidArgumentError
+from ..nn.feature_space import check_block, synthesize_from_features
 from . import schedules, wspace
 from .losses import WeightedLoss, noise_regularization
 from .settings import ProjectionSettings
@@ -69,6 +75,8 @@ class ProjectionResult:
         when they are on), so a plot can show what each term contributes.
     w_distance: :func:`~styleblend.project.wspace.distance_from_w` of ``ws``: {'row_spread': [N],
         'mean_distance': [N]}, in units of the spread of W.
+    features, feature_block: the optimised feature map [N, C, r, r] at block r when the projection started
+        from ``init_features`` (W+ + features, not a pure latent), else None.
     """
 
     ws: torch.Tensor
@@ -80,6 +88,8 @@ class ProjectionResult:
     steps_done: int = 0
     cancelled: bool = False
     seconds: float = 0.0
+    features: torch.Tensor | None = None
+    feature_block: int | None = None
 
     @property
     def final_loss(self) -> float:
@@ -214,9 +224,34 @@ def _normalise_noise(buf: torch.Tensor) -> torch.Tensor:
     return buf
 
 
+def _initial_features(G: Generator, init_features: torch.Tensor | None, feature_block: int | None, n: int,
+                      has_init_ws: bool, optimizes_noise: bool) -> torch.Tensor | None:
+    """The feature map to optimise (a leaf tensor) or None; checks that it fits and what it needs."""
+    if init_features is None and feature_block is None:
+        return None
+    if init_features is None or feature_block is None:
+        raise InvalidArgumentError("`init_features` and `feature_block` go together: give both or neither")
+    if not has_init_ws:
+        raise InvalidArgumentError("`init_features` needs `init_ws`: the features are predicted for a given W+")
+    if optimizes_noise:
+        raise InvalidArgumentError("`init_features` cannot be combined with noise optimisation; turn "
+                                   "`optimize_noise` off")
+    channels = check_block(G, int(feature_block))
+    device = next(G.parameters()).device
+    feats = init_features.detach().to(device=device, dtype=torch.float32)
+    if feats.ndim != 4 or tuple(feats.shape[1:]) != (channels, feature_block, feature_block) \
+            or feats.shape[0] not in (1, n):
+        raise InvalidArgumentError(f"`init_features` has shape {tuple(feats.shape)}; block {feature_block} of this "
+                                   f"model needs [1 or {n}, {channels}, {feature_block}, {feature_block}]")
+    if not bool(torch.isfinite(feats).all()):
+        raise InvalidArgumentError("`init_features` holds values that are not finite")
+    return feats.expand(n, -1, -1, -1).clone().requires_grad_(True)
+
+
 def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, loss: WeightedLoss, *,
             seed: int = 0, init_ws: torch.Tensor | None = None, w_base: torch.Tensor | None = None,
-            callback: ProjectionCallback | None = None) -> ProjectionResult:
+            callback: ProjectionCallback | None = None, init_features: torch.Tensor | None = None,
+            feature_block: int | None = None) -> ProjectionResult:
     """Find ws whose image ``G.synthesis(ws)`` matches ``target`` under ``loss``.
 
     Args:
@@ -233,12 +268,15 @@ def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, lo
             [1 or N, num_ws, w_dim] (e.g. an encoder's base w); None = each latent's own mean row.
         callback: called after every step, see :data:`ProjectionCallback`; returning False or raising
             :class:`Cancelled` stops early (the result then has ``cancelled=True``). Other exceptions propagate.
+        init_features, feature_block: a feature map [N, C, r, r] at block ``feature_block`` (a feature head's
+            prediction for ``init_ws``) to optimise together with W+ (see the module docstring); needs
+            ``init_ws`` and no noise optimisation. The result's ``features`` holds it.
 
     Returns:
         :class:`ProjectionResult` with the best-effort ws [N, num_ws, w_dim] after the last completed step.
 
     Raises:
-        InvalidArgumentError: target of the wrong shape, bad init_ws / w_base, conditional model.
+        InvalidArgumentError: target of the wrong shape, bad init_ws / w_base / init_features, conditional model.
     """
     device = next(G.parameters()).device
     res, channels = G.img_resolution, G.img_channels
@@ -275,7 +313,14 @@ def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, lo
     if settings.optimize_noise and has_noise_inputs(G):  # a StyleGAN3 generator has none to optimise
         noise = _noise_maps(G, settings, n, gen)
         params += list(noise.values())
-    opt = torch.optim.Adam(params, lr=settings.lr, betas=settings.betas, eps=settings.eps)
+    groups: list[dict] = [{"params": params, "lr": settings.lr, "scale": 1.0}]
+    feats = _initial_features(G, init_features, feature_block, n, init_ws is not None, noise is not None)
+    if feats is not None:
+        # Adam's step is about lr in absolute units: scale it to the features' own size (their RMS).
+        rms = float(feats.detach().square().mean().sqrt()) or 1.0
+        groups.append({"params": [feats], "lr": settings.feature_lr * rms, "scale": settings.feature_lr * rms
+                       / settings.lr})
+    opt = torch.optim.Adam(groups, lr=settings.lr, betas=settings.betas, eps=settings.eps)
 
     weights = {t.name: t.weight for t in loss.terms}
     if noise is not None and settings.noise_reg_weight > 0:
@@ -288,13 +333,16 @@ def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, lo
         t = step / settings.steps
         lr = settings.lr_at(t)
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["scale"]
         w_noise = None
         noise_scale = w_std * schedules.nvidia_w_noise(t, settings.w_noise, settings.w_noise_ramp)
         if noise_scale > 0:
             w_noise = torch.randn(latent.w.shape, generator=gen).to(device) * noise_scale
         ws = latent.ws(t, w_noise)
-        synth = synthesize(G, ws, noise)
+        if feats is None:
+            synth = synthesize(G, ws, noise)
+        else:
+            synth = synthesize_from_features(G, ws, feats, int(feature_block or 0))
         total, parts = loss(synth, target)
         if noise is not None and "noise_reg" in weights:
             reg = noise_regularization(noise.values())
@@ -327,6 +375,8 @@ def project(G: Generator, target: torch.Tensor, settings: ProjectionSettings, lo
     result.seconds = time.perf_counter() - start
     if noise is not None:
         result.noise = {k: v.detach().clone() for k, v in noise.items()}
+    if feats is not None:
+        result.features, result.feature_block = feats.detach().clone(), feature_block
     result.w_distance = wspace.distance_from_w(result.ws, w_avg, coord_std)
     log.debug("projection: %d steps in %.1f s, final loss %.4g", result.steps_done, result.seconds, result.final_loss)
     return result

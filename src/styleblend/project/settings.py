@@ -38,6 +38,10 @@ TOONIFY_METHOD = "editable"
 DEFAULT_FAST_STEPS = 50
 #: refinement steps after an encoder's prediction.
 DEFAULT_REFINE_STEPS = 50
+#: The features' learning rate (x their RMS) when W+ + features are refined together. On the first 5 held-out
+#: Noto emoji, 100 steps from the bundled feature head's prediction (docs/projection.md): ~0.08 -> 32.8 dB,
+#: ~0.25 -> 33.3 dB (the features then move 1.25 x their RMS), features fixed (0) -> 27.5 dB.
+DEFAULT_FEATURE_LR = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class ProjectionSettings:
     w_reg: weight of the W+ regulariser (:func:`~styleblend.project.wspace.row_spread`: mean distance of
         each row from the mean row - or from ``w_base`` given to :func:`project` - in units of the spread
         of W); 0 = off. :data:`DEFAULT_W_REG` is the measured default of the ``editable`` method.
+    feature_lr: learning rate of a feature map optimised with W+ (``init_features`` of :func:`project`, a
+        feature head's prediction), in units of the map's RMS; 0 keeps the features fixed. Unused without one.
     """
 
     method: str = "image2stylegan"
@@ -85,6 +91,7 @@ class ProjectionSettings:
     unlock_until: float = 0.0
     noise_init: str = "random"
     w_reg: float = 0.0
+    feature_lr: float = DEFAULT_FEATURE_LR
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -101,6 +108,8 @@ class ProjectionSettings:
             raise InvalidArgumentError(f"noise_init {self.noise_init!r} must be one of {NOISE_INITS}")
         if not self.w_reg >= 0:
             raise InvalidArgumentError(f"w_reg={self.w_reg} must be >= 0 (0 turns the W+ regulariser off)")
+        if not 0 <= self.feature_lr <= 10:
+            raise InvalidArgumentError(f"feature_lr={self.feature_lr} must be in [0, 10] (0 keeps the features fixed)")
 
     def lr_at(self, t: float) -> float:
         if self.lr_schedule == "nvidia":
