@@ -11,7 +11,8 @@ encoder's own count). ``--refine`` adds rows of encoder + head + N steps refinin
 
 Targets: data/emoji/heldout-google (20 held-out Noto emoji) and data/emoji/heldout-openmoji (OpenMoji, CC BY-SA
 4.0, test targets only); the bundled base. Renders are quantised to uint8 before the metrics, as in
-bench_projection.py. Times: process CPU and wall seconds per image, each set encoded in one batch (the refinement rows: batches of 5).
+bench_projection.py. Times: process CPU and wall seconds per image, each set encoded in one batch (the
+refinement rows: batches of 5; ``--time-batches 20,5,1`` times encoding alone per batch size).
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def measure(G, E, head, target: torch.Tensor) -> dict:
     return out
 
 
+def time_encoding(G, E, head, target: torch.Tensor, batch: int, repeats: int) -> list[float]:
+    """CPU s per image of encode_features (W+ pass(es) + head) over ``target`` in batches of ``batch``, each
+    batch timed alone, ``repeats`` rounds after one warm-up batch."""
+    times = []
+    with torch.no_grad():
+        encode_features(E, head, G, target[:batch])
+        for _ in range(repeats):
+            for start in range(0, len(target) - batch + 1, batch):
+                c = time.process_time()
+                encode_features(E, head, G, target[start:start + batch])
+                times.append((time.process_time() - c) / batch)
+    return sorted(times)
+
+
 def measure_refined(G, E, head, target: torch.Tensor, steps: int, feature_lr: float, batch: int = 5) -> dict:
     """encoder + head + ``steps`` joint steps, ``batch`` targets per project() call; the time includes encoding."""
     settings = settings_for("fast", steps=steps, num_w_samples=0, feature_lr=feature_lr)
@@ -95,6 +110,9 @@ def main() -> int:
     ap.add_argument("--refine", default="", help="comma-separated refinement step counts, e.g. 50,100")
     ap.add_argument("--feature-lr", type=float, default=None, help="the features' learning rate (default: fast's)")
     ap.add_argument("--limit", type=int, default=None, help="the first N images of each set")
+    ap.add_argument("--time-batches", default="", help="also time encoding alone in these batch sizes, e.g. 20,5,1 "
+                    "(median and best CPU s per image over --repeats rounds)")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -122,6 +140,11 @@ def main() -> int:
         r = result[name] = {"names": names, **measure(G, E, head, target)}
         for label in ("wplus", "features"):
             show(name, label, r[label])
+        for batch in [int(x) for x in args.time_batches.split(",") if x]:
+            times = time_encoding(G, E, head, target, batch, args.repeats)
+            r[f"time_batch{batch}"] = times
+            print(f"{name:8s} encoding, batches of {batch:2d}: median {1000 * times[len(times) // 2]:.1f} ms/img, best "
+                  f"{1000 * times[0]:.1f} (CPU, {len(times)} batches) load {os.getloadavg()[0]:.1f}", flush=True)
         for steps in [int(x) for x in args.refine.split(",") if x]:
             r[f"refine{steps}"] = m = measure_refined(G, E, head, target, steps, feature_lr)
             show(name, f"features + {steps} steps", m)
