@@ -19,7 +19,7 @@
 Usage::
 
     python benchmarks/bench_encoder_ui.py [--images data/emoji/heldout-google] [--refine 2] [--threads 1]
-                                          [--feature-head [FILE]]
+                                          [--feature-head [FILE]] [--head-iterations N]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _psnr(session, job: str) -> float:
     return 10 * math.log10(255.0 ** 2 / max(mse, 1e-12))
 
 
-def bench_ui(images: list[Path], refine: int, feature_head: str | None) -> None:
+def bench_ui(images: list[Path], refine: int, feature_head: str | None, head_iterations: int | None = None) -> None:
     from styleblend.ui.server import UIServer
     from styleblend.ui.service import open_session
 
@@ -70,6 +70,12 @@ def bench_ui(images: list[Path], refine: int, feature_head: str | None) -> None:
     features = "1" if feature_head is not None else "0"
     if features == "1" and info["feature_head"] is None:
         sys.exit("--feature-head: the session has no feature head for its encoder")
+    if head_iterations is not None and features == "1":
+        import dataclasses
+
+        head = session.photo.feature_head.head
+        head.cfg = dataclasses.replace(head.cfg, encoder_iterations=head_iterations)
+        print(f"  the head's config set to encoder_iterations={head_iterations} in memory (the file is unchanged)")
     server = UIServer(session, "127.0.0.1", 0)
     thread = server.start_thread()
     embed_ms, toon_ms, enc_ms, wall_ms, psnr, refined_psnr = [], [], [], [], [], []
@@ -146,6 +152,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (styleblend ui's default: 1)")
     parser.add_argument("--feature-head", nargs="?", const="bundled", default=None, metavar="FILE",
                         help="W+ + features: the bundled feature head (no value) or this file; default W+ only")
+    parser.add_argument("--head-iterations", type=int, default=None, metavar="N",
+                        help="with --feature-head, UI only: run the W+ encoder's N passes under the head, as a head "
+                             "file whose config says encoder_iterations=N would (set in memory)")
     parser.add_argument("--skip-ui", action="store_true")
     parser.add_argument("--skip-toonify", action="store_true")
     args = parser.parse_args()
@@ -158,7 +167,7 @@ def main() -> None:
     print(f"{len(images)} images from {args.images}; {args.threads} torch thread(s); "
           f"load average {os.getloadavg()[0]:.1f} at the start")
     if not args.skip_ui:
-        bench_ui(images, args.refine, args.feature_head)
+        bench_ui(images, args.refine, args.feature_head, args.head_iterations)
     if not args.skip_toonify:
         bench_toonify(images, args.feature_head)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
