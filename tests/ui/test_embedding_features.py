@@ -130,6 +130,9 @@ def test_a_head_that_cannot_be_used_is_refused_or_explained(pair_paths, encoder_
     assert session.info()["feature_head"] is None and "encoder" in session.info()["feature_head_note"]
     with pytest.raises(InvalidArgumentError, match="features"):
         session.start_embedding(_photo(session), steps=1, features=True)
+    # An encoder given without a head: W+ only (the bundled head belongs to the bundled encoder).
+    with BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=encoder_path) as s:
+        assert s.info()["feature_head"] is None and "--feature-head FILE" in s.info()["feature_head_note"]
     # A head without an encoder for the base.
     with pytest.raises(InvalidArgumentError, match="encoder"):
         BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), feature_head=head_path)
