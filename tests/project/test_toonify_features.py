@@ -21,9 +21,35 @@ from styleblend.project.toonify import toonify
 
 from ..blend.conftest import finetuned
 from .conftest import tiny_checkpoint
-from .test_feature_encoder import _photo, files, head_file  # noqa: F401 (module fixtures)
+from .test_feature_encoder import _photo
 
 BLOCK = 8
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The tiny base, an untrained encoder for it (near the mean w), the base's generator and the encoder."""
+    from styleblend.project.encoder import Encoder, EncoderConfig, save_encoder
+
+    folder = tmp_path_factory.mktemp("fs-toonify")
+    ckpt = tiny_checkpoint()
+    network = save_checkpoint(ckpt, folder / "tiny.safetensors")
+    G = ckpt.generator("cpu")
+    torch.manual_seed(0)
+    E = Encoder(EncoderConfig.for_generator(G, 16))
+    with torch.no_grad():
+        E.w_avg.copy_(G.mapping.w_avg)
+    return network, save_encoder(folder / "enc.safetensors", E), G, E
+
+
+@pytest.fixture(scope="module")
+def head_file(files, tmp_path_factory):
+    """A head with a non-zero residual (its features differ from G's own)."""
+    torch.manual_seed(3)
+    head = FeatureHead(FeatureHeadConfig.for_generator(files[2], BLOCK, width=16, depth=2))
+    with torch.no_grad():
+        head.out.weight.normal_(std=0.05)
+    return save_feature_head(tmp_path_factory.mktemp("fs-head") / "head.safetensors", head)
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,8 @@ class PhotoPanel:
                     raise ArchitectureMismatchError(f"the feature head {self._given_head_name}: {exc}") from None
                 if self.encoder.encoder is None:
                     raise InvalidArgumentError(f"the feature head {self._given_head_name} refines an encoder's "
-                                               "prediction, and this base has none; pass --encoder FILE too")
+                                               "prediction, and this base has none; give an encoder for it too",
+                                               param=("feature_head", "encoder"))
                 if encoder is not None:
                     from ..project.feature_encoder import check_head_encoder
 
