@@ -200,3 +200,5 @@ def test_the_bundled_encoder_gets_the_bundled_head():
             return
         assert info["feature_head"] == BUNDLED_FEATURE_HEAD and info["feature_block"] == 16
         assert "bundled" in info["feature_head_note"]
+    with open_session(feature_head="bundled") as s:  # 'styleblend ui --feature-head bundled': the same file
+        assert s.info()["feature_head"] == BUNDLED_FEATURE_HEAD

@@ -3,10 +3,10 @@ Image Synthesis Between Domains", Fig. 3): align a photo, embed it with the *bas
 same latent through one or more *blended* models.
 
 The embedding is cached in ``outdir/embeddings/`` (see :mod:`styleblend.project.embedding`): a key of
-(photo, base network, method, steps, space, alignment, start), so more blends - or re-running - do not
-re-project. Default embedding: an encoder's prediction refined by :data:`~.settings.DEFAULT_REFINE_STEPS` steps when an
-encoder is given or bundled for this base, else the ``fast`` method with :data:`~.settings.DEFAULT_FAST_STEPS` steps
-(seconds at 64 px on a CPU).
+(photo, base network, method, steps, space, alignment, start - the encoder file and a feature head's file -,
+every setting), so more blends - or re-running - do not re-project. Default embedding: an encoder's
+prediction refined by :data:`~.settings.DEFAULT_REFINE_STEPS` steps when an encoder is given or bundled for this
+base, else the ``fast`` method with :data:`~.settings.DEFAULT_FAST_STEPS` steps (seconds at 64 px on a CPU).
 
 With pivotal tuning (:mod:`styleblend.project.pti`) the base is tuned on the photo as a low-rank delta
 (cached beside the embedding), and every blend renders with the delta added by the base's weight in it.
