@@ -96,3 +96,47 @@ def test_demo_refuses_a_third_model_that_does_not_fit_before_writing(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "third model" in err[0]
     assert not out.exists()
+
+
+def test_the_feature_strip_renders_the_head_s_prediction_through_each_model(tmp_path):
+    from importlib import resources
+
+    from styleblend.demo import HELDOUT, feature_embedding
+    from styleblend.media.images import to_uint8
+    from styleblend.media.load import load_target
+    from styleblend.nn.feature_space import blend_features, synthesize_from_features
+    from styleblend.project.encoder import Encoder, EncoderConfig, save_encoder
+    from styleblend.project.feature_encoder import (
+        FeatureHead,
+        FeatureHeadConfig,
+        encode_features,
+        save_feature_head,
+    )
+
+    base = tiny_checkpoint(seed=0)
+    transfer = _fine_tune(base, 1)
+    G = base.generator()
+    torch.manual_seed(0)
+    E = Encoder(EncoderConfig.for_generator(G, 16))
+    head = FeatureHead(FeatureHeadConfig.for_generator(G, 8, width=16, depth=2))
+    with torch.no_grad():
+        E.w_avg.copy_(G.mapping.w_avg)
+        head.out.weight.normal_(std=0.05)
+    enc_path = save_encoder(tmp_path / "enc.safetensors", E)
+    head_path = save_feature_head(tmp_path / "head.safetensors", head)
+    written = feature_embedding(base, [("base", base), ("transfer", transfer)], tmp_path, enc_path, head_path)
+    assert [p.name for p, _ in written] == ["embedding-features.png"] and "not a pure latent" in written[0][1]
+    grid = np.asarray(Image.open(tmp_path / "embedding-features.png").convert("RGB"))[14:]  # below the labels
+    res = G.img_resolution
+    T = transfer.generator()
+    for i, name in enumerate(HELDOUT):
+        with resources.as_file(resources.files("styleblend.data") / name) as path:
+            target = load_target(path, res)
+        with torch.no_grad():
+            ws, feats = encode_features(E, head, G, target)
+            expected = [to_uint8(synthesize_from_features(G, ws, feats, 8))[0],
+                        to_uint8(synthesize_from_features(T, ws, blend_features(G, T, ws, feats, 8), 8))[0]]
+        for j, image in enumerate(expected, start=1):
+            cell = grid[i * res:(i + 1) * res, j * res:(j + 1) * res]
+            # one batch of two in the demo, one image here: equal up to float rounding in the last bit
+            assert np.abs(cell.astype(int) - image.astype(int)).max() <= 1

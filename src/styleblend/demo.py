@@ -1,4 +1,5 @@
-"""The demo: blends (two and three models), style mixing, a morph and an embedding on the bundled emoji models.
+"""The demo: blends (two and three models), style mixing, a morph and an embedding (W+, and W+ + features with
+the bundled feature head) on the bundled emoji models.
 
 A library function so that the CLI only prints; every file is written atomically.
 """
@@ -23,7 +24,7 @@ from .latents.files import save_latents
 from .latents.interpolate import lerp
 from .latents.mapping import seeds_to_ws
 from .media.images import make_grid, save_png, to_uint8
-from .models import bundled_checkpoint, bundled_encoder_path
+from .models import bundled_checkpoint, bundled_encoder_path, bundled_feature_head_path
 from .render import render_ws
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,43 @@ def embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdi
     return [(path, "held-out emoji embedded with the base, rendered through each model (toonify)"), *written]
 
 
+def feature_embedding(base: Checkpoint, renders: Sequence[tuple[str, Checkpoint]], outdir: Path, encoder: Path,
+                      feature_head: Path) -> Written:
+    """The held-out emoji of :func:`embedding` as W+ + features: ``encoder`` with ``feature_head``'s prediction
+    (no optimisation: a fraction of a second), rendered through each model as toonify does
+    (:func:`~styleblend.nn.feature_space.blend_features`: a model's own features plus the pair's change of the
+    base's). Not a pure latent (docs/projection.md). Rows and columns as :func:`embedding`."""
+    from importlib import resources
+
+    from .media.load import load_target
+    from .nn.feature_space import blend_features, synthesize_from_features
+    from .project.encoder import load_encoder
+    from .project.feature_encoder import check_head_encoder, encode_features, load_feature_head
+
+    G = base.generator()
+    enc, head = load_encoder(encoder), load_feature_head(feature_head)
+    head.check_generator(G)
+    check_head_encoder(head, encoder)
+    block = head.cfg.block_res
+    targets = []
+    for name in HELDOUT:
+        with resources.as_file(resources.files("styleblend.data") / name) as path:
+            targets.append(load_target(path, G.img_resolution))
+    target = torch.cat(targets)
+    with torch.no_grad():  # all images in one batch: this strip should cost little beside the W+ one
+        ws, feats = encode_features(enc, head, G, target)
+        columns = [to_uint8(target)]
+        for _, ckpt in renders:
+            M = ckpt.generator()
+            columns.append(to_uint8(synthesize_from_features(M, ws, blend_features(G, M, ws, feats, block), block)))
+    rows = [np.stack([column[i] for column in columns]) for i in range(len(targets))]
+    grid = make_grid(np.concatenate(rows), cols=len(renders) + 1)
+    labels = ["held out", *(label for label, _ in renders)]
+    path = save_png(labelled(grid, labels, base.g_config.img_resolution), outdir / "embedding-features.png")
+    return [(path, f"the same emoji as W+ + {block} px features (the feature head's prediction, no steps; not a "
+                   "pure latent), through each model")]
+
+
 def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str | Path | None = None,
              embed_steps: int = 300, report: Callable[[str], None] | None = None,
              third: str | Path | None = None) -> Written:
@@ -214,4 +252,8 @@ def run_demo(outdir: str | Path, base: str | Path | None = None, transfer: str |
         start = "from the bundled encoder's prediction, " if encoder is not None else ""
         say(f"embedding held-out emoji ({start}{embed_steps} steps each) ...")
         written += embedding(base_ckpt, models, outdir, embed_steps, say, encoder)
+        head = bundled_feature_head_path() if encoder is not None else None  # the head of the bundled encoder
+        if encoder is not None and head is not None:
+            say("the same emoji as W+ + features (the bundled feature head, no steps) ...")
+            written += feature_embedding(base_ckpt, models, outdir, encoder, head)
     return written

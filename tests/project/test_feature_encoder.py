@@ -274,8 +274,10 @@ def test_toonify_renders_the_features_through_each_blend(files, head_file, tmp_p
             expected = to_uint8(synthesize_from_features(B, ws, blend_features(G, B, ws, feats, 8), 8))[0]
             assert np.array_equal(r.toons[str(path)], expected)
             assert not np.array_equal(r.toons[str(path)], to_uint8(B.synthesis(ws))[0])  # the features matter
-    with pytest.raises(InvalidArgumentError, match="feature_head"):
-        toonify(network, paths, photo, tmp_path / "o2", align=False, steps=3, encoder=enc, feature_head=head_file)
+    # steps > 0: tests/project/test_toonify_features.py
+    with pytest.raises(InvalidArgumentError, match="pivotal tuning"):
+        toonify(network, paths, photo, tmp_path / "o2", align=False, steps=0, encoder=enc, feature_head=head_file,
+                pti_delta=tmp_path / "none.safetensors")
 
 
 def test_a_head_of_another_encoder_is_warned_about_and_bundled_resolves(files, head_file, tmp_path, caplog):

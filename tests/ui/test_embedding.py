@@ -51,7 +51,7 @@ def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc
     # The encoder's prediction (for the float target, which ``target`` shows rounded to uint8).
     torch.testing.assert_close(first.ws, expected, rtol=0, atol=1e-5)
     png, shown = enc_session.toonify_result(job)
-    assert shown == {"stage": "encoder", "steps": 0, "cancelled": False} and png[:4] == b"\x89PNG"
+    assert shown == {"stage": "encoder", "steps": 0, "cancelled": False, "latent": "W+"} and png[:4] == b"\x89PNG"
     encoder_cells = enc_session.toonify_images(job, alphas=[0, 0, 0, 0])
 
     status = enc_session.jobs.wait(job, 60)
@@ -59,7 +59,7 @@ def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc
     refined = enc_session.jobs.result(job)
     assert refined.stage == "refined" and refined.steps_done == 5 and np.isfinite(refined.final_loss)
     assert not torch.equal(refined.ws, first.ws)
-    assert enc_session.toonify_result(job)[1] == {"stage": "refined", "steps": 5, "cancelled": False}
+    assert enc_session.toonify_result(job)[1] == {"stage": "refined", "steps": 5, "cancelled": False, "latent": "W+"}
     photo, recon, _ = enc_session.toonify_images(job, alphas=[0, 0, 0, 0])
     assert _mse(recon, photo) < _mse(encoder_cells[1], photo)  # the refinement fits the photo better
 

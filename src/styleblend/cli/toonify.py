@@ -19,7 +19,7 @@ def _set_help(p: argparse.ArgumentParser, dest: str, text: str, extra_choice: st
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..project.settings import DEFAULT_FAST_STEPS, DEFAULT_REFINE_STEPS
+    from ..project.settings import DEFAULT_FAST_STEPS, DEFAULT_FEATURE_LR, DEFAULT_REFINE_STEPS
 
     p = sub.add_parser("toonify", help="photo -> aligned -> embedded with the base -> rendered by blended models",
                        description="The blending paper's pipeline: the photo's latent in the base model, rendered "
@@ -48,9 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "bundled base, if any")
     if not any("--feature-head" in a.option_strings for a in p._actions):
         p.add_argument("--feature-head", default=None, type=Path, metavar="FILE",
-                       help="with --steps 0: also predict the base's feature map at the head's block (styleblend "
-                            "encoder train-features; 'bundled': the bundled encoder's) and render it through each "
-                            "blend; the result is 'W+ + r px features', not a pure latent")
+                       help="with the encoder (not with --pti): also predict the base's feature map at the head's "
+                            "block (styleblend encoder train-features; 'bundled': the bundled encoder's), refine W+ "
+                            "and the features together for --steps steps (0: the prediction alone) and render them "
+                            "through each blend (the blend's own features plus the embedding's change of the "
+                            "base's); the result is 'W+ + r px features', not a pure latent, written to "
+                            "OUTDIR/embeddings/features.npz")
+    if not any("--feature-lr" in a.option_strings for a in p._actions):
+        p.add_argument("--feature-lr", type=float, default=None, metavar="LR",
+                       help="with --feature-head: the features' learning rate in units of their RMS (default "
+                            f"{DEFAULT_FEATURE_LR:g}; 0 keeps the head's features and refines W+ only)")
     g = p.add_argument_group("pivotal tuning (PTI)")
     g.add_argument("--pti", action="store_true",
                    help="tune the base on the photo as a low-rank delta (at most --pti-budget of G's parameters) and "
@@ -142,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                      download=args.download, device=device, callback=progress, encoder=args.encoder, pti=pti,
                      pti_delta=args.pti_delta, pti_schedule=args.pti_schedule, pti_export=args.pti_export,
                      pti_callback=pti_progress, critic=args.critic, identity=args.identity,
-                     feature_head=args.feature_head)
+                     feature_head=args.feature_head, feature_lr=args.feature_lr)
     bar.close()
     pti_bar.close()
     if not args.quiet:

@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an encoder for the base ('styleblend encoder train'): a photo's latent is shown at once and "
                         "refined in the background (default: the bundled encoder when the base is the bundled base; "
                         "otherwise photos are embedded by optimisation)")
+    p.add_argument("--feature-head", default=None, metavar="FILE",
+                   help="a feature head for that encoder ('styleblend encoder train-features'): a photo is shown at "
+                        "once as W+ + the base's features at the head's block (sharper; not a pure latent) and W+ and "
+                        "the features are refined together; the page can turn it off (default: the bundled head "
+                        "with the bundled encoder; otherwise W+ only)")
     p.add_argument("--critic", default=None, metavar="CKPT",
                    help="a checkpoint whose discriminator judges realism in the transfer's domain, for the page's "
                         "Auto alpha search (default: the transfer's own discriminator if its file has one; the "
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_interrupts():  # a SIGTERM while the models load also removes the session's folder
         try:
             session = open_session(args.base, args.transfer, device=device, vgg_path=args.vgg,
-                                   embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder)
+                                   embed_steps=args.embed_steps, cache_mb=args.cache_mb, encoder=args.encoder,
+                                   feature_head=args.feature_head)
             _serve(args, session, _regions(session, args.critic))
         finally:
             if session is not None:

@@ -3,10 +3,10 @@ Image Synthesis Between Domains", Fig. 3): align a photo, embed it with the *bas
 same latent through one or more *blended* models.
 
 The embedding is cached in ``outdir/embeddings/`` (see :mod:`styleblend.project.embedding`): a key of
-(photo, base network, method, steps, space, alignment, start), so more blends - or re-running - do not
-re-project. Default embedding: an encoder's prediction refined by :data:`~.settings.DEFAULT_REFINE_STEPS` steps when an
-encoder is given or bundled for this base, else the ``fast`` method with :data:`~.settings.DEFAULT_FAST_STEPS` steps
-(seconds at 64 px on a CPU).
+(photo, base network, method, steps, space, alignment, start - the encoder file and a feature head's file -,
+every setting), so more blends - or re-running - do not re-project. Default embedding: an encoder's
+prediction refined by :data:`~.settings.DEFAULT_REFINE_STEPS` steps when an encoder is given or bundled for this
+base, else the ``fast`` method with :data:`~.settings.DEFAULT_FAST_STEPS` steps (seconds at 64 px on a CPU).
 
 With pivotal tuning (:mod:`styleblend.project.pti`) the base is tuned on the photo as a low-rank delta
 (cached beside the embedding), and every blend renders with the delta added by the base's weight in it.
@@ -17,6 +17,7 @@ that it did not write again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -43,7 +44,7 @@ from ..io.digest import file_sha256
 from ..latents.files import save_latents
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..metrics.quality import summarize
-from ..nn.feature_space import blend_features, block_output, synthesize_from_features
+from ..nn.feature_space import blend_features, synthesize_from_features
 from .batch import prepare_job
 from .embedding import embed_photo
 from .projector import ProjectionCallback, synthesize
@@ -120,6 +121,21 @@ def load_encoder_fn(path: Path, G: Generator, device: str | torch.device) -> Cal
     return lambda img: encode(enc, G, img)
 
 
+def _feature_encoder(head_path: Path, encoder_path: Path, G: Generator, device: str | torch.device
+                     ) -> tuple[Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], int]:
+    """The encoder of ``encoder_path`` with the feature head of ``head_path`` as img -> (ws, features) for ``G``
+    (:func:`~.feature_encoder.encode_features`: the encoder passes the head's config names), and the head's block.
+    """
+    from .encoder import load_encoder
+    from .feature_encoder import check_head_encoder, encode_features, load_feature_head
+
+    enc = load_encoder(encoder_path, device)
+    head = load_feature_head(head_path, device)
+    head.check_generator(G)
+    check_head_encoder(head, encoder_path)
+    return (lambda img: encode_features(enc, head, G, img)), int(head.cfg.block_res)
+
+
 def _render(G: Generator, ws: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         return to_uint8(synthesize(G, ws.to(next(G.parameters()).device)))[0]
@@ -150,7 +166,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             pti: PTISettings | None = None, pti_delta: str | Path | None = None,
             pti_schedule: str | None = None, pti_export: str | Path | None = None,
             pti_callback: PTICallback | None = None, critic: str | Path | None = None,
-            identity: bool | None = None, feature_head: str | Path | None = None) -> ToonifyResult:
+            identity: bool | None = None, feature_head: str | Path | None = None,
+            feature_lr: float | None = None) -> ToonifyResult:
     """Embed ``photo`` with the base model and render the latent through every blended model.
 
     Args:
@@ -177,10 +194,15 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         critic: a checkpoint whose discriminator scores the toons (default: each blend's recorded transfer
             file, when it has a discriminator).
         identity: measure face identity (dlib); None: when ``align`` (a face photo).
-        feature_head: a feature head for the encoder (``styleblend encoder train-features``; encoder with
-            ``steps`` 0, no PTI): the embedding is W+ *plus* the base's feature map at the head's block, rendered
-            through each blend by :func:`~styleblend.nn.feature_space.blend_features` (the blend's own features
-            plus the pair's change of the base's). Not a pure latent; written to embeddings/features.npz.
+        feature_head: a feature head for the encoder (``styleblend encoder train-features``, 'bundled' for the
+            bundled encoder's; encoder only, no PTI): the embedding is W+ *plus* the base's feature map at the
+            head's block - the head's prediction (with the encoder passes its config names), then ``steps``
+            refinement steps of both together - rendered through each blend by
+            :func:`~styleblend.nn.feature_space.blend_features` (the blend's own features plus the pair's change
+            of the base's). Not a pure latent; cached with the embedding (the key covers the head's SHA-256 and
+            ``feature_lr``) and written to embeddings/features.npz.
+        feature_lr: the features' learning rate in refinement, in units of their RMS (None:
+            :data:`~.settings.DEFAULT_FEATURE_LR`; 0 keeps the head's features); with ``feature_head`` only.
 
     Raises:
         InvalidArgumentError: no blended models, bad options. ArchitectureMismatchError: a blend's latent
@@ -206,9 +228,18 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
                                        "(`encoder`; none is bundled for this base)",
                                        param=("method", "encoder"))
     use_encoder = encoder_path is not None and method in (None, "encoder")
-    if feature_head is not None and (not use_encoder or steps != 0 or pti is not None or pti_delta is not None):
-        raise InvalidArgumentError("`feature_head` adds features to the encoder's prediction alone: use it with an "
-                                   "encoder, `steps` 0 and no PTI", param=("feature_head", "steps"))
+    if feature_head is not None and not use_encoder:
+        raise InvalidArgumentError("`feature_head` adds features to an encoder's prediction: use it with an encoder "
+                                   "(`method` None or 'encoder', and `encoder` or the bundled one)",
+                                   param=("feature_head", "method"))
+    if feature_head is not None and (pti is not None or pti_delta is not None):
+        raise InvalidArgumentError("`feature_head` cannot be combined with pivotal tuning: PTI tunes the base around a "
+                                   "W+ latent, and W+ + features is not one; leave out `pti`/`pti_delta` (sharper "
+                                   "detail from the features) or `feature_head` (PTI on a pure W+ latent)",
+                                   param=("feature_head", "pti"))
+    if feature_lr is not None and feature_head is None:
+        raise InvalidArgumentError("`feature_lr` applies to a feature head's features; give `feature_head` too",
+                                   param=("feature_lr", "feature_head"))
     encoder_id = ""
     if encoder_path is not None and use_encoder:
         encoder_id = file_sha256(encoder_path)[:16]
@@ -222,6 +253,8 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
                           vgg_path=vgg_path, download=download, device=device, loss="pixel" if no_loss else None)
         enc = load_encoder_fn(encoder_path, job.G, device)
         described = f"encoder {encoder_path.name} + {refine_steps} {TOONIFY_METHOD} refinement steps"
+        if feature_lr is not None:
+            job = dataclasses.replace(job, settings=dataclasses.replace(job.settings, feature_lr=feature_lr))
     else:
         no_loss = False
         if steps == 0:
@@ -233,33 +266,28 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
         enc, refine_steps = None, job.settings.steps
         described = f"{run_method}, {job.settings.steps} steps"
     G = job.G
-    t0 = time.perf_counter()
-    embedded = embed_photo(job, photo, outdir / "embeddings", align=align, detector=detector, callback=callback,
-                           encoder=enc, encoder_id=encoder_id,
-                           refine=refine_steps > 0)
-    seconds = {"embed": round(time.perf_counter() - t0, 3)}
-    target_u8, ws = embedded.target, embedded.ws
-    feats, head_block = None, 0
+    features_fn, head_block, head_id = None, None, ""
     if feature_head is not None:
         from ..models import resolve_feature_head
-        from .feature_encoder import check_head_encoder, load_feature_head
 
-        t0 = time.perf_counter()
         feature_head = resolve_feature_head(feature_head)
         assert feature_head is not None and encoder_path is not None  # checked above
-        head = load_feature_head(feature_head, device)
-        head.check_generator(G)
-        check_head_encoder(head, encoder_path)
-        head_block = head.cfg.block_res
-        with torch.no_grad():
-            dev_ws = ws.to(next(G.parameters()).device)
-            x_r, _ = block_output(G, dev_ws, head_block)
-            recon = synthesize_from_features(G, dev_ws, x_r, head_block)
-            feats = head(from_uint8(target_u8).to(recon.device), recon, x_r)
+        features_fn, head_block = _feature_encoder(feature_head, encoder_path, G, device)
+        head_id = file_sha256(feature_head)
+        described += (f", with the feature head {Path(feature_head).name} (W+ + {head_block} px features"
+                      + (f", refined together, feature_lr {job.settings.feature_lr:g})" if refine_steps else ")"))
+    t0 = time.perf_counter()
+    embedded = embed_photo(job, photo, outdir / "embeddings", align=align, detector=detector, callback=callback,
+                           encoder=enc, encoder_id=encoder_id, refine=refine_steps > 0, features=features_fn,
+                           feature_block=head_block, features_id=head_id)
+    seconds = {"embed": round(time.perf_counter() - t0, 3)}
+    target_u8, ws, feats = embedded.target, embedded.ws, embedded.features
+    if feats is not None:
+        assert head_block is not None  # features come from the head
         save_latents(outdir / "embeddings" / "features.npz", ws, meta={"feature_head": str(feature_head),
-                     "latent": f"W+ + {head_block} px features"}, features=feats, feature_block=head_block)
-        seconds["features"] = round(time.perf_counter() - t0, 3)
-    reconstruction = _render(G, ws) if feats is None else _render_fs(G, G, ws, feats, head_block)
+                     "latent": f"W+ + {head_block} px features", "steps": refine_steps}, features=feats,
+                     feature_block=head_block)
+    reconstruction = _render(G, ws) if feats is None else _render_fs(G, G, ws, feats, int(head_block or 0))
     result = ToonifyResult(ws=ws, cache_path=embedded.cache_path, cache_hit=embedded.cache_hit,
                            target=target_u8, reconstruction=reconstruction, warning=job.warning)
     loss_used = "none (no optimisation)" if use_encoder and no_loss else job.loss.describe()
@@ -327,7 +355,7 @@ def toonify(base_ckpt: str | Path, blended_ckpts: Sequence[str | Path], photo: s
             check_blend_of_base(state, base_state, w0, f"blend {path.name}")
             state = apply_delta(state, result.delta, scale=w0)
         Gb = Checkpoint(g_config=cfg, g_ema=state).generator(device)
-        toon = _render(Gb, ws) if feats is None else _render_fs(G, Gb, ws, feats, head_block)
+        toon = _render(Gb, ws) if feats is None else _render_fs(G, Gb, ws, feats, int(head_block or 0))
         result.toons[str(path)] = toon
         result.written.append(save_png(toon, outdir / f"toon_{path.stem}.png"))
         scorer, why = critic_model, "no transfer discriminator (pass critic: the transfer's training snapshot)"

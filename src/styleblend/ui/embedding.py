@@ -7,6 +7,14 @@ regulariser, as ``styleblend toonify`` does) and replaces it. Without one, the j
 ('fast' method: coarse-to-fine W+) and the page waits for it. This module prepares the target (centre crop,
 or FFHQ face alignment) and adapts the projector's callback to a :class:`~styleblend.ui.jobs.JobContext`
 (progress, loss, cancellation).
+
+**W+ + features.** With a feature head for the encoder (:mod:`styleblend.project.feature_encoder`; the bundled
+base has one), the answer at once is W+ *plus* the base's feature map at the head's block (FS space,
+:mod:`styleblend.nn.feature_space`): sharper than the W+ latent alone, but not a pure latent. The base renders
+it with :func:`~styleblend.nn.feature_space.synthesize_from_features`, a blend with the pair's change of the
+base's features added to its own (:func:`~styleblend.nn.feature_space.blend_features`), and the background job
+refines W+ and the features together (:func:`styleblend.project.project` with ``init_features``). The page can
+turn the head off (the W+ path above: an editable latent).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ArchitectureMismatchError, StyleblendError
+from ..errors import ArchitectureMismatchError, InvalidArgumentError, StyleblendError
 from ..io import Checkpoint
 from ..io.digest import file_sha256
 from ..media.images import from_uint8, to_uint8
@@ -67,6 +75,13 @@ class Embedding:
     final_loss: float
     generation: int
     stage: str = "optimised"
+    features: torch.Tensor | None = None
+    feature_block: int | None = None
+
+    @property
+    def latent(self) -> str:
+        """What renders the image: 'W+', or 'W+ + <r> px features' (not a pure latent)."""
+        return "W+" if self.features is None else f"W+ + {self.feature_block} px features"
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,20 @@ class EncoderChoice:
     encoder: torch.nn.Module | None
     name: str | None
     note: str
+    bundled: bool = False  # the bundled encoder of the bundled base (which has a bundled feature head too)
+
+
+@dataclass(frozen=True)
+class FeatureHeadChoice:
+    """The feature head the UI uses with the encoder, or None with the reason (``note`` is shown in the page)."""
+
+    head: torch.nn.Module | None
+    name: str | None
+    note: str
+
+    @property
+    def block(self) -> int | None:
+        return None if self.head is None else int(self.head.cfg.block_res)
 
 
 def load_ui_encoder(path: str | Path, device: str | torch.device) -> torch.nn.Module:
@@ -122,7 +151,54 @@ def choose_encoder(base: Checkpoint, G: torch.nn.Module, device: str | torch.dev
     except StyleblendError as exc:  # a damaged installation: the UI still embeds, by optimisation
         return EncoderChoice(None, None, f"the bundled encoder cannot be used ({exc}): the photo is embedded by "
                                          "optimisation; reinstall styleblend")
-    return EncoderChoice(encoder, path.name, f"encoder {path.name} (bundled for this base)")
+    return EncoderChoice(encoder, path.name, f"encoder {path.name} (bundled for this base)", bundled=True)
+
+
+def load_ui_feature_head(path: str | Path, device: str | torch.device) -> torch.nn.Module:
+    """A feature head file for the UI (a :func:`styleblend.project.feature_encoder.load_feature_head`).
+
+    Raises:
+        CheckpointError: missing or unreadable file.
+    """
+    from ..project.feature_encoder import load_feature_head
+
+    return load_feature_head(path, device)
+
+
+def choose_feature_head(base: Checkpoint, G: torch.nn.Module, device: str | torch.device, encoder: EncoderChoice,
+                        given: torch.nn.Module | None = None, given_name: str | None = None) -> FeatureHeadChoice:
+    """The feature head for ``encoder`` (the UI's choice for ``base``, whose generator is ``G``): ``given`` (the
+    user's) when it fits G, else the bundled head when ``encoder`` is the bundled encoder of the bundled base
+    (the rule of :func:`choose_encoder`), else none with the reason.
+
+    A head needs an encoder (it corrects the encoder's prediction) and a StyleGAN2 base (features of a block
+    of fixed resolution); a head that does not fit is not used and the note says why.
+    """
+    from ..models import bundled_feature_head_path
+
+    if encoder.encoder is None:
+        return FeatureHeadChoice(None, None, "no feature head: it refines an encoder's prediction, and there is none")
+    if given is not None:
+        try:
+            given.check_generator(G)
+        except (ArchitectureMismatchError, InvalidArgumentError) as exc:
+            return FeatureHeadChoice(None, None, f"the feature head {given_name} does not fit the base ({exc}); "
+                                                 "showing W+ only")
+        return FeatureHeadChoice(given, given_name, f"feature head {given_name}")
+    if not encoder.bundled:
+        return FeatureHeadChoice(None, None, "no feature head for this encoder (one is bundled for the bundled "
+                                             "encoder only; train one with 'styleblend encoder train-features' and "
+                                             "pass it to 'styleblend ui --feature-head FILE')")
+    path = bundled_feature_head_path()
+    if path is None:
+        return FeatureHeadChoice(None, None, "this installation has no bundled feature head: showing W+ only")
+    try:
+        head = load_ui_feature_head(path, device)
+        head.check_generator(G)
+    except StyleblendError as exc:  # a damaged installation: the UI still embeds, in W+
+        return FeatureHeadChoice(None, None, f"the bundled feature head cannot be used ({exc}): showing W+ only; "
+                                             "reinstall styleblend")
+    return FeatureHeadChoice(head, path.name, f"feature head {path.name} (bundled for this encoder)")
 
 
 def photo_target(path: Path, resolution: int, channels: int, align: bool = False,
@@ -149,25 +225,52 @@ def photo_target(path: Path, resolution: int, channels: int, align: bool = False
 
 
 def encoder_embedding(encoder: torch.nn.Module, G: torch.nn.Module, target: torch.Tensor,
-                      generation: int) -> Embedding:
+                      generation: int, head: torch.nn.Module | None = None) -> Embedding:
     """The encoder's prediction for ``target`` [1, C, R, R] as an :class:`Embedding` of stage 'encoder'.
 
     The UI's one call of an encoder (:func:`styleblend.project.encoder.encode`: an iterative encoder renders
-    its estimates through ``G``, so the caller must own ``G`` meanwhile). No gradients are tracked.
+    its estimates through ``G``, so the caller must own ``G`` meanwhile). With ``head`` (a feature head that
+    fits ``G``) the prediction is W+ + features (:func:`styleblend.project.feature_encoder.encode_features`,
+    with the encoder passes the head's config names). No gradients are tracked.
 
     Raises:
         ArchitectureMismatchError: the prediction does not have ``G``'s latent shape.
     """
     from ..project.encoder import encode
+    from ..project.feature_encoder import encode_features
 
     device = next(G.parameters()).device
+    feats = None
     with torch.no_grad():
-        ws = encode(encoder, G, target.to(device)).to(dtype=torch.float32)
+        if head is None:
+            ws = encode(encoder, G, target.to(device))
+        else:
+            ws, feats = encode_features(encoder, head, G, target.to(device))
+        ws = ws.to(dtype=torch.float32)
     if tuple(ws.shape) != (1, G.num_ws, G.w_dim):
         raise ArchitectureMismatchError(f"the encoder predicts latents of shape {tuple(ws.shape)}; the base needs "
                                         f"[1, {G.num_ws}, {G.w_dim}] - use an encoder trained for it")
     return Embedding(ws=ws.detach().cpu(), target=to_uint8(target)[0], steps_done=0, cancelled=False,
-                     final_loss=math.nan, generation=generation, stage="encoder")
+                     final_loss=math.nan, generation=generation, stage="encoder",
+                     features=None if feats is None else feats.detach().to("cpu", torch.float32),
+                     feature_block=None if head is None else int(head.cfg.block_res))
+
+
+def render_features(G: torch.nn.Module, blend: torch.nn.Module, result: Embedding) -> torch.Tensor:
+    """A W+ + features :class:`Embedding` of the base ``G`` rendered through ``G`` and through ``blend`` (a blend
+    of it, same architecture): float32 [2, C, R, R] - :func:`~styleblend.nn.feature_space.synthesize_from_features`
+    of the pair, and of the blend's own features plus the pair's change of the base's
+    (:func:`~styleblend.nn.feature_space.blend_features`)."""
+    from ..nn.feature_space import blend_features, synthesize_from_features
+
+    assert result.features is not None and result.feature_block is not None  # the caller checks
+    block = result.feature_block
+    device = next(G.parameters()).device
+    ws, feats = result.ws.to(device), result.features.to(device)
+    with torch.no_grad():
+        base = synthesize_from_features(G, ws, feats, block)
+        toon = synthesize_from_features(blend, ws, blend_features(G, blend, ws, feats, block), block)
+    return torch.cat([base, toon])
 
 
 def embedding_work(G: torch.nn.Module, target: torch.Tensor, steps: int, seed: int, loss: LossProvider,
@@ -175,8 +278,9 @@ def embedding_work(G: torch.nn.Module, target: torch.Tensor, steps: int, seed: i
                    hold: threading.Event | None = None) -> Callable[[JobContext], Embedding | None]:
     """The job callable: project ``target`` into ``G`` for ``steps`` steps, reporting every step.
 
-    ``start``: an encoder's :class:`Embedding` to refine (:data:`REFINE_METHOD`, every W+ row free from step 1);
-    None projects from the mean w (:data:`METHOD`). ``steps`` 0 (with ``start`` only) returns ``start``.
+    ``start``: an encoder's :class:`Embedding` to refine (:data:`REFINE_METHOD`, every W+ row free from step 1;
+    W+ and the features together when it has features, the features at the settings' ``feature_lr``); None
+    projects from the mean w (:data:`METHOD`). ``steps`` 0 (with ``start`` only) returns ``start``.
     ``hold``: the work waits for it (at most :data:`HOLD_SECONDS`) before optimising - set when the page has
     shown ``start``. Cancelling stops after the current step; the partial latent is still returned (and
     usable); cancelled before the first step, the job returns ``start``.
@@ -208,9 +312,14 @@ def embedding_work(G: torch.nn.Module, target: torch.Tensor, steps: int, seed: i
             return not ctx.cancelled
 
         init_ws = start.ws.to(device) if start is not None else None
-        result = project(G, target.to(device), settings, loss_fn, seed=int(seed), init_ws=init_ws, callback=callback)
+        feats = start.features.to(device) if start is not None and start.features is not None else None
+        block = start.feature_block if feats is not None and start is not None else None
+        result = project(G, target.to(device), settings, loss_fn, seed=int(seed), init_ws=init_ws, callback=callback,
+                         init_features=feats, feature_block=block)
         return Embedding(ws=result.ws.detach().cpu(), target=target_u8, steps_done=result.steps_done,
                          cancelled=result.cancelled, final_loss=result.final_loss, generation=generation,
-                         stage="refined" if start is not None else "optimised")
+                         stage="refined" if start is not None else "optimised",
+                         features=None if result.features is None else result.features.detach().cpu(),
+                         feature_block=result.feature_block)
 
     return work

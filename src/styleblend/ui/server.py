@@ -23,10 +23,12 @@ API (POST bodies are JSON unless said otherwise; images come back as ``image/png
                            '3,4,...', X-Seed-Columns, X-Seed-Thumb: px) for the seed browser
     POST /api/mix          {seed_a, seed_b, layers, psi, model, alphas?, mapping?} -> PNG A | B | mixed
     POST /api/morph        {seed_a, seed_b, steps, psi, model, alphas?, mapping?}  -> PNG strip
-    POST /api/embed?steps=&seed=&align=&filename=   raw image bytes   -> {job, status, elapsed_ms}
+    POST /api/embed?steps=&seed=&align=&features=&filename=   raw image bytes   -> {job, status, elapsed_ms}
+                           (features=0: W+ only though a feature head fits; absent: the head when there is one)
     GET  /api/job?id=      job status          POST /api/cancel {job} -> job status
     POST /api/toonify      {job, alphas?, mapping?}            -> PNG photo | base | blend
-                           (headers X-Embedding-Stage: encoder|refined|optimised, X-Embedding-Steps)
+                           (headers X-Embedding-Stage: encoder|refined|optimised, X-Embedding-Steps,
+                           X-Embedding-Latent: 'W+' or 'W+ + 16 px features')
     POST /api/download     {alphas?, mapping?}                 -> the blended checkpoint (attachment)
     POST /api/upload?kind=base|transfer&filename=   raw checkpoint bytes -> info (+ warning)
     POST /api/recipe       {alphas?, mapping?}                 -> the blend's recipe and its CLI command
@@ -427,7 +429,9 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         job = self.server.session.start_embedding(data, steps=_field(q, "steps", integer, None),
                                                   seed=_field(q, "seed", integer, 0), filename=q.get("filename"),
-                                                  align=_flag(q.get("align")))
+                                                  align=_flag(q.get("align")),
+                                                  features=None if q.get("features") is None else
+                                                  _flag(q.get("features")))
         # The status tells the page whether an encoder's latent can be shown now (has_result) or later.
         status = page_status(self.server.session.job_status(job), self.server.session.workdir)
         self._json({"job": job, "status": status,
@@ -448,7 +452,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                         alphas=_field(d, "alphas", _alphas, None),
                                                         mapping=_field(d, "mapping", str, None))
         self._png(png, start, {"X-Embedding-Stage": shown["stage"], "X-Embedding-Steps": str(shown["steps"]),
-                               "X-Embedding-Cancelled": "1" if shown["cancelled"] else "0"})
+                               "X-Embedding-Cancelled": "1" if shown["cancelled"] else "0",
+                               "X-Embedding-Latent": shown["latent"]})
 
     def download(self) -> None:
         d = self._json_body()

@@ -99,6 +99,9 @@ class BlendSession:
             the base is the bundled base. With an encoder a photo's latent is shown at once and refined in
             the background; without one it is optimised ('fast', ``embed_steps``).
         refine_steps: default refinement steps after the encoder's prediction (0: the prediction alone).
+        feature_head: a feature head for that encoder (``styleblend encoder train-features``); None uses the
+            bundled one with the bundled encoder. With one, a photo is shown as W+ + the base's features at the
+            head's block (sharper, not a pure latent) unless :meth:`start_embedding` is asked for W+ only.
         low_preview: the block resolution of the previews' low-resolution stage (:mod:`.progressive`); None: 64 px
             from 256 px up, none below; 0: none. A later base of another size falls back to its default.
 
@@ -110,7 +113,8 @@ class BlendSession:
     def __init__(self, base: Checkpoint, transfer: Checkpoint, *, device: str | torch.device = "cpu",
                  vgg_path: str | None = None, embed_steps: int = 200, cache_mb: float = 256,
                  workdir: str | Path | None = None, face_detector: Any = None, encoder: str | Path | None = None,
-                 refine_steps: int = DEFAULT_REFINE_STEPS, low_preview: int | None = None) -> None:
+                 refine_steps: int = DEFAULT_REFINE_STEPS, low_preview: int | None = None,
+                 feature_head: str | Path | None = None) -> None:
         self.device = torch.device(device)
         self._low_requested = low_preview
         self._gate = PreviewGate()
@@ -125,9 +129,9 @@ class BlendSession:
             self._setup(base, transfer)
             self.photo = PhotoPanel(PhotoHost(lock=self._lock, device=self.device, jobs=self.jobs,
                                               staging=self._staging, base=self._photo_base,
-                                              render=self._photo_render),
+                                              render=self._photo_render, blend=self._photo_blend),
                                     vgg_path=vgg_path, embed_steps=embed_steps, refine_steps=refine_steps,
-                                    face_detector=face_detector, encoder=encoder)
+                                    face_detector=face_detector, encoder=encoder, feature_head=feature_head)
         except BaseException:
             self.close()
             raise
@@ -596,8 +600,12 @@ class BlendSession:
         return np.concatenate([to_uint8(render_ws(self._G["base"], ws)),
                                to_uint8(render_ws(self._generator("blend", key), ws))])
 
+    def _photo_blend(self, alphas: Sequence[float] | None, mapping: str | None) -> torch.nn.Module:
+        """The blended generator for ``alphas`` and ``mapping`` (call under the lock)."""
+        return self._generator("blend", self._alpha_key(alphas, mapping))
+
     def start_embedding(self, image_bytes: bytes, steps: int | None = None, seed: int = 0,
-                        filename: str | None = None, align: bool = False) -> str:
+                        filename: str | None = None, align: bool = False, features: bool | None = None) -> str:
         """Embed a photo into the base's W+: at once with an encoder, refined in a worker thread.
 
         The photo is decoded here, so a file that is not an image fails at once with an ImageError.
@@ -611,6 +619,9 @@ class BlendSession:
         (default ``refine_steps``; 0: none) steps of the 'editable' method and replaces it (stage 'refined').
         Without one, the job optimises from the mean w for ``steps`` (default ``embed_steps``) steps of the
         'fast' method, and has a result when it ends (stage 'optimised').
+        With a feature head for the encoder (:attr:`info`'s 'feature_head') and ``features`` not False, the
+        prediction and its refinement are W+ + features (the job's info says which: 'latent'); ``features``
+        False keeps to W+ (an editable latent); True without a head is refused.
 
         Returns:
             the job id for :meth:`job_status`, :meth:`cancel` and :meth:`toonify`.
@@ -618,7 +629,7 @@ class BlendSession:
             ImageError: not an image (NoFaceError: ``align`` found no face); InvalidArgumentError: bad steps,
             or the previous embedding did not stop; MissingDependencyError: ``align`` without dlib.
         """
-        return self.photo.start_embedding(image_bytes, steps, seed, filename, align)
+        return self.photo.start_embedding(image_bytes, steps, seed, filename, align, features)
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         """State ('running', 'done', 'cancelled', 'failed'), done/total steps, seconds, error, info (with 'stage'
@@ -642,7 +653,8 @@ class BlendSession:
     def toonify_result(self, job_id: str, alphas: Sequence[float] | None = None,
                        mapping: str | None = None) -> tuple[bytes, dict[str, Any]]:
         """:meth:`toonify` and what it shows: {'stage': 'encoder' | 'refined' | 'optimised', 'steps': steps
-        behind the latent, 'cancelled': a refinement stopped early} (one result, so the two always agree)."""
+        behind the latent, 'cancelled': a refinement stopped early, 'latent': 'W+' or 'W+ + <r> px features'}
+        (one result, so the two always agree)."""
         return self.photo.toonify_result(job_id, alphas, mapping)
 
     def toonify(self, job_id: str, alphas: Sequence[float] | None = None, mapping: str | None = None) -> bytes:
@@ -758,7 +770,8 @@ def _check_pair(base: Checkpoint, transfer: Checkpoint) -> None:
 
 def open_session(base: str | Path | None = None, transfer: str | Path | None = None, *,
                  device: str | torch.device = "cpu", vgg_path: str | None = None, embed_steps: int = 200,
-                 cache_mb: float = 256, encoder: str | Path | None = None) -> BlendSession:
+                 cache_mb: float = 256, encoder: str | Path | None = None,
+                 feature_head: str | Path | None = None) -> BlendSession:
     """A session over checkpoint files, or the bundled emoji pair for a role given None (other args: BlendSession).
 
     Raises:
@@ -777,6 +790,6 @@ def open_session(base: str | Path | None = None, transfer: str | Path | None = N
 
     t0 = time.perf_counter()
     session = BlendSession(load(base, "base"), load(transfer, "transfer"), device=device, vgg_path=vgg_path,
-                           embed_steps=embed_steps, cache_mb=cache_mb, encoder=encoder)
+                           embed_steps=embed_steps, cache_mb=cache_mb, encoder=encoder, feature_head=feature_head)
     log.info("models ready in %.1f s", time.perf_counter() - t0)
     return session

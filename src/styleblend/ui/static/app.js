@@ -424,6 +424,10 @@ async function runToonify() {
   if (stage === "refined") text += ` (encoder + ${steps} steps)`;
   if (stage === "optimised") text += ` (${steps} steps)`;
   if (res.headers.get("X-Embedding-Cancelled") === "1") text += ", stopped early";
+  // Which latent the image is: a pure W+ latent (editable) or W+ + the base's features at one block.
+  const latent = res.headers.get("X-Embedding-Latent") || "W+";
+  img.dataset.latent = latent;
+  text += latent === "W+" ? " · W+" : ` · ${latent}, not a pure latent`;
   $("toonify-shown").textContent = `${text} · server ${res.headers.get("X-Elapsed-Ms")} ms`;
 }
 
@@ -440,15 +444,18 @@ function embedDefaults() {
     steps.value = info.embed_steps;
   }
   $("encoder-note").textContent = info.encoder
-    ? `${info.encoder_note}: the photo's latent is shown at once, then refined in the background.`
+    ? `${info.encoder_note}: the photo's latent is shown at once, then refined in the background.` +
+      (info.feature_head ? ` With ${info.feature_head_note}, it is W+ + the base's ${info.feature_block} px ` +
+        "features (sharper, not a pure latent); untick 'W+ + features' for W+ only." : "")
     : info.encoder_note;
+  $("embed-features-label").hidden = !info.feature_head;
 }
 
 function clearToonify() {
   const img = $("toonify-image");
   img.removeAttribute("src");
   img.style.width = "";
-  ["stage", "job", "steps", "models"].forEach((k) => delete img.dataset[k]);
+  ["stage", "job", "steps", "models", "latent"].forEach((k) => delete img.dataset[k]);
   $("toonify-shown").textContent = "";
 }
 
@@ -462,7 +469,10 @@ async function startEmbedding() {
   }
   const steps = numberField("embed-steps", "steps");
   const align = $("embed-align").checked ? "1" : "0";
-  const query = `steps=${encodeURIComponent(steps)}&align=${align}&filename=${encodeURIComponent(file.name)}`;
+  // Without a feature head the server decides (W+); with one the checkbox says W+ + features or W+ only.
+  const features = info.feature_head ? `&features=${$("embed-features").checked ? "1" : "0"}` : "";
+  const query = `steps=${encodeURIComponent(steps)}&align=${align}${features}` +
+    `&filename=${encodeURIComponent(file.name)}`;
   // Until the server answers (it reads and crops the photo, and an encoder predicts its latent), say so.
   const line = $("embed-status");
   line.textContent = `sending ${file.name} (${Math.max(1, Math.round(file.size / 1024))} kB): the server reads and ` +
@@ -636,6 +646,10 @@ function wire() {
   $("morph-run").addEventListener("click", () => guarded(runMorph, $("morph-run")));
   $("embed-run").addEventListener("click", () => guarded(startEmbedding, $("photo")));
   $("photo").addEventListener("change", () => { if ($("photo").files.length) guarded(startEmbedding, $("photo")); });
+  // Turning the feature head on or off embeds the chosen photo again (the other kind of latent).
+  $("embed-features").addEventListener("change", () => {
+    if ($("photo").files.length) guarded(startEmbedding, $("photo"));
+  });
   $("embed-cancel").addEventListener("click", () => guarded(cancelEmbedding, $("photo")));
   ["base", "transfer"].forEach((kind) => $(`upload-${kind}-run`).addEventListener(
     "click", () => guarded(() => uploadModel(kind), $(`upload-${kind}`))));
