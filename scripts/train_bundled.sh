@@ -29,7 +29,7 @@
 #    resume with the current code) used an older draw order that depended on the process count.
 #
 # Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT]
-#        | resume-base | resume-transfer | resume-fluent3d
+#        | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -80,6 +80,25 @@ case "${1:-}" in
     # --kimg may extend it).
     styleblend_train --resume-run runs/base-emoji64 --threads 1 --batch-gpu 16
     ;;
+  widen-base)
+    # The capacity experiment of issue 15 (docs/bundled-models.md, "More generator capacity"): from the base
+    # state, a control (an exact copy: channel values unchanged; only snapshots every 2 kimg, all kept) and a
+    # candidate whose G is widened to 128 channels at 4-16 px (channel_max 128; 64 at 32 px and 32 at 64 px as
+    # before), function-preserving (scripts/widen_run.py, styleblend.train.widen). D is not changed.
+    python3 scripts/widen_run.py runs/base-emoji64 runs/base-control --channel-base 2048 --channel-max 64 \
+      --snap 2 --keep-every 0
+    python3 scripts/widen_run.py runs/base-emoji64 runs/wide-lowres128 --channel-base 2048 --channel-max 128 \
+      --snap 2 --keep-every 0
+    # Both then ran at the same time, detached, one thread each:
+    #   nohup setsid scripts/train_bundled.sh resume-control > runs/base-control/stdout.log 2>&1 < /dev/null &
+    #   nohup setsid scripts/train_bundled.sh resume-wide > runs/wide-lowres128/stdout.log 2>&1 < /dev/null &
+    ;;
+  resume-control)
+    styleblend_train --resume-run runs/base-control --threads 1 --batch-gpu 16
+    ;;
+  resume-wide)
+    styleblend_train --resume-run runs/wide-lowres128 --threads 1 --batch-gpu 16
+    ;;
   resume-transfer)
     styleblend_train --resume-run runs/twemoji64 --threads 1 --batch-gpu 16
     ;;
@@ -87,7 +106,7 @@ case "${1:-}" in
     styleblend_train --resume-run runs/fluent3d64 --threads 1 --batch-gpu 16
     ;;
   *)
-    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d" >&2
+    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide" >&2
     exit 2
     ;;
 esac
