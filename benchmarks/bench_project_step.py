@@ -8,8 +8,9 @@ optimise them), as ``project()`` passes them through ``torch.func.functional_cal
 
 Modes:
 
-- ``time SRC``: median process CPU seconds (and wall seconds) per step of the code in the source tree ``SRC``
-  (``src``, or a ``git archive <commit> src`` unpacked elsewhere): before/after comparisons, run alternately::
+- ``time SRC``: median process CPU seconds (and wall seconds, and the process's peak RSS in MiB) per step of
+  the code in the source tree ``SRC`` (``src``, or a ``git archive <commit> src`` unpacked elsewhere):
+  before/after comparisons, run alternately::
 
       git archive <commit> src | tar -x -C /tmp/base
       for tree in /tmp/base/src src; do
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -95,7 +97,8 @@ def time_mode(args: argparse.Namespace) -> None:
         step()
         cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - w0)
-    print(f"{statistics.median(cpu):.3f} {statistics.median(wall):.3f}")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    print(f"{statistics.median(cpu):.3f} {statistics.median(wall):.3f} {peak_mib:.0f}")
 
 
 def profile_mode(args: argparse.Namespace) -> None:
@@ -143,8 +146,8 @@ def compare_mode(args: argparse.Namespace) -> None:
     env.pop("PYTHONPATH", None)
     results: dict[str, list[float]] = {args.src: [], args.after: []}
     model = f"bundled {args.bundled}" if args.bundled else f"config-f {args.resolution} px"
-    print(f"{model}, batch {args.batch}, noise inputs {args.noise}: CPU s per step (wall s), median of "
-          f"{args.repeats} after a warm-up\n")
+    print(f"{model}, batch {args.batch}, noise inputs {args.noise}: CPU s per step (wall s; the process's peak "
+          f"resident memory), median of {args.repeats} after a warm-up\n")
     print("| round | before | after | after / before | load average |")
     print("|---|---:|---:|---:|---|")
     for r in range(args.rounds):
@@ -154,7 +157,7 @@ def compare_mode(args: argparse.Namespace) -> None:
             out = subprocess.run([sys.executable, __file__, "time", tree, *common], env=env, check=True,
                                  capture_output=True, text=True).stdout.split()
             results[tree].append(float(out[0]))
-            cells.append(f"{float(out[0]):.3f} ({float(out[1]):.2f})")
+            cells.append(f"{float(out[0]):.3f} ({float(out[1]):.2f}; {out[2]} MiB)")
         ratio = results[args.after][-1] / results[args.src][-1]
         print(f"| {r + 1} | {cells[0]} | {cells[1]} | {ratio:.2f} | {load0:.1f}-{os.getloadavg()[0]:.1f} |")
         sys.stdout.flush()
