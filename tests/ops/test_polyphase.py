@@ -44,6 +44,20 @@ def test_equals_conv_transpose2d(stride, k, groups, padding, pad_output):
     assert torch.equal(out[:, :, :top], ref[:, :, :top]) and torch.equal(out[..., :left], ref[..., :left])
 
 
+@pytest.mark.parametrize("stride,k", [(2, 3), (2, 1), (3, 2)])
+def test_gradients_equal_conv_transpose2d(stride, k):
+    """Under autograd the phases are interleaved by a Function whose backward hands each phase its strided view
+    of the gradient: the gradients w.r.t. x and w equal the transposed convolution's to float32 rounding."""
+    torch.manual_seed(stride * 10 + k)
+    x = torch.randn(2, 4, 5, 6, requires_grad=True)
+    w = torch.randn(4, 3, k, k, requires_grad=True)
+    ref = F.pad(F.conv_transpose2d(x, w, stride=stride, padding=(1, 0)), (1, 2, 0, 1))
+    out = conv_transpose2d_polyphase(x, w, stride, padding=(1, 0), pad_output=(1, 2, 0, 1))
+    grad_out = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(out, [x, w], grad_out), torch.autograd.grad(ref, [x, w], grad_out)):
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5 * r.abs().max().item())
+
+
 def test_rejects_inconsistent_shapes():
     with pytest.raises(ValueError, match="inconsistent"):
         conv_transpose2d_polyphase(torch.randn(1, 4, 3, 3), torch.randn(3, 2, 3, 3), 2)

@@ -114,9 +114,11 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused: bool = True,
-                gain: float = 1.0, emulate_fp16: bool = False, polyphase: bool = False) -> torch.Tensor:
+                gain: float = 1.0, emulate_fp16: bool = False, polyphase: bool = False,
+                lean: bool = False) -> torch.Tensor:
         """emulate_fp16: ``x`` is float32 holding float16 values; round as a float16 ``x`` would.
-        polyphase: up-sample float32 by regular convolutions (``ops.polyphase``), not the transposed one."""
+        polyphase: up-sample float32 by regular convolutions (``ops.polyphase``), not the transposed one.
+        lean: with ``fused=False``, the modulated convolution's form for gradients (``ops.modulated_conv``)."""
         # noise_mode is a user argument, checked once where it enters (SynthesisNetwork.forward), not
         # in every layer of every forward pass; here anything but 'random' and 'const' means no noise.
         styles = self.affine(w)
@@ -129,7 +131,7 @@ class SynthesisLayer(nn.Module):
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused=fused,
-                             emulate_fp16=emulate_fp16, polyphase=polyphase)
+                             emulate_fp16=emulate_fp16, polyphase=polyphase, lean=lean)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp,
                         emulate_fp16=emulate_fp16, inplace=True)  # x is modulated_conv2d's fresh output

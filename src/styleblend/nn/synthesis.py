@@ -45,11 +45,15 @@ def check_upsample_path(upsample_path: str) -> str:
     return upsample_path
 
 
-def uses_polyphase(upsample_path: str, device: torch.device, in_channels: int, in_resolution: int) -> bool:
-    """Whether a block whose conv0 takes ``in_channels`` x ``in_resolution``^2 up-samples by polyphase convolutions."""
+def uses_polyphase(upsample_path: str, device: torch.device, in_channels: int, in_resolution: int,
+                   backward: bool = False) -> bool:
+    """Whether a block whose conv0 takes ``in_channels`` x ``in_resolution``^2 up-samples by polyphase convolutions.
+
+    backward: a gradient w.r.t. ws will be taken; 'auto' then keeps the transposed convolution, which is as
+    fast or faster for forward + backward (polyphase 1.00-1.10x its time per layer, docs/benchmarks.md)."""
     if check_upsample_path(upsample_path) != "auto":
         return upsample_path == "polyphase"
-    return (device.type == "cpu" and in_channels >= POLYPHASE_MIN_CHANNELS
+    return (device.type == "cpu" and not backward and in_channels >= POLYPHASE_MIN_CHANNELS
             and in_resolution >= POLYPHASE_MIN_RESOLUTION)
 
 
@@ -89,10 +93,11 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str,
                 fused: bool, mixed_precision: bool = False, emulate_fp16: bool = False,
-                polyphase: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                polyphase: bool = False, lean: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """mixed_precision: compute this block in float16 if it is one of the model's fp16 blocks;
         emulate_fp16: then compute in float32, rounded to float16 where float16 would round;
-        polyphase: up-sample (conv0) by regular convolutions where the block computes in float32."""
+        polyphase: up-sample (conv0) by regular convolutions where the block computes in float32;
+        lean: the 3x3 layers' modulated convolutions in the form for gradients (with ``fused=False``)."""
         w_iter = iter(ws.unbind(dim=1))
         fp16 = mixed_precision and self.use_fp16
         e = fp16 and emulate_fp16
@@ -100,24 +105,27 @@ class SynthesisBlock(nn.Module):
         q = round_fp16 if e else keep  # the emulation's stand-in for each cast to (and op in) float16
         if self.in_channels == 0:
             x = q(self.const.to(dtype)).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e, lean=lean)
         elif self.architecture == "resnet":
             assert x is not None, "blocks after the first take the previous block's features"
             x = q(x.to(dtype))
             y = self.skip(x, gain=math.sqrt(0.5), emulate_fp16=e)
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e, polyphase=polyphase)
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e, polyphase=polyphase,
+                           lean=lean)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, gain=math.sqrt(0.5),
-                           emulate_fp16=e)
+                           emulate_fp16=e, lean=lean)
             x = q(y + x)
         else:
             assert x is not None, "blocks after the first take the previous block's features"
             x = self.conv0(q(x.to(dtype)), next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e,
-                           polyphase=polyphase)
-            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e)
+                           polyphase=polyphase, lean=lean)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused=fused, emulate_fp16=e, lean=lean)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused=fused, emulate_fp16=e).to(torch.float32)
+            # The 1x1 ToRGB stays fused in the lean form: its weight gradient has 3 outputs, cheaper than
+            # scaling every input channel (fwd + bwd 0.13-0.16 s vs 0.22-0.28 s at 128 ch x 256 px, docs/benchmarks.md).
+            y = self.torgb(x, next(w_iter), fused=fused or lean, emulate_fp16=e).to(torch.float32)
             img = img + y if img is not None else y
         return x, img
 
@@ -151,7 +159,8 @@ class SynthesisNetwork(nn.Module):
         """Render ws [N, num_ws, w_dim] to an image [N, img_channels, R, R] (float32, about [-1, 1]).
 
         noise_mode: 'const' (stored noise; what NVIDIA's generate.py uses), 'random' or 'none'.
-        fused_modconv: None picks the fused path at inference and the unfused one in training.
+        fused_modconv: None picks the fused path at inference (the lean unfused one when ws needs a gradient:
+            a projection step) and the unfused one in training.
         mixed_precision: run the blocks of ``cfg.fp16_resolutions`` in float16, as NVIDIA's code does
             (StyleGAN2-ADA-PyTorch on any device, the StyleGAN3 repo on GPUs), to reproduce images made
             that way; None uses ``self.mixed_precision``. No effect on models with num_fp16_res = 0.
@@ -180,6 +189,10 @@ class SynthesisNetwork(nn.Module):
         if noise_mode not in NOISE_MODES:
             raise InvalidArgumentError(f"noise_mode {noise_mode!r} is unknown; choose one of {NOISE_MODES}")
         fused = (not self.training) if fused_modconv is None else fused_modconv
+        # Gradients w.r.t. ws at inference (a projection step): the lean unfused form is the faster one for
+        # forward + backward (ops/modulated_conv.py: no weight-gradient convolution; docs/benchmarks.md).
+        lean = fused_modconv is None and fused and torch.is_grad_enabled() and ws.requires_grad
+        fused = fused and not lean
         mixed = self.mixed_precision if mixed_precision is None else mixed_precision
         emulate = emulates_fp16(self.fp16_path if fp16_path is None else fp16_path, ws.device)
         upsample = check_upsample_path(self.upsample_path if upsample_path is None else upsample_path)
@@ -193,7 +206,8 @@ class SynthesisNetwork(nn.Module):
                 block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
                 x, img = block(x, img, block_ws, noise_mode=noise_mode, fused=fused, mixed_precision=mixed,
                                emulate_fp16=emulate,
-                               polyphase=uses_polyphase(upsample, ws.device, block.in_channels, res // 2))
+                               polyphase=uses_polyphase(upsample, ws.device, block.in_channels, res // 2, lean),
+                               lean=lean)
             w_idx += block.num_conv
         assert x is not None, f"no block between {lo} and {hi} px"
         return x, img

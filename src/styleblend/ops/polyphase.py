@@ -14,6 +14,8 @@ Not used for float16 (native or emulated): there the transposed convolution roun
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -46,12 +48,9 @@ def conv_transpose2d_polyphase(x: torch.Tensor, w: torch.Tensor, stride: int, pa
     left, right, top, bottom = pad_output
     rows = (h - 1) * stride + kh - 2 * py + top + bottom
     cols = (wd - 1) * stride + kw - 2 * px + left + right
-    out = x.new_empty(n, groups * out_per_group, rows, cols)
-    # Zero the border; every interior pixel is written by exactly one phase below.
-    out[:, :, :top].zero_()
-    out[:, :, rows - bottom:].zero_()
-    out[:, :, :, :left].zero_()
-    out[:, :, :, cols - right:].zero_()
+    geometry = (n, groups * out_per_group, rows, cols, stride, left, right, top, bottom)
+    starts: list[tuple[int, int]] = []
+    phases: list[torch.Tensor | None] = []
     for ry in range(stride):
         for rx in range(stride):
             # Full-output pixel Y = stride * m + ry gets taps t = ry + stride * j from input row m - j. After
@@ -60,13 +59,47 @@ def conv_transpose2d_polyphase(x: torch.Tensor, w: torch.Tensor, stride: int, pa
             # Output row o = Y - py + top lands on phase ry; the first one inside the crop is the smallest
             # Y = stride * m + ry >= py.
             m0y, m0x = -(-(py - ry) // stride), -(-(px - rx) // stride)
-            dst = out[:, :, stride * m0y + ry - py + top: rows - bottom: stride,
-                      stride * m0x + rx - px + left: cols - right: stride]
-            if dst.numel() == 0:
+            y0, x0 = stride * m0y + ry - py + top, stride * m0x + rx - px + left
+            hy, hx = len(range(y0, rows - bottom, stride)), len(range(x0, cols - right, stride))
+            if hy == 0 or hx == 0:
                 continue
+            starts.append((y0, x0))
             if sub.shape[2] == 0 or sub.shape[3] == 0:  # kernel smaller than the stride: this phase gets nothing
-                dst.zero_()
+                phases.append(None)
                 continue
             z = F.conv2d(x, sub, padding=(sub.shape[2] - 1, sub.shape[3] - 1), groups=groups)
-            dst.copy_(z[:, :, m0y: m0y + dst.shape[2], m0x: m0x + dst.shape[3]])
+            phases.append(z[:, :, m0y: m0y + hy, m0x: m0x + hx])
+    out: torch.Tensor = _Interleave.apply(geometry, starts, *phases)  # type: ignore[no-untyped-call]
     return out
+
+
+class _Interleave(torch.autograd.Function):
+    """Write each phase's output into every ``stride``-th pixel of one new tensor; zero the border and the
+    phases that get nothing. Why a Function: written by in-place copies into slices under autograd, the
+    backward of each copy clones the whole output gradient (``CopySlices``); here the backward hands each
+    phase its strided view of the gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, geometry: tuple[int, ...], starts: list[tuple[int, int]],
+                *phases: torch.Tensor | None) -> torch.Tensor:
+        n, c, rows, cols, stride, left, right, top, bottom = geometry
+        ref = next(p for p in phases if p is not None)
+        out = ref.new_empty(n, c, rows, cols)
+        # Zero the border; every interior pixel is written by exactly one phase below.
+        out[:, :, :top].zero_()
+        out[:, :, rows - bottom:].zero_()
+        out[:, :, :, :left].zero_()
+        out[:, :, :, cols - right:].zero_()
+        for (y0, x0), z in zip(starts, phases):
+            dst = out[:, :, y0: rows - bottom: stride, x0: cols - right: stride]
+            dst.zero_() if z is None else dst.copy_(z)
+        ctx.geometry, ctx.starts = geometry, starts
+        return out
+
+    @staticmethod
+    def backward(ctx: Any,
+                 grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        _, _, rows, cols, stride, _, right, _, bottom = ctx.geometry
+        grads = [grad[:, :, y0: rows - bottom: stride, x0: cols - right: stride] if need else None
+                 for (y0, x0), need in zip(ctx.starts, ctx.needs_input_grad[2:])]
+        return (None, None, *grads)
