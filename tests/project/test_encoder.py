@@ -174,3 +174,26 @@ def test_iterative_encoder_file_round_trip(tmp_path, tiny_G):
         torch.testing.assert_close(encode(loaded, tiny_G, img), encode(iterative.eval(), tiny_G, img))
     with pytest.raises(InvalidArgumentError, match="needs iterative"):
         EncoderConfig.from_dict(dict(loaded.cfg.to_dict(), iterative=False))
+
+
+def test_the_start_rendering_is_reused_only_for_the_same_generator_state(tiny_G):
+    import copy
+
+    iterative = make_iterative(_encoder(tiny_G), iterations=2)
+    ws0 = iterative.start_ws(1)
+    with torch.no_grad():
+        fresh = tiny_G.synthesis(ws0, noise_mode="const")
+    first = iterative.start_render(tiny_G, torch.device("cpu"))
+    assert torch.equal(first, fresh) and iterative.start_render(tiny_G, torch.device("cpu")) is first  # reused
+    other = copy.deepcopy(tiny_G)
+    assert iterative.start_render(other, torch.device("cpu")) is not first  # another generator object
+    with torch.no_grad():
+        next(other.synthesis.parameters()).mul_(1.5)  # an in-place change of its weights
+        changed = other.synthesis(ws0, noise_mode="const")
+    assert not torch.equal(changed, fresh)
+    assert torch.equal(iterative.start_render(other, torch.device("cpu")), changed)
+    img = torch.rand([1, 3, 32, 32]) * 2 - 1
+    with torch.no_grad():  # encode() with the kept rendering = a run that renders the start itself
+        reused = encode(iterative, other, img)
+        iterative._start_render = None
+        assert torch.equal(reused, encode(iterative, other, img))

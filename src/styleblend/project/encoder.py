@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,9 @@ class Encoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.img_resolution, self.num_ws, self.w_dim = cfg.img_resolution, cfg.num_ws, cfg.w_dim
+        # An iterative encoder's first pass sees the same rendering every time (the mean w's): kept with the
+        # state of the generator that made it (see start_render), so one image costs one render less.
+        self._start_render: tuple[tuple[Any, str, list[Any]], torch.Tensor] | None = None
         res = cfg.input_resolution
         self.stem = _conv(cfg.img_channels * (2 if cfg.iterative else 1), cfg.channels(res))
         self.stages = nn.ModuleList()
@@ -244,6 +248,28 @@ class Encoder(nn.Module):
         """The latent an iterative encoder starts from: the mean w in every row, [n, num_ws, w_dim]."""
         return self.w_avg.view(1, 1, -1).expand(n, self.num_ws, -1)
 
+    def start_render(self, G: Generator, device: torch.device, noise_mode: str = "const") -> torch.Tensor:
+        """G's rendering of :meth:`start_ws` (one image, no gradient). With the stored noise ('const') it is
+        computed once per generator state and kept: it is reused only for the same generator object whose
+        synthesis tensors are the same objects at the same version counters (an in-place change, a replaced
+        tensor or another generator renders again; weak references, so nothing is kept alive)."""
+        ws = self.start_ws(1).to(device)
+        synthesis = G.synthesis
+        if noise_mode != "const" or not isinstance(synthesis, nn.Module):
+            with torch.no_grad():
+                return G.synthesis(ws, noise_mode=noise_mode)
+        tensors = [*synthesis.parameters(), *synthesis.buffers(), self.w_avg]
+        cached = self._start_render
+        if cached is not None:
+            (g_ref, where, refs), image = cached
+            if g_ref() is G and where == str(device) and len(refs) == len(tensors) and all(
+                    r() is t and t._version == v for (r, v), t in zip(refs, tensors)):
+                return image
+        with torch.no_grad():
+            image = G.synthesis(ws, noise_mode=noise_mode)
+        self._start_render = ((weakref.ref(G), str(device), [(weakref.ref(t), t._version) for t in tensors]), image)
+        return image
+
     def check_generator(self, G: Generator, what: str = "the encoder") -> None:
         """Raise ArchitectureMismatchError unless ``G`` has this encoder's latent shape and image size."""
         mine = (self.cfg.num_ws, self.cfg.w_dim, self.cfg.img_resolution, self.cfg.img_channels)
@@ -268,8 +294,11 @@ def encode(encoder: Encoder, G: Generator, img: torch.Tensor, iterations: int | 
         raise InvalidArgumentError(f"iterations={iterations} must be in [1, 16]")
     ws = encoder.start_ws(img.shape[0]).to(img.device)
     for i in range(count):
-        with torch.no_grad():
-            recon = G.synthesis(ws[:1] if i == 0 else ws, noise_mode=noise_mode)
+        if i == 0:
+            recon = encoder.start_render(G, img.device, noise_mode)
+        else:
+            with torch.no_grad():
+                recon = G.synthesis(ws, noise_mode=noise_mode)
         with torch.set_grad_enabled(torch.is_grad_enabled() and i == count - 1):
             d_base, d_offsets = encoder.encode_parts(img, recon)
         ws = ws.detach() + d_base.unsqueeze(1) + d_offsets
