@@ -62,3 +62,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def tiny_encoder_files(folder) -> tuple:
+    """The tiny base written to ``folder``, an untrained one-shot encoder for it (it predicts near the mean w,
+    enough to test what sits on top of it) written beside: (network path, encoder path, G, encoder)."""
+    from styleblend.io import save_checkpoint
+    from styleblend.project.encoder import Encoder, EncoderConfig, save_encoder
+
+    ckpt = tiny_checkpoint()
+    network = save_checkpoint(ckpt, folder / "tiny.safetensors")
+    G = ckpt.generator("cpu")
+    torch.manual_seed(0)
+    E = Encoder(EncoderConfig.for_generator(G, 16))
+    with torch.no_grad():
+        E.w_avg.copy_(G.mapping.w_avg)
+    return network, save_encoder(folder / "enc.safetensors", E), G, E

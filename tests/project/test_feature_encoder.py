@@ -12,7 +12,7 @@ import torch
 from styleblend.errors import CheckpointError, InvalidArgumentError
 from styleblend.io import save_checkpoint
 from styleblend.nn.feature_space import synthesize_from_features
-from styleblend.project.encoder import Encoder, EncoderConfig, encode, save_encoder
+from styleblend.project.encoder import encode
 from styleblend.project.feature_encoder import (
     FeatureHead,
     FeatureHeadConfig,
@@ -27,20 +27,12 @@ from styleblend.project.feature_encoder_train import (
     train_feature_head,
 )
 
-from .conftest import tiny_checkpoint
+from .conftest import tiny_checkpoint, tiny_encoder_files
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fs")
-    ckpt = tiny_checkpoint()
-    network = save_checkpoint(ckpt, folder / "tiny.safetensors")
-    G = ckpt.generator("cpu")
-    torch.manual_seed(0)
-    E = Encoder(EncoderConfig.for_generator(G, 16))  # untrained: predicts near the mean w, enough for the head
-    with torch.no_grad():
-        E.w_avg.copy_(G.mapping.w_avg)
-    return network, save_encoder(folder / "enc.safetensors", E), G, E
+    return tiny_encoder_files(tmp_path_factory.mktemp("fs"))
 
 
 def _opts(files, out, **kw):

@@ -20,7 +20,7 @@ from styleblend.project.pti import PTISettings
 from styleblend.project.toonify import toonify
 
 from ..blend.conftest import finetuned
-from .conftest import tiny_checkpoint
+from .conftest import tiny_checkpoint, tiny_encoder_files
 from .test_feature_encoder import _photo
 
 BLOCK = 8
@@ -28,18 +28,7 @@ BLOCK = 8
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """The tiny base, an untrained encoder for it (near the mean w), the base's generator and the encoder."""
-    from styleblend.project.encoder import Encoder, EncoderConfig, save_encoder
-
-    folder = tmp_path_factory.mktemp("fs-toonify")
-    ckpt = tiny_checkpoint()
-    network = save_checkpoint(ckpt, folder / "tiny.safetensors")
-    G = ckpt.generator("cpu")
-    torch.manual_seed(0)
-    E = Encoder(EncoderConfig.for_generator(G, 16))
-    with torch.no_grad():
-        E.w_avg.copy_(G.mapping.w_avg)
-    return network, save_encoder(folder / "enc.safetensors", E), G, E
+    return tiny_encoder_files(tmp_path_factory.mktemp("fs-toonify"))
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.media.images import from_uint8
 from styleblend.project.encoder import encode
 from styleblend.ui.embedding import DEFAULT_REFINE_STEPS, HOLD_SECONDS
-from styleblend.ui.service import BlendSession, open_session, png_bytes
+from styleblend.ui.service import BlendSession, open_session
 
 from ..conftest import tiny_checkpoint
 from .conftest import perturbed, write_encoder
+from .photos import mse, photo_png
 
 
 @pytest.fixture
@@ -28,18 +29,10 @@ def enc_session(pair_paths, encoder_path):
     s.close()
 
 
-def _photo(session, seed: int = 9) -> bytes:
-    return png_bytes(session.mix_images(seed, seed, "0", model="base")[0])
-
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-
-
 def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc_session):
     info = enc_session.info()
     assert info["encoder"] == "encoder.safetensors" and info["refine_steps"] == DEFAULT_REFINE_STEPS
-    job = enc_session.start_embedding(_photo(enc_session), steps=5)
+    job = enc_session.start_embedding(photo_png(enc_session), steps=5)
     status = enc_session.job_status(job)
     # Before any refinement step (it waits until the page has fetched this result), the job has a result.
     assert status["state"] == "running" and status["has_result"] and status["done"] == 0
@@ -61,7 +54,7 @@ def test_the_encoder_latent_is_the_result_at_once_and_refinement_replaces_it(enc
     assert not torch.equal(refined.ws, first.ws)
     assert enc_session.toonify_result(job)[1] == {"stage": "refined", "steps": 5, "cancelled": False, "latent": "W+"}
     photo, recon, _ = enc_session.toonify_images(job, alphas=[0, 0, 0, 0])
-    assert _mse(recon, photo) < _mse(encoder_cells[1], photo)  # the refinement fits the photo better
+    assert mse(recon, photo) < mse(encoder_cells[1], photo)  # the refinement fits the photo better
 
 
 def test_an_iterative_encoder_renders_through_the_base(pair_paths, tmp_path):
@@ -69,7 +62,7 @@ def test_an_iterative_encoder_renders_through_the_base(pair_paths, tmp_path):
 
     path = write_encoder(tmp_path / "iterative.safetensors", pair_paths[0], iterations=3)
     with BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=path) as s:
-        job = s.start_embedding(_photo(s), steps=0)
+        job = s.start_embedding(photo_png(s), steps=0)
         first = s.jobs.result(job)
         E, G = load_encoder(path), s._G["base"]
         img = from_uint8(first.target)
@@ -80,7 +73,7 @@ def test_an_iterative_encoder_renders_through_the_base(pair_paths, tmp_path):
 
 
 def test_refinement_starts_without_the_page_after_a_while(enc_session):
-    job = enc_session.start_embedding(_photo(enc_session), steps=2)
+    job = enc_session.start_embedding(photo_png(enc_session), steps=2)
     t0 = time.monotonic()
     status = enc_session.jobs.wait(job, 60)  # nobody fetches the encoder's result: it starts anyway
     assert status["state"] == "done" and time.monotonic() - t0 >= HOLD_SECONDS * 0.9
@@ -88,18 +81,18 @@ def test_refinement_starts_without_the_page_after_a_while(enc_session):
 
 
 def test_zero_steps_keep_the_encoder_latent(enc_session):
-    job = enc_session.start_embedding(_photo(enc_session), steps=0)
+    job = enc_session.start_embedding(photo_png(enc_session), steps=0)
     status = enc_session.jobs.wait(job, 30)
     assert status["state"] == "done" and status["info"]["method"] == "encoder"
     assert enc_session.jobs.result(job).stage == "encoder"
 
 
 def test_a_new_photo_or_new_models_cancel_the_stale_refinement(enc_session, pair_paths, tmp_path):
-    old = enc_session.start_embedding(_photo(enc_session), steps=5000)
+    old = enc_session.start_embedding(photo_png(enc_session), steps=5000)
     enc_session.toonify(old)  # shown: the refinement starts
     while enc_session.job_status(old)["done"] < 1:
         time.sleep(0.01)
-    new = enc_session.start_embedding(_photo(enc_session, seed=4), steps=5000)
+    new = enc_session.start_embedding(photo_png(enc_session, seed=4), steps=5000)
     assert enc_session.job_status(new)["has_result"]  # the new encoder latent, at once
     assert enc_session.jobs.wait(old, 30)["state"] == "cancelled"
     assert enc_session.jobs.result(old).stage == "refined"  # the stale job's partial latent, still readable
@@ -128,7 +121,7 @@ def test_an_encoder_that_does_not_fit_is_refused_or_falls_back(pair_paths, encod
                       embed_steps=2) as s:
         info = s.load_uploaded("base", small_path.read_bytes(), "s.safetensors")
         assert info["encoder"] is None and "embedding by optimisation" in info["encoder_note"]
-        job = s.start_embedding(_photo(s), steps=2)
+        job = s.start_embedding(photo_png(s), steps=2)
         assert not s.job_status(job)["has_result"]
         assert s.jobs.wait(job, 60)["state"] == "done" and s.jobs.result(job).stage == "optimised"
 

@@ -18,6 +18,8 @@ from styleblend.project.encoder import encode
 from styleblend.project.feature_encoder import FeatureHead, FeatureHeadConfig, encode_features, save_feature_head
 from styleblend.ui.service import BlendSession, open_session, png_bytes
 
+from .photos import mse, photo_png
+
 BLOCK = 8
 
 
@@ -44,21 +46,13 @@ def fs_session(pair_paths, encoder_path, head_path):
     s.close()
 
 
-def _photo(session, seed: int = 9) -> bytes:
-    return png_bytes(session.mix_images(seed, seed, "0", model="base")[0])
-
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-
-
 ALPHAS = [0, 0.5, 1, 1]  # the tiny pair's four resolutions: blocks up to 8 px take some of the transfer
 
 
 def test_the_answer_at_once_is_w_plus_and_features_and_renders_them(fs_session):
     info = fs_session.info()
     assert info["feature_head"] == "head.safetensors" and info["feature_block"] == BLOCK
-    job = fs_session.start_embedding(_photo(fs_session), steps=4)
+    job = fs_session.start_embedding(photo_png(fs_session), steps=4)
     status = fs_session.job_status(job)
     assert status["has_result"] and status["info"]["latent"] == f"W+ + {BLOCK} px features"
     first = fs_session.jobs.result(job)
@@ -85,7 +79,7 @@ def test_the_answer_at_once_is_w_plus_and_features_and_renders_them(fs_session):
 
 
 def test_the_refinement_moves_w_plus_and_features_and_fits_better(fs_session):
-    job = fs_session.start_embedding(_photo(fs_session), steps=6)
+    job = fs_session.start_embedding(photo_png(fs_session), steps=6)
     first = fs_session.jobs.result(job)
     start_cells = fs_session.toonify_images(job, alphas=ALPHAS)  # the page fetched it: refinement may start
     status = fs_session.jobs.wait(job, 120)
@@ -102,12 +96,12 @@ def test_the_refinement_moves_w_plus_and_features_and_fits_better(fs_session):
         after = float(loss(synthesize_from_features(G, refined.ws, refined.features, BLOCK), target)[0])
     assert after < before
     photo, recon, _ = fs_session.toonify_images(job, alphas=ALPHAS)
-    assert _mse(recon, photo) < _mse(start_cells[1], photo)
+    assert mse(recon, photo) < mse(start_cells[1], photo)
     assert fs_session.toonify_result(job)[1]["latent"] == f"W+ + {BLOCK} px features"
 
 
 def test_turning_the_head_off_gives_the_w_plus_path(fs_session):
-    job = fs_session.start_embedding(_photo(fs_session), steps=2, features=False)
+    job = fs_session.start_embedding(photo_png(fs_session), steps=2, features=False)
     first = fs_session.jobs.result(job)
     assert first.features is None and fs_session.job_status(job)["info"]["latent"] == "W+"
     with torch.no_grad():
@@ -129,7 +123,7 @@ def test_a_head_that_cannot_be_used_is_refused_or_explained(pair_paths, encoder_
     # Features asked for where there is no head (here: no encoder either).
     assert session.info()["feature_head"] is None and "encoder" in session.info()["feature_head_note"]
     with pytest.raises(InvalidArgumentError, match="features"):
-        session.start_embedding(_photo(session), steps=1, features=True)
+        session.start_embedding(photo_png(session), steps=1, features=True)
     # An encoder given without a head: W+ only (the bundled head belongs to the bundled encoder).
     with BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]), encoder=encoder_path) as s:
         assert s.info()["feature_head"] is None and "--feature-head FILE" in s.info()["feature_head_note"]
@@ -158,7 +152,7 @@ def test_a_new_base_of_another_size_drops_the_head(fs_session, tmp_path):
     # The given encoder and head fit the 32 px base only: the new base gets neither, and the notes say so.
     assert info["encoder"] is None and info["feature_head"] is None and info["feature_head_note"]
     with pytest.raises(InvalidArgumentError, match="features"):
-        fs_session.start_embedding(_photo(fs_session), steps=1, features=True)
+        fs_session.start_embedding(photo_png(fs_session), steps=1, features=True)
 
 
 def test_over_http_the_latent_is_named_and_features_0_turns_the_head_off(pair_paths, encoder_path, head_path):
