@@ -152,3 +152,24 @@ def test_confidence_needs_two_groups_of_latents(pair):
     assert err.value.params == ("samples",)
     with pytest.raises(InvalidArgumentError, match="confidence"):
         search_alpha(make(pair, list(range(8))), 10, confidence=1.5)
+
+
+def test_box_says_how_near_the_searched_tables_came():
+    from styleblend.blend.auto import AutoResult, Candidate, box
+
+    swaps = (Candidate((1.0, 0.0), -3.0, 10.0, "swap 4"), Candidate((0.0, 1.0), -2.0, 30.0, "swap 4 flip"))
+    tables = [Candidate((0.0, 0.0), -4.0, 0.0, "base"), Candidate((1.0, 1.0), -1.0, 40.0, "transfer"), *swaps,
+              Candidate((0.1, 0.1), -3.5, 8.0, "search"), Candidate((0.2, 0.2), -3.2, 9.0, "search"),
+              Candidate((0.3, 0.7), -1.9, 25.0, "search")]
+
+    def result(cands):
+        return AutoResult((4, 8), tuple(cands), swaps, tuple(cands), cands[-1], 1.0, 1.0)
+
+    b = box(result(tables))
+    assert (b["realism_above"], b["most_realistic_swap"], b["distance_below"], b["closest_swap"]) == (
+        -2.0, "swap 4 flip", 10.0, "swap 4")
+    # the base (-4, 0) and the transfer (-1, 40) are not searched tables: they do not count
+    assert b["inside"] == 0 and b["best_realism_closer"] == -3.2 and b["best_distance_more_realistic"] == 25.0
+    inside = box(result([*tables, Candidate((0.4, 0.4), -1.5, 9.5, "search")]))
+    assert inside["inside"] == 1 and inside["best_realism_closer"] == -1.5
+    assert box(result(tables[:4]))["best_realism_closer"] is None

@@ -30,6 +30,7 @@ def test_auto_writes_the_chosen_blend_its_table_and_the_front(tmp_path, pair, ca
     printed = capsys.readouterr().out
     assert "plain swaps on both scores on 8 validation latents" in printed
     assert "beyond chance (95% one-sided paired bounds, 2 groups of latents) on the 8 validation latents" in printed
+    assert "better than every plain swap on both scores (realism above" in printed
     report = json.loads((tmp_path / "auto.auto.json").read_text())
     assert report["validation"]["samples"] == 8 and report["validation"]["chosen"]["alphas"] == report["chosen"][
         "alphas"]
@@ -37,6 +38,9 @@ def test_auto_writes_the_chosen_blend_its_table_and_the_front(tmp_path, pair, ca
     margins = report["validation"]["margins"]
     assert [m["label"] for m in margins] == [s["label"] for s in report["swaps"]]
     assert report["confident_swaps"] == [m["label"] for m in margins if m["confident"]]
+    swaps = report["swaps"]
+    assert report["box"]["realism_above"] == pytest.approx(max(s["realism"] for s in swaps), abs=1e-4)
+    assert report["box"]["distance_below"] == pytest.approx(min(s["distance"] for s in swaps), abs=1e-4)
     assert all(m["realism_low"] <= m["realism_gain"] and m["distance_low"] <= m["distance_gain"] for m in margins)
     assert report["resolutions"] == [4, 8, 16] and len(report["swaps"]) == 4
     assert report["evaluations"] == len(report["candidates"]) >= 6

@@ -88,6 +88,23 @@ def confidence_line(result) -> str:
             + ". Its margins over each swap: " + "; ".join(parts))
 
 
+def box_line(result) -> str:
+    """Whether the search found tables better than every plain swap on both scores, and how near it came."""
+    from ..blend.auto import box
+
+    b = box(result)
+    corner = (f"realism above {b['realism_above']:.3f} ({b['most_realistic_swap']}) and distance below "
+              f"{b['distance_below']:.2f} ({b['closest_swap']})")
+    if b["inside"]:
+        return (f"{b['inside']} searched tables are better than every plain swap on both scores ({corner}) on the "
+                "search's own latents, where it selected them (optimistic)")
+    near = ("none" if b["best_realism_closer"] is None else f"{b['best_realism_closer']:.3f}")
+    far = ("none" if b["best_distance_more_realistic"] is None else f"{b['best_distance_more_realistic']:.2f}")
+    return (f"no searched table is better than every plain swap on both scores ({corner}), even on the search's own "
+            f"latents: the best realism closer to the base than {b['closest_swap']} was {near}, the least distance "
+            f"more realistic than {b['most_realistic_swap']} was {far}")
+
+
 def run_auto(args: argparse.Namespace, base, transfer, device):
     """Search, write the JSON and the plot; returns the chosen per-resolution Table."""
     from ..blend.auto import AlphaObjective, front_plot, search_alpha
@@ -151,6 +168,7 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
           f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores{where} (the "
           f"search's front: {len(result.swaps_beaten_by_front)}); "
           f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
+    print(box_line(result))
     if args.auto_confidence:
         print(confidence_line(result))
     return Table(tuple(zip(result.resolutions, c.alphas)))

@@ -1,0 +1,60 @@
+"""What an automatic α search found, for people: the front plot and how near the search came to the box.
+
+The *box* is the set of tables better than every plain swap on both scores: realism above the most realistic
+swap's and distance below the closest swap's (issue 14's "beats every plain swap"). When the two best swaps
+sit at opposite ends of the trade-off the box can be empty, and a report must say how far the search stayed
+from it rather than only that it found nothing (see docs/auto-alpha.md, "Is there a box?").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .auto import AutoResult, Candidate
+
+
+def box(result: AutoResult) -> dict[str, Any]:
+    """The box on the search's own latents and how near the scored tables came to it.
+
+    Returns {'realism_above', 'most_realistic_swap', 'distance_below', 'closest_swap' (the corner and the swaps
+    that set it), 'inside' (how many searched tables are in the box), 'best_realism_closer' (the best realism of
+    a searched table closer to the base than the closest swap; None: none is), 'best_distance_more_realistic'
+    (the least distance of a searched table more realistic than the most realistic swap; None: none is)}.
+    """
+    top = max(result.swaps, key=lambda s: s.realism)
+    near = min(result.swaps, key=lambda s: s.distance)
+    tables = [c for c in result.candidates if c.label not in ("base", "transfer") and not c.label.startswith("swap")]
+    closer = [c.realism for c in tables if c.distance < near.distance]
+    realer = [c.distance for c in tables if c.realism > top.realism]
+    return {"realism_above": top.realism, "most_realistic_swap": top.label, "distance_below": near.distance,
+            "closest_swap": near.label, "inside": sum(c.realism > top.realism and c.distance < near.distance
+                                                      for c in tables),
+            "best_realism_closer": max(closer) if closer else None,
+            "best_distance_more_realistic": min(realer) if realer else None}
+
+
+def front_plot(result: AutoResult) -> np.ndarray:
+    """The Pareto front picture, uint8 RGB [400, 560, 3]: every scored table, the front, the plain swaps, the
+    models, the choice (``blend --auto`` writes it as <stem>.front.png; the web UI shows it)."""
+    from ..media.plot import Series, scatter_plot
+
+    def xy(cands: Sequence[Candidate]) -> list[tuple[float, float]]:
+        return [(c.distance, c.realism) for c in cands]
+
+    models = [c for c in result.candidates if c.label in ("base", "transfer")]
+    series = [Series(xy(result.candidates), (170, 170, 170), "dot", "scored tables", size=2),
+              Series(xy(result.front), (31, 119, 180), "line"),
+              Series(xy(result.front), (31, 119, 180), "dot", "Pareto front"),
+              Series(xy(result.swaps), (214, 39, 40), "square", "plain swaps",
+                     labels=[s.label.removeprefix("swap ") for s in result.swaps]),
+              Series(xy(models), (0, 0, 0), "square", "base / transfer", labels=[m.label for m in models]),
+              Series(xy([result.chosen]), (44, 160, 44), "star", "chosen", size=5)]
+    xlabel = ("face identity distance to the base (lower is better)"
+              if result.settings.get("structure") == "identity" else
+              f"structure distance to the base at {result.settings['structure_res']} px (lower is better)")
+    return scatter_plot(series, xlabel, "realism (critic logit)",
+                        title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")
