@@ -173,3 +173,28 @@ def test_box_says_how_near_the_searched_tables_came():
     inside = box(result([*tables, Candidate((0.4, 0.4), -1.5, 9.5, "search")]))
     assert inside["inside"] == 1 and inside["best_realism_closer"] == -1.5
     assert box(result(tables[:4]))["best_realism_closer"] is None
+
+
+class Slow(Timed):
+    """A validation objective whose scores 'take' 4 s on the shared fake clock (full renders there)."""
+
+    def score(self, alphas):
+        self.clock.t += 3.0
+        return super().score(alphas)
+
+    def score_latents(self, alphas):
+        self.clock.t += 3.0
+        return super().score_latents(alphas)
+
+
+@pytest.mark.parametrize("confidence", [None, 0.9])
+def test_time_kept_for_validation_is_measured_on_the_validation_latents(pair, confidence):
+    obj, other = make(pair, list(range(8))), make(pair, list(range(8, 16)))
+    clock = FakeClock(1.0)
+    # same number of latents, so the sample ratio would keep 1 s per validation score; each takes 4 s
+    result = search_alpha(Timed(obj, clock), 60, seed=1, clock=clock, validation=Slow(other, clock),  # type: ignore[arg-type]
+                          validate_top=4, confidence=confidence)
+    assert result.validation is not None and result.elapsed_s <= 60
+    searched = sum(c.label == "search" for c in result.candidates)
+    # 6 fixed (6 s) + 4 validated swaps (16 s) + the shortlist (4 x 4 s) + its margin (4 s) leave 18 s
+    assert searched == 18 and len(result.validation.rescored) == min(4, len(result.front))
