@@ -33,6 +33,7 @@ StyleGAN2 generators only (per-resolution blocks), like LiveBlend.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -176,6 +177,20 @@ def pareto_front(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
         seen.add(c.alphas)
         out.append(c)
     return tuple(sorted(out, key=lambda c: (c.distance, -c.realism)))
+
+
+def _front_size(candidates: Sequence[Candidate]) -> int:
+    """``len(pareto_front(candidates))`` in O(n log n) (the search asks at every step): by distance, a group of
+    equal distance is on the front with its most realistic tables when they beat every closer table."""
+    count, best = 0, -math.inf
+    ordered = sorted(candidates, key=lambda c: (c.distance, -c.realism))
+    for _, group in itertools.groupby(ordered, key=lambda c: c.distance):
+        tied = list(group)
+        top = tied[0].realism
+        if top > best:
+            count += len({c.alphas for c in tied if c.realism == top})
+            best = top
+    return count
 
 
 def plain_swaps(resolutions: Sequence[int]) -> list[tuple[str, tuple[float, ...]]]:
@@ -428,7 +443,7 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
         if not val_times:
             return 0.0
         typical = sorted(val_times)[len(val_times) // 2]
-        return validate_top * typical + max(val_times)
+        return min(validate_top, _front_size(candidates)) * typical + max(val_times)
 
     while budget_s - (clock() - start) >= slowest + kept_time():
         u = float(torch.rand([], generator=gen))

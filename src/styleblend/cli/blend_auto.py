@@ -30,10 +30,11 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--auto-samples", type=int_in_range(1, 256, "--auto-samples"), default=16,
                    help="latents every candidate renders, seeds 0..N-1 (default 16; a multiple of the critic's "
                         "group size, usually 4)")
-    g.add_argument("--auto-validation", type=int_in_range(0, 256, "--auto-validation"), default=16,
+    g.add_argument("--auto-validation", type=int_in_range(0, 256, "--auto-validation"), default=64,
                    help="latents (seeds after the search's) on which the swaps and the best front points are "
                         "scored again to make the choice, so it does not rest on the latents the search tuned "
-                        "to; 0: choose on the search's own scores (default 16)")
+                        "to; 0: choose on the search's own scores (default 64: with 16 the paired bounds are "
+                        "too wide to confirm any win)")
     g.add_argument("--structure", choices=("lowres", "identity"), default="lowres",
                    help="the structure score: 'lowres' = distance of the renderings averaged to --structure-res; "
                         "'identity' = for face models, dlib's face-descriptor distance of blend vs base "
