@@ -490,7 +490,9 @@ def _validate(objective: AlphaObjective, shortlist: Sequence[Candidate], val_swa
               paired: PairedScores | None = None) -> Validation:
     """Re-score ``shortlist`` on ``objective``'s latents (``val_swaps``: the swaps already scored there) and
     choose among it there (with ``paired``: on the paired margins first, and report the chosen one's)."""
-    rescored = tuple(_rescore(objective, c, paired) for c in shortlist)
+    # A shortlisted swap was scored there already (its per-latent scores are in ``paired``).
+    done = {s.alphas: s for s in val_swaps}
+    rescored = tuple(done[c.alphas] if c.alphas in done else _rescore(objective, c, paired) for c in shortlist)
     pool = pareto_front(rescored) if paired is None else rescored
     chosen = choose(pool, val_swaps, paired)
     margins = () if paired is None else tuple(paired.margin(chosen.alphas, s.alphas, s.label) for s in val_swaps)
