@@ -155,7 +155,8 @@ def test_confidence_needs_two_groups_of_latents(pair):
 
 
 def test_box_says_how_near_the_searched_tables_came():
-    from styleblend.blend.auto import AutoResult, Candidate, box
+    from styleblend.blend.auto import AutoResult, Candidate
+    from styleblend.blend.auto_report import box
 
     swaps = (Candidate((1.0, 0.0), -3.0, 10.0, "swap 4"), Candidate((0.0, 1.0), -2.0, 30.0, "swap 4 flip"))
     tables = [Candidate((0.0, 0.0), -4.0, 0.0, "base"), Candidate((1.0, 1.0), -1.0, 40.0, "transfer"), *swaps,

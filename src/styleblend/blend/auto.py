@@ -46,8 +46,7 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
 from .auto_family import family as make_family
-from .auto_report import box as box
-from .auto_report import front_plot as front_plot
+from .auto_report import box
 from .auto_stats import Margin, PairedScores
 from .core import StateDict
 from .live import LiveBlend
@@ -496,3 +495,26 @@ def _validate(objective: AlphaObjective, shortlist: Sequence[Candidate], val_swa
     chosen = choose(pool, val_swaps, paired)
     margins = () if paired is None else tuple(paired.margin(chosen.alphas, s.alphas, s.label) for s in val_swaps)
     return Validation(int(objective.ws.shape[0]), rescored, val_swaps, chosen, margins)
+
+
+def front_plot(result: AutoResult) -> np.ndarray:
+    """The Pareto front picture, uint8 RGB [400, 560, 3]: every scored table, the front, the plain swaps, the
+    models, the choice (``blend --auto`` writes it as <stem>.front.png; the web UI shows it)."""
+    from ..media.plot import Series, scatter_plot
+
+    def xy(cands: Sequence[Candidate]) -> list[tuple[float, float]]:
+        return [(c.distance, c.realism) for c in cands]
+
+    models = [c for c in result.candidates if c.label in ("base", "transfer")]
+    series = [Series(xy(result.candidates), (170, 170, 170), "dot", "scored tables", size=2),
+              Series(xy(result.front), (31, 119, 180), "line"),
+              Series(xy(result.front), (31, 119, 180), "dot", "Pareto front"),
+              Series(xy(result.swaps), (214, 39, 40), "square", "plain swaps",
+                     labels=[s.label.removeprefix("swap ") for s in result.swaps]),
+              Series(xy(models), (0, 0, 0), "square", "base / transfer", labels=[m.label for m in models]),
+              Series(xy([result.chosen]), (44, 160, 44), "star", "chosen", size=5)]
+    xlabel = ("face identity distance to the base (lower is better)"
+              if result.settings.get("structure") == "identity" else
+              f"structure distance to the base at {result.settings['structure_res']} px (lower is better)")
+    return scatter_plot(series, xlabel, "realism (critic logit)",
+                        title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")

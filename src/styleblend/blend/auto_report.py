@@ -1,4 +1,4 @@
-"""What an automatic α search found, for people: the front plot and how near the search came to the box.
+"""How near an automatic α search came to the box of tables better than every plain swap.
 
 The *box* is the set of tables better than every plain swap on both scores: realism above the most realistic
 swap's and distance below the closest swap's (issue 14's "beats every plain swap"). When the two best swaps
@@ -8,13 +8,10 @@ from it rather than only that it found nothing (see docs/auto-alpha.md, "Is ther
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
-    from .auto import AutoResult, Candidate
+    from .auto import AutoResult
 
 
 def box(result: AutoResult) -> dict[str, Any]:
@@ -35,26 +32,3 @@ def box(result: AutoResult) -> dict[str, Any]:
                                                       for c in tables),
             "best_realism_closer": max(closer) if closer else None,
             "best_distance_more_realistic": min(realer) if realer else None}
-
-
-def front_plot(result: AutoResult) -> np.ndarray:
-    """The Pareto front picture, uint8 RGB [400, 560, 3]: every scored table, the front, the plain swaps, the
-    models, the choice (``blend --auto`` writes it as <stem>.front.png; the web UI shows it)."""
-    from ..media.plot import Series, scatter_plot
-
-    def xy(cands: Sequence[Candidate]) -> list[tuple[float, float]]:
-        return [(c.distance, c.realism) for c in cands]
-
-    models = [c for c in result.candidates if c.label in ("base", "transfer")]
-    series = [Series(xy(result.candidates), (170, 170, 170), "dot", "scored tables", size=2),
-              Series(xy(result.front), (31, 119, 180), "line"),
-              Series(xy(result.front), (31, 119, 180), "dot", "Pareto front"),
-              Series(xy(result.swaps), (214, 39, 40), "square", "plain swaps",
-                     labels=[s.label.removeprefix("swap ") for s in result.swaps]),
-              Series(xy(models), (0, 0, 0), "square", "base / transfer", labels=[m.label for m in models]),
-              Series(xy([result.chosen]), (44, 160, 44), "star", "chosen", size=5)]
-    xlabel = ("face identity distance to the base (lower is better)"
-              if result.settings.get("structure") == "identity" else
-              f"structure distance to the base at {result.settings['structure_res']} px (lower is better)")
-    return scatter_plot(series, xlabel, "realism (critic logit)",
-                        title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")

@@ -91,7 +91,7 @@ def confidence_line(result) -> str:
 
 def box_line(result) -> str:
     """Whether the search found tables better than every plain swap on both scores, and how near it came."""
-    from ..blend.auto import box
+    from ..blend.auto_report import box
 
     b = box(result)
     corner = (f"realism above {b['realism_above']:.3f} ({b['most_realistic_swap']}) and distance below "
