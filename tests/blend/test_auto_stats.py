@@ -174,6 +174,8 @@ def test_box_says_how_near_the_searched_tables_came():
     inside = box(result([*tables, Candidate((0.4, 0.4), -1.5, 9.5, "search")]))
     assert inside["inside"] == 1 and inside["best_realism_closer"] == -1.5
     assert box(result(tables[:4]))["best_realism_closer"] is None
+    no_swaps = AutoResult((4, 8), tuple(tables), (), tuple(tables), tables[0], 1.0, 1.0, {"structure_res": 4})
+    assert box(no_swaps) is None and no_swaps.to_dict()["box"] is None
 
 
 class Slow(Timed):

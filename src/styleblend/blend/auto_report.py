@@ -14,14 +14,17 @@ if TYPE_CHECKING:
     from .auto import AutoResult
 
 
-def box(result: AutoResult) -> dict[str, Any]:
+def box(result: AutoResult) -> dict[str, Any] | None:
     """The box on the search's own latents and how near the scored tables came to it.
 
     Returns {'realism_above', 'most_realistic_swap', 'distance_below', 'closest_swap' (the corner and the swaps
     that set it), 'inside' (how many searched tables are in the box), 'best_realism_closer' (the best realism of
     a searched table closer to the base than the closest swap; None: none is), 'best_distance_more_realistic'
-    (the least distance of a searched table more realistic than the most realistic swap; None: none is)}.
+    (the least distance of a searched table more realistic than the most realistic swap; None: none is)}; None
+    without swaps.
     """
+    if not result.swaps:  # a model of one block resolution has no swap
+        return None
     top = max(result.swaps, key=lambda s: s.realism)
     near = min(result.swaps, key=lambda s: s.distance)
     tables = [c for c in result.candidates if c.label not in ("base", "transfer") and not c.label.startswith("swap")]

@@ -94,6 +94,8 @@ def box_line(result) -> str:
     from ..blend.auto_report import box
 
     b = box(result)
+    if b is None:
+        return "no plain swaps to compare with (one block resolution)"
     corner = (f"realism above {b['realism_above']:.3f} ({b['most_realistic_swap']}) and distance below "
               f"{b['distance_below']:.2f} ({b['closest_swap']})")
     if b["inside"]:
