@@ -37,15 +37,20 @@ class Timed:
     def __init__(self, objective: AlphaObjective, clock: FakeClock) -> None:
         self.objective, self.clock = objective, clock
         self.resolutions, self.ws, self.structure_res = objective.resolutions, objective.ws, objective.structure_res
+        self.units = objective.units
 
     def score(self, alphas):
         self.clock.t += self.clock.step
         return self.objective.score(alphas)
 
+    def score_latents(self, alphas):
+        self.clock.t += self.clock.step
+        return self.objective.score_latents(alphas)
 
-def timed_search(obj: AlphaObjective, budget_s: float, seed: int = 0, step: float = 1.0):
+
+def timed_search(obj: AlphaObjective, budget_s: float, seed: int = 0, step: float = 1.0, **options):
     clock = FakeClock(step)
-    return search_alpha(Timed(obj, clock), budget_s, seed=seed, clock=clock)  # type: ignore[arg-type]
+    return search_alpha(Timed(obj, clock), budget_s, seed=seed, clock=clock, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,23 @@ def pair(tmp_path):
 
 def test_auto_writes_the_chosen_blend_its_table_and_the_front(tmp_path, pair, capsys):
     out = tmp_path / "auto.safetensors"
-    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "6", "--auto-samples", "4",
-                 "--auto-validation", "4", "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
-    assert "plain swaps on both scores on 4 validation latents" in capsys.readouterr().out
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "6", "--auto-samples", "8",
+                 "--auto-validation", "8", "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
+    printed = capsys.readouterr().out
+    assert "plain swaps on both scores on 8 validation latents" in printed
+    assert "beyond chance (95% one-sided paired bounds, 2 groups of latents) on the 8 validation latents" in printed
+    assert "better than every plain swap on both scores (realism above" in printed
     report = json.loads((tmp_path / "auto.auto.json").read_text())
-    assert report["validation"]["samples"] == 4 and report["validation"]["chosen"]["alphas"] == report["chosen"][
+    assert report["validation"]["samples"] == 8 and report["validation"]["chosen"]["alphas"] == report["chosen"][
         "alphas"]
+    assert report["settings"]["confidence"] == 0.95 and report["settings"]["family"] == "table"
+    margins = report["validation"]["margins"]
+    assert [m["label"] for m in margins] == [s["label"] for s in report["swaps"]]
+    assert report["confident_swaps"] == [m["label"] for m in margins if m["confident"]]
+    swaps = report["swaps"]
+    assert report["box"]["realism_above"] == pytest.approx(max(s["realism"] for s in swaps), abs=1e-4)
+    assert report["box"]["distance_below"] == pytest.approx(min(s["distance"] for s in swaps), abs=1e-4)
+    assert all(m["realism_low"] <= m["realism_gain"] and m["distance_low"] <= m["distance_gain"] for m in margins)
     assert report["resolutions"] == [4, 8, 16] and len(report["swaps"]) == 4
     assert report["evaluations"] == len(report["candidates"]) >= 6
     assert report["chosen"] in report["front"]
@@ -69,13 +80,34 @@ def test_auto_refuses_what_it_would_ignore(tmp_path, pair, capsys, extra, flag):
 def test_auto_validation_can_be_turned_off_and_is_checked(tmp_path, pair, capsys):
     out = tmp_path / "auto.safetensors"
     assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "3", "--auto-samples", "4",
-                 "--auto-validation", "0", "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
-    assert "validation latents" not in capsys.readouterr().out
-    assert json.loads((tmp_path / "auto.auto.json").read_text())["validation"] is None
+                 "--auto-validation", "0", "--auto-confidence", "0", "--structure-res", "4", "--out", str(out),
+                 "--no-hash"]) == 0
+    printed = capsys.readouterr().out
+    assert "validation latents" not in printed and "beyond chance" not in printed
+    report = json.loads((tmp_path / "auto.auto.json").read_text())
+    assert report["validation"] is None and report["margins"] == [] and report["settings"]["confidence"] is None
     assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-samples", "4",
                  "--auto-validation", "6", "--out", str(tmp_path / "b.safetensors")]) == 1
     err = capsys.readouterr().err
     assert "--auto-validation 6" in err and "multiple of 4" in err
+
+
+def test_auto_confidence_and_family_options(tmp_path, pair, capsys):
+    out = tmp_path / "auto.safetensors"
+    # 4 validation latents are one group of the critic: no bound can rest on it
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-samples", "8",
+                 "--auto-validation", "4", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--auto-validation" in err and "2 groups" in err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-confidence", "1.2",
+                 "--out", str(out)]) == 1
+    assert "--auto-confidence" in capsys.readouterr().err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--budget-s", "4", "--auto-samples", "8",
+                 "--auto-validation", "0", "--auto-family", "sigmoid", "--structure-res", "4", "--out", str(out),
+                 "--no-hash"]) == 0
+    assert "on the search's own latents (optimistic" in capsys.readouterr().out
+    report = json.loads((tmp_path / "auto.auto.json").read_text())
+    assert report["settings"]["family"] == "sigmoid" and len(report["margins"]) == len(report["swaps"])
 
 
 def test_identity_structure_refuses_a_model_without_faces(tmp_path, pair, capsys):

@@ -33,6 +33,7 @@ StyleGAN2 generators only (per-resolution blocks), like LiveBlend.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -44,11 +45,18 @@ import torch
 
 from ..config import GeneratorConfig
 from ..errors import InvalidArgumentError
+from .auto_family import family as make_family
+from .auto_report import box
+from .auto_stats import Margin, PairedScores
 from .core import StateDict
 from .live import LiveBlend
 
 #: Most latents one score renders (each candidate renders all of them).
 MAX_SAMPLES = 256
+
+#: Latents rendered and judged as one batch; a score of more latents runs several (the critic's groups then
+#: lie within a chunk: :func:`critic_units`).
+CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class Candidate:
     realism: float
     distance: float
     label: str  # 'swap 16', 'swap 16 flip', 'base', 'transfer' or 'search'
+    params: tuple[float, ...] | None = None  # the family's parameters (None: the table itself is the point)
 
     def beats(self, other: Candidate) -> bool:
         """Strictly better on both scores."""
@@ -92,6 +101,15 @@ class AutoResult:
     budget_s: float
     settings: dict[str, Any] = field(default_factory=dict)
     validation: Validation | None = None
+    margins: tuple[Margin, ...] = ()  # the chosen table's paired margins over each swap on the search's latents
+
+    @property
+    def confident_swaps(self) -> tuple[str, ...]:
+        """Labels of the swaps the chosen table beats on both scores beyond chance (paired lower bounds at the
+        search's ``confidence``): on the validation latents if validated, else on the search's own latents
+        (where the bounds are optimistic: the search selected the table there). Empty without confidence."""
+        source = self.validation.margins if self.validation is not None else self.margins
+        return tuple(m.label for m in source if m.confident)
 
     @property
     def beaten_swaps(self) -> tuple[Candidate, ...]:
@@ -118,12 +136,15 @@ class AutoResult:
                 "beats_every_swap": len(self.beaten_swaps) == len(self.swaps),
                 "beaten_swaps": [s.label for s in self.beaten_swaps],
                 "swaps_beaten_by_front": [s.label for s in self.swaps_beaten_by_front],
+                "confident_swaps": list(self.confident_swaps), "box": box(self),
+                "margins": [m.to_dict() for m in self.margins],
                 "swaps": [row(s) for s in self.swaps],
                 "front": [row(c) for c in self.front], "evaluations": len(self.candidates),
                 "elapsed_s": round(self.elapsed_s, 2), "budget_s": self.budget_s, "settings": self.settings,
                 "validation": None if self.validation is None else {
                     "samples": self.validation.samples, "chosen": row(self.validation.chosen),
                     "beaten_swaps": [s.label for s in self.validation.beaten_swaps],
+                    "margins": [m.to_dict() for m in self.validation.margins],
                     "swaps": [row(s) for s in self.validation.swaps],
                     "rescored": [row(c) for c in self.validation.rescored]},
                 "candidates": [row(c) for c in self.candidates]}
@@ -138,6 +159,7 @@ class Validation:
     rescored: tuple[Candidate, ...]
     swaps: tuple[Candidate, ...]
     chosen: Candidate
+    margins: tuple[Margin, ...] = ()  # the chosen table's paired margins over each swap (with confidence)
 
     @property
     def beaten_swaps(self) -> tuple[Candidate, ...]:
@@ -156,6 +178,20 @@ def pareto_front(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
     return tuple(sorted(out, key=lambda c: (c.distance, -c.realism)))
 
 
+def _front_size(candidates: Sequence[Candidate]) -> int:
+    """``len(pareto_front(candidates))`` in O(n log n) (the search asks at every step): by distance, a group of
+    equal distance is on the front with its most realistic tables when they beat every closer table."""
+    count, best = 0, -math.inf
+    ordered = sorted(candidates, key=lambda c: (c.distance, -c.realism))
+    for _, group in itertools.groupby(ordered, key=lambda c: c.distance):
+        tied = list(group)
+        top = tied[0].realism
+        if top > best:
+            count += len({c.alphas for c in tied if c.realism == top})
+            best = top
+    return count
+
+
 def plain_swaps(resolutions: Sequence[int]) -> list[tuple[str, tuple[float, ...]]]:
     """Every plain swap of the paper: α = 1 for r <= R else 0, and its flip, for each inner resolution R."""
     out = []
@@ -166,20 +202,27 @@ def plain_swaps(resolutions: Sequence[int]) -> list[tuple[str, tuple[float, ...]
     return out
 
 
-def rank(front: Sequence[Candidate], swaps: Sequence[Candidate]) -> list[Candidate]:
-    """Front points best first: most swaps beaten, then the best sum of the min-max normalised scores."""
+def rank(front: Sequence[Candidate], swaps: Sequence[Candidate], paired: PairedScores | None = None
+         ) -> list[Candidate]:
+    """Front points best first: most swaps beaten, then the best sum of the min-max normalised scores. With
+    ``paired`` scores (every table's per-latent scores), first the most swaps beaten beyond chance."""
     r_lo, r_hi = min(c.realism for c in front), max(c.realism for c in front)
     d_lo, d_hi = min(c.distance for c in front), max(c.distance for c in front)
 
     def balance(c: Candidate) -> float:
         return ((c.realism - r_lo) / max(r_hi - r_lo, 1e-12)) - ((c.distance - d_lo) / max(d_hi - d_lo, 1e-12))
 
-    return sorted(front, key=lambda c: (sum(c.beats(s) for s in swaps), balance(c)), reverse=True)
+    def confident(c: Candidate) -> int:
+        return 0 if paired is None else sum(paired.margin(c.alphas, s.alphas, s.label).confident for s in swaps)
+
+    return sorted(front, key=lambda c: (confident(c), sum(c.beats(s) for s in swaps), balance(c)), reverse=True)
 
 
-def choose(front: Sequence[Candidate], swaps: Sequence[Candidate]) -> Candidate:
-    """The front point that beats the most swaps; among those, the best sum of the min-max normalised scores."""
-    return rank(front, swaps)[0]
+def choose(front: Sequence[Candidate], swaps: Sequence[Candidate], paired: PairedScores | None = None
+           ) -> Candidate:
+    """The first of :func:`rank`: the front point that beats the most swaps (beyond chance first, with
+    ``paired``); among those, the best sum of the min-max normalised scores."""
+    return rank(front, swaps, paired)[0]
 
 
 #: base renderings (uint8 [N, H, W, 3]) -> a structure score of renderings (lower = nearer the base).
@@ -206,37 +249,68 @@ class AlphaObjective:
                                        f"{type(config).__name__}")
         if not 1 <= len(seeds) <= MAX_SAMPLES:
             raise InvalidArgumentError(f"`samples` {len(seeds)} must be in [1, {MAX_SAMPLES}]", param="samples")
-        group = getattr(getattr(critic, "b4", None), "mbstd_group_size", None) or 1
-        if len(seeds) % min(group, len(seeds)):
+        group = min(getattr(getattr(critic, "b4", None), "mbstd_group_size", None) or 1, len(seeds))
+        if len(seeds) % group or (len(seeds) > CHUNK and CHUNK % group):
             raise InvalidArgumentError(f"`samples` {len(seeds)}: the critic compares images in groups of {group}; "
                                        f"use a multiple of {group}", param="samples")
         if structure_res < 1 or config.img_resolution % structure_res:
             raise InvalidArgumentError(f"`structure_res` {structure_res} must divide the {config.img_resolution} px "
                                        "output, e.g. 16", param="structure_res")
-        self.live = LiveBlend(base, transfer, config, mapping="base", device=device, max_latents=1)
+        chunks = math.ceil(len(seeds) / CHUNK)
+        self.live = LiveBlend(base, transfer, config, mapping="base", device=device, max_latents=chunks)
         self.resolutions = self.live.resolutions
         self.critic = critic.eval().requires_grad_(False).to(device)
         self.ws = self.live.latents(list(seeds), truncation_psi)
         self.structure_res = structure_res
+        self.group = group
         base_img = self._render([0.0] * len(self.resolutions))
         self._base_low = self._low(base_img)
         self._structure = None if structure is None else structure(_uint8(base_img))
+        self.units = critic_units(len(seeds), self.group)
 
     def _render(self, alphas: Sequence[float]) -> torch.Tensor:
-        return self.live.render("samples", self.ws, alphas).image
+        # In chunks: one batch of 256 latents renders 2.5x slower per latent than four of 64 (cache-bound CPU).
+        return torch.cat([self.live.render(("samples", i), self.ws[i:i + CHUNK], alphas).image
+                          for i in range(0, self.ws.shape[0], CHUNK)])
+
+    def _realism(self, img: torch.Tensor) -> torch.Tensor:
+        """Per-image critic logits [N], the critic run on each chunk as one batch (its minibatch-stddev groups
+        are those of :func:`critic_units`)."""
+        return torch.cat([self.critic(img[i:i + CHUNK]).reshape(-1) for i in range(0, img.shape[0], CHUNK)])
 
     def _low(self, img: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.adaptive_avg_pool2d(img.to(torch.float32), self.structure_res)
 
     @torch.no_grad()
     def score(self, alphas: Sequence[float]) -> tuple[float, float]:
-        """(realism, structure distance) of one table (one α per resolution, ascending)."""
+        """(realism, structure distance) of one table (one α per resolution, ascending): the means of
+        :meth:`score_latents`."""
+        realism, distance = self.score_latents(alphas)
+        return float(realism.mean()), float(distance.mean())
+
+    @torch.no_grad()
+    def score_latents(self, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-latent (realism [N], structure distance [N]) of one table, float64. With a ``structure`` score
+        (a score of the whole set), every entry of the distance is that score."""
         img = self._render(alphas)
-        realism = float(self.critic(img).mean())
+        realism = self._realism(img).to(torch.float64).numpy()
         if self._structure is not None:
-            return realism, float(self._structure(_uint8(img)))
-        distance = float((self._low(img) - self._base_low).abs().mean()) * 127.5
-        return realism, distance
+            return realism, np.full(len(realism), float(self._structure(_uint8(img))))
+        diff = (self._low(img) - self._base_low).abs().to(torch.float64)
+        return realism, diff.mean((1, 2, 3)).numpy() * 127.5
+
+
+def critic_units(n: int, group: int) -> np.ndarray:
+    """The latents whose critic logits depend on each other, int [n // group, group]: the critic's minibatch
+    standard deviation mixes image ``i`` of a batch of ``b`` with images ``i + k * b // group`` (NVIDIA's
+    strided grouping), and :class:`AlphaObjective` judges chunks of :data:`CHUNK` latents. Paired statistics
+    treat each unit (its mean) as one independent observation."""
+    out: list[list[int]] = []
+    for start in range(0, n, CHUNK):
+        size = min(CHUNK, n - start)
+        stride = size // group
+        out.extend([start + j + k * stride for k in range(group)] for j in range(stride))
+    return np.asarray(out, dtype=np.int64).reshape(-1, group)
 
 
 def _uint8(img: torch.Tensor) -> np.ndarray:
@@ -248,28 +322,47 @@ def _uint8(img: torch.Tensor) -> np.ndarray:
 ProgressFn = Callable[[int, float, float], None]
 
 
-def _box_shortfall(swaps: Sequence[Candidate], scored: Sequence[Candidate]) -> Callable[[Candidate], float]:
+def _box_shortfall(swaps: Sequence[Candidate], scored: Sequence[Candidate], paired: PairedScores | None = None
+                   ) -> Callable[[Candidate], float]:
     """How far a table is from beating every swap: max of its realism shortfall below the best swap's and its
-    distance above the closest swap's, each over the spread of the fixed tables' scores (< 0: inside the box)."""
-    best_r, best_d = max(s.realism for s in swaps), min(s.distance for s in swaps)
+    distance above the closest swap's, each over the spread of the fixed tables' scores (< 0: inside the box).
+    With ``paired`` scores the shortfall below each swap is that of the paired lower bound of the margin (a
+    table whose win is within chance is not counted inside)."""
     r_scale = max(c.realism for c in scored) - min(c.realism for c in scored) or 1.0
     d_scale = max(c.distance for c in scored) - min(c.distance for c in scored) or 1.0
-    return lambda c: max((best_r - c.realism) / r_scale, (c.distance - best_d) / d_scale)
+    if paired is None:
+        best_r, best_d = max(s.realism for s in swaps), min(s.distance for s in swaps)
+        return lambda c: max((best_r - c.realism) / r_scale, (c.distance - best_d) / d_scale)
+    cache: dict[tuple[float, ...], float] = {}
+
+    def shortfall(c: Candidate) -> float:
+        if c.alphas not in cache:
+            ms = [paired.margin(c.alphas, s.alphas, s.label) for s in swaps]
+            cache[c.alphas] = max(max(-m.realism_low / r_scale, -m.distance_low / d_scale) for m in ms)
+        return cache[c.alphas]
+    return shortfall
 
 
 def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic, progress: ProgressFn | None = None,
-                 validation: AlphaObjective | None = None, validate_top: int = 8) -> AutoResult:
+                 validation: AlphaObjective | None = None, validate_top: int = 8, family: str = "table",
+                 confidence: float | None = None) -> AutoResult:
     """Search per-resolution α tables within ``budget_s`` seconds (see the module docstring).
 
     The plain swaps and the two models are scored first; the search then runs while the time left is at least
     the slowest score so far, so the whole call stays within the budget (measured by ``clock``).
     ``progress(evaluations, elapsed_s, budget_s)`` after every score.
 
-    With ``validation`` (the same pair and critic, other latents), the search stops early enough to re-score
-    the swaps and the ``validate_top`` best front points on it within the budget (at the recent median score
-    time, plus the slowest score as a margin), and the choice is made on
-    those scores (``AutoResult.validation``).
+    With ``validation`` (the same pair and critic, other latents), the swaps are scored there after the fixed
+    tables, and the search stops early enough to re-score its best front points there too (at most
+    ``validate_top``; kept: one more than the front can fill, at the slowest validation score so far); the
+    choice is made on those scores (``AutoResult.validation``).
+
+    ``family``: 'table' searches free tables, 'sigmoid' smooth schedules of 4 parameters
+    (:mod:`styleblend.blend.auto_family`). ``confidence`` (e.g. 0.95): "beats a swap" is decided on paired
+    per-latent differences (:mod:`styleblend.blend.auto_stats`): the search aims at tables whose lower
+    bounds clear every swap, the choice counts the swaps beaten beyond chance first, and the result reports the
+    chosen table's margins (``AutoResult.margins``, ``Validation.margins``). None: the means, as before.
 
     Raises:
         InvalidArgumentError: the budget is not positive, or too short to score the plain swaps.
@@ -280,22 +373,29 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
         raise InvalidArgumentError(f"`validate_top` {validate_top} must be in [1, 64]", param="validate_top")
     if validation is not None and validation.resolutions != objective.resolutions:
         raise InvalidArgumentError("the validation objective must score the same generator pair")
+    fam = make_family(family, objective.resolutions)
+    paired = None if confidence is None else PairedScores(objective.units, confidence)
+    checked_pairs = (None if confidence is None or validation is None
+                     else PairedScores(validation.units, confidence, param="validation"))
     start = clock()
     resolutions = objective.resolutions
     n = len(resolutions)
     candidates: list[Candidate] = []
     slowest = 0.0
-    durations: list[float] = []
 
-    def evaluate(alphas: Sequence[float], label: str) -> Candidate:
+    def evaluate(alphas: Sequence[float], label: str, params: tuple[float, ...] | None = None) -> Candidate:
         nonlocal slowest
         t0 = clock()
         values = tuple(round(min(1.0, max(0.0, float(a))), 4) for a in alphas)
-        realism, distance = objective.score(values)
+        if paired is None:
+            realism, distance = objective.score(values)
+        else:
+            per_r, per_d = objective.score_latents(values)
+            paired.add(values, per_r, per_d)
+            realism, distance = float(per_r.mean()), float(per_d.mean())
         took = clock() - t0
         slowest = max(slowest, took)
-        durations.append(took)
-        cand = Candidate(values, realism, distance, label)
+        cand = Candidate(values, realism, distance, label, params)
         candidates.append(cand)
         if progress is not None:
             progress(len(candidates), clock() - start, budget_s)
@@ -303,7 +403,7 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
 
     fixed = [("base", (0.0,) * n), ("transfer", (1.0,) * n), *plain_swaps(resolutions)]
     evaluate(fixed[0][1], fixed[0][0])
-    # Time kept for the validation scores: one score there costs about one here times the sample ratio.
+    # Before anything is timed on the validation latents: one score there costs about one here times the ratio.
     ratio = 0.0 if validation is None else validation.ws.shape[0] / objective.ws.shape[0]
     kept_scores = ratio * (validate_top + len(fixed) - 2)
     if slowest * (len(fixed) + kept_scores) > budget_s:
@@ -314,48 +414,87 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
     for label, table in fixed[1:]:
         evaluate(table, label)
     swaps = tuple(c for c in candidates if c.label.startswith("swap"))
-    shortfall = _box_shortfall(swaps, candidates)
+    # The swaps' validation scores do not depend on the search: score them now, and time them, so that the time
+    # kept for the shortlist is measured on the validation latents themselves (a search score often re-runs
+    # only the fine blocks, a validation score runs them all: the sample ratio alone under-kept by 20 % or more).
+    val_times: list[float] = []
+
+    def rescore_timed(c: Candidate) -> Candidate:
+        assert validation is not None
+        t0 = clock()
+        out = _rescore(validation, c, checked_pairs)
+        val_times.append(clock() - t0)
+        return out
+
+    val_swaps = () if validation is None else tuple(rescore_timed(s) for s in swaps)
+    shortfall = _box_shortfall(swaps, candidates, paired)
     gen = torch.Generator().manual_seed(seed)
+    dims = fam.dims
+
+    def point(c: Candidate) -> tuple[float, ...] | None:
+        """The candidate in the family's parameter cube (a table is its own point; the fixed tables are not
+        points of the sigmoid family)."""
+        return c.alphas if fam.name == "table" else c.params
+
     def kept_time() -> float:
-        # The validation scores at the recent typical score time (one slow score - the machine was busy a moment -
-        # must not end the search early), plus the slowest score as the margin that keeps the budget.
-        if not kept_scores:
+        # The shortlist's validation scores at the slowest validation score so far, plus one more as the margin:
+        # at the median time a 240 s run on a machine whose load rose from 9 to 10 took 248 s.
+        if not val_times:
             return 0.0
-        recent = sorted(durations[-16:])
-        return kept_scores * recent[len(recent) // 2] + slowest
+        return (min(validate_top, _front_size(candidates)) + 1) * max(val_times)
 
     while budget_s - (clock() - start) >= slowest + kept_time():
         u = float(torch.rand([], generator=gen))
-        alphas: Sequence[float]
-        if u < 0.15:  # explore: a fresh random table
-            alphas = torch.rand([n], generator=gen).tolist()
+        points = [c for c in candidates if point(c) is not None]
+        params: Sequence[float]
+        if u < 0.15 or not points:  # explore: a fresh random point
+            params = torch.rand([dims], generator=gen).tolist()
         elif u < 0.55:  # aim at the box of tables better than every swap: refine the one nearest to it
-            parent = min(candidates, key=shortfall)
+            parent = point(min(points, key=shortfall))
+            assert parent is not None
             sigma = 0.15 if u < 0.35 else 0.05  # big and small steps: reach the box, then creep into it
-            alphas = [a + float(s) for a, s in zip(parent.alphas, torch.randn([n], generator=gen) * sigma)]
-        else:  # widen the front: mutate a front point, a few resolutions at a time
-            front = pareto_front(candidates)
-            parent = front[int(torch.randint(len(front), [1], generator=gen))]
-            step = torch.randn([n], generator=gen) * 0.3
-            keep = torch.rand([n], generator=gen) < 0.5
-            alphas = [a if k else a + float(s) for a, s, k in zip(parent.alphas, step, keep.tolist())]
-        evaluate(alphas, "search")
+            params = [a + float(s) for a, s in zip(parent, torch.randn([dims], generator=gen) * sigma)]
+        else:  # widen the front: mutate a front point, a few parameters at a time
+            ends = pareto_front(points)
+            parent = point(ends[int(torch.randint(len(ends), [1], generator=gen))])
+            assert parent is not None
+            step = torch.randn([dims], generator=gen) * 0.3
+            keep = torch.rand([dims], generator=gen) < 0.5
+            params = [a if k else a + float(s) for a, s, k in zip(parent, step, keep.tolist())]
+        clipped = tuple(round(min(1.0, max(0.0, float(a))), 4) for a in params)
+        evaluate(fam.table(clipped), "search", None if fam.name == "table" else clipped)
     front = pareto_front(candidates)
-    checked = None if validation is None else _validate(validation, rank(front, swaps)[:validate_top], swaps)
-    chosen = choose(front, swaps) if checked is None else next(c for c in front if c.alphas == checked.chosen.alphas)
+    checked = None if validation is None else _validate(validation, rank(front, swaps, paired)[:validate_top],
+                                                        val_swaps, checked_pairs)
+    chosen = (choose(front, swaps, paired) if checked is None
+              else next(c for c in front if c.alphas == checked.chosen.alphas))
+    own = () if paired is None else tuple(paired.margin(chosen.alphas, s.alphas, s.label) for s in swaps)
     return AutoResult(tuple(resolutions), tuple(candidates), swaps, front, chosen, clock() - start,
                       float(budget_s), {"samples": int(objective.ws.shape[0]),
-                                        "structure_res": objective.structure_res, "seed": seed}, checked)
+                                        "structure_res": objective.structure_res, "seed": seed,
+                                        "family": fam.name, "confidence": confidence}, checked, own)
 
 
-def _validate(objective: AlphaObjective, shortlist: Sequence[Candidate], swaps: Sequence[Candidate]) -> Validation:
-    """Re-score ``shortlist`` and ``swaps`` on ``objective``'s latents and choose among the shortlist there."""
-    def rescore(c: Candidate) -> Candidate:
-        return Candidate(c.alphas, *objective.score(c.alphas), c.label)
+def _rescore(objective: AlphaObjective, c: Candidate, paired: PairedScores | None) -> Candidate:
+    """``c``'s table scored on ``objective``'s latents (its per-latent scores added to ``paired``)."""
+    if paired is None:
+        return Candidate(c.alphas, *objective.score(c.alphas), c.label, c.params)
+    per_r, per_d = objective.score_latents(c.alphas)
+    paired.add(c.alphas, per_r, per_d)
+    return Candidate(c.alphas, float(per_r.mean()), float(per_d.mean()), c.label, c.params)
 
-    rescored = tuple(rescore(c) for c in shortlist)
-    val_swaps = tuple(rescore(s) for s in swaps)
-    return Validation(int(objective.ws.shape[0]), rescored, val_swaps, choose(pareto_front(rescored), val_swaps))
+
+def _validate(objective: AlphaObjective, shortlist: Sequence[Candidate], val_swaps: tuple[Candidate, ...],
+              paired: PairedScores | None = None) -> Validation:
+    """Re-score ``shortlist`` on ``objective``'s latents (``val_swaps``: the swaps already scored there) and
+    choose among it there (with ``paired``: on the paired margins first, and report the chosen one's)."""
+    # A shortlisted swap was scored there already (its per-latent scores are in ``paired``).
+    done = {s.alphas: s for s in val_swaps}
+    rescored = tuple(done[c.alphas] if c.alphas in done else _rescore(objective, c, paired) for c in shortlist)
+    pool = pareto_front(rescored) if paired is None else rescored
+    chosen = choose(pool, val_swaps, paired)
+    margins = () if paired is None else tuple(paired.margin(chosen.alphas, s.alphas, s.label) for s in val_swaps)
+    return Validation(int(objective.ws.shape[0]), rescored, val_swaps, chosen, margins)
 
 
 def front_plot(result: AutoResult) -> np.ndarray:

@@ -10,7 +10,8 @@ from ..errors import InvalidArgumentError
 from .common import int_in_range
 
 #: The flags of the library's parameter names, for error messages.
-AUTO_FLAGS = {"budget_s": "--budget-s", "samples": "--auto-samples", "structure_res": "--structure-res"}
+AUTO_FLAGS = {"budget_s": "--budget-s", "samples": "--auto-samples", "structure_res": "--structure-res",
+              "family": "--auto-family", "confidence": "--auto-confidence", "validation": "--auto-validation"}
 
 
 def add_auto_options(p: argparse.ArgumentParser) -> None:
@@ -29,10 +30,11 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--auto-samples", type=int_in_range(1, 256, "--auto-samples"), default=16,
                    help="latents every candidate renders, seeds 0..N-1 (default 16; a multiple of the critic's "
                         "group size, usually 4)")
-    g.add_argument("--auto-validation", type=int_in_range(0, 256, "--auto-validation"), default=16,
+    g.add_argument("--auto-validation", type=int_in_range(0, 256, "--auto-validation"), default=64,
                    help="latents (seeds after the search's) on which the swaps and the best front points are "
                         "scored again to make the choice, so it does not rest on the latents the search tuned "
-                        "to; 0: choose on the search's own scores (default 16)")
+                        "to; 0: choose on the search's own scores (default 64: with 16 the paired bounds are "
+                        "too wide to confirm any win)")
     g.add_argument("--structure", choices=("lowres", "identity"), default="lowres",
                    help="the structure score: 'lowres' = distance of the renderings averaged to --structure-res; "
                         "'identity' = for face models, dlib's face-descriptor distance of blend vs base "
@@ -40,6 +42,14 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--structure-res", type=int, default=16,
                    help="resolution the renderings are averaged to for the structure distance (default 16)")
     g.add_argument("--auto-seed", type=int, default=0, help="seed of the search (default 0)")
+    g.add_argument("--auto-family", choices=("table", "sigmoid"), default="table",
+                   help="what the search draws: 'table' = any per-resolution table; 'sigmoid' = smooth "
+                        "schedules of 4 parameters (centre, width, alpha at the coarsest and at the finest "
+                        "resolution) (default table)")
+    g.add_argument("--auto-confidence", type=float, default=0.95,
+                   help="decide 'beats a swap' on per-latent paired differences with one-sided lower bounds at "
+                        "this level (the search aims at them, the choice counts swaps beaten beyond chance "
+                        "first, and the report gives every margin); 0: compare the means only (default 0.95)")
 
 
 def check_auto(args: argparse.Namespace, schedule_given: bool) -> None:
@@ -62,6 +72,40 @@ def check_auto(args: argparse.Namespace, schedule_given: bool) -> None:
 def auto_paths(out: Path) -> tuple[Path, Path]:
     """(<stem>.auto.json, <stem>.front.png) beside the output checkpoint."""
     return out.with_name(out.stem + ".auto.json"), out.with_name(out.stem + ".front.png")
+
+
+def confidence_line(result) -> str:
+    """The swaps the choice beats beyond chance, with every paired margin, as one paragraph."""
+    checked = result.validation
+    margins = checked.margins if checked is not None else result.margins
+    where = (f"on the {checked.samples} validation latents" if checked is not None else
+             "on the search's own latents (optimistic: it chose the table there; give --auto-validation)")
+    level = f"{result.settings['confidence']:.0%}"
+    parts = [f"{m.label}: realism {m.realism:+.3f} (>= {m.realism_low:+.3f}), distance {-m.distance:+.2f} "
+             f"(<= {-m.distance_low:+.2f})" + (" beaten" if m.confident else "") for m in margins]
+    return (f"beyond chance ({level} one-sided paired bounds, {margins[0].units} groups of latents) {where}, the "
+            f"choice beats {len(result.confident_swaps)} of {len(margins)} plain swaps on both scores"
+            + (f" ({', '.join(result.confident_swaps)})" if result.confident_swaps else "")
+            + ". Its margins over each swap: " + "; ".join(parts))
+
+
+def box_line(result) -> str:
+    """Whether the search found tables better than every plain swap on both scores, and how near it came."""
+    from ..blend.auto_report import box
+
+    b = box(result)
+    if b is None:
+        return "no plain swaps to compare with (one block resolution)"
+    corner = (f"realism above {b['realism_above']:.3f} ({b['most_realistic_swap']}) and distance below "
+              f"{b['distance_below']:.2f} ({b['closest_swap']})")
+    if b["inside"]:
+        return (f"{b['inside']} searched tables are better than every plain swap on both scores ({corner}) on the "
+                "search's own latents, where it selected them (optimistic)")
+    near = ("none" if b["best_realism_closer"] is None else f"{b['best_realism_closer']:.3f}")
+    far = ("none" if b["best_distance_more_realistic"] is None else f"{b['best_distance_more_realistic']:.2f}")
+    return (f"no searched table is better than every plain swap on both scores ({corner}), even on the search's own "
+            f"latents: the best realism closer to the base than {b['closest_swap']} was {near}, the least distance "
+            f"more realistic than {b['most_realistic_swap']} was {far}")
 
 
 def run_auto(args: argparse.Namespace, base, transfer, device):
@@ -112,7 +156,8 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
                 bar.refresh()
 
             result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick,
-                                  validation=validation)
+                                  validation=validation, family=args.auto_family,
+                                  confidence=args.auto_confidence or None)
     result.settings["critic"] = critic_name
     result.settings["structure"] = args.structure
     json_path, png_path = auto_paths(args.out)
@@ -126,4 +171,7 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
           f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores{where} (the "
           f"search's front: {len(result.swaps_beaten_by_front)}); "
           f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
+    print(box_line(result))
+    if args.auto_confidence:
+        print(confidence_line(result))
     return Table(tuple(zip(result.resolutions, c.alphas)))
