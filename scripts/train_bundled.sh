@@ -30,6 +30,7 @@
 #
 # Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT]
 #        | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
+#        | branch-lr0005 | resume-lr0005
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -99,6 +100,14 @@ case "${1:-}" in
   resume-wide)
     styleblend_train --resume-run runs/wide-lowres128 --threads 1 --batch-gpu 16
     ;;
+  branch-lr0005)
+    # The control's state with G's and D's learning rate lowered from 0.0025 to 0.0005 (late-training decay;
+    # issue 15: SWD rose at lr 0.0025 from 320 kimg on, in both capacity runs).
+    python3 scripts/branch_run.py runs/base-control runs/base-lr0005 --lr 0.0005
+    ;;
+  resume-lr0005)
+    styleblend_train --resume-run runs/base-lr0005 --threads 1 --batch-gpu 16
+    ;;
   resume-transfer)
     styleblend_train --resume-run runs/twemoji64 --threads 1 --batch-gpu 16
     ;;
@@ -106,7 +115,8 @@ case "${1:-}" in
     styleblend_train --resume-run runs/fluent3d64 --threads 1 --batch-gpu 16
     ;;
   *)
-    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide" >&2
+    echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
+#        | branch-lr0005 | resume-lr0005" >&2
     exit 2
     ;;
 esac
