@@ -16,6 +16,7 @@ from styleblend.ui.service import BlendSession, png_bytes
 from ..conftest import tiny_checkpoint
 from .browser import chromium_or_skip, field_error, serving, wait_ready
 from .conftest import hostile_pickles
+from .photos import photo_png
 
 TOON = "document.getElementById('toonify-image')"
 # Records every toonify the page draws: (job, stage, steps, image) - the page sets the data-* after the src.
@@ -147,7 +148,7 @@ def test_photo_toonify_download_and_bad_checkpoints(page, server, tmp_path):
 
 
 def _photo_file(server, name: str, seed: int) -> dict:
-    data = png_bytes(server.session.mix_images(seed, seed, "0", model="base")[0])
+    data = photo_png(server.session, seed)
     return {"name": name, "mimeType": "image/png", "buffer": data}
 
 

@@ -13,11 +13,12 @@ import time
 import pytest
 
 from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
-from styleblend.ui.service import BlendSession, png_bytes
+from styleblend.ui.service import BlendSession
 
 from ..conftest import tiny_checkpoint
 from .browser import field_error, serving, wait_ready
 from .conftest import perturbed
+from .photos import photo_png
 
 IMAGES = ("preview", "mix-image", "morph-image", "toonify-image")
 SRCS = "ids => ids.map(id => document.getElementById(id).getAttribute('src'))"
@@ -69,7 +70,7 @@ def files(pair_paths, tmp_path_factory) -> dict[str, dict]:
 
 
 def photo(server, seed: int = 3) -> dict:
-    data = png_bytes(server.session.mix_images(seed, seed, "0", model="base")[0])
+    data = photo_png(server.session, seed)
     return {"name": "me.png", "mimeType": "image/png", "buffer": data}
 
 

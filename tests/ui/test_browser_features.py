@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from styleblend.io import load_checkpoint
-from styleblend.ui.service import BlendSession, png_bytes
+from styleblend.ui.service import BlendSession
 
 from .browser import new_tab, serving
+from .photos import photo_png
 from .test_embedding_features import BLOCK, write_head
 
 TOON = "document.getElementById('toonify-image')"
@@ -31,7 +32,7 @@ def enc_server(pair_paths, encoder_path):
 
 
 def _photo_file(server, seed: int) -> dict:
-    data = png_bytes(server.session.mix_images(seed, seed, "0", model="base")[0])
+    data = photo_png(server.session, seed)
     return {"name": "photo.png", "mimeType": "image/png", "buffer": data}
 
 
