@@ -30,7 +30,7 @@
 #
 # Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT]
 #        | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
-#        | branch-lr0005 | resume-lr0005
+#        | branch-lr0005 | resume-lr0005 | branch-recipes | resume-adafast | resume-smallrecipe
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -108,6 +108,24 @@ case "${1:-}" in
   resume-lr0005)
     styleblend_train --resume-run runs/base-lr0005 --threads 1 --batch-gpu 16
     ;;
+  branch-recipes)
+    # Two branches of the lr-0.0005 state at 364 kimg (issue 15, session 8): D overfits ahead of ADA there
+    # (E[sign D(real)] 0.68 against the target 0.6, p still rising by 0.06 per 140 kimg), so
+    #  * adafast: ADA adjusts p 5x faster (ada_kimg 500 -> 100);
+    #  * smallrecipe: the same, and no path-length or style-mixing regularisation, as StyleGAN2-ADA's
+    #    small-model CIFAR-10 configuration (Karras et al. 2020, App. D).
+    # Every snapshot kept (keep_last 100). Both ran at the same time, one process and thread each:
+    #   nohup setsid scripts/train_bundled.sh resume-adafast > runs/base-adafast/stdout.log 2>&1 < /dev/null &
+    python3 scripts/branch_run.py runs/base-lr0005 runs/base-adafast --set ada_kimg=100 --set keep_last=100
+    python3 scripts/branch_run.py runs/base-lr0005 runs/base-smallrecipe --set ada_kimg=100 --set pl_weight=0 \
+      --set style_mixing_prob=0 --set keep_last=100
+    ;;
+  resume-adafast)
+    styleblend_train --resume-run runs/base-adafast --threads 1 --batch-gpu 16
+    ;;
+  resume-smallrecipe)
+    styleblend_train --resume-run runs/base-smallrecipe --threads 1 --batch-gpu 16
+    ;;
   resume-transfer)
     styleblend_train --resume-run runs/twemoji64 --threads 1 --batch-gpu 16
     ;;
@@ -116,7 +134,7 @@ case "${1:-}" in
     ;;
   *)
     echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
-#        | branch-lr0005 | resume-lr0005" >&2
+#        | branch-lr0005 | resume-lr0005 | branch-recipes | resume-adafast | resume-smallrecipe" >&2
     exit 2
     ;;
 esac
