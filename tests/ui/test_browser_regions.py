@@ -108,10 +108,12 @@ def test_auto_runs_to_the_end_shows_the_front_and_its_table_goes_on_the_sliders(
     tab.click("#auto-run")
     assert "budget (seconds) 100000 must be in [1, 600]" in field_error(tab, "#auto-budget")
     tab.fill("#auto-budget", "8")  # room for a loaded machine: the swaps and their validation must fit
-    tab.fill("#auto-samples", "4")
-    tab.fill("#auto-validation", "2")
+    assert tab.input_value("#auto-validation") == "64" and tab.input_value("#auto-confidence") == "0.95"
+    tab.fill("#auto-samples", "8")  # paired bounds at 95 %: 2 groups of the critic's 4 latents, here and below
+    tab.fill("#auto-validation", "8")
     tab.click("#auto-run")
     tab.wait_for_selector("#auto-apply:not([disabled])")
+    assert "of them beyond chance (95 % paired bounds)" in tab.inner_text("#auto-applied")
     job = tab.get_attribute("#auto-status", "data-job")
     assert tab.get_attribute("#auto-status", "data-state") == "done"
     assert tab.evaluate("document.getElementById('auto-progress').value") == 8
@@ -142,6 +144,7 @@ def test_a_reloaded_page_takes_up_the_running_search_and_cancel_stops_it(browser
     tab.fill("#auto-budget", "60")
     tab.fill("#auto-samples", "4")
     tab.fill("#auto-validation", "0")
+    tab.fill("#auto-confidence", "0")  # means only: 4 latents make one group of the critic's
     tab.click("#auto-run")
     tab.wait_for_function("document.getElementById('auto-status').dataset.state === 'running'")
     job = tab.get_attribute("#auto-status", "data-job")
@@ -188,6 +191,7 @@ def test_new_seeds_redraw_the_part_map_and_a_new_model_stops_the_search_and_upda
         tab.fill("#auto-budget", "60")
         tab.fill("#auto-samples", "4")
         tab.fill("#auto-validation", "0")
+        tab.fill("#auto-confidence", "0")  # means only: 4 latents make one group of the critic's
         tab.click("#auto-run")
         tab.wait_for_function("document.getElementById('auto-status').dataset.state === 'running'")
         ready = tab.get_attribute("#region-map", "data-ready")

@@ -19,7 +19,7 @@ from styleblend.io import Checkpoint, load_checkpoint, save_checkpoint
 from styleblend.latents.mapping import seeds_to_ws
 from styleblend.media.images import to_uint8
 from styleblend.media.parts import part_colours
-from styleblend.ui.regions import MAX_BUDGET_S, NO_CRITIC, RegionTools, parse_mask
+from styleblend.ui.regions import DEFAULTS, MAX_BUDGET_S, NO_CRITIC, RegionTools, parse_mask
 from styleblend.ui.service import PAD, BlendSession, png_bytes
 
 from ..conftest import tiny_checkpoint
@@ -148,8 +148,9 @@ def test_parse_mask_reads_rows_top_down():
 def test_auto_runs_as_a_job_and_its_table_is_the_searchs_choice(tools):
     session = tools.session
     assert tools.info()["auto"] == {"available": True, "reason": None, "critic": "the transfer's own discriminator"}
-    # A budget with room for a loaded machine: one score must fit (8 + 7 validation scores) in it.
-    started = tools.start_auto({"budget_s": 8, "samples": 4, "validation": 2})
+    # A budget with room for a loaded machine: one score must fit (8 + 7 validation scores) in it. Paired bounds
+    # at the default confidence need 2 groups of the critic's 4 latents: 8 samples and 8 validation latents.
+    started = tools.start_auto({"budget_s": 8, "samples": 8, "validation": 8})
     with pytest.raises(InvalidArgumentError, match="still running"):  # one job at a time (photos included)
         session.start_embedding(png_bytes(np.zeros((32, 32, 3), np.uint8)), steps=1)
     status = session.jobs.wait(started["job"], 120)
@@ -161,13 +162,31 @@ def test_auto_runs_as_a_job_and_its_table_is_the_searchs_choice(tools):
     assert result["table"] == outcome.result.table_spec() and len(result["alphas"]) == len(session.resolutions)
     assert result["budget_s"] == 8 and result["plot"].startswith("data:image/png;base64,")
     assert tools.info()["auto_job"]["id"] == started["job"]  # a reloaded page finds it
+    # As `blend --auto`: the choice is judged beyond chance on the validation latents.
+    assert result["confidence"] == outcome.result.settings["confidence"] == DEFAULTS["auto_confidence"] == 0.95
+    assert result["confident_swaps"] == list(outcome.result.confident_swaps)
+    assert len(outcome.result.validation.margins) == len(outcome.result.validation.swaps) > 0
+
+
+def test_auto_with_confidence_0_compares_means_and_too_few_latents_for_bounds_are_explained(tools):
+    session = tools.session
+    job = tools.start_auto({"budget_s": 5, "samples": 4, "validation": 0, "confidence": 0})["job"]
+    assert session.jobs.wait(job, 60)["state"] == "done"
+    result = tools.auto_result({"id": job})
+    assert result["confidence"] is None and result["confident_swaps"] == []
+    job = tools.start_auto({"budget_s": 5, "samples": 4, "validation": 0})["job"]
+    status = session.jobs.wait(job, 60)
+    assert status["state"] == "failed" and "the 'auto samples' field" in status["error"]
+    assert "paired confidence bounds need at least 2 groups" in status["error"]
 
 
 def test_auto_refuses_out_of_range_requests_and_explains_a_missing_critic(tools, pair_paths):
     for body, message in [({"budget_s": 0.5}, "budget (seconds) 0.5 must be in [1, 600]"),
                           ({"budget_s": MAX_BUDGET_S + 1}, "must be in [1, 600]"),
                           ({"budget_s": "nan"}, "must be in"), ({"samples": 65}, "auto samples 65"),
-                          ({"validation": -1}, "validation samples -1")]:
+                          ({"validation": -1}, "validation samples -1"),
+                          ({"confidence": 0.3}, "confidence 0.3 must be 0 (means only) or in (0.5, 0.999]"),
+                          ({"confidence": 1}, "confidence 1 must be in [0, 0.999]")]:
         with pytest.raises(InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")
                            .replace("[", r"\[").replace("]", r"\]")):
             tools.start_auto(body)
@@ -208,7 +227,7 @@ def test_new_models_stop_the_search_with_the_reason_and_its_table_is_refused_aft
 
 
 def test_a_finished_search_is_refused_once_the_models_changed(tools, pair_paths):
-    job = tools.start_auto({"budget_s": 5, "samples": 4, "validation": 0})["job"]
+    job = tools.start_auto({"budget_s": 5, "samples": 4, "validation": 0, "confidence": 0})["job"]
     assert tools.session.jobs.wait(job, 60)["state"] == "done"
     assert tools.auto_result({"id": job})["alphas"]
     tools.session.load_uploaded("transfer", pair_paths[1].read_bytes(), "transfer.safetensors")

@@ -27,6 +27,9 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 
+#: The level of the one-sided paired bounds `blend --auto` and the web UI decide "beats a swap" at.
+DEFAULT_CONFIDENCE = 0.95
+
 
 def t_quantile(p: float, dof: int) -> float:
     """Student's t quantile ``t_{p, dof}`` for p in (0.5, 1): the Cornish-Fisher expansion in 1/dof around the

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..blend.auto_stats import DEFAULT_CONFIDENCE
 from ..errors import InvalidArgumentError
 from .common import int_in_range
 
@@ -46,7 +47,7 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
                    help="what the search draws: 'table' = any per-resolution table; 'sigmoid' = smooth "
                         "schedules of 4 parameters (centre, width, alpha at the coarsest and at the finest "
                         "resolution) (default table)")
-    g.add_argument("--auto-confidence", type=float, default=0.95,
+    g.add_argument("--auto-confidence", type=float, default=DEFAULT_CONFIDENCE,
                    help="decide 'beats a swap' on per-latent paired differences with one-sided lower bounds at "
                         "this level (the search aims at them, the choice counts swaps beaten beyond chance "
                         "first, and the report gives every margin); 0: compare the means only (default 0.95)")

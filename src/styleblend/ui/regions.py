@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..blend.auto_stats import DEFAULT_CONFIDENCE
 from ..errors import InvalidArgumentError, StyleblendError
 from ..io import Checkpoint
 from .inputs import MAX_SEEDS, parse_int, parse_psi, parse_seeds
@@ -52,7 +53,7 @@ MIN_BUDGET_S, MAX_BUDGET_S, DEFAULT_BUDGET_S = 1.0, 600.0, 120.0
 #: Latents each candidate renders (search and validation); the CLI allows 256, the page keeps it interactive.
 MAX_AUTO_SAMPLES = 64
 DEFAULTS = {"parts": 6, "samples": 16, "alpha": 1.0, "feather": 1.0, "budget_s": DEFAULT_BUDGET_S,
-            "auto_samples": 16, "auto_validation": 16}
+            "auto_samples": 16, "auto_validation": 64, "auto_confidence": DEFAULT_CONFIDENCE}
 #: Where a part map cell is drawn at least this large (small models are enlarged by pixel repetition).
 MIN_CELL = 128
 
@@ -62,7 +63,8 @@ REGION_CONTROLS = {
     "layers": "the 'mix after blocks' field", "alpha": "the 'region α' slider", "feather": "the 'feather' field",
     "region": "the part picked", "budget_s": "the 'budget' field", "structure_res": "the structure resolution",
 }
-AUTO_CONTROLS = {"samples": "the 'auto samples' field", "budget_s": "the 'budget' field"}
+AUTO_CONTROLS = {"samples": "the 'auto samples' field", "budget_s": "the 'budget' field",
+                 "validation": "the 'validation' field", "confidence": "the 'confidence' field"}
 
 NO_CRITIC = ("auto α needs a discriminator of the transfer's domain to score realism, and the transfer model "
              "has none (the bundled models are generators only); restart the server with 'styleblend ui --critic "
@@ -371,10 +373,14 @@ class RegionTools:
         samples = _int_in(data.get("samples", DEFAULTS["auto_samples"]), "auto samples", 1, MAX_AUTO_SAMPLES)
         validation = _int_in(data.get("validation", DEFAULTS["auto_validation"]), "validation samples", 0,
                              MAX_AUTO_SAMPLES)
+        # As `blend --auto --auto-confidence`: 0 compares the means only.
+        confidence = _float_in(data.get("confidence", DEFAULTS["auto_confidence"]), "confidence", 0.0, 0.999)
+        if 0 < confidence <= 0.5:
+            raise InvalidArgumentError(f"confidence {confidence:g} must be 0 (means only) or in (0.5, 0.999]")
         base, transfer, generation = self.session.current_pair()
         critic_ckpt, critic_name = self._critic_for(base, transfer)
         work = auto_work(base, transfer, critic_ckpt, critic_name, generation, budget, samples, validation,
-                         self.session.device)
+                         self.session.device, confidence or None)
         job = self.session.jobs.start("auto", work, total=int(math.ceil(budget)),
                                       info={"evaluations": 0, "stage": "preparing", "critic": critic_name})
         return {"job": job, "status": page_status(self.session.jobs.status(job), self.session.workdir)}
@@ -399,23 +405,25 @@ class RegionTools:
             raise InvalidArgumentError("the models changed since this search ran; run auto α again")
         full = outcome.result.to_dict()
         chosen = outcome.result.chosen if outcome.result.validation is None else outcome.result.validation.chosen
-        keep = ("table", "chosen", "beaten_swaps", "swaps_beaten_by_front", "swaps", "front", "validation",
-                "evaluations", "elapsed_s", "budget_s", "beats_every_swap")
+        keep = ("table", "chosen", "beaten_swaps", "confident_swaps", "swaps_beaten_by_front", "swaps", "front",
+                "validation", "evaluations", "elapsed_s", "budget_s", "beats_every_swap")
         out = {k: full[k] for k in keep}
         if out["validation"] is not None:
             out["validation"] = {k: v for k, v in out["validation"].items() if k != "rescored"}
         return dict(out, alphas=list(chosen.alphas), resolutions=list(outcome.result.resolutions),
-                    critic=outcome.critic, plot=data_url(outcome.plot), job=job_id)
+                    confidence=outcome.result.settings.get("confidence"), critic=outcome.critic,
+                    plot=data_url(outcome.plot), job=job_id)
 
 
 ProgressHook = Callable[[int, float, float], None]
 
 
 def auto_work(base: Checkpoint, transfer: Checkpoint, critic: Checkpoint, critic_name: str, generation: int,
-              budget_s: float, samples: int, validation: int,
-              device: torch.device) -> Callable[[JobContext], AutoOutcome]:
+              budget_s: float, samples: int, validation: int, device: torch.device,
+              confidence: float | None = DEFAULT_CONFIDENCE) -> Callable[[JobContext], AutoOutcome]:
     """The auto-α job: score seeds 0..samples-1 (and ``validation`` more for the choice) as ``blend --auto``
-    does, report seconds used of the budget and tables scored, and stop at the next score once cancelled."""
+    does (``confidence``: its ``--auto-confidence``, None for the means only), report seconds used of the budget
+    and tables scored, and stop at the next score once cancelled."""
     from ..blend.auto import AlphaObjective, front_plot, search_alpha
     from ..blend.regions import stylegan2_config
 
@@ -441,7 +449,7 @@ def auto_work(base: Checkpoint, transfer: Checkpoint, critic: Checkpoint, critic
                 if ctx.cancelled:
                     raise JobCancelled()
 
-            result = search_alpha(objective, budget_s, progress=progress, validation=checker)
+            result = search_alpha(objective, budget_s, progress=progress, validation=checker, confidence=confidence)
         result.settings.update(critic=critic_name, structure="lowres")
         ctx.report(int(math.ceil(budget_s)), stage="done", evaluations=len(result.candidates))
         return AutoOutcome(result, png_bytes(front_plot(result)), generation, critic_name)

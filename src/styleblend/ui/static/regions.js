@@ -72,7 +72,9 @@
       <div class="row">
         <label>budget (s) <input id="auto-budget" type="number" min="1" max="600" value="120"></label>
         <label>samples <input id="auto-samples" type="number" min="1" max="64" value="16"></label>
-        <label>validation <input id="auto-validation" type="number" min="0" max="64" value="16"></label>
+        <label>validation <input id="auto-validation" type="number" min="0" max="64" value="64"></label>
+        <label title="one-sided level of the paired bounds that decide 'beats a swap' (0: compare the means)">confidence
+          <input id="auto-confidence" type="number" min="0" max="0.999" step="0.01" value="0.95"></label>
         <button id="auto-run" type="button">Auto α</button>
         <button id="auto-cancel" type="button" disabled>Cancel</button>
       </div>
@@ -242,6 +244,7 @@
     const body = {
       budget_s: numberField("auto-budget", "budget"), samples: numberField("auto-samples", "samples"),
       validation: numberField("auto-validation", "validation"),
+      confidence: numberField("auto-confidence", "confidence"),
     };
     const data = await (await api("/api/auto/start", body)).json();
     clearResult();
@@ -316,8 +319,11 @@
     );
     table.dataset.alphas = JSON.stringify(result.alphas);
     const where = result.validation ? ` on ${result.validation.samples} validation latents` : "";
+    // Beyond chance: every latent's paired margin, one-sided bounds at the search's confidence (as the CLI prints).
+    const sure = result.confidence ? `, ${result.confident_swaps.length} of them beyond chance ` +
+      `(${Math.round(result.confidence * 100)} % paired bounds)` : "";
     $("auto-applied").textContent = `beats ${result.beaten_swaps.length} of ${swaps.length} plain swaps on both ` +
-      `scores${where}; ${result.evaluations} tables in ${result.elapsed_s} s (critic: ${result.critic})`;
+      `scores${where}${sure}; ${result.evaluations} tables in ${result.elapsed_s} s (critic: ${result.critic})`;
     $("auto-apply").disabled = false;
   }
 
@@ -357,6 +363,7 @@
       $("auto-budget").value = d.budget_s;
       $("auto-samples").value = d.auto_samples;
       $("auto-validation").value = d.auto_validation;
+      $("auto-confidence").value = d.auto_confidence;
     }
     state.maskSize = 0;
     setupCanvas();
