@@ -117,3 +117,35 @@ def test_identity_structure_refuses_a_model_without_faces(tmp_path, pair, capsys
     err = capsys.readouterr().err.strip()
     assert "no face was found in any of the 4 reference images" in err and "\n" not in err
     assert not (tmp_path / "b.safetensors").exists()
+
+
+def test_auto_family_channels_writes_the_channel_blend_it_chose(tmp_path, pair, capsys):
+    from styleblend.blend.auto_channels import channel_masks
+
+    out = tmp_path / "chan.safetensors"
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-family", "channels",
+                 "--budget-s", "8", "--auto-samples", "8", "--auto-validation", "0", "--auto-confidence", "0",
+                 "--structure-res", "4", "--out", str(out), "--no-hash"]) == 0
+    printed = capsys.readouterr().out
+    assert "gradient steps" in printed
+    report = json.loads((tmp_path / "chan.auto.json").read_text())
+    assert report["settings"]["family"] == "channels" and report["settings"]["steps"] >= 1
+    chosen = report["chosen"]
+    table = parse_table(report["table"])
+    base, transfer = load_checkpoint(pair[0]), load_checkpoint(pair[1])
+    masks = channel_masks(tuple((layer, tuple(v)) for layer, v in chosen.get("channels", {}).items()))
+    assert ("with alpha per output channel" in printed) == bool(masks)
+    expected = blend_two(base.g_ema, transfer.g_ema, table, base.g_config, channels=masks)
+    got = load_checkpoint(out).g_ema
+    # The JSON keeps 6 decimals of each channel alpha; the file was blended with the exact values.
+    assert all(np.allclose(got[k].numpy(), expected[k].numpy(), atol=1e-5) for k in expected)
+
+
+def test_auto_channel_options_are_checked_before_loading(tmp_path, pair, capsys):
+    out = str(tmp_path / "x.safetensors")
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-distance", "3",
+                 "--out", out]) == 1
+    assert "--auto-distance is a positive distance for --auto-family channels" in capsys.readouterr().err
+    assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-family", "channels",
+                 "--structure", "identity", "--out", out]) == 1
+    assert "use --structure lowres" in capsys.readouterr().err

@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,9 @@ from .auto_stats import Margin, PairedScores
 from .core import StateDict
 from .live import LiveBlend
 
+#: (layer, α per output channel) for each layer a channel-dependent blend sets, sorted by layer.
+ChannelAlphaItems = tuple[tuple[str, tuple[float, ...]], ...]
+
 #: Most latents one score renders (each candidate renders all of them).
 MAX_SAMPLES = 256
 
@@ -61,13 +64,20 @@ CHUNK = 64
 
 @dataclass(frozen=True)
 class Candidate:
-    """One scored table: ``alphas`` per resolution (ascending), the two scores and where it came from."""
+    """One scored table: ``alphas`` per resolution (ascending), the two scores and where it came from; with
+    ``channels`` also α per output channel of every layer listed (:mod:`styleblend.blend.auto_channels`)."""
 
     alphas: tuple[float, ...]
     realism: float
     distance: float
-    label: str  # 'swap 16', 'swap 16 flip', 'base', 'transfer' or 'search'
+    label: str  # 'swap 16', 'swap 16 flip', 'base', 'transfer', 'search' or 'channels'
     params: tuple[float, ...] | None = None  # the family's parameters (None: the table itself is the point)
+    channels: ChannelAlphaItems | None = None
+
+    @property
+    def key(self) -> Hashable:
+        """What identifies the blend (the table, and the channel α when there are any)."""
+        return self.alphas if self.channels is None else (self.alphas, self.channels)
 
     def beats(self, other: Candidate) -> bool:
         """Strictly better on both scores."""
@@ -128,11 +138,16 @@ class AutoResult:
         return ",".join(f"{r}:{a:g}" for r, a in zip(self.resolutions, self.chosen.alphas))
 
     def to_dict(self) -> dict[str, Any]:
-        def row(c: Candidate) -> dict[str, Any]:
-            return {"alphas": dict(zip(map(str, self.resolutions), c.alphas)), "realism": round(c.realism, 5),
-                    "distance": round(c.distance, 5), "label": c.label}
+        def row(c: Candidate, full: bool = False) -> dict[str, Any]:
+            out = {"alphas": dict(zip(map(str, self.resolutions), c.alphas)), "realism": round(c.realism, 5),
+                   "distance": round(c.distance, 5), "label": c.label}
+            if c.channels is not None:  # every value for the choice (it rebuilds the blend), else the means
+                out["channels"] = {layer: ([round(a, 6) for a in values] if full else
+                                           {"mean": round(sum(values) / len(values), 4), "count": len(values)})
+                                   for layer, values in c.channels}
+            return out
 
-        return {"resolutions": list(self.resolutions), "table": self.table_spec(), "chosen": row(self.chosen),
+        return {"resolutions": list(self.resolutions), "table": self.table_spec(), "chosen": row(self.chosen, True),
                 "beats_every_swap": len(self.beaten_swaps) == len(self.swaps),
                 "beaten_swaps": [s.label for s in self.beaten_swaps],
                 "swaps_beaten_by_front": [s.label for s in self.swaps_beaten_by_front],
@@ -142,7 +157,7 @@ class AutoResult:
                 "front": [row(c) for c in self.front], "evaluations": len(self.candidates),
                 "elapsed_s": round(self.elapsed_s, 2), "budget_s": self.budget_s, "settings": self.settings,
                 "validation": None if self.validation is None else {
-                    "samples": self.validation.samples, "chosen": row(self.validation.chosen),
+                    "samples": self.validation.samples, "chosen": row(self.validation.chosen, True),
                     "beaten_swaps": [s.label for s in self.validation.beaten_swaps],
                     "margins": [m.to_dict() for m in self.validation.margins],
                     "swaps": [row(s) for s in self.validation.swaps],
@@ -171,9 +186,9 @@ def pareto_front(candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
     out: list[Candidate] = []
     seen = set()
     for c in candidates:
-        if c.alphas in seen or any(o.dominates(c) for o in candidates):
+        if c.key in seen or any(o.dominates(c) for o in candidates):
             continue
-        seen.add(c.alphas)
+        seen.add(c.key)
         out.append(c)
     return tuple(sorted(out, key=lambda c: (c.distance, -c.realism)))
 
@@ -187,7 +202,7 @@ def _front_size(candidates: Sequence[Candidate]) -> int:
         tied = list(group)
         top = tied[0].realism
         if top > best:
-            count += len({c.alphas for c in tied if c.realism == top})
+            count += len({c.key for c in tied if c.realism == top})
             best = top
     return count
 
@@ -213,7 +228,7 @@ def rank(front: Sequence[Candidate], swaps: Sequence[Candidate], paired: PairedS
         return ((c.realism - r_lo) / max(r_hi - r_lo, 1e-12)) - ((c.distance - d_lo) / max(d_hi - d_lo, 1e-12))
 
     def confident(c: Candidate) -> int:
-        return 0 if paired is None else sum(paired.margin(c.alphas, s.alphas, s.label).confident for s in swaps)
+        return 0 if paired is None else sum(paired.margin(c.key, s.key, s.label).confident for s in swaps)
 
     return sorted(front, key=lambda c: (confident(c), sum(c.beats(s) for s in swaps), balance(c)), reverse=True)
 
@@ -257,6 +272,7 @@ class AlphaObjective:
             raise InvalidArgumentError(f"`structure_res` {structure_res} must divide the {config.img_resolution} px "
                                        "output, e.g. 16", param="structure_res")
         chunks = math.ceil(len(seeds) / CHUNK)
+        self.states, self.config, self.device = (base, transfer), config, torch.device(device)
         self.live = LiveBlend(base, transfer, config, mapping="base", device=device, max_latents=chunks)
         self.resolutions = self.live.resolutions
         self.critic = critic.eval().requires_grad_(False).to(device)
@@ -289,10 +305,17 @@ class AlphaObjective:
         return float(realism.mean()), float(distance.mean())
 
     @torch.no_grad()
-    def score_latents(self, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-latent (realism [N], structure distance [N]) of one table, float64. With a ``structure`` score
+    def score_latents(self, alphas: Sequence[float], channels: ChannelAlphaItems | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-latent (realism [N], structure distance [N]) of one table, float64 (with ``channels``: and α per
+        output channel of the layers listed, :mod:`styleblend.blend.auto_channels`). With a ``structure`` score
         (a score of the whole set), every entry of the distance is that score."""
-        img = self._render(alphas)
+        if channels is None:
+            img = self._render(alphas)
+        else:
+            from .auto_channels import render_channel_blend
+
+            img = render_channel_blend(self, alphas, channels)
         realism = self._realism(img).to(torch.float64).numpy()
         if self._structure is not None:
             return realism, np.full(len(realism), float(self._structure(_uint8(img))))
@@ -333,13 +356,13 @@ def _box_shortfall(swaps: Sequence[Candidate], scored: Sequence[Candidate], pair
     if paired is None:
         best_r, best_d = max(s.realism for s in swaps), min(s.distance for s in swaps)
         return lambda c: max((best_r - c.realism) / r_scale, (c.distance - best_d) / d_scale)
-    cache: dict[tuple[float, ...], float] = {}
+    cache: dict[Hashable, float] = {}
 
     def shortfall(c: Candidate) -> float:
-        if c.alphas not in cache:
-            ms = [paired.margin(c.alphas, s.alphas, s.label) for s in swaps]
-            cache[c.alphas] = max(max(-m.realism_low / r_scale, -m.distance_low / d_scale) for m in ms)
-        return cache[c.alphas]
+        if c.key not in cache:
+            ms = [paired.margin(c.key, s.key, s.label) for s in swaps]
+            cache[c.key] = max(max(-m.realism_low / r_scale, -m.distance_low / d_scale) for m in ms)
+        return cache[c.key]
     return shortfall
 
 
@@ -422,7 +445,7 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
     def rescore_timed(c: Candidate) -> Candidate:
         assert validation is not None
         t0 = clock()
-        out = _rescore(validation, c, checked_pairs)
+        out = rescore(validation, c, checked_pairs)
         val_times.append(clock() - t0)
         return out
 
@@ -464,36 +487,35 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
         clipped = tuple(round(min(1.0, max(0.0, float(a))), 4) for a in params)
         evaluate(fam.table(clipped), "search", None if fam.name == "table" else clipped)
     front = pareto_front(candidates)
-    checked = None if validation is None else _validate(validation, rank(front, swaps, paired)[:validate_top],
+    checked = None if validation is None else validate_shortlist(validation, rank(front, swaps, paired)[:validate_top],
                                                         val_swaps, checked_pairs)
     chosen = (choose(front, swaps, paired) if checked is None
-              else next(c for c in front if c.alphas == checked.chosen.alphas))
-    own = () if paired is None else tuple(paired.margin(chosen.alphas, s.alphas, s.label) for s in swaps)
+              else next(c for c in front if c.key == checked.chosen.key))
+    own = () if paired is None else tuple(paired.margin(chosen.key, s.key, s.label) for s in swaps)
     return AutoResult(tuple(resolutions), tuple(candidates), swaps, front, chosen, clock() - start,
                       float(budget_s), {"samples": int(objective.ws.shape[0]),
                                         "structure_res": objective.structure_res, "seed": seed,
                                         "family": fam.name, "confidence": confidence}, checked, own)
 
 
-def _rescore(objective: AlphaObjective, c: Candidate, paired: PairedScores | None) -> Candidate:
-    """``c``'s table scored on ``objective``'s latents (its per-latent scores added to ``paired``)."""
-    if paired is None:
-        return Candidate(c.alphas, *objective.score(c.alphas), c.label, c.params)
-    per_r, per_d = objective.score_latents(c.alphas)
-    paired.add(c.alphas, per_r, per_d)
-    return Candidate(c.alphas, float(per_r.mean()), float(per_d.mean()), c.label, c.params)
+def rescore(objective: AlphaObjective, c: Candidate, paired: PairedScores | None) -> Candidate:
+    """``c``'s blend scored on ``objective``'s latents (its per-latent scores added to ``paired``)."""
+    per_r, per_d = objective.score_latents(c.alphas, c.channels)
+    if paired is not None:
+        paired.add(c.key, per_r, per_d)
+    return Candidate(c.alphas, float(per_r.mean()), float(per_d.mean()), c.label, c.params, c.channels)
 
 
-def _validate(objective: AlphaObjective, shortlist: Sequence[Candidate], val_swaps: tuple[Candidate, ...],
+def validate_shortlist(objective: AlphaObjective, shortlist: Sequence[Candidate], val_swaps: tuple[Candidate, ...],
               paired: PairedScores | None = None) -> Validation:
     """Re-score ``shortlist`` on ``objective``'s latents (``val_swaps``: the swaps already scored there) and
     choose among it there (with ``paired``: on the paired margins first, and report the chosen one's)."""
     # A shortlisted swap was scored there already (its per-latent scores are in ``paired``).
-    done = {s.alphas: s for s in val_swaps}
-    rescored = tuple(done[c.alphas] if c.alphas in done else _rescore(objective, c, paired) for c in shortlist)
+    done = {s.key: s for s in val_swaps}
+    rescored = tuple(done[c.key] if c.key in done else rescore(objective, c, paired) for c in shortlist)
     pool = pareto_front(rescored) if paired is None else rescored
     chosen = choose(pool, val_swaps, paired)
-    margins = () if paired is None else tuple(paired.margin(chosen.alphas, s.alphas, s.label) for s in val_swaps)
+    margins = () if paired is None else tuple(paired.margin(chosen.key, s.key, s.label) for s in val_swaps)
     return Validation(int(objective.ws.shape[0]), rescored, val_swaps, chosen, margins)
 
 

@@ -19,7 +19,7 @@ validation latents of the search); on the latents a search selected it by, it is
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -142,16 +142,16 @@ class PairedScores:
                                        f"{len(units)}; score at least {2 * units.shape[1]} latents",
                                        param=param)
         self.units, self.confidence = units, confidence
-        self._scores: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self._margins: dict[tuple[tuple[float, ...], tuple[float, ...]], Margin] = {}
+        self._scores: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
+        self._margins: dict[tuple[Hashable, Hashable], Margin] = {}
 
-    def add(self, alphas: tuple[float, ...], realism: np.ndarray, distance: np.ndarray) -> None:
+    def add(self, alphas: Hashable, realism: np.ndarray, distance: np.ndarray) -> None:
         self._scores[alphas] = (np.asarray(realism, np.float64), np.asarray(distance, np.float64))
 
-    def scores(self, alphas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, alphas: Hashable) -> tuple[np.ndarray, np.ndarray]:
         return self._scores[alphas]
 
-    def margin(self, alphas: tuple[float, ...], other: tuple[float, ...], label: str) -> Margin:
+    def margin(self, alphas: Hashable, other: Hashable, label: str) -> Margin:
         """The margin of table ``alphas`` over table ``other`` (both added), cached."""
         key = (alphas, other)
         if key not in self._margins:

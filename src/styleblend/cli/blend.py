@@ -245,7 +245,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.transfer:
         loaded = load_checkpoint(path)
         if args.auto:  # the search may use the transfer's discriminator as its critic
-            schedule = run_auto(args, base, loaded, device)
+            schedule, auto_masks = run_auto(args, base, loaded, device)
+            channels = channels + auto_masks
         transfers.append(loaded.generators_only())
     region_plan = plan_region(args, base, device) if region else None
     if region_plan is not None:

@@ -1,4 +1,5 @@
-"""The ``--auto`` options of ``styleblend blend``: search a per-resolution α table (see blend/auto.py)."""
+"""The ``--auto`` options of ``styleblend blend``: search a per-resolution α table (see blend/auto.py), or α per
+resolution and per output channel (``--auto-family channels``, blend/auto_channels.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .common import int_in_range
 
 #: The flags of the library's parameter names, for error messages.
 AUTO_FLAGS = {"budget_s": "--budget-s", "samples": "--auto-samples", "structure_res": "--structure-res",
-              "family": "--auto-family", "confidence": "--auto-confidence", "validation": "--auto-validation"}
+              "family": "--auto-family", "confidence": "--auto-confidence", "validation": "--auto-validation",
+              "target_distance": "--auto-distance", "structure": "--structure"}
 
 
 def add_auto_options(p: argparse.ArgumentParser) -> None:
@@ -43,10 +45,16 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--structure-res", type=int, default=16,
                    help="resolution the renderings are averaged to for the structure distance (default 16)")
     g.add_argument("--auto-seed", type=int, default=0, help="seed of the search (default 0)")
-    g.add_argument("--auto-family", choices=("table", "sigmoid"), default="table",
+    g.add_argument("--auto-family", choices=("table", "sigmoid", "channels"), default="table",
                    help="what the search draws: 'table' = any per-resolution table; 'sigmoid' = smooth "
                         "schedules of 4 parameters (centre, width, alpha at the coarsest and at the finest "
-                        "resolution) (default table)")
+                        "resolution); 'channels' = alpha per output channel of every layer (and per resolution "
+                        "for the affine layers and noise), by gradient ascent on the critic's logit with the "
+                        "structure distance held below --auto-distance; the blend is written with those channel "
+                        "alphas (default table)")
+    g.add_argument("--auto-distance", type=float, default=None,
+                   help="with --auto-family channels: the structure distance the search keeps below (default 0.9 "
+                        "times the closest plain swap's on the search's latents)")
     g.add_argument("--auto-confidence", type=float, default=DEFAULT_CONFIDENCE,
                    help="decide 'beats a swap' on per-latent paired differences with one-sided lower bounds at "
                         "this level (the search aims at them, the choice counts swaps beaten beyond chance "
@@ -68,6 +76,11 @@ def check_auto(args: argparse.Namespace, schedule_given: bool) -> None:
         raise InvalidArgumentError("--auto needs --out for the chosen blend")
     if args.mapping != "base":
         raise InvalidArgumentError("--auto keeps the base's mapping network (the latents it scores); drop --mapping")
+    if args.auto_family == "channels" and args.structure != "lowres":
+        raise InvalidArgumentError("--auto-family channels follows the gradient of the structure distance, which "
+                                   "--structure identity does not have; use --structure lowres")
+    if args.auto_distance is not None and (args.auto_family != "channels" or not args.auto_distance > 0):
+        raise InvalidArgumentError("--auto-distance is a positive distance for --auto-family channels")
 
 
 def auto_paths(out: Path) -> tuple[Path, Path]:
@@ -110,8 +123,10 @@ def box_line(result) -> str:
 
 
 def run_auto(args: argparse.Namespace, base, transfer, device):
-    """Search, write the JSON and the plot; returns the chosen per-resolution Table."""
+    """Search, write the JSON and the plot; returns the chosen per-resolution Table and its channel masks
+    (empty unless --auto-family channels)."""
     from ..blend.auto import AlphaObjective, front_plot, search_alpha
+    from ..blend.auto_channels import channel_masks, search_channels
     from ..blend.schedules import Table
     from ..io import load_checkpoint
     from ..io.atomic import write_bytes_atomic
@@ -156,9 +171,14 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
                 bar.set_postfix(evaluations=evaluations)
                 bar.refresh()
 
-            result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick,
-                                  validation=validation, family=args.auto_family,
-                                  confidence=args.auto_confidence or None)
+            if args.auto_family == "channels":
+                result = search_channels(objective, args.budget_s, progress=tick, validation=validation,
+                                         confidence=args.auto_confidence or None,
+                                         target_distance=args.auto_distance)
+            else:
+                result = search_alpha(objective, args.budget_s, seed=args.auto_seed, progress=tick,
+                                      validation=validation, family=args.auto_family,
+                                      confidence=args.auto_confidence or None)
     result.settings["critic"] = critic_name
     result.settings["structure"] = args.structure
     json_path, png_path = auto_paths(args.out)
@@ -168,11 +188,21 @@ def run_auto(args: argparse.Namespace, base, transfer, device):
     where = ("" if result.validation is None else
              f" on {result.validation.samples} validation latents (the search's own: "
              f"{sum(result.chosen.beats(s) for s in result.swaps)})")
-    print(f"auto alpha: table {result.table_spec()} (realism {c.realism:.3f}, structure distance {c.distance:.2f}); "
+    per_channel = (f" with alpha per output channel of {len(c.channels)} layers (mean "
+                   f"{_mean_channel_alpha(c.channels):.3f}; the values are in {json_path})" if c.channels else "")
+    print(f"auto alpha: table {result.table_spec()}{per_channel} (realism {c.realism:.3f}, structure distance "
+          f"{c.distance:.2f}); "
           f"beats {len(result.beaten_swaps)} of {len(result.swaps)} plain swaps on both scores{where} (the "
           f"search's front: {len(result.swaps_beaten_by_front)}); "
-          f"{len(result.candidates)} tables scored in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
+          + (f"{result.settings['steps']} gradient steps, {len(result.candidates)} blends scored"
+             if result.settings["family"] == "channels" else f"{len(result.candidates)} tables scored")
+          + f" in {result.elapsed_s:.1f} s; wrote {json_path} and {png_path}")
     print(box_line(result))
     if args.auto_confidence:
         print(confidence_line(result))
-    return Table(tuple(zip(result.resolutions, c.alphas)))
+    return Table(tuple(zip(result.resolutions, c.alphas))), channel_masks(c.channels or ())
+
+
+def _mean_channel_alpha(channels) -> float:
+    values = [a for _, layer_values in channels for a in layer_values]
+    return sum(values) / len(values)
