@@ -500,7 +500,8 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
 
 def rescore(objective: AlphaObjective, c: Candidate, paired: PairedScores | None) -> Candidate:
     """``c``'s blend scored on ``objective``'s latents (its per-latent scores added to ``paired``)."""
-    per_r, per_d = objective.score_latents(c.alphas, c.channels)
+    per_r, per_d = (objective.score_latents(c.alphas) if c.channels is None
+                    else objective.score_latents(c.alphas, c.channels))
     if paired is not None:
         paired.add(c.key, per_r, per_d)
     return Candidate(c.alphas, float(per_r.mean()), float(per_d.mean()), c.label, c.params, c.channels)
