@@ -65,7 +65,10 @@ def main() -> int:
     swaps = [label for label, _ in fixed if label.startswith("swap")]
     for path, report in reports:
         alphas = tuple(float(report["chosen"]["alphas"][str(r)]) for r in resolutions)
-        r, d = objective.score_latents(alphas)
+        # --auto-family channels: the chosen alpha per output channel (6 decimals in the report).
+        channels = tuple((layer, tuple(float(a) for a in values))
+                         for layer, values in report["chosen"].get("channels", {}).items()) or None
+        r, d = objective.score_latents(alphas, channels)
         val = report.get("validation") or {}
         settings = report["settings"]
         print(f"\n{path}: table {report['table']} ({settings.get('family', 'table')}, {settings['samples']} "

@@ -158,9 +158,26 @@ def check_batch(batch: int, resolution: int, flag: str = "--batch") -> int:
 
 
 def load_generator(args: argparse.Namespace) -> Generator:
-    """Check --batch and load --network as an eval-mode generator on --device."""
+    """Check --batch and load --network as an eval-mode generator on --device (the file's other networks and
+    tensors are let go: :func:`render_generator`)."""
     mixed, fp16_path = PRECISIONS[args.precision]
-    return load_network(args).generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
+    return render_generator(load_network(args), resolve_device(args.device), mixed, fp16_path)
+
+
+def render_generator(ckpt: Checkpoint, device: torch.device, mixed_precision: bool = False,
+                     fp16_path: str = "auto") -> Generator:
+    """``ckpt``'s EMA generator for a command that only renders, holding one copy of one network: the
+    training generator and the discriminator are dropped before it is built (the build reuses their memory),
+    the checkpoint's copy of the EMA weights after, and the freed memory goes back to the system. ``ckpt`` is
+    left without tensors; do not use it afterwards."""
+    from ..io.memory import return_freed_memory
+
+    ckpt.release()
+    return_freed_memory()
+    G = ckpt.generator(device, mixed_precision=mixed_precision, fp16_path=fp16_path)
+    ckpt.release(g_ema=True)
+    return_freed_memory()
+    return G
 
 
 def check_frames(count: int, G: Generator, flag: str) -> int:

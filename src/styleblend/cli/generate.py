@@ -17,6 +17,7 @@ from .common import (
     int_list,
     load_network,
     progress,
+    render_generator,
     resolve_device,
 )
 
@@ -64,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if args.grid and args.seeds is not None and len(args.seeds) > MAX_GRID:
         raise InvalidArgumentError(f"--grid takes at most {MAX_GRID} images, but {len(args.seeds)} seeds were given; "
                                    "drop --grid or render fewer seeds")
-    ckpt = load_network(args)
     mixed, fp16_path = PRECISIONS[args.precision]
-    G = ckpt.generator(resolve_device(args.device), mixed_precision=mixed, fp16_path=fp16_path)
+    G = render_generator(load_network(args), resolve_device(args.device), mixed, fp16_path)
     # gen_images.py writes its --translate/--rotate matrix (the identity by default) into every StyleGAN3 model
     # before rendering, so a transform stored in the file never shows; StyleGAN2 models refuse the options.
     if args.translate is not None or args.rotate is not None or hasattr(G.synthesis, "set_transform"):

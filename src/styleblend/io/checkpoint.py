@@ -87,6 +87,16 @@ class Checkpoint:
         net.synthesis.fp16_path = fp16_path
         return net.eval().requires_grad_(False).to(device)
 
+    def release(self, g_ema: bool = False) -> None:
+        """Let go of the tensors a renderer does not need: the training generator, the discriminator and the
+        source file's layout (which holds every storage the file had); with ``g_ema`` the EMA weights too (once
+        a generator is built from them). The checkpoint can then no longer be written back into its source
+        file, nor (with ``g_ema``) build a generator."""
+        self.g = self.d = None
+        self.source_layout = None
+        if g_ema:
+            self.g_ema = {}
+
     def discriminator(self, device: str | torch.device = "cpu") -> Discriminator:
         from ..nn import Discriminator
 
