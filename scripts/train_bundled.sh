@@ -31,6 +31,7 @@
 # Usage: [NPROC=2] scripts/train_bundled.sh base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT]
 #        | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
 #        | branch-lr0005 | resume-lr0005 | branch-recipes | resume-adafast | resume-smallrecipe
+#        | transfers-b380 | resume-transfer-b380 | resume-fluent3d-b380
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -60,9 +61,10 @@ case "${1:-}" in
     # snapshot of the base run. The bundled pair records which one (runs/bundle/, docs/bundled-models.md).
     # lr 0.002 as StyleGAN2-ADA's transfer runs; --freeze-d 0 (try 4-6 if D overfits fast).
     base=${2:-$(ls runs/base-emoji64/network-snapshot-*.safetensors | sort | tail -n 1)}
-    mkdir -p runs/twemoji64
+    out=${OUT:-runs/twemoji64}  # OUT=DIR: another run directory (e.g. a transfer from another base snapshot)
+    mkdir -p "$out"
     styleblend_train \
-      --resume "$base" --data data/emoji/twitter-64.zip --outdir runs/twemoji64 \
+      --resume "$base" --data data/emoji/twitter-64.zip --outdir "$out" \
       --lr 0.002 --mirror --batch 32 --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
       --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1 --batch-gpu 16
     ;;
@@ -70,9 +72,10 @@ case "${1:-}" in
     # The third style (Microsoft Fluent Emoji 3D, data/emoji/fluent3d-64.zip), fine-tuned exactly like the
     # Twemoji transfer from one exact base snapshot, so the three models blend (N-model schedules).
     base=${2:-$(ls runs/base-emoji64/network-snapshot-*.safetensors | sort | tail -n 1)}
-    mkdir -p runs/fluent3d64
+    out=${OUT:-runs/fluent3d64}
+    mkdir -p "$out"
     styleblend_train \
-      --resume "$base" --data data/emoji/fluent3d-64.zip --outdir runs/fluent3d64 \
+      --resume "$base" --data data/emoji/fluent3d-64.zip --outdir "$out" \
       --lr 0.002 --mirror --batch 32 --aug ada --target 0.6 --gamma 0.1 --ema-kimg 10 \
       --snap 4 --tick 1 --keep-every 10 --kimg 200 --seed 0 --threads 1 --batch-gpu 16
     ;;
@@ -126,6 +129,19 @@ case "${1:-}" in
   resume-smallrecipe)
     styleblend_train --resume-run runs/base-smallrecipe --threads 1 --batch-gpu 16
     ;;
+  transfers-b380)
+    # Session 8 (issue 15): both styles fine-tuned from exactly the small-recipe branch's 380-kimg snapshot (SWD
+    # 30.3 against the shipped base's 35.7), as two detached one-process runs:
+    #   OUT=runs/twemoji64-b380 nohup setsid scripts/train_bundled.sh transfer runs/base-smallrecipe/network-snapshot-000380.safetensors ...
+    #   OUT=runs/fluent3d64-b380 nohup setsid scripts/train_bundled.sh transfer-fluent3d runs/base-smallrecipe/network-snapshot-000380.safetensors ...
+    echo "see the comment above: two OUT=... commands" >&2
+    ;;
+  resume-transfer-b380)
+    styleblend_train --resume-run runs/twemoji64-b380 --threads 1 --batch-gpu 16
+    ;;
+  resume-fluent3d-b380)
+    styleblend_train --resume-run runs/fluent3d64-b380 --threads 1 --batch-gpu 16
+    ;;
   resume-transfer)
     styleblend_train --resume-run runs/twemoji64 --threads 1 --batch-gpu 16
     ;;
@@ -134,7 +150,7 @@ case "${1:-}" in
     ;;
   *)
     echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
-#        | branch-lr0005 | resume-lr0005 | branch-recipes | resume-adafast | resume-smallrecipe" >&2
+#        | branch-lr0005 | resume-lr0005 | branch-recipes | resume-adafast | resume-smallrecipe | transfers-b380 | resume-transfer-b380 | resume-fluent3d-b380" >&2
     exit 2
     ;;
 esac
