@@ -149,3 +149,10 @@ def test_auto_channel_options_are_checked_before_loading(tmp_path, pair, capsys)
     assert main(["blend", "--base", pair[0], "--transfer", pair[1], "--auto", "--auto-family", "channels",
                  "--structure", "identity", "--out", out]) == 1
     assert "use --structure lowres" in capsys.readouterr().err
+
+
+def test_the_cli_default_confidence_is_the_librarys():
+    from styleblend.blend import auto_stats
+    from styleblend.cli import blend_auto
+
+    assert blend_auto.DEFAULT_CONFIDENCE == auto_stats.DEFAULT_CONFIDENCE

@@ -540,4 +540,6 @@ def front_plot(result: AutoResult) -> np.ndarray:
               if result.settings.get("structure") == "identity" else
               f"structure distance to the base at {result.settings['structure_res']} px (lower is better)")
     return scatter_plot(series, xlabel, "realism (critic logit)",
-                        title=f"auto alpha: {len(result.candidates)} tables in {result.elapsed_s:.0f} s")
+                        title=f"auto alpha: {len(result.candidates)} "
+                              f"{'blends' if result.settings.get('family') == 'channels' else 'tables'} in "
+                              f"{result.elapsed_s:.0f} s")

@@ -7,9 +7,12 @@ import argparse
 import json
 from pathlib import Path
 
-from ..blend.auto_stats import DEFAULT_CONFIDENCE
 from ..errors import InvalidArgumentError
 from .common import int_in_range
+
+#: blend.auto_stats.DEFAULT_CONFIDENCE, written out: importing the library would load torch for `blend --help`
+#: (tests/cli/test_blend_auto_cli.py checks they agree).
+DEFAULT_CONFIDENCE = 0.95
 
 #: The flags of the library's parameter names, for error messages.
 AUTO_FLAGS = {"budget_s": "--budget-s", "samples": "--auto-samples", "structure_res": "--structure-res",
