@@ -24,6 +24,7 @@ import time
 import torch
 
 from styleblend.blend.auto import AlphaObjective, plain_swaps
+from styleblend.blend.auto_channels import score_channel_latents
 from styleblend.blend.auto_stats import margin
 from styleblend.io import load_checkpoint
 from styleblend.models import bundled_path
@@ -68,7 +69,7 @@ def main() -> int:
         # --auto-family channels: the chosen alpha per output channel (6 decimals in the report).
         channels = tuple((layer, tuple(float(a) for a in values))
                          for layer, values in report["chosen"].get("channels", {}).items()) or None
-        r, d = objective.score_latents(alphas, channels)
+        r, d = score_channel_latents(objective, alphas, channels)
         val = report.get("validation") or {}
         settings = report["settings"]
         print(f"\n{path}: table {report['table']} ({settings.get('family', 'table')}, {settings['samples']} "

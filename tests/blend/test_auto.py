@@ -43,9 +43,9 @@ class Timed:
         self.clock.t += self.clock.step
         return self.objective.score(alphas)
 
-    def score_latents(self, alphas, channels=None):
+    def score_latents(self, alphas):
         self.clock.t += self.clock.step
-        return self.objective.score_latents(alphas, channels)
+        return self.objective.score_latents(alphas)
 
 
 def timed_search(obj: AlphaObjective, budget_s: float, seed: int = 0, step: float = 1.0, **options):

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from styleblend.blend.auto import AlphaObjective
-from styleblend.blend.auto_channels import ChannelRenderer, channel_masks, render_channel_blend, search_channels
+from styleblend.blend.auto_channels import (
+    ChannelRenderer,
+    channel_masks,
+    render_channel_blend,
+    score_channel_latents,
+    search_channels,
+)
 from styleblend.blend.core import blend_two
 from styleblend.blend.schedules import Table
 from styleblend.errors import InvalidArgumentError
@@ -62,7 +68,7 @@ def test_a_channel_blend_renders_what_the_written_blend_renders_and_scores_it(pa
     load_state_dict_strict(G, state, what="blend")
     ref = render_ws(G, obj.ws)
     assert torch.allclose(img, ref, atol=1e-5)
-    realism, distance = obj.score_latents(table, channels)
+    realism, distance = score_channel_latents(obj, table, channels)
     with torch.no_grad():
         expected = obj._realism(ref).numpy()
     assert realism == pytest.approx(expected, abs=1e-4)
@@ -72,9 +78,9 @@ def test_a_channel_blend_renders_what_the_written_blend_renders_and_scores_it(pa
                                      abs=1e-3)
     # All channels at the table's α are the table itself.
     flat = tuple((layer, (table[RES.index(int(layer.split(".")[0][1:]))],) * len(v)) for layer, v in channels)
-    assert obj.score_latents(table, flat)[0] == pytest.approx(obj.score_latents(table)[0], abs=1e-4)
+    assert score_channel_latents(obj, table, flat)[0] == pytest.approx(obj.score_latents(table)[0], abs=1e-4)
     with pytest.raises(InvalidArgumentError, match="does not fit this pair"):
-        obj.score_latents(table, (("b8.conv0", (0.5,)),))
+        score_channel_latents(obj, table, (("b8.conv0", (0.5,)),))
 
 
 def test_both_scores_have_gradients_in_every_alpha(pair):
@@ -106,7 +112,7 @@ def test_the_search_climbs_the_critic_within_the_distance_and_the_budget(pair):
     assert result.chosen in result.front
     # A candidate's recorded scores are the scores of its α (scored again through the renderer).
     c = found[-1]
-    again = obj.score_latents(c.alphas, c.channels)
+    again = score_channel_latents(obj, c.alphas, c.channels)
     assert float(again[0].mean()) == pytest.approx(c.realism, abs=1e-3)
     assert float(again[1].mean()) == pytest.approx(c.distance, abs=1e-2)
     report = result.to_dict()
@@ -120,7 +126,7 @@ def test_validated_search_chooses_on_other_latents_with_paired_bounds(pair):
     checked = result.validation
     assert checked is not None and checked.samples == 8 and len(checked.margins) == len(result.swaps)
     assert result.chosen.key == checked.chosen.key
-    again = val.score_latents(checked.chosen.alphas, checked.chosen.channels)
+    again = score_channel_latents(val, checked.chosen.alphas, checked.chosen.channels)
     assert float(again[0].mean()) == pytest.approx(checked.chosen.realism, abs=1e-6)
 
 

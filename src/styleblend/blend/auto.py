@@ -305,17 +305,14 @@ class AlphaObjective:
         return float(realism.mean()), float(distance.mean())
 
     @torch.no_grad()
-    def score_latents(self, alphas: Sequence[float], channels: ChannelAlphaItems | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """Per-latent (realism [N], structure distance [N]) of one table, float64 (with ``channels``: and α per
-        output channel of the layers listed, :mod:`styleblend.blend.auto_channels`). With a ``structure`` score
+    def score_latents(self, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-latent (realism [N], structure distance [N]) of one table, float64. With a ``structure`` score
         (a score of the whole set), every entry of the distance is that score."""
-        if channels is None:
-            img = self._render(alphas)
-        else:
-            from .auto_channels import render_channel_blend
+        return self.score_images(self._render(alphas))
 
-            img = render_channel_blend(self, alphas, channels)
+    @torch.no_grad()
+    def score_images(self, img: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score_latents` of renderings ``img`` [N, C, R, R] of this objective's latents (by any blend)."""
         realism = self._realism(img).to(torch.float64).numpy()
         if self._structure is not None:
             return realism, np.full(len(realism), float(self._structure(_uint8(img))))
@@ -498,22 +495,27 @@ def search_alpha(objective: AlphaObjective, budget_s: float = 60.0, seed: int = 
                                         "family": fam.name, "confidence": confidence}, checked, own)
 
 
-def rescore(objective: AlphaObjective, c: Candidate, paired: PairedScores | None) -> Candidate:
-    """``c``'s blend scored on ``objective``'s latents (its per-latent scores added to ``paired``)."""
-    per_r, per_d = (objective.score_latents(c.alphas) if c.channels is None
-                    else objective.score_latents(c.alphas, c.channels))
+#: Per-latent scores of a candidate's blend on an objective's latents (default: its table, ``score_latents``).
+CandidateScore = Callable[[AlphaObjective, Candidate], tuple[np.ndarray, np.ndarray]]
+
+
+def rescore(objective: AlphaObjective, c: Candidate, paired: PairedScores | None,
+            score: CandidateScore | None = None) -> Candidate:
+    """``c``'s blend scored on ``objective``'s latents (its per-latent scores added to ``paired``); ``score``
+    scores blends that are more than a table (:mod:`styleblend.blend.auto_channels`)."""
+    per_r, per_d = objective.score_latents(c.alphas) if score is None else score(objective, c)
     if paired is not None:
         paired.add(c.key, per_r, per_d)
     return Candidate(c.alphas, float(per_r.mean()), float(per_d.mean()), c.label, c.params, c.channels)
 
 
 def validate_shortlist(objective: AlphaObjective, shortlist: Sequence[Candidate], val_swaps: tuple[Candidate, ...],
-              paired: PairedScores | None = None) -> Validation:
+                       paired: PairedScores | None = None, score: CandidateScore | None = None) -> Validation:
     """Re-score ``shortlist`` on ``objective``'s latents (``val_swaps``: the swaps already scored there) and
     choose among it there (with ``paired``: on the paired margins first, and report the chosen one's)."""
     # A shortlisted swap was scored there already (its per-latent scores are in ``paired``).
     done = {s.key: s for s in val_swaps}
-    rescored = tuple(done[c.key] if c.key in done else rescore(objective, c, paired) for c in shortlist)
+    rescored = tuple(done[c.key] if c.key in done else rescore(objective, c, paired, score) for c in shortlist)
     pool = pareto_front(rescored) if paired is None else rescored
     chosen = choose(pool, val_swaps, paired)
     margins = () if paired is None else tuple(paired.margin(chosen.key, s.key, s.label) for s in val_swaps)

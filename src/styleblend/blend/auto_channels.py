@@ -149,6 +149,19 @@ def render_channel_blend(objective: AlphaObjective, alphas: Sequence[float], cha
         return renderer.render(table, chans)
 
 
+def score_channel_latents(objective: AlphaObjective, alphas: Sequence[float], channels: ChannelAlphaItems | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-latent (realism [N], structure distance [N]) of the blend of table ``alphas`` and ``channels`` (None:
+    the table alone), as :meth:`AlphaObjective.score_latents` scores a table."""
+    if channels is None:
+        return objective.score_latents(alphas)
+    return objective.score_images(render_channel_blend(objective, alphas, channels))
+
+
+def _score_candidate(objective: AlphaObjective, c: Candidate) -> tuple[np.ndarray, np.ndarray]:
+    return score_channel_latents(objective, c.alphas, c.channels)
+
+
 def channel_masks(channels: ChannelAlphaItems) -> list[ChannelMask]:
     """The channel α as the masks ``blend_two`` / ``blend --channels`` take (one full vector per layer)."""
     return [ChannelMask(layer, None, tuple(float(a) for a in values)) for layer, values in channels]
@@ -271,8 +284,9 @@ def search_channels(objective: AlphaObjective, budget_s: float = 120.0, *,
         raise InvalidArgumentError(f"`budget_s` {budget_s:g} s left no time for a gradient step after the plain "
                                    "swaps; give more time", param="budget_s")
     front = pareto_front(candidates)
-    checked = None if validation is None else validate_shortlist(validation, rank(front, swaps, paired)[:validate_top],
-                                                        val_swaps, checked_pairs)
+    shortlist = rank(front, swaps, paired)[:validate_top]
+    checked = (None if validation is None
+               else validate_shortlist(validation, shortlist, val_swaps, checked_pairs, _score_candidate))
     chosen = (rank(front, swaps, paired)[0] if checked is None
               else next(c for c in front if c.key == checked.chosen.key))
     own = () if paired is None else tuple(paired.margin(chosen.key, s.key, s.label) for s in swaps)
