@@ -210,7 +210,7 @@ def test_auto_refuses_out_of_range_requests_and_explains_a_missing_critic(tools,
 
 def test_new_models_stop_the_search_with_the_reason_and_its_table_is_refused_after(tools, pair_paths):
     session = tools.session
-    job = tools.start_auto({"budget_s": 60, "samples": 4, "validation": 0})["job"]
+    job = tools.start_auto({"budget_s": 60, "samples": 4, "validation": 0, "confidence": 0})["job"]
     session.load_uploaded("transfer", pair_paths[1].read_bytes(), "transfer.safetensors")
     status = session.jobs.wait(job, 60)
     assert status["state"] == "cancelled" and "the models changed" in status["stopped_because"]
@@ -220,7 +220,7 @@ def test_new_models_stop_the_search_with_the_reason_and_its_table_is_refused_aft
     # The Cancel button: stops at the next score, with no reason given.
     base, transfer = pair_with_critic()
     session.load_uploaded("transfer", _checkpoint_bytes(transfer, pair_paths[0].parent), "with-d.safetensors")
-    job = tools.start_auto({"budget_s": 60, "samples": 4, "validation": 0})["job"]
+    job = tools.start_auto({"budget_s": 60, "samples": 4, "validation": 0, "confidence": 0})["job"]
     session.jobs.cancel(job)
     status = session.jobs.wait(job, 60)
     assert status["state"] == "cancelled" and status["stopped_because"] is None and not status["has_result"]
