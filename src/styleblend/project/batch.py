@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 from ..errors import ImageError, InvalidArgumentError
 from ..io.atomic import write_bytes_atomic
 from ..io.digest import file_sha256
+from ..io.memory import return_freed_memory
 from ..latents.files import read_latent_file, save_latents
 from ..media.images import from_uint8, make_grid, save_png, to_uint8
 from ..media.load import load_image
@@ -273,6 +274,9 @@ def prepare_job(network: str | Path, method: str = "image2stylegan", *, space: s
     D, d_source = (None, None)
     if loss in (None, "dfeat"):
         D, d_source = load_discriminator(ckpt, G, discriminator, device)
+    # G (and D) are built: the file's tensors are not needed any more (see styleblend.io.memory).
+    ckpt.release(g_ema=True)
+    return_freed_memory()
     loss_method = "fast" if enc is not None else method
     weighted, vgg, warning = resolve_loss(loss_method, vgg_path, download, device, kind=loss, discriminator=D)
     return ProjectionJob(G=G, settings=settings, loss=weighted, network=str(network),
