@@ -54,7 +54,8 @@ def add_auto_options(p: argparse.ArgumentParser) -> None:
                         "resolution); 'channels' = alpha per output channel of every layer (and per resolution "
                         "for the affine layers and noise), by gradient ascent on the critic's logit with the "
                         "structure distance held below --auto-distance; the blend is written with those channel "
-                        "alphas (default table)")
+                        "alphas; measured with --auto-samples 64 --budget-s 600 (docs/auto-alpha.md) (default "
+                        "table)")
     g.add_argument("--auto-distance", type=float, default=None,
                    help="with --auto-family channels: the structure distance the search keeps below (default 0.9 "
                         "times the closest plain swap's on the search's latents)")
