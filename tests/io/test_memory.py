@@ -41,3 +41,38 @@ def test_return_freed_memory_trims_with_glibc_and_is_harmless_elsewhere():
     assert isinstance(trimmed, bool)
     if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
         assert trimmed
+
+
+def _heap_free_mib() -> float | None:
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        return None
+    return libc.mallinfo2().fordblks / 2**20
+
+
+def test_keep_freed_memory_keeps_a_freed_tensor_in_the_heap_until_the_block_ends():
+    from styleblend.io.memory import keep_freed_memory
+
+    if _heap_free_mib() is None:
+        import pytest
+
+        pytest.skip("glibc's mallinfo2 is needed to look at the heap")
+    with keep_freed_memory() as kept:
+        assert kept
+        before = _heap_free_mib()
+        block = torch.ones(32 * 2**20 // 4)  # 32 MiB: above glibc's default mmap threshold
+        del block
+        inside = _heap_free_mib()
+    after = _heap_free_mib()
+    # Freed inside the block, the 32 MiB stay in the heap's free lists (by default they would go back to the
+    # system at once, through munmap); on exit the heap is trimmed.
+    assert inside - before >= 31
+    assert after < inside - 16

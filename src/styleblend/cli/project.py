@@ -108,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The library is imported here, so that `project --help` needs no torch.
+    from ..io.memory import keep_freed_memory
     from ..media.load import list_images
     from ..project.batch import parse_shard, prepare_job, project_batch
     from ..project.losses import FALLBACK_PARAMS
@@ -174,15 +175,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path.name}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}{extra} ({speed}) -> {folder}/")
 
     outroot = args.outdir
-    if batch:
-        report = project_batch(job, files, outroot, shard, callback_for=callback_for, on_done=on_done)
-    else:
-        # One image: its outputs go straight into --outdir (re-running overwrites them).
-        from ..project.batch import project_file
+    # The steps allocate and free the same activations every time: keep the freed memory for reuse (about a fifth
+    # of a 256 px step's CPU time otherwise goes to faulting its pages in again; styleblend.io.memory).
+    with keep_freed_memory():
+        if batch:
+            report = project_batch(job, files, outroot, shard, callback_for=callback_for, on_done=on_done)
+        else:
+            # One image: its outputs go straight into --outdir (re-running overwrites them).
+            from ..project.batch import project_file
 
-        metrics = project_file(job, files[0], outroot, callback_for(files[0]))
-        on_done(files[0], outroot, metrics)
-        report = [(files[0], outroot, "done")]
+            metrics = project_file(job, files[0], outroot, callback_for(files[0]))
+            on_done(files[0], outroot, metrics)
+            report = [(files[0], outroot, "done")]
     if not quiet and batch:
         done = sum(1 for *_, s in report if s == "done")
         skipped = sum(1 for *_, s in report if s == "skipped")
