@@ -83,7 +83,6 @@ class ChannelRenderer:
             if info.channel_dim is not None:
                 sizes.setdefault(info.layer, int(base[k].shape[info.channel_dim]))
         self.channel_sizes = dict(sorted(sizes.items()))
-        self.layer_res = {k: self.info[k].resolution for k in self.keys}
         self.G = Generator(config).to(device).eval().requires_grad_(False)
         self.G.load_state_dict({k: v.to(torch.float32) for k, v in base.items()}, strict=False)
         self._index = {r: i for i, r in enumerate(self.resolutions)}
