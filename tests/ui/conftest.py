@@ -119,6 +119,16 @@ def session(pair_paths: tuple[Path, Path]):
 
 
 @pytest.fixture(scope="module")
+def enc_server(pair_paths: tuple[Path, Path], encoder_path: Path):
+    """A served session of the pair with the encoder (the browser tests' photo panel)."""
+    from .browser import serving  # the browser helpers only where a browser test asks for them
+
+    with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]),
+                              encoder=encoder_path)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
 def encoder_path(pair_paths: tuple[Path, Path]) -> Path:
     return write_encoder(pair_paths[0].parent / "encoder.safetensors", pair_paths[0])
 

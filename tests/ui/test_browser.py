@@ -38,13 +38,6 @@ def server(pair_paths):
 
 
 @pytest.fixture(scope="module")
-def enc_server(pair_paths, encoder_path):
-    with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]),
-                              encoder=encoder_path)) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def page():
     with chromium_or_skip() as browser:
         tab = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)

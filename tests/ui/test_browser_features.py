@@ -24,13 +24,6 @@ def fs_server(pair_paths, encoder_path):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def enc_server(pair_paths, encoder_path):
-    with serving(BlendSession(load_checkpoint(pair_paths[0]), load_checkpoint(pair_paths[1]),
-                              encoder=encoder_path)) as srv:
-        yield srv
-
-
 def _photo_file(server, seed: int) -> dict:
     data = photo_png(server.session, seed)
     return {"name": "photo.png", "mimeType": "image/png", "buffer": data}
