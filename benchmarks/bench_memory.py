@@ -74,6 +74,9 @@ def main() -> int:
         Image.new("RGB", (res, res), (128, 96, 64)).save(target)
         runs = {"generate --seeds 0-1 --batch 1": ["generate", "--network", str(net), "--seeds", "0-1", "--batch", "1",
                                                      "--outdir", str(out / "generate")]}
+        runs["blend --swap-res 16 (the snapshot with itself)"] = [
+            "blend", "--base", str(net), "--transfer", str(net), "--swap-res", "16",
+            "--out", str(out / "blend.safetensors"), "--force"]
         if res <= 256:  # a projection step at 1024 px takes minutes here
             runs["project --method fast --loss pixel --steps 2"] = [
                 "project", "--network", str(net), "--target", str(target), "--outdir", str(out / "project"),

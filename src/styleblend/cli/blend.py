@@ -224,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
     from ..blend.recipe import format_alpha_table
     from ..blend.schedules import Constant
     from ..io import load_checkpoint
+    from ..io.memory import return_freed_memory
     from ..media.images import save_png
 
     if not (args.out or args.dry_run or (args.sweep and args.preview)):
@@ -240,14 +241,21 @@ def run(args: argparse.Namespace) -> int:
     # A region blend without a schedule flag changes only the region's channels (alpha 0 elsewhere).
     schedule = None if args.sweep or args.auto else Constant(0.0) if region and no_schedule else \
         build_schedule(args, len(args.transfer))
-    base = load_checkpoint(args.base)
+    # The transfers are read first and cut down to their generators, so that the only discriminator in memory
+    # beside them is the base's (the output keeps it); --auto needs the base and a transfer's critic together.
+    base = load_checkpoint(args.base) if args.auto else None
     transfers = []
     for path in args.transfer:
         loaded = load_checkpoint(path)
         if args.auto:  # the search may use the transfer's discriminator as its critic
+            assert base is not None
             schedule, auto_masks = run_auto(args, base, loaded, device)
             channels = channels + auto_masks
         transfers.append(loaded.generators_only())
+        del loaded
+        return_freed_memory()
+    if base is None:
+        base = load_checkpoint(args.base)
     region_plan = plan_region(args, base, device) if region else None
     if region_plan is not None:
         channels = channels + region_plan.masks

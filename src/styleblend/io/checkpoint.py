@@ -130,12 +130,14 @@ class Checkpoint:
                              what=f"discriminator of {self.describe()}")
 
     def generators_only(self) -> Checkpoint:
-        """This checkpoint without its discriminator (frees its memory when nothing else holds it).
+        """This checkpoint without its discriminator and its source layout (frees the discriminator's memory
+        when nothing else holds it: the layout held every storage of the file).
 
         A blend needs only the transfers' generators; dropping their discriminators right after
-        loading keeps the peak memory of blending big snapshots lower.
+        loading keeps the peak memory of blending big snapshots lower. The result can no longer be written
+        back into its source file.
         """
-        return replace(self, d=None, d_config=None)
+        return replace(self, d=None, d_config=None, source_layout=None)
 
     def describe(self) -> str:
         name = self.source.name if self.source is not None else "<memory>"
