@@ -176,8 +176,9 @@ def test_generators_only_drops_the_discriminator(nvidia_g64):
     # The source layout held every storage of the file: it goes too, so the discriminator's memory is freed
     # once the full checkpoint is gone.
     assert slim.source_layout is None
-    d_weight = weakref.ref(ckpt.d[max(ckpt.d, key=lambda k: ckpt.d[k].numel())])
-    del ckpt
+    largest = max(ckpt.d.values(), key=lambda tensor: tensor.numel())
+    d_weight = weakref.ref(largest)
+    del ckpt, largest
     gc.collect()
     assert d_weight() is None and slim.generator() is not None
 
