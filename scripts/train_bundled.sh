@@ -147,6 +147,9 @@ case "${1:-}" in
     ;;
   resume-fluent3d)
     styleblend_train --resume-run runs/fluent3d64 --threads 1 --batch-gpu 16
+    # Session 9 ran it from 44 to 124 kimg as NPROC=2; the bundled third style is its 72-kimg snapshot, kept as
+    # runs/bundle/fluent3d-072.safetensors and exported with
+    #   python3 scripts/bundle_models.py --third runs/bundle/fluent3d-072.safetensors
     ;;
   *)
     echo "usage: $0 base | transfer [BASE_SNAPSHOT] | transfer-fluent3d [BASE_SNAPSHOT] | resume-base | resume-transfer | resume-fluent3d | widen-base | resume-control | resume-wide
